@@ -1,0 +1,69 @@
+"""All tables; importing this module registers them on ``Base.metadata``."""
+
+from ..base import Base
+from .contacts import Client, ContactForm, ContactFormVersion, ContactRecord, ContactRecordNeed, FormField
+from .events import AuditEvent, Event
+from .queues import QueueEntry, QueueForm, QueueProgram, QueueStatus, ReferralQueue
+from .referrals import FollowUp, Outcome, Referral, ReferralStatusChange
+from .resources import (
+    Address,
+    Attribute,
+    CapacityChange,
+    Language,
+    Location,
+    Organization,
+    Phone,
+    Program,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    ServiceCapacity,
+    Taxonomy,
+    TaxonomyTerm,
+    Unit,
+)
+from .tenants import ApiKey, Instance, PartnerOrganization, Principal, RoleAssignment, Tenant
+
+__all__ = [
+    "Address",
+    "ApiKey",
+    "Attribute",
+    "AuditEvent",
+    "Base",
+    "CapacityChange",
+    "Client",
+    "ContactForm",
+    "ContactFormVersion",
+    "ContactRecord",
+    "ContactRecordNeed",
+    "Event",
+    "FollowUp",
+    "FormField",
+    "Instance",
+    "Language",
+    "Location",
+    "Organization",
+    "Outcome",
+    "PartnerOrganization",
+    "Phone",
+    "Principal",
+    "Program",
+    "QueueEntry",
+    "QueueForm",
+    "QueueProgram",
+    "QueueStatus",
+    "Referral",
+    "ReferralQueue",
+    "ReferralStatusChange",
+    "RoleAssignment",
+    "Schedule",
+    "Service",
+    "ServiceArea",
+    "ServiceAtLocation",
+    "ServiceCapacity",
+    "Taxonomy",
+    "TaxonomyTerm",
+    "Tenant",
+    "Unit",
+]

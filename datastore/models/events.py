@@ -1,0 +1,54 @@
+"""The change log / outbox, and the append-only audit table."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base, utcnow
+from ..enums import EventType, db_enum
+from ..types import JSONType
+
+# An ordered position for consumers; SQLite only auto-increments "INTEGER PRIMARY KEY".
+BigIntPk = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Event(Base):
+    """One row per committed write, in the same transaction as the write."""
+
+    __tablename__ = "events"
+
+    position: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
+    event_type: Mapped[EventType] = mapped_column(db_enum(EventType, "event_type"))
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[uuid.UUID]
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    record_version: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+
+    __table_args__ = (Index(None, "record_type", "record_id"),)
+
+
+class AuditEvent(Base):
+    """Append-only: triggers refuse UPDATE and DELETE on both backends."""
+
+    __tablename__ = "audit_events"
+
+    position: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    principal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(255))
+    record_type: Mapped[str | None] = mapped_column(String(64))
+    record_ids: Mapped[list[str] | None] = mapped_column(JSONType)
+    coordinates: Mapped[list[str] | None] = mapped_column(JSONType)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    chain_hash: Mapped[str | None] = mapped_column(Text)

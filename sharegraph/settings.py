@@ -1,0 +1,98 @@
+"""One settings object, read from the environment (``SHAREGRAPH_*``) when the process starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = Path("var") / "sharegraph.db"
+
+
+def default_database_url() -> str:
+    return os.environ.get("SHAREGRAPH_DATABASE_URL") or f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Protection against expensive operations; defaults fit real dashboards."""
+
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+    max_cost: int = 50_000
+    max_page_size: int = 100
+    default_page_size: int = 20
+    plain_list_cost: int = 10
+    request_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    graphiql: bool = False
+    introspection: bool = True
+    limits: Limits = field(default_factory=Limits)
+    jwt_hs256_secret: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    # Demo API keys are HMACs of the principal's name under this secret, so they can be
+    # printed again; they are accepted only by a database marked as demo.
+    demo_secret: str = "sharegraph-demo-secret"
+    echo_sql: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        limits = Limits(
+            max_depth=_env_int("SHAREGRAPH_MAX_DEPTH", Limits.max_depth),
+            max_aliases=_env_int("SHAREGRAPH_MAX_ALIASES", Limits.max_aliases),
+            max_tokens=_env_int("SHAREGRAPH_MAX_TOKENS", Limits.max_tokens),
+            max_cost=_env_int("SHAREGRAPH_MAX_COST", Limits.max_cost),
+            max_page_size=_env_int("SHAREGRAPH_MAX_PAGE_SIZE", Limits.max_page_size),
+            default_page_size=_env_int("SHAREGRAPH_DEFAULT_PAGE_SIZE", Limits.default_page_size),
+            plain_list_cost=_env_int("SHAREGRAPH_PLAIN_LIST_COST", Limits.plain_list_cost),
+            request_timeout_seconds=_env_float(
+                "SHAREGRAPH_REQUEST_TIMEOUT", Limits.request_timeout_seconds
+            ),
+        )
+        settings = cls(
+            database_url=default_database_url(),
+            graphiql=_env_bool("SHAREGRAPH_GRAPHIQL", False),
+            introspection=_env_bool("SHAREGRAPH_INTROSPECTION", True),
+            limits=limits,
+            jwt_hs256_secret=os.environ.get("SHAREGRAPH_JWT_HS256_SECRET") or None,
+            jwt_jwks_file=os.environ.get("SHAREGRAPH_JWT_JWKS_FILE") or None,
+            jwt_audience=os.environ.get("SHAREGRAPH_JWT_AUDIENCE") or None,
+            jwt_issuer=os.environ.get("SHAREGRAPH_JWT_ISSUER") or None,
+            demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
+            echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
+        )
+        return replace(settings, **overrides)  # type: ignore[arg-type]
