@@ -7,7 +7,9 @@ Create Date: 2026-11-25 21:43:59.974661
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,6 +31,11 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
     "locations": ("name", "alternate_name", "description"),
     "taxonomy_terms": ("name", "code", "description"),
 }
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(tzinfo=None) if op.get_bind().dialect.name == "sqlite" else now
 
 
 def _create_search_indexes() -> None:
@@ -883,6 +890,17 @@ def upgrade() -> None:
     op.create_index(op.f('ix_referral_status_history_tenant_id'), 'referral_status_history', ['tenant_id'], unique=False)
     _create_search_indexes()
     _make_audit_append_only()
+    # The instance's own secret (signs cursors); shared by every gateway process on this database.
+    op.bulk_insert(
+        sa.table(
+            "instance",
+            sa.column("id", sa.Integer),
+            sa.column("secret", sa.String),
+            sa.column("demo", sa.Boolean),
+            sa.column("created_at", sa.DateTime(timezone=True)),
+        ),
+        [{"id": 1, "secret": secrets.token_hex(32), "demo": False, "created_at": _now()}],
+    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,123 @@
+"""Bearer credentials (API keys and JWTs) to principals."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..datastore.models import ApiKey, Instance, Principal as PrincipalRow, RoleAssignment
+from ..errors import Unauthenticated
+from ..settings import Settings
+from .credentials import key_matches, parse_key
+from .principal import Principal, RoleGrant
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated(
+            "missing credentials: send `Authorization: Bearer <API key or JWT>`",
+            reason="MISSING_CREDENTIALS",
+        )
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "the Authorization header must be `Bearer <API key or JWT>`",
+            reason="BAD_CREDENTIALS",
+        )
+    return token.strip()
+
+
+async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Principal | None:
+    row = await session.get(PrincipalRow, principal_id)
+    if row is None or row.disabled:
+        return None
+    grants = (
+        await session.scalars(select(RoleAssignment).where(RoleAssignment.principal_id == row.id))
+    ).all()
+    return Principal(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        tenant_id=row.tenant_id,
+        partner_organization_id=row.partner_organization_id,
+        roles=frozenset(
+            RoleGrant(g.role, g.tenant_id, g.partner_organization_id) for g in grants
+        ),
+    )
+
+
+async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str) -> Principal:
+    key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    now = datetime.now(UTC)
+    if key is None or not key_matches(token, key.key_hash):
+        raise Unauthenticated("unknown API key", reason="BAD_CREDENTIALS")
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise Unauthenticated("this API key has been revoked", reason="REVOKED_CREDENTIALS")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthenticated("this API key has expired", reason="EXPIRED_CREDENTIALS")
+    if key.demo:
+        demo = await session.scalar(select(Instance.demo).where(Instance.id == 1))
+        if not demo:
+            raise Unauthenticated(
+                "demo keys are accepted only by a demo database", reason="BAD_CREDENTIALS"
+            )
+    principal = await load_principal(session, key.principal_id)
+    if principal is None:
+        raise Unauthenticated("this principal is disabled", reason="BAD_CREDENTIALS")
+    return principal
+
+
+def _jwt_key(settings: Settings, token: str) -> tuple[Any, list[str]]:
+    header = jwt.get_unverified_header(token)
+    algorithm = header.get("alg")
+    if algorithm == "HS256" and settings.jwt_hs256_secret:
+        return settings.jwt_hs256_secret, ["HS256"]
+    if settings.jwt_jwks_file and algorithm in {"RS256", "ES256", "PS256", "EdDSA"}:
+        keys = jwt.PyJWKSet.from_dict(json.loads(Path(settings.jwt_jwks_file).read_text()))
+        kid = header.get("kid")
+        for jwk in keys.keys:
+            if kid is None or jwk.key_id == kid:
+                return jwk.key, [algorithm]
+        raise Unauthenticated("no JWKS key matches the token's kid", reason="BAD_CREDENTIALS")
+    raise Unauthenticated(
+        f"JWTs signed with {algorithm!r} are not accepted here", reason="BAD_CREDENTIALS"
+    )
+
+
+async def _principal_from_jwt(session: AsyncSession, token: str, settings: Settings) -> Principal:
+    try:
+        key, algorithms = _jwt_key(settings, token)
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None},
+        )
+        principal_id = uuid.UUID(str(claims["sub"]))
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("the JWT has expired", reason="EXPIRED_CREDENTIALS") from exc
+    except (jwt.PyJWTError, ValueError, OSError) as exc:
+        raise Unauthenticated(f"invalid JWT: {exc}", reason="BAD_CREDENTIALS") from exc
+    principal = await load_principal(session, principal_id)
+    if principal is None:
+        raise Unauthenticated("the JWT's subject is not a known principal", reason="BAD_CREDENTIALS")
+    return principal
+
+
+async def authenticate(session: AsyncSession, authorization: str | None, settings: Settings) -> Principal:
+    token = bearer_token(authorization)
+    prefix = parse_key(token)
+    if prefix is not None:
+        return await _principal_from_api_key(session, token, prefix)
+    if token.count(".") == 2:
+        return await _principal_from_jwt(session, token, settings)
+    raise Unauthenticated("the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS")

@@ -1,0 +1,32 @@
+"""Who is calling: the authenticated principal, independent of HTTP or GraphQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from ..datastore.enums import PrincipalKind, Role
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    role: Role
+    tenant_id: uuid.UUID | None
+    partner_organization_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: uuid.UUID
+    name: str
+    kind: PrincipalKind
+    tenant_id: uuid.UUID | None
+    partner_organization_id: uuid.UUID | None
+    roles: frozenset[RoleGrant]
+
+    def has_role(self, role: Role) -> bool:
+        return any(grant.role is role for grant in self.roles)
+
+    @property
+    def is_partner(self) -> bool:
+        return self.partner_organization_id is not None

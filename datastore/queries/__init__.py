@@ -1,0 +1,1 @@
+"""Queries over the datastore. Every function takes the request's access plan."""

@@ -1,0 +1,148 @@
+"""Resource directory lists: filters, search and distance, always within the plan's rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, exists, select
+
+from ..models import Attribute, Location, Organization, Service, ServiceAtLocation, TaxonomyTerm
+from . import geo, search
+
+if TYPE_CHECKING:
+    from ...authz.plan import AccessPlan
+
+
+@dataclass(frozen=True)
+class Near:
+    latitude: float
+    longitude: float
+    radius_km: float
+
+
+@dataclass(frozen=True)
+class DirectoryFilter:
+    search: str | None = None
+    taxonomy_term_ids: tuple[uuid.UUID, ...] = ()
+    organization_id: uuid.UUID | None = None
+    service_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+    taxonomy_id: uuid.UUID | None = None
+    near: Near | None = None
+    modified_after: datetime | None = None
+    tenant_ids: tuple[uuid.UUID, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _tagged(plan: AccessPlan, entity: str, link_id: Any, term_ids: tuple[uuid.UUID, ...]) -> ColumnElement[bool]:
+    return exists(
+        select(Attribute.id).where(
+            Attribute.link_entity == entity,
+            Attribute.link_id == link_id,
+            Attribute.taxonomy_term_id.in_(term_ids),
+            plan.row_filter(Attribute),
+        )
+    )
+
+
+def _locations_near(plan: AccessPlan, near: Near, dialect: str) -> Select[Any]:
+    return select(Location.id).where(
+        plan.row_filter(Location),
+        geo.within(Location.latitude, Location.longitude, near.latitude, near.longitude, near.radius_km, dialect),
+    )
+
+
+def _common(plan: AccessPlan, model: Any, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = select(model).where(plan.row_filter(model))
+    if flt.search:
+        statement = statement.where(search.matches(model, flt.search, dialect))
+    if flt.modified_after is not None:
+        statement = statement.where(model.updated_at > flt.modified_after)
+    if flt.tenant_ids:
+        statement = statement.where(model.tenant_id.in_(flt.tenant_ids))
+    return statement
+
+
+def organizations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = _common(plan, Organization, flt, dialect)
+    if flt.taxonomy_term_ids:
+        statement = statement.where(_tagged(plan, "organization", Organization.id, flt.taxonomy_term_ids))
+    return statement
+
+
+def services(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = _common(plan, Service, flt, dialect)
+    if flt.organization_id:
+        statement = statement.where(Service.organization_id == flt.organization_id)
+    if flt.taxonomy_term_ids:
+        statement = statement.where(_tagged(plan, "service", Service.id, flt.taxonomy_term_ids))
+    if flt.near:
+        statement = statement.where(
+            exists(
+                select(ServiceAtLocation.id).where(
+                    ServiceAtLocation.service_id == Service.id,
+                    plan.row_filter(ServiceAtLocation),
+                    ServiceAtLocation.location_id.in_(_locations_near(plan, flt.near, dialect)),
+                )
+            )
+        )
+    return statement
+
+
+def locations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = _common(plan, Location, flt, dialect)
+    if flt.organization_id:
+        statement = statement.where(Location.organization_id == flt.organization_id)
+    if flt.near:
+        statement = statement.where(
+            geo.within(
+                Location.latitude,
+                Location.longitude,
+                flt.near.latitude,
+                flt.near.longitude,
+                flt.near.radius_km,
+                dialect,
+            )
+        )
+    if flt.taxonomy_term_ids:
+        statement = statement.where(_tagged(plan, "location", Location.id, flt.taxonomy_term_ids))
+    return statement
+
+
+def service_at_locations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = select(ServiceAtLocation).where(plan.row_filter(ServiceAtLocation))
+    if flt.modified_after is not None:
+        statement = statement.where(ServiceAtLocation.updated_at > flt.modified_after)
+    if flt.tenant_ids:
+        statement = statement.where(ServiceAtLocation.tenant_id.in_(flt.tenant_ids))
+    if flt.service_id:
+        statement = statement.where(ServiceAtLocation.service_id == flt.service_id)
+    if flt.location_id:
+        statement = statement.where(ServiceAtLocation.location_id == flt.location_id)
+    if flt.search or flt.organization_id or flt.taxonomy_term_ids:
+        # Service-level filters apply through the service delivered at the location.
+        service_filter = DirectoryFilter(
+            search=flt.search,
+            organization_id=flt.organization_id,
+            taxonomy_term_ids=flt.taxonomy_term_ids,
+        )
+        matching = services(plan, service_filter, dialect).with_only_columns(Service.id)
+        statement = statement.where(ServiceAtLocation.service_id.in_(matching))
+    if flt.near:
+        statement = statement.where(
+            ServiceAtLocation.location_id.in_(_locations_near(plan, flt.near, dialect))
+        )
+    return statement
+
+
+def taxonomy_terms(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
+    statement = _common(plan, TaxonomyTerm, flt, dialect)
+    if flt.taxonomy_id:
+        statement = statement.where(TaxonomyTerm.taxonomy_id == flt.taxonomy_id)
+    parent = flt.extra.get("parent_id")
+    if parent is not None:
+        statement = statement.where(TaxonomyTerm.parent_id == parent)
+    return statement

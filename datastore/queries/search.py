@@ -1,0 +1,41 @@
+"""Full-text search with the same matching rules on both backends.
+
+Rules both honour: the query is split into words (letters and digits); every word must
+match, case-insensitively, as a word or a word prefix ("pan" matches "Pantry"). Ranking may
+differ between backends; results are ordered by the caller's sort, not by rank.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import ColumnElement, column, func, literal_column, select, table
+
+from ...errors import BadUserInput
+
+WORD = re.compile(r"\w+", re.UNICODE)
+MAX_WORDS = 16
+
+
+def words(query: str) -> list[str]:
+    found = [w.lower() for w in WORD.findall(query)]
+    if not found:
+        raise BadUserInput("`search` needs at least one letter or digit", reason="BAD_SEARCH")
+    if len(found) > MAX_WORDS:
+        raise BadUserInput(f"`search` accepts at most {MAX_WORDS} words", reason="BAD_SEARCH")
+    return found
+
+
+def matches(model: Any, query: str, dialect: str) -> ColumnElement[bool]:
+    """A predicate selecting the ``model`` rows whose indexed text matches ``query``."""
+    terms = words(query)
+    tablename = model.__tablename__
+    if dialect == "postgresql":
+        tsquery = " & ".join(f"{term}:*" for term in terms)
+        vector = literal_column(f"{tablename}.search_vector")
+        return vector.op("@@")(func.to_tsquery("simple", tsquery))  # type: ignore[no-any-return]
+    fts = table(f"{tablename}_fts", column("rowid"))
+    fts_query = " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+    matching = select(fts.c.rowid).where(literal_column(f"{tablename}_fts").op("MATCH")(fts_query))
+    return literal_column(f"{tablename}.rowid").in_(matching)  # type: ignore[no-any-return]

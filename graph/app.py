@@ -1,0 +1,136 @@
+"""The ASGI application: POST /graphql, GET /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select, text
+
+from ..authz.authenticate import authenticate
+from ..authz.plan import compile_plan
+from ..datastore.engine import Database
+from ..datastore.migrate import ensure_migrated
+from ..datastore.models import Instance
+from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
+from ..settings import Settings
+from .context import RequestContext
+from .relay import CursorCodec
+from .responses import refusal_body, result_body
+from .schema import build_schema
+
+log = logging.getLogger("sharegraph.app")
+
+Startup = Callable[[Database], Awaitable[None]]
+
+
+def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
+    return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
+
+
+async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+    if "application/json" not in request.headers.get("content-type", ""):
+        raise BadUserInput("send the operation as JSON (Content-Type: application/json)", reason="BAD_REQUEST")
+    try:
+        payload = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadUserInput(f"the body is not valid JSON: {exc}", reason="BAD_REQUEST") from exc
+    if not isinstance(payload, dict):
+        raise BadUserInput("the body must be a JSON object with `query`", reason="BAD_REQUEST")
+    query = payload.get("query")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise BadUserInput("`query` must be a non-empty string", reason="BAD_REQUEST")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadUserInput("`variables` must be a JSON object", reason="BAD_REQUEST")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadUserInput("`operationName` must be a string", reason="BAD_REQUEST")
+    return query, variables, operation_name
+
+
+def create_app(settings: Settings, *, on_startup: Startup | None = None, database: Database | None = None) -> FastAPI:
+    """The app; ``on_startup`` (for example the demo seeder) runs before it serves requests."""
+    schema = build_schema(settings)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(settings.database_url, echo=settings.echo_sql)
+        if on_startup is not None:
+            await on_startup(db)
+        await ensure_migrated(db)
+        async with db.read_session() as session:
+            secret = await session.scalar(select(Instance.secret).where(Instance.id == 1))
+        if secret is None:
+            raise RuntimeError("the instance row is missing; run `sharegraph db upgrade`")
+        state["db"] = db
+        state["cursors"] = CursorCodec(secret)
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        db: Database = state["db"]
+        try:
+            async with db.read_session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:  # the database did not answer
+            log.exception("health check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/graphql")
+    async def graphql_get() -> Response:
+        if settings.graphiql:
+            from strawberry.http.ides import get_graphql_ide_html
+
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        error = BadUserInput("queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED")
+        return _refusal(error, 405)
+
+    @app.post("/graphql")
+    async def graphql_post(request: Request) -> Response:
+        db: Database = state["db"]
+        try:
+            query, variables, operation_name = await _parse_request(request)
+        except SharegraphError as error:
+            return _refusal(error)
+        async with db.read_session() as session:
+            try:
+                principal = await authenticate(session, request.headers.get("authorization"), settings)
+            except SharegraphError as error:
+                return _refusal(error)
+            context = RequestContext(
+                settings=settings,
+                database=db,
+                session=session,
+                principal=principal,
+                plan=compile_plan(principal),
+                cursors=state["cursors"],
+            )
+            try:
+                result = await asyncio.wait_for(
+                    schema.execute(query, variables, context, operation_name=operation_name),
+                    timeout=settings.limits.request_timeout_seconds,
+                )
+            except TimeoutError:
+                error = SharegraphError(
+                    f"the operation took longer than {settings.limits.request_timeout_seconds:g}s",
+                    code=ErrorCode.TIMEOUT,
+                )
+                return _refusal(error, 200)
+        return JSONResponse(result_body(result))
+
+    return app

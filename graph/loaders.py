@@ -1,0 +1,64 @@
+"""Per-request DataLoaders: every relation resolves in batches, through the access plan.
+
+Created per request (never shared: a shared loader is a cache shared across tenants).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from strawberry.dataloader import DataLoader
+
+from ..datastore.queries import rows
+
+if TYPE_CHECKING:
+    from .context import RequestContext
+
+
+class Loaders:
+    def __init__(self, context: RequestContext) -> None:
+        self._context = context
+        self._by_id: dict[Any, DataLoader[uuid.UUID, Any]] = {}
+        self._children: dict[tuple[Any, str, tuple[Any, ...]], DataLoader[uuid.UUID, list[Any]]] = {}
+
+    def by_id(self, model: Any) -> DataLoader[uuid.UUID, Any]:
+        """Rows of ``model`` by primary key; ``None`` for rows outside the plan."""
+        loader = self._by_id.get(model)
+        if loader is None:
+
+            async def load(ids: list[uuid.UUID]) -> list[Any]:
+                async with self._context.db() as session:
+                    found = await rows.by_ids(session, self._context.plan, model, ids)
+                return [found.get(i) for i in ids]
+
+            loader = self._by_id[model] = DataLoader(load_fn=load)
+        return loader
+
+    def children(
+        self, model: Any, parent_column: str, order: Sequence[Any] = ()
+    ) -> DataLoader[uuid.UUID, list[Any]]:
+        """Rows of ``model`` whose ``parent_column`` is the key, within the plan."""
+        key = (model, parent_column, tuple(str(o) for o in order))
+        loader = self._children.get(key)
+        if loader is None:
+
+            async def load(parent_ids: list[uuid.UUID]) -> list[list[Any]]:
+                async with self._context.db() as session:
+                    grouped = await rows.children(
+                        session, self._context.plan, model, parent_column, parent_ids, order
+                    )
+                return [grouped.get(i, []) for i in parent_ids]
+
+            loader = self._children[key] = DataLoader(load_fn=load)
+        return loader
+
+    async def one(self, model: Any, row_id: uuid.UUID | None) -> Any:
+        if row_id is None:
+            return None
+        return await self.by_id(model).load(row_id)
+
+    async def many(self, model: Any, row_ids: Sequence[uuid.UUID]) -> list[Any]:
+        found = await self.by_id(model).load_many(list(row_ids))
+        return [row for row in found if row is not None]

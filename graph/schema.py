@@ -1,0 +1,53 @@
+"""The one schema every tenant shares: an Apollo Federation v2 subgraph."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
+
+from ..errors import SharegraphError
+from ..settings import Settings
+from .limits import OperationLimits
+from .mutations import Mutation
+from .queries import Query
+from .types.base import NODE_TYPES
+
+log = logging.getLogger("sharegraph.graph")
+
+
+class Schema(strawberry.federation.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Expected errors (bad input, not found, ...) are answers, not incidents: log only the
+        # unexpected ones, with their traceback.
+        for error in errors:
+            if not isinstance(error.original_error, SharegraphError) and error.path is not None:
+                log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+
+def build_schema(settings: Settings) -> Schema:
+    extensions: list[type[SchemaExtension] | SchemaExtension] = [
+        MaxTokensLimiter(max_token_count=settings.limits.max_tokens),
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        OperationLimits,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection())
+    types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=types,
+        extensions=extensions,
+    )

@@ -1,0 +1,216 @@
+"""Contact records, clients, follow-ups, referrals and outcomes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from ...datastore import enums
+from ...datastore import models as m
+from ..context import Info
+from ..relay import Node
+from .base import many, maybe, node_type
+from .resources import Program, Service, ServiceAtLocation, TaxonomyTerm
+from .tenants import Tenant
+
+Channel = strawberry.enum(enums.Channel, name="Channel")
+RiskLevel = strawberry.enum(enums.RiskLevel, name="RiskLevel")
+ReferralStatus = strawberry.enum(enums.ReferralStatus, name="ReferralStatus")
+OutcomeCode = strawberry.enum(enums.OutcomeCode, name="OutcomeCode")
+FollowUpStatus = strawberry.enum(enums.FollowUpStatus, name="FollowUpStatus")
+FieldType = strawberry.enum(enums.FieldType, name="FieldType")
+Sensitivity = strawberry.enum(enums.Sensitivity, name="Sensitivity")
+
+
+@node_type(m.Client)
+@strawberry.federation.type(keys=["id"])
+class Client(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    date_of_birth: date | None
+    postal_code: str | None
+    county: str | None
+    preferred_language: str | None
+
+
+@strawberry.type
+class FormField:
+    row: strawberry.Private[Any]
+    key: str
+    label: str
+    type: FieldType
+    options: list[str] | None
+    required: bool
+    sensitivity: Sensitivity
+    position: int
+
+
+@node_type(m.ContactFormVersion)
+@strawberry.type
+class ContactFormVersion(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    version: int
+    published_at: datetime | None
+
+    @strawberry.field(name="formName")
+    async def form_name(self, info: Info) -> str | None:
+        form = await info.context.loaders.one(m.ContactForm, self.row.form_id)
+        return None if form is None else form.name  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def fields(self, info: Info) -> list[FormField]:
+        rows = await info.context.loaders.children(m.FormField, "form_version_id", (m.FormField.position,)).load(self.row.id)
+        return many(FormField, rows)
+
+
+@strawberry.type
+class Outcome:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    code: OutcomeCode
+    note: str | None
+    outcome_date: date
+    created_at: datetime
+
+
+@strawberry.type
+class ReferralStatusChange:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    from_status: ReferralStatus | None
+    to_status: ReferralStatus
+    reason: str | None
+    changed_at: datetime
+
+
+@node_type(m.Referral)
+@strawberry.federation.type(keys=["id"])
+class Referral(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    status: ReferralStatus
+    status_reason: str | None
+    external_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field(name="contactRecord")
+    async def contact_record(self, info: Info) -> ContactRecord | None:
+        row = await info.context.loaders.one(m.ContactRecord, self.row.contact_record_id)
+        return maybe(ContactRecord, row)
+
+    @strawberry.field(name="serviceAtLocation")
+    async def service_at_location(self, info: Info) -> ServiceAtLocation | None:
+        row = await info.context.loaders.one(m.ServiceAtLocation, self.row.service_at_location_id)
+        return maybe(ServiceAtLocation, row)
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service | None:
+        loaders = info.context.loaders
+        link = await loaders.one(m.ServiceAtLocation, self.row.service_at_location_id)
+        if link is None:
+            return None
+        return maybe(Service, await loaders.one(m.Service, link.service_id))
+
+    @strawberry.field
+    async def program(self, info: Info) -> Program | None:
+        return maybe(Program, await info.context.loaders.one(m.Program, self.row.program_id))
+
+    @strawberry.field
+    async def outcomes(self, info: Info) -> list[Outcome]:
+        rows = await info.context.loaders.children(m.Outcome, "referral_id", (m.Outcome.created_at,)).load(self.row.id)
+        return many(Outcome, rows)
+
+    @strawberry.field
+    async def history(self, info: Info) -> list[ReferralStatusChange]:
+        rows = await info.context.loaders.children(
+            m.ReferralStatusChange, "referral_id", (m.ReferralStatusChange.changed_at,)
+        ).load(self.row.id)
+        return many(ReferralStatusChange, rows)
+
+
+@node_type(m.FollowUp)
+@strawberry.federation.type(keys=["id"])
+class FollowUp(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    due_at: datetime
+    status: FollowUpStatus
+    note: str | None
+    completed_at: datetime | None
+    version: int
+
+    @strawberry.field(name="assignedTenant")
+    async def assigned_tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.assigned_tenant_id))
+
+    @strawberry.field(name="contactRecord")
+    async def contact_record(self, info: Info) -> ContactRecord | None:
+        row = await info.context.loaders.one(m.ContactRecord, self.row.contact_record_id)
+        return maybe(ContactRecord, row)
+
+
+@node_type(m.ContactRecord)
+@strawberry.federation.type(keys=["id"])
+class ContactRecord(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    channel: Channel
+    started_at: datetime
+    ended_at: datetime | None
+    narrative: str | None
+    risk_level: RiskLevel | None
+    answers: JSON | None
+    caller_postal_code: str | None
+    caller_county: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field
+    async def client(self, info: Info) -> Client | None:
+        return maybe(Client, await info.context.loaders.one(m.Client, self.row.client_id))
+
+    @strawberry.field(name="formVersion")
+    async def form_version(self, info: Info) -> ContactFormVersion | None:
+        row = await info.context.loaders.one(m.ContactFormVersion, self.row.form_version_id)
+        return maybe(ContactFormVersion, row)
+
+    @strawberry.field(description="Needs coded with taxonomy terms, in the order recorded.")
+    async def needs(self, info: Info) -> list[TaxonomyTerm]:
+        loaders = info.context.loaders
+        links = await loaders.children(
+            m.ContactRecordNeed, "contact_record_id", (m.ContactRecordNeed.position,)
+        ).load(self.row.id)
+        return many(TaxonomyTerm, await loaders.many(m.TaxonomyTerm, [n.taxonomy_term_id for n in links]))
+
+    @strawberry.field
+    async def referrals(self, info: Info) -> list[Referral]:
+        rows = await info.context.loaders.children(
+            m.Referral, "contact_record_id", (m.Referral.created_at,)
+        ).load(self.row.id)
+        return many(Referral, rows)
+
+    @strawberry.field(name="followUps")
+    async def follow_ups(self, info: Info) -> list[FollowUp]:
+        rows = await info.context.loaders.children(
+            m.FollowUp, "contact_record_id", (m.FollowUp.due_at,)
+        ).load(self.row.id)
+        return many(FollowUp, rows)

@@ -1,0 +1,378 @@
+"""Resource directory types (HSDS 3.0 shaped, camelCase)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from ...datastore import enums
+from ...datastore import models as m
+from ..context import Info
+from ..relay import Node
+from .base import from_row, many, maybe, node_type
+from .tenants import Tenant
+
+ServiceStatus = strawberry.enum(enums.ServiceStatus, name="ServiceStatus")
+LocationType = strawberry.enum(enums.LocationType, name="LocationType")
+CapacityStatus = strawberry.enum(enums.CapacityStatus, name="CapacityStatus")
+
+
+
+async def _tenant(info: Info, tenant_id: uuid.UUID) -> Tenant | None:
+    return maybe(Tenant, await info.context.loaders.one(m.Tenant, tenant_id))
+
+
+@strawberry.type
+class Address:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    attention: str | None
+    address_1: str
+    address_2: str | None
+    city: str
+    region: str | None
+    state_province: str
+    postal_code: str
+    country: str
+
+
+@strawberry.type
+class Phone:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    number: str
+    extension: str | None
+    type: str | None
+    description: str | None
+
+
+@strawberry.type
+class Schedule:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    description: str | None
+    freq: str | None
+    interval: int | None
+    byday: str | None
+    bymonthday: str | None
+    opens_at: str | None
+    closes_at: str | None
+    valid_from: date | None
+    valid_to: date | None
+    timezone: str | None
+    notes: str | None
+    attending_type: str | None
+
+
+@strawberry.type
+class Language:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str | None
+    code: str | None
+    note: str | None
+
+
+@strawberry.type
+class ServiceArea:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str | None
+    description: str | None
+    extent_type: str | None
+    uri: str | None
+
+
+@strawberry.type
+class Unit:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    scheme: str | None
+    identifier: str | None
+
+
+@strawberry.type(description="HSDS 3.1 service_capacity: what a service or program can take.")
+class ServiceCapacity:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    available: int
+    reserved: int
+    maximum: int | None
+    status: CapacityStatus
+    description: str | None
+    note: str | None
+    updated: datetime
+
+    @strawberry.field(description="Slots free now: available minus what assignments reserved.")
+    def free(self) -> int:
+        return max(0, self.available - self.reserved)
+
+    @strawberry.field
+    async def unit(self, info: Info) -> Unit | None:
+        return maybe(Unit, await info.context.loaders.one(m.Unit, self.row.unit_id))
+
+
+@node_type(m.Taxonomy)
+@strawberry.federation.type(keys=["id"])
+class Taxonomy(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    description: str | None
+    uri: str | None
+    version: str | None
+
+
+@node_type(m.TaxonomyTerm)
+@strawberry.federation.type(keys=["id"])
+class TaxonomyTerm(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    code: str | None
+    name: str
+    description: str | None
+    language: str | None
+    term_uri: str | None
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def taxonomy(self, info: Info) -> Taxonomy | None:
+        return maybe(Taxonomy, await info.context.loaders.one(m.Taxonomy, self.row.taxonomy_id))
+
+    @strawberry.field
+    async def parent(self, info: Info) -> TaxonomyTerm | None:
+        return maybe(TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.row.parent_id))
+
+
+async def _terms_of(info: Info, entity: str, record_id: uuid.UUID) -> list[TaxonomyTerm]:
+    loaders = info.context.loaders
+    links = await loaders.children(m.Attribute, "link_id").load(record_id)
+    term_ids = [a.taxonomy_term_id for a in links if a.link_entity == entity]
+    return many(TaxonomyTerm, await loaders.many(m.TaxonomyTerm, term_ids))
+
+
+@node_type(m.Organization)
+@strawberry.federation.type(keys=["id"])
+class Organization(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    alternate_name: str | None
+    description: str | None
+    email: str | None
+    website: str | None
+    tax_status: str | None
+    tax_id: str | None
+    year_incorporated: int | None
+    legal_status: str | None
+    logo: str | None
+    uri: str | None
+    active: bool
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def services(self, info: Info) -> list[Annotated[Service, strawberry.lazy(".resources")]]:
+        rows = await info.context.loaders.children(m.Service, "organization_id", (m.Service.name,)).load(self.row.id)
+        return many(Service, rows)
+
+    @strawberry.field
+    async def locations(self, info: Info) -> list[Location]:
+        rows = await info.context.loaders.children(m.Location, "organization_id", (m.Location.name,)).load(self.row.id)
+        return many(Location, rows)
+
+    @strawberry.field
+    async def programs(self, info: Info) -> list[Program]:
+        rows = await info.context.loaders.children(m.Program, "organization_id", (m.Program.name,)).load(self.row.id)
+        return many(Program, rows)
+
+    @strawberry.field
+    async def phones(self, info: Info) -> list[Phone]:
+        return many(Phone, await info.context.loaders.children(m.Phone, "organization_id").load(self.row.id))
+
+    @strawberry.field(name="taxonomyTerms")
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm]:
+        return await _terms_of(info, "organization", self.row.id)
+
+
+@node_type(m.Program)
+@strawberry.federation.type(keys=["id"])
+class Program(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    alternate_name: str | None
+    description: str | None
+    active: bool
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def organization(self, info: Info) -> Organization | None:
+        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+
+    @strawberry.field
+    async def capacities(self, info: Info) -> list[ServiceCapacity]:
+        rows = await info.context.loaders.children(m.ServiceCapacity, "program_id").load(self.row.id)
+        return many(ServiceCapacity, rows)
+
+
+@node_type(m.Location)
+@strawberry.federation.type(keys=["id"])
+class Location(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str | None
+    alternate_name: str | None
+    description: str | None
+    location_type: LocationType
+    transportation: str | None
+    url: str | None
+    latitude: float | None
+    longitude: float | None
+    active: bool
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def organization(self, info: Info) -> Organization | None:
+        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+
+    @strawberry.field
+    async def addresses(self, info: Info) -> list[Address]:
+        return many(Address, await info.context.loaders.children(m.Address, "location_id").load(self.row.id))
+
+    @strawberry.field
+    async def phones(self, info: Info) -> list[Phone]:
+        return many(Phone, await info.context.loaders.children(m.Phone, "location_id").load(self.row.id))
+
+    @strawberry.field
+    async def schedules(self, info: Info) -> list[Schedule]:
+        return many(Schedule, await info.context.loaders.children(m.Schedule, "location_id").load(self.row.id))
+
+    @strawberry.field
+    async def languages(self, info: Info) -> list[Language]:
+        return many(Language, await info.context.loaders.children(m.Language, "location_id").load(self.row.id))
+
+
+@node_type(m.Service)
+@strawberry.federation.type(keys=["id"])
+class Service(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    alternate_name: str | None
+    description: str | None
+    url: str | None
+    email: str | None
+    status: ServiceStatus
+    interpretation_services: str | None
+    application_process: str | None
+    fees_description: str | None
+    eligibility_description: str | None
+    minimum_age: int | None
+    maximum_age: int | None
+    alert: str | None
+    wait_time: str | None
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def organization(self, info: Info) -> Organization | None:
+        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+
+    @strawberry.field
+    async def program(self, info: Info) -> Program | None:
+        return maybe(Program, await info.context.loaders.one(m.Program, self.row.program_id))
+
+    @strawberry.field(name="serviceAtLocations")
+    async def service_at_locations(self, info: Info) -> list[ServiceAtLocation]:
+        rows = await info.context.loaders.children(m.ServiceAtLocation, "service_id").load(self.row.id)
+        return many(ServiceAtLocation, rows)
+
+    @strawberry.field
+    async def locations(self, info: Info) -> list[Location]:
+        loaders = info.context.loaders
+        links = await loaders.children(m.ServiceAtLocation, "service_id").load(self.row.id)
+        return many(Location, await loaders.many(m.Location, [s.location_id for s in links]))
+
+    @strawberry.field
+    async def phones(self, info: Info) -> list[Phone]:
+        return many(Phone, await info.context.loaders.children(m.Phone, "service_id").load(self.row.id))
+
+    @strawberry.field
+    async def schedules(self, info: Info) -> list[Schedule]:
+        return many(Schedule, await info.context.loaders.children(m.Schedule, "service_id").load(self.row.id))
+
+    @strawberry.field
+    async def languages(self, info: Info) -> list[Language]:
+        return many(Language, await info.context.loaders.children(m.Language, "service_id").load(self.row.id))
+
+    @strawberry.field(name="serviceAreas")
+    async def service_areas(self, info: Info) -> list[ServiceArea]:
+        rows = await info.context.loaders.children(m.ServiceArea, "service_id").load(self.row.id)
+        return many(ServiceArea, rows)
+
+    @strawberry.field(name="taxonomyTerms")
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm]:
+        return await _terms_of(info, "service", self.row.id)
+
+    @strawberry.field
+    async def capacities(self, info: Info) -> list[ServiceCapacity]:
+        rows = await info.context.loaders.children(m.ServiceCapacity, "service_id").load(self.row.id)
+        return many(ServiceCapacity, rows)
+
+
+@node_type(m.ServiceAtLocation)
+@strawberry.federation.type(keys=["id"])
+class ServiceAtLocation(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    description: str | None
+    active: bool
+    updated_at: datetime
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await _tenant(info, self.row.tenant_id)
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service | None:
+        return maybe(Service, await info.context.loaders.one(m.Service, self.row.service_id))
+
+    @strawberry.field
+    async def location(self, info: Info) -> Location | None:
+        return maybe(Location, await info.context.loaders.one(m.Location, self.row.location_id))
+
+    @strawberry.field
+    async def phones(self, info: Info) -> list[Phone]:
+        rows = await info.context.loaders.children(m.Phone, "service_at_location_id").load(self.row.id)
+        return many(Phone, rows)
+
+    @strawberry.field
+    async def schedules(self, info: Info) -> list[Schedule]:
+        rows = await info.context.loaders.children(m.Schedule, "service_at_location_id").load(self.row.id)
+        return many(Schedule, rows)
+
+
+_ = from_row  # re-exported for resolvers that build these types

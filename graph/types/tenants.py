@@ -1,0 +1,51 @@
+"""Tenants, partner organizations and the viewer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+
+from ...datastore import enums
+from ...datastore import models as m
+from ..relay import Node
+from .base import node_type
+
+Role = strawberry.enum(enums.Role, name="Role")
+PrincipalKind = strawberry.enum(enums.PrincipalKind, name="PrincipalKind")
+
+
+@node_type(m.Tenant)
+@strawberry.type
+class Tenant(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    time_zone: str
+
+
+@node_type(m.PartnerOrganization)
+@strawberry.type
+class PartnerOrganization(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+
+
+@strawberry.type
+class RoleGrant:
+    role: Role
+    tenant: Tenant | None
+    partner_organization: PartnerOrganization | None
+
+
+@strawberry.type(description="Who is calling.")
+class Viewer:
+    id: strawberry.ID
+    uuid: uuid.UUID
+    name: str
+    kind: PrincipalKind
+    tenant: Tenant | None
+    partner_organization: PartnerOrganization | None
+    roles: list[RoleGrant]

@@ -1,0 +1,225 @@
+"""Fixtures: every test that takes `backend` runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests run when a server answers (127.0.0.1:5432 or $SHAREGRAPH_TEST_POSTGRES_URL);
+otherwise they are skipped with the reason, except under CI=true where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from sharegraph.datastore import demo, migrate
+from sharegraph.datastore.engine import Database
+from sharegraph.graph.app import create_app
+from sharegraph.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "SHAREGRAPH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _postgres_unavailable_reason() -> str | None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    url = make_url(POSTGRES_URL)
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            database=url.database, timeout=5,
+        )
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # any failure to connect means "no server here"
+        return f"PostgreSQL not reachable at {url.render_as_string(hide_password=True)}: {exc}"
+    return None
+
+
+_PG_REASON: str | None = None
+_PG_CHECKED = False
+
+
+def require_postgres() -> None:
+    global _PG_REASON, _PG_CHECKED
+    if not _PG_CHECKED:
+        _PG_REASON = _postgres_unavailable_reason()
+        _PG_CHECKED = True
+    if _PG_REASON is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true requires PostgreSQL: {_PG_REASON}")
+    pytest.skip(_PG_REASON)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    url = make_url(POSTGRES_URL)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class DatabaseFactory:
+    """Creates empty databases for a backend and drops them at the end of the session."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.created: list[tuple[str, Database]] = []
+
+    async def create(self, backend: str) -> Database:
+        name = f"sg_test_{uuid.uuid4().hex[:12]}"
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{self.tmp / name}.db"
+        else:
+            require_postgres()
+            await _admin(f'CREATE DATABASE "{name}"')
+            url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        db = Database(url)
+        self.created.append((backend, db))
+        return db
+
+    async def drop_all(self) -> None:
+        for backend, db in self.created:
+            await db.dispose()
+            if backend == "postgresql":
+                name = make_url(db.url).database
+                await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+async def empty_db(databases: DatabaseFactory, backend: str) -> Database:
+    return await databases.create(backend)
+
+
+@pytest.fixture
+async def migrated_db(empty_db: Database) -> Database:
+    await migrate.upgrade(empty_db)
+    return empty_db
+
+
+_DEMO: dict[str, Database] = {}
+
+
+@pytest.fixture
+async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
+    """The demo network, seeded once per backend and shared by read-only tests."""
+    if backend not in _DEMO:
+        db = await databases.create(backend)
+        await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
+        _DEMO[backend] = db
+    return _DEMO[backend]
+
+
+@pytest.fixture
+async def seeded_db(databases: DatabaseFactory, backend: str) -> Database:
+    """A private copy of the demo network, for tests that write."""
+    db = await databases.create(backend)
+    await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
+    return db
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, str]:
+    return {p["name"]: p["apiKey"] for p in demo.demo_principal_keys(Settings().demo_secret)}
+
+
+@dataclass
+class Api:
+    """A client for one app instance: `await api.gql("prairie-admin", query, variables)`."""
+
+    http: httpx.AsyncClient
+    keys: dict[str, str]
+    database: Database
+
+    async def post(self, principal: str | None, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if principal is not None:
+            all_headers["Authorization"] = f"Bearer {self.keys.get(principal, principal)}"
+        return await self.http.post("/graphql", json=body, headers=all_headers)
+
+    async def gql(self, principal: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.post(principal, {"query": query, "variables": variables or {}})
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, principal: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of a response that must have no errors."""
+        body = await self.gql(principal, query, variables)
+        assert "errors" not in body, body["errors"]
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+async def make_api(db: Database, keys: dict[str, str], settings: Settings | None = None) -> AsyncIterator[Api]:
+    app = create_app(settings or Settings(database_url=db.url), database=db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sharegraph.test") as http:
+            yield Api(http=http, keys=keys, database=db)
+
+
+@pytest.fixture
+async def api(demo_db: Database, keys: dict[str, str]) -> AsyncIterator[Api]:
+    async for client in make_api(demo_db, keys):
+        yield client
+
+
+@pytest.fixture
+async def write_api(seeded_db: Database, keys: dict[str, str]) -> AsyncIterator[Api]:
+    async for client in make_api(seeded_db, keys):
+        yield client
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements(demo_db: Database) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(demo_db.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(demo_db.engine.sync_engine, "before_cursor_execute", counter)
