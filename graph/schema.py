@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -36,14 +37,15 @@ class Schema(strawberry.federation.Schema):
 
 
 def build_schema(settings: Settings) -> Schema:
-    extensions: list[type[SchemaExtension] | SchemaExtension] = [
-        MaxTokensLimiter(max_token_count=settings.limits.max_tokens),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+    max_tokens = settings.limits.max_tokens
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        ParserCache,
+        ValidationCache,
         OperationLimits,
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     return Schema(
         query=Query,

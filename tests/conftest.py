@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from sharegraph.datastore import demo, migrate
+from sharegraph.datastore import migrate
 from sharegraph.datastore.engine import Database
 from sharegraph.graph.app import create_app
 from sharegraph.settings import Settings
@@ -137,6 +137,8 @@ _DEMO: dict[str, Database] = {}
 @pytest.fixture
 async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
     """The demo network, seeded once per backend and shared by read-only tests."""
+    from sharegraph.datastore import demo
+
     if backend not in _DEMO:
         db = await databases.create(backend)
         await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
@@ -147,6 +149,8 @@ async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
 @pytest.fixture
 async def seeded_db(databases: DatabaseFactory, backend: str) -> Database:
     """A private copy of the demo network, for tests that write."""
+    from sharegraph.datastore import demo
+
     db = await databases.create(backend)
     await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
     return db
@@ -154,6 +158,8 @@ async def seeded_db(databases: DatabaseFactory, backend: str) -> Database:
 
 @pytest.fixture(scope="session")
 def keys() -> dict[str, str]:
+    from sharegraph.datastore import demo
+
     return {p["name"]: p["apiKey"] for p in demo.demo_principal_keys(Settings().demo_secret)}
 
 

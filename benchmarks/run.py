@@ -1,0 +1,776 @@
+"""End-to-end latency and throughput of the main query shapes, against one hand-written SQL query.
+
+``main()`` seeds a scaled demo network (or reuses one), serves the real application under
+uvicorn on a free loopback port in this process, and for every :data:`SCENARIOS` entry:
+
+- sends ``requests`` sequential ``POST /graphql`` requests over HTTP with ``httpx`` (after a
+  warm-up of ~10 %), then ``requests`` more from 4 concurrent clients;
+- fetches the same data with ONE SQL statement on the same engine (nested JSON built by the
+  database: ``json_object``/``json_group_array`` on SQLite, ``json_build_object``/``json_agg``
+  on PostgreSQL), parses it and serializes the response with the stdlib ``json`` module;
+- checks that both give the same ``data``, and reports p50/p95 latency, requests/s and the
+  ratio ``graphql p50 / sql p50``.
+
+Add a scenario by appending a :class:`Scenario` to :data:`SCENARIOS` (see the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import platform
+import re
+import resource
+import socket
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import uvicorn
+from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import Uuid
+
+from ..datastore import demo
+from ..datastore import models as m
+from ..datastore.engine import Database
+from ..datastore.queries.search import matches
+from ..errors import SharegraphError
+from ..graph.app import create_app
+from ..graph.relay import to_global_id
+from ..settings import Settings
+
+CONCURRENCY = 4
+WARMUP_SHARE = 0.10
+DEFAULT_PRINCIPAL = "prairie-admin"
+
+log = logging.getLogger("sharegraph.benchmarks")
+
+
+# ---------------------------------------------------------------------------------------------
+# What is measured
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    """Values looked up once in the seeded database and shared by every scenario."""
+
+    dialect: str
+    keys: dict[str, str]  # principal name -> demo API key
+    home_tenants: dict[str, uuid.UUID | None]  # principal name -> its tenant (None: a partner)
+    search_word: str  # a word of demo service names, the one with the most search matches
+    contact_record_id: uuid.UUID  # prairie's contact record with the most referrals
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    """What a scenario's SQL needs: the backend and the row scope of the scenario's principal."""
+
+    fixtures: Fixtures
+    tenant_id: uuid.UUID | None
+
+    @property
+    def json(self) -> JsonSql:
+        return JsonSql(self.fixtures.dialect)
+
+    def records_scope(self, alias: str, *, indexed: bool = False) -> str:
+        """The access plan's row filter for tenant-owned records (not the shared directory).
+
+        Without statistics (no ANALYZE) SQLite prefers the single-column tenant_id index over
+        the foreign-key index for ``fk = ? AND tenant_id = ?`` and scans the whole tenant; a
+        unary ``+`` (SQLite's documented no-op) keeps it off that index unless ``indexed``.
+        """
+        if self.tenant_id is None:
+            return "1 = 0"
+        plus = "" if indexed or self.fixtures.dialect == "postgresql" else "+"
+        return f"{plus}{alias}.tenant_id = :tenant_id"
+
+    def statement(self, sql: str, **params: Any) -> SqlQuery:
+        """``sql`` with uuid parameters bound with the ORM's UUID type (hex text on SQLite)."""
+        if ":tenant_id" in sql:
+            params["tenant_id"] = self.tenant_id
+        clause = text(sql).bindparams(
+            *(
+                bindparam(name, type_=Uuid())
+                for name, value in params.items()
+                if isinstance(value, uuid.UUID)
+            )
+        )
+        return SqlQuery(clause, params)
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    statement: TextClause
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One GraphQL operation, who sends it, and the single SQL statement returning the same data.
+
+    ``sql`` must return one row with one column: the JSON of the operation's ``data``.
+    """
+
+    name: str
+    description: str
+    query: str
+    sql: Callable[[SqlContext], SqlQuery]
+    variables: Callable[[Fixtures], dict[str, Any]] = lambda _fixtures: {}
+    principal: str = DEFAULT_PRINCIPAL
+
+
+class JsonSql:
+    """Small helpers writing nested-JSON SQL for SQLite (JSON1) and PostgreSQL."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+
+    def obj(self, **members: str) -> str:
+        function = "json_build_object" if self.postgres else "json_object"
+        pairs = ", ".join(f"'{key}', {value}" for key, value in members.items())
+        return f"{function}({pairs})"
+
+    def one(self, element: str, source: str) -> str:
+        """The JSON ``element`` of the row ``source`` finds, or null."""
+        if self.postgres:
+            return f"(SELECT {element} {source})"
+        # json() keeps the value JSON (not a string) once it has crossed a subquery.
+        return f"json((SELECT {element} {source}))"
+
+    def many(self, element: str, source: str, order: str) -> str:
+        """A JSON array of ``element`` over the rows of ``source``, in ``order``; [] if none."""
+        if self.postgres:
+            return f"COALESCE((SELECT json_agg({element} ORDER BY {order}) {source}), '[]'::json)"
+        # SQLite 3.40 has no ORDER BY inside aggregates: aggregate an ordered subquery.
+        return (
+            f"json((SELECT json_group_array(json(j)) FROM "
+            f"(SELECT {element} AS j {source} ORDER BY {order})))"
+        )
+
+    def enum_name(self, column: str) -> str:
+        """A stored enum value ("in-progress") as GraphQL spells it ("IN_PROGRESS")."""
+        return f"upper(replace({column}, '-', '_'))"
+
+    def search(self, table: str, parameter: str) -> str:
+        """The app's search predicate (datastore/queries/search.py) for one bound word."""
+        if self.postgres:
+            return f"{table}.search_vector @@ to_tsquery('simple', :{parameter} || ':*')"
+        return (
+            f"{table}.rowid IN (SELECT rowid FROM {table}_fts "
+            f"WHERE {table}_fts MATCH '\"' || :{parameter} || '\"*')"
+        )
+
+
+# -- (1) resource search ----------------------------------------------------------------------
+
+RESOURCE_SEARCH = """
+query ResourceSearch($search: String!) {
+  services(filter: {search: $search}, first: 20) {
+    edges {
+      node {
+        name
+        organization { name }
+        locations {
+          name
+          latitude
+          longitude
+          addresses { address1 address2 city stateProvince postalCode }
+        }
+        phones { number }
+        schedules { opensAt closesAt byday }
+      }
+    }
+  }
+}
+"""
+
+
+def resource_search_sql(ctx: SqlContext) -> SqlQuery:
+    j = ctx.json
+    address = j.obj(
+        address1="ad.address_1",
+        address2="ad.address_2",
+        city="ad.city",
+        stateProvince="ad.state_province",
+        postalCode="ad.postal_code",
+    )
+    location = j.obj(
+        name="l.name",
+        latitude="l.latitude",
+        longitude="l.longitude",
+        addresses=j.many(address, "FROM addresses ad WHERE ad.location_id = l.id", "ad.id"),
+    )
+    node = j.obj(
+        name="s.name",
+        organization=j.one(
+            j.obj(name="o.name"), "FROM organizations o WHERE o.id = s.organization_id"
+        ),
+        locations=j.many(
+            location,
+            "FROM service_at_locations sal JOIN locations l ON l.id = sal.location_id "
+            "WHERE sal.service_id = s.id",
+            "sal.id",
+        ),
+        phones=j.many(j.obj(number="p.number"), "FROM phones p WHERE p.service_id = s.id", "p.id"),
+        schedules=j.many(
+            j.obj(opensAt="sc.opens_at", closesAt="sc.closes_at", byday="sc.byday"),
+            "FROM schedules sc WHERE sc.service_id = s.id",
+            "sc.id",
+        ),
+    )
+    page = (
+        "FROM (SELECT * FROM services WHERE "
+        + j.search("services", "word")
+        + " ORDER BY name, id LIMIT 20) s"
+    )
+    data = j.obj(services=j.obj(edges=j.many(j.obj(node=node), page, "s.name, s.id")))
+    return ctx.statement(f"SELECT {data}", word=ctx.fixtures.search_word)
+
+
+# -- (2) 100 contact records, (3) one contact record --------------------------------------------
+
+CONTACT_RECORD_FIELDS = """
+        client { firstName lastName phone }
+        needs { code name }
+        referrals { status service { name organization { name } } }
+"""
+
+CONTACT_RECORDS = f"""
+query ContactRecords {{
+  contactRecords(first: 100) {{
+    edges {{
+      node {{{CONTACT_RECORD_FIELDS}      }}
+    }}
+  }}
+}}
+"""
+
+CONTACT_RECORD = f"""
+query ContactRecord($id: ID!) {{
+  contactRecord(id: $id) {{{CONTACT_RECORD_FIELDS}  }}
+}}
+"""
+
+
+def contact_record_json(ctx: SqlContext, cr: str) -> str:
+    """The JSON of contact record ``cr`` with the fields of CONTACT_RECORD_FIELDS."""
+    j = ctx.json
+    client = j.one(
+        j.obj(firstName="c.first_name", lastName="c.last_name", phone="c.phone"),
+        f"FROM clients c WHERE c.id = {cr}.client_id AND {ctx.records_scope('c')}",
+    )
+    needs = j.many(
+        j.obj(code="t.code", name="t.name"),
+        "FROM contact_record_needs n JOIN taxonomy_terms t ON t.id = n.taxonomy_term_id "
+        f"WHERE n.contact_record_id = {cr}.id AND {ctx.records_scope('n')}",
+        "n.position, n.id",
+    )
+    service = j.one(
+        j.obj(
+            name="s.name",
+            organization=j.one(
+                j.obj(name="o.name"), "FROM organizations o WHERE o.id = s.organization_id"
+            ),
+        ),
+        "FROM service_at_locations sal JOIN services s ON s.id = sal.service_id "
+        "WHERE sal.id = r.service_at_location_id",
+    )
+    referrals = j.many(
+        j.obj(status=j.enum_name("r.status"), service=service),
+        f"FROM referrals r WHERE r.contact_record_id = {cr}.id AND {ctx.records_scope('r')}",
+        "r.created_at, r.id",
+    )
+    return j.obj(client=client, needs=needs, referrals=referrals)
+
+
+def contact_records_sql(ctx: SqlContext) -> SqlQuery:
+    j = ctx.json
+    page = (
+        f"FROM (SELECT * FROM contact_records cr WHERE {ctx.records_scope('cr', indexed=True)} "
+        "ORDER BY started_at DESC, id DESC LIMIT 100) cr"
+    )
+    edges = j.many(
+        j.obj(node=contact_record_json(ctx, "cr")), page, "cr.started_at DESC, cr.id DESC"
+    )
+    return ctx.statement(f"SELECT {j.obj(contactRecords=j.obj(edges=edges))}")
+
+
+def contact_record_sql(ctx: SqlContext) -> SqlQuery:
+    j = ctx.json
+    record = j.one(
+        contact_record_json(ctx, "cr"),
+        f"FROM contact_records cr WHERE cr.id = :record_id AND {ctx.records_scope('cr')}",
+    )
+    return ctx.statement(
+        f"SELECT {j.obj(contactRecord=record)}", record_id=ctx.fixtures.contact_record_id
+    )
+
+
+# Later issues add scenarios here, e.g. CONTACT_RECORD as the partner "eastside-portal" (its
+# SqlContext then has tenant_id=None; adapt `records_scope` to what sharing policies grant).
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        name="resource-search",
+        description="services(filter: {search: WORD}, first: 20) with organization, locations "
+        "and addresses, phones, schedules",
+        query=RESOURCE_SEARCH,
+        variables=lambda fx: {"search": fx.search_word},
+        sql=resource_search_sql,
+    ),
+    Scenario(
+        name="contact-records-100",
+        description="contactRecords(first: 100) with client, needs, "
+        "referrals { service { organization } }",
+        query=CONTACT_RECORDS,
+        sql=contact_records_sql,
+    ),
+    Scenario(
+        name="contact-record-by-id",
+        description="contactRecord(id:) with the fields of contact-records-100",
+        query=CONTACT_RECORD,
+        variables=lambda fx: {"id": to_global_id("ContactRecord", fx.contact_record_id)},
+        sql=contact_record_sql,
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    samples: int
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency:
+        if len(seconds) < 2:
+            only = seconds[0] * 1000 if seconds else 0.0
+            return cls(only, only, only, len(seconds))
+        cuts = statistics.quantiles(seconds, n=20, method="inclusive")
+        return cls(
+            p50_ms=round(cuts[9] * 1000, 3),
+            p95_ms=round(cuts[18] * 1000, 3),
+            mean_ms=round(statistics.fmean(seconds) * 1000, 3),
+            samples=len(seconds),
+        )
+
+
+@dataclass(frozen=True)
+class GraphqlFigures:
+    sequential: Latency
+    requests_per_second: float
+    concurrent: Latency  # latency of each request while CONCURRENCY were in flight
+    requests_per_second_concurrent: float
+    response_bytes: int
+
+
+@dataclass(frozen=True)
+class SqlFigures:
+    latency: Latency
+    response_bytes: int
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    description: str
+    principal: str
+    graphql: GraphqlFigures
+    sql: SqlFigures
+    ratio: float  # graphql p50 / sql p50
+    same_data: bool  # GraphQL and SQL returned the same `data`
+
+
+@dataclass
+class Report:
+    scale: int
+    requests: int
+    database: str
+    dialect: str
+    seeded_now: bool
+    seed_seconds: float
+    dataset: dict[str, int]
+    search_word: str
+    machine: dict[str, Any]
+    http_floor: Latency | None = None  # GET /healthz: HTTP + a session + SELECT 1
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    total_seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def default_database(scale: int) -> str:
+    return f"sqlite+aiosqlite:///{Path('var') / f'bench-{scale}.db'}"
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kibibytes, macOS bytes.
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _fixtures(db: Database, settings: Settings) -> Fixtures:
+    principals = demo.demo_principal_keys(settings.demo_secret)
+    keys = {str(p["name"]): str(p["apiKey"]) for p in principals}
+    async with db.read_session() as session:
+        found = await session.execute(select(m.Principal.name, m.Principal.tenant_id))
+        homes = dict(found.tuples().all())
+        names = (await session.scalars(select(m.Service.name))).all()
+        candidates = sorted({w for n in names for w in re.findall(r"\w+", n.lower()) if len(w) > 3})
+        counts: dict[str, int] = {}
+        for word in candidates:
+            statement = (
+                select(func.count())
+                .select_from(m.Service)
+                .where(matches(m.Service, word, db.dialect))
+            )
+            counts[word] = int(await session.scalar(statement) or 0)
+        if not counts:
+            raise RuntimeError("the database has no services to search; is it a demo database?")
+        search_word = max(candidates, key=counts.__getitem__)  # the first in order among ties
+        prairie = homes.get(DEFAULT_PRINCIPAL)
+        busiest = await session.scalar(
+            select(m.Referral.contact_record_id)
+            .where(m.Referral.tenant_id == prairie)
+            .group_by(m.Referral.contact_record_id)
+            .order_by(func.count().desc(), m.Referral.contact_record_id)
+            .limit(1)
+        )
+        if busiest is None:
+            busiest = await session.scalar(
+                select(m.ContactRecord.id).where(m.ContactRecord.tenant_id == prairie).limit(1)
+            )
+        if busiest is None:
+            raise RuntimeError(f"{DEFAULT_PRINCIPAL}'s tenant has no contact records")
+    return Fixtures(
+        dialect=db.dialect,
+        keys=keys,
+        home_tenants={str(name): tenant for name, tenant in homes.items()},
+        search_word=search_word,
+        contact_record_id=busiest,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(db: Database, settings: Settings) -> Any:
+    """The real app under uvicorn on a free loopback port, in this event loop; yields its URL."""
+    app = create_app(settings, database=db)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise what stopped it
+                raise RuntimeError("the server stopped during startup (see the log above)")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+
+
+def _check(response: httpx.Response, scenario: Scenario) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise RuntimeError(f"{scenario.name}: HTTP {response.status_code}: {response.text[:500]}")
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        raise RuntimeError(f"{scenario.name}: GraphQL errors: {json.dumps(body['errors'])[:1000]}")
+    return body
+
+
+async def _timed(count: int, call: Callable[[], Awaitable[object]]) -> list[float]:
+    samples: list[float] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def _concurrently(
+    count: int, workers: int, call: Callable[[], Awaitable[object]]
+) -> tuple[list[float], float]:
+    tickets: Iterator[int] = iter(range(count))
+    samples: list[float] = []
+
+    async def worker() -> None:
+        for _ in tickets:
+            started = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return samples, time.perf_counter() - started
+
+
+async def _run_sql(db: Database, query: SqlQuery) -> bytes:
+    async with db.engine.connect() as connection:
+        raw = (await connection.execute(query.statement, query.params)).scalar_one()
+    data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    return json.dumps({"data": data}).encode()
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+async def run_scenario(
+    scenario: Scenario, http: httpx.AsyncClient, db: Database, fixtures: Fixtures, requests: int
+) -> ScenarioResult:
+    warmup = max(1, round(requests * WARMUP_SHARE))
+    payload = json.dumps(
+        {"query": scenario.query, "variables": scenario.variables(fixtures)}
+    ).encode()
+    headers = {
+        "Authorization": f"Bearer {fixtures.keys[scenario.principal]}",
+        "Content-Type": "application/json",
+    }
+
+    async def post() -> httpx.Response:
+        response = await http.post("/graphql", content=payload, headers=headers)
+        if response.status_code != 200:
+            _check(response, scenario)
+        return response
+
+    first = await post()
+    graphql_data = _check(first, scenario)["data"]
+    for _ in range(warmup - 1):
+        _check(await post(), scenario)
+    sequential = await _timed(requests, post)
+    concurrent, wall = await _concurrently(requests, CONCURRENCY, post)
+
+    ctx = SqlContext(fixtures, fixtures.home_tenants.get(scenario.principal))
+    query = scenario.sql(ctx)
+    sql_body = await _run_sql(db, query)
+    sql_data = json.loads(sql_body)["data"]
+    same = sql_data == graphql_data
+    if not same:
+        log.warning(
+            "%s: the SQL baseline's data differs from the GraphQL response:\n"
+            " graphql: %.600s\n sql:     %.600s",
+            scenario.name,
+            json.dumps(graphql_data),
+            json.dumps(sql_data),
+        )
+    for _ in range(warmup - 1):
+        await _run_sql(db, query)
+    sql_samples = await _timed(requests, lambda: _run_sql(db, query))
+
+    graphql = GraphqlFigures(
+        sequential=Latency.of(sequential),
+        requests_per_second=_rate(len(sequential), sum(sequential)),
+        concurrent=Latency.of(concurrent),
+        requests_per_second_concurrent=_rate(len(concurrent), wall),
+        response_bytes=len(first.content),
+    )
+    sql = SqlFigures(latency=Latency.of(sql_samples), response_bytes=len(sql_body))
+    ratio = round(graphql.sequential.p50_ms / sql.latency.p50_ms, 1) if sql.latency.p50_ms else 0.0
+    return ScenarioResult(
+        name=scenario.name,
+        description=scenario.description,
+        principal=scenario.principal,
+        graphql=graphql,
+        sql=sql,
+        ratio=ratio,
+        same_data=same,
+    )
+
+
+def _machine() -> dict[str, Any]:
+    loop = type(asyncio.get_running_loop())
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "event_loop": f"{loop.__module__}.{loop.__name__}",
+        # Other work on the machine skews every figure: compare runs with similar load.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+async def _main(
+    scale: int, requests: int, database: str | None, only: Sequence[str] | None
+) -> Report:
+    started = time.perf_counter()
+    url = database or default_database(scale)
+    settings = Settings.from_env(database_url=url)
+    scenarios = [s for s in SCENARIOS if not only or s.name in only]
+    unknown = set(only or ()) - {s.name for s in SCENARIOS}
+    if unknown:
+        known = [s.name for s in SCENARIOS]
+        raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {known}")
+    db = Database(url)
+    try:
+        shown_url = make_url(db.url).render_as_string()
+        progress(f"seeding the demo network at scale {scale} into {shown_url} ...")
+        seeded = await demo.seed(db, scale=scale, demo_secret=settings.demo_secret)
+        if seeded.created:
+            progress(f"  seeded in {seeded.seconds:.1f}s")
+        else:
+            progress("  the database already holds data: reusing it (its scale is not checked)")
+        counted = asdict(seeded)
+        dataset = {k: int(v) for k, v in counted.items() if k not in {"created", "seconds"}}
+        fixtures = await _fixtures(db, settings)
+        report = Report(
+            scale=scale,
+            requests=requests,
+            database=make_url(db.url).render_as_string(hide_password=True),
+            dialect=db.dialect,
+            seeded_now=seeded.created,
+            seed_seconds=round(seeded.seconds, 1) if seeded.created else 0.0,
+            dataset=dataset,
+            search_word=fixtures.search_word,
+            machine=_machine(),
+        )
+        async with serve(db, settings) as base_url:
+            limits = httpx.Limits(
+                max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY
+            )
+            async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as http:
+
+                async def healthz() -> httpx.Response:
+                    return (await http.get("/healthz")).raise_for_status()
+
+                await _timed(max(1, round(requests * WARMUP_SHARE)), healthz)
+                report.http_floor = Latency.of(await _timed(requests, healthz))
+                for scenario in scenarios:
+                    progress(
+                        f"{scenario.name}: {requests} requests sequential, {requests} at "
+                        f"concurrency {CONCURRENCY}, then SQL ..."
+                    )
+                    report.scenarios.append(
+                        await run_scenario(scenario, http, db, fixtures, requests)
+                    )
+    finally:
+        await db.dispose()
+    report.peak_rss_mb = peak_rss_mb()
+    report.total_seconds = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _row(cells: Sequence[str], columns: Sequence[tuple[str, int]]) -> str:
+    """The first cell left-aligned, the others right-aligned, in the columns' widths."""
+    aligned = [
+        f"{cell:>{width}}" if i else f"{cell:<{width}}"
+        for i, (cell, (_, width)) in enumerate(zip(cells, columns, strict=True))
+    ]
+    return "  ".join(aligned)
+
+
+def _table(report: Report, out: TextIO) -> None:
+    columns = [
+        ("scenario", 22),
+        ("gql p50", 9),
+        ("gql p95", 9),
+        ("req/s", 8),
+        (f"req/s@{CONCURRENCY}", 9),
+        ("sql p50", 9),
+        ("sql p95", 9),
+        ("ratio", 7),
+        ("same", 5),
+    ]
+    print(
+        f"sharegraph bench: {report.dialect}, scale {report.scale}, {report.requests} requests per "
+        f"measurement, {report.machine['cpus']} CPUs, {report.machine['event_loop']}",
+        file=out,
+    )
+    shown = ("services", "contact_records", "referrals", "clients")
+    sizes = ", ".join(f"{k}={report.dataset.get(k, 0)}" for k in shown)
+    print(f"data: {sizes}; search word {report.search_word!r}", file=out)
+    print("latencies in ms; ratio = graphql p50 / sql p50", file=out)
+    print(_row([title for title, _ in columns], columns), file=out)
+    for r in report.scenarios:
+        cells = [
+            r.name,
+            f"{r.graphql.sequential.p50_ms:.2f}",
+            f"{r.graphql.sequential.p95_ms:.2f}",
+            f"{r.graphql.requests_per_second:.0f}",
+            f"{r.graphql.requests_per_second_concurrent:.0f}",
+            f"{r.sql.latency.p50_ms:.2f}",
+            f"{r.sql.latency.p95_ms:.2f}",
+            f"{r.ratio:.1f}x",
+            "yes" if r.same_data else "NO",
+        ]
+        print(_row(cells, columns), file=out)
+    if report.http_floor is not None:
+        print(
+            "HTTP floor (GET /healthz: a session and SELECT 1): "
+            f"p50 {report.http_floor.p50_ms:.2f} ms, "
+            f"p95 {report.http_floor.p95_ms:.2f} ms",
+            file=out,
+        )
+    print(f"peak RSS {report.peak_rss_mb:.0f} MB; total {report.total_seconds:.0f} s", file=out)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed, as `sharegraph serve` (uvicorn's loop="auto") would use."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def main(
+    scale: int = 10,
+    requests: int = 200,
+    database: str | None = None,
+    as_json: bool = False,
+    scenarios: Sequence[str] | None = None,
+) -> Report:
+    """Run the benchmark and print a table (or, with ``as_json``, one JSON object) on stdout."""
+    if requests < 2:
+        raise ValueError("requests must be at least 2")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    stdout = sys.stdout
+    try:
+        # Anything else written to stdout (a library's print) must not break the JSON.
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            asyncio.Runner(loop_factory=_loop_factory()) as runner,
+        ):
+            report = runner.run(_main(scale, requests, database, scenarios))
+    except SharegraphError as error:
+        raise SystemExit(f"error [{error.code.value}]: {error.message}") from error
+    except (OSError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"error: {error}") from error
+    if as_json:
+        stdout.write(json.dumps(asdict(report), indent=2) + "\n")
+    else:
+        _table(report, stdout)
+    stdout.flush()
+    return report

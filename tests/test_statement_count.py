@@ -1,0 +1,43 @@
+"""No N+1: a nested query makes the same number of SQL statements for 10 or 100 records."""
+
+from __future__ import annotations
+
+from .conftest import Api, StatementCounter
+from .queries import CONTACT_RECORDS_NESTED
+
+DIRECTORY_NESTED = """
+query($first: Int) {
+  services(first: $first) {
+    edges { node {
+      name organization { name }
+      locations { name addresses { city } phones { number } }
+      phones { number } schedules { opensAt } taxonomyTerms { code }
+    } }
+  }
+}
+"""
+
+
+async def _statements(api: Api, counter: StatementCounter, query: str, first: int) -> tuple[int, int]:
+    counter.statements.clear()
+    data = await api.data("prairie-admin", query, {"first": first})
+    rows = len(next(iter(data.values()))["edges"])
+    return counter.count, rows
+
+
+async def test_contact_records_with_clients_referrals_services_and_organizations(
+    api: Api, count_statements: StatementCounter
+) -> None:
+    few, few_rows = await _statements(api, count_statements, CONTACT_RECORDS_NESTED, 10)
+    many, many_rows = await _statements(api, count_statements, CONTACT_RECORDS_NESTED, 100)
+    assert (few_rows, many_rows) == (10, 100)
+    assert many == few, count_statements.statements
+    # authentication (key, principal, roles, demo flag) + page + count + one per relation level
+    assert few <= 18
+
+
+async def test_directory_services_with_nested_relations(api: Api, count_statements: StatementCounter) -> None:
+    few, few_rows = await _statements(api, count_statements, DIRECTORY_NESTED, 10)
+    many, many_rows = await _statements(api, count_statements, DIRECTORY_NESTED, 60)
+    assert few_rows == 10 and many_rows > few_rows
+    assert many == few, count_statements.statements
