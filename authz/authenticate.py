@@ -12,7 +12,8 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.models import ApiKey, Instance, Principal as PrincipalRow, RoleAssignment
+from ..datastore.models import ApiKey, Instance, RoleAssignment
+from ..datastore.models import Principal as PrincipalRow
 from ..errors import Unauthenticated
 from ..settings import Settings
 from .credentials import key_matches, parse_key
@@ -47,9 +48,7 @@ async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Prin
         kind=row.kind,
         tenant_id=row.tenant_id,
         partner_organization_id=row.partner_organization_id,
-        roles=frozenset(
-            RoleGrant(g.role, g.tenant_id, g.partner_organization_id) for g in grants
-        ),
+        roles=frozenset(RoleGrant(g.role, g.tenant_id, g.partner_organization_id) for g in grants),
     )
 
 
@@ -109,15 +108,21 @@ async def _principal_from_jwt(session: AsyncSession, token: str, settings: Setti
         raise Unauthenticated(f"invalid JWT: {exc}", reason="BAD_CREDENTIALS") from exc
     principal = await load_principal(session, principal_id)
     if principal is None:
-        raise Unauthenticated("the JWT's subject is not a known principal", reason="BAD_CREDENTIALS")
+        raise Unauthenticated(
+            "the JWT's subject is not a known principal", reason="BAD_CREDENTIALS"
+        )
     return principal
 
 
-async def authenticate(session: AsyncSession, authorization: str | None, settings: Settings) -> Principal:
+async def authenticate(
+    session: AsyncSession, authorization: str | None, settings: Settings
+) -> Principal:
     token = bearer_token(authorization)
     prefix = parse_key(token)
     if prefix is not None:
         return await _principal_from_api_key(session, token, prefix)
     if token.count(".") == 2:
         return await _principal_from_jwt(session, token, settings)
-    raise Unauthenticated("the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS")
+    raise Unauthenticated(
+        "the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS"
+    )

@@ -117,7 +117,9 @@ class AccessPlan:
             return column == next(iter(allowed))  # type: ignore[no-any-return]
         return column.in_(sorted(allowed))  # type: ignore[no-any-return]
 
-    def allows_row(self, model: type[Base], tenant_id: uuid.UUID, action: Action = Action.READ) -> bool:
+    def allows_row(
+        self, model: type[Base], tenant_id: uuid.UUID, action: Action = Action.READ
+    ) -> bool:
         """The Python twin of :meth:`row_filter`, for rows already in hand."""
         if model in NETWORK_MODELS:
             return action is Action.READ

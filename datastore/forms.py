@@ -14,7 +14,9 @@ MAX_TEXT = 20_000
 
 
 def _fail(key: str, message: str) -> BadUserInput:
-    return BadUserInput(f"answers.{key}: {message}", reason="INVALID_ANSWER", field=f"answers.{key}")
+    return BadUserInput(
+        f"answers.{key}: {message}", reason="INVALID_ANSWER", field=f"answers.{key}"
+    )
 
 
 def _check(field: FormField, value: Any) -> Any:

@@ -34,11 +34,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
 
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
@@ -47,8 +46,8 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 def name_type(length: int = 255) -> String:
     """A name column whose ORDER BY is byte order on both backends, whatever the server locale."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 def text_type() -> Text:
-    return Text().with_variant(Text(collation="C"), "postgresql")  # type: ignore[return-value]
+    return Text().with_variant(Text(collation="C"), "postgresql")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,8 +27,6 @@ from .schema import build_schema
 
 log = logging.getLogger("sharegraph.app")
 
-Startup = Callable[[Database], Awaitable[None]]
-
 
 def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
     return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
@@ -36,7 +34,9 @@ def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
 
 async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
     if "application/json" not in request.headers.get("content-type", ""):
-        raise BadUserInput("send the operation as JSON (Content-Type: application/json)", reason="BAD_REQUEST")
+        raise BadUserInput(
+            "send the operation as JSON (Content-Type: application/json)", reason="BAD_REQUEST"
+        )
     try:
         payload = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -55,16 +55,14 @@ async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, 
     return query, variables, operation_name
 
 
-def create_app(settings: Settings, *, on_startup: Startup | None = None, database: Database | None = None) -> FastAPI:
-    """The app; ``on_startup`` (for example the demo seeder) runs before it serves requests."""
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """The app, on ``database`` or on one it opens from the settings."""
     schema = build_schema(settings)
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         db = database or Database(settings.database_url, echo=settings.echo_sql)
-        if on_startup is not None:
-            await on_startup(db)
         await ensure_migrated(db)
         async with db.read_session() as session:
             secret = await session.scalar(select(Instance.secret).where(Instance.id == 1))
@@ -78,7 +76,9 @@ def create_app(settings: Settings, *, on_startup: Startup | None = None, databas
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -97,7 +97,9 @@ def create_app(settings: Settings, *, on_startup: Startup | None = None, databas
             from strawberry.http.ides import get_graphql_ide_html
 
             return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
-        error = BadUserInput("queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED")
+        error = BadUserInput(
+            "queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED"
+        )
         return _refusal(error, 405)
 
     @app.post("/graphql")
@@ -109,7 +111,9 @@ def create_app(settings: Settings, *, on_startup: Startup | None = None, databas
             return _refusal(error)
         async with db.read_session() as session:
             try:
-                principal = await authenticate(session, request.headers.get("authorization"), settings)
+                principal = await authenticate(
+                    session, request.headers.get("authorization"), settings
+                )
             except SharegraphError as error:
                 return _refusal(error)
             context = RequestContext(
@@ -126,11 +130,11 @@ def create_app(settings: Settings, *, on_startup: Startup | None = None, databas
                     timeout=settings.limits.request_timeout_seconds,
                 )
             except TimeoutError:
-                error = SharegraphError(
+                timeout = SharegraphError(
                     f"the operation took longer than {settings.limits.request_timeout_seconds:g}s",
                     code=ErrorCode.TIMEOUT,
                 )
-                return _refusal(error, 200)
+                return _refusal(timeout, 200)
         return JSONResponse(result_body(result))
 
     return app

@@ -14,8 +14,8 @@ from ..datastore import models as m
 from ..datastore.queries.contacts import ContactRecordFilter
 from ..datastore.queries.directory import DirectoryFilter, Near
 from ..datastore.queries.pagination import SortKey
+from .enums import Channel, RiskLevel
 from .relay import from_global_id
-from .types.contacts import Channel, RiskLevel
 
 
 def decode_ids(ids: list[strawberry.ID] | None, expected: str) -> tuple[uuid.UUID, ...]:
@@ -45,7 +45,9 @@ class DirectoryFilterInput:
     service_id: strawberry.ID | None = None
     location_id: strawberry.ID | None = None
     taxonomy_id: strawberry.ID | None = None
-    parent_id: strawberry.ID | None = strawberry.field(default=None, description="Taxonomy terms only.")
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Taxonomy terms only."
+    )
     near: NearInput | None = None
     modified_after: datetime | None = None
     tenant_ids: list[strawberry.ID] | None = None
@@ -62,7 +64,9 @@ class DirectoryFilterInput:
             near=Near(near.latitude, near.longitude, near.radius_km) if near else None,
             modified_after=self.modified_after,
             tenant_ids=decode_ids(self.tenant_ids, "Tenant"),
-            extra={"parent_id": decode_id(self.parent_id, "TaxonomyTerm")} if self.parent_id else {},
+            extra={"parent_id": decode_id(self.parent_id, "TaxonomyTerm")}
+            if self.parent_id
+            else {},
         )
 
 
@@ -122,5 +126,9 @@ class ContactRecordSort(Enum):
 
 def contact_record_sort_keys(sort: ContactRecordSort) -> list[SortKey]:
     descending = sort.name.endswith("_DESC")
-    column = m.ContactRecord.started_at if sort.name.startswith("STARTED") else m.ContactRecord.updated_at
+    column = (
+        m.ContactRecord.started_at
+        if sort.name.startswith("STARTED")
+        else m.ContactRecord.updated_at
+    )
     return [SortKey(column, descending), SortKey(m.ContactRecord.id, descending)]

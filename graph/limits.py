@@ -46,7 +46,13 @@ def _is_list(gql_type: Any) -> bool:
 
 
 class _Walker:
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any], limits: Limits) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: dict[str, Any],
+        limits: Limits,
+    ) -> None:
         self.schema = schema
         self.limits = limits
         self.variables = variables
@@ -68,7 +74,9 @@ class _Walker:
                     return max(0, given)
         return self.limits.default_page_size
 
-    def _fields(self, selection_set: SelectionSetNode, parent: Any, seen: frozenset[str]) -> Iterator[tuple[FieldNode, Any]]:
+    def _fields(
+        self, selection_set: SelectionSetNode, parent: Any, seen: frozenset[str]
+    ) -> Iterator[tuple[FieldNode, Any]]:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 yield selection, parent
@@ -109,10 +117,20 @@ class _Walker:
         return total
 
 
-def measure(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: dict[str, Any], limits: Limits) -> Measure:
+def measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any],
+    limits: Limits,
+) -> Measure:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     operation = next(
-        (o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)),
+        (
+            o
+            for o in operations
+            if operation_name is None or (o.name and o.name.value == operation_name)
+        ),
         None,
     )
     walker = _Walker(schema, document, variables, limits)
@@ -151,7 +169,11 @@ class OperationLimits(SchemaExtension):
         limits = ctx.context.settings.limits
         if ctx.graphql_document is not None:
             measured = measure(
-                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables or {}, limits
+                ctx.schema._schema,
+                ctx.graphql_document,
+                ctx.operation_name,
+                ctx.variables or {},
+                limits,
             )
             enforce(measured, limits)
         yield

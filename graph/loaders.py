@@ -21,7 +21,9 @@ class Loaders:
     def __init__(self, context: RequestContext) -> None:
         self._context = context
         self._by_id: dict[Any, DataLoader[uuid.UUID, Any]] = {}
-        self._children: dict[tuple[Any, str, tuple[Any, ...]], DataLoader[uuid.UUID, list[Any]]] = {}
+        self._children: dict[
+            tuple[Any, str, tuple[Any, ...]], DataLoader[uuid.UUID, list[Any]]
+        ] = {}
 
     def by_id(self, model: Any) -> DataLoader[uuid.UUID, Any]:
         """Rows of ``model`` by primary key; ``None`` for rows outside the plan."""

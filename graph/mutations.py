@@ -11,16 +11,19 @@ from strawberry.scalars import JSON
 from ..datastore import models as m
 from ..datastore.queries.contacts import (
     UNSET,
-    ClientInput as ClientData,
     ContactRecordChanges,
     create_contact_record,
     update_contact_record,
 )
+from ..datastore.queries.contacts import (
+    ClientInput as ClientData,
+)
 from ..errors import Forbidden
 from .context import Info
+from .enums import Channel, RiskLevel
 from .inputs import decode_id, decode_ids
 from .types.base import from_row
-from .types.contacts import Channel, ContactRecord, RiskLevel
+from .types.contacts import ContactRecord
 
 
 @strawberry.input
@@ -95,7 +98,9 @@ async def _refresh_read_snapshot(info: Info) -> None:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(name="createContactRecord")
-    async def create_contact_record(self, info: Info, input: CreateContactRecordInput) -> ContactRecordPayload:
+    async def create_contact_record(
+        self, info: Info, input: CreateContactRecordInput
+    ) -> ContactRecordPayload:
         ctx = info.context
         tenant_id = decode_id(input.tenant_id, "Tenant") or ctx.principal.tenant_id
         if tenant_id is None:
@@ -120,7 +125,9 @@ class Mutation:
         return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
 
     @strawberry.mutation(name="updateContactRecord")
-    async def update_contact_record(self, info: Info, input: UpdateContactRecordInput) -> ContactRecordPayload:
+    async def update_contact_record(
+        self, info: Info, input: UpdateContactRecordInput
+    ) -> ContactRecordPayload:
         ctx = info.context
         record_id = decode_id(input.id, "ContactRecord")
         assert record_id is not None
@@ -130,9 +137,13 @@ class Mutation:
             channel=_given(input.channel),
             started_at=_given(input.started_at),
             ended_at=_given(input.ended_at),
-            client_id=decode_id(client_id, "Client") if client_id not in (UNSET, None) else client_id,
+            client_id=decode_id(client_id, "Client")
+            if client_id not in (UNSET, None)
+            else client_id,
             new_client=_client_data(input.client),
-            need_term_ids=list(decode_ids(needs, "TaxonomyTerm")) if needs not in (UNSET, None) else needs,
+            need_term_ids=list(decode_ids(needs, "TaxonomyTerm"))
+            if needs not in (UNSET, None)
+            else needs,
             narrative=_given(input.narrative),
             risk_level=_given(input.risk_level),
             answers=_given(input.answers),
@@ -145,7 +156,9 @@ class Mutation:
 
                 raise BadUserInput(f"{required} cannot be cleared", reason="REQUIRED_FIELD")
         async with ctx.database.write_session() as session:
-            record = await update_contact_record(session, ctx.plan, record_id, input.version, changes)
+            record = await update_contact_record(
+                session, ctx.plan, record_id, input.version, changes
+            )
         await _refresh_read_snapshot(info)
         return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -27,6 +27,8 @@ from .types.contacts import Client, ContactRecord, FollowUp, Referral
 from .types.resources import Location, Organization, Service, ServiceAtLocation, TaxonomyTerm
 from .types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
 
+T = TypeVar("T")
+
 
 async def _directory(
     info: Info,
@@ -37,14 +39,14 @@ async def _directory(
     sort: DirectorySort,
     first: int | None,
     after: str | None,
-) -> Any:
+) -> Connection[Any]:
     flt = (filter or DirectoryFilterInput()).to_filter()
     statement = build(info.context.plan, flt, info.context.dialect)
     keys = directory_sort_keys(model, sort)
     return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
 
 
-async def _typed(info: Info, cls: Any, id: strawberry.ID) -> Any:
+async def _typed(info: Info, cls: type[T], id: strawberry.ID) -> T:
     model, _ = NODE_TYPES[cls.__name__]
     _, row_id = from_global_id(id, expected=cls.__name__)
     found = maybe(cls, await info.context.loaders.one(model, row_id))
@@ -61,14 +63,16 @@ class Query:
         loaders = info.context.loaders
         tenant = maybe(Tenant, await loaders.one(m.Tenant, principal.tenant_id))
         partner = maybe(
-            PartnerOrganization, await loaders.one(m.PartnerOrganization, principal.partner_organization_id)
+            PartnerOrganization,
+            await loaders.one(m.PartnerOrganization, principal.partner_organization_id),
         )
         roles = [
             RoleGrant(
                 role=grant.role,
                 tenant=maybe(Tenant, await loaders.one(m.Tenant, grant.tenant_id)),
                 partner_organization=maybe(
-                    PartnerOrganization, await loaders.one(m.PartnerOrganization, grant.partner_organization_id)
+                    PartnerOrganization,
+                    await loaders.one(m.PartnerOrganization, grant.partner_organization_id),
                 ),
             )
             for grant in sorted(principal.roles, key=lambda g: g.role.value)
@@ -95,9 +99,11 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, row_id = from_global_id(id)
         if type_name not in NODE_TYPES:
-            raise BadUserInput(f"{id!r} is not the id of an object this API serves", reason="BAD_ID")
+            raise BadUserInput(
+                f"{id!r} is not the id of an object this API serves", reason="BAD_ID"
+            )
         model, cls = NODE_TYPES[type_name]
-        return maybe(cls, await info.context.loaders.one(model, row_id))  # type: ignore[no-any-return]
+        return maybe(cls, await info.context.loaders.one(model, row_id))
 
     @strawberry.field
     async def organizations(
@@ -108,7 +114,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Organization]:
-        return await _directory(info, Organization, m.Organization, directory.organizations, filter, sort, first, after)  # type: ignore[no-any-return]
+        return await _directory(
+            info, Organization, m.Organization, directory.organizations, filter, sort, first, after
+        )
 
     @strawberry.field
     async def services(
@@ -119,7 +127,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Service]:
-        return await _directory(info, Service, m.Service, directory.services, filter, sort, first, after)  # type: ignore[no-any-return]
+        return await _directory(
+            info, Service, m.Service, directory.services, filter, sort, first, after
+        )
 
     @strawberry.field
     async def locations(
@@ -130,7 +140,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Location]:
-        return await _directory(info, Location, m.Location, directory.locations, filter, sort, first, after)  # type: ignore[no-any-return]
+        return await _directory(
+            info, Location, m.Location, directory.locations, filter, sort, first, after
+        )
 
     @strawberry.field(name="serviceAtLocations")
     async def service_at_locations(
@@ -141,8 +153,15 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ServiceAtLocation]:
-        return await _directory(  # type: ignore[no-any-return]
-            info, ServiceAtLocation, m.ServiceAtLocation, directory.service_at_locations, filter, sort, first, after
+        return await _directory(
+            info,
+            ServiceAtLocation,
+            m.ServiceAtLocation,
+            directory.service_at_locations,
+            filter,
+            sort,
+            first,
+            after,
         )
 
     @strawberry.field(name="taxonomyTerms")
@@ -154,7 +173,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[TaxonomyTerm]:
-        return await _directory(info, TaxonomyTerm, m.TaxonomyTerm, directory.taxonomy_terms, filter, sort, first, after)  # type: ignore[no-any-return]
+        return await _directory(
+            info, TaxonomyTerm, m.TaxonomyTerm, directory.taxonomy_terms, filter, sort, first, after
+        )
 
     @strawberry.field(name="contactRecords")
     async def contact_records(
@@ -168,32 +189,41 @@ class Query:
         flt = (filter or ContactRecordFilterInput()).to_filter()
         statement = contacts.contact_records(info.context.plan, flt)
         keys = contact_record_sort_keys(sort)
-        return await connection(info, ContactRecord, m.ContactRecord, statement, sort.name, keys, first=first, after=after)
+        return await connection(
+            info,
+            ContactRecord,
+            m.ContactRecord,
+            statement,
+            sort.name,
+            keys,
+            first=first,
+            after=after,
+        )
 
     @strawberry.field(name="contactRecord")
     async def contact_record(self, info: Info, id: strawberry.ID) -> ContactRecord | None:
-        return await _typed(info, ContactRecord, id)  # type: ignore[no-any-return]
+        return await _typed(info, ContactRecord, id)
 
     @strawberry.field
     async def referral(self, info: Info, id: strawberry.ID) -> Referral | None:
-        return await _typed(info, Referral, id)  # type: ignore[no-any-return]
+        return await _typed(info, Referral, id)
 
     @strawberry.field
     async def client(self, info: Info, id: strawberry.ID) -> Client | None:
-        return await _typed(info, Client, id)  # type: ignore[no-any-return]
+        return await _typed(info, Client, id)
 
     @strawberry.field(name="followUp")
     async def follow_up(self, info: Info, id: strawberry.ID) -> FollowUp | None:
-        return await _typed(info, FollowUp, id)  # type: ignore[no-any-return]
+        return await _typed(info, FollowUp, id)
 
     @strawberry.field
     async def organization(self, info: Info, id: strawberry.ID) -> Organization | None:
-        return await _typed(info, Organization, id)  # type: ignore[no-any-return]
+        return await _typed(info, Organization, id)
 
     @strawberry.field
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
-        return await _typed(info, Service, id)  # type: ignore[no-any-return]
+        return await _typed(info, Service, id)
 
     @strawberry.field
     async def location(self, info: Info, id: strawberry.ID) -> Location | None:
-        return await _typed(info, Location, id)  # type: ignore[no-any-return]
+        return await _typed(info, Location, id)

@@ -29,7 +29,9 @@ def to_global_id(type_name: str, row_id: uuid.UUID) -> str:
     return _b64encode(f"{type_name}:{row_id}".encode())
 
 
-def from_global_id(global_id: str, *, expected: str | tuple[str, ...] | None = None) -> tuple[str, uuid.UUID]:
+def from_global_id(
+    global_id: str, *, expected: str | tuple[str, ...] | None = None
+) -> tuple[str, uuid.UUID]:
     """(type name, uuid) of a global id; ``BAD_USER_INPUT`` if it is not one (of that type)."""
     try:
         type_name, _, raw = _b64decode(global_id).decode("utf-8").partition(":")
@@ -66,7 +68,9 @@ class CursorCodec:
         try:
             raw = _b64decode(cursor)
         except (ValueError, binascii.Error) as exc:
-            raise BadUserInput("`after` is not a cursor this API issued", reason="BAD_CURSOR") from exc
+            raise BadUserInput(
+                "`after` is not a cursor this API issued", reason="BAD_CURSOR"
+            ) from exc
         payload, mac = raw[:-12], raw[-12:]
         if len(raw) <= 28 or not hmac.compare_digest(mac, self._mac(payload)):
             raise BadUserInput("`after` is not a cursor this API issued", reason="BAD_CURSOR")

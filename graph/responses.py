@@ -6,7 +6,8 @@ import logging
 import uuid
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
+from strawberry.types import ExecutionResult
 
 from ..errors import ErrorCode, SharegraphError
 
@@ -20,7 +21,9 @@ def error_body(error: SharegraphError) -> dict[str, Any]:
 def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = {"message": error.message}
     if error.locations:
-        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+        formatted["locations"] = [
+            {"line": loc.line, "column": loc.column} for loc in error.locations
+        ]
     if error.path:
         formatted["path"] = error.path
     original = error.original_error
@@ -30,7 +33,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     elif error.path is None:
         # Parse, validation and variable-coercion errors: the request itself is wrong, and
         # graphql-core's messages say how.
-        code = ErrorCode.QUERY_TOO_COMPLEX if "tokens" in error.message else ErrorCode.BAD_USER_INPUT
+        code = (
+            ErrorCode.QUERY_TOO_COMPLEX if "tokens" in error.message else ErrorCode.BAD_USER_INPUT
+        )
         formatted["extensions"] = {"code": code.value}
     else:
         incident = uuid.uuid4().hex[:12]

@@ -28,7 +28,9 @@ log = logging.getLogger("sharegraph.graph")
 
 
 class Schema(strawberry.federation.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         # Expected errors (bad input, not found, ...) are answers, not incidents: log only the
         # unexpected ones, with their traceback.
         for error in errors:

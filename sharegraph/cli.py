@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -16,7 +15,9 @@ from .settings import Settings, default_database_url
 
 T = TypeVar("T")
 
-app = typer.Typer(help="sharegraph: a GraphQL gateway over shared helpline and 2-1-1 data.", no_args_is_help=True)
+app = typer.Typer(
+    help="sharegraph: a GraphQL gateway over shared helpline and 2-1-1 data.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -71,7 +72,14 @@ def db_upgrade(database: DatabaseOption = None) -> None:
 @demo_app.command("seed")
 def demo_seed(
     database: DatabaseOption = None,
-    scale: Annotated[int, typer.Option(min=1, max=1000, help="Multiply the demo data (100 gives tens of thousands of contact records).")] = 1,
+    scale: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Multiply the demo data (100 gives tens of thousands of contact records).",
+        ),
+    ] = 1,
 ) -> None:
     """Migrate an empty database and load the demo network into it."""
     from .datastore import demo
@@ -114,8 +122,17 @@ def serve(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo", help="Migrate and seed the demo data if the database is empty.")] = False,
-    graphiql: Annotated[bool | None, typer.Option("--graphiql/--no-graphiql", help="Serve GraphiQL at GET /graphql (default: on with --demo).")] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Migrate and seed the demo data if the database is empty."),
+    ] = False,
+    graphiql: Annotated[
+        bool | None,
+        typer.Option(
+            "--graphiql/--no-graphiql",
+            help="Serve GraphiQL at GET /graphql (default: on with --demo).",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway under uvicorn."""
     import uvicorn
@@ -123,28 +140,31 @@ def serve(
     from .graph.app import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
-    on_startup = None
-    if demo:
+
+    async def prepare() -> None:
         from .datastore import demo as demo_data
         from .datastore.engine import Database
+        from .datastore.migrate import ensure_migrated
 
-        async def seed(db: Database) -> None:
-            result = await demo_data.seed(db, scale=1, demo_secret=settings.demo_secret)
-            if result.created:
-                typer.echo("demo data loaded", err=True)
+        db = Database(settings.database_url)
+        try:
+            if demo:
+                result = await demo_data.seed(db, scale=1, demo_secret=settings.demo_secret)
+                if result.created:
+                    typer.echo("demo data loaded", err=True)
+            await ensure_migrated(db)
+        finally:
+            await db.dispose()
 
-        on_startup = seed
-    application = create_app(settings, on_startup=on_startup)
+    # Checked before uvicorn starts, so a refusal is one clear line, not a lifespan traceback.
+    _run(prepare)
+    application = create_app(settings)
     url = f"http://{host}:{port}"
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
     logging.basicConfig(level=logging.INFO)
-    try:
-        uvicorn.run(application, host=host, port=port, log_level="info")
-    except SharegraphError as error:
-        typer.echo(f"error [{error.code.value}]: {error.message}", err=True)
-        sys.exit(1)
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -38,9 +38,13 @@ async def add_tenant_with_admin(db: Database, name: str, principal: str) -> tupl
     async with db.write_session() as session:
         session.add(Tenant(id=tenant_id, name=name, time_zone="America/Chicago"))
         await session.flush()
-        session.add(Principal(id=principal_id, name=principal, kind=PrincipalKind.USER, tenant_id=tenant_id))
+        session.add(
+            Principal(id=principal_id, name=principal, kind=PrincipalKind.USER, tenant_id=tenant_id)
+        )
         await session.flush()
-        session.add(RoleAssignment(principal_id=principal_id, role=Role.TENANT_ADMIN, tenant_id=tenant_id))
+        session.add(
+            RoleAssignment(principal_id=principal_id, role=Role.TENANT_ADMIN, tenant_id=tenant_id)
+        )
         session.add(ApiKey(principal_id=principal_id, prefix=key.prefix, key_hash=key.key_hash))
     return tenant_id, key.plaintext
 
@@ -65,8 +69,20 @@ async def directory_network(db: Database) -> Network:
         taxonomy = Taxonomy(id=uuid.uuid4(), tenant_id=tenant_id, name="AIRS")
         session.add(taxonomy)
         await session.flush()
-        food = TaxonomyTerm(id=uuid.uuid4(), tenant_id=tenant_id, taxonomy_id=taxonomy.id, code="BD-1800", name="Food Pantries")
-        housing = TaxonomyTerm(id=uuid.uuid4(), tenant_id=tenant_id, taxonomy_id=taxonomy.id, code="BH-1800", name="Housing")
+        food = TaxonomyTerm(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            taxonomy_id=taxonomy.id,
+            code="BD-1800",
+            name="Food Pantries",
+        )
+        housing = TaxonomyTerm(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            taxonomy_id=taxonomy.id,
+            code="BH-1800",
+            name="Housing",
+        )
         session.add_all([food, housing])
         org = Organization(id=uuid.uuid4(), tenant_id=tenant_id, name="Community Services Network")
         session.add(org)
@@ -75,19 +91,42 @@ async def directory_network(db: Database) -> Network:
         for i, (name, description, lat, lon) in enumerate(SERVICES):
             stamp = base + timedelta(days=i)
             service = Service(
-                id=uuid.uuid4(), tenant_id=tenant_id, organization_id=org.id, name=name,
-                description=description, created_at=stamp, updated_at=stamp,
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                organization_id=org.id,
+                name=name,
+                description=description,
+                created_at=stamp,
+                updated_at=stamp,
             )
             location = Location(
-                id=uuid.uuid4(), tenant_id=tenant_id, organization_id=org.id, name=f"{name} site",
-                latitude=lat, longitude=lon, created_at=stamp, updated_at=stamp,
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                organization_id=org.id,
+                name=f"{name} site",
+                latitude=lat,
+                longitude=lon,
+                created_at=stamp,
+                updated_at=stamp,
             )
             session.add_all([service, location])
             await session.flush()
-            session.add(ServiceAtLocation(tenant_id=tenant_id, service_id=service.id, location_id=location.id))
+            session.add(
+                ServiceAtLocation(
+                    tenant_id=tenant_id, service_id=service.id, location_id=location.id
+                )
+            )
             term = food.id if "Pantry" in name else housing.id if "Housing" in name else None
             if term is not None:
-                session.add(Attribute(tenant_id=tenant_id, link_id=service.id, link_type="taxonomy_term", link_entity="service", taxonomy_term_id=term))
+                session.add(
+                    Attribute(
+                        tenant_id=tenant_id,
+                        link_id=service.id,
+                        link_type="taxonomy_term",
+                        link_entity="service",
+                        taxonomy_term_id=term,
+                    )
+                )
             net.ids[name] = service.id
     return net
 

@@ -38,8 +38,12 @@ def _postgres_unavailable_reason() -> str | None:
 
     async def probe() -> None:
         conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            database=url.database, timeout=5,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
         )
         await conn.close()
 
@@ -71,7 +75,11 @@ async def _admin(sql: str) -> None:
 
     url = make_url(POSTGRES_URL)
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
     )
     try:
         await conn.execute(sql)
@@ -171,18 +179,24 @@ class Api:
     keys: dict[str, str]
     database: Database
 
-    async def post(self, principal: str | None, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self, principal: str | None, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         all_headers = dict(headers or {})
         if principal is not None:
             all_headers["Authorization"] = f"Bearer {self.keys.get(principal, principal)}"
         return await self.http.post("/graphql", json=body, headers=all_headers)
 
-    async def gql(self, principal: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def gql(
+        self, principal: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = await self.post(principal, {"query": query, "variables": variables or {}})
         body: dict[str, Any] = response.json()
         return body
 
-    async def data(self, principal: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def data(
+        self, principal: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The `data` of a response that must have no errors."""
         body = await self.gql(principal, query, variables)
         assert "errors" not in body, body["errors"]
@@ -190,11 +204,15 @@ class Api:
         return result
 
 
-async def make_api(db: Database, keys: dict[str, str], settings: Settings | None = None) -> AsyncIterator[Api]:
+async def make_api(
+    db: Database, keys: dict[str, str], settings: Settings | None = None
+) -> AsyncIterator[Api]:
     app = create_app(settings or Settings(database_url=db.url), database=db)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sharegraph.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sharegraph.test"
+        ) as http:
             yield Api(http=http, keys=keys, database=db)
 
 
@@ -215,7 +233,11 @@ class StatementCounter:
         self.statements: list[str] = []
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+        if (
+            not statement.lstrip()
+            .upper()
+            .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))
+        ):
             self.statements.append(statement)
 
     @property

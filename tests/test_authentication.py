@@ -30,7 +30,9 @@ async def tenant(migrated_db: Database) -> tuple[uuid.UUID, str]:
 
 
 @pytest.fixture
-async def auth_api(migrated_db: Database, tenant: tuple[uuid.UUID, str], tmp_path: Path) -> AsyncIterator[Api]:
+async def auth_api(
+    migrated_db: Database, tenant: tuple[uuid.UUID, str], tmp_path: Path
+) -> AsyncIterator[Api]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -38,7 +40,9 @@ async def auth_api(migrated_db: Database, tenant: tuple[uuid.UUID, str], tmp_pat
     jwk.update(kid="test-key", use="sig", alg="RS256")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
-    settings = Settings(database_url=migrated_db.url, jwt_hs256_secret=HS_SECRET, jwt_jwks_file=str(jwks))
+    settings = Settings(
+        database_url=migrated_db.url, jwt_hs256_secret=HS_SECRET, jwt_jwks_file=str(jwks)
+    )
     async for api in make_api(migrated_db, {"auth-admin": tenant[1]}, settings):
         api.rsa_key = private  # type: ignore[attr-defined]
         yield api
@@ -53,7 +57,9 @@ async def _principal_id(db: Database, name: str) -> uuid.UUID:
 
 async def viewer(api: Api, token: str) -> dict[str, object]:
     response = await api.http.post(
-        "/graphql", json={"query": "{ viewer { name tenant { name } } }"}, headers={"Authorization": f"Bearer {token}"}
+        "/graphql",
+        json={"query": "{ viewer { name tenant { name } } }"},
+        headers={"Authorization": f"Bearer {token}"},
     )
     body: dict[str, object] = response.json()
     body["status"] = response.status_code
@@ -73,7 +79,10 @@ async def test_api_keys_are_stored_hashed_and_work(auth_api: Api, migrated_db: D
 async def test_revoked_and_expired_keys_are_refused(auth_api: Api, migrated_db: Database) -> None:
     key = auth_api.keys["auth-admin"]
     past = datetime.now(UTC) - timedelta(minutes=1)
-    for column, reason in ((ApiKey.expires_at, "EXPIRED_CREDENTIALS"), (ApiKey.revoked_at, "REVOKED_CREDENTIALS")):
+    for column, reason in (
+        (ApiKey.expires_at, "EXPIRED_CREDENTIALS"),
+        (ApiKey.revoked_at, "REVOKED_CREDENTIALS"),
+    ):
         async with migrated_db.write_session() as session:
             await session.execute(update(ApiKey).values({column: past}))
         body = await viewer(auth_api, key)
@@ -87,7 +96,9 @@ async def test_demo_keys_work_only_on_a_demo_database(auth_api: Api, migrated_db
     principal_id = await _principal_id(migrated_db, "auth-admin")
     key = demo_key(Settings().demo_secret, "auth-admin")
     async with migrated_db.write_session() as session:
-        session.add(ApiKey(principal_id=principal_id, prefix=key.prefix, key_hash=key.key_hash, demo=True))
+        session.add(
+            ApiKey(principal_id=principal_id, prefix=key.prefix, key_hash=key.key_hash, demo=True)
+        )
     body = await viewer(auth_api, key.plaintext)
     assert body["status"] == 401
 
@@ -100,7 +111,11 @@ async def test_hs256_jwts(auth_api: Api, migrated_db: Database) -> None:
     assert body["data"] == {"viewer": {"name": "auth-admin", "tenant": {"name": "Auth 211"}}}
 
     wrong_secret = jwt.encode({"sub": str(principal_id), "exp": exp}, "x" * 40, algorithm="HS256")
-    expired = jwt.encode({"sub": str(principal_id), "exp": datetime.now(UTC) - timedelta(minutes=5)}, HS_SECRET, algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": str(principal_id), "exp": datetime.now(UTC) - timedelta(minutes=5)},
+        HS_SECRET,
+        algorithm="HS256",
+    )
     unknown = jwt.encode({"sub": str(uuid.uuid4()), "exp": exp}, HS_SECRET, algorithm="HS256")
     no_exp = jwt.encode({"sub": str(principal_id)}, HS_SECRET, algorithm="HS256")
     unsigned = jwt.encode({"sub": str(principal_id), "exp": exp}, None, algorithm="none")
@@ -114,9 +129,18 @@ async def test_jwks_jwts(auth_api: Api, migrated_db: Database) -> None:
     principal_id = await _principal_id(migrated_db, "auth-admin")
     exp = datetime.now(UTC) + timedelta(minutes=5)
     private = auth_api.rsa_key  # type: ignore[attr-defined]
-    good = jwt.encode({"sub": str(principal_id), "exp": exp}, private, algorithm="RS256", headers={"kid": "test-key"})
-    assert (await viewer(auth_api, good))["data"] == {"viewer": {"name": "auth-admin", "tenant": {"name": "Auth 211"}}}
-    other_kid = jwt.encode({"sub": str(principal_id), "exp": exp}, private, algorithm="RS256", headers={"kid": "other"})
+    good = jwt.encode(
+        {"sub": str(principal_id), "exp": exp},
+        private,
+        algorithm="RS256",
+        headers={"kid": "test-key"},
+    )
+    assert (await viewer(auth_api, good))["data"] == {
+        "viewer": {"name": "auth-admin", "tenant": {"name": "Auth 211"}}
+    }
+    other_kid = jwt.encode(
+        {"sub": str(principal_id), "exp": exp}, private, algorithm="RS256", headers={"kid": "other"}
+    )
     assert (await viewer(auth_api, other_kid))["status"] == 401
 
 
@@ -135,4 +159,3 @@ async def test_a_principal_belongs_to_exactly_one_tenant_or_partner(migrated_db:
     with pytest.raises(IntegrityError):
         async with migrated_db.write_session() as session:
             session.add(RoleAssignment(principal_id=uuid.uuid4(), role=Role.CALL_TAKER))
-

@@ -38,18 +38,22 @@ async def test_a_call_taker_sees_only_their_own_tenants_records(api: Api) -> Non
 async def test_another_tenants_record_does_not_exist_for_you(api: Api) -> None:
     prairie_record = await _first_record_id(api, "prairie-admin")
 
-    body = await api.gql("lakeside-admin", "query($id: ID!) { node(id: $id) { id } }", {"id": prairie_record})
+    body = await api.gql(
+        "lakeside-admin", "query($id: ID!) { node(id: $id) { id } }", {"id": prairie_record}
+    )
     assert body["data"]["node"] is None and "errors" not in body
 
     body = await api.gql(
-        "lakeside-admin", "query($id: ID!) { contactRecord(id: $id) { id narrative } }", {"id": prairie_record}
+        "lakeside-admin",
+        "query($id: ID!) { contactRecord(id: $id) { id narrative } }",
+        {"id": prairie_record},
     )
     assert body["data"]["contactRecord"] is None
     assert codes(body) == ["NOT_FOUND"]
 
     body = await api.gql(
         "lakeside-admin",
-        'query($r: [_Any!]!) { _entities(representations: $r) { ... on ContactRecord { narrative } } }',
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on ContactRecord { narrative } } }",
         {"r": [{"__typename": "ContactRecord", "id": prairie_record}]},
     )
     assert body["data"]["_entities"] == [None]
@@ -126,7 +130,9 @@ async def _count(api: Api, model: Any) -> int:
 async def test_a_call_taker_documents_a_call_and_edits_it(write_api: Api) -> None:
     api = write_api
     form_version, fields = await _form_version(api, "prairie-call-taker")
-    terms = await api.data("prairie-call-taker", '{ taxonomyTerms(first: 2) { edges { node { id name } } } }')
+    terms = await api.data(
+        "prairie-call-taker", "{ taxonomyTerms(first: 2) { edges { node { id name } } } }"
+    )
     term_ids = [e["node"]["id"] for e in terms["taxonomyTerms"]["edges"]]
     events_before = await _count(api, Event)
 
@@ -151,13 +157,22 @@ async def test_a_call_taker_documents_a_call_and_edits_it(write_api: Api) -> Non
     assert record["version"] == 1
     assert record["tenant"]["name"] == "Prairie 211"
     assert record["client"]["firstName"] == "Dana"
-    assert [n["name"] for n in record["needs"]] == [e["node"]["name"] for e in terms["taxonomyTerms"]["edges"]]
+    assert [n["name"] for n in record["needs"]] == [
+        e["node"]["name"] for e in terms["taxonomyTerms"]["edges"]
+    ]
     assert await _count(api, Event) == events_before + 1
 
     updated = await api.data(
         "prairie-call-taker",
         UPDATE,
-        {"input": {"id": record["id"], "version": 1, "narrative": "Follow-up needed.", "riskLevel": None}},
+        {
+            "input": {
+                "id": record["id"],
+                "version": 1,
+                "narrative": "Follow-up needed.",
+                "riskLevel": None,
+            }
+        },
     )
     after = updated["updateContactRecord"]["contactRecord"]
     assert after["version"] == 2
@@ -167,11 +182,17 @@ async def test_a_call_taker_documents_a_call_and_edits_it(write_api: Api) -> Non
     assert await _count(api, Event) == events_before + 2
 
     stale = await api.gql(
-        "prairie-call-taker", UPDATE, {"input": {"id": record["id"], "version": 1, "narrative": "lost update"}}
+        "prairie-call-taker",
+        UPDATE,
+        {"input": {"id": record["id"], "version": 1, "narrative": "lost update"}},
     )
     assert codes(stale) == ["CONFLICT"]
     assert stale["errors"][0]["extensions"]["reason"] == "VERSION_MISMATCH"
-    check = await api.data("prairie-call-taker", "query($id: ID!) { contactRecord(id: $id) { narrative version } }", {"id": record["id"]})
+    check = await api.data(
+        "prairie-call-taker",
+        "query($id: ID!) { contactRecord(id: $id) { narrative version } }",
+        {"id": record["id"]},
+    )
     assert check["contactRecord"] == {"narrative": "Follow-up needed.", "version": 2}
 
 
@@ -187,13 +208,19 @@ async def test_bad_answers_are_refused_and_nothing_is_written(write_api: Api) ->
         {**base, "answers": {**_valid_answers(fields), select_field["key"]: "not-an-option"}},
         {**base, "endedAt": "2026-11-20T09:00:00Z", "answers": _valid_answers(fields)},
         {**base, "needTermIds": ["bm90LWFuLWlk"], "answers": _valid_answers(fields)},
-        {**base, "client": {"firstName": "X"}, "clientId": "Q2xpZW50OjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA"},
+        {
+            **base,
+            "client": {"firstName": "X"},
+            "clientId": "Q2xpZW50OjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA",
+        },
     ]
     for bad in bad_inputs:
         body = await api.gql("prairie-call-taker", CREATE, {"input": bad})
         assert codes(body) == ["BAD_USER_INPUT"], (bad, body)
         assert body["errors"][0]["message"]
-    body = await api.gql("prairie-call-taker", CREATE, {"input": {**base, "startedAt": "yesterday"}})
+    body = await api.gql(
+        "prairie-call-taker", CREATE, {"input": {**base, "startedAt": "yesterday"}}
+    )
     assert codes(body) == ["BAD_USER_INPUT"]
     assert await _count(api, ContactRecord) == records_before
     assert await _count(api, Event) == events_before
@@ -203,7 +230,9 @@ async def test_you_cannot_write_another_tenants_records(write_api: Api) -> None:
     api = write_api
     prairie_record = await _first_record_id(api, "prairie-admin")
     body = await api.gql(
-        "lakeside-admin", UPDATE, {"input": {"id": prairie_record, "version": 1, "narrative": "hijack"}}
+        "lakeside-admin",
+        UPDATE,
+        {"input": {"id": prairie_record, "version": 1, "narrative": "hijack"}},
     )
     assert codes(body) == ["NOT_FOUND"]
 
@@ -217,6 +246,8 @@ async def test_you_cannot_write_another_tenants_records(write_api: Api) -> None:
     assert codes(body) == ["NOT_FOUND"]
 
     body = await api.gql(
-        "eastside-portal", CREATE, {"input": {"channel": "CALL", "startedAt": "2026-11-20T10:00:00Z"}}
+        "eastside-portal",
+        CREATE,
+        {"input": {"channel": "CALL", "startedAt": "2026-11-20T10:00:00Z"}},
     )
     assert codes(body) == ["FORBIDDEN"]

@@ -41,7 +41,9 @@ async def test_datetimes_come_back_utc_and_aware(migrated_db: Database) -> None:
     tenant_id, _ = await add_tenant_with_admin(migrated_db, "Zone 211", "zone-admin")
     chicago_evening = datetime(2026, 3, 8, 21, 30, tzinfo=timezone(timedelta(hours=-6)))
     async with migrated_db.write_session() as session:
-        await session.execute(update(Tenant).where(Tenant.id == tenant_id).values(created_at=chicago_evening))
+        await session.execute(
+            update(Tenant).where(Tenant.id == tenant_id).values(created_at=chicago_evening)
+        )
     async with migrated_db.read_session() as session:
         stored = await session.scalar(select(Tenant.created_at).where(Tenant.id == tenant_id))
     assert stored is not None and stored.tzinfo is not None
@@ -53,7 +55,7 @@ async def test_datetimes_come_back_utc_and_aware(migrated_db: Database) -> None:
 async def test_naive_datetimes_are_refused(migrated_db: Database) -> None:
     with pytest.raises(Exception, match="naive"):
         async with migrated_db.write_session() as session:
-            session.add(Tenant(name="Naive", created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+            session.add(Tenant(name="Naive", created_at=datetime(2026, 1, 1)))
 
 
 async def test_names_sort_in_byte_order_whatever_the_locale(migrated_db: Database) -> None:
@@ -100,7 +102,7 @@ async def test_concurrent_sqlite_writers_wait_instead_of_failing(sqlite_db: Data
 
     await asyncio.gather(*(writer(i) for i in range(20)))
     async with sqlite_db.read_session() as session:
-        count = len((await session.scalars(select(Tenant.id).where(Tenant.name.like("Concurrent %")))).all())
+        count = len(
+            (await session.scalars(select(Tenant.id).where(Tenant.name.like("Concurrent %")))).all()
+        )
     assert count == 20
-
-

@@ -44,16 +44,22 @@ async def search(api: Api, **variables: Any) -> dict[str, Any]:
         ("zzz", []),
     ],
 )
-async def test_search_matching_rules_are_the_same_on_both_backends(dir_api: Api, query: str, expected: list[str]) -> None:
+async def test_search_matching_rules_are_the_same_on_both_backends(
+    dir_api: Api, query: str, expected: list[str]
+) -> None:
     data = await search(dir_api, filter={"search": query})
     assert names(data) == expected
     assert data["services"]["totalCount"] == len(expected)
 
 
-async def test_search_sees_rows_written_by_any_path_at_once(dir_api: Api, migrated_db: Database, network: Network) -> None:
+async def test_search_sees_rows_written_by_any_path_at_once(
+    dir_api: Api, migrated_db: Database, network: Network
+) -> None:
     async with migrated_db.write_session() as session:
         await session.execute(
-            update(Service).where(Service.id == network.ids["Legal Aid Clinic"]).values(name="Tenant Rights Hotline")
+            update(Service)
+            .where(Service.id == network.ids["Legal Aid Clinic"])
+            .values(name="Tenant Rights Hotline")
         )
     assert names(await search(dir_api, filter={"search": "hotline"})) == ["Tenant Rights Hotline"]
     assert names(await search(dir_api, filter={"search": "legal"})) == []
@@ -64,7 +70,9 @@ async def test_search_without_words_is_refused(dir_api: Api) -> None:
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_filters_by_taxonomy_term_organization_distance_and_modification(dir_api: Api, network: Network) -> None:
+async def test_filters_by_taxonomy_term_organization_distance_and_modification(
+    dir_api: Api, network: Network
+) -> None:
     from sharegraph.graph.relay import to_global_id
 
     food = to_global_id("TaxonomyTerm", network.ids["food"])
@@ -79,7 +87,9 @@ async def test_filters_by_taxonomy_term_organization_distance_and_modification(d
         "Emergency Food Pantry",
         "Pantry Plus Delivery",
     ]
-    near_and_food = await search(dir_api, filter={"near": {**near, "radiusKm": 1}, "taxonomyTermIds": [food]})
+    near_and_food = await search(
+        dir_api, filter={"near": {**near, "radiusKm": 1}, "taxonomyTermIds": [food]}
+    )
     assert names(near_and_food) == ["Emergency Food Pantry"]
     org = to_global_id("Organization", network.ids["org"])
     assert len(names(await search(dir_api, filter={"organizationId": org}))) == 6

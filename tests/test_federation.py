@@ -138,7 +138,8 @@ def _fields_by_graph(supergraph_sdl: str, type_name: str) -> dict[str, set[str]]
     A field without `@join__field` is resolvable in every subgraph that declares the type.
     """
     (definition,) = [
-        d for d in parse(supergraph_sdl).definitions
+        d
+        for d in parse(supergraph_sdl).definitions
         if isinstance(d, ObjectTypeDefinitionNode) and d.name.value == type_name
     ]
     type_graphs = _graphs(definition.directives, "join__type")
@@ -161,14 +162,16 @@ def _federation_version(sdl: str) -> str:
 
 
 def _assert_composes_with_partner(compose: Compose, sdl: str) -> None:
-    result = compose([
-        {"name": "sharegraph", "sdl": sdl},
-        {"name": "partner-crm", "sdl": PARTNER_SDL},
-    ])
+    result = compose(
+        [
+            {"name": "sharegraph", "sdl": sdl},
+            {"name": "partner-crm", "sdl": PARTNER_SDL},
+        ]
+    )
     assert result["ok"], f"the supergraph does not compose:\n{_errors(result)}"
     assert result["errors"] == []
     supergraph = result["supergraphSdl"]
-    assert 'enum join__Graph' in supergraph
+    assert "enum join__Graph" in supergraph
     assert 'SHAREGRAPH @join__graph(name: "sharegraph"' in supergraph
     assert 'PARTNER_CRM @join__graph(name: "partner-crm"' in supergraph
 
@@ -195,7 +198,7 @@ def _assert_composes_with_partner(compose: Compose, sdl: str) -> None:
 async def test_served_sdl_composes_with_a_partner_subgraph(api: Api, compose: Compose) -> None:
     data = await api.data("prairie-api", "{ _service { sdl } }")
     sdl = data["_service"]["sdl"]
-    assert "@key(fields: \"id\")" in sdl
+    assert '@key(fields: "id")' in sdl
     assert _federation_version(sdl) == _federation_version(PARTNER_SDL), (
         "tests/federation/partner_subgraph.graphql should @link the federation version we serve"
     )
@@ -214,10 +217,12 @@ def test_composition_failures_are_reported(compose: Compose) -> None:
         "  partnerCaseNote: String", "  status: Int\n  partnerCaseNote: String"
     )
     assert clashing != PARTNER_SDL
-    result = compose([
-        {"name": "sharegraph", "sdl": print_schema(build_schema(Settings()))},
-        {"name": "partner-crm", "sdl": clashing},
-    ])
+    result = compose(
+        [
+            {"name": "sharegraph", "sdl": print_schema(build_schema(Settings()))},
+            {"name": "partner-crm", "sdl": clashing},
+        ]
+    )
     assert not result["ok"]
     assert "supergraphSdl" not in result
     assert any(

@@ -66,7 +66,9 @@ async def test_cost_counts_page_sizes_and_plain_lists(strict_api: Api) -> None:
     body = await strict_api.gql("test-admin", costly)
     assert code(body) == "QUERY_TOO_COMPLEX"
     assert body["errors"][0]["extensions"]["reason"] == "COST"
-    via_variable = "query($n: Int) { services(first: $n) { edges { node { name phones { number } } } } }"
+    via_variable = (
+        "query($n: Int) { services(first: $n) { edges { node { name phones { number } } } } }"
+    )
     body = await strict_api.post("test-admin", {"query": via_variable, "variables": {"n": 100}})
     assert code(body.json()) == "QUERY_TOO_COMPLEX"
 
@@ -77,8 +79,15 @@ async def test_token_limit(strict_api: Api) -> None:
 
 
 async def test_missing_and_bad_credentials_are_graphql_shaped(strict_api: Api) -> None:
-    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer sg_aaaaaaaaaaaa_nope"}, {"Authorization": "Bearer nonsense"}):
-        response = await strict_api.http.post("/graphql", json={"query": "{ viewer { name } }"}, headers=headers)
+    for headers in (
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer sg_aaaaaaaaaaaa_nope"},
+        {"Authorization": "Bearer nonsense"},
+    ):
+        response = await strict_api.http.post(
+            "/graphql", json={"query": "{ viewer { name } }"}, headers=headers
+        )
         assert response.status_code == 401
         assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert response.json()["data"] is None
@@ -111,7 +120,9 @@ async def test_queries_over_get_are_refused_and_graphiql_is_off_by_default(stric
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_graphiql_and_introspection_follow_settings(migrated_db: Database, network: Network) -> None:
+async def test_graphiql_and_introspection_follow_settings(
+    migrated_db: Database, network: Network
+) -> None:
     on = replace(_settings(migrated_db), graphiql=True)
     async for api in make_api(migrated_db, network.keys, on):
         response = await api.http.get("/graphql")
@@ -129,7 +140,9 @@ async def test_health(strict_api: Api) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_unexpected_errors_are_masked(strict_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unexpected_errors_are_masked(
+    strict_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sharegraph.graph.types import tenants
 
     def boom(*_args: object, **_kwargs: object) -> None:

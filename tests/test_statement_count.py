@@ -18,7 +18,9 @@ query($first: Int) {
 """
 
 
-async def _statements(api: Api, counter: StatementCounter, query: str, first: int) -> tuple[int, int]:
+async def _statements(
+    api: Api, counter: StatementCounter, query: str, first: int
+) -> tuple[int, int]:
     counter.statements.clear()
     data = await api.data("prairie-admin", query, {"first": first})
     rows = len(next(iter(data.values()))["edges"])
@@ -36,7 +38,9 @@ async def test_contact_records_with_clients_referrals_services_and_organizations
     assert few <= 18
 
 
-async def test_directory_services_with_nested_relations(api: Api, count_statements: StatementCounter) -> None:
+async def test_directory_services_with_nested_relations(
+    api: Api, count_statements: StatementCounter
+) -> None:
     few, few_rows = await _statements(api, count_statements, DIRECTORY_NESTED, 10)
     many, many_rows = await _statements(api, count_statements, DIRECTORY_NESTED, 60)
     assert few_rows == 10 and many_rows > few_rows

@@ -1,7 +1,14 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
 from ..base import Base
-from .contacts import Client, ContactForm, ContactFormVersion, ContactRecord, ContactRecordNeed, FormField
+from .contacts import (
+    Client,
+    ContactForm,
+    ContactFormVersion,
+    ContactRecord,
+    ContactRecordNeed,
+    FormField,
+)
 from .events import AuditEvent, Event
 from .queues import QueueEntry, QueueForm, QueueProgram, QueueStatus, ReferralQueue
 from .referrals import FollowUp, Outcome, Referral, ReferralStatusChange

@@ -109,9 +109,7 @@ class ContactRecordNeed(UUIDPrimaryKey, TenantOwned, Base):
     contact_record_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("contact_records.id", ondelete="CASCADE"), index=True
     )
-    taxonomy_term_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("taxonomy_terms.id"), index=True
-    )
+    taxonomy_term_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("taxonomy_terms.id"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("contact_record_id", "taxonomy_term_id"),)

@@ -91,4 +91,3 @@ class FollowUp(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
-

@@ -233,9 +233,7 @@ class TaxonomyTerm(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base)
     __tablename__ = "taxonomy_terms"
 
     taxonomy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxonomies.id"), index=True)
-    parent_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("taxonomy_terms.id"), index=True
-    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxonomy_terms.id"), index=True)
     code: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(name_type())
     description: Mapped[str | None] = mapped_column(Text)
@@ -256,9 +254,7 @@ class Attribute(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     link_id: Mapped[uuid.UUID] = mapped_column(index=True)
     link_type: Mapped[str] = mapped_column(String(64))
     link_entity: Mapped[str] = mapped_column(String(64))
-    taxonomy_term_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("taxonomy_terms.id"), index=True
-    )
+    taxonomy_term_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("taxonomy_terms.id"), index=True)
     value: Mapped[str | None] = mapped_column(Text)
     label: Mapped[str | None] = mapped_column(String(255))
 

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...errors import BadUserInput, Conflict, NotFound
 from ..enums import Channel, EventType, RiskLevel
 from ..forms import validate_answers
-from ..models import Client, ContactFormVersion, ContactRecord, ContactRecordNeed, FormField, TaxonomyTerm
+from ..models import (
+    Client,
+    ContactFormVersion,
+    ContactRecord,
+    ContactRecordNeed,
+    FormField,
+    TaxonomyTerm,
+)
 from ..outbox import record_event
 
 if TYPE_CHECKING:
@@ -96,7 +103,9 @@ class ContactRecordChanges:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def _form_fields(session: AsyncSession, plan: AccessPlan, form_version_id: uuid.UUID | None) -> list[FormField]:
+async def _form_fields(
+    session: AsyncSession, plan: AccessPlan, form_version_id: uuid.UUID | None
+) -> list[FormField]:
     if form_version_id is None:
         return []
     version = await session.scalar(
@@ -105,18 +114,28 @@ async def _form_fields(session: AsyncSession, plan: AccessPlan, form_version_id:
         )
     )
     if version is None:
-        raise BadUserInput("formVersionId does not name a form version you can use", reason="UNKNOWN_FORM")
+        raise BadUserInput(
+            "formVersionId does not name a form version you can use", reason="UNKNOWN_FORM"
+        )
     return list(
-        (await session.scalars(select(FormField).where(FormField.form_version_id == version.id))).all()
+        (
+            await session.scalars(select(FormField).where(FormField.form_version_id == version.id))
+        ).all()
     )
 
 
-async def _check_client(session: AsyncSession, plan: AccessPlan, client_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+async def _check_client(
+    session: AsyncSession, plan: AccessPlan, client_id: uuid.UUID, tenant_id: uuid.UUID
+) -> None:
     found = await session.scalar(
-        select(Client.id).where(Client.id == client_id, Client.tenant_id == tenant_id, plan.row_filter(Client))
+        select(Client.id).where(
+            Client.id == client_id, Client.tenant_id == tenant_id, plan.row_filter(Client)
+        )
     )
     if found is None:
-        raise BadUserInput("clientId does not name a client of this tenant", reason="UNKNOWN_CLIENT")
+        raise BadUserInput(
+            "clientId does not name a client of this tenant", reason="UNKNOWN_CLIENT"
+        )
 
 
 async def _set_needs(
@@ -135,9 +154,13 @@ async def _set_needs(
         )
         missing = [str(t) for t in unique_ids if t not in known]
         if missing:
-            raise BadUserInput(f"unknown taxonomy terms in needs: {', '.join(missing)}", reason="UNKNOWN_TERM")
+            raise BadUserInput(
+                f"unknown taxonomy terms in needs: {', '.join(missing)}", reason="UNKNOWN_TERM"
+            )
     existing = (
-        await session.scalars(select(ContactRecordNeed).where(ContactRecordNeed.contact_record_id == record.id))
+        await session.scalars(
+            select(ContactRecordNeed).where(ContactRecordNeed.contact_record_id == record.id)
+        )
     ).all()
     for need in existing:
         await session.delete(need)
@@ -186,7 +209,9 @@ async def create_contact_record(
         answers=cleaned,
         narrative=None if changes.narrative is UNSET else changes.narrative,
         risk_level=None if changes.risk_level is UNSET else changes.risk_level,
-        caller_postal_code=None if changes.caller_postal_code is UNSET else changes.caller_postal_code,
+        caller_postal_code=None
+        if changes.caller_postal_code is UNSET
+        else changes.caller_postal_code,
         caller_county=None if changes.caller_county is UNSET else changes.caller_county,
         version=1,
     )
@@ -201,7 +226,9 @@ async def create_contact_record(
 
 def _no_form_answers(answers: dict[str, Any]) -> dict[str, Any]:
     if answers:
-        raise BadUserInput("answers need a formVersionId to be validated against", reason="UNKNOWN_FORM")
+        raise BadUserInput(
+            "answers need a formVersionId to be validated against", reason="UNKNOWN_FORM"
+        )
     return {}
 
 
@@ -249,12 +276,24 @@ async def update_contact_record(
         raise BadUserInput("a contact record's form version cannot change", reason="FORM_IMMUTABLE")
     if changes.answers is not UNSET:
         fields = await _form_fields(session, plan, record.form_version_id)
-        patch = validate_answers(fields, changes.answers or {}, partial=True) if fields else _no_form_answers(changes.answers or {})
+        patch = (
+            validate_answers(fields, changes.answers or {}, partial=True)
+            if fields
+            else _no_form_answers(changes.answers or {})
+        )
         merged = {**(record.answers or {}), **patch}
         record.answers = {k: v for k, v in merged.items() if v is not None}
     if changes.client_id is not UNSET or changes.new_client is not None:
         record.client_id = await _resolve_client(session, plan, record.tenant_id, changes)
-    for name in ("channel", "started_at", "ended_at", "narrative", "risk_level", "caller_postal_code", "caller_county"):
+    for name in (
+        "channel",
+        "started_at",
+        "ended_at",
+        "narrative",
+        "risk_level",
+        "caller_postal_code",
+        "caller_county",
+    ):
         value = getattr(changes, name)
         if value is not UNSET:
             setattr(record, name, value)

@@ -37,7 +37,9 @@ class DirectoryFilter:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _tagged(plan: AccessPlan, entity: str, link_id: Any, term_ids: tuple[uuid.UUID, ...]) -> ColumnElement[bool]:
+def _tagged(
+    plan: AccessPlan, entity: str, link_id: Any, term_ids: tuple[uuid.UUID, ...]
+) -> ColumnElement[bool]:
     return exists(
         select(Attribute.id).where(
             Attribute.link_entity == entity,
@@ -51,7 +53,14 @@ def _tagged(plan: AccessPlan, entity: str, link_id: Any, term_ids: tuple[uuid.UU
 def _locations_near(plan: AccessPlan, near: Near, dialect: str) -> Select[Any]:
     return select(Location.id).where(
         plan.row_filter(Location),
-        geo.within(Location.latitude, Location.longitude, near.latitude, near.longitude, near.radius_km, dialect),
+        geo.within(
+            Location.latitude,
+            Location.longitude,
+            near.latitude,
+            near.longitude,
+            near.radius_km,
+            dialect,
+        ),
     )
 
 
@@ -69,7 +78,9 @@ def _common(plan: AccessPlan, model: Any, flt: DirectoryFilter, dialect: str) ->
 def organizations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -> Select[Any]:
     statement = _common(plan, Organization, flt, dialect)
     if flt.taxonomy_term_ids:
-        statement = statement.where(_tagged(plan, "organization", Organization.id, flt.taxonomy_term_ids))
+        statement = statement.where(
+            _tagged(plan, "organization", Organization.id, flt.taxonomy_term_ids)
+        )
     return statement
 
 

@@ -22,7 +22,12 @@ def validate(latitude: float, longitude: float, radius_km: float) -> None:
 
 
 def within(
-    lat_column: Any, lon_column: Any, latitude: float, longitude: float, radius_km: float, dialect: str
+    lat_column: Any,
+    lon_column: Any,
+    latitude: float,
+    longitude: float,
+    radius_km: float,
+    dialect: str,
 ) -> ColumnElement[bool]:
     validate(latitude, longitude, radius_km)
     dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
@@ -35,9 +40,9 @@ def within(
     if dialect == "postgresql":
         p1, l1 = func.radians(lat_column), func.radians(lon_column)
         p2, l2 = math.radians(latitude), math.radians(longitude)
-        haversine = func.power(func.sin((p1 - p2) / 2), 2) + func.cos(p1) * math.cos(p2) * func.power(
-            func.sin((l1 - l2) / 2), 2
-        )
+        haversine = func.power(func.sin((p1 - p2) / 2), 2) + func.cos(p1) * math.cos(
+            p2
+        ) * func.power(func.sin((l1 - l2) / 2), 2)
         distance = 2 * EARTH_RADIUS_KM * func.asin(func.least(1.0, func.sqrt(haversine)))
     else:
         distance = func.sg_distance_km(lat_column, lon_column, latitude, longitude)

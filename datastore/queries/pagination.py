@@ -34,9 +34,7 @@ def _after(model: Any, keys: Sequence[SortKey], after_id: uuid.UUID) -> ColumnEl
     The cursor row's sort values are read by the database from the row itself, so cursors
     never carry a row's values. The last key must be unique (the primary key).
     """
-    values = [
-        select(key.column).where(model.id == after_id).scalar_subquery() for key in keys
-    ]
+    values = [select(key.column).where(model.id == after_id).scalar_subquery() for key in keys]
     clauses = []
     for i, key in enumerate(keys):
         equal_prefix = [keys[j].column == values[j] for j in range(i)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, column, func, literal_column, select, table
+from sqlalchemy import Boolean, ColumnElement, column, func, literal_column, select, table
 
 from ...errors import BadUserInput
 
@@ -33,9 +33,9 @@ def matches(model: Any, query: str, dialect: str) -> ColumnElement[bool]:
     tablename = model.__tablename__
     if dialect == "postgresql":
         tsquery = " & ".join(f"{term}:*" for term in terms)
-        vector = literal_column(f"{tablename}.search_vector")
-        return vector.op("@@")(func.to_tsquery("simple", tsquery))  # type: ignore[no-any-return]
+        vector: ColumnElement[Any] = literal_column(f"{tablename}.search_vector")
+        return vector.op("@@", return_type=Boolean)(func.to_tsquery("simple", tsquery))
     fts = table(f"{tablename}_fts", column("rowid"))
     fts_query = " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
     matching = select(fts.c.rowid).where(literal_column(f"{tablename}_fts").op("MATCH")(fts_query))
-    return literal_column(f"{tablename}.rowid").in_(matching)  # type: ignore[no-any-return]
+    return literal_column(f"{tablename}.rowid").in_(matching)

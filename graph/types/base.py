@@ -57,7 +57,7 @@ def from_row(cls: type[T], row: Any) -> T:
         values["uuid"] = row.id
     if cls.__name__ in NODE_TYPES:
         values["id"] = to_global_id(cls.__name__, row.id)
-    return cls(row=row, **values)
+    return cls(row=row, **values)  # type: ignore[call-arg]
 
 
 def maybe(cls: type[T], row: Any | None) -> T | None:

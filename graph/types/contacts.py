@@ -9,21 +9,21 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from ...datastore import enums
 from ...datastore import models as m
 from ..context import Info
+from ..enums import (
+    Channel,
+    FieldType,
+    FollowUpStatus,
+    OutcomeCode,
+    ReferralStatus,
+    RiskLevel,
+    Sensitivity,
+)
 from ..relay import Node
 from .base import many, maybe, node_type
 from .resources import Program, Service, ServiceAtLocation, TaxonomyTerm
 from .tenants import Tenant
-
-Channel = strawberry.enum(enums.Channel, name="Channel")
-RiskLevel = strawberry.enum(enums.RiskLevel, name="RiskLevel")
-ReferralStatus = strawberry.enum(enums.ReferralStatus, name="ReferralStatus")
-OutcomeCode = strawberry.enum(enums.OutcomeCode, name="OutcomeCode")
-FollowUpStatus = strawberry.enum(enums.FollowUpStatus, name="FollowUpStatus")
-FieldType = strawberry.enum(enums.FieldType, name="FieldType")
-Sensitivity = strawberry.enum(enums.Sensitivity, name="Sensitivity")
 
 
 @node_type(m.Client)
@@ -63,11 +63,13 @@ class ContactFormVersion(Node):
     @strawberry.field(name="formName")
     async def form_name(self, info: Info) -> str | None:
         form = await info.context.loaders.one(m.ContactForm, self.row.form_id)
-        return None if form is None else form.name  # type: ignore[no-any-return]
+        return None if form is None else str(form.name)
 
     @strawberry.field
     async def fields(self, info: Info) -> list[FormField]:
-        rows = await info.context.loaders.children(m.FormField, "form_version_id", (m.FormField.position,)).load(self.row.id)
+        rows = await info.context.loaders.children(
+            m.FormField, "form_version_id", (m.FormField.position,)
+        ).load(self.row.id)
         return many(FormField, rows)
 
 
@@ -131,7 +133,9 @@ class Referral(Node):
 
     @strawberry.field
     async def outcomes(self, info: Info) -> list[Outcome]:
-        rows = await info.context.loaders.children(m.Outcome, "referral_id", (m.Outcome.created_at,)).load(self.row.id)
+        rows = await info.context.loaders.children(
+            m.Outcome, "referral_id", (m.Outcome.created_at,)
+        ).load(self.row.id)
         return many(Outcome, rows)
 
     @strawberry.field
@@ -199,7 +203,9 @@ class ContactRecord(Node):
         links = await loaders.children(
             m.ContactRecordNeed, "contact_record_id", (m.ContactRecordNeed.position,)
         ).load(self.row.id)
-        return many(TaxonomyTerm, await loaders.many(m.TaxonomyTerm, [n.taxonomy_term_id for n in links]))
+        return many(
+            TaxonomyTerm, await loaders.many(m.TaxonomyTerm, [n.taxonomy_term_id for n in links])
+        )
 
     @strawberry.field
     async def referrals(self, info: Info) -> list[Referral]:

@@ -8,17 +8,12 @@ from typing import Annotated, Any
 
 import strawberry
 
-from ...datastore import enums
 from ...datastore import models as m
 from ..context import Info
+from ..enums import CapacityStatus, LocationType, ServiceStatus
 from ..relay import Node
 from .base import from_row, many, maybe, node_type
 from .tenants import Tenant
-
-ServiceStatus = strawberry.enum(enums.ServiceStatus, name="ServiceStatus")
-LocationType = strawberry.enum(enums.LocationType, name="LocationType")
-CapacityStatus = strawberry.enum(enums.CapacityStatus, name="CapacityStatus")
-
 
 
 async def _tenant(info: Info, tenant_id: uuid.UUID) -> Tenant | None:
@@ -149,7 +144,9 @@ class TaxonomyTerm(Node):
 
     @strawberry.field
     async def parent(self, info: Info) -> TaxonomyTerm | None:
-        return maybe(TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.row.parent_id))
+        return maybe(
+            TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.row.parent_id)
+        )
 
 
 async def _terms_of(info: Info, entity: str, record_id: uuid.UUID) -> list[TaxonomyTerm]:
@@ -184,22 +181,30 @@ class Organization(Node):
 
     @strawberry.field
     async def services(self, info: Info) -> list[Annotated[Service, strawberry.lazy(".resources")]]:
-        rows = await info.context.loaders.children(m.Service, "organization_id", (m.Service.name,)).load(self.row.id)
+        rows = await info.context.loaders.children(
+            m.Service, "organization_id", (m.Service.name,)
+        ).load(self.row.id)
         return many(Service, rows)
 
     @strawberry.field
     async def locations(self, info: Info) -> list[Location]:
-        rows = await info.context.loaders.children(m.Location, "organization_id", (m.Location.name,)).load(self.row.id)
+        rows = await info.context.loaders.children(
+            m.Location, "organization_id", (m.Location.name,)
+        ).load(self.row.id)
         return many(Location, rows)
 
     @strawberry.field
     async def programs(self, info: Info) -> list[Program]:
-        rows = await info.context.loaders.children(m.Program, "organization_id", (m.Program.name,)).load(self.row.id)
+        rows = await info.context.loaders.children(
+            m.Program, "organization_id", (m.Program.name,)
+        ).load(self.row.id)
         return many(Program, rows)
 
     @strawberry.field
     async def phones(self, info: Info) -> list[Phone]:
-        return many(Phone, await info.context.loaders.children(m.Phone, "organization_id").load(self.row.id))
+        return many(
+            Phone, await info.context.loaders.children(m.Phone, "organization_id").load(self.row.id)
+        )
 
     @strawberry.field(name="taxonomyTerms")
     async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm]:
@@ -223,11 +228,15 @@ class Program(Node):
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization | None:
-        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+        return maybe(
+            Organization, await info.context.loaders.one(m.Organization, self.row.organization_id)
+        )
 
     @strawberry.field
     async def capacities(self, info: Info) -> list[ServiceCapacity]:
-        rows = await info.context.loaders.children(m.ServiceCapacity, "program_id").load(self.row.id)
+        rows = await info.context.loaders.children(m.ServiceCapacity, "program_id").load(
+            self.row.id
+        )
         return many(ServiceCapacity, rows)
 
 
@@ -253,23 +262,35 @@ class Location(Node):
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization | None:
-        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+        return maybe(
+            Organization, await info.context.loaders.one(m.Organization, self.row.organization_id)
+        )
 
     @strawberry.field
     async def addresses(self, info: Info) -> list[Address]:
-        return many(Address, await info.context.loaders.children(m.Address, "location_id").load(self.row.id))
+        return many(
+            Address, await info.context.loaders.children(m.Address, "location_id").load(self.row.id)
+        )
 
     @strawberry.field
     async def phones(self, info: Info) -> list[Phone]:
-        return many(Phone, await info.context.loaders.children(m.Phone, "location_id").load(self.row.id))
+        return many(
+            Phone, await info.context.loaders.children(m.Phone, "location_id").load(self.row.id)
+        )
 
     @strawberry.field
     async def schedules(self, info: Info) -> list[Schedule]:
-        return many(Schedule, await info.context.loaders.children(m.Schedule, "location_id").load(self.row.id))
+        return many(
+            Schedule,
+            await info.context.loaders.children(m.Schedule, "location_id").load(self.row.id),
+        )
 
     @strawberry.field
     async def languages(self, info: Info) -> list[Language]:
-        return many(Language, await info.context.loaders.children(m.Language, "location_id").load(self.row.id))
+        return many(
+            Language,
+            await info.context.loaders.children(m.Language, "location_id").load(self.row.id),
+        )
 
 
 @node_type(m.Service)
@@ -299,7 +320,9 @@ class Service(Node):
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization | None:
-        return maybe(Organization, await info.context.loaders.one(m.Organization, self.row.organization_id))
+        return maybe(
+            Organization, await info.context.loaders.one(m.Organization, self.row.organization_id)
+        )
 
     @strawberry.field
     async def program(self, info: Info) -> Program | None:
@@ -307,7 +330,9 @@ class Service(Node):
 
     @strawberry.field(name="serviceAtLocations")
     async def service_at_locations(self, info: Info) -> list[ServiceAtLocation]:
-        rows = await info.context.loaders.children(m.ServiceAtLocation, "service_id").load(self.row.id)
+        rows = await info.context.loaders.children(m.ServiceAtLocation, "service_id").load(
+            self.row.id
+        )
         return many(ServiceAtLocation, rows)
 
     @strawberry.field
@@ -318,15 +343,23 @@ class Service(Node):
 
     @strawberry.field
     async def phones(self, info: Info) -> list[Phone]:
-        return many(Phone, await info.context.loaders.children(m.Phone, "service_id").load(self.row.id))
+        return many(
+            Phone, await info.context.loaders.children(m.Phone, "service_id").load(self.row.id)
+        )
 
     @strawberry.field
     async def schedules(self, info: Info) -> list[Schedule]:
-        return many(Schedule, await info.context.loaders.children(m.Schedule, "service_id").load(self.row.id))
+        return many(
+            Schedule,
+            await info.context.loaders.children(m.Schedule, "service_id").load(self.row.id),
+        )
 
     @strawberry.field
     async def languages(self, info: Info) -> list[Language]:
-        return many(Language, await info.context.loaders.children(m.Language, "service_id").load(self.row.id))
+        return many(
+            Language,
+            await info.context.loaders.children(m.Language, "service_id").load(self.row.id),
+        )
 
     @strawberry.field(name="serviceAreas")
     async def service_areas(self, info: Info) -> list[ServiceArea]:
@@ -339,7 +372,9 @@ class Service(Node):
 
     @strawberry.field
     async def capacities(self, info: Info) -> list[ServiceCapacity]:
-        rows = await info.context.loaders.children(m.ServiceCapacity, "service_id").load(self.row.id)
+        rows = await info.context.loaders.children(m.ServiceCapacity, "service_id").load(
+            self.row.id
+        )
         return many(ServiceCapacity, rows)
 
 
@@ -366,12 +401,16 @@ class ServiceAtLocation(Node):
 
     @strawberry.field
     async def phones(self, info: Info) -> list[Phone]:
-        rows = await info.context.loaders.children(m.Phone, "service_at_location_id").load(self.row.id)
+        rows = await info.context.loaders.children(m.Phone, "service_at_location_id").load(
+            self.row.id
+        )
         return many(Phone, rows)
 
     @strawberry.field
     async def schedules(self, info: Info) -> list[Schedule]:
-        rows = await info.context.loaders.children(m.Schedule, "service_at_location_id").load(self.row.id)
+        rows = await info.context.loaders.children(m.Schedule, "service_at_location_id").load(
+            self.row.id
+        )
         return many(Schedule, rows)
 
 

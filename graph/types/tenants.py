@@ -7,13 +7,10 @@ from typing import Any
 
 import strawberry
 
-from ...datastore import enums
 from ...datastore import models as m
+from ..enums import PrincipalKind, Role
 from ..relay import Node
 from .base import node_type
-
-Role = strawberry.enum(enums.Role, name="Role")
-PrincipalKind = strawberry.enum(enums.PrincipalKind, name="PrincipalKind")
 
 
 @node_type(m.Tenant)
