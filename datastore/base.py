@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, MetaData, Uuid
+from sqlalchemy import ForeignKey, Index, MetaData, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from .types import UTCDateTime
@@ -21,6 +21,25 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def partial_unique(table: str, columns: tuple[str, ...], *alternatives: str) -> list[Index]:
+    """Uniqueness of ``columns`` plus whichever of ``alternatives`` is set.
+
+    For rows where exactly one of several nullable columns is set (a role in a tenant *or* a
+    partner organization): a plain unique constraint never fires, since NULLs are distinct.
+    """
+    return [
+        Index(
+            f"uq_{table}_{column}",
+            *columns,
+            column,
+            unique=True,
+            sqlite_where=text(f"{column} IS NOT NULL"),
+            postgresql_where=text(f"{column} IS NOT NULL"),
+        )
+        for column in alternatives
+    ]
 
 
 class Base(DeclarativeBase):

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -106,3 +107,38 @@ async def test_concurrent_sqlite_writers_wait_instead_of_failing(sqlite_db: Data
             (await session.scalars(select(Tenant.id).where(Tenant.name.like("Concurrent %")))).all()
         )
     assert count == 20
+
+
+async def test_the_migrations_build_exactly_the_models(migrated_db: Database) -> None:
+    """A model change without its migration fails here (search indexes are the database's own)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from sharegraph.datastore.models import Base
+
+    def compare(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with migrated_db.engine.connect() as connection:
+        differences = await connection.run_sync(compare)
+    unexpected = [d for d in differences if "search" not in str(d) and "_fts" not in str(d)]
+    assert unexpected == []
+
+
+async def test_a_role_is_held_once_per_domain(migrated_db: Database) -> None:
+    from sharegraph.datastore.enums import Role
+    from sharegraph.datastore.models import Principal, RoleAssignment
+
+    tenant_id, _ = await add_tenant_with_admin(migrated_db, "Dup 211", "dup-admin")
+    async with migrated_db.read_session() as session:
+        principal_id = await session.scalar(
+            select(Principal.id).where(Principal.name == "dup-admin")
+        )
+    with pytest.raises(IntegrityError):
+        async with migrated_db.write_session() as session:
+            session.add(
+                RoleAssignment(
+                    principal_id=principal_id, role=Role.TENANT_ADMIN, tenant_id=tenant_id
+                )
+            )

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
+from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, partial_unique, utcnow
 from ..enums import AddressType, CapacityStatus, LocationType, ServiceStatus, db_enum
 from ..types import name_type
 
@@ -338,7 +338,7 @@ class ServiceCapacity(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
         CheckConstraint("available >= 0", name="available_non_negative"),
         CheckConstraint("reserved >= 0 AND reserved <= available", name="reserved_in_range"),
         CheckConstraint("maximum IS NULL OR maximum >= 0", name="maximum_non_negative"),
-        UniqueConstraint("service_id", "program_id", "unit_id"),
+        *partial_unique("service_capacities", ("unit_id",), "service_id", "program_id"),
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, UUIDPrimaryKey, utcnow
+from ..base import Base, UUIDPrimaryKey, partial_unique, utcnow
 from ..enums import PrincipalKind, Role, db_enum
 from ..types import name_type
 
@@ -87,7 +87,10 @@ class RoleAssignment(UUIDPrimaryKey, Base):
         CheckConstraint(
             "(tenant_id IS NULL) <> (partner_organization_id IS NULL)", name="one_domain"
         ),
-        UniqueConstraint("principal_id", "role", "tenant_id", "partner_organization_id"),
+        # NULLs are distinct in unique constraints: one partial unique index per kind of domain.
+        *partial_unique(
+            "role_assignments", ("principal_id", "role"), "tenant_id", "partner_organization_id"
+        ),
     )
 
 

@@ -33,6 +33,18 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
 }
 
 
+def _partial_unique(table: str, columns: tuple[str, ...], *alternatives: str) -> None:
+    for column in alternatives:
+        op.create_index(
+            f"uq_{table}_{column}",
+            table,
+            [*columns, column],
+            unique=True,
+            sqlite_where=sa.text(f"{column} IS NOT NULL"),
+            postgresql_where=sa.text(f"{column} IS NOT NULL"),
+        )
+
+
 def _now() -> datetime:
     now = datetime.now(UTC)
     return now.replace(tzinfo=None) if op.get_bind().dialect.name == "sqlite" else now
@@ -945,13 +957,9 @@ def upgrade() -> None:
             ["tenant_id"], ["tenants.id"], name=op.f("fk_role_assignments_tenant_id_tenants")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role_assignments")),
-        sa.UniqueConstraint(
-            "principal_id",
-            "role",
-            "tenant_id",
-            "partner_organization_id",
-            name=op.f("uq_role_assignments_principal_id_role_tenant_id_partner_organization_id"),
-        ),
+    )
+    _partial_unique(
+        "role_assignments", ("principal_id", "role"), "tenant_id", "partner_organization_id"
     )
     op.create_index(
         op.f("ix_role_assignments_partner_organization_id"),
@@ -1489,13 +1497,8 @@ def upgrade() -> None:
             ["unit_id"], ["units.id"], name=op.f("fk_service_capacities_unit_id_units")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_capacities")),
-        sa.UniqueConstraint(
-            "service_id",
-            "program_id",
-            "unit_id",
-            name=op.f("uq_service_capacities_service_id_program_id_unit_id"),
-        ),
     )
+    _partial_unique("service_capacities", ("unit_id",), "service_id", "program_id")
     op.create_index(
         op.f("ix_service_capacities_program_id"), "service_capacities", ["program_id"], unique=False
     )
