@@ -28,6 +28,12 @@ class Role(StrEnum):
     PORTAL_USER = "portal-user"
 
 
+class GranteeKind(StrEnum):
+    TENANT = "tenant"
+    PARTNER = "partner"
+    PUBLIC = "public"
+
+
 class PrincipalKind(StrEnum):
     USER = "user"
     API_CLIENT = "api-client"

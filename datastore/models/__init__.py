@@ -30,6 +30,7 @@ from .resources import (
     TaxonomyTerm,
     Unit,
 )
+from .sharing import ClientConsent, Inventory, InventoryItem, SharingAgreement
 from .tenants import ApiKey, Instance, PartnerOrganization, Principal, RoleAssignment, Tenant
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "CapacityChange",
     "Client",
+    "ClientConsent",
     "ContactForm",
     "ContactFormVersion",
     "ContactRecord",
@@ -48,6 +50,8 @@ __all__ = [
     "FollowUp",
     "FormField",
     "Instance",
+    "Inventory",
+    "InventoryItem",
     "Language",
     "Location",
     "Organization",
@@ -66,6 +70,7 @@ __all__ = [
     "RoleAssignment",
     "Schedule",
     "Service",
+    "SharingAgreement",
     "ServiceArea",
     "ServiceAtLocation",
     "ServiceCapacity",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, utcnow
@@ -51,4 +51,3 @@ class AuditEvent(Base):
     record_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     coordinates: Mapped[list[str] | None] = mapped_column(JSONType)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    chain_hash: Mapped[str | None] = mapped_column(Text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, UUIDPrimaryKey, partial_unique, utcnow
@@ -21,6 +21,9 @@ class Instance(Base):
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     secret: Mapped[str] = mapped_column(String(128))
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped in the same transaction as every change to agreements, roles or consents;
+    # gateways reload their policy snapshot when it moves.
+    policy_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

@@ -564,7 +564,6 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("chain_hash", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["principal_id"],
             ["principals.id"],
