@@ -1,14 +1,11 @@
 """The access plan: the one object that decides which rows and fields a request may touch.
 
-Every resolver and every datastore query takes the request's plan; nothing reads or writes a
-tenant-owned table without asking it for a row filter first. The plan is data (sets of tenant
-ids per kind of record and action), compiled once per request, so it can be inspected, cached
-and tested apart from GraphQL.
-
-Foundation rules (the sharing-policy issue replaces how the plan is computed, not who consults
-it): a tenant's principals read and write their own tenant's rows; the resource directory of
-every tenant is readable by every authenticated principal; partner organizations' users see
-nothing but the shared directory.
+Compiled once per request (from a cached :class:`PlanCore`), it answers in plain set lookups:
+- ``row_filter(model, action)``: the SQL predicate every query on ``model`` must carry;
+- ``fields(type, owner, scopes)``: which fields of a row the caller may read or write;
+- ``operations``: which queries and mutations the caller's roles allow.
+Every resolver and every datastore query takes it; nothing reads or writes a tenant-owned
+table without asking it first.
 """
 
 from __future__ import annotations
@@ -19,18 +16,28 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from ..datastore.base import Base
 from ..datastore.models import (
     Address,
     Attribute,
+    Client,
+    ContactForm,
+    ContactFormVersion,
+    ContactRecord,
+    ContactRecordNeed,
+    FollowUp,
+    FormField,
     Language,
     Location,
     Organization,
+    Outcome,
     PartnerOrganization,
     Phone,
     Program,
+    Referral,
+    ReferralStatusChange,
     Schedule,
     Service,
     ServiceArea,
@@ -42,6 +49,9 @@ from ..datastore.models import (
     Unit,
 )
 from ..errors import Forbidden, NotFound
+from . import scopes
+from .compiler import Grant, PlanCore
+from .coordinates import DIRECTORY_TYPES, SCOPED_TYPES
 from .principal import Principal
 
 
@@ -52,106 +62,209 @@ class Action(StrEnum):
     SUBSCRIBE = "subscribe"
 
 
-DIRECTORY_MODELS: frozenset[type[Base]] = frozenset(
-    {
-        Organization,
-        Program,
-        Service,
-        Location,
-        ServiceAtLocation,
-        Address,
-        Phone,
-        Schedule,
-        Taxonomy,
-        TaxonomyTerm,
-        Attribute,
-        Language,
-        ServiceArea,
-        Unit,
-        ServiceCapacity,
-    }
-)
-
-
+# Each table answers to the domain type whose grants govern it; link tables follow the type
+# they hang off (a contact record's needs, a form's fields).
+MODEL_TYPES: dict[type[Base], str] = {
+    ContactRecord: "ContactRecord",
+    ContactRecordNeed: "ContactRecord",
+    Client: "Client",
+    Referral: "Referral",
+    Outcome: "Outcome",
+    ReferralStatusChange: "ReferralStatusChange",
+    FollowUp: "FollowUp",
+    ContactFormVersion: "ContactFormVersion",
+    ContactForm: "ContactFormVersion",
+    FormField: "ContactFormVersion",
+    Organization: "Organization",
+    Service: "Service",
+    Location: "Location",
+    ServiceAtLocation: "ServiceAtLocation",
+    Program: "Program",
+    TaxonomyTerm: "TaxonomyTerm",
+    Attribute: "TaxonomyTerm",
+    Taxonomy: "Taxonomy",
+    Address: "Address",
+    Phone: "Phone",
+    Schedule: "Schedule",
+    Language: "Language",
+    ServiceArea: "ServiceArea",
+    ServiceCapacity: "ServiceCapacity",
+    Unit: "Unit",
+}
+DIRECTORY_MODELS = frozenset(m for m, t in MODEL_TYPES.items() if t in DIRECTORY_TYPES)
 # Who is in the network (tenant and partner names) is visible to every member of it.
 NETWORK_MODELS: frozenset[type[Base]] = frozenset({Tenant, PartnerOrganization})
 
-
-class Everyone:
-    """Marker for "every tenant" (no tenant restriction)."""
-
-    def __repr__(self) -> str:
-        return "ALL"
+NO_GRANTS: tuple[Grant, ...] = ()
 
 
-ALL = Everyone()
-TenantSet = frozenset[uuid.UUID] | Everyone
-
-
-@dataclass(frozen=True)
+@dataclass
 class AccessPlan:
     principal: Principal
-    # (kind, action) -> tenants whose rows that action may touch; kind is "directory"/"records".
-    tenants: dict[tuple[str, Action], TenantSet] = field(default_factory=dict)
-    denied_coordinates: frozenset[str] = frozenset()
+    core: PlanCore
+    _masks: dict[tuple[str, str, uuid.UUID], frozenset[str] | None] = field(
+        default_factory=dict, repr=False
+    )
 
     # -- rows ---------------------------------------------------------------------------------
-    @staticmethod
-    def kind_of(model: type[Base]) -> str:
-        return "directory" if model in DIRECTORY_MODELS else "records"
+    def grants(
+        self, type_name: str, action: Action = Action.READ
+    ) -> dict[uuid.UUID, tuple[Grant, ...]]:
+        return self.core.grants.get((action.value, type_name), {})
 
-    def tenant_set(self, model: type[Base], action: Action = Action.READ) -> TenantSet:
-        return self.tenants.get((self.kind_of(model), action), frozenset())
+    def owners(self, type_name: str, action: Action = Action.READ) -> frozenset[uuid.UUID]:
+        return frozenset(self.grants(type_name, action))
 
     def row_filter(self, model: type[Any], action: Action = Action.READ) -> ColumnElement[bool]:
         """The SQL predicate limiting ``model`` rows to those this plan allows for ``action``."""
         if model in NETWORK_MODELS:
             return true() if action is Action.READ else false()
-        allowed = self.tenant_set(model, action)
-        if isinstance(allowed, Everyone):
-            return true()
-        if not allowed:
+        type_name = MODEL_TYPES[model]
+        by_owner = self.grants(type_name, action)
+        if not by_owner:
             return false()
         column = model.tenant_id
-        if len(allowed) == 1:
-            return column == next(iter(allowed))  # type: ignore[no-any-return]
-        return column.in_(sorted(allowed))  # type: ignore[no-any-return]
+        if type_name not in SCOPED_TYPES or model is not _scoped_model(type_name):
+            return _in(column, by_owner)
+        # Owners sharing the same scopes collapse into one IN list.
+        by_scopes: dict[tuple[scopes.Scope, ...], list[uuid.UUID]] = {}
+        for owner, grants in by_owner.items():
+            by_scopes.setdefault(tuple(sorted({g.scope for g in grants}, key=str)), []).append(
+                owner
+            )
+        clauses = []
+        for scope_set, owners in by_scopes.items():
+            if any(s.name == "all" for s in scope_set):
+                clauses.append(_in(column, owners))
+            else:
+                row_scope = or_(*(scopes.sql(model, s, self.core.grantee) for s in scope_set))
+                clauses.append(and_(_in(column, owners), row_scope))
+        return or_(*clauses)
 
-    def allows_row(
+    def scope_clauses(
+        self, model: type[Any], owner: uuid.UUID, action: Action = Action.READ
+    ) -> dict[str, ColumnElement[bool]]:
+        """Per-scope predicates, for telling which grants a row falls under."""
+        return {
+            str(g.scope): scopes.sql(model, g.scope, self.core.grantee)
+            for g in self.grants(MODEL_TYPES[model], action).get(owner, ())
+        }
+
+    def allows_owner(
         self, model: type[Base], tenant_id: uuid.UUID, action: Action = Action.READ
     ) -> bool:
-        """The Python twin of :meth:`row_filter`, for rows already in hand."""
         if model in NETWORK_MODELS:
             return action is Action.READ
-        allowed = self.tenant_set(model, action)
-        return isinstance(allowed, Everyone) or tenant_id in allowed
+        return tenant_id in self.grants(MODEL_TYPES[model], action)
 
-    def require_write(self, model: type[Base], tenant_id: uuid.UUID) -> None:
-        """Writes outside the plan's rows look like missing rows (``NOT_FOUND``)."""
-        if not self.allows_row(model, tenant_id, Action.READ):
-            raise NotFound(f"no such {model.__name__}")
-        if not self.allows_row(model, tenant_id, Action.WRITE):
-            raise Forbidden(f"you may not change this {model.__name__}")
-
-    def writable_tenants(self, model: type[Base]) -> TenantSet:
-        return self.tenant_set(model, Action.WRITE)
+    def require_owner_write(self, model: type[Base], tenant_id: uuid.UUID) -> None:
+        """Writing into a tenant the plan cannot see: ``NOT_FOUND``; seeing but not writing:
+        ``FORBIDDEN``."""
+        if not self.allows_owner(model, tenant_id, Action.READ):
+            raise NotFound(f"no such {MODEL_TYPES.get(model, model.__name__)}")
+        if not self.allows_owner(model, tenant_id, Action.WRITE):
+            raise Forbidden(f"you may not change this {MODEL_TYPES.get(model, model.__name__)}")
 
     # -- fields -------------------------------------------------------------------------------
-    def can_read_field(self, coordinate: str) -> bool:
-        return coordinate not in self.denied_coordinates
+    def uniform_fields(
+        self, type_name: str, owner: uuid.UUID, action: Action = Action.READ
+    ) -> frozenset[str] | None:
+        """The fields readable on every row of ``owner`` the plan lets through, if the same for all
+        of them; ``None`` when it depends on which scope a row falls under."""
+        key = (action.value, type_name, owner)
+        if key not in self._masks:
+            grants = self.grants(type_name, action).get(owner, NO_GRANTS)
+            if not grants:
+                self._masks[key] = frozenset()
+            elif (
+                len({(g.fields, g.answer_keys) for g in grants}) == 1
+                or type_name not in SCOPED_TYPES
+            ):
+                self._masks[key] = frozenset().union(*(g.fields for g in grants))
+            else:
+                self._masks[key] = None
+        return self._masks[key]
+
+    def fields(
+        self,
+        type_name: str,
+        owner: uuid.UUID,
+        row_scopes: Iterable[str] | None = None,
+        action: Action = Action.READ,
+    ) -> frozenset[str]:
+        uniform = self.uniform_fields(type_name, owner, action)
+        if uniform is not None:
+            return uniform
+        matched = set(row_scopes or ())
+        return frozenset().union(
+            *(
+                g.fields
+                for g in self.grants(type_name, action).get(owner, ())
+                if str(g.scope) in matched
+            )
+        )
+
+    def answer_keys(
+        self, owner: uuid.UUID, row_scopes: Iterable[str] | None = None
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(readable answer keys, ids of the agreements granting them) for a contact record."""
+        grants = self.grants("ContactRecord").get(owner, ())
+        if self.uniform_fields("ContactRecord", owner) is None:
+            matched = set(row_scopes or ())
+            grants = tuple(g for g in grants if str(g.scope) in matched)
+        keys = frozenset().union(*(g.answer_keys for g in grants))
+        agreements = frozenset().union(*(g.agreements for g in grants if g.answer_keys))
+        return keys, agreements
+
+    def readable_everywhere(
+        self, type_name: str, field_name: str, owners: Iterable[uuid.UUID] | None = None
+    ) -> bool:
+        """Whether a field is readable on every row the plan lets through (filters and sorts on
+        anything less would reveal values)."""
+        by_owner = self.grants(type_name)
+        chosen = by_owner if owners is None else {o: by_owner[o] for o in owners if o in by_owner}
+        return all(field_name in g.fields for grants in chosen.values() for g in grants)
+
+    def can_write(self, type_name: str, owner: uuid.UUID, field_name: str) -> bool:
+        return any(
+            field_name in g.fields for g in self.grants(type_name, Action.WRITE).get(owner, ())
+        )
+
+    def require_operation(self, operation: str, action: Action) -> None:
+        if operation not in self.core.operations.get(action.value, frozenset()):
+            raise Forbidden(
+                f"your role may not use `{operation}`",
+                reason="OPERATION_DENIED",
+                operation=operation,
+            )
+
+    @property
+    def home_tenant(self) -> uuid.UUID | None:
+        return self.principal.tenant_id
+
+    def is_own(self, owner: uuid.UUID) -> bool:
+        return owner == self.principal.tenant_id
+
+    def rls_tenants(self) -> tuple[frozenset[uuid.UUID], frozenset[uuid.UUID]]:
+        """Tenants whose record and directory rows this plan may touch (for database RLS)."""
+        records: set[uuid.UUID] = set()
+        directory: set[uuid.UUID] = set()
+        for (_action, type_name), by_owner in self.core.grants.items():
+            (directory if type_name in DIRECTORY_TYPES else records).update(by_owner)
+        return frozenset(records), frozenset(directory)
 
 
-def compile_plan(principal: Principal, tenant_ids: Iterable[uuid.UUID] = ()) -> AccessPlan:
-    """Foundation rules; see the module docstring."""
-    del tenant_ids  # the sharing-policy compiler uses the list of known tenants
-    own: TenantSet = frozenset({principal.tenant_id}) if principal.tenant_id else frozenset()
-    tenants: dict[tuple[str, Action], TenantSet] = {
-        ("directory", Action.READ): ALL,
-        ("directory", Action.EXPORT): ALL,
-        ("directory", Action.WRITE): own,
-        ("records", Action.READ): own,
-        ("records", Action.WRITE): own,
-        ("records", Action.EXPORT): own,
-        ("records", Action.SUBSCRIBE): own,
-    }
-    return AccessPlan(principal=principal, tenants=tenants)
+_SCOPED_MODEL = {
+    MODEL_TYPES[m]: m
+    for m in MODEL_TYPES
+    if MODEL_TYPES[m] in SCOPED_TYPES and m.__name__ == MODEL_TYPES[m]
+}
+
+
+def _scoped_model(type_name: str) -> type[Base] | None:
+    return _SCOPED_MODEL.get(type_name)
+
+
+def _in(column: Any, owners: Iterable[uuid.UUID]) -> ColumnElement[bool]:
+    values = sorted(owners)
+    return column == values[0] if len(values) == 1 else column.in_(values)  # type: ignore[no-any-return]

@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.credentials import demo_key
-from . import migrate
+from . import demo_sharing, migrate
 from .base import Base
 from .engine import Database
 from .enums import (
@@ -1334,10 +1334,12 @@ RECORD_PLAN: list[tuple[str, str, int, tuple[tuple[Channel, int], ...], float, s
         "day",
     ),
     ("prairie-after-hours", "prairie", 45, ((Channel.CALL, 85), (Channel.TEXT, 15)), 0.6, "night"),
+    # Lakeside answers Prairie 211's lines overnight, on Prairie's shared after-hours form.
+    ("prairie-after-hours", "lakeside", 20, ((Channel.CALL, 90), (Channel.TEXT, 10)), 0.6, "night"),
     (
         "lakeside-standard",
         "lakeside",
-        80,
+        60,
         ((Channel.CALL, 55), (Channel.TEXT, 30), (Channel.CHAT, 15)),
         0.5,
         "any",
@@ -1676,8 +1678,14 @@ async def seed(db: Database, *, scale: int = 1, demo_secret: str) -> SeedResult:
             result = await _count_existing(session)
             result.seconds = time.perf_counter() - started
             return result
-        rows = _Builder(scale=scale, demo_secret=demo_secret).build()
+        builder = _Builder(scale=scale, demo_secret=demo_secret)
+        rows = builder.build()
         await _insert_all(session, rows)
+        session.add_all(
+            demo_sharing.agreements(
+                builder.tenant_ids, builder.partner_ids, builder.form_ids, demo_id
+            )
+        )
         instance = await session.get(Instance, 1)
         if instance is None:
             session.add(Instance(id=1, secret=secrets.token_hex(32), demo=True))

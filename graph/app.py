@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select, text
 
 from ..authz.authenticate import authenticate
-from ..authz.plan import compile_plan
+from ..authz.store import PolicyStore
+from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
@@ -22,7 +23,7 @@ from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
 from .relay import CursorCodec
-from .responses import refusal_body, result_body
+from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
 
 log = logging.getLogger("sharegraph.app")
@@ -68,11 +69,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             secret = await session.scalar(select(Instance.secret).where(Instance.id == 1))
         if secret is None:
             raise RuntimeError("the instance row is missing; run `sharegraph db upgrade`")
+        policies = PolicyStore(db)
+        await policies.start()
         state["db"] = db
+        state["policies"] = policies
         state["cursors"] = CursorCodec(secret)
         try:
             yield
         finally:
+            await policies.stop()
             if database is None:
                 await db.dispose()
 
@@ -105,10 +110,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     @app.post("/graphql")
     async def graphql_post(request: Request) -> Response:
         db: Database = state["db"]
+        policies: PolicyStore = state["policies"]
         try:
             query, variables, operation_name = await _parse_request(request)
         except SharegraphError as error:
             return _refusal(error)
+        purpose = request.headers.get("sharegraph-purpose") or None
         async with db.read_session() as session:
             try:
                 principal = await authenticate(
@@ -116,13 +123,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 )
             except SharegraphError as error:
                 return _refusal(error)
+            plan = policies.plan_for(principal)
             context = RequestContext(
                 settings=settings,
                 database=db,
                 session=session,
                 principal=principal,
-                plan=compile_plan(principal),
+                plan=plan,
                 cursors=state["cursors"],
+                audit=AuditCollector(principal.id, plan.core.home, principal.tenant_id, purpose),
             )
             try:
                 result = await asyncio.wait_for(
@@ -135,6 +144,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                     code=ErrorCode.TIMEOUT,
                 )
                 return _refusal(timeout, 200)
-        return JSONResponse(result_body(result))
+        body = result_body(result, denied=context.denied)
+        for refusal in body.get("errors", []):
+            if refusal.get("extensions", {}).get("code") == ErrorCode.FORBIDDEN.value:
+                where = refusal["extensions"].get("coordinate") or refusal["extensions"].get(
+                    "operation"
+                )
+                context.audit.denied(None, str(where or refusal["message"]), "FORBIDDEN")
+        if context.part2_disclosed:
+            body.setdefault("extensions", {})["redisclosureNotice"] = REDISCLOSURE_NOTICE
+        # The audit trail is durable before the response leaves.
+        await flush(db, context.audit)
+        return JSONResponse(body)
 
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from ..authz.plan import AccessPlan
 from ..authz.principal import Principal
+from ..datastore.audit import AuditCollector
 from ..datastore.engine import Database
 from ..settings import Settings
 from .relay import CursorCodec
@@ -29,7 +31,12 @@ class RequestContext:
     principal: Principal
     plan: AccessPlan
     cursors: CursorCodec
+    audit: AuditCollector
     loaders: Loaders = field(init=False)
+    # coordinate -> path of its first denied occurrence
+    denied: dict[str, list[str | int]] = field(default_factory=dict)
+    # set when 42 CFR Part 2 answers left the owner organization in this response
+    part2_disclosed: bool = False
     # One AsyncSession cannot run two statements at once; resolvers and loader batches that
     # run concurrently take turns on it.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -47,6 +54,11 @@ class RequestContext:
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self.lock:
             yield self.session
+
+    def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:
+        if coordinate not in self.denied:
+            self.denied[coordinate] = path
+            self.audit.denied(owner, coordinate, "FORBIDDEN_FIELD")
 
 
 Info = StrawberryInfo[RequestContext, Any]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -11,7 +11,7 @@ import strawberry
 from sqlalchemy import func
 
 from ..datastore import models as m
-from ..datastore.queries.contacts import ContactRecordFilter
+from ..datastore.queries.contacts import ClientFilter, ContactRecordFilter
 from ..datastore.queries.directory import DirectoryFilter, Near
 from ..datastore.queries.pagination import SortKey
 from .enums import Channel, RiskLevel
@@ -52,6 +52,24 @@ class DirectoryFilterInput:
     modified_after: datetime | None = None
     tenant_ids: list[strawberry.ID] | None = None
 
+    def used_fields(self, type_name: str) -> list[str]:
+        """The fields of ``type_name`` this filter reads (searched text is handled apart)."""
+        used = {
+            "taxonomyTerms": bool(self.taxonomy_term_ids) and type_name != "Location",
+            "organization": self.organization_id is not None,
+            "service": self.service_id is not None,
+            "location": self.location_id is not None,
+            "taxonomy": self.taxonomy_id is not None,
+            "parent": self.parent_id is not None,
+            "updatedAt": self.modified_after is not None,
+            "tenant": bool(self.tenant_ids),
+        }
+        if self.near is not None:
+            used[
+                {"Service": "locations", "ServiceAtLocation": "location"}.get(type_name, "latitude")
+            ] = True
+        return [name for name, on in used.items() if on]
+
     def to_filter(self) -> DirectoryFilter:
         near = self.near
         return DirectoryFilter(
@@ -78,6 +96,12 @@ class DirectorySort(Enum):
     UPDATED_AT_DESC = "UPDATED_AT_DESC"
 
 
+def directory_sort_field(model: Any, sort: DirectorySort) -> str:
+    if sort.name.startswith("NAME"):
+        return "name" if hasattr(model, "name") else "updatedAt"
+    return "updatedAt"
+
+
 def directory_sort_keys(model: Any, sort: DirectorySort) -> list[SortKey]:
     descending = sort.name.endswith("_DESC")
     if sort.name.startswith("NAME"):
@@ -102,6 +126,19 @@ class ContactRecordFilterInput:
     need_term_ids: list[strawberry.ID] | None = None
     caller_county: str | None = None
 
+    def used_fields(self) -> list[str]:
+        used = {
+            "tenant": bool(self.tenant_ids),
+            "startedAt": self.started_after is not None or self.started_before is not None,
+            "updatedAt": self.updated_after is not None,
+            "channel": bool(self.channels),
+            "riskLevel": bool(self.risk_levels),
+            "client": self.client_id is not None,
+            "needs": bool(self.need_term_ids),
+            "callerCounty": self.caller_county is not None,
+        }
+        return [name for name, on in used.items() if on]
+
     def to_filter(self) -> ContactRecordFilter:
         return ContactRecordFilter(
             tenant_ids=decode_ids(self.tenant_ids, "Tenant"),
@@ -122,6 +159,41 @@ class ContactRecordSort(Enum):
     STARTED_AT_ASC = "STARTED_AT_ASC"
     UPDATED_AT_DESC = "UPDATED_AT_DESC"
     UPDATED_AT_ASC = "UPDATED_AT_ASC"
+
+
+def contact_record_sort_field(sort: ContactRecordSort) -> str:
+    return "startedAt" if sort.name.startswith("STARTED") else "updatedAt"
+
+
+@strawberry.input
+class ClientFilterInput:
+    tenant_ids: list[strawberry.ID] | None = None
+    last_name: str | None = None
+    date_of_birth: date | None = None
+    phone: str | None = None
+    county: str | None = None
+    postal_code: str | None = None
+
+    def used_fields(self) -> list[str]:
+        used = {
+            "tenant": bool(self.tenant_ids),
+            "lastName": self.last_name is not None,
+            "dateOfBirth": self.date_of_birth is not None,
+            "phone": self.phone is not None,
+            "county": self.county is not None,
+            "postalCode": self.postal_code is not None,
+        }
+        return [name for name, on in used.items() if on]
+
+    def to_filter(self) -> ClientFilter:
+        return ClientFilter(
+            tenant_ids=decode_ids(self.tenant_ids, "Tenant"),
+            last_name=self.last_name,
+            date_of_birth=self.date_of_birth,
+            phone=self.phone,
+            county=self.county,
+            postal_code=self.postal_code,
+        )
 
 
 def contact_record_sort_keys(sort: ContactRecordSort) -> list[SortKey]:

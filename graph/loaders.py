@@ -9,9 +9,12 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from ..datastore.models import ClientConsent
 from ..datastore.queries import rows
+from .guard import annotate_scopes
 
 if TYPE_CHECKING:
     from .context import RequestContext
@@ -21,6 +24,7 @@ class Loaders:
     def __init__(self, context: RequestContext) -> None:
         self._context = context
         self._by_id: dict[Any, DataLoader[uuid.UUID, Any]] = {}
+        self._consents: DataLoader[uuid.UUID, list[Any]] | None = None
         self._children: dict[
             tuple[Any, str, tuple[Any, ...]], DataLoader[uuid.UUID, list[Any]]
         ] = {}
@@ -33,6 +37,7 @@ class Loaders:
             async def load(ids: list[uuid.UUID]) -> list[Any]:
                 async with self._context.db() as session:
                     found = await rows.by_ids(session, self._context.plan, model, ids)
+                    await annotate_scopes(session, self._context.plan, model, list(found.values()))
                 return [found.get(i) for i in ids]
 
             loader = self._by_id[model] = DataLoader(load_fn=load)
@@ -51,10 +56,29 @@ class Loaders:
                     grouped = await rows.children(
                         session, self._context.plan, model, parent_column, parent_ids, order
                     )
+                    every = [row for group in grouped.values() for row in group]
+                    await annotate_scopes(session, self._context.plan, model, every)
                 return [grouped.get(i, []) for i in parent_ids]
 
             loader = self._children[key] = DataLoader(load_fn=load)
         return loader
+
+    async def consents(self, client_id: uuid.UUID) -> list[Any]:
+        """A client's Part 2 consents. Read to decide a disclosure, never returned to callers."""
+        if self._consents is None:
+
+            async def load(client_ids: list[uuid.UUID]) -> list[list[Any]]:
+                async with self._context.db() as session:
+                    found = await session.scalars(
+                        select(ClientConsent).where(ClientConsent.client_id.in_(set(client_ids)))
+                    )
+                    grouped: dict[uuid.UUID, list[Any]] = {}
+                    for consent in found.all():
+                        grouped.setdefault(consent.client_id, []).append(consent)
+                return [grouped.get(i, []) for i in client_ids]
+
+            self._consents = DataLoader(load_fn=load)
+        return await self._consents.load(client_id)
 
     async def one(self, model: Any, row_id: uuid.UUID | None) -> Any:
         if row_id is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from ..authz.plan import AccessPlan, Action
 from ..datastore import models as m
 from ..datastore.queries.contacts import (
     UNSET,
@@ -18,7 +20,7 @@ from ..datastore.queries.contacts import (
 from ..datastore.queries.contacts import (
     ClientInput as ClientData,
 )
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
 from .context import Info
 from .enums import Channel, RiskLevel
 from .inputs import decode_id, decode_ids
@@ -78,7 +80,7 @@ class ContactRecordPayload:
     contact_record: ContactRecord | None
 
 
-def _given(value: Any) -> Any:
+def _value(value: Any) -> Any:
     return UNSET if value is strawberry.UNSET else value
 
 
@@ -86,6 +88,75 @@ def _client_data(client: ClientInput | None) -> ClientData | None:
     if client is None or client is strawberry.UNSET:
         return None
     return ClientData(**{name: getattr(client, name) for name in ClientData.__dataclass_fields__})
+
+
+# input field -> the coordinate it writes
+INPUT_COORDINATES = {
+    "channel": "channel",
+    "started_at": "startedAt",
+    "ended_at": "endedAt",
+    "client_id": "client",
+    "client": "client",
+    "need_term_ids": "needs",
+    "narrative": "narrative",
+    "risk_level": "riskLevel",
+    "caller_postal_code": "callerPostalCode",
+    "caller_county": "callerCounty",
+    "form_version_id": "formVersion",
+}
+
+
+def _given(given: Any, name: str) -> bool:
+    """Whether an input field is set: on updates an explicit null clears, so it counts."""
+    value = getattr(given, name, strawberry.UNSET)
+    if value is strawberry.UNSET:
+        return False
+    return value is not None or isinstance(given, UpdateContactRecordInput)
+
+
+def _require_writable(plan: AccessPlan, owner: uuid.UUID, given: Any) -> None:
+    """Refuse, before anything is written, input fields the caller may not write."""
+    denied = [
+        f"ContactRecord.{coordinate}"
+        for name, coordinate in INPUT_COORDINATES.items()
+        if _given(given, name) and not plan.can_write("ContactRecord", owner, coordinate)
+    ]
+    client = getattr(given, "client", None)
+    if client not in (None, strawberry.UNSET):
+        denied += [
+            f"Client.{_camel(name)}"
+            for name in ClientData.__dataclass_fields__
+            if getattr(client, name) is not None
+            and not plan.can_write("Client", owner, _camel(name))
+        ]
+    answers = getattr(given, "answers", None)
+    if isinstance(answers, dict) and answers:
+        writable = frozenset().union(
+            *(g.answer_keys for g in plan.grants("ContactRecord", Action.WRITE).get(owner, ()))
+        )
+        known = plan.core.known_answer_keys.get(owner, frozenset())
+        # Unknown keys are bad input, reported by the form validation.
+        denied += [
+            f"ContactRecord.answers.{k}" for k in answers if k in known and k not in writable
+        ]
+    if denied:
+        raise Forbidden(
+            f"you may not write {', '.join(sorted(denied))}",
+            reason="FORBIDDEN_INPUT",
+            coordinates=sorted(denied),
+        )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+async def _owner_of(info: Info, record_id: uuid.UUID) -> uuid.UUID:
+    record = await info.context.loaders.one(m.ContactRecord, record_id)
+    if record is None:
+        raise NotFound("no such contact record")
+    return record.tenant_id  # type: ignore[no-any-return]
 
 
 async def _refresh_read_snapshot(info: Info) -> None:
@@ -102,9 +173,12 @@ class Mutation:
         self, info: Info, input: CreateContactRecordInput
     ) -> ContactRecordPayload:
         ctx = info.context
+        ctx.plan.require_operation("createContactRecord", Action.WRITE)
         tenant_id = decode_id(input.tenant_id, "Tenant") or ctx.principal.tenant_id
         if tenant_id is None:
             raise Forbidden("partner organizations cannot create contact records")
+        ctx.plan.require_owner_write(m.ContactRecord, tenant_id)
+        _require_writable(ctx.plan, tenant_id, input)
         changes = ContactRecordChanges(
             channel=input.channel,
             started_at=input.started_at,
@@ -129,14 +203,17 @@ class Mutation:
         self, info: Info, input: UpdateContactRecordInput
     ) -> ContactRecordPayload:
         ctx = info.context
+        ctx.plan.require_operation("updateContactRecord", Action.WRITE)
         record_id = decode_id(input.id, "ContactRecord")
         assert record_id is not None
-        client_id = _given(input.client_id)
-        needs = _given(input.need_term_ids)
+        owner = await _owner_of(info, record_id)
+        _require_writable(ctx.plan, owner, input)
+        client_id = _value(input.client_id)
+        needs = _value(input.need_term_ids)
         changes = ContactRecordChanges(
-            channel=_given(input.channel),
-            started_at=_given(input.started_at),
-            ended_at=_given(input.ended_at),
+            channel=_value(input.channel),
+            started_at=_value(input.started_at),
+            ended_at=_value(input.ended_at),
             client_id=decode_id(client_id, "Client")
             if client_id not in (UNSET, None)
             else client_id,
@@ -144,11 +221,11 @@ class Mutation:
             need_term_ids=list(decode_ids(needs, "TaxonomyTerm"))
             if needs not in (UNSET, None)
             else needs,
-            narrative=_given(input.narrative),
-            risk_level=_given(input.risk_level),
-            answers=_given(input.answers),
-            caller_postal_code=_given(input.caller_postal_code),
-            caller_county=_given(input.caller_county),
+            narrative=_value(input.narrative),
+            risk_level=_value(input.risk_level),
+            answers=_value(input.answers),
+            caller_postal_code=_value(input.caller_postal_code),
+            caller_county=_value(input.caller_county),
         )
         for required in ("channel", "started_at"):
             if getattr(changes, required) is None:
@@ -161,6 +238,3 @@ class Mutation:
             )
         await _refresh_read_snapshot(info)
         return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
-
-
-_ = m  # models are referenced through the datastore functions

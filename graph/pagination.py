@@ -9,6 +9,7 @@ from sqlalchemy import Select
 from ..datastore.queries.pagination import SortKey, count, fetch_page
 from ..errors import BadUserInput
 from .context import Info
+from .guard import annotate_scopes
 from .relay import Connection, Edge, PageInfo
 from .types.base import from_row
 
@@ -43,6 +44,7 @@ async def connection(
     after_id = ctx.cursors.decode(after, type_name, sort_name) if after else None
     async with ctx.db() as session:
         page = await fetch_page(session, model, statement, keys, first=size, after_id=after_id)
+        await annotate_scopes(session, ctx.plan, model, page.rows)
     edges = [
         Edge(cursor=ctx.cursors.encode(type_name, sort_name, row.id), node=from_row(cls, row))
         for row in page.rows

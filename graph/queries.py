@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
 
+from ..authz.plan import AccessPlan, Action
 from ..datastore import models as m
 from ..datastore.queries import contacts, directory
-from ..errors import BadUserInput, NotFound
+from ..datastore.queries.pagination import SortKey
+from ..errors import BadUserInput, Forbidden, NotFound
 from .context import Info
 from .inputs import (
+    ClientFilterInput,
     ContactRecordFilterInput,
     ContactRecordSort,
     DirectoryFilterInput,
     DirectorySort,
+    contact_record_sort_field,
     contact_record_sort_keys,
+    directory_sort_field,
     directory_sort_keys,
 )
 from .pagination import connection
+from .readability import readable_subset, require_readable
 from .relay import Connection, Node, from_global_id
 from .types.base import NODE_TYPES, maybe
 from .types.contacts import Client, ContactRecord, FollowUp, Referral
@@ -30,8 +37,33 @@ from .types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
 T = TypeVar("T")
 
 
+SEARCH_COLUMNS = {
+    "name": "name",
+    "alternateName": "alternate_name",
+    "description": "description",
+    "code": "code",
+}
+
+
+def _search_columns(plan: AccessPlan, type_name: str, owners: Any) -> tuple[str, ...]:
+    """The indexed text columns of ``type_name`` the caller may search (never unreadable text)."""
+    candidates = (
+        ("name", "code", "description")
+        if type_name == "TaxonomyTerm"
+        else ("name", "alternateName", "description")
+    )
+    readable = readable_subset(plan, type_name, candidates, owners)
+    if not readable:
+        raise Forbidden(
+            f"you may not search {type_name}: none of its text is readable to you",
+            reason="FORBIDDEN_SEARCH",
+        )
+    return tuple(SEARCH_COLUMNS[f] for f in readable)
+
+
 async def _directory(
     info: Info,
+    operation: str,
     cls: Any,
     model: Any,
     build: Callable[..., Any],
@@ -40,8 +72,20 @@ async def _directory(
     first: int | None,
     after: str | None,
 ) -> Connection[Any]:
-    flt = (filter or DirectoryFilterInput()).to_filter()
-    statement = build(info.context.plan, flt, info.context.dialect)
+    plan = info.context.plan
+    plan.require_operation(operation, Action.READ)
+    given = filter or DirectoryFilterInput()
+    flt = given.to_filter()
+    type_name = cls.__name__
+    owners = flt.tenant_ids or None
+    require_readable(plan, type_name, given.used_fields(type_name), owners, use="filter")
+    require_readable(plan, type_name, [directory_sort_field(model, sort)], owners, use="sort")
+    if given.near is not None and type_name != "Location":
+        require_readable(plan, "Location", ["latitude", "longitude"], owners, use="filter")
+    if flt.search:
+        searched_type = "Service" if type_name == "ServiceAtLocation" else type_name
+        flt = replace(flt, search_columns=_search_columns(plan, searched_type, owners))
+    statement = build(plan, flt, info.context.dialect)
     keys = directory_sort_keys(model, sort)
     return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
 
@@ -115,7 +159,15 @@ class Query:
         after: str | None = None,
     ) -> Connection[Organization]:
         return await _directory(
-            info, Organization, m.Organization, directory.organizations, filter, sort, first, after
+            info,
+            "organizations",
+            Organization,
+            m.Organization,
+            directory.organizations,
+            filter,
+            sort,
+            first,
+            after,
         )
 
     @strawberry.field
@@ -128,7 +180,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Service]:
         return await _directory(
-            info, Service, m.Service, directory.services, filter, sort, first, after
+            info, "services", Service, m.Service, directory.services, filter, sort, first, after
         )
 
     @strawberry.field
@@ -141,7 +193,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Location]:
         return await _directory(
-            info, Location, m.Location, directory.locations, filter, sort, first, after
+            info, "locations", Location, m.Location, directory.locations, filter, sort, first, after
         )
 
     @strawberry.field(name="serviceAtLocations")
@@ -155,6 +207,7 @@ class Query:
     ) -> Connection[ServiceAtLocation]:
         return await _directory(
             info,
+            "serviceAtLocations",
             ServiceAtLocation,
             m.ServiceAtLocation,
             directory.service_at_locations,
@@ -174,7 +227,15 @@ class Query:
         after: str | None = None,
     ) -> Connection[TaxonomyTerm]:
         return await _directory(
-            info, TaxonomyTerm, m.TaxonomyTerm, directory.taxonomy_terms, filter, sort, first, after
+            info,
+            "taxonomyTerms",
+            TaxonomyTerm,
+            m.TaxonomyTerm,
+            directory.taxonomy_terms,
+            filter,
+            sort,
+            first,
+            after,
         )
 
     @strawberry.field(name="contactRecords")
@@ -186,8 +247,16 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ContactRecord]:
-        flt = (filter or ContactRecordFilterInput()).to_filter()
-        statement = contacts.contact_records(info.context.plan, flt)
+        plan = info.context.plan
+        plan.require_operation("contactRecords", Action.READ)
+        given = filter or ContactRecordFilterInput()
+        flt = given.to_filter()
+        owners = flt.tenant_ids or None
+        require_readable(plan, "ContactRecord", given.used_fields(), owners, use="filter")
+        require_readable(
+            plan, "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+        )
+        statement = contacts.contact_records(plan, flt)
         keys = contact_record_sort_keys(sort)
         return await connection(
             info,
@@ -198,6 +267,25 @@ class Query:
             keys,
             first=first,
             after=after,
+        )
+
+    @strawberry.field
+    async def clients(
+        self,
+        info: Info,
+        filter: ClientFilterInput | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Client]:
+        plan = info.context.plan
+        plan.require_operation("clients", Action.READ)
+        given = filter or ClientFilterInput()
+        flt = given.to_filter()
+        require_readable(plan, "Client", given.used_fields(), flt.tenant_ids or None, use="filter")
+        statement = contacts.clients(plan, flt)
+        keys = [SortKey(m.Client.id)]
+        return await connection(
+            info, Client, m.Client, statement, "ID", keys, first=first, after=after
         )
 
     @strawberry.field(name="contactRecord")

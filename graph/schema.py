@@ -15,14 +15,20 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from ..errors import SharegraphError
 from ..settings import Settings
+from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
+from .guard import guard
 from .limits import OperationLimits
 from .mutations import Mutation
 from .queries import Query
 from .types.base import NODE_TYPES
+
+Query = merge_types("Query", (Query, PrincipalAdminQuery))  # type: ignore[assignment,misc]
+Mutation = merge_types("Mutation", (Mutation, PrincipalAdminMutation))  # type: ignore[assignment,misc]
 
 log = logging.getLogger("sharegraph.graph")
 
@@ -38,6 +44,17 @@ class Schema(strawberry.federation.Schema):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
 
+def _domain_types() -> list[type[Any]]:
+    from .types import contacts, resources
+
+    return [
+        obj
+        for module in (contacts, resources)
+        for obj in vars(module).values()
+        if isinstance(obj, type) and hasattr(obj, "__strawberry_definition__")
+    ]
+
+
 def build_schema(settings: Settings) -> Schema:
     max_tokens = settings.limits.max_tokens
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
@@ -49,6 +66,7 @@ def build_schema(settings: Settings) -> Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
+    guard(_domain_types())
     return Schema(
         query=Query,
         mutation=Mutation,

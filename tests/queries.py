@@ -1,8 +1,8 @@
 """GraphQL documents shared by several tests."""
 
 CONTACT_RECORDS_NESTED = """
-query Records($first: Int) {
-  contactRecords(first: $first) {
+query Records($first: Int, $filter: ContactRecordFilterInput) {
+  contactRecords(first: $first, filter: $filter) {
     totalCount
     edges {
       node {

@@ -30,7 +30,9 @@ class SharingAgreement(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     name: Mapped[str] = mapped_column(name_type())
     purpose: Mapped[str] = mapped_column(String(255))
     grantee_kind: Mapped[GranteeKind] = mapped_column(db_enum(GranteeKind, "grantee_kind"))
-    grantee_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    grantee_tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id"), index=True
+    )
     grantee_partner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("partner_organizations.id"), index=True
     )
@@ -51,10 +53,12 @@ class SharingAgreement(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
 
     __table_args__ = (
         CheckConstraint(
-            "(grantee_kind = 'tenant' AND grantee_tenant_id IS NOT NULL AND grantee_partner_id IS NULL)"
-            " OR (grantee_kind = 'partner' AND grantee_partner_id IS NOT NULL AND grantee_tenant_id IS NULL)"
-            " OR (grantee_kind = 'public' AND grantee_tenant_id IS NULL AND grantee_partner_id IS NULL"
-            " AND grantee_role IS NULL)",
+            "(grantee_kind = 'tenant' AND grantee_tenant_id IS NOT NULL"
+            " AND grantee_partner_id IS NULL)"
+            " OR (grantee_kind = 'partner' AND grantee_partner_id IS NOT NULL"
+            " AND grantee_tenant_id IS NULL)"
+            " OR (grantee_kind = 'public' AND grantee_tenant_id IS NULL"
+            " AND grantee_partner_id IS NULL AND grantee_role IS NULL)",
             name="grantee",
         ),
         CheckConstraint(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ...authz.plan import AccessPlan, Action
 from ...errors import BadUserInput, Conflict, NotFound
 from ..enums import Channel, EventType, RiskLevel
 from ..forms import validate_answers
@@ -22,9 +23,6 @@ from ..models import (
     TaxonomyTerm,
 )
 from ..outbox import record_event
-
-if TYPE_CHECKING:
-    from ...authz.plan import AccessPlan
 
 UNSET: Any = object()
 
@@ -70,6 +68,32 @@ def contact_records(plan: AccessPlan, flt: ContactRecordFilter) -> Select[Any]:
                 )
             )
         )
+    return statement
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    tenant_ids: tuple[uuid.UUID, ...] = ()
+    last_name: str | None = None
+    date_of_birth: date | None = None
+    phone: str | None = None
+    county: str | None = None
+    postal_code: str | None = None
+
+
+def clients(plan: AccessPlan, flt: ClientFilter) -> Select[Any]:
+    statement = select(Client).where(plan.row_filter(Client))
+    if flt.tenant_ids:
+        statement = statement.where(Client.tenant_id.in_(flt.tenant_ids))
+    for column, value in (
+        (Client.last_name, flt.last_name),
+        (Client.date_of_birth, flt.date_of_birth),
+        (Client.phone, flt.phone),
+        (Client.county, flt.county),
+        (Client.postal_code, flt.postal_code),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
     return statement
 
 
@@ -184,10 +208,7 @@ def _check_times(started_at: datetime, ended_at: datetime | None) -> None:
 async def create_contact_record(
     session: AsyncSession, plan: AccessPlan, tenant_id: uuid.UUID, changes: ContactRecordChanges
 ) -> ContactRecord:
-    from ...authz.plan import Action
-
-    if not plan.allows_row(ContactRecord, tenant_id, Action.WRITE):
-        raise NotFound("no such tenant, or you may not write its contact records")
+    plan.require_owner_write(ContactRecord, tenant_id)
     if changes.channel is UNSET or changes.started_at is UNSET:
         raise BadUserInput("channel and startedAt are required", reason="MISSING_FIELD")
     form_version_id = None if changes.form_version_id is UNSET else changes.form_version_id
@@ -257,14 +278,13 @@ async def update_contact_record(
 ) -> ContactRecord:
     record = await session.scalar(
         select(ContactRecord)
-        .where(ContactRecord.id == record_id, plan.row_filter(ContactRecord))
+        .where(ContactRecord.id == record_id, plan.row_filter(ContactRecord, Action.WRITE))
         # The row lock makes the version check below authoritative on PostgreSQL; SQLite write
         # transactions are already exclusive (BEGIN IMMEDIATE).
         .with_for_update()
     )
     if record is None:
         raise NotFound("no such contact record")
-    plan.require_write(ContactRecord, record.tenant_id)
     if record.version != expected_version:
         raise Conflict(
             f"the contact record is at version {record.version}, not {expected_version}; "

@@ -26,6 +26,8 @@ class Near:
 @dataclass(frozen=True)
 class DirectoryFilter:
     search: str | None = None
+    # indexed columns the caller may search (None: all of them)
+    search_columns: tuple[str, ...] | None = None
     taxonomy_term_ids: tuple[uuid.UUID, ...] = ()
     organization_id: uuid.UUID | None = None
     service_id: uuid.UUID | None = None
@@ -67,7 +69,7 @@ def _locations_near(plan: AccessPlan, near: Near, dialect: str) -> Select[Any]:
 def _common(plan: AccessPlan, model: Any, flt: DirectoryFilter, dialect: str) -> Select[Any]:
     statement = select(model).where(plan.row_filter(model))
     if flt.search:
-        statement = statement.where(search.matches(model, flt.search, dialect))
+        statement = statement.where(search.matches(model, flt.search, dialect, flt.search_columns))
     if flt.modified_after is not None:
         statement = statement.where(model.updated_at > flt.modified_after)
     if flt.tenant_ids:
@@ -137,6 +139,7 @@ def service_at_locations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -
         # Service-level filters apply through the service delivered at the location.
         service_filter = DirectoryFilter(
             search=flt.search,
+            search_columns=flt.search_columns,
             organization_id=flt.organization_id,
             taxonomy_term_ids=flt.taxonomy_term_ids,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, column, func, literal_column, select, table
+from sqlalchemy import Boolean, ColumnElement, column, false, func, literal_column, select, table
 
 from ...errors import BadUserInput
 
@@ -27,15 +27,43 @@ def words(query: str) -> list[str]:
     return found
 
 
-def matches(model: Any, query: str, dialect: str) -> ColumnElement[bool]:
-    """A predicate selecting the ``model`` rows whose indexed text matches ``query``."""
+# The indexed columns of each searchable table, in index order (see migration 0001).
+SEARCHABLE: dict[str, tuple[str, ...]] = {
+    "organizations": ("name", "alternate_name", "description"),
+    "services": ("name", "alternate_name", "description"),
+    "locations": ("name", "alternate_name", "description"),
+    "taxonomy_terms": ("name", "code", "description"),
+}
+
+
+def matches(
+    model: Any, query: str, dialect: str, columns: tuple[str, ...] | None = None
+) -> ColumnElement[bool]:
+    """A predicate selecting the ``model`` rows whose indexed text matches ``query``.
+
+    ``columns`` narrows the match to some of the indexed columns (a caller never matches on
+    text it may not read).
+    """
     terms = words(query)
     tablename = model.__tablename__
+    indexed = SEARCHABLE[tablename]
+    narrowed = columns is not None and set(columns) != set(indexed)
+    if columns is not None and not columns:
+        return false()
     if dialect == "postgresql":
         tsquery = " & ".join(f"{term}:*" for term in terms)
         vector: ColumnElement[Any] = literal_column(f"{tablename}.search_vector")
+        if narrowed:
+            document = " || ' ' || ".join(
+                f"coalesce({tablename}.{c}, '')" for c in indexed if c in (columns or ())
+            )
+            vector = func.to_tsvector("simple", literal_column(document))
         return vector.op("@@", return_type=Boolean)(func.to_tsquery("simple", tsquery))
     fts = table(f"{tablename}_fts", column("rowid"))
     fts_query = " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+    if narrowed:
+        fts_query = (
+            "{" + " ".join(c for c in indexed if c in (columns or ())) + "} : (" + fts_query + ")"
+        )
     matching = select(fts.c.rowid).where(literal_column(f"{tablename}_fts").op("MATCH")(fts_query))
     return literal_column(f"{tablename}.rowid").in_(matching)

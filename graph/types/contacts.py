@@ -21,6 +21,7 @@ from ..enums import (
     Sensitivity,
 )
 from ..relay import Node
+from .answers import readable_answers
 from .base import many, maybe, node_type
 from .resources import Program, Service, ServiceAtLocation, TaxonomyTerm
 from .tenants import Tenant
@@ -30,7 +31,7 @@ from .tenants import Tenant
 @strawberry.federation.type(keys=["id"])
 class Client(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     first_name: str | None
     last_name: str | None
     phone: str | None
@@ -56,8 +57,8 @@ class FormField:
 @strawberry.type
 class ContactFormVersion(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    version: int
+    uuid: uuid.UUID | None
+    version: int | None
     published_at: datetime | None
 
     @strawberry.field(name="formName")
@@ -66,7 +67,7 @@ class ContactFormVersion(Node):
         return None if form is None else str(form.name)
 
     @strawberry.field
-    async def fields(self, info: Info) -> list[FormField]:
+    async def fields(self, info: Info) -> list[FormField] | None:
         rows = await info.context.loaders.children(
             m.FormField, "form_version_id", (m.FormField.position,)
         ).load(self.row.id)
@@ -76,34 +77,34 @@ class ContactFormVersion(Node):
 @strawberry.type
 class Outcome:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    code: OutcomeCode
+    uuid: uuid.UUID | None
+    code: OutcomeCode | None
     note: str | None
-    outcome_date: date
-    created_at: datetime
+    outcome_date: date | None
+    created_at: datetime | None
 
 
 @strawberry.type
 class ReferralStatusChange:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     from_status: ReferralStatus | None
-    to_status: ReferralStatus
+    to_status: ReferralStatus | None
     reason: str | None
-    changed_at: datetime
+    changed_at: datetime | None
 
 
 @node_type(m.Referral)
 @strawberry.federation.type(keys=["id"])
 class Referral(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    status: ReferralStatus
+    uuid: uuid.UUID | None
+    status: ReferralStatus | None
     status_reason: str | None
     external_id: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    version: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -132,14 +133,14 @@ class Referral(Node):
         return maybe(Program, await info.context.loaders.one(m.Program, self.row.program_id))
 
     @strawberry.field
-    async def outcomes(self, info: Info) -> list[Outcome]:
+    async def outcomes(self, info: Info) -> list[Outcome] | None:
         rows = await info.context.loaders.children(
             m.Outcome, "referral_id", (m.Outcome.created_at,)
         ).load(self.row.id)
         return many(Outcome, rows)
 
     @strawberry.field
-    async def history(self, info: Info) -> list[ReferralStatusChange]:
+    async def history(self, info: Info) -> list[ReferralStatusChange] | None:
         rows = await info.context.loaders.children(
             m.ReferralStatusChange, "referral_id", (m.ReferralStatusChange.changed_at,)
         ).load(self.row.id)
@@ -150,12 +151,12 @@ class Referral(Node):
 @strawberry.federation.type(keys=["id"])
 class FollowUp(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    due_at: datetime
-    status: FollowUpStatus
+    uuid: uuid.UUID | None
+    due_at: datetime | None
+    status: FollowUpStatus | None
     note: str | None
     completed_at: datetime | None
-    version: int
+    version: int | None
 
     @strawberry.field(name="assignedTenant")
     async def assigned_tenant(self, info: Info) -> Tenant | None:
@@ -171,22 +172,27 @@ class FollowUp(Node):
 @strawberry.federation.type(keys=["id"])
 class ContactRecord(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    channel: Channel
-    started_at: datetime
+    uuid: uuid.UUID | None
+    channel: Channel | None
+    started_at: datetime | None
     ended_at: datetime | None
     narrative: str | None
     risk_level: RiskLevel | None
-    answers: JSON | None
     caller_postal_code: str | None
     caller_county: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    version: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
         return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field(
+        description="Form answers keyed by field key; keys you may not read are left out."
+    )
+    async def answers(self, info: Info) -> JSON | None:
+        return await readable_answers(info, self.row)  # type: ignore[return-value]
 
     @strawberry.field
     async def client(self, info: Info) -> Client | None:
@@ -198,7 +204,7 @@ class ContactRecord(Node):
         return maybe(ContactFormVersion, row)
 
     @strawberry.field(description="Needs coded with taxonomy terms, in the order recorded.")
-    async def needs(self, info: Info) -> list[TaxonomyTerm]:
+    async def needs(self, info: Info) -> list[TaxonomyTerm] | None:
         loaders = info.context.loaders
         links = await loaders.children(
             m.ContactRecordNeed, "contact_record_id", (m.ContactRecordNeed.position,)
@@ -208,14 +214,14 @@ class ContactRecord(Node):
         )
 
     @strawberry.field
-    async def referrals(self, info: Info) -> list[Referral]:
+    async def referrals(self, info: Info) -> list[Referral] | None:
         rows = await info.context.loaders.children(
             m.Referral, "contact_record_id", (m.Referral.created_at,)
         ).load(self.row.id)
         return many(Referral, rows)
 
     @strawberry.field(name="followUps")
-    async def follow_ups(self, info: Info) -> list[FollowUp]:
+    async def follow_ups(self, info: Info) -> list[FollowUp] | None:
         rows = await info.context.loaders.children(
             m.FollowUp, "contact_record_id", (m.FollowUp.due_at,)
         ).load(self.row.id)

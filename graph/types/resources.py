@@ -23,22 +23,22 @@ async def _tenant(info: Info, tenant_id: uuid.UUID) -> Tenant | None:
 @strawberry.type
 class Address:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     attention: str | None
-    address_1: str
+    address_1: str | None
     address_2: str | None
-    city: str
+    city: str | None
     region: str | None
-    state_province: str
-    postal_code: str
-    country: str
+    state_province: str | None
+    postal_code: str | None
+    country: str | None
 
 
 @strawberry.type
 class Phone:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    number: str
+    uuid: uuid.UUID | None
+    number: str | None
     extension: str | None
     type: str | None
     description: str | None
@@ -47,7 +47,7 @@ class Phone:
 @strawberry.type
 class Schedule:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     description: str | None
     freq: str | None
     interval: int | None
@@ -65,7 +65,7 @@ class Schedule:
 @strawberry.type
 class Language:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     name: str | None
     code: str | None
     note: str | None
@@ -74,7 +74,7 @@ class Language:
 @strawberry.type
 class ServiceArea:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     name: str | None
     description: str | None
     extent_type: str | None
@@ -84,8 +84,8 @@ class ServiceArea:
 @strawberry.type
 class Unit:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: uuid.UUID | None
+    name: str | None
     scheme: str | None
     identifier: str | None
 
@@ -93,18 +93,18 @@ class Unit:
 @strawberry.type(description="HSDS 3.1 service_capacity: what a service or program can take.")
 class ServiceCapacity:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    available: int
-    reserved: int
+    uuid: uuid.UUID | None
+    available: int | None
+    reserved: int | None
     maximum: int | None
-    status: CapacityStatus
+    status: CapacityStatus | None
     description: str | None
     note: str | None
-    updated: datetime
+    updated: datetime | None
 
     @strawberry.field(description="Slots free now: available minus what assignments reserved.")
-    def free(self) -> int:
-        return max(0, self.available - self.reserved)
+    def free(self) -> int | None:
+        return max(0, int(self.row.available) - int(self.row.reserved))
 
     @strawberry.field
     async def unit(self, info: Info) -> Unit | None:
@@ -115,8 +115,8 @@ class ServiceCapacity:
 @strawberry.federation.type(keys=["id"])
 class Taxonomy(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: uuid.UUID | None
+    name: str | None
     description: str | None
     uri: str | None
     version: str | None
@@ -126,13 +126,13 @@ class Taxonomy(Node):
 @strawberry.federation.type(keys=["id"])
 class TaxonomyTerm(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     code: str | None
-    name: str
+    name: str | None
     description: str | None
     language: str | None
     term_uri: str | None
-    updated_at: datetime
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -160,8 +160,8 @@ async def _terms_of(info: Info, entity: str, record_id: uuid.UUID) -> list[Taxon
 @strawberry.federation.type(keys=["id"])
 class Organization(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: uuid.UUID | None
+    name: str | None
     alternate_name: str | None
     description: str | None
     email: str | None
@@ -172,42 +172,44 @@ class Organization(Node):
     legal_status: str | None
     logo: str | None
     uri: str | None
-    active: bool
-    updated_at: datetime
+    active: bool | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
         return await _tenant(info, self.row.tenant_id)
 
     @strawberry.field
-    async def services(self, info: Info) -> list[Annotated[Service, strawberry.lazy(".resources")]]:
+    async def services(
+        self, info: Info
+    ) -> list[Annotated[Service, strawberry.lazy(".resources")]] | None:
         rows = await info.context.loaders.children(
             m.Service, "organization_id", (m.Service.name,)
         ).load(self.row.id)
         return many(Service, rows)
 
     @strawberry.field
-    async def locations(self, info: Info) -> list[Location]:
+    async def locations(self, info: Info) -> list[Location] | None:
         rows = await info.context.loaders.children(
             m.Location, "organization_id", (m.Location.name,)
         ).load(self.row.id)
         return many(Location, rows)
 
     @strawberry.field
-    async def programs(self, info: Info) -> list[Program]:
+    async def programs(self, info: Info) -> list[Program] | None:
         rows = await info.context.loaders.children(
             m.Program, "organization_id", (m.Program.name,)
         ).load(self.row.id)
         return many(Program, rows)
 
     @strawberry.field
-    async def phones(self, info: Info) -> list[Phone]:
+    async def phones(self, info: Info) -> list[Phone] | None:
         return many(
             Phone, await info.context.loaders.children(m.Phone, "organization_id").load(self.row.id)
         )
 
     @strawberry.field(name="taxonomyTerms")
-    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm]:
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm] | None:
         return await _terms_of(info, "organization", self.row.id)
 
 
@@ -215,12 +217,12 @@ class Organization(Node):
 @strawberry.federation.type(keys=["id"])
 class Program(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: uuid.UUID | None
+    name: str | None
     alternate_name: str | None
     description: str | None
-    active: bool
-    updated_at: datetime
+    active: bool | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -233,7 +235,7 @@ class Program(Node):
         )
 
     @strawberry.field
-    async def capacities(self, info: Info) -> list[ServiceCapacity]:
+    async def capacities(self, info: Info) -> list[ServiceCapacity] | None:
         rows = await info.context.loaders.children(m.ServiceCapacity, "program_id").load(
             self.row.id
         )
@@ -244,17 +246,17 @@ class Program(Node):
 @strawberry.federation.type(keys=["id"])
 class Location(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     name: str | None
     alternate_name: str | None
     description: str | None
-    location_type: LocationType
+    location_type: LocationType | None
     transportation: str | None
     url: str | None
     latitude: float | None
     longitude: float | None
-    active: bool
-    updated_at: datetime
+    active: bool | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -267,26 +269,26 @@ class Location(Node):
         )
 
     @strawberry.field
-    async def addresses(self, info: Info) -> list[Address]:
+    async def addresses(self, info: Info) -> list[Address] | None:
         return many(
             Address, await info.context.loaders.children(m.Address, "location_id").load(self.row.id)
         )
 
     @strawberry.field
-    async def phones(self, info: Info) -> list[Phone]:
+    async def phones(self, info: Info) -> list[Phone] | None:
         return many(
             Phone, await info.context.loaders.children(m.Phone, "location_id").load(self.row.id)
         )
 
     @strawberry.field
-    async def schedules(self, info: Info) -> list[Schedule]:
+    async def schedules(self, info: Info) -> list[Schedule] | None:
         return many(
             Schedule,
             await info.context.loaders.children(m.Schedule, "location_id").load(self.row.id),
         )
 
     @strawberry.field
-    async def languages(self, info: Info) -> list[Language]:
+    async def languages(self, info: Info) -> list[Language] | None:
         return many(
             Language,
             await info.context.loaders.children(m.Language, "location_id").load(self.row.id),
@@ -297,13 +299,13 @@ class Location(Node):
 @strawberry.federation.type(keys=["id"])
 class Service(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: uuid.UUID | None
+    name: str | None
     alternate_name: str | None
     description: str | None
     url: str | None
     email: str | None
-    status: ServiceStatus
+    status: ServiceStatus | None
     interpretation_services: str | None
     application_process: str | None
     fees_description: str | None
@@ -312,7 +314,7 @@ class Service(Node):
     maximum_age: int | None
     alert: str | None
     wait_time: str | None
-    updated_at: datetime
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -329,49 +331,49 @@ class Service(Node):
         return maybe(Program, await info.context.loaders.one(m.Program, self.row.program_id))
 
     @strawberry.field(name="serviceAtLocations")
-    async def service_at_locations(self, info: Info) -> list[ServiceAtLocation]:
+    async def service_at_locations(self, info: Info) -> list[ServiceAtLocation] | None:
         rows = await info.context.loaders.children(m.ServiceAtLocation, "service_id").load(
             self.row.id
         )
         return many(ServiceAtLocation, rows)
 
     @strawberry.field
-    async def locations(self, info: Info) -> list[Location]:
+    async def locations(self, info: Info) -> list[Location] | None:
         loaders = info.context.loaders
         links = await loaders.children(m.ServiceAtLocation, "service_id").load(self.row.id)
         return many(Location, await loaders.many(m.Location, [s.location_id for s in links]))
 
     @strawberry.field
-    async def phones(self, info: Info) -> list[Phone]:
+    async def phones(self, info: Info) -> list[Phone] | None:
         return many(
             Phone, await info.context.loaders.children(m.Phone, "service_id").load(self.row.id)
         )
 
     @strawberry.field
-    async def schedules(self, info: Info) -> list[Schedule]:
+    async def schedules(self, info: Info) -> list[Schedule] | None:
         return many(
             Schedule,
             await info.context.loaders.children(m.Schedule, "service_id").load(self.row.id),
         )
 
     @strawberry.field
-    async def languages(self, info: Info) -> list[Language]:
+    async def languages(self, info: Info) -> list[Language] | None:
         return many(
             Language,
             await info.context.loaders.children(m.Language, "service_id").load(self.row.id),
         )
 
     @strawberry.field(name="serviceAreas")
-    async def service_areas(self, info: Info) -> list[ServiceArea]:
+    async def service_areas(self, info: Info) -> list[ServiceArea] | None:
         rows = await info.context.loaders.children(m.ServiceArea, "service_id").load(self.row.id)
         return many(ServiceArea, rows)
 
     @strawberry.field(name="taxonomyTerms")
-    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm]:
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm] | None:
         return await _terms_of(info, "service", self.row.id)
 
     @strawberry.field
-    async def capacities(self, info: Info) -> list[ServiceCapacity]:
+    async def capacities(self, info: Info) -> list[ServiceCapacity] | None:
         rows = await info.context.loaders.children(m.ServiceCapacity, "service_id").load(
             self.row.id
         )
@@ -382,10 +384,10 @@ class Service(Node):
 @strawberry.federation.type(keys=["id"])
 class ServiceAtLocation(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: uuid.UUID | None
     description: str | None
-    active: bool
-    updated_at: datetime
+    active: bool | None
+    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -400,14 +402,14 @@ class ServiceAtLocation(Node):
         return maybe(Location, await info.context.loaders.one(m.Location, self.row.location_id))
 
     @strawberry.field
-    async def phones(self, info: Info) -> list[Phone]:
+    async def phones(self, info: Info) -> list[Phone] | None:
         rows = await info.context.loaders.children(m.Phone, "service_at_location_id").load(
             self.row.id
         )
         return many(Phone, rows)
 
     @strawberry.field
-    async def schedules(self, info: Info) -> list[Schedule]:
+    async def schedules(self, info: Info) -> list[Schedule] | None:
         rows = await info.context.loaders.children(m.Schedule, "service_at_location_id").load(
             self.row.id
         )

@@ -1,0 +1,150 @@
+"""The domain coordinates policies talk about: ``Type.field`` and operation names.
+
+The GraphQL types mirror these domain types (a test keeps the two in step). Form answers add
+``ContactRecord.answers.<fieldKey>`` coordinates, one per key of the owner tenant's forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+
+TYPE_FIELDS: dict[str, tuple[str, ...]] = {
+    # contact data
+    "ContactRecord": (
+        "id", "uuid", "channel", "startedAt", "endedAt", "narrative", "riskLevel", "answers",
+        "callerPostalCode", "callerCounty", "version", "createdAt", "updatedAt", "tenant",
+        "client", "formVersion", "needs", "referrals", "followUps",
+    ),
+    "Client": (
+        "id", "uuid", "firstName", "lastName", "phone", "dateOfBirth", "postalCode", "county",
+        "preferredLanguage",
+    ),
+    "Referral": (
+        "id", "uuid", "status", "statusReason", "externalId", "version", "createdAt", "updatedAt",
+        "tenant", "contactRecord", "serviceAtLocation", "service", "program", "outcomes", "history",
+    ),
+    "Outcome": ("uuid", "code", "note", "outcomeDate", "createdAt"),
+    "ReferralStatusChange": ("uuid", "fromStatus", "toStatus", "reason", "changedAt"),
+    "FollowUp": (
+        "id", "uuid", "dueAt", "status", "note", "completedAt", "version", "assignedTenant",
+        "contactRecord",
+    ),
+    "ContactFormVersion": ("id", "uuid", "version", "publishedAt", "formName", "fields"),
+    # resource directory
+    "Organization": (
+        "id", "uuid", "name", "alternateName", "description", "email", "website", "taxStatus",
+        "taxId", "yearIncorporated", "legalStatus", "logo", "uri", "active", "updatedAt", "tenant",
+        "services", "locations", "programs", "phones", "taxonomyTerms",
+    ),
+    "Service": (
+        "id", "uuid", "name", "alternateName", "description", "url", "email", "status",
+        "interpretationServices", "applicationProcess", "feesDescription",
+        "eligibilityDescription", "minimumAge", "maximumAge", "alert", "waitTime", "updatedAt",
+        "tenant", "organization", "program", "serviceAtLocations", "locations", "phones",
+        "schedules", "languages", "serviceAreas", "taxonomyTerms", "capacities",
+    ),
+    "Location": (
+        "id", "uuid", "name", "alternateName", "description", "locationType", "transportation",
+        "url", "latitude", "longitude", "active", "updatedAt", "tenant", "organization",
+        "addresses", "phones", "schedules", "languages",
+    ),
+    "ServiceAtLocation": (
+        "id", "uuid", "description", "active", "updatedAt", "tenant", "service", "location",
+        "phones", "schedules",
+    ),
+    "Program": (
+        "id", "uuid", "name", "alternateName", "description", "active", "updatedAt", "tenant",
+        "organization", "capacities",
+    ),
+    "TaxonomyTerm": (
+        "id", "uuid", "code", "name", "description", "language", "termUri", "updatedAt", "tenant",
+        "taxonomy", "parent",
+    ),
+    "Taxonomy": ("id", "uuid", "name", "description", "uri", "version"),
+    "Address": (
+        "uuid", "attention", "address1", "address2", "city", "region", "stateProvince",
+        "postalCode", "country",
+    ),
+    "Phone": ("uuid", "number", "extension", "type", "description"),
+    "Schedule": (
+        "uuid", "description", "freq", "interval", "byday", "bymonthday", "opensAt", "closesAt",
+        "validFrom", "validTo", "timezone", "notes", "attendingType",
+    ),
+    "Language": ("uuid", "name", "code", "note"),
+    "ServiceArea": ("uuid", "name", "description", "extentType", "uri"),
+    "ServiceCapacity": (
+        "uuid", "available", "reserved", "maximum", "status", "description", "note", "updated",
+        "free", "unit",
+    ),
+    "Unit": ("uuid", "name", "scheme", "identifier"),
+}  # fmt: skip
+
+RECORD_TYPES = frozenset(
+    {
+        "ContactRecord",
+        "Client",
+        "Referral",
+        "Outcome",
+        "ReferralStatusChange",
+        "FollowUp",
+        "ContactFormVersion",
+    }
+)
+DIRECTORY_TYPES = frozenset(TYPE_FIELDS) - RECORD_TYPES
+
+# Types whose rows the row scopes decide; the others are reachable only through one of these
+# (a referral's outcomes, a location's phones) and follow their owner tenant's grants.
+SCOPED_TYPES = frozenset(
+    {
+        "ContactRecord", "Client", "Referral", "FollowUp", "Organization", "Service", "Location",
+        "ServiceAtLocation", "Program", "TaxonomyTerm", "Taxonomy",
+    }
+)  # fmt: skip
+
+OPERATIONS: dict[str, str] = {
+    # queries (action read)
+    "organizations": "read",
+    "services": "read",
+    "locations": "read",
+    "serviceAtLocations": "read",
+    "taxonomyTerms": "read",
+    "contactRecords": "read",
+    "clients": "read",
+    # mutations (action write)
+    "createContactRecord": "write",
+    "updateContactRecord": "write",
+}
+
+ANSWERS_PREFIX = "ContactRecord.answers."
+
+
+def field_coordinates() -> list[str]:
+    return [f"{type_name}.{field}" for type_name, fields in TYPE_FIELDS.items() for field in fields]
+
+
+def answer_coordinate(key: str) -> str:
+    return ANSWERS_PREFIX + key
+
+
+def type_of(coordinate: str) -> str:
+    return coordinate.split(".", 1)[0]
+
+
+def coordinate_matches(coordinate: str, pattern: str) -> bool:
+    """Glob match: ``*`` matches any characters, dots included (``ContactRecord.*`` covers
+    ``ContactRecord.answers.risk``); everything else must match exactly."""
+    return pattern == coordinate or fnmatchcase(coordinate, pattern)
+
+
+def matching(patterns: Iterable[str], coordinates: Iterable[str]) -> set[str]:
+    pattern_list = list(patterns)
+    return {c for c in coordinates if any(coordinate_matches(c, p) for p in pattern_list)}
+
+
+def is_known_pattern(pattern: str, answer_keys: Iterable[str] = ()) -> bool:
+    """Whether a glob names at least one coordinate (agreements with typos are refused)."""
+    universe = [*field_coordinates(), *OPERATIONS, *(answer_coordinate(k) for k in answer_keys)]
+    if pattern.startswith(ANSWERS_PREFIX):
+        return True  # answer keys of forms that do not exist yet may be granted in advance
+    return any(coordinate_matches(c, pattern) for c in universe)

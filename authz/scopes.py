@@ -1,0 +1,462 @@
+"""Row scopes: the fixed vocabulary agreements choose from, implemented in code.
+
+Each scope has a SQL form (a predicate on one model, used in every query) and a plain Python
+reference predicate over :class:`Facts` (used by tests to check that the SQL says what we
+mean). Policies only name scopes; they never contain SQL or code.
+
+- ``all``: every row of the owner tenant.
+- ``referred_to_grantee``: contact records (and their clients) with a referral, in any status
+  but draft or entered-in-error, to a service or program of an organization the grantee
+  operates; of referrals, only those.
+- ``assigned_to_grantee``: contact records (and clients, referrals) with a live queue entry
+  assigned to one of the grantee's programs.
+- ``follow_up_assigned_to_grantee``: follow-ups assigned to the grantee tenant, and the
+  contact records (clients, referrals) they are on.
+- ``shared_form:<form id>``: contact records on any version of that form, and what hangs
+  off them.
+- ``region:<county or postal prefix>``: records whose caller or client county equals it or
+  whose postal code starts with it; directory records at a location whose address has that
+  region or postal prefix.
+- ``inventory:<inventory id>``: directory records listed in that inventory (a service is in
+  it when it or its organization is).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from ..datastore.enums import ReferralStatus
+from ..datastore.models import (
+    Address,
+    Client,
+    ContactFormVersion,
+    ContactRecord,
+    FollowUp,
+    InventoryItem,
+    Location,
+    Organization,
+    Program,
+    QueueEntry,
+    Referral,
+    Service,
+    ServiceAtLocation,
+    Taxonomy,
+    TaxonomyTerm,
+)
+from ..errors import BadUserInput
+
+CLOSED_FOR_PARTNERS = (ReferralStatus.DRAFT, ReferralStatus.ENTERED_IN_ERROR)
+SCOPE_NAMES = (
+    "all",
+    "referred_to_grantee",
+    "assigned_to_grantee",
+    "follow_up_assigned_to_grantee",
+    "shared_form",
+    "region",
+    "inventory",
+)
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """Who the scope is evaluated for: the calling principal's home."""
+
+    tenant_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    argument: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.argument is None else f"{self.name}:{self.argument}"
+
+
+def parse(text: str) -> Scope:
+    """A scope from its policy spelling; ``BAD_USER_INPUT`` if it is not in the vocabulary."""
+    name, sep, argument = text.strip().partition(":")
+    if name not in SCOPE_NAMES:
+        raise BadUserInput(
+            f"unknown row scope {text!r}; use one of: all, referred_to_grantee, "
+            "assigned_to_grantee, follow_up_assigned_to_grantee, shared_form:<form id>, "
+            "region:<county or postal prefix>, inventory:<inventory id>",
+            reason="BAD_SCOPE",
+        )
+    needs_argument = name in {"shared_form", "region", "inventory"}
+    if needs_argument != bool(sep and argument):
+        raise BadUserInput(
+            f"row scope {name!r} {'needs' if needs_argument else 'takes no'} argument",
+            reason="BAD_SCOPE",
+        )
+    if name in {"shared_form", "inventory"}:
+        try:
+            argument = str(uuid.UUID(argument))
+        except ValueError as exc:
+            raise BadUserInput(
+                f"row scope {name}: needs a UUID, got {argument!r}", reason="BAD_SCOPE"
+            ) from exc
+    return Scope(name, argument or None)
+
+
+# -- SQL forms ---------------------------------------------------------------------------------
+
+
+def _grantee_organizations(grantee: Grantee) -> Any:
+    """Directory organizations the grantee operates (a partner's, or a tenant's own)."""
+    if grantee.partner_id is not None:
+        return select(Organization.id).where(
+            Organization.partner_organization_id == grantee.partner_id
+        )
+    if grantee.tenant_id is not None:
+        return select(Organization.id).where(Organization.tenant_id == grantee.tenant_id)
+    return None
+
+
+def _referral_to_grantee(grantee: Grantee) -> ColumnElement[bool]:
+    orgs = _grantee_organizations(grantee)
+    if orgs is None:
+        return false()
+    sals = (
+        select(ServiceAtLocation.id)
+        .join(Service, Service.id == ServiceAtLocation.service_id)
+        .where(Service.organization_id.in_(orgs))
+    )
+    programs = select(Program.id).where(Program.organization_id.in_(orgs))
+    return and_(
+        Referral.status.not_in(CLOSED_FOR_PARTNERS),
+        or_(Referral.service_at_location_id.in_(sals), Referral.program_id.in_(programs)),
+    )
+
+
+def _record_condition(scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    """The scope as a predicate on ContactRecord (correlated to the outer contact_records)."""
+    if scope.name == "all":
+        return true()
+    if scope.name == "referred_to_grantee":
+        return exists(
+            select(Referral.id).where(
+                Referral.contact_record_id == ContactRecord.id, _referral_to_grantee(grantee)
+            )
+        )
+    if scope.name == "assigned_to_grantee":
+        orgs = _grantee_organizations(grantee)
+        if orgs is None:
+            return false()
+        return exists(
+            select(QueueEntry.id).where(
+                QueueEntry.contact_record_id == ContactRecord.id,
+                QueueEntry.removed_at.is_(None),
+                QueueEntry.assigned_program_id.in_(
+                    select(Program.id).where(Program.organization_id.in_(orgs))
+                ),
+            )
+        )
+    if scope.name == "follow_up_assigned_to_grantee":
+        if grantee.tenant_id is None:
+            return false()
+        return exists(
+            select(FollowUp.id).where(
+                FollowUp.contact_record_id == ContactRecord.id,
+                FollowUp.assigned_tenant_id == grantee.tenant_id,
+            )
+        )
+    if scope.name == "shared_form":
+        versions = select(ContactFormVersion.id).where(
+            ContactFormVersion.form_id == uuid.UUID(str(scope.argument))
+        )
+        return ContactRecord.form_version_id.in_(versions)
+    if scope.name == "region":
+        prefix = str(scope.argument)
+        return or_(
+            ContactRecord.caller_county == prefix,
+            ContactRecord.caller_postal_code.startswith(prefix, autoescape=True),
+        )
+    return false()  # inventory: directory only
+
+
+def _records_in_scope(scope: Scope, grantee: Grantee) -> Any:
+    return select(ContactRecord.id).where(_record_condition(scope, grantee))
+
+
+def _located_in_region(prefix: str) -> Any:
+    return select(Address.location_id).where(
+        or_(Address.region == prefix, Address.postal_code.startswith(prefix, autoescape=True))
+    )
+
+
+def _inventory(inventory_id: str, record_type: str) -> Any:
+    return select(InventoryItem.record_id).where(
+        InventoryItem.inventory_id == uuid.UUID(inventory_id),
+        InventoryItem.record_type == record_type,
+    )
+
+
+def _directory_condition(model: Any, scope: Scope) -> ColumnElement[bool]:
+    if scope.name == "all":
+        return true()
+    if model in (TaxonomyTerm, Taxonomy):
+        # The vocabulary itself: shared with whatever directory records it describes.
+        return true() if scope.name in {"inventory", "region"} else false()
+    if scope.name == "inventory":
+        inv = str(scope.argument)
+        if model is Organization:
+            return Organization.id.in_(_inventory(inv, "organization"))
+        if model is Service:
+            return or_(
+                Service.id.in_(_inventory(inv, "service")),
+                Service.organization_id.in_(_inventory(inv, "organization")),
+            )
+        if model is Location:
+            return or_(
+                Location.id.in_(_inventory(inv, "location")),
+                Location.organization_id.in_(_inventory(inv, "organization")),
+            )
+        if model is ServiceAtLocation:
+            return or_(
+                ServiceAtLocation.id.in_(_inventory(inv, "service_at_location")),
+                ServiceAtLocation.service_id.in_(_inventory(inv, "service")),
+                ServiceAtLocation.service_id.in_(
+                    select(Service.id).where(
+                        Service.organization_id.in_(_inventory(inv, "organization"))
+                    )
+                ),
+            )
+        if model is Program:
+            return Program.organization_id.in_(_inventory(inv, "organization"))
+        return false()
+    if scope.name == "region":
+        located = _located_in_region(str(scope.argument))
+        if model is Location:
+            return Location.id.in_(located)
+        if model is ServiceAtLocation:
+            return ServiceAtLocation.location_id.in_(located)
+        if model is Service:
+            return Service.id.in_(
+                select(ServiceAtLocation.service_id).where(
+                    ServiceAtLocation.location_id.in_(located)
+                )
+            )
+        if model is Organization:
+            return Organization.id.in_(
+                select(Location.organization_id).where(Location.id.in_(located))
+            )
+        if model is Program:
+            return Program.organization_id.in_(
+                select(Location.organization_id).where(Location.id.in_(located))
+            )
+    return false()
+
+
+def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    """The scope as a predicate on rows of ``model``."""
+    if scope.name == "all":
+        return true()
+    if model is ContactRecord:
+        return _record_condition(scope, grantee)
+    if model is Client:
+        if scope.name == "region":
+            prefix = str(scope.argument)
+            by_client = or_(
+                Client.county == prefix, Client.postal_code.startswith(prefix, autoescape=True)
+            )
+        else:
+            by_client = false()
+        records = select(ContactRecord.client_id).where(
+            ContactRecord.id.in_(_records_in_scope(scope, grantee)),
+            ContactRecord.client_id.is_not(None),
+        )
+        return or_(by_client, Client.id.in_(records))
+    if model is Referral:
+        via_record = Referral.contact_record_id.in_(_records_in_scope(scope, grantee))
+        if scope.name == "referred_to_grantee":
+            return _referral_to_grantee(grantee)  # only the grantee's own referrals
+        return via_record
+    if model is FollowUp:
+        if scope.name == "follow_up_assigned_to_grantee":
+            return (
+                FollowUp.assigned_tenant_id == grantee.tenant_id if grantee.tenant_id else false()
+            )
+        return FollowUp.contact_record_id.in_(_records_in_scope(scope, grantee))
+    return _directory_condition(model, scope)
+
+
+# -- Python reference predicates ----------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    """What the reference predicates need, loaded plainly (tests build it from the database)."""
+
+    referrals: list[Any] = field(default_factory=list)
+    queue_entries: list[Any] = field(default_factory=list)
+    follow_ups: list[Any] = field(default_factory=list)
+    records: dict[uuid.UUID, Any] = field(default_factory=dict)
+    form_of_version: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    organizations: dict[uuid.UUID, Any] = field(default_factory=dict)
+    services: dict[uuid.UUID, Any] = field(default_factory=dict)
+    programs: dict[uuid.UUID, Any] = field(default_factory=dict)
+    sals: dict[uuid.UUID, Any] = field(default_factory=dict)
+    locations: dict[uuid.UUID, Any] = field(default_factory=dict)
+    addresses: list[Any] = field(default_factory=list)
+    inventory: set[tuple[uuid.UUID, str, uuid.UUID]] = field(default_factory=set)
+
+
+def _grantee_org_ids(facts: Facts, grantee: Grantee) -> set[uuid.UUID]:
+    if grantee.partner_id is not None:
+        return {
+            o.id
+            for o in facts.organizations.values()
+            if o.partner_organization_id == grantee.partner_id
+        }
+    if grantee.tenant_id is not None:
+        return {o.id for o in facts.organizations.values() if o.tenant_id == grantee.tenant_id}
+    return set()
+
+
+def _referral_targets_grantee(facts: Facts, referral: Any, grantee: Grantee) -> bool:
+    if referral.status in CLOSED_FOR_PARTNERS:
+        return False
+    orgs = _grantee_org_ids(facts, grantee)
+    if referral.service_at_location_id is not None:
+        sal = facts.sals[referral.service_at_location_id]
+        if facts.services[sal.service_id].organization_id in orgs:
+            return True
+    return (
+        referral.program_id is not None
+        and facts.programs[referral.program_id].organization_id in orgs
+    )
+
+
+def _region_match(prefix: str, county: str | None, postal: str | None) -> bool:
+    return county == prefix or (postal or "").startswith(prefix)
+
+
+def record_in_scope(facts: Facts, record: Any, scope: Scope, grantee: Grantee) -> bool:
+    name = scope.name
+    if name == "all":
+        return True
+    if name == "referred_to_grantee":
+        return any(
+            r.contact_record_id == record.id and _referral_targets_grantee(facts, r, grantee)
+            for r in facts.referrals
+        )
+    if name == "assigned_to_grantee":
+        orgs = _grantee_org_ids(facts, grantee)
+        return any(
+            q.contact_record_id == record.id
+            and q.removed_at is None
+            and q.assigned_program_id is not None
+            and facts.programs[q.assigned_program_id].organization_id in orgs
+            for q in facts.queue_entries
+        )
+    if name == "follow_up_assigned_to_grantee":
+        return grantee.tenant_id is not None and any(
+            f.contact_record_id == record.id and f.assigned_tenant_id == grantee.tenant_id
+            for f in facts.follow_ups
+        )
+    if name == "shared_form":
+        form = facts.form_of_version.get(record.form_version_id) if record.form_version_id else None
+        return form is not None and str(form) == scope.argument
+    if name == "region":
+        return _region_match(str(scope.argument), record.caller_county, record.caller_postal_code)
+    return False
+
+
+def _location_in_region(facts: Facts, location_id: uuid.UUID, prefix: str) -> bool:
+    return any(
+        a.location_id == location_id and _region_match(prefix, a.region, a.postal_code)
+        for a in facts.addresses
+    )
+
+
+def _in_inventory(
+    facts: Facts, inventory: str, record_type: str, record_id: uuid.UUID | None
+) -> bool:
+    return (
+        record_id is not None and (uuid.UUID(inventory), record_type, record_id) in facts.inventory
+    )
+
+
+def directory_in_scope(facts: Facts, type_name: str, row: Any, scope: Scope) -> bool:
+    name, arg = scope.name, str(scope.argument)
+    if name == "all":
+        return True
+    if type_name in {"TaxonomyTerm", "Taxonomy"}:
+        return name in {"inventory", "region"}
+    if name == "inventory":
+        inv = arg
+        if type_name == "Organization":
+            return _in_inventory(facts, inv, "organization", row.id)
+        if type_name == "Service":
+            return _in_inventory(facts, inv, "service", row.id) or _in_inventory(
+                facts, inv, "organization", row.organization_id
+            )
+        if type_name == "Location":
+            return _in_inventory(facts, inv, "location", row.id) or _in_inventory(
+                facts, inv, "organization", row.organization_id
+            )
+        if type_name == "ServiceAtLocation":
+            service = facts.services[row.service_id]
+            return (
+                _in_inventory(facts, inv, "service_at_location", row.id)
+                or _in_inventory(facts, inv, "service", row.service_id)
+                or _in_inventory(facts, inv, "organization", service.organization_id)
+            )
+        if type_name == "Program":
+            return _in_inventory(facts, inv, "organization", row.organization_id)
+        return False
+    if name == "region":
+        if type_name == "Location":
+            return _location_in_region(facts, row.id, arg)
+        if type_name == "ServiceAtLocation":
+            return _location_in_region(facts, row.location_id, arg)
+        if type_name == "Service":
+            return any(
+                s.service_id == row.id and _location_in_region(facts, s.location_id, arg)
+                for s in facts.sals.values()
+            )
+        if type_name in {"Organization", "Program"}:
+            org = row.id if type_name == "Organization" else row.organization_id
+            return any(
+                loc.organization_id == org and _location_in_region(facts, loc.id, arg)
+                for loc in facts.locations.values()
+            )
+    return False
+
+
+def reference(type_name: str) -> Callable[[Facts, Any, Scope, Grantee], bool]:
+    """The Python reference predicate for rows of one type."""
+
+    def for_records(facts: Facts, row: Any, scope: Scope, grantee: Grantee) -> bool:
+        if scope.name == "all":
+            return True
+        if type_name == "ContactRecord":
+            return record_in_scope(facts, row, scope, grantee)
+        if type_name == "Client":
+            by_client = scope.name == "region" and _region_match(
+                str(scope.argument), row.county, row.postal_code
+            )
+            return by_client or any(
+                r.client_id == row.id and record_in_scope(facts, r, scope, grantee)
+                for r in facts.records.values()
+            )
+        if type_name == "Referral":
+            if scope.name == "all":
+                return True
+            if scope.name == "referred_to_grantee":
+                return _referral_targets_grantee(facts, row, grantee)
+            return record_in_scope(facts, facts.records[row.contact_record_id], scope, grantee)
+        if type_name == "FollowUp":
+            if scope.name == "follow_up_assigned_to_grantee":
+                return grantee.tenant_id is not None and row.assigned_tenant_id == grantee.tenant_id
+            return record_in_scope(facts, facts.records[row.contact_record_id], scope, grantee)
+        return directory_in_scope(facts, type_name, row, scope)
+
+    return for_records

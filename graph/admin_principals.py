@@ -1,0 +1,401 @@
+"""Admin API: principals, their roles and their API keys (tenant admins only).
+
+Merged into the Query and Mutation roots with ``strawberry.tools.merge_types``. The rules (who
+administers whom, validation, audit, policy version) live in
+``datastore/queries/principals.py``; this module translates ids and shapes payloads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from ..datastore import models as m
+from ..datastore.queries import principals as q
+from ..datastore.queries.pagination import SortKey
+from ..errors import Forbidden
+from .context import Info, RequestContext
+from .enums import PrincipalKind, Role
+from .inputs import decode_id
+from .pagination import connection
+from .relay import Connection, from_global_id, to_global_id
+from .types.base import from_row, maybe
+from .types.tenants import PartnerOrganization, RoleGrant, Tenant
+
+# -- types -----------------------------------------------------------------------------------
+
+
+@strawberry.type(name="ApiKey", description="An API key; its secret part is shown only once.")
+class ApiKey:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    prefix: str = strawberry.field(description="The public start of the key (`sg_<prefix>_...`).")
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("ApiKey", self.row.id))
+
+    @strawberry.field(description="Accepted right now: neither revoked nor expired.")
+    def active(self) -> bool:
+        now = datetime.now(UTC)
+        revoked = self.row.revoked_at is not None and self.row.revoked_at <= now
+        expired = self.row.expires_at is not None and self.row.expires_at <= now
+        return not (revoked or expired)
+
+
+class _Related:
+    """Roles and keys of a set of principals (one page), each loaded in one batch."""
+
+    def __init__(self, context: RequestContext) -> None:
+        async def load_roles(ids: list[uuid.UUID]) -> list[list[m.RoleAssignment]]:
+            async with context.db() as session:
+                grouped = await q.role_assignments(session, ids)
+            return [grouped.get(i, []) for i in ids]
+
+        async def load_keys(ids: list[uuid.UUID]) -> list[list[m.ApiKey]]:
+            async with context.db() as session:
+                grouped = await q.api_keys(session, ids)
+            return [grouped.get(i, []) for i in ids]
+
+        self.roles = DataLoader(load_fn=load_roles)
+        self.keys = DataLoader(load_fn=load_keys)
+
+
+@strawberry.type(name="Principal", description="A user or an API client, as its admins see it.")
+class Principal:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID
+    name: str
+    display_name: str | None
+    email: str | None
+    kind: PrincipalKind
+    disabled: bool
+    created_at: datetime
+    related: strawberry.Private[_Related | None] = None
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Principal", self.row.id))
+
+    def _related(self, info: Info) -> _Related:
+        if self.related is None:
+            self.related = _Related(info.context)
+        return self.related
+
+    @strawberry.field(description="Home tenant (null for a partner organization's principal).")
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field(description="Home partner organization (null for a tenant's principal).")
+    async def partner_organization(self, info: Info) -> PartnerOrganization | None:
+        row = await info.context.loaders.one(
+            m.PartnerOrganization, self.row.partner_organization_id
+        )
+        return maybe(PartnerOrganization, row)
+
+    @strawberry.field
+    async def roles(self, info: Info) -> list[RoleGrant]:
+        loaders = info.context.loaders
+        grants = []
+        for row in await self._related(info).roles.load(self.row.id):
+            tenant = await loaders.one(m.Tenant, row.tenant_id)
+            partner = await loaders.one(m.PartnerOrganization, row.partner_organization_id)
+            grants.append(
+                RoleGrant(
+                    role=row.role,
+                    tenant=maybe(Tenant, tenant),
+                    partner_organization=maybe(PartnerOrganization, partner),
+                )
+            )
+        return grants
+
+    @strawberry.field(description="Every key of this principal, newest first.")
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        return [from_row(ApiKey, row) for row in await self._related(info).keys.load(self.row.id)]
+
+
+def _principals(info: Info, rows: list[Any]) -> list[Principal]:
+    related = _Related(info.context)
+    nodes = [from_row(Principal, row) for row in rows]
+    for node in nodes:
+        node.related = related
+    return nodes
+
+
+def _principal(info: Info, row: Any) -> Principal:
+    return _principals(info, [row])[0]
+
+
+async def _refresh_read_snapshot(info: Info) -> None:
+    # The request's read transaction may predate our commit (SQLite WAL keeps its snapshot);
+    # end it so the payload's nested fields read what was just written.
+    async with info.context.db() as session:
+        await session.rollback()
+
+
+def _id(global_id: strawberry.ID, expected: str) -> uuid.UUID:
+    return from_global_id(global_id, expected=expected)[1]
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+@strawberry.type
+class PrincipalAdminQuery:
+    @strawberry.field(
+        description="Principals of your tenant (or of `tenantId`, if you administer it), by "
+        "name. Tenant admins only."
+    )
+    async def principals(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        tenant_id: strawberry.ID | None = None,
+        include_partner_organizations: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also list principals of the partner organizations the tenant's "
+                "directory lists (whom its admins manage)."
+            ),
+        ] = False,
+    ) -> Connection[Principal]:
+        ctx = info.context
+        tenant = decode_id(tenant_id, "Tenant") or ctx.principal.tenant_id
+        if tenant is None:
+            raise Forbidden(
+                "only tenant admins manage principals, roles and API keys",
+                reason="NOT_TENANT_ADMIN",
+            )
+        async with ctx.db() as session:
+            statement = await q.principals_of_tenant(
+                session, ctx.principal, tenant, include_partners=include_partner_organizations
+            )
+        keys = [SortKey(m.Principal.name), SortKey(m.Principal.id)]
+        page = await connection(
+            info, Principal, m.Principal, statement, "NAME_ASC", keys, first=first, after=after
+        )
+        related = _Related(ctx)
+        for edge in page.edges:
+            edge.node.related = related
+        return page
+
+    @strawberry.field(description="A principal you administer; NOT_FOUND for any other.")
+    async def principal(self, info: Info, id: strawberry.ID) -> Principal | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            row = await q.get_principal(session, ctx.principal, _id(id, "Principal"))
+        return _principal(info, row)
+
+
+# -- mutations -------------------------------------------------------------------------------
+
+
+@strawberry.input
+class CreatePrincipalInput:
+    kind: PrincipalKind
+    name: str = strawberry.field(description="Unique across the network (case-insensitive).")
+    display_name: str | None = None
+    email: str | None = None
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Home tenant; defaults to yours unless partnerOrganizationId is given.",
+    )
+    partner_organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Home partner organization, listed in your directory."
+    )
+    roles: list[Role] | None = strawberry.field(
+        default=None, description="Roles granted within the home at once."
+    )
+
+
+@strawberry.type
+class CreatePrincipalPayload:
+    principal: Principal
+
+
+@strawberry.input(description="A role within a tenant or partner organization.")
+class PrincipalRoleInput:
+    principal_id: strawberry.ID
+    role: Role
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the principal's home."
+    )
+    partner_organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the principal's home."
+    )
+
+    def domain(self) -> q.Domain | None:
+        if self.tenant_id is None and self.partner_organization_id is None:
+            return None
+        return q.Domain(
+            decode_id(self.tenant_id, "Tenant"),
+            decode_id(self.partner_organization_id, "PartnerOrganization"),
+        )
+
+
+@strawberry.type
+class PrincipalRolePayload:
+    principal: Principal
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    principal_id: strawberry.ID
+    label: str | None = None
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="With a time zone offset; null: never expires."
+    )
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey
+    plaintext_key: str | None = strawberry.field(
+        description="The key itself: shown this once, never stored, never shown again."
+    )
+    principal: Principal
+
+
+@strawberry.input
+class RotateApiKeyInput:
+    id: strawberry.ID
+    overlap_seconds: int = strawberry.field(
+        default=int(q.DEFAULT_OVERLAP.total_seconds()),
+        description="How long the old key keeps working (0 to 30 days; never past its own expiry).",
+    )
+    label: str | None = strawberry.field(
+        default=None, description="The new key's label; defaults to the old key's."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None,
+        description="The new key's expiry; defaults to the old key's lifetime counted from now.",
+    )
+
+
+@strawberry.type
+class RotateApiKeyPayload:
+    api_key: ApiKey = strawberry.field(description="The new key.")
+    plaintext_key: str | None = strawberry.field(
+        description="The new key itself: shown this once, never stored, never shown again."
+    )
+    previous_api_key: ApiKey = strawberry.field(
+        description="The old key, with the expiry the overlap gave it."
+    )
+
+
+@strawberry.input
+class RevokeApiKeyInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class RevokeApiKeyPayload:
+    api_key: ApiKey
+
+
+@strawberry.type
+class PrincipalAdminMutation:
+    @strawberry.mutation(name="createPrincipal")
+    async def create_principal(
+        self, info: Info, input: CreatePrincipalInput
+    ) -> CreatePrincipalPayload:
+        ctx = info.context
+        tenant_id = decode_id(input.tenant_id, "Tenant")
+        partner_id = decode_id(input.partner_organization_id, "PartnerOrganization")
+        if tenant_id is None and partner_id is None:
+            tenant_id = ctx.principal.tenant_id
+        new = q.NewPrincipal(
+            kind=input.kind,
+            name=input.name,
+            home=q.Domain(tenant_id, partner_id),
+            display_name=input.display_name,
+            email=input.email,
+            roles=tuple(input.roles or ()),
+        )
+        async with ctx.database.write_session() as session:
+            row = await q.create_principal(session, ctx.principal, new)
+        await _refresh_read_snapshot(info)
+        return CreatePrincipalPayload(principal=_principal(info, row))
+
+    @strawberry.mutation(name="assignRole")
+    async def assign_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+        ctx = info.context
+        principal_id = _id(input.principal_id, "Principal")
+        domain = input.domain()
+        async with ctx.database.write_session() as session:
+            row = await q.assign_role(session, ctx.principal, principal_id, input.role, domain)
+        await _refresh_read_snapshot(info)
+        return PrincipalRolePayload(principal=_principal(info, row))
+
+    @strawberry.mutation(name="revokeRole")
+    async def revoke_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+        ctx = info.context
+        principal_id = _id(input.principal_id, "Principal")
+        domain = input.domain()
+        async with ctx.database.write_session() as session:
+            row = await q.revoke_role(session, ctx.principal, principal_id, input.role, domain)
+        await _refresh_read_snapshot(info)
+        return PrincipalRolePayload(principal=_principal(info, row))
+
+    @strawberry.mutation(name="createApiKey")
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+        ctx = info.context
+        principal_id = _id(input.principal_id, "Principal")
+        async with ctx.database.write_session() as session:
+            issued = await q.create_api_key(
+                session, ctx.principal, principal_id, input.label, input.expires_at
+            )
+            owner = await session.get(m.Principal, principal_id)
+        await _refresh_read_snapshot(info)
+        return CreateApiKeyPayload(
+            api_key=from_row(ApiKey, issued.key),
+            plaintext_key=issued.plaintext,
+            principal=_principal(info, owner),
+        )
+
+    @strawberry.mutation(name="rotateApiKey")
+    async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
+        ctx = info.context
+        key_id = _id(input.id, "ApiKey")
+        async with ctx.database.write_session() as session:
+            rotated = await q.rotate_api_key(
+                session,
+                ctx.principal,
+                key_id,
+                timedelta(seconds=input.overlap_seconds),
+                label=input.label,
+                expires_at=input.expires_at,
+            )
+        await _refresh_read_snapshot(info)
+        return RotateApiKeyPayload(
+            api_key=from_row(ApiKey, rotated.key),
+            plaintext_key=rotated.plaintext,
+            previous_api_key=from_row(ApiKey, rotated.previous),
+        )
+
+    @strawberry.mutation(name="revokeApiKey")
+    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
+        ctx = info.context
+        key_id = _id(input.id, "ApiKey")
+        async with ctx.database.write_session() as session:
+            key = await q.revoke_api_key(session, ctx.principal, key_id)
+        await _refresh_read_snapshot(info)
+        return RevokeApiKeyPayload(api_key=from_row(ApiKey, key))
+
+
+__all__ = [
+    "ApiKey",
+    "Principal",
+    "PrincipalAdminMutation",
+    "PrincipalAdminQuery",
+]

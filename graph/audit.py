@@ -1,0 +1,207 @@
+"""`auditEvents`: a tenant's audit trail, for that tenant's admins.
+
+Merged into the Query root with ``strawberry.tools.merge_types``. Reads go through the request's
+session; only principals holding tenant-admin *in* a tenant see that tenant's events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy import Select, select
+from strawberry.scalars import JSON
+
+from ..datastore import models as m
+from ..datastore.enums import Role
+from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..errors import BadUserInput, Forbidden
+from .context import Info
+from .pagination import page_size
+from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .types.base import maybe
+from .types.tenants import Tenant
+
+SORT_NAME = "POSITION_DESC"
+
+
+@strawberry.type(
+    name="AuditEvent",
+    description="One row of a tenant's append-only audit trail: a read, a refusal, a "
+    "disclosure to another organization, or a policy or credential change.",
+)
+class AuditEvent:
+    row: strawberry.Private[Any]
+    id: strawberry.ID
+    uuid: uuid.UUID
+    position: str = strawberry.field(
+        description="Order in the audit table (a decimal string: it outgrows a 32-bit Int)."
+    )
+    occurred_at: datetime
+    action: str = strawberry.field(
+        description="`read`, `denied`, `disclosure`, or a change such as "
+        "`policy.agreement.create`, `credentials.key.create`."
+    )
+    purpose: str | None
+    record_type: str | None
+    record_ids: list[str] | None = strawberry.field(description="Raw UUIDs of the records.")
+    coordinates: list[str] | None = strawberry.field(
+        description="Schema coordinates (`Type.field`) returned, refused or disclosed."
+    )
+    detail: JSON | None
+    principal_id: strawberry.ID | None = strawberry.field(
+        description="Global id of the principal who acted."
+    )
+    principal_name: str | None
+    tenant: Tenant | None
+
+
+@strawberry.input(description="Filters for `auditEvents`; all given conditions must hold.")
+class AuditEventFilterInput:
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The tenant whose trail to read; default: your own tenant (you must be its "
+        "tenant admin).",
+    )
+    action: str | None = strawberry.field(default=None, description="Exact action name.")
+    principal_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only events of this principal (global id or uuid)."
+    )
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+
+
+def administered_tenant(info: Info, requested: strawberry.ID | None) -> uuid.UUID:
+    """The tenant whose audit trail the caller may read, or FORBIDDEN."""
+    principal = info.context.principal
+    tenants = {
+        grant.tenant_id
+        for grant in principal.roles
+        if grant.role is Role.TENANT_ADMIN and grant.tenant_id is not None
+    }
+    if requested is not None:
+        _, wanted = from_global_id(requested, expected="Tenant")
+    elif principal.tenant_id is not None and principal.tenant_id in tenants:
+        wanted = principal.tenant_id
+    elif len(tenants) == 1:
+        wanted = next(iter(tenants))
+    else:
+        raise Forbidden(
+            "only a tenant's admins can read its audit events", reason="NOT_TENANT_ADMIN"
+        )
+    if wanted not in tenants:
+        raise Forbidden(
+            "only a tenant's admins can read its audit events", reason="NOT_TENANT_ADMIN"
+        )
+    return wanted
+
+
+def _principal_uuid(value: strawberry.ID) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return from_global_id(value, expected="Principal")[1]
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+def audit_statement(tenant_id: uuid.UUID, flt: AuditEventFilterInput) -> Select[Any]:
+    statement = select(m.AuditEvent).where(m.AuditEvent.tenant_id == tenant_id)
+    if flt.action is not None:
+        statement = statement.where(m.AuditEvent.action == flt.action)
+    if flt.principal_id is not None:
+        statement = statement.where(m.AuditEvent.principal_id == _principal_uuid(flt.principal_id))
+    if flt.occurred_after is not None:
+        after = _aware(flt.occurred_after, "occurredAfter")
+        statement = statement.where(m.AuditEvent.occurred_at > after)
+    if flt.occurred_before is not None:
+        before = _aware(flt.occurred_before, "occurredBefore")
+        statement = statement.where(m.AuditEvent.occurred_at < before)
+    return statement
+
+
+def _node(row: Any, names: dict[uuid.UUID, str], tenant: Tenant | None) -> AuditEvent:
+    return AuditEvent(
+        row=row,
+        id=strawberry.ID(to_global_id("AuditEvent", row.id)),
+        uuid=row.id,
+        position=str(row.position),
+        occurred_at=row.occurred_at,
+        action=row.action,
+        purpose=row.purpose,
+        record_type=row.record_type,
+        record_ids=row.record_ids,
+        coordinates=row.coordinates,
+        detail=row.detail,
+        principal_id=(
+            strawberry.ID(to_global_id("Principal", row.principal_id))
+            if row.principal_id is not None
+            else None
+        ),
+        principal_name=names.get(row.principal_id) if row.principal_id is not None else None,
+        tenant=tenant,
+    )
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(
+        name="auditEvents",
+        description="Your tenant's audit trail, newest first (tenant admins only).",
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        filter: AuditEventFilterInput | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[AuditEvent]:
+        ctx = info.context
+        flt = filter or AuditEventFilterInput()
+        tenant_id = administered_tenant(info, flt.tenant_id)
+        statement = audit_statement(tenant_id, flt)
+        keys = [SortKey(m.AuditEvent.position, descending=True)]
+        size = page_size(info, first)
+        after_id = ctx.cursors.decode(after, "AuditEvent", SORT_NAME) if after else None
+        async with ctx.db() as session:
+            page = await fetch_page(
+                session, m.AuditEvent, statement, keys, first=size, after_id=after_id
+            )
+            principal_ids = {r.principal_id for r in page.rows if r.principal_id is not None}
+            names: dict[uuid.UUID, str] = {}
+            if principal_ids:
+                found = await session.execute(
+                    select(m.Principal.id, m.Principal.name).where(
+                        m.Principal.id.in_(principal_ids)
+                    )
+                )
+                names = {row.id: row.name for row in found}
+            tenant = maybe(Tenant, await session.get(m.Tenant, tenant_id))
+        edges = [
+            Edge(
+                cursor=ctx.cursors.encode("AuditEvent", SORT_NAME, row.id),
+                node=_node(row, names, tenant),
+            )
+            for row in page.rows
+        ]
+
+        async def counter() -> int:
+            async with ctx.db() as session:
+                return await count(session, statement)
+
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            counter=counter,
+        )

@@ -1,0 +1,121 @@
+"""Field-level enforcement: every field of a domain type asks the plan before it resolves.
+
+Decided by schema coordinate (``Client.dateOfBirth``), never by response path, so aliases,
+fragments, interfaces, ``node`` and nested paths all land here. A denied field resolves to
+null without running its resolver; the response carries one ``FORBIDDEN_FIELD`` error per
+coordinate (at its first path), not one per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+
+from ..authz.coordinates import RECORD_TYPES, TYPE_FIELDS
+from ..authz.plan import MODEL_TYPES, AccessPlan
+
+FIELDS_ATTRIBUTE = "_sg_fields"
+SCOPES_ATTRIBUTE = "_sg_scopes"
+
+
+def readable_fields(plan: AccessPlan, type_name: str, row: Any) -> frozenset[str]:
+    """The fields of ``row`` the plan lets this request read (cached on the row)."""
+    cached: frozenset[str] | None = row.__dict__.get(FIELDS_ATTRIBUTE)
+    if cached is None:
+        cached = plan.fields(type_name, row.tenant_id, row.__dict__.get(SCOPES_ATTRIBUTE))
+        row.__dict__[FIELDS_ATTRIBUTE] = cached
+    return cached
+
+
+class FieldGuard(FieldExtension):
+    def __init__(self, type_name: str, field_name: str) -> None:
+        super().__init__()
+        self.type_name = type_name
+        self.field_name = field_name
+        self.coordinate = f"{type_name}.{field_name}"
+        self.audited = type_name in RECORD_TYPES
+
+    def _allowed(self, source: Any, info: Info[Any, Any]) -> bool:
+        ctx = info.context
+        row = source.row
+        if self.field_name in readable_fields(ctx.plan, self.type_name, row):
+            if self.audited:
+                ctx.audit.read(self.type_name, row.tenant_id, row.id, self.coordinate)
+            return True
+        ctx.deny(self.coordinate, info.path.as_list(), row.tenant_id)
+        return False
+
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
+    ) -> Any:
+        return next_(source, info, **kwargs) if self._allowed(source, info) else None
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info[Any, Any], **kwargs: Any
+    ) -> Any:
+        if not self._allowed(source, info):
+            return None
+        result = next_(source, info, **kwargs)
+        return await result if isinstance(result, Awaitable) else result
+
+
+def guard(classes: Iterable[type[Any]]) -> None:
+    """Attach a FieldGuard to every field of the domain types among ``classes``."""
+    for cls in classes:
+        type_name = cls.__name__
+        if type_name not in TYPE_FIELDS:
+            continue
+        for field in cls.__strawberry_definition__.fields:
+            if field.python_name == "row":
+                continue  # strawberry.Private: the row itself, never exposed
+            name = field.graphql_name or _camel(field.python_name)
+            if name == "id":
+                continue  # the identity of a row the plan lets through is never withheld
+            if any(isinstance(e, FieldGuard) for e in field.extensions):
+                continue
+            if name not in TYPE_FIELDS[type_name]:
+                raise RuntimeError(
+                    f"{type_name}.{name} is not a known coordinate; add it to authz/coordinates.py"
+                )
+            field.extensions.append(FieldGuard(type_name, name))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+async def annotate_scopes(
+    session: AsyncSession, plan: AccessPlan, model: Any, rows: list[Any]
+) -> None:
+    """Tag rows with the row scopes they fall under, where their readable fields depend on it.
+
+    Only needed when one owner shares a type under several scopes with different fields; then
+    one query per (model, owner) tells which scopes each row matches.
+    """
+    type_name = MODEL_TYPES.get(model)
+    if type_name is None or not rows:
+        return
+    by_owner: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        if plan.uniform_fields(type_name, row.tenant_id) is None:
+            by_owner.setdefault(row.tenant_id, []).append(row)
+    for owner, owned in by_owner.items():
+        clauses = plan.scope_clauses(model, owner)
+        names = list(clauses)
+        statement = select(
+            model.id, *(clauses[n].label(f"s{i}") for i, n in enumerate(names))
+        ).where(model.id.in_([r.id for r in owned]))
+        matched = {
+            row_id: frozenset(n for n, hit in zip(names, hits, strict=True) if hit)
+            for row_id, *hits in (await session.execute(statement)).all()
+        }
+        for row in owned:
+            row.__dict__[SCOPES_ATTRIBUTE] = matched.get(row.id, frozenset())
+            row.__dict__.pop(FIELDS_ATTRIBUTE, None)

@@ -1,0 +1,65 @@
+"""Form answers, authorized per field key (``ContactRecord.answers.<key>``).
+
+42 CFR Part 2 answers leave the owner organization only under a recorded client consent
+naming the recipient and the purpose of the agreement that shares them, unexpired and
+unrevoked; such responses carry the redisclosure notice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ...authz.coordinates import answer_coordinate
+from ...datastore.enums import GranteeKind
+from ..context import Info
+from ..guard import SCOPES_ATTRIBUTE
+
+
+def _consent_covers(
+    consent: Any, home_tenant: Any, home_partner: Any, purposes: set[str], now: datetime
+) -> bool:
+    if consent.revoked_at is not None and consent.revoked_at <= now:
+        return False
+    if consent.expires_at is not None and consent.expires_at <= now:
+        return False
+    if consent.purpose not in purposes:
+        return False
+    if consent.recipient_kind is GranteeKind.TENANT:
+        return home_tenant is not None and consent.recipient_tenant_id == home_tenant
+    return home_partner is not None and consent.recipient_partner_id == home_partner
+
+
+async def readable_answers(info: Info, row: Any) -> dict[str, Any]:
+    ctx = info.context
+    plan = ctx.plan
+    owner = row.tenant_id
+    keys, agreements = plan.answer_keys(owner, row.__dict__.get(SCOPES_ATTRIBUTE))
+    answers: dict[str, Any] = row.answers or {}
+    path = [*info.path.as_list()]
+    part2 = plan.core.part2_keys.get(owner, frozenset()) if not plan.is_own(owner) else frozenset()
+    consented = False
+    if part2 & keys & answers.keys():
+        purposes = {plan.core.purposes[a] for a in agreements if a in plan.core.purposes}
+        consents = await ctx.loaders.consents(row.client_id) if row.client_id else []
+        now = datetime.now(UTC)
+        principal = ctx.principal
+        consented = any(
+            _consent_covers(
+                c, principal.tenant_id, principal.partner_organization_id, purposes, now
+            )
+            for c in consents
+        )
+    result: dict[str, Any] = {}
+    disclosed_part2 = False
+    for key, value in answers.items():
+        coordinate = answer_coordinate(key)
+        if key in keys and (key not in part2 or consented):
+            result[key] = value
+            ctx.audit.read("ContactRecord", owner, row.id, coordinate)
+            disclosed_part2 = disclosed_part2 or key in part2
+        else:
+            ctx.deny(coordinate, path, owner)
+    if disclosed_part2:
+        ctx.part2_disclosed = True
+    return result
