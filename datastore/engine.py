@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction
+
+from .rls import RlsScope, apply_to_connection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -99,16 +102,29 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def _carry(self, session: AsyncSession, rls: RlsScope | None) -> None:
+        """On PostgreSQL, scope every transaction the session begins (see ``datastore.rls``)."""
+        if rls is None or self.is_sqlite:
+            return
+
+        def _apply(_session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
+            apply_to_connection(conn, rls)
+
+        event.listen(session.sync_session, "after_begin", _apply)
+
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
+    async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
         async with self._read() as session:
+            self._carry(session, rls)
             yield session
 
     @asynccontextmanager
-    async def write_session(self) -> AsyncIterator[AsyncSession]:
+    async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._write() as session, session.begin():
-            yield session
+        async with self._write() as session:
+            self._carry(session, rls)
+            async with session.begin():
+                yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -322,7 +322,7 @@ class PrincipalAdminMutation:
             email=input.email,
             roles=tuple(input.roles or ()),
         )
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             row = await q.create_principal(session, ctx.principal, new)
         await _refresh_read_snapshot(info)
         return CreatePrincipalPayload(principal=_principal(info, row))
@@ -332,7 +332,7 @@ class PrincipalAdminMutation:
         ctx = info.context
         principal_id = _id(input.principal_id, "Principal")
         domain = input.domain()
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             row = await q.assign_role(session, ctx.principal, principal_id, input.role, domain)
         await _refresh_read_snapshot(info)
         return PrincipalRolePayload(principal=_principal(info, row))
@@ -342,7 +342,7 @@ class PrincipalAdminMutation:
         ctx = info.context
         principal_id = _id(input.principal_id, "Principal")
         domain = input.domain()
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             row = await q.revoke_role(session, ctx.principal, principal_id, input.role, domain)
         await _refresh_read_snapshot(info)
         return PrincipalRolePayload(principal=_principal(info, row))
@@ -351,7 +351,7 @@ class PrincipalAdminMutation:
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         ctx = info.context
         principal_id = _id(input.principal_id, "Principal")
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             issued = await q.create_api_key(
                 session, ctx.principal, principal_id, input.label, input.expires_at
             )
@@ -367,7 +367,7 @@ class PrincipalAdminMutation:
     async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
         ctx = info.context
         key_id = _id(input.id, "ApiKey")
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             rotated = await q.rotate_api_key(
                 session,
                 ctx.principal,
@@ -387,7 +387,7 @@ class PrincipalAdminMutation:
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
         ctx = info.context
         key_id = _id(input.id, "ApiKey")
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             key = await q.revoke_api_key(session, ctx.principal, key_id)
         await _refresh_read_snapshot(info)
         return RevokeApiKeyPayload(api_key=from_row(ApiKey, key))

@@ -19,6 +19,7 @@ from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
+from ..datastore.rls import RlsScope
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
@@ -116,14 +117,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         except SharegraphError as error:
             return _refusal(error)
         purpose = request.headers.get("sharegraph-purpose") or None
-        async with db.read_session() as session:
+        async with db.read_session() as auth_session:
             try:
                 principal = await authenticate(
-                    session, request.headers.get("authorization"), settings
+                    auth_session, request.headers.get("authorization"), settings
                 )
             except SharegraphError as error:
                 return _refusal(error)
-            plan = policies.plan_for(principal)
+        plan = policies.plan_for(principal)
+        record_tenants, directory_tenants = plan.rls_tenants()
+        rls = RlsScope(record_tenants=record_tenants, directory_tenants=directory_tenants)
+        async with db.read_session(rls=rls) as session:
             context = RequestContext(
                 settings=settings,
                 database=db,
@@ -132,6 +136,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 plan=plan,
                 cursors=state["cursors"],
                 audit=AuditCollector(principal.id, plan.core.home, principal.tenant_id, purpose),
+                policies=policies,
+                rls=rls,
             )
             try:
                 result = await asyncio.wait_for(

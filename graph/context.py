@@ -14,8 +14,10 @@ from strawberry.types import Info as StrawberryInfo
 
 from ..authz.plan import AccessPlan
 from ..authz.principal import Principal
+from ..authz.store import PolicyStore
 from ..datastore.audit import AuditCollector
 from ..datastore.engine import Database
+from ..datastore.rls import RlsScope
 from ..settings import Settings
 from .relay import CursorCodec
 
@@ -32,6 +34,8 @@ class RequestContext:
     plan: AccessPlan
     cursors: CursorCodec
     audit: AuditCollector
+    policies: PolicyStore
+    rls: RlsScope | None = None
     loaders: Loaders = field(init=False)
     # coordinate -> path of its first denied occurrence
     denied: dict[str, list[str | int]] = field(default_factory=dict)
@@ -54,6 +58,12 @@ class RequestContext:
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self.lock:
             yield self.session
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction, bounded by the plan's tenants on PostgreSQL (RLS)."""
+        async with self.database.write_session(rls=self.rls) as session:
+            yield session
 
     def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:
         if coordinate not in self.denied:

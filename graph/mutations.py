@@ -167,7 +167,7 @@ async def _refresh_read_snapshot(info: Info) -> None:
 
 
 @strawberry.type
-class Mutation:
+class DataMutation:
     @strawberry.mutation(name="createContactRecord")
     async def create_contact_record(
         self, info: Info, input: CreateContactRecordInput
@@ -193,7 +193,7 @@ class Mutation:
             caller_county=input.caller_county,
             form_version_id=decode_id(input.form_version_id, "ContactFormVersion"),
         )
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             record = await create_contact_record(session, ctx.plan, tenant_id, changes)
         await _refresh_read_snapshot(info)
         return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
@@ -232,7 +232,7 @@ class Mutation:
                 from ..errors import BadUserInput
 
                 raise BadUserInput(f"{required} cannot be cleared", reason="REQUIRED_FIELD")
-        async with ctx.database.write_session() as session:
+        async with ctx.write_session() as session:
             record = await update_contact_record(
                 session, ctx.plan, record_id, input.version, changes
             )

@@ -100,7 +100,7 @@ async def _typed(info: Info, cls: type[T], id: strawberry.ID) -> T:
 
 
 @strawberry.type
-class Query:
+class DataQuery:
     @strawberry.field(description="The calling principal.")
     async def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal

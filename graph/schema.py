@@ -21,14 +21,17 @@ from strawberry.types import ExecutionContext
 from ..errors import SharegraphError
 from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
+from .admin_sharing import SharingAdminMutation, SharingAdminQuery
+from .audit import AuditQuery
 from .guard import guard
 from .limits import OperationLimits
-from .mutations import Mutation
-from .queries import Query
+from .mutations import DataMutation
+from .queries import DataQuery
 from .types.base import NODE_TYPES
 
-Query = merge_types("Query", (Query, PrincipalAdminQuery))  # type: ignore[assignment,misc]
-Mutation = merge_types("Mutation", (Mutation, PrincipalAdminMutation))  # type: ignore[assignment,misc]
+# One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
+Query = merge_types("Query", (DataQuery, PrincipalAdminQuery, SharingAdminQuery, AuditQuery))
+Mutation = merge_types("Mutation", (DataMutation, PrincipalAdminMutation, SharingAdminMutation))
 
 log = logging.getLogger("sharegraph.graph")
 

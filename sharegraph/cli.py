@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from .cli_audit import audit_app
 from .errors import SharegraphError
 from .settings import Settings, default_database_url
 
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(audit_app, name="audit")
 
 DatabaseOption = Annotated[
     str | None,

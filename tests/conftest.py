@@ -129,8 +129,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def empty_db(databases: DatabaseFactory, backend: str) -> Database:
-    return await databases.create(backend)
+async def empty_db(databases: DatabaseFactory, backend: str) -> AsyncIterator[Database]:
+    db = await databases.create(backend)
+    yield db
+    # Close its pool now (the database itself is dropped at the end of the session), so a
+    # long run does not exhaust PostgreSQL's connection slots.
+    await db.dispose()
 
 
 @pytest.fixture
@@ -155,13 +159,14 @@ async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
 
 
 @pytest.fixture
-async def seeded_db(databases: DatabaseFactory, backend: str) -> Database:
+async def seeded_db(databases: DatabaseFactory, backend: str) -> AsyncIterator[Database]:
     """A private copy of the demo network, for tests that write."""
     from sharegraph.datastore import demo
 
     db = await databases.create(backend)
     await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
-    return db
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture(scope="session")
