@@ -6,8 +6,9 @@ The GraphQL types mirror these domain types (a test keeps the two in step). Form
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from fnmatch import fnmatchcase
+from functools import lru_cache
 
 TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     # contact data
@@ -131,10 +132,20 @@ def type_of(coordinate: str) -> str:
     return coordinate.split(".", 1)[0]
 
 
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"(\*\*|\*)", pattern)
+    regex = "".join("[^.]*" if p == "*" else ".*" if p == "**" else re.escape(p) for p in parts)
+    return re.compile(regex + r"\Z")
+
+
 def coordinate_matches(coordinate: str, pattern: str) -> bool:
-    """Glob match: ``*`` matches any characters, dots included (``ContactRecord.*`` covers
-    ``ContactRecord.answers.risk``); everything else must match exactly."""
-    return pattern == coordinate or fnmatchcase(coordinate, pattern)
+    """Glob match on dotted coordinates: ``*`` stays within one segment, ``**`` crosses dots.
+
+    So ``ContactRecord.*`` is every field of a contact record but none of its form answers
+    (``ContactRecord.answers.*`` or a sensitivity grant names those), and ``**`` is everything.
+    """
+    return pattern == coordinate or _compiled(pattern).match(coordinate) is not None
 
 
 def matching(patterns: Iterable[str], coordinates: Iterable[str]) -> set[str]:

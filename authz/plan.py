@@ -225,10 +225,21 @@ class AccessPlan:
         chosen = by_owner if owners is None else {o: by_owner[o] for o in owners if o in by_owner}
         return all(field_name in g.fields for grants in chosen.values() for g in grants)
 
-    def can_write(self, type_name: str, owner: uuid.UUID, field_name: str) -> bool:
-        return any(
-            field_name in g.fields for g in self.grants(type_name, Action.WRITE).get(owner, ())
-        )
+    def write_grants(
+        self, type_name: str, owner: uuid.UUID, row_scopes: Iterable[str] | None
+    ) -> tuple[Grant, ...]:
+        """Write grants that apply to a row under ``row_scopes``; ``None`` is a row being
+        created, which only an ``all`` grant covers."""
+        grants = self.grants(type_name, Action.WRITE).get(owner, ())
+        if row_scopes is None:
+            return tuple(g for g in grants if g.scope.name == "all")
+        matched = set(row_scopes)
+        return tuple(g for g in grants if str(g.scope) in matched)
+
+    def can_write(
+        self, type_name: str, owner: uuid.UUID, field_name: str, row_scopes: Iterable[str] | None
+    ) -> bool:
+        return any(field_name in g.fields for g in self.write_grants(type_name, owner, row_scopes))
 
     def require_operation(self, operation: str, action: Action) -> None:
         if operation not in self.core.operations.get(action.value, frozenset()):

@@ -176,7 +176,7 @@ def agreement_rules(
 
 def own_tenant_rules(tenant_id: uuid.UUID) -> list[list[str]]:
     return [
-        [str(tenant_id), tenant_subject(tenant_id), "*", action, "allow", "all", "", "", OWN]
+        [str(tenant_id), tenant_subject(tenant_id), "**", action, "allow", "all", "", "", OWN]
         for action in ACTIONS
     ]
 
@@ -225,9 +225,11 @@ def build(
     if role_links:
         enforcer.add_named_grouping_policies("g", _unique(role_links))
     subject_links: list[list[str]] = []
-    for principal_id, role, _domain, home in grants:
+    for principal_id, role, domain, home in grants:
         subject = principal_subject(principal_id)
-        subject_links += [[subject, home], [subject, role_subject(home, role)], [subject, PUBLIC]]
+        subject_links += [[subject, home], [subject, PUBLIC]]
+        if domain == home:  # a role acts for its holder's home only
+            subject_links.append([subject, role_subject(home, role)])
     if subject_links:
         enforcer.add_named_grouping_policies("g2", _unique(subject_links))
     return Snapshot(

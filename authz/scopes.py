@@ -9,7 +9,7 @@ mean). Policies only name scopes; they never contain SQL or code.
   but draft or entered-in-error, to a service or program of an organization the grantee
   operates; of referrals, only those.
 - ``assigned_to_grantee``: contact records (and clients, referrals) with a live queue entry
-  assigned to one of the grantee's programs.
+  assigned to one of the grantee's programs; of their referrals, only the grantee's own.
 - ``follow_up_assigned_to_grantee``: follow-ups assigned to the grantee tenant, and the
   contact records (clients, referrals) they are on.
 - ``shared_form:<form id>``: contact records on any version of that form, and what hangs
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 
 from ..datastore.enums import ReferralStatus
 from ..datastore.models import (
@@ -108,6 +108,11 @@ def parse(text: str) -> Scope:
 # -- SQL forms ---------------------------------------------------------------------------------
 
 
+def _starts(column: Any, prefix: str) -> ColumnElement[bool]:
+    """Case-sensitive prefix match on both backends (SQLite's LIKE ignores ASCII case)."""
+    return func.substr(column, 1, len(prefix)) == prefix
+
+
 def _grantee_organizations(grantee: Grantee) -> Any:
     """Directory organizations the grantee operates (a partner's, or a tenant's own)."""
     if grantee.partner_id is not None:
@@ -176,7 +181,7 @@ def _record_condition(scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
         prefix = str(scope.argument)
         return or_(
             ContactRecord.caller_county == prefix,
-            ContactRecord.caller_postal_code.startswith(prefix, autoescape=True),
+            _starts(ContactRecord.caller_postal_code, prefix),
         )
     return false()  # inventory: directory only
 
@@ -187,7 +192,7 @@ def _records_in_scope(scope: Scope, grantee: Grantee) -> Any:
 
 def _located_in_region(prefix: str) -> Any:
     return select(Address.location_id).where(
-        or_(Address.region == prefix, Address.postal_code.startswith(prefix, autoescape=True))
+        or_(Address.region == prefix, _starts(Address.postal_code, prefix))
     )
 
 
@@ -263,9 +268,7 @@ def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
     if model is Client:
         if scope.name == "region":
             prefix = str(scope.argument)
-            by_client = or_(
-                Client.county == prefix, Client.postal_code.startswith(prefix, autoescape=True)
-            )
+            by_client = or_(Client.county == prefix, _starts(Client.postal_code, prefix))
         else:
             by_client = false()
         records = select(ContactRecord.client_id).where(
@@ -277,6 +280,8 @@ def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
         via_record = Referral.contact_record_id.in_(_records_in_scope(scope, grantee))
         if scope.name == "referred_to_grantee":
             return _referral_to_grantee(grantee)  # only the grantee's own referrals
+        if scope.name == "assigned_to_grantee":
+            return and_(via_record, _referral_to_grantee(grantee))
         return via_record
     if model is FollowUp:
         if scope.name == "follow_up_assigned_to_grantee":
@@ -452,7 +457,10 @@ def reference(type_name: str) -> Callable[[Facts, Any, Scope, Grantee], bool]:
                 return True
             if scope.name == "referred_to_grantee":
                 return _referral_targets_grantee(facts, row, grantee)
-            return record_in_scope(facts, facts.records[row.contact_record_id], scope, grantee)
+            on_record = record_in_scope(facts, facts.records[row.contact_record_id], scope, grantee)
+            if scope.name == "assigned_to_grantee":
+                return on_record and _referral_targets_grantee(facts, row, grantee)
+            return on_record
         if type_name == "FollowUp":
             if scope.name == "follow_up_assigned_to_grantee":
                 return grantee.tenant_id is not None and row.assigned_tenant_id == grantee.tenant_id

@@ -104,7 +104,7 @@ def agreements(
                 grantee_tenant_id=other,
                 actions=["read", "write"],
                 fields=CASE_FILE,
-                answer_sensitivity=Sensitivity.CLINICAL,
+                answer_sensitivity=Sensitivity.PART2,
                 row_scope=f"shared_form:{after_hours}",
             )
         )

@@ -149,6 +149,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                     f"the operation took longer than {settings.limits.request_timeout_seconds:g}s",
                     code=ErrorCode.TIMEOUT,
                 )
+                await flush(db, context.audit)  # what was read or refused before the cut
                 return _refusal(timeout, 200)
         body = result_body(result, denied=context.denied)
         for refusal in body.get("errors", []):

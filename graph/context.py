@@ -66,9 +66,10 @@ class RequestContext:
             yield session
 
     def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:
-        if coordinate not in self.denied:
-            self.denied[coordinate] = path
-            self.audit.denied(owner, coordinate, "FORBIDDEN_FIELD")
+        # One error per coordinate; one audit entry per (owner, coordinate) (the collector
+        # de-duplicates), so each owner's trail shows what was refused on its data.
+        self.denied.setdefault(coordinate, path)
+        self.audit.denied(owner, coordinate, "FORBIDDEN_FIELD")
 
 
 Info = StrawberryInfo[RequestContext, Any]

@@ -119,3 +119,20 @@ async def annotate_scopes(
         for row in owned:
             row.__dict__[SCOPES_ATTRIBUTE] = matched.get(row.id, frozenset())
             row.__dict__.pop(FIELDS_ATTRIBUTE, None)
+
+
+async def row_scopes(
+    session: AsyncSession, plan: AccessPlan, model: Any, row: Any, action: Any
+) -> frozenset[str]:
+    """The scopes of the plan's ``action`` grants that one row falls under."""
+    clauses = plan.scope_clauses(model, row.tenant_id, action)
+    if not clauses:
+        return frozenset()
+    names = list(clauses)
+    statement = select(*(clauses[n].label(f"s{i}") for i, n in enumerate(names))).where(
+        model.id == row.id
+    )
+    hits = (await session.execute(statement.select_from(model))).first()
+    if hits is None:
+        return frozenset()
+    return frozenset(n for n, hit in zip(names, hits, strict=True) if hit)

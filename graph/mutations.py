@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from ..authz.plan import AccessPlan, Action
+from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.queries.contacts import (
     UNSET,
@@ -23,8 +24,10 @@ from ..datastore.queries.contacts import (
 from ..errors import Forbidden, NotFound
 from .context import Info
 from .enums import Channel, RiskLevel
+from .guard import row_scopes
 from .inputs import decode_id, decode_ids
-from .types.base import from_row
+from .types.answers import part2_consented
+from .types.base import maybe
 from .types.contacts import ContactRecord
 
 
@@ -114,12 +117,18 @@ def _given(given: Any, name: str) -> bool:
     return value is not None or isinstance(given, UpdateContactRecordInput)
 
 
-def _require_writable(plan: AccessPlan, owner: uuid.UUID, given: Any) -> None:
-    """Refuse, before anything is written, input fields the caller may not write."""
+async def _require_writable(
+    info: Info, owner: uuid.UUID, given: Any, row_scopes: frozenset[str] | None, client_id: Any
+) -> None:
+    """Refuse, before anything is written, input fields the caller may not write on this row.
+
+    ``row_scopes`` are the write scopes the row falls under (``None`` for a new row)."""
+    plan = info.context.plan
     denied = [
         f"ContactRecord.{coordinate}"
         for name, coordinate in INPUT_COORDINATES.items()
-        if _given(given, name) and not plan.can_write("ContactRecord", owner, coordinate)
+        if _given(given, name)
+        and not plan.can_write("ContactRecord", owner, coordinate, row_scopes)
     ]
     client = getattr(given, "client", None)
     if client not in (None, strawberry.UNSET):
@@ -127,13 +136,16 @@ def _require_writable(plan: AccessPlan, owner: uuid.UUID, given: Any) -> None:
             f"Client.{_camel(name)}"
             for name in ClientData.__dataclass_fields__
             if getattr(client, name) is not None
-            and not plan.can_write("Client", owner, _camel(name))
+            and not plan.can_write("Client", owner, _camel(name), row_scopes)
         ]
     answers = getattr(given, "answers", None)
     if isinstance(answers, dict) and answers:
-        writable = frozenset().union(
-            *(g.answer_keys for g in plan.grants("ContactRecord", Action.WRITE).get(owner, ()))
-        )
+        grants = plan.write_grants("ContactRecord", owner, row_scopes)
+        writable = frozenset().union(*(g.answer_keys for g in grants))
+        agreements = frozenset().union(*(g.agreements for g in grants if g.answer_keys))
+        part2 = plan.core.part2_keys.get(owner, frozenset()) & answers.keys()
+        if part2 and not await part2_consented(info, owner, client_id, agreements):
+            writable -= part2  # Part 2 answers only move across organizations with consent
         known = plan.core.known_answer_keys.get(owner, frozenset())
         # Unknown keys are bad input, reported by the form validation.
         denied += [
@@ -152,11 +164,26 @@ def _camel(name: str) -> str:
     return head + "".join(p.capitalize() for p in rest)
 
 
-async def _owner_of(info: Info, record_id: uuid.UUID) -> uuid.UUID:
-    record = await info.context.loaders.one(m.ContactRecord, record_id)
+async def _write_target(info: Info, record_id: uuid.UUID) -> tuple[Any, frozenset[str]]:
+    """The record to change and the write scopes it falls under; a record outside every write
+    scope is ``NOT_FOUND``, like one the caller cannot see."""
+    ctx = info.context
+    record = await ctx.loaders.one(m.ContactRecord, record_id)
     if record is None:
         raise NotFound("no such contact record")
-    return record.tenant_id  # type: ignore[no-any-return]
+    async with ctx.db() as session:
+        scopes = await row_scopes(session, ctx.plan, m.ContactRecord, record, Action.WRITE)
+    if not scopes:
+        raise NotFound("no such contact record you may change")
+    return record, scopes
+
+
+async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
+    """The record as the caller now sees it (row scopes re-evaluated after the write)."""
+    loader = info.context.loaders.by_id(m.ContactRecord)
+    with contextlib.suppress(KeyError):  # strawberry raises when nothing was cached
+        loader.clear(record_id)
+    return maybe(ContactRecord, await loader.load(record_id))
 
 
 async def _refresh_read_snapshot(info: Info) -> None:
@@ -178,7 +205,7 @@ class DataMutation:
         if tenant_id is None:
             raise Forbidden("partner organizations cannot create contact records")
         ctx.plan.require_owner_write(m.ContactRecord, tenant_id)
-        _require_writable(ctx.plan, tenant_id, input)
+        await _require_writable(info, tenant_id, input, None, None)
         changes = ContactRecordChanges(
             channel=input.channel,
             started_at=input.started_at,
@@ -196,7 +223,7 @@ class DataMutation:
         async with ctx.write_session() as session:
             record = await create_contact_record(session, ctx.plan, tenant_id, changes)
         await _refresh_read_snapshot(info)
-        return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
+        return ContactRecordPayload(contact_record=await _reloaded(info, record.id))
 
     @strawberry.mutation(name="updateContactRecord")
     async def update_contact_record(
@@ -206,8 +233,8 @@ class DataMutation:
         ctx.plan.require_operation("updateContactRecord", Action.WRITE)
         record_id = decode_id(input.id, "ContactRecord")
         assert record_id is not None
-        owner = await _owner_of(info, record_id)
-        _require_writable(ctx.plan, owner, input)
+        target, scopes = await _write_target(info, record_id)
+        await _require_writable(info, target.tenant_id, input, scopes, target.client_id)
         client_id = _value(input.client_id)
         needs = _value(input.need_term_ids)
         changes = ContactRecordChanges(
@@ -233,8 +260,6 @@ class DataMutation:
 
                 raise BadUserInput(f"{required} cannot be cleared", reason="REQUIRED_FIELD")
         async with ctx.write_session() as session:
-            record = await update_contact_record(
-                session, ctx.plan, record_id, input.version, changes
-            )
+            await update_contact_record(session, ctx.plan, record_id, input.version, changes)
         await _refresh_read_snapshot(info)
-        return ContactRecordPayload(contact_record=from_row(ContactRecord, record))
+        return ContactRecordPayload(contact_record=await _reloaded(info, record_id))

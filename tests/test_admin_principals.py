@@ -657,6 +657,11 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
         "BAD_EXPIRY",
     ),
     (
+        CREATE_KEY,
+        {"input": {"principalId": "@prairie-api", "expiresAt": "2099-01-01T00:00:00"}},
+        "BAD_EXPIRY",
+    ),
+    (
         ROTATE_KEY,
         {"input": {"id": "@key:prairie-api", "overlapSeconds": 31 * 24 * 3600}},
         "BAD_OVERLAP",

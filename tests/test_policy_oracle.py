@@ -11,7 +11,9 @@ coordinate of the owner's forms):
 
 and a row of (owner, type, scope) is visible (a Grant with that scope exists) iff some field of
 the type is allowed. The plan's expiry is the first validity boundary after ``now`` among the
-principal's agreements, and its operations are what the roles allow.
+principal's agreements (and the plan compiled just before it is the same), and its operations
+are what the roles allow. A role held outside the principal's home domain acts for nobody's
+home (tested below).
 
 Speed: Casbin evaluates every rule on every call (~0.5 ms), and there are thousands of
 (owner, action, scope, coordinate) questions per example. The model reads the coordinate only
@@ -164,6 +166,8 @@ class World:
     roles: tuple[str, ...]
     agreements: list[AgreementRow]
     answer_keys: dict[uuid.UUID, dict[str, Sensitivity]]
+    # (role, domain) assignments outside the home domain (the admin API refuses them)
+    foreign_roles: tuple[tuple[str, str], ...] = ()
 
     @property
     def home(self) -> str:
@@ -173,6 +177,7 @@ class World:
 
     def grants(self) -> list[tuple[uuid.UUID, str, str, str]]:
         rows = [(PRINCIPAL, role, self.home, self.home) for role in self.roles]
+        rows += [(PRINCIPAL, role, domain, self.home) for role, domain in self.foreign_roles]
         # A bystander at another home with every role: its links must not reach PRINCIPAL.
         other = policy.partner_subject(PARTNERS[-1])
         if other == self.home:
@@ -296,7 +301,7 @@ def expected_expiry(world: World) -> datetime | None:
     return min(bounds) if bounds else None
 
 
-def check(world: World) -> None:
+def check(world: World, *, record_events: bool = True) -> None:
     snapshot = world.snapshot()
     core = world.compile(snapshot)
     oracle = Oracle(snapshot, world.home)
@@ -335,7 +340,7 @@ def check(world: World) -> None:
                         if not ok:
                             continue
                         allowed.add(coordinate)
-                        if rule and rule[8] not in grant.agreements:
+                        if coordinate in in_plan and rule and rule[8] not in grant.agreements:
                             problems.append(
                                 f"{action} {coordinate} of {owner} on {scope}: allowed by "
                                 f"agreement {rule[8]}, missing from {sorted(grant.agreements)}"
@@ -363,6 +368,17 @@ def check(world: World) -> None:
             )
     if core.expires_at != expected_expiry(world):
         problems.append(f"expires_at: plan {core.expires_at}, expected {expected_expiry(world)}")
+    # Until it expires, the plan stays what it is (a cached plan is reused until then).
+    last = (core.expires_at or NOW + timedelta(days=3650)) - timedelta(microseconds=1)
+    later = compile_core(
+        snapshot,
+        home_tenant=world.home_tenant,
+        home_partner=world.home_partner,
+        roles=frozenset(world.roles),
+        now=last,
+    )
+    if later.grants != core.grants:
+        problems.append(f"the plan compiled at {last} differs from the one compiled at {NOW}")
     assert not problems, "\n".join(problems[:20])
     # What the examples exercised (shown by --hypothesis-show-statistics).
     shared = {
@@ -372,6 +388,8 @@ def check(world: World) -> None:
         if owner != world.home_tenant
         for g in type_grants
     }
+    if not record_events:
+        return
     event(f"shared by another owner: {bool(shared)}")
     event(f"plan expires: {core.expires_at is not None}")
     event(
@@ -383,3 +401,41 @@ def check(world: World) -> None:
 @given(worlds())
 def test_compiled_plan_matches_casbin(world: World) -> None:
     check(world)
+
+
+def test_role_held_outside_the_home_domain() -> None:
+    home, owner = TENANTS[0], TENANTS[1]
+    world = World(
+        owners=[home, owner],
+        home_tenant=home,
+        home_partner=None,
+        roles=("call-taker",),  # the home-domain roles, as AuthzStore.plan_for computes them
+        agreements=[
+            AgreementRow(
+                id=uuid.UUID(int=0xA6000),
+                owner=owner,
+                grantee_kind=GranteeKind.TENANT,
+                grantee_tenant_id=home,
+                grantee_role="tenant-admin",
+                grantee_partner_id=None,
+                actions=("read",),
+                fields=("Client.*",),
+                denied_fields=(),
+                answer_sensitivity=None,
+                row_scope="all",
+                valid_from=None,
+                valid_until=None,
+                purpose="purpose 0",
+            )
+        ],
+        answer_keys={home: {}, owner: {}},
+        foreign_roles=(("tenant-admin", policy.tenant_subject(owner)),),
+    )
+    snapshot = world.snapshot()
+    # A role held in another tenant does not make its holder act as "<home>/role:<r>": both
+    # Casbin and the plan refuse the grant made to home tenant-admins.
+    sharing = policy.enforce_sharing(
+        snapshot, PRINCIPAL, owner, "Client.firstName", "read", "all", NOW
+    )
+    assert not sharing[0]
+    check(world, record_events=False)

@@ -152,3 +152,13 @@ async def test_unexpected_errors_are_masked(
     body = await strict_api.gql("test-admin", "{ tenants { name } }")
     assert code(body) == "INTERNAL"
     assert "hunter2" not in str(body) and "Traceback" not in str(body)
+
+
+async def test_slow_operations_time_out_with_a_code(
+    migrated_db: Database, network: Network
+) -> None:
+    slow = _settings(migrated_db, request_timeout_seconds=0.000001)
+    async for api in make_api(migrated_db, network.keys, slow):
+        body = await api.gql("test-admin", "{ services(first: 50) { edges { node { name } } } }")
+        assert code(body) == "TIMEOUT"
+        assert body["data"] is None

@@ -1,6 +1,7 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
 from ..base import Base
+from .audit import AuditSeal
 from .contacts import (
     Client,
     ContactForm,
@@ -38,6 +39,7 @@ __all__ = [
     "ApiKey",
     "Attribute",
     "AuditEvent",
+    "AuditSeal",
     "Base",
     "CapacityChange",
     "Client",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...errors import BadUserInput
@@ -28,19 +28,43 @@ class Page(Generic[Row]):
     has_previous: bool
 
 
-def _after(model: Any, keys: Sequence[SortKey], after_id: uuid.UUID) -> ColumnElement[bool]:
-    """Rows strictly after the cursor row in the sort order.
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after the cursor row (whose sort values are ``values``) in the sort order.
 
-    The cursor row's sort values are read by the database from the row itself, so cursors
-    never carry a row's values. The last key must be unique (the primary key).
+    The last key must be unique (the primary key).
     """
-    values = [select(key.column).where(model.id == after_id).scalar_subquery() for key in keys]
     clauses = []
     for i, key in enumerate(keys):
         equal_prefix = [keys[j].column == values[j] for j in range(i)]
         beyond = key.column < values[i] if key.descending else key.column > values[i]
         clauses.append(and_(*equal_prefix, beyond))
     return or_(*clauses)
+
+
+async def _cursor_values(
+    session: AsyncSession,
+    model: Any,
+    statement: Select[Any],
+    keys: Sequence[SortKey],
+    after_id: uuid.UUID,
+) -> Sequence[Any]:
+    """The cursor row's sort values, read from the row itself and only through ``statement``
+    (the caller's filtered rows): cursors never carry values, and a cursor naming a row the
+    caller cannot see reveals nothing about where it sorts."""
+    found = (
+        await session.execute(
+            statement.with_only_columns(*(k.column for k in keys))
+            .where(model.id == after_id)
+            .order_by(None)
+        )
+    ).first()
+    if found is None:
+        raise BadUserInput(
+            "the `after` cursor points at a record that does not exist for you (any more); "
+            "start again from the first page",
+            reason="STALE_CURSOR",
+        )
+    return tuple(found)
 
 
 def order_by(keys: Sequence[SortKey]) -> list[Any]:
@@ -59,18 +83,10 @@ async def fetch_page(
     """One page of ``statement`` (already filtered by the access plan), ``first`` rows long."""
     paged = statement
     if after_id is not None:
-        paged = paged.where(_after(model, keys, after_id))
+        values = await _cursor_values(session, model, statement, keys, after_id)
+        paged = paged.where(_after(keys, values))
     result = await session.scalars(paged.order_by(*order_by(keys)).limit(first + 1))
     rows = list(result.all())
-    if after_id is not None and not rows:
-        # Empty because the cursor row is gone (or now outside the caller's rows)?
-        still_there = await session.scalar(select(exists(statement.where(model.id == after_id))))
-        if not still_there:
-            raise BadUserInput(
-                "the `after` cursor points at a record that no longer exists for you; "
-                "start again from the first page",
-                reason="STALE_CURSOR",
-            )
     return Page(rows=rows[:first], has_next=len(rows) > first, has_previous=after_id is not None)
 
 

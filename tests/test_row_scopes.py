@@ -1,0 +1,276 @@
+"""Row scopes: the SQL form of each scope (``scopes.sql``) selects exactly the rows its plain
+Python reference predicate (``scopes.reference``) accepts, on the demo network, on both backends.
+
+For every scope of the vocabulary, every scoped model and four grantees (two partners, two
+tenants), ``SELECT id FROM model WHERE sql(model, scope, grantee)`` must equal
+``{row | reference(type)(facts, row, scope, grantee)}``, where ``facts`` is loaded plainly from
+the tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from sharegraph.authz import scopes
+from sharegraph.authz.scopes import Facts, Grantee, Scope
+from sharegraph.datastore.demo import demo_id
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import Channel
+from sharegraph.datastore.models import (
+    Address,
+    Client,
+    ContactFormVersion,
+    ContactRecord,
+    FollowUp,
+    Inventory,
+    InventoryItem,
+    Location,
+    Organization,
+    Program,
+    QueueEntry,
+    Referral,
+    Service,
+    ServiceAtLocation,
+    Taxonomy,
+    TaxonomyTerm,
+)
+
+MODELS: dict[type[Any], str] = {
+    ContactRecord: "ContactRecord",
+    Client: "Client",
+    Referral: "Referral",
+    FollowUp: "FollowUp",
+    Organization: "Organization",
+    Service: "Service",
+    Location: "Location",
+    ServiceAtLocation: "ServiceAtLocation",
+    Program: "Program",
+    TaxonomyTerm: "TaxonomyTerm",
+    Taxonomy: "Taxonomy",
+}
+PRAIRIE = demo_id("tenant", "prairie")
+GRANTEES = {
+    "Eastside (partner)": Grantee(partner_id=demo_id("partner-organization", "eastside")),
+    "Harbor (partner)": Grantee(partner_id=demo_id("partner-organization", "harbor")),
+    "Lakeside (tenant)": Grantee(tenant_id=demo_id("tenant", "lakeside")),
+    "Prairie (tenant)": Grantee(tenant_id=PRAIRIE),
+}
+AFTER_HOURS_FORM = demo_id("contact-form", "prairie-after-hours")
+
+
+@dataclass
+class World:
+    facts: Facts
+    rows: dict[type[Any], list[Any]]
+    scopes: list[Scope]
+    probes: list[Scope]  # scopes expected to select nothing (LIKE wildcards are escaped)
+
+
+async def _add_inventories(db: Database) -> uuid.UUID:
+    """An inventory of a whole organization, a service, a location and a service at a location
+    of other organizations; and a decoy inventory whose items must not count."""
+    async with db.write_session() as session:
+        orgs = list(
+            (
+                await session.scalars(
+                    select(Organization)
+                    .where(Organization.tenant_id == PRAIRIE)
+                    .order_by(Organization.name)
+                )
+            ).all()
+        )
+        services = list((await session.scalars(select(Service).order_by(Service.name))).all())
+        locations = list((await session.scalars(select(Location).order_by(Location.name))).all())
+        sals = list((await session.scalars(select(ServiceAtLocation))).all())
+        with_programs = set((await session.scalars(select(Program.organization_id))).all())
+        whole = next(o for o in orgs if o.id in with_programs)  # its programs are listed too
+        service = next(s for s in services if s.organization_id != whole.id)
+        location = next(
+            loc
+            for loc in locations
+            if loc.organization_id not in {whole.id, service.organization_id}
+        )
+        sal = next(
+            s
+            for s in sals
+            if s.service_id != service.id
+            and s.location_id != location.id
+            and s.service_id not in {x.id for x in services if x.organization_id == whole.id}
+        )
+        inventory, decoy = uuid.uuid4(), uuid.uuid4()
+        session.add_all(
+            [
+                Inventory(id=inventory, tenant_id=PRAIRIE, name="Row scope test"),
+                Inventory(id=decoy, tenant_id=PRAIRIE, name="Row scope decoy"),
+            ]
+        )
+        await session.flush()
+        items = [
+            (inventory, "organization", whole.id),
+            (inventory, "service", service.id),
+            (inventory, "location", location.id),
+            (inventory, "service_at_location", sal.id),
+            (inventory, "organization", uuid.uuid4()),  # a dangling item lists nothing
+            (decoy, "organization", orgs[-1].id if orgs[-1].id != whole.id else orgs[0].id),
+            (decoy, "service", services[-1].id),
+            (decoy, "location", locations[-1].id),
+        ]
+        session.add_all(
+            InventoryItem(tenant_id=PRAIRIE, inventory_id=i, record_type=t, record_id=r)
+            for i, t, r in items
+        )
+    return inventory
+
+
+async def _load(db: Database) -> World:
+    inventory = await _add_inventories(db)
+    async with db.read_session() as session:
+
+        async def rows(model: type[Any]) -> list[Any]:
+            return list((await session.scalars(select(model))).all())
+
+        loaded = {model: await rows(model) for model in MODELS}
+        facts = Facts(
+            referrals=loaded[Referral],
+            queue_entries=await rows(QueueEntry),
+            follow_ups=loaded[FollowUp],
+            records={r.id: r for r in loaded[ContactRecord]},
+            form_of_version={v.id: v.form_id for v in await rows(ContactFormVersion)},
+            organizations={o.id: o for o in loaded[Organization]},
+            services={s.id: s for s in loaded[Service]},
+            programs={p.id: p for p in loaded[Program]},
+            sals={s.id: s for s in loaded[ServiceAtLocation]},
+            locations={loc.id: loc for loc in loaded[Location]},
+            addresses=await rows(Address),
+            inventory={
+                (i.inventory_id, i.record_type, i.record_id) for i in await rows(InventoryItem)
+            },
+        )
+    # A county and a postal prefix the demo's callers and directory addresses both have.
+    record_counties = {r.caller_county for r in loaded[ContactRecord]}
+    county = next(
+        c
+        for c, _ in Counter(a.region for a in facts.addresses).most_common()
+        if c in record_counties
+    )
+    prefix = next(  # a prefix of another county's postal codes
+        p
+        for p, _ in Counter(
+            (a.postal_code or "")[:3] for a in facts.addresses if a.region != county
+        ).most_common()
+        if any((r.caller_postal_code or "").startswith(p) for r in loaded[ContactRecord])
+    )
+    return World(
+        facts=facts,
+        rows=loaded,
+        scopes=[
+            scopes.parse(text)
+            for text in (
+                "all",
+                "referred_to_grantee",
+                "assigned_to_grantee",
+                "follow_up_assigned_to_grantee",
+                f"shared_form:{AFTER_HOURS_FORM}",
+                f"region:{county}",
+                f"region:{prefix}",
+                f"inventory:{inventory}",
+            )
+        ],
+        probes=[scopes.parse(f"region:{prefix[:2]}%"), scopes.parse(f"region:{prefix[0]}_")],
+    )
+
+
+async def test_sql_scopes_select_what_the_reference_predicates_accept(
+    seeded_db: Database,
+) -> None:
+    world = await _load(seeded_db)
+    mismatches: list[str] = []
+    selected: Counter[str] = Counter()  # rows selected per scope, taxonomies aside
+    async with seeded_db.read_session() as session:
+        for scope in [*world.scopes, *world.probes]:
+            for model, type_name in MODELS.items():
+                predicate = scopes.reference(type_name)
+                for name, grantee in GRANTEES.items():
+                    by_sql = set(
+                        (
+                            await session.scalars(
+                                select(model.id).where(scopes.sql(model, scope, grantee))
+                            )
+                        ).all()
+                    )
+                    by_reference = {
+                        row.id
+                        for row in world.rows[model]
+                        if predicate(world.facts, row, scope, grantee)
+                    }
+                    if model not in (Taxonomy, TaxonomyTerm):  # shared with region/inventory
+                        selected[str(scope)] += len(by_sql)
+                    if by_sql != by_reference:
+                        mismatches.append(
+                            f"{scope} on {type_name} for {name}: SQL only "
+                            f"{sorted(map(str, by_sql - by_reference))[:5]} "
+                            f"({len(by_sql - by_reference)}), reference only "
+                            f"{sorted(map(str, by_reference - by_sql))[:5]} "
+                            f"({len(by_reference - by_sql)})"
+                        )
+    assert not mismatches, "\n".join(mismatches)
+    # Not vacuous: every scope selects rows somewhere, and none selects everything everywhere.
+    total = len(GRANTEES) * sum(
+        len(rows) for model, rows in world.rows.items() if model not in (Taxonomy, TaxonomyTerm)
+    )
+    assert selected["all"] == total
+    for scope in world.scopes[1:]:
+        assert 0 < selected[str(scope)] < total, (str(scope), selected)
+    for probe in world.probes:
+        assert selected[str(probe)] == 0, (str(probe), selected)
+
+
+async def test_region_postal_prefixes_are_case_sensitive(
+    seeded_db: Database, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A postal code with letters (Canada, the UK...): ``region:k1a`` does not match ``K1A``."""
+    async with seeded_db.write_session() as session:
+        client = Client(tenant_id=PRAIRIE, first_name="Case", postal_code="K1A 0B1")
+        session.add(client)
+        await session.flush()
+        record = ContactRecord(
+            tenant_id=PRAIRIE,
+            channel=Channel.CALL,
+            started_at=datetime.now(UTC),
+            client_id=client.id,
+            caller_postal_code="K1A 0B1",
+        )
+        session.add(record)
+        await session.flush()
+        ids: dict[type[Any], uuid.UUID] = {Client: client.id, ContactRecord: record.id}
+    facts = Facts(records={record.id: record})
+    grantee = GRANTEES["Lakeside (tenant)"]
+    disagreements = []
+    async with seeded_db.read_session() as session:
+        for text in ("region:K1A", "region:k1a"):
+            scope = scopes.parse(text)
+            for model, row_id in ids.items():
+                by_sql = row_id in set(
+                    (
+                        await session.scalars(
+                            select(model.id).where(
+                                model.id == row_id, scopes.sql(model, scope, grantee)
+                            )
+                        )
+                    ).all()
+                )
+                row = client if model is Client else record
+                by_reference = scopes.reference(MODELS[model])(facts, row, scope, grantee)
+                if by_sql != by_reference:
+                    disagreements.append(
+                        f"{text} on {MODELS[model]} with postal code K1A 0B1: "
+                        f"SQL {by_sql}, reference {by_reference}"
+                    )
+    assert not disagreements, "\n".join(disagreements)
