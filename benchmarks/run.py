@@ -136,7 +136,7 @@ class SqlContext:
         (graph/guard.py: the fields of the row's owner, per row scope where they differ);
         ``None`` when it may on every row the row filter lets through."""
         type_name = MODEL_TYPES[model]
-        column = model.tenant_id  # type: ignore[attr-defined]
+        column = cast("Table", model.__table__).c.tenant_id
         readable: list[ColumnElement[bool]] = []
         everywhere = True
         for owner, grants in self.plan.grants(type_name).items():
@@ -641,7 +641,7 @@ async def _run_sql(db: Database, query: SqlQuery) -> bytes:
     async with db.engine.connect() as connection:
         if db.dialect == "postgresql":
             # One statement nesting every relation has a large estimated cost: past
-            # jit_above_cost, JIT compilation (~150 ms) would dwarf its execution (see README).
+            # jit_above_cost, JIT compilation (~100 ms) would dwarf its execution (see README).
             await connection.execute(text("SET LOCAL jit = off"))
         raw = (await connection.execute(query.statement, query.params)).scalar_one()
     data = json.loads(raw) if isinstance(raw, str | bytes) else raw

@@ -1691,6 +1691,11 @@ async def seed(db: Database, *, scale: int = 1, demo_secret: str) -> SeedResult:
             session.add(Instance(id=1, secret=secrets.token_hex(32), demo=True))
         else:
             instance.demo = True
+    # Fresh tables have no planner statistics (SQLite never gathers them by itself, and
+    # PostgreSQL's autovacuum may not have run yet): without them lookups by key pick the
+    # tenant index and scan the whole tenant.
+    async with db.engine.begin() as connection:
+        await connection.exec_driver_sql("ANALYZE")
     result = SeedResult(created=True, seconds=time.perf_counter() - started)
     for name, model in RESULT_MODELS.items():
         setattr(result, name, len(rows.get(model, ())))

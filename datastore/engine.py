@@ -81,7 +81,16 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     # pool_pre_ping: after a PostgreSQL restart the first pooled query would otherwise fail.
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # JIT compilation costs ~100 ms and pays off only for long analytical queries; the sharing
+    # scopes' subqueries can push short API queries over its cost threshold.
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"server_settings": {"jit": "off"}},
+    )
 
 
 class Database:
