@@ -12,14 +12,14 @@ from sqlalchemy import select
 from ..authz.authenticate import load_principal
 from ..authz.coordinates import OPERATIONS, TYPE_FIELDS, type_of
 from ..authz.plan import MODEL_TYPES, Action
-from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing
+from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing, principal_subject
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
 from ..datastore.queries import sharing
 from ..errors import BadUserInput, Forbidden, NotFound
 from .context import Info
 from .relay import from_global_id, to_global_id
-from .types.base import NODE_TYPES
+from .types.base import NODE_TYPES, maybe
 from .types.tenants import PartnerOrganization, Tenant
 
 strawberry.enum(GranteeKind)
@@ -77,8 +77,6 @@ class SharingAgreement:
 
     @strawberry.field
     async def grantee(self, info: Info) -> Grantee:
-        from .types.base import maybe
-
         loaders = info.context.loaders
         return Grantee(
             kind=self.row.grantee_kind,
@@ -92,8 +90,6 @@ class SharingAgreement:
 
     @strawberry.field
     async def owner(self, info: Info) -> Tenant | None:
-        from .types.base import maybe
-
         return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
 
 
@@ -329,8 +325,6 @@ class SharingAdminQuery:
             async with info.context.db() as session:
                 found = await session.get(m.SharingAgreement, uuid.UUID(sharing_rule[8]))
             agreement = SharingAgreement.of(found) if found is not None else None
-        from .types.base import maybe
-
         return Explanation(
             allowed=allowed,
             reason=reason,
@@ -365,8 +359,6 @@ class SharingAdminQuery:
                         merged.setdefault((owner, type_name, name, action), set()).add(
                             str(grant.scope)
                         )
-        from .types.base import maybe
-
         tenants = {
             o: maybe(Tenant, await info.context.loaders.one(m.Tenant, o))
             for o in {k[0] for k in merged}
@@ -382,8 +374,6 @@ class SharingAdminQuery:
 def subject_role_check(
     snapshot: Any, principal_id: uuid.UUID, home: str, coordinate: str, action: str
 ) -> tuple[bool, list[str] | None]:
-    from ..authz.policy import principal_subject
-
     allowed, rule = snapshot.enforcer.enforce_ex(
         principal_subject(principal_id), home, coordinate, action
     )

@@ -28,7 +28,7 @@ from .inputs import (
 )
 from .pagination import connection
 from .readability import readable_subset, require_readable
-from .relay import Connection, Node, from_global_id
+from .relay import Connection, Node, from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
 from .types.contacts import Client, ContactRecord, FollowUp, Referral
 from .types.resources import Location, Organization, Service, ServiceAtLocation, TaxonomyTerm
@@ -121,8 +121,6 @@ class DataQuery:
             )
             for grant in sorted(principal.roles, key=lambda g: g.role.value)
         ]
-        from .relay import to_global_id
-
         return Viewer(
             id=strawberry.ID(to_global_id("Principal", principal.id)),
             uuid=principal.id,

@@ -12,7 +12,7 @@ from ...datastore import models as m
 from ..context import Info
 from ..enums import CapacityStatus, LocationType, ServiceStatus
 from ..relay import Node
-from .base import from_row, many, maybe, node_type
+from .base import many, maybe, node_type
 from .tenants import Tenant
 
 
@@ -414,6 +414,3 @@ class ServiceAtLocation(Node):
             self.row.id
         )
         return many(Schedule, rows)
-
-
-_ = from_row  # re-exported for resolvers that build these types
