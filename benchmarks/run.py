@@ -11,6 +11,9 @@ uvicorn on a free loopback port in this process, and for every :data:`SCENARIOS`
 - checks that both give the same ``data``, and reports p50/p95 latency, requests/s and the
   ratio ``graphql p50 / sql p50``.
 
+Then, for every :data:`COMPARISONS` entry (e.g. the partner pantry against the owner's admin on
+the same rows), the ratio of two scenarios' p50s, measured again with their requests interleaved.
+
 Add a scenario by appending a :class:`Scenario` to :data:`SCENARIOS` (see the README).
 """
 
@@ -69,6 +72,8 @@ from ..settings import Settings
 CONCURRENCY = 4
 WARMUP_SHARE = 0.10
 DEFAULT_PRINCIPAL = "prairie-admin"
+# The demo's partner (datastore/demo_sharing.py): reads Prairie 211's records referred to it.
+PANTRY_PRINCIPAL = "eastside-portal"
 # Errors that come with a normal, partial answer: fields the sharing policies withhold on some
 # rows are null (the SQL baselines null them too) and reported once per coordinate.
 PARTIAL_RESULT_CODES = frozenset({"FORBIDDEN_FIELD"})
@@ -90,6 +95,8 @@ class Fixtures:
     home_tenants: dict[str, uuid.UUID | None]  # principal name -> its tenant (None: a partner)
     search_word: str  # a word of demo service names, the one with the most search matches
     contact_record_id: uuid.UUID  # prairie's contact record with the most referrals
+    # The (up to) 100 newest records PANTRY_PRINCIPAL's plan lets it read, newest first.
+    pantry_record_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,22 +172,26 @@ class SqlContext:
             masked[name] = value if readable is None else f"CASE WHEN {readable} THEN {value} END"
         return self.json.obj(**masked)
 
-    def statement(self, sql: str, **params: Any) -> SqlQuery:
-        """``sql`` with uuid parameters bound with the ORM's UUID type (hex text on SQLite)."""
-        clause = text(sql).bindparams(
-            *(
-                bindparam(name, type_=Uuid())
-                for name, value in params.items()
-                if isinstance(value, uuid.UUID)
-            )
-        )
-        return SqlQuery(clause, params)
+    def statement(
+        self, sql: str, *, shape: Callable[[Any], Any] | None = None, **params: Any
+    ) -> SqlQuery:
+        """``sql`` with uuid parameters bound with the ORM's UUID type (hex text on SQLite);
+        a tuple of uuids is an expanding parameter (write ``IN :name``). ``shape`` finishes
+        in Python what SQL cannot write (global ids), inside the timed path."""
+        binds = []
+        for name, value in params.items():
+            if isinstance(value, uuid.UUID):
+                binds.append(bindparam(name, type_=Uuid()))
+            elif isinstance(value, tuple) and all(isinstance(v, uuid.UUID) for v in value):
+                binds.append(bindparam(name, type_=Uuid(), expanding=True))
+        return SqlQuery(text(sql).bindparams(*binds), params, shape)
 
 
 @dataclass(frozen=True)
 class SqlQuery:
     statement: TextClause
     params: dict[str, Any]
+    shape: Callable[[Any], Any] | None = None  # applied to the parsed JSON before serializing
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,22 @@ class JsonSql:
         return (
             f"json((SELECT json_group_array(json(j)) FROM "
             f"(SELECT {element} AS j {source} ORDER BY {order})))"
+        )
+
+    def iso_datetime(self, column: str) -> str:
+        """A UTCDateTime column as the API writes it (``datetime.isoformat()`` of aware UTC:
+        ``2026-08-30T15:30:34+00:00``, with ``.ffffff`` only when there are microseconds)."""
+        if self.postgres:
+            utc = f"({column} AT TIME ZONE 'UTC')"
+            return (
+                f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({utc}, 'US') "
+                f"= '000000' THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'"
+            )
+        # Stored as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff".
+        return (
+            f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || "
+            f"CASE WHEN substr({column}, 21) IN ('', '000000') THEN '' "
+            f"ELSE '.' || substr({column}, 21) END || '+00:00'"
         )
 
     def enum_name(self, column: str) -> str:
@@ -357,32 +384,52 @@ query ContactRecord($id: ID!) {{
 """
 
 
-def contact_record_json(ctx: SqlContext, cr: str) -> str:
-    """The JSON of contact record ``cr`` with the fields of CONTACT_RECORD_FIELDS."""
-    j = ctx.json
-    client = j.one(
-        ctx.obj(m.Client, "c", firstName="c.first_name", lastName="c.last_name", phone="c.phone"),
+def client_json(ctx: SqlContext, cr: str, **fields: str) -> str:
+    """``client { ... }`` of contact record ``cr``: ``fields`` on the client aliased ``c``."""
+    return ctx.json.one(
+        ctx.obj(m.Client, "c", **fields),
         f"FROM clients c WHERE c.id = {cr}.client_id AND {ctx.scope(m.Client, 'c')}",
     )
-    needs = j.many(
+
+
+def needs_json(ctx: SqlContext, cr: str) -> str:
+    """``needs { code name }`` of contact record ``cr``."""
+    j = ctx.json
+    return j.many(
         ctx.obj(m.TaxonomyTerm, "t", code="t.code", name="t.name"),
         "FROM contact_record_needs n JOIN taxonomy_terms t ON t.id = n.taxonomy_term_id "
         f"WHERE n.contact_record_id = {cr}.id AND {ctx.scope(m.ContactRecordNeed, 'n')} "
         f"AND {ctx.scope(m.TaxonomyTerm, 't')}",
         "n.position, n.id",
     )
+
+
+def referrals_json(ctx: SqlContext, cr: str) -> str:
+    """``referrals { status service { name organization { name } } }`` of contact record ``cr``."""
+    j = ctx.json
     service = j.one(
         ctx.obj(m.Service, "s", name="s.name", organization=organization(ctx, "s")),
         "FROM service_at_locations sal JOIN services s ON s.id = sal.service_id "
         f"WHERE sal.id = r.service_at_location_id AND {ctx.scope(m.ServiceAtLocation, 'sal')} "
         f"AND {ctx.scope(m.Service, 's')}",
     )
-    referrals = j.many(
+    return j.many(
         ctx.obj(m.Referral, "r", status=j.enum_name("r.status"), service=service),
         f"FROM referrals r WHERE r.contact_record_id = {cr}.id AND {ctx.scope(m.Referral, 'r')}",
         "r.created_at, r.id",
     )
-    return ctx.obj(m.ContactRecord, cr, client=client, needs=needs, referrals=referrals)
+
+
+def contact_record_json(ctx: SqlContext, cr: str) -> str:
+    """The JSON of contact record ``cr`` with the fields of CONTACT_RECORD_FIELDS."""
+    client = client_json(ctx, cr, firstName="c.first_name", lastName="c.last_name", phone="c.phone")
+    return ctx.obj(
+        m.ContactRecord,
+        cr,
+        client=client,
+        needs=needs_json(ctx, cr),
+        referrals=referrals_json(ctx, cr),
+    )
 
 
 def contact_records_sql(ctx: SqlContext) -> SqlQuery:
@@ -409,8 +456,112 @@ def contact_record_sql(ctx: SqlContext) -> SqlQuery:
     )
 
 
-# Later issues add scenarios here, e.g. CONTACT_RECORD as the partner "eastside-portal": the
-# SQL takes its row filters from that principal's access plan (SqlContext.scope).
+# -- (4) the pantry's records, as the pantry and as the owner's admin ---------------------------
+
+# Only what the pantry may read (demo_sharing.PARTNER_READ), so both principals get every field.
+PANTRY_RECORDS = """
+query PantryContactRecords($ids: [ID!]) {
+  contactRecords(first: 100, filter: {ids: $ids}) {
+    edges {
+      node {
+        id
+        startedAt
+        needs { code name }
+        referrals { status service { name organization { name } } }
+        client { firstName phone preferredLanguage }
+      }
+    }
+  }
+}
+"""
+
+
+def pantry_records_variables(fixtures: Fixtures) -> dict[str, Any]:
+    return {"ids": [to_global_id("ContactRecord", i) for i in fixtures.pantry_record_ids]}
+
+
+def _global_record_ids(data: Any) -> Any:
+    """Turns the uuids the SQL returns as ``id`` into the API's global ids."""
+    for edge in data["contactRecords"]["edges"]:
+        node = edge["node"]
+        if node is not None and node["id"] is not None:
+            node["id"] = to_global_id("ContactRecord", uuid.UUID(node["id"]))
+    return data
+
+
+def pantry_records_sql(ctx: SqlContext) -> SqlQuery:
+    """Each table's rows in a CTE, scoped once (the partner's scopes nest subqueries several
+    levels deep: repeated inside every nested JSON subquery they overflow SQLite's parser)."""
+    j = ctx.json
+    scope = ctx.scope
+    rows = {
+        "page": "SELECT cr.* FROM contact_records cr WHERE cr.id IN :ids "
+        f"AND {scope(m.ContactRecord, 'cr')} ORDER BY cr.started_at DESC, cr.id DESC LIMIT 100",
+        "client_rows": "SELECT c.* FROM clients c WHERE c.id IN (SELECT client_id FROM page) "
+        f"AND {scope(m.Client, 'c')}",
+        "need_rows": "SELECT n.* FROM contact_record_needs n "
+        f"WHERE n.contact_record_id IN (SELECT id FROM page) AND {scope(m.ContactRecordNeed, 'n')}",
+        "term_rows": "SELECT t.* FROM taxonomy_terms t "
+        f"WHERE t.id IN (SELECT taxonomy_term_id FROM need_rows) AND {scope(m.TaxonomyTerm, 't')}",
+        "referral_rows": "SELECT r.* FROM referrals r "
+        f"WHERE r.contact_record_id IN (SELECT id FROM page) AND {scope(m.Referral, 'r')}",
+        "sal_rows": "SELECT sal.* FROM service_at_locations sal "
+        "WHERE sal.id IN (SELECT service_at_location_id FROM referral_rows) "
+        f"AND {scope(m.ServiceAtLocation, 'sal')}",
+        "service_rows": "SELECT s.* FROM services s "
+        f"WHERE s.id IN (SELECT service_id FROM sal_rows) AND {scope(m.Service, 's')}",
+        "organization_rows": "SELECT o.* FROM organizations o "
+        "WHERE o.id IN (SELECT organization_id FROM service_rows) "
+        f"AND {scope(m.Organization, 'o')}",
+    }
+    organization = j.one(
+        ctx.obj(m.Organization, "o", name="o.name"),
+        "FROM organization_rows o WHERE o.id = s.organization_id",
+    )
+    service = j.one(
+        ctx.obj(m.Service, "s", name="s.name", organization=organization),
+        "FROM sal_rows sal JOIN service_rows s ON s.id = sal.service_id "
+        "WHERE sal.id = r.service_at_location_id",
+    )
+    referrals = j.many(
+        ctx.obj(m.Referral, "r", status=j.enum_name("r.status"), service=service),
+        "FROM referral_rows r WHERE r.contact_record_id = cr.id",
+        "r.created_at, r.id",
+    )
+    needs = j.many(
+        ctx.obj(m.TaxonomyTerm, "t", code="t.code", name="t.name"),
+        "FROM need_rows n JOIN term_rows t ON t.id = n.taxonomy_term_id "
+        "WHERE n.contact_record_id = cr.id",
+        "n.position, n.id",
+    )
+    client = j.one(
+        ctx.obj(
+            m.Client,
+            "c",
+            firstName="c.first_name",
+            phone="c.phone",
+            preferredLanguage="c.preferred_language",
+        ),
+        "FROM client_rows c WHERE c.id = cr.client_id",
+    )
+    node = ctx.obj(
+        m.ContactRecord,
+        "cr",
+        id="cr.id",
+        startedAt=j.iso_datetime("cr.started_at"),
+        needs=needs,
+        referrals=referrals,
+        client=client,
+    )
+    edges = j.many(j.obj(node=node), "FROM page cr", "cr.started_at DESC, cr.id DESC")
+    ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in rows.items())
+    return ctx.statement(
+        f"WITH {ctes}\nSELECT {j.obj(contactRecords=j.obj(edges=edges))}",
+        shape=_global_record_ids,
+        ids=ctx.fixtures.pantry_record_ids,
+    )
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         name="resource-search",
@@ -433,6 +584,42 @@ SCENARIOS: list[Scenario] = [
         query=CONTACT_RECORD,
         variables=lambda fx: {"id": to_global_id("ContactRecord", fx.contact_record_id)},
         sql=contact_record_sql,
+    ),
+    Scenario(
+        name="pantry-contact-records",
+        description="contactRecords(first: 100, filter: {ids}) with the fields the pantry may "
+        "read, as the partner eastside-portal (sharing plan enforced)",
+        query=PANTRY_RECORDS,
+        variables=pantry_records_variables,
+        principal=PANTRY_PRINCIPAL,
+        sql=pantry_records_sql,
+    ),
+    Scenario(
+        name="pantry-rows-as-admin",
+        description="the same operation on the same rows as prairie-admin (the owner)",
+        query=PANTRY_RECORDS,
+        variables=pantry_records_variables,
+        sql=pantry_records_sql,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two scenarios whose p50 latencies are compared: ``numerator`` / ``denominator``."""
+
+    name: str
+    numerator: str
+    denominator: str
+    target: float | None = None  # the ratio must be at most this
+
+
+COMPARISONS: list[Comparison] = [
+    Comparison(
+        name="plan enforced vs owner admin, same rows",
+        numerator="pantry-contact-records",
+        denominator="pantry-rows-as-admin",
+        target=1.10,
     ),
 ]
 
@@ -490,6 +677,22 @@ class ScenarioResult:
     withheld_fields: list[str]  # coordinates the plan nulled on some rows (FORBIDDEN_FIELD)
 
 
+@dataclass(frozen=True)
+class ComparisonResult:
+    name: str
+    numerator: str
+    denominator: str
+    ratio: float  # numerator graphql p50 / denominator graphql p50, from the scenario runs
+    # The same, measured again with the two operations' requests alternating (one of each,
+    # ``requests`` times), so that the machine's load drifting between the runs cancels out.
+    ratio_interleaved: float
+    numerator_p50_ms: float  # of the interleaved measurement
+    denominator_p50_ms: float
+    sql_ratio: float  # numerator sql p50 / denominator sql p50 (the plan's cost in the database)
+    target: float | None
+    met: bool | None  # ratio_interleaved <= target (None without a target)
+
+
 @dataclass
 class Report:
     scale: int
@@ -497,13 +700,14 @@ class Report:
     database: str
     dialect: str
     seeded_now: bool
-    analyzed: bool  # ANALYZE run before measuring (PostgreSQL only; nothing runs it on SQLite)
+    analyzed: bool  # the database had planner statistics when measured (see _main)
     seed_seconds: float
     dataset: dict[str, int]
     search_word: str
     machine: dict[str, Any]
     http_floor: Latency | None = None  # GET /healthz: HTTP + a session + SELECT 1
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    comparisons: list[ComparisonResult] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     total_seconds: float = 0.0
 
@@ -560,12 +764,28 @@ async def _fixtures(db: Database, settings: Settings) -> Fixtures:
             )
         if busiest is None:
             raise RuntimeError(f"{DEFAULT_PRINCIPAL}'s tenant has no contact records")
+    # The pantry's newest records, by its own plan's row filter (what contactRecords applies).
+    pantry = await access_plan(db, settings, keys[PANTRY_PRINCIPAL])
+    async with db.read_session() as session:
+        pantry_ids = tuple(
+            (
+                await session.scalars(
+                    select(m.ContactRecord.id)
+                    .where(pantry.row_filter(m.ContactRecord))
+                    .order_by(m.ContactRecord.started_at.desc(), m.ContactRecord.id.desc())
+                    .limit(100)
+                )
+            ).all()
+        )
+    if not pantry_ids:
+        raise RuntimeError(f"{PANTRY_PRINCIPAL} can read no contact records")
     return Fixtures(
         dialect=db.dialect,
         keys=keys,
         home_tenants={str(name): tenant for name, tenant in homes.items()},
         search_word=search_word,
         contact_record_id=busiest,
+        pantry_record_ids=pantry_ids,
     )
 
 
@@ -645,6 +865,8 @@ async def _run_sql(db: Database, query: SqlQuery) -> bytes:
             await connection.execute(text("SET LOCAL jit = off"))
         raw = (await connection.execute(query.statement, query.params)).scalar_one()
     data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    if query.shape is not None:
+        data = query.shape(data)
     # Serialized as the app's JSONResponse does (starlette's settings).
     body = json.dumps({"data": data}, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return body.encode()
@@ -663,15 +885,10 @@ async def access_plan(db: Database, settings: Settings, api_key: str) -> AccessP
     return policies.plan_for(principal)
 
 
-async def run_scenario(
-    scenario: Scenario,
-    http: httpx.AsyncClient,
-    db: Database,
-    settings: Settings,
-    fixtures: Fixtures,
-    requests: int,
-) -> ScenarioResult:
-    warmup = max(1, round(requests * WARMUP_SHARE))
+def _poster(
+    scenario: Scenario, http: httpx.AsyncClient, fixtures: Fixtures
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """A function sending the scenario's request once (it raises on a non-200 answer)."""
     payload = json.dumps(
         {"query": scenario.query, "variables": scenario.variables(fixtures)}
     ).encode()
@@ -686,6 +903,19 @@ async def run_scenario(
             _check(response, scenario)
         return response
 
+    return post
+
+
+async def run_scenario(
+    scenario: Scenario,
+    http: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    fixtures: Fixtures,
+    requests: int,
+) -> ScenarioResult:
+    warmup = max(1, round(requests * WARMUP_SHARE))
+    post = _poster(scenario, http, fixtures)
     first = await post()
     first_body = _check(first, scenario)
     graphql_data = first_body["data"]
@@ -738,6 +968,50 @@ async def run_scenario(
     )
 
 
+async def run_comparison(
+    comparison: Comparison,
+    scenarios: dict[str, Scenario],
+    results: dict[str, ScenarioResult],
+    http: httpx.AsyncClient,
+    fixtures: Fixtures,
+    requests: int,
+) -> ComparisonResult:
+    """The ratio of two scenarios' p50s: from their runs, and measured again interleaved."""
+    posts = [
+        _poster(scenarios[name], http, fixtures)
+        for name in (comparison.numerator, comparison.denominator)
+    ]
+    for _ in range(max(1, round(requests * WARMUP_SHARE))):
+        for post in posts:
+            await post()
+    samples: list[list[float]] = [[], []]
+    for i in range(requests):
+        # Alternate which goes first, so neither always follows the other's garbage.
+        for k in (0, 1) if i % 2 == 0 else (1, 0):
+            started = time.perf_counter()
+            await posts[k]()
+            samples[k].append(time.perf_counter() - started)
+    p50s = [Latency.of(s).p50_ms for s in samples]
+    numerator, denominator = results[comparison.numerator], results[comparison.denominator]
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3) if b else 0.0
+
+    interleaved = ratio(p50s[0], p50s[1])
+    return ComparisonResult(
+        name=comparison.name,
+        numerator=comparison.numerator,
+        denominator=comparison.denominator,
+        ratio=ratio(numerator.graphql.sequential.p50_ms, denominator.graphql.sequential.p50_ms),
+        ratio_interleaved=interleaved,
+        numerator_p50_ms=p50s[0],
+        denominator_p50_ms=p50s[1],
+        sql_ratio=ratio(numerator.sql.latency.p50_ms, denominator.sql.latency.p50_ms),
+        target=comparison.target,
+        met=None if comparison.target is None else interleaved <= comparison.target,
+    )
+
+
 def _machine() -> dict[str, Any]:
     loop = type(asyncio.get_running_loop())
     return {
@@ -775,6 +1049,15 @@ async def _main(
             # database has none and plans lookups through the tenant_id indexes (see README).
             async with db.engine.begin() as connection:
                 await connection.execute(text("ANALYZE"))
+        # datastore.demo.seed analyzes what it seeds; a SQLite file seeded by older code may
+        # have no statistics (the benchmark analyzes PostgreSQL itself, above).
+        analyzed = db.dialect == "postgresql" or seeded.created
+        if not analyzed:
+            async with db.engine.connect() as connection:
+                stat = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                analyzed = (await connection.execute(text(stat))).first() is not None
+            if not analyzed:
+                progress("  no planner statistics (seeded before `ANALYZE` was added to seed?)")
         counted = asdict(seeded)
         dataset = {k: int(v) for k, v in counted.items() if k not in {"created", "seconds"}}
         fixtures = await _fixtures(db, settings)
@@ -784,7 +1067,7 @@ async def _main(
             database=make_url(db.url).render_as_string(hide_password=True),
             dialect=db.dialect,
             seeded_now=seeded.created,
-            analyzed=db.dialect == "postgresql",
+            analyzed=analyzed,
             seed_seconds=round(seeded.seconds, 1) if seeded.created else 0.0,
             dataset=dataset,
             search_word=fixtures.search_word,
@@ -809,6 +1092,16 @@ async def _main(
                     report.scenarios.append(
                         await run_scenario(scenario, http, db, settings, fixtures, requests)
                     )
+                by_name = {s.name: s for s in scenarios}
+                results = {r.name: r for r in report.scenarios}
+                for comparison in COMPARISONS:
+                    if {comparison.numerator, comparison.denominator} <= results.keys():
+                        progress(f"{comparison.name}: {requests} requests of each, interleaved ...")
+                        report.comparisons.append(
+                            await run_comparison(
+                                comparison, by_name, results, http, fixtures, requests
+                            )
+                        )
     finally:
         await db.dispose()
     report.peak_rss_mb = peak_rss_mb()
@@ -844,7 +1137,8 @@ def _table(report: Report, out: TextIO) -> None:
     )
     shown = ("services", "contact_records", "referrals", "clients")
     sizes = ", ".join(f"{k}={report.dataset.get(k, 0)}" for k in shown)
-    print(f"data: {sizes}; search word {report.search_word!r}", file=out)
+    stats = "analyzed" if report.analyzed else "no planner statistics"
+    print(f"data: {sizes}; {stats}; search word {report.search_word!r}", file=out)
     print("latencies in ms; ratio = graphql p50 / sql p50", file=out)
     print(_row([title for title, _ in columns], columns), file=out)
     for r in report.scenarios:
@@ -865,6 +1159,15 @@ def _table(report: Report, out: TextIO) -> None:
             "HTTP floor (GET /healthz: a session and SELECT 1): "
             f"p50 {report.http_floor.p50_ms:.2f} ms, "
             f"p95 {report.http_floor.p95_ms:.2f} ms",
+            file=out,
+        )
+    for c in report.comparisons:
+        target = "" if c.target is None else f" (target <= {c.target:.2f})"
+        verdict = "" if c.met is None else (" met" if c.met else " NOT MET")
+        print(
+            f"{c.name}: {c.numerator} / {c.denominator} p50 = {c.ratio_interleaved:.2f}{target}"
+            f"{verdict}; interleaved {c.numerator_p50_ms:.2f} / {c.denominator_p50_ms:.2f} ms; "
+            f"from the runs above {c.ratio:.2f}; SQL {c.sql_ratio:.2f}",
             file=out,
         )
     print(f"peak RSS {report.peak_rss_mb:.0f} MB; total {report.total_seconds:.0f} s", file=out)

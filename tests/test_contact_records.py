@@ -244,3 +244,26 @@ async def test_you_cannot_write_another_tenants_records(write_api: Api) -> None:
         {"input": {"channel": "CALL", "startedAt": "2026-11-20T10:00:00Z"}},
     )
     assert codes(body) == ["FORBIDDEN"]
+
+
+async def test_the_ids_filter_returns_only_the_given_records_you_can_see(api: Api) -> None:
+    riverbend_record = await _first_record_id(api, "riverbend-admin")
+    prairie_record = await _first_record_id(api, "prairie-admin")
+    query = """
+    query($ids: [ID!]) {
+      contactRecords(first: 10, filter: {ids: $ids}) {
+        totalCount edges { node { id tenant { name } } }
+      }
+    }
+    """
+
+    data = await api.data("riverbend-admin", query, {"ids": [riverbend_record, prairie_record]})
+    records = data["contactRecords"]
+    assert records["totalCount"] == 1
+    assert [e["node"]["id"] for e in records["edges"]] == [riverbend_record]
+    assert records["edges"][0]["node"]["tenant"]["name"] == "Riverbend 211"
+
+    # An empty list matches nothing (not "no filter").
+    data = await api.data("riverbend-admin", query, {"ids": []})
+    assert data["contactRecords"]["totalCount"] == 0
+    assert data["contactRecords"]["edges"] == []

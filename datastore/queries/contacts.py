@@ -29,6 +29,7 @@ UNSET: Any = object()
 
 @dataclass(frozen=True)
 class ContactRecordFilter:
+    ids: tuple[uuid.UUID, ...] | None = None  # None: any record; (): none
     tenant_ids: tuple[uuid.UUID, ...] = ()
     started_after: datetime | None = None
     started_before: datetime | None = None
@@ -42,6 +43,8 @@ class ContactRecordFilter:
 
 def contact_records(plan: AccessPlan, flt: ContactRecordFilter) -> Select[Any]:
     statement = select(ContactRecord).where(plan.row_filter(ContactRecord))
+    if flt.ids is not None:
+        statement = statement.where(ContactRecord.id.in_(flt.ids))
     if flt.tenant_ids:
         statement = statement.where(ContactRecord.tenant_id.in_(flt.tenant_ids))
     if flt.started_after:
