@@ -135,13 +135,6 @@ def _principal(info: Info, row: Any) -> Principal:
     return _principals(info, [row])[0]
 
 
-async def _refresh_read_snapshot(info: Info) -> None:
-    # The request's read transaction may predate our commit (SQLite WAL keeps its snapshot);
-    # end it so the payload's nested fields read what was just written.
-    async with info.context.db() as session:
-        await session.rollback()
-
-
 def _id(global_id: strawberry.ID, expected: str) -> uuid.UUID:
     return from_global_id(global_id, expected=expected)[1]
 
@@ -324,7 +317,7 @@ class PrincipalAdminMutation:
         )
         async with ctx.write_session() as session:
             row = await q.create_principal(session, ctx.principal, new)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return CreatePrincipalPayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="assignRole")
@@ -334,7 +327,7 @@ class PrincipalAdminMutation:
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.assign_role(session, ctx.principal, principal_id, input.role, domain)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="revokeRole")
@@ -344,7 +337,7 @@ class PrincipalAdminMutation:
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.revoke_role(session, ctx.principal, principal_id, input.role, domain)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="createApiKey")
@@ -356,7 +349,7 @@ class PrincipalAdminMutation:
                 session, ctx.principal, principal_id, input.label, input.expires_at
             )
             owner = await session.get(m.Principal, principal_id)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return CreateApiKeyPayload(
             api_key=from_row(ApiKey, issued.key),
             plaintext_key=issued.plaintext,
@@ -376,7 +369,7 @@ class PrincipalAdminMutation:
                 label=input.label,
                 expires_at=input.expires_at,
             )
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return RotateApiKeyPayload(
             api_key=from_row(ApiKey, rotated.key),
             plaintext_key=rotated.plaintext,
@@ -389,7 +382,7 @@ class PrincipalAdminMutation:
         key_id = _id(input.id, "ApiKey")
         async with ctx.write_session() as session:
             key = await q.revoke_api_key(session, ctx.principal, key_id)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return RevokeApiKeyPayload(api_key=from_row(ApiKey, key))
 
 

@@ -188,8 +188,7 @@ def _own_admin_tenant(info: Info) -> uuid.UUID:
 
 
 async def _policies_changed(info: Info) -> None:
-    async with info.context.db() as session:
-        await session.rollback()  # see what was just committed
+    await info.context.see_own_writes()
     await info.context.policies.reload()
 
 

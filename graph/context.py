@@ -65,6 +65,12 @@ class RequestContext:
         async with self.database.write_session(rls=self.rls) as session:
             yield session
 
+    async def see_own_writes(self) -> None:
+        """End the request's read transaction, which may predate a write this request just
+        committed (SQLite WAL keeps its snapshot), so what resolves next reads the write."""
+        async with self.db() as session:
+            await session.rollback()
+
     def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:
         # One error per coordinate; one audit entry per (owner, coordinate) (the collector
         # de-duplicates), so each owner's trail shows what was refused on its data.

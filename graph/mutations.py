@@ -186,13 +186,6 @@ async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
     return maybe(ContactRecord, await loader.load(record_id))
 
 
-async def _refresh_read_snapshot(info: Info) -> None:
-    # The request's read transaction may predate our commit (SQLite WAL keeps its snapshot);
-    # end it so the payload's fields read what was just written.
-    async with info.context.db() as session:
-        await session.rollback()
-
-
 @strawberry.type
 class DataMutation:
     @strawberry.mutation(name="createContactRecord")
@@ -222,7 +215,7 @@ class DataMutation:
         )
         async with ctx.write_session() as session:
             record = await create_contact_record(session, ctx.plan, tenant_id, changes)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return ContactRecordPayload(contact_record=await _reloaded(info, record.id))
 
     @strawberry.mutation(name="updateContactRecord")
@@ -261,5 +254,5 @@ class DataMutation:
                 raise BadUserInput(f"{required} cannot be cleared", reason="REQUIRED_FIELD")
         async with ctx.write_session() as session:
             await update_contact_record(session, ctx.plan, record_id, input.version, changes)
-        await _refresh_read_snapshot(info)
+        await info.context.see_own_writes()
         return ContactRecordPayload(contact_record=await _reloaded(info, record_id))

@@ -65,7 +65,6 @@ async def _directory(
     info: Info,
     operation: str,
     cls: Any,
-    model: Any,
     build: Callable[..., Any],
     filter: DirectoryFilterInput | None,
     sort: DirectorySort,
@@ -74,6 +73,7 @@ async def _directory(
 ) -> Connection[Any]:
     plan = info.context.plan
     plan.require_operation(operation, Action.READ)
+    model, _ = NODE_TYPES[cls.__name__]
     given = filter or DirectoryFilterInput()
     flt = given.to_filter()
     type_name = cls.__name__
@@ -160,7 +160,6 @@ class DataQuery:
             info,
             "organizations",
             Organization,
-            m.Organization,
             directory.organizations,
             filter,
             sort,
@@ -178,7 +177,7 @@ class DataQuery:
         after: str | None = None,
     ) -> Connection[Service]:
         return await _directory(
-            info, "services", Service, m.Service, directory.services, filter, sort, first, after
+            info, "services", Service, directory.services, filter, sort, first, after
         )
 
     @strawberry.field
@@ -191,7 +190,7 @@ class DataQuery:
         after: str | None = None,
     ) -> Connection[Location]:
         return await _directory(
-            info, "locations", Location, m.Location, directory.locations, filter, sort, first, after
+            info, "locations", Location, directory.locations, filter, sort, first, after
         )
 
     @strawberry.field(name="serviceAtLocations")
@@ -207,7 +206,6 @@ class DataQuery:
             info,
             "serviceAtLocations",
             ServiceAtLocation,
-            m.ServiceAtLocation,
             directory.service_at_locations,
             filter,
             sort,
@@ -228,7 +226,6 @@ class DataQuery:
             info,
             "taxonomyTerms",
             TaxonomyTerm,
-            m.TaxonomyTerm,
             directory.taxonomy_terms,
             filter,
             sort,
