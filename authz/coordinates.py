@@ -29,54 +29,75 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "ReferralStatusChange": ("uuid", "fromStatus", "toStatus", "reason", "changedAt"),
     "FollowUp": (
         "id", "uuid", "dueAt", "status", "note", "completedAt", "version", "assignedTenant",
-        "contactRecord",
+        "contactRecord", "createdAt", "tenant",
+    ),
+    # referral queues (iCarol ReferralQ)
+    "ReferralQueue": (
+        "id", "uuid", "name", "description", "active", "version", "createdAt", "updatedAt",
+        "tenant", "need", "statuses", "programs", "forms", "entries", "dashboard",
+    ),
+    "QueueStatus": ("key", "label", "canonicalStatus", "position"),
+    "QueueEntry": (
+        "id", "uuid", "status", "canonicalStatus", "priority", "enqueuedAt", "assignedAt",
+        "removedAt", "removalReason", "version", "tenant", "queue", "contactRecord", "client",
+        "assignedProgram", "referral",
     ),
     "ContactFormVersion": ("id", "uuid", "version", "publishedAt", "formName", "fields"),
     # resource directory
     "Organization": (
         "id", "uuid", "name", "alternateName", "description", "email", "website", "taxStatus",
         "taxId", "yearIncorporated", "legalStatus", "logo", "uri", "active", "updatedAt", "tenant",
-        "services", "locations", "programs", "phones", "taxonomyTerms",
+        "services", "locations", "programs", "phones", "taxonomyTerms", "version", "history",
     ),
     "Service": (
         "id", "uuid", "name", "alternateName", "description", "url", "email", "status",
         "interpretationServices", "applicationProcess", "feesDescription",
         "eligibilityDescription", "minimumAge", "maximumAge", "alert", "waitTime", "updatedAt",
         "tenant", "organization", "program", "serviceAtLocations", "locations", "phones",
-        "schedules", "languages", "serviceAreas", "taxonomyTerms", "capacities",
+        "schedules", "languages", "serviceAreas", "taxonomyTerms", "capacities", "version",
+        "history",
     ),
     "Location": (
         "id", "uuid", "name", "alternateName", "description", "locationType", "transportation",
         "url", "latitude", "longitude", "active", "updatedAt", "tenant", "organization",
-        "addresses", "phones", "schedules", "languages",
+        "addresses", "phones", "schedules", "languages", "version", "history",
     ),
     "ServiceAtLocation": (
         "id", "uuid", "description", "active", "updatedAt", "tenant", "service", "location",
-        "phones", "schedules",
+        "phones", "schedules", "version", "history", "taxonomyTerms",
     ),
     "Program": (
         "id", "uuid", "name", "alternateName", "description", "active", "updatedAt", "tenant",
-        "organization", "capacities",
+        "organization", "capacities", "version", "history",
     ),
     "TaxonomyTerm": (
         "id", "uuid", "code", "name", "description", "language", "termUri", "updatedAt", "tenant",
-        "taxonomy", "parent",
+        "taxonomy", "parent", "version",
     ),
     "Taxonomy": ("id", "uuid", "name", "description", "uri", "version"),
     "Address": (
         "uuid", "attention", "address1", "address2", "city", "region", "stateProvince",
-        "postalCode", "country",
+        "postalCode", "country", "version",
     ),
-    "Phone": ("uuid", "number", "extension", "type", "description"),
+    "Phone": ("id", "uuid", "number", "extension", "type", "description", "version"),
     "Schedule": (
         "uuid", "description", "freq", "interval", "byday", "bymonthday", "opensAt", "closesAt",
-        "validFrom", "validTo", "timezone", "notes", "attendingType",
+        "validFrom", "validTo", "timezone", "notes", "attendingType", "id", "version",
     ),
     "Language": ("uuid", "name", "code", "note"),
     "ServiceArea": ("uuid", "name", "description", "extentType", "uri"),
     "ServiceCapacity": (
         "uuid", "available", "reserved", "maximum", "status", "description", "note", "updated",
-        "free", "unit",
+        "free", "unit", "id", "version", "history", "scheduled",
+    ),
+    "CapacityChange": ("uuid", "available", "reserved", "maximum", "status", "note", "changedAt"),
+    "ScheduledCapacityChange": (
+        "id", "uuid", "applyAt", "availableDelta", "available", "maximum", "status", "note",
+        "createdAt", "appliedAt", "cancelledAt",
+    ),
+    "DirectoryChange": (
+        "uuid", "resourceId", "resourceType", "action", "fieldName", "previousValue",
+        "replacementValue", "changedAt",
     ),
     "Unit": ("uuid", "name", "scheme", "identifier"),
 }  # fmt: skip
@@ -90,6 +111,10 @@ RECORD_TYPES = frozenset(
         "ReferralStatusChange",
         "FollowUp",
         "ContactFormVersion",
+        "ReferralQueue",
+        "QueueStatus",
+        "QueueEntry",
+        "CapacityChange",
     }
 )
 DIRECTORY_TYPES = frozenset(TYPE_FIELDS) - RECORD_TYPES
@@ -99,7 +124,7 @@ DIRECTORY_TYPES = frozenset(TYPE_FIELDS) - RECORD_TYPES
 SCOPED_TYPES = frozenset(
     {
         "ContactRecord", "Client", "Referral", "FollowUp", "Organization", "Service", "Location",
-        "ServiceAtLocation", "Program", "TaxonomyTerm", "Taxonomy",
+        "ServiceAtLocation", "Program", "TaxonomyTerm", "Taxonomy", "ReferralQueue", "QueueEntry",
     }
 )  # fmt: skip
 
@@ -112,9 +137,41 @@ OPERATIONS: dict[str, str] = {
     "taxonomyTerms": "read",
     "contactRecords": "read",
     "clients": "read",
+    "referralQueues": "read",
+    "followUps": "read",
+    "networkStatistics": "statistics",
     # mutations (action write)
     "createContactRecord": "write",
     "updateContactRecord": "write",
+    "createReferral": "write",
+    "updateReferralStatus": "write",
+    "addOutcome": "write",
+    "setReferralExternalId": "write",
+    "createReferralQueue": "write",
+    "updateReferralQueue": "write",
+    "enqueueClient": "write",
+    "assignQueueEntry": "write",
+    "updateQueueEntryStatus": "write",
+    "reprioritizeQueueEntry": "write",
+    "removeQueueEntry": "write",
+    "updateCapacity": "write",
+    "scheduleCapacity": "write",
+    "cancelScheduledCapacity": "write",
+    "createFollowUp": "write",
+    "updateFollowUp": "write",
+    "completeFollowUp": "write",
+    **{
+        f"{verb}{record}": "write"
+        for record in ("Organization", "Service", "Location", "ServiceAtLocation")
+        for verb in ("create", "update", "deactivate")
+    },
+    **{
+        f"{verb}{record}": "write"
+        for record in ("Phone", "Schedule")
+        for verb in ("create", "update", "delete")
+    },
+    "addTaxonomyLink": "write",
+    "removeTaxonomyLink": "write",
 }
 
 ANSWERS_PREFIX = "ContactRecord.answers."

@@ -22,11 +22,13 @@ from ..datastore.base import Base
 from ..datastore.models import (
     Address,
     Attribute,
+    CapacityChange,
     Client,
     ContactForm,
     ContactFormVersion,
     ContactRecord,
     ContactRecordNeed,
+    DirectoryChange,
     FollowUp,
     FormField,
     Language,
@@ -36,9 +38,15 @@ from ..datastore.models import (
     PartnerOrganization,
     Phone,
     Program,
+    QueueEntry,
+    QueueForm,
+    QueueProgram,
+    QueueStatus,
     Referral,
+    ReferralQueue,
     ReferralStatusChange,
     Schedule,
+    ScheduledCapacityChange,
     Service,
     ServiceArea,
     ServiceAtLocation,
@@ -60,6 +68,7 @@ class Action(StrEnum):
     WRITE = "write"
     EXPORT = "export"
     SUBSCRIBE = "subscribe"
+    STATISTICS = "statistics"
 
 
 # Each table answers to the domain type whose grants govern it; link tables follow the type
@@ -89,7 +98,15 @@ MODEL_TYPES: dict[type[Base], str] = {
     Language: "Language",
     ServiceArea: "ServiceArea",
     ServiceCapacity: "ServiceCapacity",
+    CapacityChange: "CapacityChange",
+    ScheduledCapacityChange: "ScheduledCapacityChange",
+    DirectoryChange: "DirectoryChange",
     Unit: "Unit",
+    ReferralQueue: "ReferralQueue",
+    QueueStatus: "QueueStatus",
+    QueueProgram: "ReferralQueue",
+    QueueForm: "ReferralQueue",
+    QueueEntry: "QueueEntry",
 }
 DIRECTORY_MODELS = frozenset(m for m, t in MODEL_TYPES.items() if t in DIRECTORY_TYPES)
 # Who is in the network (tenant and partner names) is visible to every member of it.

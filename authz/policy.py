@@ -30,7 +30,7 @@ from .coordinates import answer_coordinate, coordinate_matches
 HERE = Path(__file__).parent
 MODEL_PATH = HERE / "model.conf"
 ROLE_POLICY_PATH = HERE / "role_policy.csv"
-ACTIONS = ("read", "write", "export", "subscribe")
+ACTIONS = ("read", "write", "export", "subscribe", "statistics")
 OWN = "own"  # agreement column of each tenant's implicit agreement with itself
 PUBLIC = "public"
 

@@ -56,6 +56,12 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Versioned:
+    """Optimistic concurrency: writers send the version they read; a newer one is a CONFLICT."""
+
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
 class TenantOwned:
     """Every tenant-owned row carries its owner tenant; row scopes and RLS key on it."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -48,13 +50,21 @@ class Schema(strawberry.federation.Schema):
 
 
 def _domain_types() -> list[type[Any]]:
-    from .types import contacts, resources
+    """Every GraphQL type of the ``graph.types`` modules; the guard covers each of their fields
+    that names a coordinate."""
+    from . import types as package
 
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+    ]
     return [
         obj
-        for module in (contacts, resources)
+        for module in modules
         for obj in vars(module).values()
-        if isinstance(obj, type) and hasattr(obj, "__strawberry_definition__")
+        if isinstance(obj, type)
+        and hasattr(obj, "__strawberry_definition__")
+        and obj.__module__ == module.__name__
     ]
 
 

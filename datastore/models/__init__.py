@@ -11,18 +11,21 @@ from .contacts import (
     FormField,
 )
 from .events import AuditEvent, Event
+from .idempotency import IdempotencyKey
 from .queues import QueueEntry, QueueForm, QueueProgram, QueueStatus, ReferralQueue
 from .referrals import FollowUp, Outcome, Referral, ReferralStatusChange
 from .resources import (
     Address,
     Attribute,
     CapacityChange,
+    DirectoryChange,
     Language,
     Location,
     Organization,
     Phone,
     Program,
     Schedule,
+    ScheduledCapacityChange,
     Service,
     ServiceArea,
     ServiceAtLocation,
@@ -48,9 +51,11 @@ __all__ = [
     "ContactFormVersion",
     "ContactRecord",
     "ContactRecordNeed",
+    "DirectoryChange",
     "Event",
     "FollowUp",
     "FormField",
+    "IdempotencyKey",
     "Instance",
     "Inventory",
     "InventoryItem",
@@ -71,6 +76,7 @@ __all__ = [
     "ReferralStatusChange",
     "RoleAssignment",
     "Schedule",
+    "ScheduledCapacityChange",
     "Service",
     "ServiceArea",
     "ServiceAtLocation",

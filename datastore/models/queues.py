@@ -81,6 +81,9 @@ class QueueEntry(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
         ForeignKey("programs.id"), index=True
     )
     assigned_at: Mapped[datetime | None]
+    # The referral an assignment made, and the capacity slot it holds until released.
+    referral_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    capacity_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_capacities.id"))
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None]
     removal_reason: Mapped[str | None] = mapped_column(Text)

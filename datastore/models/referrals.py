@@ -90,4 +90,5 @@ class FollowUp(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     note: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -17,10 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, partial_unique, utcnow
+from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, Versioned, partial_unique, utcnow
 from ..enums import AddressType, CapacityStatus, LocationType, ServiceStatus, db_enum
 from ..types import name_type
 
@@ -36,7 +37,7 @@ def _source_unique(table: str) -> UniqueConstraint:
     return UniqueConstraint("tenant_id", "source_system", "source_key", name=f"uq_{table}_source")
 
 
-class Organization(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class Organization(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     __tablename__ = "organizations"
 
     name: Mapped[str] = mapped_column(name_type())
@@ -62,7 +63,7 @@ class Organization(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base)
     __table_args__ = (_source_unique("organizations"), Index(None, "tenant_id", "name"))
 
 
-class Program(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class Program(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     __tablename__ = "programs"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -74,7 +75,7 @@ class Program(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
     __table_args__ = (_source_unique("programs"),)
 
 
-class Service(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class Service(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     __tablename__ = "services"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -100,7 +101,7 @@ class Service(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
     __table_args__ = (_source_unique("services"), Index(None, "tenant_id", "name"))
 
 
-class Location(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class Location(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     __tablename__ = "locations"
 
     organization_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -127,7 +128,7 @@ class Location(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
     )
 
 
-class ServiceAtLocation(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class ServiceAtLocation(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     """What a referral points at: one service delivered at one location."""
 
     __tablename__ = "service_at_locations"
@@ -143,7 +144,7 @@ class ServiceAtLocation(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, 
     )
 
 
-class Address(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
+class Address(UUIDPrimaryKey, TenantOwned, Versioned, Timestamps, Base):
     __tablename__ = "addresses"
 
     location_id: Mapped[uuid.UUID] = mapped_column(
@@ -162,7 +163,7 @@ class Address(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     )
 
 
-class Phone(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
+class Phone(UUIDPrimaryKey, TenantOwned, Versioned, Timestamps, Base):
     __tablename__ = "phones"
 
     location_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -183,7 +184,7 @@ class Phone(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
-class Schedule(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
+class Schedule(UUIDPrimaryKey, TenantOwned, Versioned, Timestamps, Base):
     """HSDS schedule: RFC 5545 recurrence parts plus human-readable notes."""
 
     __tablename__ = "schedules"
@@ -229,7 +230,7 @@ class Taxonomy(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
     __table_args__ = (_source_unique("taxonomies"),)
 
 
-class TaxonomyTerm(UUIDPrimaryKey, TenantOwned, SourceTracked, Timestamps, Base):
+class TaxonomyTerm(UUIDPrimaryKey, TenantOwned, Versioned, SourceTracked, Timestamps, Base):
     __tablename__ = "taxonomy_terms"
 
     taxonomy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxonomies.id"), index=True)
@@ -355,5 +356,54 @@ class CapacityChange(UUIDPrimaryKey, TenantOwned, Base):
     maximum: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[CapacityStatus] = mapped_column(db_enum(CapacityStatus, "capacity_status"))
     note: Mapped[str | None] = mapped_column(Text)
+    changed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduledCapacityChange(UUIDPrimaryKey, TenantOwned, Base):
+    """Capacity a partner announced ahead ("+5 slots on Monday"); the scheduler applies it once,
+    at ``apply_at``, and stamps ``applied_at`` in the same transaction."""
+
+    __tablename__ = "scheduled_capacity_changes"
+
+    capacity_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service_capacities.id", ondelete="CASCADE"), index=True
+    )
+    apply_at: Mapped[datetime]
+    # Either a change of what is available or a new absolute figure.
+    available_delta: Mapped[int | None] = mapped_column(Integer)
+    available: Mapped[int | None] = mapped_column(Integer)
+    maximum: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[CapacityStatus | None] = mapped_column(
+        db_enum(CapacityStatus, "capacity_status")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            "(available_delta IS NULL) OR (available IS NULL)", name="delta_or_absolute"
+        ),
+        Index(
+            None, "apply_at", postgresql_where=text("applied_at IS NULL AND cancelled_at IS NULL")
+        ),
+    )
+
+
+class DirectoryChange(UUIDPrimaryKey, TenantOwned, Base):
+    """Field history of the resource directory, after HSDS ``metadata``: one row per changed
+    field (or one per create/deactivate), with who and when."""
+
+    __tablename__ = "directory_changes"
+
+    resource_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # create | update | deactivate | delete
+    field_name: Mapped[str | None] = mapped_column(String(64))
+    previous_value: Mapped[str | None] = mapped_column(Text)
+    replacement_value: Mapped[str | None] = mapped_column(Text)
     changed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)

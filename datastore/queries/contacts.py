@@ -11,7 +11,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz.plan import AccessPlan, Action
-from ...errors import BadUserInput, Conflict, NotFound
+from ...errors import BadUserInput, NotFound
 from ..enums import Channel, EventType, RiskLevel
 from ..forms import validate_answers
 from ..models import (
@@ -23,6 +23,7 @@ from ..models import (
     TaxonomyTerm,
 )
 from ..outbox import record_event
+from ..versioning import check_version
 
 UNSET: Any = object()
 
@@ -288,13 +289,7 @@ async def update_contact_record(
     )
     if record is None:
         raise NotFound("no such contact record")
-    if record.version != expected_version:
-        raise Conflict(
-            f"the contact record is at version {record.version}, not {expected_version}; "
-            "reload it and apply your change again",
-            reason="VERSION_MISMATCH",
-            currentVersion=record.version,
-        )
+    check_version(record, expected_version, "contact record")
     if changes.form_version_id is not UNSET and changes.form_version_id != record.form_version_id:
         raise BadUserInput("a contact record's form version cannot change", reason="FORM_IMMUTABLE")
     if changes.answers is not UNSET:
