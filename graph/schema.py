@@ -29,11 +29,28 @@ from .guard import guard
 from .limits import OperationLimits
 from .mutations import DataMutation
 from .queries import DataQuery
+from .referrals import ReferralMutation
 from .types.base import NODE_TYPES
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
-Query = merge_types("Query", (DataQuery, PrincipalAdminQuery, SharingAdminQuery, AuditQuery))
-Mutation = merge_types("Mutation", (DataMutation, PrincipalAdminMutation, SharingAdminMutation))
+Query = merge_types(
+    "Query",
+    (
+        DataQuery,
+        PrincipalAdminQuery,
+        SharingAdminQuery,
+        AuditQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        DataMutation,
+        ReferralMutation,
+        PrincipalAdminMutation,
+        SharingAdminMutation,
+    ),
+)
 
 log = logging.getLogger("sharegraph.graph")
 

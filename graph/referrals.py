@@ -1,0 +1,161 @@
+"""Referral write-back: create, move through the FHIR Task lifecycle, outcomes, external ids.
+
+Every mutation takes an optional ``idempotencyKey`` (partners retry on timeouts) and, where it
+changes a referral, the ``version`` the caller read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.queries import referrals as q
+from .context import Info
+from .enums import OutcomeCode, ReferralStatus
+from .inputs import decode_id
+from .types.base import maybe
+from .types.contacts import Outcome, Referral
+from .writes import forget_cached, require_fields, transaction, write_target
+
+
+@strawberry.input
+class CreateReferralInput:
+    contact_record_id: strawberry.ID
+    service_at_location_id: strawberry.ID | None = None
+    program_id: strawberry.ID | None = None
+    status: ReferralStatus = ReferralStatus.REQUESTED
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateReferralStatusInput:
+    id: strawberry.ID
+    version: int
+    status: ReferralStatus
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AddOutcomeInput:
+    referral_id: strawberry.ID
+    code: OutcomeCode
+    outcome_date: date
+    note: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SetReferralExternalIdInput:
+    id: strawberry.ID
+    version: int
+    external_id: str | None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ReferralPayload:
+    referral: Referral | None
+
+
+@strawberry.type
+class OutcomePayload:
+    outcome: Outcome | None
+    referral: Referral | None
+
+
+async def _referral(info: Info, referral_id: uuid.UUID) -> Referral | None:
+    forget_cached(info, m.Referral, referral_id)
+    return maybe(Referral, await info.context.loaders.one(m.Referral, referral_id))
+
+
+def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
+    decoded = decode_id(value, type_name)
+    assert decoded is not None
+    return decoded
+
+
+@strawberry.type
+class ReferralMutation:
+    @strawberry.mutation(name="createReferral")
+    async def create_referral(self, info: Info, input: CreateReferralInput) -> ReferralPayload:
+        ctx = info.context
+        ctx.plan.require_operation("createReferral", Action.WRITE)
+        record_id = _id(input.contact_record_id, "ContactRecord")
+        async with transaction(info, "createReferral", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                referral = await q.create_referral(
+                    w.session,
+                    ctx.plan,
+                    record_id,
+                    decode_id(input.service_at_location_id, "ServiceAtLocation"),
+                    decode_id(input.program_id, "Program"),
+                    input.status,
+                )
+                w.result = {"referral": str(referral.id)}
+            referral_id = uuid.UUID((w.replayed or w.result)["referral"])
+        return ReferralPayload(referral=await _referral(info, referral_id))
+
+    @strawberry.mutation(name="updateReferralStatus")
+    async def update_referral_status(
+        self, info: Info, input: UpdateReferralStatusInput
+    ) -> ReferralPayload:
+        ctx = info.context
+        ctx.plan.require_operation("updateReferralStatus", Action.WRITE)
+        referral_id = _id(input.id, "Referral")
+        target, scopes = await write_target(info, m.Referral, referral_id, "referral")
+        written = ["status"] + (["statusReason"] if input.reason is not None else [])
+        require_fields(info, "Referral", target.tenant_id, written, scopes)
+        async with transaction(info, "updateReferralStatus", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.update_status(
+                    w.session, ctx.plan, referral_id, input.version, input.status, input.reason
+                )
+                w.result = {"referral": str(referral_id)}
+        return ReferralPayload(referral=await _referral(info, referral_id))
+
+    @strawberry.mutation(name="setReferralExternalId")
+    async def set_referral_external_id(
+        self, info: Info, input: SetReferralExternalIdInput
+    ) -> ReferralPayload:
+        ctx = info.context
+        ctx.plan.require_operation("setReferralExternalId", Action.WRITE)
+        referral_id = _id(input.id, "Referral")
+        target, scopes = await write_target(info, m.Referral, referral_id, "referral")
+        require_fields(info, "Referral", target.tenant_id, ["externalId"], scopes)
+        async with transaction(info, "setReferralExternalId", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.set_external_id(
+                    w.session, ctx.plan, referral_id, input.version, input.external_id
+                )
+                w.result = {"referral": str(referral_id)}
+        return ReferralPayload(referral=await _referral(info, referral_id))
+
+    @strawberry.mutation(name="addOutcome")
+    async def add_outcome(self, info: Info, input: AddOutcomeInput) -> OutcomePayload:
+        ctx = info.context
+        ctx.plan.require_operation("addOutcome", Action.WRITE)
+        referral_id = _id(input.referral_id, "Referral")
+        target, scopes = await write_target(info, m.Referral, referral_id, "referral")
+        written = ["code", "outcomeDate"] + (["note"] if input.note is not None else [])
+        require_fields(info, "Outcome", target.tenant_id, written, scopes)
+        async with transaction(info, "addOutcome", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                outcome = await q.add_outcome(
+                    w.session,
+                    ctx.plan,
+                    referral_id,
+                    input.code,
+                    input.note,
+                    input.outcome_date,
+                    datetime.now(UTC).date(),
+                )
+                w.result = {"outcome": str(outcome.id), "referral": str(referral_id)}
+            outcome_id = uuid.UUID((w.replayed or w.result)["outcome"])
+        referral = await _referral(info, referral_id)
+        outcome_row = await info.context.loaders.one(m.Outcome, outcome_id)
+        return OutcomePayload(outcome=maybe(Outcome, outcome_row), referral=referral)
