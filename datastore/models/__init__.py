@@ -11,6 +11,7 @@ from .contacts import (
     FormField,
 )
 from .events import AuditEvent, Event
+from .exchange import EmailSend, EmailTemplate, ExportJob, ExportRun, ExportSchedule
 from .idempotency import IdempotencyKey
 from .queues import QueueEntry, QueueForm, QueueProgram, QueueStatus, ReferralQueue
 from .referrals import FollowUp, Outcome, Referral, ReferralStatusChange
@@ -52,7 +53,12 @@ __all__ = [
     "ContactRecord",
     "ContactRecordNeed",
     "DirectoryChange",
+    "EmailSend",
+    "EmailTemplate",
     "Event",
+    "ExportJob",
+    "ExportRun",
+    "ExportSchedule",
     "FollowUp",
     "FormField",
     "IdempotencyKey",
