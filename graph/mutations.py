@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -21,14 +20,14 @@ from ..datastore.queries.contacts import (
 from ..datastore.queries.contacts import (
     ClientInput as ClientData,
 )
-from ..errors import Forbidden, NotFound
+from ..errors import BadUserInput, Forbidden
 from .context import Info
 from .enums import Channel, RiskLevel
-from .guard import row_scopes
 from .inputs import decode_id, decode_ids
 from .types.answers import part2_consented
 from .types.base import maybe
 from .types.contacts import ContactRecord
+from .writes import forget_cached, transaction, write_target
 
 
 @strawberry.input
@@ -59,6 +58,7 @@ class CreateContactRecordInput:
     answers: JSON | None = None
     caller_postal_code: str | None = None
     caller_county: str | None = None
+    idempotency_key: str | None = None
 
 
 @strawberry.input(description="Fields left out stay as they are; `null` clears a field.")
@@ -76,6 +76,7 @@ class UpdateContactRecordInput:
     answers: JSON | None = strawberry.UNSET
     caller_postal_code: str | None = strawberry.UNSET
     caller_county: str | None = strawberry.UNSET
+    idempotency_key: str | None = None
 
 
 @strawberry.type
@@ -164,26 +165,10 @@ def _camel(name: str) -> str:
     return head + "".join(p.capitalize() for p in rest)
 
 
-async def _write_target(info: Info, record_id: uuid.UUID) -> tuple[Any, frozenset[str]]:
-    """The record to change and the write scopes it falls under; a record outside every write
-    scope is ``NOT_FOUND``, like one the caller cannot see."""
-    ctx = info.context
-    record = await ctx.loaders.one(m.ContactRecord, record_id)
-    if record is None:
-        raise NotFound("no such contact record")
-    async with ctx.db() as session:
-        scopes = await row_scopes(session, ctx.plan, m.ContactRecord, record, Action.WRITE)
-    if not scopes:
-        raise NotFound("no such contact record you may change")
-    return record, scopes
-
-
 async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
     """The record as the caller now sees it (row scopes re-evaluated after the write)."""
-    loader = info.context.loaders.by_id(m.ContactRecord)
-    with contextlib.suppress(KeyError):  # strawberry raises when nothing was cached
-        loader.clear(record_id)
-    return maybe(ContactRecord, await loader.load(record_id))
+    forget_cached(info, m.ContactRecord, record_id)
+    return maybe(ContactRecord, await info.context.loaders.one(m.ContactRecord, record_id))
 
 
 @strawberry.type
@@ -213,10 +198,12 @@ class DataMutation:
             caller_county=input.caller_county,
             form_version_id=decode_id(input.form_version_id, "ContactFormVersion"),
         )
-        async with ctx.write_session() as session:
-            record = await create_contact_record(session, ctx.plan, tenant_id, changes)
-        await info.context.see_own_writes()
-        return ContactRecordPayload(contact_record=await _reloaded(info, record.id))
+        async with transaction(info, "createContactRecord", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                record = await create_contact_record(w.session, ctx.plan, tenant_id, changes)
+                w.result = {"contactRecord": str(record.id)}
+            record_id = uuid.UUID((w.replayed or w.result)["contactRecord"])
+        return ContactRecordPayload(contact_record=await _reloaded(info, record_id))
 
     @strawberry.mutation(name="updateContactRecord")
     async def update_contact_record(
@@ -226,7 +213,7 @@ class DataMutation:
         ctx.plan.require_operation("updateContactRecord", Action.WRITE)
         record_id = decode_id(input.id, "ContactRecord")
         assert record_id is not None
-        target, scopes = await _write_target(info, record_id)
+        target, scopes = await write_target(info, m.ContactRecord, record_id, "contact record")
         await _require_writable(info, target.tenant_id, input, scopes, target.client_id)
         client_id = _value(input.client_id)
         needs = _value(input.need_term_ids)
@@ -249,10 +236,9 @@ class DataMutation:
         )
         for required in ("channel", "started_at"):
             if getattr(changes, required) is None:
-                from ..errors import BadUserInput
-
                 raise BadUserInput(f"{required} cannot be cleared", reason="REQUIRED_FIELD")
-        async with ctx.write_session() as session:
-            await update_contact_record(session, ctx.plan, record_id, input.version, changes)
-        await info.context.see_own_writes()
+        async with transaction(info, "updateContactRecord", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await update_contact_record(w.session, ctx.plan, record_id, input.version, changes)
+                w.result = {"contactRecord": str(record_id)}
         return ContactRecordPayload(contact_record=await _reloaded(info, record_id))

@@ -267,3 +267,23 @@ async def test_the_ids_filter_returns_only_the_given_records_you_can_see(api: Ap
     data = await api.data("riverbend-admin", query, {"ids": []})
     assert data["contactRecords"]["totalCount"] == 0
     assert data["contactRecords"]["edges"] == []
+
+
+async def test_a_retried_create_with_the_same_key_documents_the_call_once(write_api: Api) -> None:
+    api = write_api
+    given = {
+        "channel": "CALL",
+        "startedAt": "2026-11-02T21:05:00+00:00",
+        "narrative": "Caller asked about rent help.",
+        "idempotencyKey": "cad-incident-77",
+    }
+    records_before, events_before = await _count(api, ContactRecord), await _count(api, Event)
+    first = await api.data("lakeside-call-taker", CREATE, {"input": given})
+    second = await api.data("lakeside-call-taker", CREATE, {"input": given})
+    assert first == second
+    assert await _count(api, ContactRecord) == records_before + 1
+    assert await _count(api, Event) == events_before + 1
+    changed = {**given, "narrative": "Caller asked about food."}
+    body = await api.gql("lakeside-call-taker", CREATE, {"input": changed})
+    assert body["errors"][0]["extensions"]["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    assert await _count(api, ContactRecord) == records_before + 1
