@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .rls import RlsScope, apply_to_connection
+from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
+from .weeks import iso_week
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -62,6 +64,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         dbapi_connection.create_function("sg_distance_km", 4, _distance_km, deterministic=True)
+        dbapi_connection.create_function(ISO_WEEK_FUNCTION, 2, iso_week, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -25,11 +25,14 @@ from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
 from .admin_sharing import SharingAdminMutation, SharingAdminQuery
 from .audit import AuditQuery
+from .follow_ups import FollowUpMutation, FollowUpQuery
+from .form_sharing import FormSharingMutation
 from .guard import guard
 from .limits import OperationLimits
 from .mutations import DataMutation
 from .queries import DataQuery
 from .referrals import ReferralMutation
+from .statistics import StatisticsQuery
 from .types.base import NODE_TYPES
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
@@ -37,6 +40,8 @@ Query = merge_types(
     "Query",
     (
         DataQuery,
+        FollowUpQuery,
+        StatisticsQuery,
         PrincipalAdminQuery,
         SharingAdminQuery,
         AuditQuery,
@@ -47,8 +52,10 @@ Mutation = merge_types(
     (
         DataMutation,
         ReferralMutation,
+        FollowUpMutation,
         PrincipalAdminMutation,
         SharingAdminMutation,
+        FormSharingMutation,
     ),
 )
 

@@ -157,6 +157,11 @@ class FollowUp(Node):
     note: str | None
     completed_at: datetime | None
     version: int | None
+    created_at: datetime | None
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
 
     @strawberry.field(name="assignedTenant")
     async def assigned_tenant(self, info: Info) -> Tenant | None:

@@ -1,0 +1,50 @@
+"""ISO weeks on a tenant's wall clock, computed by the database the same way on both backends.
+
+PostgreSQL converts with its own IANA database (``timezone(zone, ts)``) and formats with
+``IYYY-"W"IW``. SQLite has no time zones: the engine registers :func:`iso_week` as the SQL
+function ``sg_iso_week`` on every connection, and it converts with Python's zoneinfo. Both give
+``2026-W05`` for any instant in the ISO week that starts on Monday 26 January 2026 local time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, literal
+
+SQLITE_FUNCTION = "sg_iso_week"
+
+
+def label(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def iso_week(stored: str | None, zone: str) -> str | None:
+    """SQLite's ``sg_iso_week(utc_text, zone)``: the ISO week of a stored UTC timestamp."""
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return label(moment.astimezone(ZoneInfo(zone)))
+
+
+def local_iso_week(column: Any, zone: str, dialect: str) -> ColumnElement[str]:
+    """The ISO week (``YYYY-Www``) of a UTC timestamp column on the wall clock of ``zone``."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(literal(zone), column), literal('IYYY-"W"IW'))
+    return getattr(func, SQLITE_FUNCTION)(column, literal(zone))  # type: ignore[no-any-return]
+
+
+def start_of_day(day: date, zone: str) -> datetime:
+    """The UTC instant a local calendar day starts (where midnight is skipped by a daylight
+    saving change, the first instant of the day)."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def end_of_day(day: date, zone: str) -> datetime:
+    """The UTC instant the local day after ``day`` starts (an exclusive upper bound)."""
+    return start_of_day(day + timedelta(days=1), zone)

@@ -1,0 +1,151 @@
+"""Admin convenience: share a contact form with another tenant by flags, or stop sharing it.
+
+The flags become ordinary sharing agreements (see ``datastore/queries/form_sharing.py``);
+`sharingAgreements` lists them and `explainAccess` explains them like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..datastore.enums import Sensitivity
+from ..datastore.queries import form_sharing
+from .admin_sharing import AccessChange, SharingAgreement
+from .context import Info
+from .forms import form_id_from
+from .relay import from_global_id
+
+
+@strawberry.input
+class ShareContactFormInput:
+    form_id: strawberry.ID = strawberry.field(
+        description="The form's UUID, or the id of one of its versions."
+    )
+    grantee_tenant_id: strawberry.ID
+    search: bool = strawberry.field(default=False, description="Read its records.")
+    edit: bool = strawberry.field(default=False, description="Change its records (needs search).")
+    follow_ups: bool = strawberry.field(default=False, description="See their follow-ups.")
+    assign_follow_ups: bool = strawberry.field(
+        default=False,
+        description="Schedule follow-ups on them for your users (needs followUps).",
+    )
+    statistics: bool = strawberry.field(
+        default=False, description="Count them in `networkStatistics`."
+    )
+    export: bool = strawberry.field(default=False, description="Include them in exports.")
+    purpose: str
+    valid_until: datetime | None = None
+    answer_sensitivity: Sensitivity | None = strawberry.field(
+        default=None,
+        description="Form answers up to this class go with search, edit and export; none if null.",
+    )
+    dry_run: bool = strawberry.field(
+        default=False, description="Only say what would change; write nothing."
+    )
+
+    def flags(self) -> frozenset[str]:
+        chosen = {
+            "search": self.search,
+            "edit": self.edit,
+            "followUps": self.follow_ups,
+            "assignFollowUps": self.assign_follow_ups,
+            "statistics": self.statistics,
+            "export": self.export,
+        }
+        return frozenset(flag for flag, on in chosen.items() if on)
+
+
+@strawberry.input
+class UnshareContactFormInput:
+    form_id: strawberry.ID
+    grantee_tenant_id: strawberry.ID
+    dry_run: bool = False
+
+
+@strawberry.type
+class ContactFormSharePayload:
+    agreements: list[SharingAgreement] = strawberry.field(
+        description="The share's live agreements (after the change, unless dryRun)."
+    )
+    changes: list[AccessChange] = strawberry.field(
+        description="What the grantee gains or loses, per coordinate."
+    )
+    applied: bool
+
+
+Planner = Callable[[AsyncSession], Awaitable[form_sharing.ShareChanges]]
+
+
+async def _run(info: Info, planner: Planner, dry_run: bool) -> ContactFormSharePayload:
+    ctx = info.context
+    if dry_run:
+        async with ctx.db() as session:
+            planned = await planner(session)
+        changes = form_sharing.preview(ctx.policies.snapshot, planned)
+        live = planned.kept + [c.before for c in planned.changes if c.before is not None]
+    else:
+        async with ctx.write_session() as session:
+            planned = await planner(session)
+            changes = form_sharing.preview(ctx.policies.snapshot, planned)
+            live = await form_sharing.apply(session, ctx.principal, planned)
+        await ctx.see_own_writes()
+        await ctx.policies.reload()
+    return ContactFormSharePayload(
+        agreements=[SharingAgreement.of(row) for row in sorted(live, key=lambda r: r.name)],
+        changes=[
+            AccessChange(
+                grantee=c.grantee,
+                coordinate=c.coordinate,
+                action=c.action,
+                row_scope=c.scope,
+                change=c.change,
+            )
+            for c in changes
+        ],
+        applied=not dry_run,
+    )
+
+
+@strawberry.type
+class FormSharingMutation:
+    @strawberry.mutation(
+        name="shareContactForm",
+        description="Share one of your tenant's contact forms with another tenant (admins of "
+        "the form's owner). Sharing again replaces the flags; flags left false are revoked.",
+    )
+    async def share_contact_form(
+        self, info: Info, input: ShareContactFormInput
+    ) -> ContactFormSharePayload:
+        form_id = await form_id_from(info, input.form_id)
+        share = form_sharing.FormShare(
+            form_id=form_id,
+            grantee_tenant_id=from_global_id(input.grantee_tenant_id, expected="Tenant")[1],
+            flags=input.flags(),
+            purpose=input.purpose,
+            valid_until=input.valid_until,
+            answer_sensitivity=input.answer_sensitivity,
+        )
+        plan = info.context.plan
+        return await _run(
+            info, lambda session: form_sharing.plan_share(session, plan, share), input.dry_run
+        )
+
+    @strawberry.mutation(
+        name="unshareContactForm",
+        description="Revoke every agreement sharing the form with that tenant.",
+    )
+    async def unshare_contact_form(
+        self, info: Info, input: UnshareContactFormInput
+    ) -> ContactFormSharePayload:
+        form_id = await form_id_from(info, input.form_id)
+        grantee = from_global_id(input.grantee_tenant_id, expected="Tenant")[1]
+        plan = info.context.plan
+        return await _run(
+            info,
+            lambda session: form_sharing.plan_unshare(session, plan, form_id, grantee),
+            input.dry_run,
+        )

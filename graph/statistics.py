@@ -1,0 +1,151 @@
+"""`networkStatistics`: counts of contact records on a shared form across the tenants sharing it,
+with small cells suppressed (see ``datastore/queries/statistics.py`` for the rules)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.queries import statistics as stats
+from ..datastore.weeks import end_of_day, start_of_day
+from ..errors import BadUserInput
+from .context import Info
+from .enums import Channel
+from .forms import form_id_from
+from .relay import to_global_id
+from .types.base import maybe
+from .types.resources import TaxonomyTerm
+
+
+@strawberry.enum
+class StatisticsDimension(Enum):
+    NEED = "need"
+    CHANNEL = "channel"
+    COUNTY = "county"
+    WEEK = "week"
+
+
+@strawberry.type(description="One count; withheld (`count` null, `suppressed` true) when small.")
+class StatisticsCell:
+    need_term: strawberry.Private[uuid.UUID | None]
+    need_term_id: strawberry.ID | None = strawberry.field(
+        description="The need's taxonomy term (grouped by NEED); null for records with no need."
+    )
+    channel: Channel | None
+    county: str | None = strawberry.field(description="The caller's county, when recorded.")
+    week: str | None = strawberry.field(
+        description="ISO week on the form owner's clock, e.g. `2026-W05`."
+    )
+    count: int | None
+    suppressed: bool
+
+    @strawberry.field(description="The need's taxonomy term, if you may read it.")
+    async def need(self, info: Info) -> TaxonomyTerm | None:
+        return maybe(TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.need_term))
+
+
+@strawberry.type
+class NetworkStatistics:
+    form_uuid: uuid.UUID
+    time_zone: str = strawberry.field(description="The form owner's; days and weeks follow it.")
+    group_by: list[StatisticsDimension]
+    threshold: int = strawberry.field(description="The threshold applied.")
+    total: int | None = strawberry.field(description="Distinct records; null when suppressed.")
+    total_suppressed: bool
+    cells: list[StatisticsCell]
+
+
+def _cell(
+    group_by: tuple[stats.Dimension, ...], key: stats.Key, count: int, hidden: bool
+) -> StatisticsCell:
+    values = dict(zip(group_by, key, strict=True))
+    need = values.get(stats.Dimension.NEED)
+    return StatisticsCell(
+        need_term=need,
+        need_term_id=strawberry.ID(to_global_id("TaxonomyTerm", need)) if need else None,
+        channel=values.get(stats.Dimension.CHANNEL),
+        county=values.get(stats.Dimension.COUNTY),
+        week=values.get(stats.Dimension.WEEK),
+        count=None if hidden else count,
+        suppressed=hidden,
+    )
+
+
+@strawberry.type
+class StatisticsQuery:
+    @strawberry.field(
+        name="networkStatistics",
+        description="Contact records on (any version of) a form, counted across the tenants "
+        "that grant you statistics on them (your own tenant's included), grouped as asked. "
+        "Cells and totals under the threshold are suppressed, and so are cells that would let "
+        "a suppressed one be derived by subtraction.",
+    )
+    async def network_statistics(
+        self,
+        info: Info,
+        form_id: strawberry.ID,
+        from_: Annotated[
+            date | None,
+            strawberry.argument(name="from", description="First day, on the owner's clock."),
+        ] = None,
+        to: Annotated[date | None, strawberry.argument(description="Last day (inclusive).")] = None,
+        group_by: list[StatisticsDimension] | None = None,
+        threshold: int = stats.DEFAULT_THRESHOLD,
+    ) -> NetworkStatistics:
+        ctx = info.context
+        plan = ctx.plan
+        plan.require_operation("networkStatistics", Action.STATISTICS)
+        if from_ is not None and to is not None and from_ > to:
+            raise BadUserInput("`from` must not be after `to`", reason="BAD_DATE_RANGE")
+        dimensions = tuple(dict.fromkeys(stats.Dimension(d.value) for d in group_by or ()))
+        form_uuid = await form_id_from(info, form_id)
+        async with ctx.db() as session:
+            form = await stats.find_form(session, plan, form_uuid)
+        used = {stats.DIMENSION_FIELDS[d]: "group by" for d in dimensions}
+        if from_ is not None or to is not None:
+            used.setdefault("startedAt", "filter")
+        stats.require_fields(plan, form.id, used)
+        applied = stats.threshold_for(plan, form.id, threshold)
+        request = stats.Request(
+            form=form,
+            group_by=dimensions,
+            start=start_of_day(from_, form.time_zone) if from_ else None,
+            end=end_of_day(to, form.time_zone) if to else None,
+        )
+        async with ctx.db() as session:
+            counts = await stats.count(session, plan, request, ctx.dialect)
+        withheld = stats.suppress(counts.cells, counts.total, applied)
+        for owner in sorted(counts.owners - {plan.home_tenant}, key=str):
+            ctx.audit.disclosure(
+                owner,
+                ctx.audit.home,
+                None,
+                "ContactRecord",
+                [],
+                [f"ContactRecord.{field}" for field in used],
+                detail={
+                    "statistics": {
+                        "formId": str(form.id),
+                        "groupBy": [d.value for d in dimensions],
+                        "threshold": applied,
+                    }
+                },
+            )
+        return NetworkStatistics(
+            form_uuid=form.id,
+            time_zone=form.time_zone,
+            group_by=[StatisticsDimension(d.value) for d in dimensions],
+            threshold=applied,
+            total=None if withheld.total_hidden else counts.total,
+            total_suppressed=withheld.total_hidden,
+            cells=[
+                _cell(dimensions, key, counts.cells[key], key in withheld.hidden)
+                for key in sorted(counts.cells, key=stats.sort_key)
+            ],
+        )
