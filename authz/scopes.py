@@ -19,6 +19,10 @@ mean). Policies only name scopes; they never contain SQL or code.
   region or postal prefix.
 - ``inventory:<inventory id>``: directory records listed in that inventory (a service is in
   it when it or its organization is).
+
+Referral queues and their entries answer only to ``all`` and to the two partner scopes: under
+``assigned_to_grantee`` or ``referred_to_grantee`` a grantee sees the live entries assigned to
+one of its programs and the queues one of its programs serves; any other scope selects none.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from ..datastore.models import (
     Organization,
     Program,
     QueueEntry,
+    QueueProgram,
     Referral,
+    ReferralQueue,
     Service,
     ServiceAtLocation,
     Taxonomy,
@@ -137,6 +143,28 @@ def _referral_to_grantee(grantee: Grantee) -> ColumnElement[bool]:
     return and_(
         Referral.status.not_in(CLOSED_FOR_PARTNERS),
         or_(Referral.service_at_location_id.in_(sals), Referral.program_id.in_(programs)),
+    )
+
+
+PARTNER_QUEUE_SCOPES = frozenset({"assigned_to_grantee", "referred_to_grantee"})
+
+
+def _grantee_programs(grantee: Grantee) -> Any:
+    orgs = _grantee_organizations(grantee)
+    if orgs is None:
+        return None
+    return select(Program.id).where(Program.organization_id.in_(orgs))
+
+
+def _queue_condition(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    """Queues and entries: never more than ``all`` grants, and the partner scopes' own rows."""
+    programs = _grantee_programs(grantee) if scope.name in PARTNER_QUEUE_SCOPES else None
+    if programs is None:
+        return false()
+    if model is QueueEntry:
+        return and_(QueueEntry.removed_at.is_(None), QueueEntry.assigned_program_id.in_(programs))
+    return ReferralQueue.id.in_(
+        select(QueueProgram.queue_id).where(QueueProgram.program_id.in_(programs))
     )
 
 
@@ -289,6 +317,8 @@ def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
                 FollowUp.assigned_tenant_id == grantee.tenant_id if grantee.tenant_id else false()
             )
         return FollowUp.contact_record_id.in_(_records_in_scope(scope, grantee))
+    if model in (ReferralQueue, QueueEntry):
+        return _queue_condition(model, scope, grantee)
     return _directory_condition(model, scope)
 
 
@@ -301,6 +331,7 @@ class Facts:
 
     referrals: list[Any] = field(default_factory=list)
     queue_entries: list[Any] = field(default_factory=list)
+    queue_programs: list[Any] = field(default_factory=list)
     follow_ups: list[Any] = field(default_factory=list)
     records: dict[uuid.UUID, Any] = field(default_factory=dict)
     form_of_version: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
@@ -389,6 +420,20 @@ def _in_inventory(
     )
 
 
+def queue_row_in_scope(
+    facts: Facts, type_name: str, row: Any, scope: Scope, grantee: Grantee
+) -> bool:
+    if scope.name == "all":
+        return True
+    if scope.name not in PARTNER_QUEUE_SCOPES:
+        return False
+    orgs = _grantee_org_ids(facts, grantee)
+    programs = {p.id for p in facts.programs.values() if p.organization_id in orgs}
+    if type_name == "QueueEntry":
+        return row.removed_at is None and row.assigned_program_id in programs
+    return any(qp.queue_id == row.id and qp.program_id in programs for qp in facts.queue_programs)
+
+
 def directory_in_scope(facts: Facts, type_name: str, row: Any, scope: Scope) -> bool:
     name, arg = scope.name, str(scope.argument)
     if name == "all":
@@ -465,6 +510,8 @@ def reference(type_name: str) -> Callable[[Facts, Any, Scope, Grantee], bool]:
             if scope.name == "follow_up_assigned_to_grantee":
                 return grantee.tenant_id is not None and row.assigned_tenant_id == grantee.tenant_id
             return record_in_scope(facts, facts.records[row.contact_record_id], scope, grantee)
+        if type_name in {"ReferralQueue", "QueueEntry"}:
+            return queue_row_in_scope(facts, type_name, row, scope, grantee)
         return directory_in_scope(facts, type_name, row, scope)
 
     return for_records

@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.credentials import demo_key
-from . import demo_sharing, migrate
+from . import demo_queues, demo_sharing, migrate
 from .base import Base
 from .engine import Database
 from .enums import (
@@ -1680,6 +1680,7 @@ async def seed(db: Database, *, scale: int = 1, demo_secret: str) -> SeedResult:
             return result
         builder = _Builder(scale=scale, demo_secret=demo_secret)
         rows = builder.build()
+        demo_queues.extend(builder, rows)
         await _insert_all(session, rows)
         session.add_all(
             demo_sharing.agreements(

@@ -21,6 +21,7 @@ from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
 from ..datastore.rls import RlsScope
+from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
@@ -81,9 +82,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         state["db"] = db
         state["policies"] = policies
         state["cursors"] = CursorCodec(secret)
+        scheduler = scheduler_for(db, settings) if settings.scheduler else None
+        if scheduler is not None:
+            await scheduler.start()
+        _app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await policies.stop()
             if database is None:
                 await db.dispose()

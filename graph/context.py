@@ -69,6 +69,9 @@ class RequestContext:
         """End the request's read transaction, which may predate a write this request just
         committed (SQLite WAL keeps its snapshot), so what resolves next reads the write."""
         async with self.db() as session:
+            # Rows the loaders already hold stay readable: a rollback would expire them, and
+            # an expired attribute cannot load itself again under asyncio.
+            session.expunge_all()
             await session.rollback()
 
     def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:

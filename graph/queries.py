@@ -26,6 +26,7 @@ from .inputs import (
     directory_sort_field,
     directory_sort_keys,
 )
+from .inventories import InventoryArgument, visible_inventory
 from .pagination import connection
 from .readability import readable_subset, require_readable
 from .relay import Connection, Node, from_global_id, to_global_id
@@ -70,6 +71,7 @@ async def _directory(
     sort: DirectorySort,
     first: int | None,
     after: str | None,
+    inventory: strawberry.ID | None = None,
 ) -> Connection[Any]:
     plan = info.context.plan
     plan.require_operation(operation, Action.READ)
@@ -85,6 +87,8 @@ async def _directory(
     if flt.search:
         searched_type = "Service" if type_name == "ServiceAtLocation" else type_name
         flt = replace(flt, search_columns=_search_columns(plan, searched_type, owners))
+    if inventory is not None:
+        flt = replace(flt, inventory_id=await visible_inventory(info, inventory))
     statement = build(plan, flt, info.context.dialect)
     keys = directory_sort_keys(model, sort)
     return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
@@ -155,6 +159,7 @@ class DataQuery:
         sort: DirectorySort = DirectorySort.NAME_ASC,
         first: int | None = None,
         after: str | None = None,
+        inventory: InventoryArgument = None,
     ) -> Connection[Organization]:
         return await _directory(
             info,
@@ -165,6 +170,7 @@ class DataQuery:
             sort,
             first,
             after,
+            inventory,
         )
 
     @strawberry.field
@@ -175,9 +181,10 @@ class DataQuery:
         sort: DirectorySort = DirectorySort.NAME_ASC,
         first: int | None = None,
         after: str | None = None,
+        inventory: InventoryArgument = None,
     ) -> Connection[Service]:
         return await _directory(
-            info, "services", Service, directory.services, filter, sort, first, after
+            info, "services", Service, directory.services, filter, sort, first, after, inventory
         )
 
     @strawberry.field
@@ -188,9 +195,10 @@ class DataQuery:
         sort: DirectorySort = DirectorySort.NAME_ASC,
         first: int | None = None,
         after: str | None = None,
+        inventory: InventoryArgument = None,
     ) -> Connection[Location]:
         return await _directory(
-            info, "locations", Location, directory.locations, filter, sort, first, after
+            info, "locations", Location, directory.locations, filter, sort, first, after, inventory
         )
 
     @strawberry.field(name="serviceAtLocations")
@@ -201,6 +209,7 @@ class DataQuery:
         sort: DirectorySort = DirectorySort.NAME_ASC,
         first: int | None = None,
         after: str | None = None,
+        inventory: InventoryArgument = None,
     ) -> Connection[ServiceAtLocation]:
         return await _directory(
             info,
@@ -211,6 +220,7 @@ class DataQuery:
             sort,
             first,
             after,
+            inventory,
         )
 
     @strawberry.field(name="taxonomyTerms")
@@ -221,6 +231,7 @@ class DataQuery:
         sort: DirectorySort = DirectorySort.NAME_ASC,
         first: int | None = None,
         after: str | None = None,
+        inventory: InventoryArgument = None,
     ) -> Connection[TaxonomyTerm]:
         return await _directory(
             info,
@@ -231,6 +242,7 @@ class DataQuery:
             sort,
             first,
             after,
+            inventory,
         )
 
     @strawberry.field(name="contactRecords")

@@ -25,12 +25,17 @@ from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
 from .admin_sharing import SharingAdminMutation, SharingAdminQuery
 from .audit import AuditQuery
+from .capacity import CapacityMutation
+from .capacity_schedule import CapacityScheduleMutation
+from .directory_edit import DirectoryEditMutation
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
+from .inventories import InventoryMutation, InventoryQuery
 from .limits import OperationLimits
 from .mutations import DataMutation
 from .queries import DataQuery
+from .queues import QueueMutation, QueueQuery
 from .referrals import ReferralMutation
 from .statistics import StatisticsQuery
 from .types.base import NODE_TYPES
@@ -45,6 +50,8 @@ Query = merge_types(
         PrincipalAdminQuery,
         SharingAdminQuery,
         AuditQuery,
+        InventoryQuery,
+        QueueQuery,
     ),
 )
 Mutation = merge_types(
@@ -52,6 +59,11 @@ Mutation = merge_types(
     (
         DataMutation,
         ReferralMutation,
+        QueueMutation,
+        CapacityMutation,
+        CapacityScheduleMutation,
+        DirectoryEditMutation,
+        InventoryMutation,
         FollowUpMutation,
         PrincipalAdminMutation,
         SharingAdminMutation,

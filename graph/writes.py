@@ -101,6 +101,9 @@ async def transaction(
 ) -> AsyncIterator[Write]:
     ctx = info.context
     principal_id = ctx.principal.id
+    # Give the read connection back first: a request holding one while it waits for another
+    # would, under load, leave the pool to requests that all wait on each other.
+    await ctx.see_own_writes()
     async with ctx.write_session() as session:
         write = Write(session)
         if idempotency_key is not None:

@@ -55,6 +55,33 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """Outgoing mail (contact records sent as PDFs). Unset host: sending is refused."""
+
+    host: str | None = None
+    port: int = 587
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    ssl: bool = False  # implicit TLS (port 465) instead of STARTTLS
+    from_address: str | None = None
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings:
+        return cls(
+            host=os.environ.get("SHAREGRAPH_SMTP_HOST") or None,
+            port=_env_int("SHAREGRAPH_SMTP_PORT", cls.port),
+            user=os.environ.get("SHAREGRAPH_SMTP_USER") or None,
+            password=os.environ.get("SHAREGRAPH_SMTP_PASSWORD") or None,
+            starttls=_env_bool("SHAREGRAPH_SMTP_STARTTLS", cls.starttls),
+            ssl=_env_bool("SHAREGRAPH_SMTP_SSL", cls.ssl),
+            from_address=os.environ.get("SHAREGRAPH_SMTP_FROM") or None,
+            timeout_seconds=_env_float("SHAREGRAPH_SMTP_TIMEOUT", cls.timeout_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -68,6 +95,13 @@ class Settings:
     # printed again; they are accepted only by a database marked as demo.
     demo_secret: str = "sharegraph-demo-secret"
     echo_sql: bool = False
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    # The scheduler of due work inside `serve`: on when configured from the environment
+    # (SHAREGRAPH_SCHEDULER, default on), off for apps built in code unless asked for.
+    scheduler: bool = False
+    scheduler_poll_seconds: float = 5.0
+    # How often the scheduler seals the audit trail; 0 leaves sealing to `sharegraph audit seal`.
+    audit_seal_interval_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -94,5 +128,13 @@ class Settings:
             jwt_issuer=os.environ.get("SHAREGRAPH_JWT_ISSUER") or None,
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
+            smtp=SmtpSettings.from_env(),
+            scheduler=_env_bool("SHAREGRAPH_SCHEDULER", True),
+            scheduler_poll_seconds=_env_float(
+                "SHAREGRAPH_SCHEDULER_POLL", cls.scheduler_poll_seconds
+            ),
+            audit_seal_interval_seconds=_env_float(
+                "SHAREGRAPH_AUDIT_SEAL_INTERVAL", cls.audit_seal_interval_seconds
+            ),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

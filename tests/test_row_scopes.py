@@ -35,7 +35,9 @@ from sharegraph.datastore.models import (
     Organization,
     Program,
     QueueEntry,
+    QueueProgram,
     Referral,
+    ReferralQueue,
     Service,
     ServiceAtLocation,
     Taxonomy,
@@ -54,6 +56,8 @@ MODELS: dict[type[Any], str] = {
     Program: "Program",
     TaxonomyTerm: "TaxonomyTerm",
     Taxonomy: "Taxonomy",
+    ReferralQueue: "ReferralQueue",
+    QueueEntry: "QueueEntry",
 }
 PRAIRIE = demo_id("tenant", "prairie")
 GRANTEES = {
@@ -139,7 +143,8 @@ async def _load(db: Database) -> World:
         loaded = {model: await rows(model) for model in MODELS}
         facts = Facts(
             referrals=loaded[Referral],
-            queue_entries=await rows(QueueEntry),
+            queue_entries=loaded[QueueEntry],
+            queue_programs=await rows(QueueProgram),
             follow_ups=loaded[FollowUp],
             records={r.id: r for r in loaded[ContactRecord]},
             form_of_version={v.id: v.form_id for v in await rows(ContactFormVersion)},

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 
+from ...authz.scopes import Grantee, Scope
+from ...authz.scopes import sql as scope_sql
 from ..models import Attribute, Location, Organization, Service, ServiceAtLocation, TaxonomyTerm
 from . import geo, search
 
@@ -37,6 +39,8 @@ class DirectoryFilter:
     modified_after: datetime | None = None
     tenant_ids: tuple[uuid.UUID, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # only records of this inventory (the caller may see it: checked by the caller)
+    inventory_id: uuid.UUID | None = None
 
 
 def _tagged(
@@ -50,6 +54,36 @@ def _tagged(
             plan.row_filter(Attribute),
         )
     )
+
+
+_LINKED_ENTITIES = (
+    ("organization", Organization),
+    ("service", Service),
+    ("location", Location),
+    ("service_at_location", ServiceAtLocation),
+)
+
+
+def in_inventory(plan: AccessPlan, model: Any, inventory_id: uuid.UUID) -> ColumnElement[bool]:
+    """Records the inventory lists, read as its ``inventory:<id>`` row scope reads it (a service
+    is in it when it or its organization is); taxonomy terms, when a listed record uses them."""
+    if model is TaxonomyTerm:
+        linked = [
+            and_(
+                Attribute.link_entity == entity,
+                Attribute.link_id.in_(
+                    select(linked_model.id).where(
+                        in_inventory(plan, linked_model, inventory_id),
+                        plan.row_filter(linked_model),
+                    )
+                ),
+            )
+            for entity, linked_model in _LINKED_ENTITIES
+        ]
+        return TaxonomyTerm.id.in_(
+            select(Attribute.taxonomy_term_id).where(or_(*linked), plan.row_filter(Attribute))
+        )
+    return scope_sql(model, Scope("inventory", str(inventory_id)), Grantee())
 
 
 def _locations_near(plan: AccessPlan, near: Near, dialect: str) -> Select[Any]:
@@ -74,6 +108,8 @@ def _common(plan: AccessPlan, model: Any, flt: DirectoryFilter, dialect: str) ->
         statement = statement.where(model.updated_at > flt.modified_after)
     if flt.tenant_ids:
         statement = statement.where(model.tenant_id.in_(flt.tenant_ids))
+    if flt.inventory_id is not None:
+        statement = statement.where(in_inventory(plan, model, flt.inventory_id))
     return statement
 
 
@@ -131,6 +167,8 @@ def service_at_locations(plan: AccessPlan, flt: DirectoryFilter, dialect: str) -
         statement = statement.where(ServiceAtLocation.updated_at > flt.modified_after)
     if flt.tenant_ids:
         statement = statement.where(ServiceAtLocation.tenant_id.in_(flt.tenant_ids))
+    if flt.inventory_id is not None:
+        statement = statement.where(in_inventory(plan, ServiceAtLocation, flt.inventory_id))
     if flt.service_id:
         statement = statement.where(ServiceAtLocation.service_id == flt.service_id)
     if flt.location_id:

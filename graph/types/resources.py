@@ -13,6 +13,8 @@ from ..context import Info
 from ..enums import CapacityStatus, LocationType, ServiceStatus
 from ..relay import Node
 from .base import many, maybe, node_type
+from .capacity_schedule import ScheduledCapacityChange
+from .directory_history import DirectoryChange, history_of
 from .tenants import Tenant
 
 
@@ -34,18 +36,21 @@ class Address:
     country: str | None
 
 
-@strawberry.type
-class Phone:
+@node_type(m.Phone)
+@strawberry.federation.type(keys=["id"])
+class Phone(Node):
     row: strawberry.Private[Any]
     uuid: uuid.UUID | None
     number: str | None
     extension: str | None
     type: str | None
     description: str | None
+    version: int | None
 
 
-@strawberry.type
-class Schedule:
+@node_type(m.Schedule)
+@strawberry.federation.type(keys=["id"])
+class Schedule(Node):
     row: strawberry.Private[Any]
     uuid: uuid.UUID | None
     description: str | None
@@ -60,6 +65,7 @@ class Schedule:
     timezone: str | None
     notes: str | None
     attending_type: str | None
+    version: int | None
 
 
 @strawberry.type
@@ -90,8 +96,23 @@ class Unit:
     identifier: str | None
 
 
-@strawberry.type(description="HSDS 3.1 service_capacity: what a service or program can take.")
-class ServiceCapacity:
+@strawberry.type(description="One change of a capacity: the figures after it, and when.")
+class CapacityChange:
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID | None
+    available: int | None
+    reserved: int | None
+    maximum: int | None
+    status: CapacityStatus | None
+    note: str | None
+    changed_at: datetime | None
+
+
+@node_type(m.ServiceCapacity)
+@strawberry.federation.type(
+    keys=["id"], description="HSDS 3.1 service_capacity: what a service or program can take."
+)
+class ServiceCapacity(Node):
     row: strawberry.Private[Any]
     uuid: uuid.UUID | None
     available: int | None
@@ -101,6 +122,14 @@ class ServiceCapacity:
     description: str | None
     note: str | None
     updated: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Every change, newest first: reports, reservations, releases.")
+    async def history(self, info: Info) -> list[CapacityChange] | None:
+        rows = await info.context.loaders.children(
+            m.CapacityChange, "capacity_id", (m.CapacityChange.changed_at.desc(),)
+        ).load(self.row.id)
+        return many(CapacityChange, rows)
 
     @strawberry.field(description="Slots free now: available minus what assignments reserved.")
     def free(self) -> int | None:
@@ -109,6 +138,14 @@ class ServiceCapacity:
     @strawberry.field
     async def unit(self, info: Info) -> Unit | None:
         return maybe(Unit, await info.context.loaders.one(m.Unit, self.row.unit_id))
+
+    @strawberry.field(description="Changes announced ahead, not yet applied nor cancelled.")
+    async def scheduled(self, info: Info) -> list[ScheduledCapacityChange] | None:
+        rows = await info.context.loaders.children(
+            m.ScheduledCapacityChange, "capacity_id", (m.ScheduledCapacityChange.apply_at,)
+        ).load(self.row.id)
+        pending = [r for r in rows if r.applied_at is None and r.cancelled_at is None]
+        return many(ScheduledCapacityChange, pending)
 
 
 @node_type(m.Taxonomy)
@@ -174,6 +211,11 @@ class Organization(Node):
     uri: str | None
     active: bool | None
     updated_at: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Changed fields, newest first, with who and when.")
+    async def history(self, info: Info) -> list[DirectoryChange] | None:
+        return await history_of(info, "Organization", self.row)
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -223,6 +265,11 @@ class Program(Node):
     description: str | None
     active: bool | None
     updated_at: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Changed fields, newest first, with who and when.")
+    async def history(self, info: Info) -> list[DirectoryChange] | None:
+        return await history_of(info, "Program", self.row)
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -257,6 +304,11 @@ class Location(Node):
     longitude: float | None
     active: bool | None
     updated_at: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Changed fields, newest first, with who and when.")
+    async def history(self, info: Info) -> list[DirectoryChange] | None:
+        return await history_of(info, "Location", self.row)
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -315,6 +367,11 @@ class Service(Node):
     alert: str | None
     wait_time: str | None
     updated_at: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Changed fields, newest first, with who and when.")
+    async def history(self, info: Info) -> list[DirectoryChange] | None:
+        return await history_of(info, "Service", self.row)
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -388,6 +445,15 @@ class ServiceAtLocation(Node):
     description: str | None
     active: bool | None
     updated_at: datetime | None
+    version: int | None
+
+    @strawberry.field(description="Changed fields, newest first, with who and when.")
+    async def history(self, info: Info) -> list[DirectoryChange] | None:
+        return await history_of(info, "ServiceAtLocation", self.row)
+
+    @strawberry.field(name="taxonomyTerms")
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm] | None:
+        return await _terms_of(info, "service_at_location", self.row.id)
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:

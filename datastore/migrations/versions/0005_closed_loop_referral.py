@@ -28,6 +28,9 @@ depends_on: str | Sequence[str] | None = None
 # Tenant-owned tables this migration adds, with 0003's policies (tests read these lists).
 DIRECTORY_TABLES: tuple[str, ...] = ("directory_changes", "scheduled_capacity_changes")
 RECORD_TABLES: tuple[str, ...] = ()
+# Inventories select directory records and are shared with guests that hold directory grants
+# (row scope ``inventory:<id>``), so they move from 0003's record setting to the directory one.
+MOVED_TO_DIRECTORY: tuple[str, ...] = ("inventories", "inventory_items")
 
 
 def _enable_rls() -> None:
@@ -52,6 +55,10 @@ def _enable_rls() -> None:
         # case another role runs this migration.
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {rls.APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON idempotency_keys TO {rls.APP_ROLE}")
+    for table in MOVED_TO_DIRECTORY:
+        op.execute(
+            f"ALTER POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+        )
 
 
 def upgrade() -> None:

@@ -1,0 +1,98 @@
+"""`updateCapacity`: partners report their programs' and services' capacity.
+
+What a partner may change comes from its ServiceCapacity write grants; on top of them, a partner
+organization changes only the capacity of organizations it operates (a pantry never edits the
+shelter's beds). Semantics of ``available`` and ``reserved``: ``datastore/queries/capacity.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.queries import capacity as q
+from ..errors import NotFound
+from .context import Info
+from .enums import CapacityStatus
+from .inputs import decode_id
+from .types.base import maybe
+from .types.resources import ServiceCapacity
+from .writes import forget_cached, require_fields, transaction, write_target
+
+
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateCapacityInput:
+    id: strawberry.ID
+    version: int = strawberry.field(
+        description="The version you read. Every reservation bumps it, so your figure accounts "
+        "for every reservation you saw; a newer version -> CONFLICT (VERSION_MISMATCH)."
+    )
+    available: int | None = strawberry.field(
+        default=None,
+        description="Free slots now, counting the referrals you have received as taken; "
+        "reservations start again from zero.",
+    )
+    maximum: int | None = None
+    unit_id: uuid.UUID | None = strawberry.field(default=None, description="A unit's uuid.")
+    status: CapacityStatus | None = None
+    note: str | None = strawberry.field(default=None, description='"" clears the note.')
+    description: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CapacityPayload:
+    capacity: ServiceCapacity | None
+
+
+INPUT_COORDINATES = {
+    "available": "available",
+    "maximum": "maximum",
+    "unit_id": "unit",
+    "status": "status",
+    "note": "note",
+    "description": "description",
+}
+
+
+@strawberry.type
+class CapacityMutation:
+    @strawberry.mutation(name="updateCapacity")
+    async def update_capacity(self, info: Info, input: UpdateCapacityInput) -> CapacityPayload:
+        ctx = info.context
+        ctx.plan.require_operation("updateCapacity", Action.WRITE)
+        capacity_id = decode_id(input.id, "ServiceCapacity")
+        assert capacity_id is not None
+        target, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
+        partner = ctx.principal.partner_organization_id
+        if partner is not None:
+            async with ctx.db() as session:
+                operator = await q.operating_partner(session, target)
+            if operator != partner:
+                raise NotFound("no such capacity you may change")
+        written = [c for name, c in INPUT_COORDINATES.items() if getattr(input, name) is not None]
+        require_fields(info, "ServiceCapacity", target.tenant_id, written, scopes)
+        report = q.CapacityReport(
+            available=input.available,
+            maximum=input.maximum,
+            unit_id=input.unit_id,
+            status=input.status,
+            note=input.note,
+            description=input.description,
+        )
+        async with transaction(info, "updateCapacity", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.update_reported(
+                    w.session,
+                    ctx.plan,
+                    capacity_id,
+                    report,
+                    expected_version=input.version,
+                )
+                w.result = {"capacity": str(capacity_id)}
+        forget_cached(info, m.ServiceCapacity, capacity_id)
+        row = await ctx.loaders.one(m.ServiceCapacity, capacity_id)
+        return CapacityPayload(capacity=maybe(ServiceCapacity, row))

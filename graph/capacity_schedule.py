@@ -1,0 +1,195 @@
+"""Scheduled capacity: `scheduleCapacity` ("+5 slots on Monday 08:00") and
+`cancelScheduledCapacity`. The scheduler applies what is scheduled (``datastore.scheduler``).
+
+Who may schedule: write grants on ``ScheduledCapacityChange`` for the fields given, and on the
+``ServiceCapacity`` fields the change will set when it applies, under the write scopes of the
+capacity row (a scheduled change follows its capacity); and, as for ``updateCapacity``, a
+partner organization only for the programs and services it operates. A capacity the caller
+cannot change is ``NOT_FOUND``, like one it cannot see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Any
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.base import utcnow
+from ..datastore.localtime import local_to_utc
+from ..datastore.queries.capacity import operating_partner
+from ..datastore.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
+from ..errors import BadUserInput, NotFound
+from .context import Info
+from .enums import CapacityStatus
+from .inputs import decode_id
+from .types.base import maybe
+from .types.capacity_schedule import ScheduledCapacityChange
+from .types.resources import ServiceCapacity
+from .writes import forget_cached, require_fields, transaction, write_target
+
+# ScheduledCapacityChange field -> the ServiceCapacity field it sets when applied
+APPLIES_TO = {
+    "availableDelta": "available",
+    "available": "available",
+    "maximum": "maximum",
+    "status": "status",
+    "note": "note",
+}
+
+
+@strawberry.input(
+    description="When: `applyAt` (an instant), or `localDate` + `localTime` on the wall clock "
+    "of the capacity's owner tenant (its IANA time zone, daylight saving time included). "
+    "What: `availableDelta` (+5 slots) or `available` (a new figure), and/or `maximum`, "
+    "`status`, `note`."
+)
+class ScheduleCapacityInput:
+    capacity_id: strawberry.ID
+    apply_at: datetime | None = None
+    local_date: date | None = None
+    local_time: time | None = None
+    available_delta: int | None = None
+    available: int | None = None
+    maximum: int | None = None
+    status: CapacityStatus | None = None
+    note: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CancelScheduledCapacityInput:
+    id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ScheduleCapacityPayload:
+    scheduled_change: ScheduledCapacityChange | None
+    capacity: ServiceCapacity | None
+
+
+def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
+    decoded = decode_id(value, type_name)
+    assert decoded is not None
+    return decoded
+
+
+async def _apply_at(info: Info, input: ScheduleCapacityInput, tenant_id: uuid.UUID) -> datetime:
+    local = (input.local_date, input.local_time)
+    if input.apply_at is not None:
+        if local != (None, None):
+            raise BadUserInput(
+                "give applyAt, or localDate and localTime, not both", reason="BAD_APPLY_AT"
+            )
+        if input.apply_at.tzinfo is None:
+            raise BadUserInput(
+                "applyAt needs a UTC offset (e.g. 2026-03-02T14:00:00Z)", reason="BAD_APPLY_AT"
+            )
+        return input.apply_at
+    if input.local_date is None or input.local_time is None:
+        raise BadUserInput(
+            "say when: applyAt, or localDate and localTime together", reason="BAD_APPLY_AT"
+        )
+    tenant = await info.context.loaders.one(m.Tenant, tenant_id)
+    if tenant is None:  # the owner of a row the caller may change is always visible
+        raise NotFound("no such capacity")
+    return local_to_utc(input.local_date, input.local_time, tenant.time_zone)
+
+
+async def _changeable(info: Info, capacity_id: uuid.UUID) -> tuple[Any, frozenset[str]]:
+    """The capacity and the write scopes it falls under; a partner's own capacity only."""
+    ctx = info.context
+    capacity, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
+    partner = ctx.principal.partner_organization_id
+    if partner is not None:
+        async with ctx.db() as session:
+            if await operating_partner(session, capacity) != partner:
+                raise NotFound("no such capacity you may change")
+    return capacity, scopes
+
+
+async def _scheduled(info: Info, change_id: uuid.UUID) -> ScheduledCapacityChange | None:
+    forget_cached(info, m.ScheduledCapacityChange, change_id)
+    loaded = await info.context.loaders.one(m.ScheduledCapacityChange, change_id)
+    return maybe(ScheduledCapacityChange, loaded)
+
+
+async def _capacity(info: Info, capacity_id: uuid.UUID) -> ServiceCapacity | None:
+    forget_cached(info, m.ServiceCapacity, capacity_id)
+    return maybe(ServiceCapacity, await info.context.loaders.one(m.ServiceCapacity, capacity_id))
+
+
+@strawberry.type
+class CapacityScheduleMutation:
+    @strawberry.mutation(
+        name="scheduleCapacity",
+        description="Announce a capacity change that applies itself at a future time.",
+    )
+    async def schedule_capacity(
+        self, info: Info, input: ScheduleCapacityInput
+    ) -> ScheduleCapacityPayload:
+        ctx = info.context
+        ctx.plan.require_operation("scheduleCapacity", Action.WRITE)
+        capacity_id = _id(input.capacity_id, "ServiceCapacity")
+        capacity, scopes = await _changeable(info, capacity_id)
+        change = PlannedChange(
+            apply_at=await _apply_at(info, input, capacity.tenant_id),
+            available_delta=input.available_delta,
+            available=input.available,
+            maximum=input.maximum,
+            status=input.status,
+            note=input.note,
+        )
+        written = change.written_fields()
+        require_fields(info, "ScheduledCapacityChange", capacity.tenant_id, written, scopes)
+        applied = sorted({APPLIES_TO[f] for f in written if f in APPLIES_TO})
+        require_fields(info, "ServiceCapacity", capacity.tenant_id, applied, scopes)
+        async with transaction(info, "scheduleCapacity", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                # Validated here, past the idempotency check: a retry that arrives after
+                # applyAt still answers with the first result.
+                row = await schedule_change(
+                    w.session,
+                    ctx.plan,
+                    capacity_id,
+                    change,
+                    actor_id=ctx.principal.id,
+                    now=utcnow(),
+                )
+                w.result = {"scheduled": str(row.id)}
+            change_id = uuid.UUID((w.replayed or w.result)["scheduled"])
+        return ScheduleCapacityPayload(
+            scheduled_change=await _scheduled(info, change_id),
+            capacity=await _capacity(info, capacity_id),
+        )
+
+    @strawberry.mutation(
+        name="cancelScheduledCapacity",
+        description="Cancel a scheduled capacity change that has not applied yet "
+        "(`CONFLICT` `ALREADY_APPLIED` once it has).",
+    )
+    async def cancel_scheduled_capacity(
+        self, info: Info, input: CancelScheduledCapacityInput
+    ) -> ScheduleCapacityPayload:
+        ctx = info.context
+        ctx.plan.require_operation("cancelScheduledCapacity", Action.WRITE)
+        change_id = _id(input.id, "ScheduledCapacityChange")
+        scheduled = await ctx.loaders.one(m.ScheduledCapacityChange, change_id)
+        if scheduled is None:
+            raise NotFound("no such scheduled capacity change")
+        capacity, scopes = await _changeable(info, scheduled.capacity_id)
+        require_fields(info, "ScheduledCapacityChange", capacity.tenant_id, ["cancelledAt"], scopes)
+        async with transaction(info, "cancelScheduledCapacity", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                row = await cancel_change(
+                    w.session, ctx.plan, change_id, actor_id=ctx.principal.id, now=utcnow()
+                )
+                w.result = {"scheduled": str(row.id)}
+        return ScheduleCapacityPayload(
+            scheduled_change=await _scheduled(info, change_id),
+            capacity=await _capacity(info, capacity.id),
+        )

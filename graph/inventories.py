@@ -1,0 +1,245 @@
+"""Inventories: named, curated selections of directory records (admin API).
+
+An inventory belongs to a tenant; that tenant's admins create, rename and delete it and add or
+remove records of the tenant's own directory. It is shared like anything else: by an agreement
+whose row scope is ``inventory:<id>``. Who sees an inventory: the principals of its tenant and
+callers holding a grant from that tenant under that scope. Directory lists take
+``inventory: ID`` to show only its records (``NOT_FOUND`` for an inventory you cannot see).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import ColumnElement, and_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..authz.plan import AccessPlan
+from ..datastore.enums import Role
+from ..datastore.models import Inventory as InventoryRow
+from ..datastore.models import Tenant as TenantRow
+from ..datastore.queries import inventories
+from ..errors import BadUserInput, Forbidden, NotFound
+from .context import Info
+from .relay import Node, from_global_id, to_global_id
+from .types.base import NODE_TYPES, maybe
+from .types.tenants import Tenant
+
+InventoryArgument = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(description="Only records of this inventory (one you can see)."),
+]
+
+
+def shared_inventories(plan: AccessPlan) -> frozenset[tuple[uuid.UUID, uuid.UUID]]:
+    """(owner, inventory id) of every inventory scope the caller holds a grant under."""
+    return frozenset(
+        (owner, uuid.UUID(str(grant.scope.argument)))
+        for by_owner in plan.core.grants.values()
+        for owner, grants in by_owner.items()
+        for grant in grants
+        if grant.scope.name == "inventory"
+    )
+
+
+def _visible(info: Info) -> ColumnElement[bool]:
+    ctx = info.context
+    return inventories.visible_to(ctx.principal.tenant_id, shared_inventories(ctx.plan))
+
+
+async def visible_inventory(info: Info, inventory_id: strawberry.ID) -> uuid.UUID:
+    """The id of an inventory the caller may see (to filter a list by); else ``NOT_FOUND``."""
+    _, raw = from_global_id(inventory_id, expected="Inventory")
+    async with info.context.db() as session:
+        found = await inventories.visible(session, and_(InventoryRow.id == raw, _visible(info)))
+    if not found:
+        raise NotFound(f"no inventory with id {inventory_id}")
+    return raw
+
+
+@asynccontextmanager
+async def _writing(info: Info) -> AsyncIterator[AsyncSession]:
+    # Give the read connection back before taking a write one (see graph/writes.py).
+    await info.context.see_own_writes()
+    async with info.context.write_session() as session:
+        yield session
+
+
+@strawberry.type
+class InventoryItem:
+    record_type: str = strawberry.field(description="Organization, Service, Location or ...")
+    record: Node | None
+
+
+@strawberry.type(description="A named, curated selection of one tenant's directory records.")
+class Inventory:
+    row: strawberry.Private[Any]
+    items_rows: strawberry.Private[list[Any]]
+    id: strawberry.ID
+    uuid: uuid.UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any, items: list[Any]) -> Inventory:
+        return cls(
+            row=row,
+            items_rows=items,
+            id=strawberry.ID(to_global_id("Inventory", row.id)),
+            uuid=row.id,
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def owner(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(TenantRow, self.row.tenant_id))
+
+    @strawberry.field(description="Its records you may see (through the loaders: batched).")
+    async def items(self, info: Info) -> list[InventoryItem]:
+        loaders = info.context.loaders
+
+        async def resolve(item: Any) -> InventoryItem | None:
+            type_name = inventories.TYPE_OF_ITEM.get(item.record_type)
+            if type_name is None:
+                return None
+            model, cls = NODE_TYPES[type_name]
+            record = maybe(cls, await loaders.one(model, item.record_id))
+            return None if record is None else InventoryItem(record_type=type_name, record=record)
+
+        resolved = await asyncio.gather(*(resolve(i) for i in self.items_rows))
+        return [item for item in resolved if item is not None]
+
+
+@strawberry.type
+class InventoryPayload:
+    inventory: Inventory | None
+
+
+@strawberry.type
+class DeletedInventoryPayload:
+    deleted_id: strawberry.ID
+
+
+@strawberry.input
+class CreateInventoryInput:
+    name: str
+    description: str | None = None
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The tenant you administer that owns it; defaults to yours."
+    )
+
+
+@strawberry.input(description="Fields left out stay as they are; `null` clears the description.")
+class UpdateInventoryInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class InventoryItemsInput:
+    inventory_id: strawberry.ID
+    record_ids: list[strawberry.ID] = strawberry.field(
+        description="Global ids of organizations, services, locations or services at locations "
+        "of the inventory's tenant."
+    )
+
+
+def _records(ids: list[strawberry.ID]) -> list[tuple[str, uuid.UUID]]:
+    records = [from_global_id(i, expected=tuple(inventories.RECORD_TYPES)) for i in ids]
+    if not records:
+        raise BadUserInput("give at least one record", reason="REQUIRED_FIELD", field="recordIds")
+    return records
+
+
+def _admin_tenant(info: Info, tenant_id: strawberry.ID | None) -> uuid.UUID:
+    principal = info.context.principal
+    if tenant_id is not None:
+        return from_global_id(tenant_id, expected="Tenant")[1]
+    for grant in principal.roles:
+        if grant.role is Role.TENANT_ADMIN and grant.tenant_id is not None:
+            return grant.tenant_id
+    raise Forbidden("only tenant admins manage inventories", reason="NOT_ADMIN")
+
+
+async def _payload(info: Info, row: Any) -> InventoryPayload:
+    await info.context.see_own_writes()
+    async with info.context.db() as session:
+        items = await inventories.items_of(session, [row.id])
+    return InventoryPayload(inventory=Inventory.of(row, items[row.id]))
+
+
+def _inventory_id(global_id: strawberry.ID) -> uuid.UUID:
+    return from_global_id(global_id, expected="Inventory")[1]
+
+
+@strawberry.type
+class InventoryQuery:
+    @strawberry.field(description="Your tenant's inventories, and those shared with you.")
+    async def inventories(self, info: Info) -> list[Inventory]:
+        async with info.context.db() as session:
+            rows = await inventories.visible(session, _visible(info))
+            items = await inventories.items_of(session, [r.id for r in rows])
+        return [Inventory.of(r, items[r.id]) for r in rows]
+
+
+@strawberry.type
+class InventoryMutation:
+    @strawberry.mutation(name="createInventory")
+    async def create_inventory(self, info: Info, input: CreateInventoryInput) -> InventoryPayload:
+        owner = _admin_tenant(info, input.tenant_id)
+        async with _writing(info) as session:
+            row = await inventories.create(
+                session, info.context.principal, owner, input.name, input.description
+            )
+        return await _payload(info, row)
+
+    @strawberry.mutation(name="updateInventory")
+    async def update_inventory(self, info: Info, input: UpdateInventoryInput) -> InventoryPayload:
+        async with _writing(info) as session:
+            row = await inventories.update(
+                session,
+                info.context.principal,
+                _inventory_id(input.id),
+                None if input.name is strawberry.UNSET else input.name,
+                None if input.description is strawberry.UNSET else input.description,
+                set_description=input.description is not strawberry.UNSET,
+            )
+        return await _payload(info, row)
+
+    @strawberry.mutation(name="addInventoryItems")
+    async def add_inventory_items(self, info: Info, input: InventoryItemsInput) -> InventoryPayload:
+        records = _records(input.record_ids)
+        async with _writing(info) as session:
+            row = await inventories.add_items(
+                session, info.context.principal, _inventory_id(input.inventory_id), records
+            )
+        return await _payload(info, row)
+
+    @strawberry.mutation(name="removeInventoryItems")
+    async def remove_inventory_items(
+        self, info: Info, input: InventoryItemsInput
+    ) -> InventoryPayload:
+        records = _records(input.record_ids)
+        async with _writing(info) as session:
+            row = await inventories.remove_items(
+                session, info.context.principal, _inventory_id(input.inventory_id), records
+            )
+        return await _payload(info, row)
+
+    @strawberry.mutation(name="deleteInventory")
+    async def delete_inventory(self, info: Info, id: strawberry.ID) -> DeletedInventoryPayload:
+        async with _writing(info) as session:
+            await inventories.remove(session, info.context.principal, _inventory_id(id))
+        return DeletedInventoryPayload(deleted_id=id)

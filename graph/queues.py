@@ -1,0 +1,388 @@
+"""Referral queues: the `referralQueues` / `referralQueue` roots and the queue mutations.
+
+Queue mutations take an optional ``idempotencyKey``; those that change a queue or an entry take
+the ``version`` the caller read. Assignment takes a capacity slot atomically (see
+``datastore/queries/capacity.py``): when no serving program has one, the entry stays awaiting
+services and the answer is ``CONFLICT`` / ``NO_CAPACITY``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.queries import queues as q
+from ..datastore.queries.pagination import SortKey
+from ..errors import Forbidden, NotFound
+from .context import Info
+from .enums import ReferralStatus
+from .inputs import decode_id, decode_ids
+from .pagination import connection
+from .readability import require_readable
+from .relay import Connection, from_global_id
+from .types.base import maybe
+from .types.contacts import Referral
+from .types.queues import QueueEntry, ReferralQueue
+from .writes import forget_cached, require_fields, transaction, write_target
+
+
+@strawberry.input
+class ReferralQueueFilterInput:
+    active: bool | None = None
+
+
+@strawberry.input
+class QueueStatusInput:
+    key: str = strawberry.field(description="Stable key: lowercase letters, digits, '-', '_'.")
+    label: str
+    canonical_status: ReferralStatus
+
+
+@strawberry.input
+class CreateReferralQueueInput:
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Owner tenant; defaults to yours."
+    )
+    name: str
+    description: str | None = None
+    need_term_id: strawberry.ID | None = None
+    statuses: list[QueueStatusInput] = strawberry.field(
+        description="In display order; new entries take the first one mapped to requested."
+    )
+    program_ids: list[strawberry.ID] | None = None
+    form_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Any version of each contact form."
+    )
+    active: bool = True
+    idempotency_key: str | None = None
+
+
+@strawberry.input(description="Fields left out stay as they are; lists replace the current ones.")
+class UpdateReferralQueueInput:
+    id: strawberry.ID
+    version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    need_term_id: strawberry.ID | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+    statuses: list[QueueStatusInput] | None = strawberry.UNSET
+    program_ids: list[strawberry.ID] | None = strawberry.UNSET
+    form_ids: list[strawberry.ID] | None = strawberry.UNSET
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class EnqueueClientInput:
+    queue_id: strawberry.ID
+    contact_record_id: strawberry.ID
+    priority: int = 0
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AssignQueueEntryInput:
+    id: strawberry.ID
+    version: int
+    program_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A program serving the queue; left out, the one with the most free slots.",
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateQueueEntryStatusInput:
+    id: strawberry.ID
+    version: int
+    status: str = strawberry.field(description="One of the queue's status keys.")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ReprioritizeQueueEntryInput:
+    id: strawberry.ID
+    version: int
+    priority: int = strawberry.field(description="Higher comes first; -1000 to 1000.")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RemoveQueueEntryInput:
+    id: strawberry.ID
+    version: int
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ReferralQueuePayload:
+    referral_queue: ReferralQueue | None
+
+
+@strawberry.type
+class QueueEntryPayload:
+    queue_entry: QueueEntry | None
+    referral: Referral | None = strawberry.field(
+        default=None, description="The referral an assignment made."
+    )
+
+
+def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
+    decoded = decode_id(value, type_name)
+    assert decoded is not None
+    return decoded
+
+
+def _given(value: Any) -> bool:
+    return value is not strawberry.UNSET
+
+
+def _statuses(given: list[QueueStatusInput] | None) -> list[q.StatusSpec] | None:
+    if given is None:
+        return None
+    return [q.StatusSpec(s.key, s.label, s.canonical_status) for s in given]
+
+
+async def _queue(info: Info, queue_id: uuid.UUID) -> ReferralQueue | None:
+    forget_cached(info, m.ReferralQueue, queue_id)
+    return maybe(ReferralQueue, await info.context.loaders.one(m.ReferralQueue, queue_id))
+
+
+async def _entry_payload(info: Info, result: dict[str, Any]) -> QueueEntryPayload:
+    loaders = info.context.loaders
+    entry_id = uuid.UUID(result["entry"])
+    forget_cached(info, m.QueueEntry, entry_id)
+    entry = maybe(QueueEntry, await loaders.one(m.QueueEntry, entry_id))
+    referral = None
+    if result.get("referral"):
+        referral_id = uuid.UUID(result["referral"])
+        forget_cached(info, m.Referral, referral_id)
+        referral = maybe(Referral, await loaders.one(m.Referral, referral_id))
+    return QueueEntryPayload(queue_entry=entry, referral=referral)
+
+
+async def _entry_target(
+    info: Info, operation: str, entry_id: strawberry.ID, fields: list[str]
+) -> tuple[Any, uuid.UUID]:
+    info.context.plan.require_operation(operation, Action.WRITE)
+    row_id = _id(entry_id, "QueueEntry")
+    entry, scopes = await write_target(info, m.QueueEntry, row_id, "queue entry")
+    require_fields(info, "QueueEntry", entry.tenant_id, fields, scopes)
+    return entry, row_id
+
+
+@strawberry.type
+class QueueQuery:
+    @strawberry.field(name="referralQueues")
+    async def referral_queues(
+        self,
+        info: Info,
+        filter: ReferralQueueFilterInput | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ReferralQueue]:
+        plan = info.context.plan
+        plan.require_operation("referralQueues", Action.READ)
+        given = filter or ReferralQueueFilterInput()
+        if given.active is not None:
+            require_readable(plan, "ReferralQueue", ["active"], use="filter")
+        statement = q.queues(plan, active=given.active)
+        # By name when the caller may read every queue's name, else in a stable opaque order.
+        by_name = plan.readable_everywhere("ReferralQueue", "name")
+        keys = [SortKey(m.ReferralQueue.name)] if by_name else []
+        keys.append(SortKey(m.ReferralQueue.id))
+        return await connection(
+            info,
+            ReferralQueue,
+            m.ReferralQueue,
+            statement,
+            "NAME" if by_name else "ID",
+            keys,
+            first=first,
+            after=after,
+        )
+
+    @strawberry.field(name="referralQueue")
+    async def referral_queue(self, info: Info, id: strawberry.ID) -> ReferralQueue | None:
+        _, row_id = from_global_id(id, expected="ReferralQueue")
+        found = maybe(ReferralQueue, await info.context.loaders.one(m.ReferralQueue, row_id))
+        if found is None:
+            raise NotFound(f"no ReferralQueue with id {id}")
+        return found
+
+
+@strawberry.type
+class QueueMutation:
+    @strawberry.mutation(name="createReferralQueue")
+    async def create_referral_queue(
+        self, info: Info, input: CreateReferralQueueInput
+    ) -> ReferralQueuePayload:
+        ctx = info.context
+        ctx.plan.require_operation("createReferralQueue", Action.WRITE)
+        tenant_id = decode_id(input.tenant_id, "Tenant") or ctx.principal.tenant_id
+        if tenant_id is None:
+            raise Forbidden("partner organizations cannot create referral queues")
+        ctx.plan.require_owner_write(m.ReferralQueue, tenant_id)
+        written = ["name", "statuses", "active"] + [
+            name
+            for name, value in (
+                ("description", input.description),
+                ("need", input.need_term_id),
+                ("programs", input.program_ids),
+                ("forms", input.form_ids),
+            )
+            if value is not None
+        ]
+        require_fields(info, "ReferralQueue", tenant_id, written, None)
+        spec = q.QueueSpec(
+            name=input.name,
+            description=input.description,
+            need_term_id=decode_id(input.need_term_id, "TaxonomyTerm"),
+            active=input.active,
+            statuses=_statuses(input.statuses),
+            program_ids=list(decode_ids(input.program_ids, "Program")),
+            form_ids=list(decode_ids(input.form_ids, "ContactFormVersion")),
+        )
+        async with transaction(info, "createReferralQueue", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                queue = await q.create_queue(w.session, ctx.plan, tenant_id, spec)
+                w.result = {"queue": str(queue.id)}
+            queue_id = uuid.UUID((w.replayed or w.result)["queue"])
+        return ReferralQueuePayload(referral_queue=await _queue(info, queue_id))
+
+    @strawberry.mutation(name="updateReferralQueue")
+    async def update_referral_queue(
+        self, info: Info, input: UpdateReferralQueueInput
+    ) -> ReferralQueuePayload:
+        ctx = info.context
+        ctx.plan.require_operation("updateReferralQueue", Action.WRITE)
+        queue_id = _id(input.id, "ReferralQueue")
+        target, scopes = await write_target(info, m.ReferralQueue, queue_id, "referral queue")
+        coordinates = {
+            "name": "name",
+            "description": "description",
+            "need_term_id": "need",
+            "active": "active",
+            "statuses": "statuses",
+            "program_ids": "programs",
+            "form_ids": "forms",
+        }
+        written = [c for name, c in coordinates.items() if _given(getattr(input, name))]
+        require_fields(info, "ReferralQueue", target.tenant_id, written, scopes)
+
+        def value(name: str) -> Any:
+            given = getattr(input, name)
+            return None if given is strawberry.UNSET else given
+
+        need = value("need_term_id")
+        spec = q.QueueSpec(
+            name=value("name"),
+            description=value("description"),
+            need_term_id=decode_id(need, "TaxonomyTerm"),
+            active=value("active"),
+            statuses=_statuses(value("statuses")),
+            program_ids=list(decode_ids(value("program_ids"), "Program"))
+            if value("program_ids") is not None
+            else None,
+            form_ids=list(decode_ids(value("form_ids"), "ContactFormVersion"))
+            if value("form_ids") is not None
+            else None,
+            clear={
+                part
+                for part, name in (("description", "description"), ("need", "need_term_id"))
+                if _given(getattr(input, name)) and getattr(input, name) is None
+            },
+        )
+        async with transaction(info, "updateReferralQueue", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.update_queue(w.session, ctx.plan, queue_id, input.version, spec)
+                w.result = {"queue": str(queue_id)}
+        return ReferralQueuePayload(referral_queue=await _queue(info, queue_id))
+
+    @strawberry.mutation(name="enqueueClient", description="A client waits in a queue.")
+    async def enqueue_client(self, info: Info, input: EnqueueClientInput) -> QueueEntryPayload:
+        ctx = info.context
+        ctx.plan.require_operation("enqueueClient", Action.WRITE)
+        queue_id = _id(input.queue_id, "ReferralQueue")
+        record_id = _id(input.contact_record_id, "ContactRecord")
+        queue = await ctx.loaders.one(m.ReferralQueue, queue_id)
+        if queue is None:
+            raise NotFound("no such referral queue")
+        ctx.plan.require_owner_write(m.QueueEntry, queue.tenant_id)
+        written = ["queue", "contactRecord", "client", "status", "enqueuedAt"]
+        if input.priority:
+            written.append("priority")
+        require_fields(info, "QueueEntry", queue.tenant_id, written, None)
+        async with transaction(info, "enqueueClient", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                entry = await q.enqueue(w.session, ctx.plan, queue_id, record_id, input.priority)
+                w.result = {"entry": str(entry.id)}
+        return await _entry_payload(info, w.replayed or w.result)
+
+    @strawberry.mutation(
+        name="assignQueueEntry",
+        description="Assign an entry to a program serving the queue that has a free slot: takes "
+        "the slot and creates the referral, or CONFLICT (NO_CAPACITY) with nothing changed.",
+    )
+    async def assign_queue_entry(
+        self, info: Info, input: AssignQueueEntryInput
+    ) -> QueueEntryPayload:
+        ctx = info.context
+        fields = ["assignedProgram", "assignedAt", "referral", "status"]
+        entry, entry_id = await _entry_target(info, "assignQueueEntry", input.id, fields)
+        record = await ctx.loaders.one(m.ContactRecord, entry.contact_record_id)
+        if record is not None:
+            require_fields(
+                info, "Referral", record.tenant_id, ["status", "program", "contactRecord"], None
+            )
+        program_id = decode_id(input.program_id, "Program")
+        async with transaction(info, "assignQueueEntry", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                assigned = await q.assign(w.session, ctx.plan, entry_id, input.version, program_id)
+                w.result = {"entry": str(assigned.id), "referral": str(assigned.referral_id)}
+        return await _entry_payload(info, w.replayed or w.result)
+
+    @strawberry.mutation(name="updateQueueEntryStatus")
+    async def update_queue_entry_status(
+        self, info: Info, input: UpdateQueueEntryStatusInput
+    ) -> QueueEntryPayload:
+        ctx = info.context
+        _, entry_id = await _entry_target(info, "updateQueueEntryStatus", input.id, ["status"])
+        async with transaction(info, "updateQueueEntryStatus", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.set_status(w.session, ctx.plan, entry_id, input.version, input.status)
+                w.result = {"entry": str(entry_id)}
+        return await _entry_payload(info, w.replayed or w.result)
+
+    @strawberry.mutation(name="reprioritizeQueueEntry")
+    async def reprioritize_queue_entry(
+        self, info: Info, input: ReprioritizeQueueEntryInput
+    ) -> QueueEntryPayload:
+        ctx = info.context
+        _, entry_id = await _entry_target(info, "reprioritizeQueueEntry", input.id, ["priority"])
+        async with transaction(info, "reprioritizeQueueEntry", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await q.reprioritize(w.session, ctx.plan, entry_id, input.version, input.priority)
+                w.result = {"entry": str(entry_id)}
+        return await _entry_payload(info, w.replayed or w.result)
+
+    @strawberry.mutation(
+        name="removeQueueEntry",
+        description="Take an entry out of its queue; a slot it holds goes back unless service "
+        "started, and its open referral is cancelled with the same reason.",
+    )
+    async def remove_queue_entry(
+        self, info: Info, input: RemoveQueueEntryInput
+    ) -> QueueEntryPayload:
+        ctx = info.context
+        fields = ["removedAt", "removalReason", "status"]
+        _, entry_id = await _entry_target(info, "removeQueueEntry", input.id, fields)
+        async with transaction(info, "removeQueueEntry", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                removed = await q.remove(w.session, ctx.plan, entry_id, input.version, input.reason)
+                w.result = {"entry": str(entry_id), "referral": str(removed.referral_id or "")}
+        return await _entry_payload(info, w.replayed or w.result)

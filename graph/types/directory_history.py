@@ -1,0 +1,60 @@
+"""Field history of directory records (HSDS ``metadata``), newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+
+from ...datastore import models as m
+from ..context import Info
+from ..guard import readable_fields
+from .base import many
+
+
+def coordinate_field(column: str, *, reference: bool = False) -> str:
+    """The GraphQL field (coordinate) a directory column is read through: ``year_incorporated``
+    -> ``yearIncorporated``; a reference to another record, ``organization_id`` ->
+    ``organization``."""
+    head, *rest = (column.removesuffix("_id") if reference else column).split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _readable(column: str, readable: frozenset[str]) -> bool:
+    # A name that is not a field of the type is never in `readable`, so trying both spellings
+    # cannot widen anything.
+    return coordinate_field(column) in readable or (
+        column.endswith("_id") and coordinate_field(column, reference=True) in readable
+    )
+
+
+@strawberry.type(description="One changed field of a directory record: who changed it is kept.")
+class DirectoryChange:
+    row: strawberry.Private[Any]
+    uuid: UUID | None
+    resource_id: UUID | None
+    resource_type: str | None = strawberry.field(description="HSDS table: `service`, ...")
+    action: str | None = strawberry.field(description="create, update, deactivate or delete.")
+    field_name: str | None = strawberry.field(description="HSDS field name: `minimum_age`.")
+    previous_value: str | None
+    replacement_value: str | None
+    changed_at: datetime | None
+
+
+async def history_of(info: Info, type_name: str, record: Any) -> list[DirectoryChange]:
+    """The record's changes, batched across records; changes of fields the caller may not read
+    on this record are left out, or history would reveal them."""
+    loader = info.context.loaders.children(
+        m.DirectoryChange,
+        "resource_id",
+        (m.DirectoryChange.changed_at.desc(), m.DirectoryChange.field_name),
+    )
+    readable = readable_fields(info.context.plan, type_name, record)
+    rows = [
+        r
+        for r in await loader.load(record.id)
+        if r.field_name is None or _readable(r.field_name, readable)
+    ]
+    return many(DirectoryChange, rows)

@@ -1,0 +1,306 @@
+"""Referral queues (iCarol ReferralQ), their entries and the queue dashboard."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from ...datastore import models as m
+from ...datastore.queries import queues as q
+from ...datastore.queries.pagination import SortKey
+from ..context import Info
+from ..enums import ReferralStatus
+from ..guard import readable_fields
+from ..pagination import connection
+from ..readability import require_readable
+from ..relay import Connection, Node
+from .base import many, maybe, node_type
+from .contacts import Client, ContactFormVersion, ContactRecord, Referral
+from .resources import Program, ServiceCapacity, TaxonomyTerm
+from .tenants import Tenant
+
+
+@strawberry.type(description="One of a queue's own statuses, mapped to a canonical status.")
+class QueueStatus:
+    row: strawberry.Private[Any]
+    key: str | None
+    label: str | None
+    canonical_status: ReferralStatus | None
+    position: int | None
+
+
+async def _status_of(info: Info, queue_id: uuid.UUID, key: str) -> Any | None:
+    statuses = await info.context.loaders.children(
+        m.QueueStatus, "queue_id", (m.QueueStatus.position,)
+    ).load(queue_id)
+    return next((s for s in statuses if s.key == key), None)
+
+
+@strawberry.enum
+class QueueEntrySort(Enum):
+    PRIORITY = "priority"  # highest priority first, then longest waiting
+    ENQUEUED_AT_ASC = "enqueued_at_asc"
+
+
+SORT_KEYS = {
+    QueueEntrySort.PRIORITY: [
+        SortKey(m.QueueEntry.priority, descending=True),
+        SortKey(m.QueueEntry.enqueued_at),
+        SortKey(m.QueueEntry.id),
+    ],
+    QueueEntrySort.ENQUEUED_AT_ASC: [SortKey(m.QueueEntry.enqueued_at), SortKey(m.QueueEntry.id)],
+}
+SORT_FIELDS = {
+    QueueEntrySort.PRIORITY: ["priority", "enqueuedAt"],
+    QueueEntrySort.ENQUEUED_AT_ASC: ["enqueuedAt"],
+}
+
+
+@strawberry.input(description="All given conditions must hold.")
+class QueueEntryFilterInput:
+    statuses: list[str] | None = strawberry.field(default=None, description="The queue's keys.")
+    canonical_statuses: list[ReferralStatus] | None = None
+    awaiting: bool | None = strawberry.field(
+        default=None, description="Awaiting services: unassigned, in a draft/requested status."
+    )
+    include_removed: bool = False
+
+    def used_fields(self) -> list[str]:
+        used = []
+        if self.statuses or self.canonical_statuses:
+            used.append("status")
+        if self.awaiting is not None:
+            used += ["status", "assignedProgram", "removedAt"]
+        if self.include_removed:
+            used.append("removedAt")
+        return used
+
+
+@strawberry.type
+class QueueStatusCount:
+    status: QueueStatus | None
+    count: int
+
+
+@strawberry.type(description="A program serving the queue and its capacity you may see.")
+class QueueProgramCapacity:
+    program: Program | None
+    available: int | None
+    reserved: int | None
+    free: int | None
+    capacities: list[ServiceCapacity]
+
+
+@strawberry.type(description="Figures over the entries you may see.")
+class QueueDashboard:
+    counts: list[QueueStatusCount] = strawberry.field(description="Entries per status.")
+    awaiting: int = strawberry.field(description="Entries awaiting services.")
+    waiting_median_seconds: int | None = strawberry.field(
+        description="Median time entries awaiting services have waited so far."
+    )
+    waiting_oldest_seconds: int | None = strawberry.field(
+        description="How long the longest-waiting entry awaiting services has waited."
+    )
+    capacity: list[QueueProgramCapacity]
+
+
+_DASHBOARDS = "_sg_queue_dashboards"
+
+
+def _dashboard_loader(info: Info) -> DataLoader[uuid.UUID, q.Dashboard]:
+    """Per request, like every loader: all queues of a page share one batch."""
+    ctx = info.context
+    loader: DataLoader[uuid.UUID, q.Dashboard] | None = getattr(ctx.loaders, _DASHBOARDS, None)
+    if loader is None:
+
+        async def load(queue_ids: list[uuid.UUID]) -> list[q.Dashboard]:
+            async with ctx.db() as session:
+                found = await q.dashboards(session, ctx.plan, queue_ids, datetime.now(UTC))
+            return [found[i] for i in queue_ids]
+
+        loader = DataLoader(load_fn=load)
+        setattr(ctx.loaders, _DASHBOARDS, loader)
+    return loader
+
+
+def _total(info: Info, rows: list[Any], name: str) -> int | None:
+    """Sum of one capacity field over the rows where it is readable; null if none is."""
+    plan = info.context.plan
+    readable = [r for r in rows if name in readable_fields(plan, "ServiceCapacity", r)]
+    if not readable:
+        return None
+    if name == "free":
+        return int(sum(max(r.available - r.reserved, 0) for r in readable))
+    return int(sum(int(getattr(r, name)) for r in readable))
+
+
+async def _dashboard(info: Info, found: q.Dashboard) -> QueueDashboard:
+    programs = await info.context.loaders.many(m.Program, [p.program_id for p in found.programs])
+    by_id = {p.id: p for p in programs}
+    return QueueDashboard(
+        counts=[
+            QueueStatusCount(status=maybe(QueueStatus, c.status), count=c.count)
+            for c in found.counts
+        ],
+        awaiting=found.awaiting,
+        waiting_median_seconds=found.waiting_median_seconds,
+        waiting_oldest_seconds=found.waiting_oldest_seconds,
+        capacity=[
+            QueueProgramCapacity(
+                program=maybe(Program, by_id[p.program_id]),
+                available=_total(info, p.capacities, "available"),
+                reserved=_total(info, p.capacities, "reserved"),
+                free=_total(info, p.capacities, "free"),
+                capacities=many(ServiceCapacity, p.capacities),
+            )
+            for p in found.programs
+            if p.program_id in by_id
+        ],
+    )
+
+
+@node_type(m.ReferralQueue)
+@strawberry.federation.type(keys=["id"])
+class ReferralQueue(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID | None
+    name: str | None
+    description: str | None
+    active: bool | None
+    version: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field(description="The need the queue is about (a taxonomy term).")
+    async def need(self, info: Info) -> TaxonomyTerm | None:
+        return maybe(
+            TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.row.need_term_id)
+        )
+
+    @strawberry.field
+    async def statuses(self, info: Info) -> list[QueueStatus] | None:
+        rows = await info.context.loaders.children(
+            m.QueueStatus, "queue_id", (m.QueueStatus.position,)
+        ).load(self.row.id)
+        return many(QueueStatus, rows)
+
+    @strawberry.field(description="Programs (internal or a partner's) that serve the queue.")
+    async def programs(self, info: Info) -> list[Program] | None:
+        loaders = info.context.loaders
+        links = await loaders.children(m.QueueProgram, "queue_id").load(self.row.id)
+        found = await loaders.many(m.Program, [link.program_id for link in links])
+        return many(Program, sorted(found, key=lambda p: (p.name, p.id)))
+
+    @strawberry.field(description="The current version of each contact form linked to the queue.")
+    async def forms(self, info: Info) -> list[ContactFormVersion] | None:
+        loaders = info.context.loaders
+        links = await loaders.children(m.QueueForm, "queue_id").load(self.row.id)
+        versions = loaders.children(
+            m.ContactFormVersion, "form_id", (m.ContactFormVersion.version.desc(),)
+        )
+        latest = [
+            found[0]
+            for found in await versions.load_many([link.form_id for link in links])
+            if found
+        ]
+        return many(ContactFormVersion, latest)
+
+    @strawberry.field
+    async def entries(
+        self,
+        info: Info,
+        filter: QueueEntryFilterInput | None = None,
+        sort: QueueEntrySort = QueueEntrySort.PRIORITY,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[QueueEntry]:
+        plan = info.context.plan
+        given = filter or QueueEntryFilterInput()
+        owners = [self.row.tenant_id]
+        require_readable(plan, "QueueEntry", given.used_fields(), owners, use="filter")
+        require_readable(plan, "QueueEntry", SORT_FIELDS[sort], owners, use="sort")
+        statement = q.entries(
+            plan,
+            self.row.id,
+            status_keys=given.statuses or (),
+            canonical=given.canonical_statuses or (),
+            awaiting=given.awaiting,
+            include_removed=given.include_removed,
+        )
+        return await connection(
+            info,
+            QueueEntry,
+            m.QueueEntry,
+            statement,
+            sort.name,
+            SORT_KEYS[sort],
+            first=first,
+            after=after,
+        )
+
+    @strawberry.field(
+        description="Entries per status, how long clients awaiting services have waited, and "
+        "the capacity of the programs serving the queue."
+    )
+    async def dashboard(self, info: Info) -> QueueDashboard | None:
+        return await _dashboard(info, await _dashboard_loader(info).load(self.row.id))
+
+
+@node_type(m.QueueEntry)
+@strawberry.federation.type(keys=["id"])
+class QueueEntry(Node):
+    row: strawberry.Private[Any]
+    uuid: uuid.UUID | None
+    priority: int | None
+    enqueued_at: datetime | None
+    assigned_at: datetime | None
+    removed_at: datetime | None
+    removal_reason: str | None
+    version: int | None
+
+    @strawberry.field
+    async def status(self, info: Info) -> QueueStatus | None:
+        return maybe(QueueStatus, await _status_of(info, self.row.queue_id, self.row.status_key))
+
+    @strawberry.field(name="canonicalStatus")
+    async def canonical_status(self, info: Info) -> ReferralStatus | None:
+        status = await _status_of(info, self.row.queue_id, self.row.status_key)
+        return None if status is None else status.canonical_status
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
+
+    @strawberry.field
+    async def queue(self, info: Info) -> ReferralQueue | None:
+        return maybe(
+            ReferralQueue, await info.context.loaders.one(m.ReferralQueue, self.row.queue_id)
+        )
+
+    @strawberry.field(name="contactRecord")
+    async def contact_record(self, info: Info) -> ContactRecord | None:
+        row = await info.context.loaders.one(m.ContactRecord, self.row.contact_record_id)
+        return maybe(ContactRecord, row)
+
+    @strawberry.field
+    async def client(self, info: Info) -> Client | None:
+        return maybe(Client, await info.context.loaders.one(m.Client, self.row.client_id))
+
+    @strawberry.field(name="assignedProgram")
+    async def assigned_program(self, info: Info) -> Program | None:
+        return maybe(
+            Program, await info.context.loaders.one(m.Program, self.row.assigned_program_id)
+        )
+
+    @strawberry.field(description="The referral the assignment made.")
+    async def referral(self, info: Info) -> Referral | None:
+        return maybe(Referral, await info.context.loaders.one(m.Referral, self.row.referral_id))
