@@ -172,6 +172,8 @@ OPERATIONS: dict[str, str] = {
     },
     "addTaxonomyLink": "write",
     "removeTaxonomyLink": "write",
+    # data leaving the system (action export)
+    "sendContactRecordByEmail": "export",
 }
 
 ANSWERS_PREFIX = "ContactRecord.answers."

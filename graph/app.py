@@ -25,6 +25,7 @@ from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
+from .hsds_api import hsds_router
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    app.include_router(hsds_router(settings, state), prefix="/hsds")
 
     @app.get("/healthz")
     async def healthz() -> Response:

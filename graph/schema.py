@@ -28,6 +28,8 @@ from .audit import AuditQuery
 from .capacity import CapacityMutation
 from .capacity_schedule import CapacityScheduleMutation
 from .directory_edit import DirectoryEditMutation
+from .email_pdf import EmailPdfMutation
+from .email_templates import EmailTemplateMutation, EmailTemplateQuery
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
@@ -50,6 +52,7 @@ Query = merge_types(
         PrincipalAdminQuery,
         SharingAdminQuery,
         AuditQuery,
+        EmailTemplateQuery,
         InventoryQuery,
         QueueQuery,
     ),
@@ -67,6 +70,8 @@ Mutation = merge_types(
         FollowUpMutation,
         PrincipalAdminMutation,
         SharingAdminMutation,
+        EmailTemplateMutation,
+        EmailPdfMutation,
         FormSharingMutation,
     ),
 )

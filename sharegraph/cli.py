@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from .cli_audit import audit_app
+from .cli_export import export_command
+from .cli_import import import_command
 from .cli_worker import worker
 from .errors import SharegraphError
 from .settings import Settings, default_database_url
@@ -25,6 +27,8 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
+app.command("export")(export_command)
+app.command("import")(import_command)
 app.command()(worker)
 
 DatabaseOption = Annotated[

@@ -1,0 +1,387 @@
+"""iCarol AIRS XML 3.0: ``Source`` > ``Agency`` > ``Site`` > ``SiteService``.
+
+Mapping (as in the domain notes): Agency -> organization (phones); Site -> location (physical
+and mailing addresses, phones, coordinates); SiteService -> service (phones, taxonomy codes,
+areas served, languages, hours) + service_at_location (key ``<service key>@<site key>``);
+Taxonomy/Code -> taxonomy term (AIRS codes in the "AIRS/211 Taxonomy", anything else, such as
+BC 211's facet strings, in "Local codes") linked by an attribute; Agency/ServiceGroup ->
+program (SiteService/ServiceGroupKey links a service to it). The source system is
+``Source/@SourceEntity``. Confidential phones and addresses are not imported. Descriptions
+carry escaped HTML: they become plain text.
+
+A bad Agency (no Key or Name) is rejected whole, with its element path and line; a bad Site or
+SiteService only itself. Agencies stream one at a time (expat), whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+from .records import Child, Item, Kind, Note, Origin, Record, Ref, Rejected, SourceName
+from .report import ImportFailed
+from .sources import Progress, XmlRecord, XmlStream, html_to_text, no_progress
+
+FORMAT = "airs-xml"
+CARRIED: frozenset[Kind] = frozenset(
+    {
+        "taxonomy",
+        "taxonomy_term",
+        "organization",
+        "program",
+        "location",
+        "service",
+        "service_at_location",
+    }
+)
+AIRS_TAXONOMY = "airs"
+LOCAL_TAXONOMY = "local"
+_AIRS_CODE = re.compile(r"^[A-Z]{1,2}(-\d{4}(\.\d{4}(-\d{3}(\.\d{2,3})?)?)?)?(\*[A-Z].*)?$")
+_PHONE_TYPES = {
+    "fax": "fax",
+    "tty": "textphone",
+    "tdd": "textphone",
+    "tty/tdd": "textphone",
+    "cell": "cell",
+    "mobile": "cell",
+    "pager": "pager",
+    "text": "text",
+    "sms": "text",
+    "video": "video",
+}
+
+
+def _text(parent: ET.Element, path: str) -> str | None:
+    found = parent.find(path)
+    if found is None or found.text is None:
+        return None
+    return found.text.strip() or None
+
+
+def _plain(parent: ET.Element, path: str) -> str | None:
+    return html_to_text(_text(parent, path))
+
+
+def _name(parent: ET.Element, path: str) -> str | None:
+    text = _text(parent, path)
+    return html_to_text(text) if text else None
+
+
+def _confidential(element: ET.Element) -> bool:
+    return (element.get("Confidential") or "").strip().lower() == "true"
+
+
+def service_at_location_key(service_key: str, site_key: str) -> str:
+    return f"{service_key}@{site_key}"
+
+
+class AirsXmlReader:
+    format = FORMAT
+    carried = CARRIED
+
+    def __init__(self, path: Path, progress: Progress = no_progress) -> None:
+        self.path = path
+        self.file = str(path)
+        self.stream = XmlStream(path, progress)
+        self.taxonomies: set[str] = set()
+        self.codes: set[str] = set()
+
+    def items(self) -> Iterator[Item]:
+        named = False
+        for record in self.stream:
+            if not named:
+                named = True
+                yield from self._source()
+            tag = record.element.tag
+            path = f"/{self.stream.root_tag}/{tag}[{record.index}]"
+            if tag == "Agency":
+                yield from self._agency(record, path)
+            else:
+                yield Note(Origin(self.file, record.line, path), f"<{tag}> is not read; skipped")
+        if not named:
+            yield from self._source()
+
+    def _source(self) -> Iterator[Item]:
+        if self.stream.root_tag != "Source":
+            raise ImportFailed(
+                Origin(self.file, 1),
+                f"not an AIRS XML file: the root element is <{self.stream.root_tag}>, not <Source>",
+            )
+        entity = (self.stream.root_attributes.get("SourceEntity") or "").strip()
+        if entity:
+            yield SourceName(entity)
+
+    def _origin(self, record: XmlRecord, element: ET.Element, path: str) -> Origin:
+        return Origin(self.file, record.lines.get(element), path)
+
+    def _agency(self, record: XmlRecord, path: str) -> Iterator[Item]:
+        agency = record.element
+        origin = self._origin(record, agency, path)
+        key = _text(agency, "Key")
+        inner = list(self._inner_keys(agency))
+        if not key:
+            yield Rejected(origin, "Agency has no Key", inner)
+            return
+        name = _name(agency, "Name")
+        if not name:
+            yield Rejected(origin, f"Agency {key} has no Name", [Ref("organization", key), *inner])
+            return
+        yield from self._terms(agency)
+        yield Record(
+            "organization",
+            key,
+            origin,
+            values={
+                "name": name,
+                "alternate_name": self._aka(agency),
+                "description": _plain(agency, "AgencyDescription"),
+                "email": _text(agency, "Email/Address"),
+                "website": _text(agency, "URL/Address"),
+                "legal_status": agency.get("LegalStatus"),
+                "tax_status": _text(agency, "IRSStatus"),
+                "tax_id": _text(agency, "FEIN"),
+                "year_incorporated": _text(agency, "YearIncorporated"),
+            },
+            children={"phones": self._phones(agency)},
+        )
+        organization = Ref("organization", key)
+        for index, group in enumerate(agency.findall("ServiceGroup"), 1):
+            group_path = f"{path}/ServiceGroup[{index}]"
+            group_key, group_name = _text(group, "Key"), _name(group, "Name")
+            group_origin = self._origin(record, group, group_path)
+            if not group_key or not group_name:
+                yield Rejected(group_origin, f"ServiceGroup in Agency {key} has no Key or Name")
+                continue
+            yield Record(
+                "program",
+                group_key,
+                group_origin,
+                values={"name": group_name, "description": _plain(group, "Description")},
+                refs={"organization_id": organization},
+            )
+        services: list[Item] = []
+        links: list[Item] = []
+        for index, site in enumerate(agency.findall("Site"), 1):
+            site_path = f"{path}/Site[{index}]"
+            site_origin = self._origin(record, site, site_path)
+            site_key = _text(site, "Key")
+            if not site_key:
+                keys = [Ref("service", k) for k in self._keys(site, "SiteService/Key")]
+                yield Rejected(site_origin, f"Site in Agency {key} has no Key", keys)
+                continue
+            yield self._site(site, site_key, site_origin, organization)
+            for number, service in enumerate(site.findall("SiteService"), 1):
+                service_path = f"{site_path}/SiteService[{number}]"
+                service_origin = self._origin(record, service, service_path)
+                services.extend(
+                    self._service(service, site_key, service_origin, organization, links)
+                )
+        yield from services
+        yield from links
+
+    def _inner_keys(self, agency: ET.Element) -> Iterator[Ref]:
+        for site in agency.findall("Site"):
+            site_key = _text(site, "Key")
+            if site_key:
+                yield Ref("location", site_key)
+            for service in site.findall("SiteService"):
+                service_key = _text(service, "Key")
+                if service_key:
+                    yield Ref("service", service_key)
+                    if site_key:
+                        yield Ref(
+                            "service_at_location", service_at_location_key(service_key, site_key)
+                        )
+
+    def _keys(self, element: ET.Element, path: str) -> list[str]:
+        return [
+            found.text.strip()
+            for found in element.findall(path)
+            if found.text and found.text.strip()
+        ]
+
+    def _site(self, site: ET.Element, key: str, origin: Origin, organization: Ref) -> Record:
+        return Record(
+            "location",
+            key,
+            origin,
+            values={
+                "name": _name(site, "Name"),
+                "alternate_name": self._aka(site),
+                "description": _plain(site, "SiteDescription"),
+                "url": _text(site, "URL/Address"),
+                "latitude": _text(site, "SpatialLocation/Latitude"),
+                "longitude": _text(site, "SpatialLocation/Longitude"),
+            },
+            refs={"organization_id": organization},
+            children={
+                "addresses": [
+                    *self._addresses(site, "PhysicalAddress", "physical"),
+                    *self._addresses(site, "MailingAddress", "postal"),
+                ],
+                "phones": self._phones(site),
+            },
+        )
+
+    def _service(
+        self,
+        service: ET.Element,
+        site_key: str,
+        origin: Origin,
+        organization: Ref,
+        links: list[Item],
+    ) -> Iterator[Item]:
+        key = _text(service, "Key")
+        if not key:
+            yield Rejected(origin, f"SiteService at Site {site_key} has no Key")
+            return
+        link_key = service_at_location_key(key, site_key)
+        name = _name(service, "Name")
+        if not name:
+            keys = [Ref("service", key), Ref("service_at_location", link_key)]
+            yield Rejected(origin, f"SiteService {key} has no Name", keys)
+            return
+        group = _text(service, "ServiceGroupKey") or _text(service, "ServiceGroup/Key")
+        yield Record(
+            "service",
+            key,
+            origin,
+            values={
+                "name": name,
+                "alternate_name": self._aka(service),
+                "description": _plain(service, "Description"),
+                "url": _text(service, "URL/Address"),
+                "email": _text(service, "Email/Address"),
+                "application_process": _plain(service, "ApplicationProcess"),
+                "eligibility_description": _plain(service, "Eligibility"),
+                "fees_description": _plain(service, "FeeStructureSource"),
+                "interpretation_services": _plain(service, "InterpretationServices"),
+                "wait_time": _plain(service, "WaitTime"),
+            },
+            refs={
+                "organization_id": organization,
+                "program_id": Ref("program", group) if group else None,
+            },
+            children={
+                "phones": self._phones(service),
+                "attributes": [
+                    Child({}, {"taxonomy_term_id": Ref("taxonomy_term", code)})
+                    for code in self._keys(service, "Taxonomy/Code")
+                ],
+                "service_areas": self._areas(service),
+                "languages": [
+                    Child({"name": language}) for language in self._keys(service, "Languages/Name")
+                ],
+                "schedules": self._hours(service),
+            },
+        )
+        links.append(
+            Record(
+                "service_at_location",
+                link_key,
+                origin,
+                refs={
+                    "service_id": Ref("service", key),
+                    "location_id": Ref("location", site_key),
+                },
+            )
+        )
+
+    def _terms(self, agency: ET.Element) -> Iterator[Item]:
+        origin = Origin(self.file)
+        for code in self._keys(agency, "Site/SiteService/Taxonomy/Code"):
+            if code in self.codes:
+                continue
+            self.codes.add(code)
+            taxonomy = AIRS_TAXONOMY if _AIRS_CODE.match(code) else LOCAL_TAXONOMY
+            if taxonomy not in self.taxonomies:
+                self.taxonomies.add(taxonomy)
+                yield self._taxonomy(taxonomy)
+            yield Record(
+                "taxonomy_term",
+                code,
+                origin,
+                values={"code": code, "name": code},
+                refs={"taxonomy_id": Ref("taxonomy", taxonomy)},
+            )
+
+    def _taxonomy(self, key: str) -> Record:
+        if key == AIRS_TAXONOMY:
+            values = {
+                "name": "AIRS/211 Taxonomy",
+                "uri": "https://211taxonomy.org/",
+                "version": self.stream.root_attributes.get("TaxonomyVersion"),
+            }
+        else:
+            values = {
+                "name": "Local codes",
+                "description": "Codes of the source that are not AIRS/211 Taxonomy codes.",
+            }
+        return Record("taxonomy", key, Origin(self.file), values=values)
+
+    def _aka(self, element: ET.Element) -> str | None:
+        for aka in element.findall("AKA"):
+            if (_text(aka, "Confidential") or "").lower() == "true":
+                continue
+            name = _name(aka, "Name")
+            if name:
+                return name
+        return None
+
+    def _phones(self, element: ET.Element) -> list[Child]:
+        phones: list[Child] = []
+        for phone in element.findall("Phone"):
+            number = _text(phone, "PhoneNumber")
+            if not number or number.lower() == "(none)" or _confidential(phone):
+                continue
+            label = _text(phone, "Type")
+            kind = _PHONE_TYPES.get((label or "").lower(), "voice")
+            phones.append(
+                Child(
+                    {
+                        "number": number,
+                        "extension": _text(phone, "Extension"),
+                        "type": kind,
+                        # iCarol's Type is a label ("Phone1", "After Hours"): it describes
+                        # the phone, unless the file describes it itself.
+                        "description": _text(phone, "Description") or label,
+                    }
+                )
+            )
+        return phones
+
+    def _addresses(self, site: ET.Element, tag: str, kind: str) -> list[Child]:
+        found: list[Child] = []
+        for address in site.findall(tag):
+            if _confidential(address):
+                continue
+            lines = [_text(address, f"Line{n}") for n in range(1, 5)]
+            line1, rest = lines[0], [line for line in lines[1:] if line]
+            values = {
+                "address_1": line1,
+                "address_2": ", ".join(rest) or None,
+                "city": _text(address, "City"),
+                "region": _text(address, "County"),
+                "state_province": _text(address, "State"),
+                "postal_code": _text(address, "ZipCode"),
+                "country": _text(address, "Country"),
+                "address_type": kind,
+            }
+            if any(values[c] for c in ("address_1", "city", "postal_code")):
+                found.append(Child(values))
+        return found
+
+    def _areas(self, service: ET.Element) -> list[Child]:
+        areas: list[Child] = []
+        for area in service.findall("GeographicAreaServed"):
+            parts = [_text(area, tag) for tag in ("City", "County", "State", "ZipCode", "Country")]
+            name = ", ".join(part for part in parts if part)
+            if name:
+                areas.append(Child({"name": name, "description": _plain(area, "Description")}))
+        return areas
+
+    def _hours(self, service: ET.Element) -> list[Child]:
+        notes = _plain(service, "TimeOpen/Notes") or _plain(service, "TimeOpen")
+        return [Child({"description": notes})] if notes else []

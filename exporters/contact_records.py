@@ -1,0 +1,411 @@
+"""Contact records in our standard export schema, streamed in keyset batches.
+
+The layout is the one iCarol users know from call-report exports: fixed columns for the
+record's own fields, then one column per form field of the forms the exported records use
+(headed by the field's label), multi-select answers joined with ``"; "``. A column whose
+field no exported row may carry is left out; a cell the plan withholds on one row is empty.
+42 CFR Part 2 answers leave the owner organization only under a client consent naming the
+recipient and the purpose of the agreement that shares them.
+
+Memory stays flat: rows are read ``batch_size`` at a time, ordered by (started_at, id) and
+resumed after the last row of the previous batch, inside one read transaction (one snapshot).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..authz.coordinates import answer_coordinate
+from ..datastore.models import (
+    ContactForm,
+    ContactFormVersion,
+    ContactRecord,
+    ContactRecordNeed,
+    FormField,
+    TaxonomyTerm,
+    Tenant,
+)
+from .access import FieldAccess, ScopeColumn, consent_covers, consents_of, now
+
+DEFAULT_BATCH_SIZE = 1000
+RECORD_TYPE = "ContactRecord"
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which records an export covers, within what the plan lets out."""
+
+    tenant_ids: tuple[uuid.UUID, ...] = ()
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    updated_after: datetime | None = None
+    form_ids: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass(frozen=True)
+class FixedColumn:
+    key: str  # NDJSON key
+    header: str  # CSV header
+    field: str | None  # the ContactRecord field that governs it; None: identity
+
+
+FIXED_COLUMNS: tuple[FixedColumn, ...] = (
+    FixedColumn("id", "Record ID", None),
+    FixedColumn("tenant", "Tenant", "tenant"),
+    FixedColumn("form", "Form", "formVersion"),
+    FixedColumn("formVersion", "Form version", "formVersion"),
+    FixedColumn("channel", "Channel", "channel"),
+    FixedColumn("startedAt", "Started at", "startedAt"),
+    FixedColumn("endedAt", "Ended at", "endedAt"),
+    FixedColumn("clientId", "Client ID", "client"),
+    FixedColumn("callerPostalCode", "Caller postal code", "callerPostalCode"),
+    FixedColumn("callerCounty", "Caller county", "callerCounty"),
+    FixedColumn("riskLevel", "Risk level", "riskLevel"),
+    FixedColumn("needs", "Needs", "needs"),
+    FixedColumn("narrative", "Narrative", "narrative"),
+    FixedColumn("createdAt", "Created at", "createdAt"),
+    FixedColumn("updatedAt", "Updated at", "updatedAt"),
+    FixedColumn("version", "Version", "version"),
+)
+# The table columns each field needs.
+_COLUMNS: dict[str, tuple[Any, ...]] = {
+    "tenant": (),
+    "formVersion": (),
+    "channel": (ContactRecord.channel,),
+    "startedAt": (),
+    "endedAt": (ContactRecord.ended_at,),
+    "client": (ContactRecord.client_id,),
+    "callerPostalCode": (ContactRecord.caller_postal_code,),
+    "callerCounty": (ContactRecord.caller_county,),
+    "riskLevel": (ContactRecord.risk_level,),
+    "needs": (),
+    "narrative": (ContactRecord.narrative,),
+    "createdAt": (ContactRecord.created_at,),
+    "updatedAt": (ContactRecord.updated_at,),
+    "version": (ContactRecord.version,),
+    "answers": (ContactRecord.answers, ContactRecord.client_id),
+}
+_ALWAYS = (
+    ContactRecord.id,
+    ContactRecord.tenant_id,
+    ContactRecord.started_at,
+    ContactRecord.form_version_id,
+)
+
+
+@dataclass(frozen=True)
+class AnswerColumn:
+    key: str
+    header: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    fixed: tuple[FixedColumn, ...]
+    answers: tuple[AnswerColumn, ...]
+
+    def headers(self) -> list[str]:
+        return [c.header for c in self.fixed] + [a.header for a in self.answers]
+
+
+@dataclass
+class ExportedRecord:
+    id: uuid.UUID
+    owner: uuid.UUID
+    values: dict[str, Any]  # fixed column key -> value (withheld ones absent)
+    answers: dict[str, Any]  # answer key -> value (withheld ones absent)
+    coordinates: set[str] = field(default_factory=set)
+    part2_disclosed: bool = False
+
+    def csv_cells(self, layout: Layout) -> list[Any]:
+        return [self.values.get(c.key) for c in layout.fixed] + [
+            self.answers.get(a.key) for a in layout.answers
+        ]
+
+    def document(self, layout: Layout) -> dict[str, Any]:
+        found = {c.key: self.values[c.key] for c in layout.fixed if c.key in self.values}
+        if self.answers:
+            found["answers"] = self.answers
+        return found
+
+
+class ContactRecordStream:
+    """The records one action of a plan lets out, batch by batch."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        access: FieldAccess,
+        flt: ExportFilter,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.session = session
+        self.access = access
+        self.flt = flt
+        self.batch_size = batch_size
+        granted = access.owners(RECORD_TYPE)
+        self.owners = granted & set(flt.tenant_ids) if flt.tenant_ids else granted
+        self._forms: dict[uuid.UUID, tuple[str, int]] = {}
+        self._tenants: dict[uuid.UUID, str] = {}
+        self._scope_columns: list[ScopeColumn] = []
+        # (owner, row scopes) -> (fields, (answer keys, agreements)): few distinct keys.
+        self._grants: dict[
+            tuple[uuid.UUID, frozenset[str]],
+            tuple[frozenset[str], tuple[frozenset[str], frozenset[str]]],
+        ] = {}
+
+    # -- what is selected -------------------------------------------------------------------------
+    def _where(self) -> list[ColumnElement[bool]]:
+        flt = self.flt
+        where = [self.access.where(ContactRecord)]
+        if flt.tenant_ids:
+            where.append(ContactRecord.tenant_id.in_(flt.tenant_ids))
+        if flt.started_after is not None:
+            where.append(ContactRecord.started_at >= flt.started_after)
+        if flt.started_before is not None:
+            where.append(ContactRecord.started_at < flt.started_before)
+        if flt.updated_after is not None:
+            where.append(ContactRecord.updated_at > flt.updated_after)
+        if flt.form_ids:
+            where.append(
+                ContactRecord.form_version_id.in_(
+                    select(ContactFormVersion.id).where(
+                        ContactFormVersion.form_id.in_(flt.form_ids)
+                    )
+                )
+            )
+        return where
+
+    def _granted(self, field_name: str) -> bool:
+        return self.access.anywhere(RECORD_TYPE, field_name, self.owners)
+
+    async def layout(self) -> Layout:
+        """The columns: fixed ones some row may carry, then the granted form fields."""
+        fixed = tuple(c for c in FIXED_COLUMNS if c.field is None or self._granted(c.field))
+        self._tenants = dict((await self.session.execute(select(Tenant.id, Tenant.name))).all())
+        used_versions = (
+            select(ContactRecord.form_version_id).where(*self._where()).distinct().subquery()
+        )
+        versions = (
+            await self.session.execute(
+                select(ContactFormVersion.id, ContactForm.name, ContactFormVersion.version)
+                .join(ContactForm, ContactForm.id == ContactFormVersion.form_id)
+                .where(ContactFormVersion.id.in_(select(used_versions.c.form_version_id)))
+                .order_by(ContactForm.name, ContactFormVersion.version.desc())
+            )
+        ).all()
+        self._forms = {version_id: (name, number) for version_id, name, number in versions}
+        keys = self.access.all_answer_keys(self.owners) if self._granted("answers") else frozenset()
+        answers: dict[str, str] = {}
+        if keys and versions:
+            order = {version_id: i for i, (version_id, _, _) in enumerate(versions)}
+            fields = list(
+                (
+                    await self.session.execute(
+                        select(
+                            FormField.form_version_id,
+                            FormField.key,
+                            FormField.label,
+                            FormField.position,
+                        ).where(FormField.form_version_id.in_(list(order)))
+                    )
+                ).all()
+            )
+            fields.sort(key=lambda f: (order[f[0]], f[3], f[1]))
+            for _version, key, label, _position in fields:
+                if key in keys and key not in answers:
+                    answers[key] = label
+        headers = {c.header for c in fixed}
+        columns = []
+        for key, label in answers.items():
+            header = label if label not in headers else f"{label} [{key}]"
+            headers.add(header)
+            columns.append(AnswerColumn(key, header))
+        return Layout(fixed, tuple(columns))
+
+    def _statement(self, layout: Layout) -> Select[Any]:
+        columns: list[Any] = list(_ALWAYS)
+        wanted = {c.field for c in layout.fixed if c.field}
+        if layout.answers:
+            wanted.add("answers")
+        for name in sorted(wanted):
+            for column in _COLUMNS.get(name, ()):
+                if column not in columns:
+                    columns.append(column)
+        self._scope_columns = self.access.scope_columns(ContactRecord, self.owners)
+        columns += [c.clause.label(c.label) for c in self._scope_columns]
+        return (
+            select(*columns)
+            .where(*self._where())
+            .order_by(ContactRecord.started_at, ContactRecord.id)
+            .limit(self.batch_size)
+        )
+
+    # -- streaming --------------------------------------------------------------------------------
+    async def batches(self, layout: Layout) -> AsyncIterator[list[ExportedRecord]]:
+        statement = self._statement(layout)
+        last: tuple[datetime, uuid.UUID] | None = None
+        while True:
+            page = statement
+            if last is not None:
+                started, row_id = last
+                page = statement.where(
+                    or_(
+                        ContactRecord.started_at > started,
+                        and_(ContactRecord.started_at == started, ContactRecord.id > row_id),
+                    )
+                )
+            rows = (await self.session.execute(page)).all()
+            if not rows:
+                return
+            yield await self._records(layout, rows)
+            last = (rows[-1].started_at, rows[-1].id)
+            if len(rows) < self.batch_size:
+                return
+
+    def _row_scopes(self, row: Any) -> frozenset[str]:
+        if not self._scope_columns:
+            return frozenset()
+        mapping = row._mapping
+        return frozenset(
+            c.scope for c in self._scope_columns if c.owner == row.tenant_id and mapping[c.label]
+        )
+
+    def _row_grants(self, row: Any) -> tuple[frozenset[str], tuple[frozenset[str], frozenset[str]]]:
+        """(fields, (answer keys, agreements)) that may leave on ``row``."""
+        key = (row.tenant_id, self._row_scopes(row))
+        found = self._grants.get(key)
+        if found is None:
+            found = self._grants[key] = (
+                self.access.fields(RECORD_TYPE, key[0], key[1]),
+                self.access.answer_keys(key[0], key[1]),
+            )
+        return found
+
+    async def _needs(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        statement = (
+            select(
+                ContactRecordNeed.contact_record_id,
+                TaxonomyTerm.tenant_id,
+                TaxonomyTerm.code,
+                TaxonomyTerm.name,
+            )
+            .join(TaxonomyTerm, TaxonomyTerm.id == ContactRecordNeed.taxonomy_term_id)
+            .where(
+                ContactRecordNeed.contact_record_id.in_(ids),
+                self.access.where(ContactRecordNeed),
+                self.access.where(TaxonomyTerm),
+            )
+            .order_by(ContactRecordNeed.contact_record_id, ContactRecordNeed.position)
+        )
+        found: dict[uuid.UUID, list[str]] = {}
+        for record_id, owner, code, name in (await self.session.execute(statement)).all():
+            named = name if self.access.everywhere("TaxonomyTerm", "name", owner) else None
+            coded = code if self.access.everywhere("TaxonomyTerm", "code", owner) else None
+            label = f"{named} ({coded})" if named and coded else named or coded
+            if label:
+                found.setdefault(record_id, []).append(label)
+        return found
+
+    async def _records(self, layout: Layout, rows: Sequence[Any]) -> list[ExportedRecord]:
+        home = self.access.plan.principal
+        row_fields = [self._row_grants(row)[0] for row in rows]
+        needs: dict[uuid.UUID, list[str]] = {}
+        if any(c.key == "needs" for c in layout.fixed):
+            needs = await self._needs(
+                [row.id for row, f in zip(rows, row_fields, strict=True) if "needs" in f]
+            )
+        # Part 2 answers of other organizations' clients need a consent: one query per batch.
+        consent_clients = [
+            row.client_id
+            for row, f in zip(rows, row_fields, strict=True)
+            if layout.answers
+            and "answers" in f
+            and row.tenant_id != home.tenant_id
+            and self.access.part2_keys(row.tenant_id) & (row.answers or {}).keys()
+        ]
+        consents = await consents_of(self.session, consent_clients)
+        moment = now()
+        records = []
+        for row, fields in zip(rows, row_fields, strict=True):
+            values: dict[str, Any] = {}
+            for column in layout.fixed:
+                if column.field is not None and column.field not in fields:
+                    continue
+                value = self._value(column.key, row, needs)
+                if value is not None and value != []:
+                    values[column.key] = value
+            record = ExportedRecord(row.id, row.tenant_id, values, {})
+            record.coordinates = {
+                f"{RECORD_TYPE}.{c.field or 'id'}" for c in layout.fixed if c.key in values
+            }
+            if layout.answers and "answers" in fields:
+                self._answers(record, row, consents.get(row.client_id, []), moment)
+            records.append(record)
+        return records
+
+    def _value(self, key: str, row: Any, needs: dict[uuid.UUID, list[str]]) -> Any:
+        if key == "id":
+            return row.id
+        if key == "tenant":
+            return self._tenants.get(row.tenant_id)
+        if key in ("form", "formVersion"):
+            form = self._forms.get(row.form_version_id)
+            return None if form is None else form[0] if key == "form" else form[1]
+        if key == "needs":
+            return needs.get(row.id)
+        if key == "clientId":
+            return row.client_id
+        return getattr(row, _ATTRIBUTES[key])
+
+    def _answers(
+        self, record: ExportedRecord, row: Any, consents: list[Any], moment: datetime
+    ) -> None:
+        keys, agreements = self._row_grants(row)[1]
+        principal = self.access.plan.principal
+        own = row.tenant_id == principal.tenant_id
+        part2 = self.access.part2_keys(row.tenant_id)
+        consented = own or (
+            row.client_id is not None
+            and any(
+                consent_covers(
+                    c,
+                    principal.tenant_id,
+                    principal.partner_organization_id,
+                    self.access.purposes(agreements),
+                    moment,
+                )
+                for c in consents
+            )
+        )
+        for key, value in (row.answers or {}).items():
+            if key not in keys or value is None or value == "" or value == []:
+                continue
+            if key in part2 and not consented:
+                continue
+            record.answers[key] = value
+            record.coordinates.add(answer_coordinate(key))
+            if key in part2 and not own:
+                record.part2_disclosed = True
+
+
+_ATTRIBUTES = {
+    "channel": "channel",
+    "startedAt": "started_at",
+    "endedAt": "ended_at",
+    "callerPostalCode": "caller_postal_code",
+    "callerCounty": "caller_county",
+    "riskLevel": "risk_level",
+    "narrative": "narrative",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "version": "version",
+}

@@ -1,0 +1,165 @@
+"""Admin API for email templates: saved emails (subject, body, recipients, which fields) that
+send a contact record as a password-protected PDF (see ``email_pdf.py``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from ..authz.plan import AccessPlan
+from ..datastore.queries import email_templates as templates
+from ..errors import Forbidden
+from .context import Info
+from .relay import from_global_id, to_global_id
+
+TYPE_NAME = "EmailTemplate"
+
+
+@strawberry.type(name="EmailTemplate")
+class EmailTemplate:
+    id: strawberry.ID
+    uuid: uuid.UUID
+    name: str
+    subject: str
+    body: str
+    recipients: list[str]
+    fields: list[str] = strawberry.field(
+        description="Coordinates put in the PDF (`ContactRecord.narrative`, `Client.firstName`, "
+        "`ContactRecord.answers` for every readable answer, `ContactRecord.answers.<key>`); "
+        "a sender's PDF holds only those the sender may read and export on that record."
+    )
+    purpose: str = strawberry.field(description="Recorded with every send in the audit trail.")
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> EmailTemplate:
+        return cls(
+            id=strawberry.ID(to_global_id(TYPE_NAME, row.id)),
+            uuid=row.id,
+            name=row.name,
+            subject=row.subject,
+            body=row.body,
+            recipients=list(row.recipients),
+            fields=list(row.fields),
+            purpose=row.purpose,
+            active=row.active,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.input
+class EmailTemplateInput:
+    name: str
+    subject: str = strawberry.field(description="One line.")
+    body: str = strawberry.field(description="Plain text. Never put the PDF's password here.")
+    recipients: list[str] = strawberry.field(description="Plain addresses: name@example.org.")
+    fields: list[str]
+    purpose: str
+    active: bool = True
+
+    def to_input(self) -> templates.TemplateInput:
+        return templates.TemplateInput(
+            name=self.name,
+            subject=self.subject,
+            body=self.body,
+            recipients=tuple(self.recipients),
+            fields=tuple(self.fields),
+            purpose=self.purpose,
+            active=self.active,
+        )
+
+
+@strawberry.type
+class EmailTemplatePayload:
+    email_template: EmailTemplate
+
+
+def known_answer_keys(plan: AccessPlan) -> frozenset[str]:
+    """Form field keys of the tenants whose contact records the caller can read (its own
+    included): what a template may name as ``ContactRecord.answers.<key>``."""
+    owners = set(plan.owners("ContactRecord"))
+    if plan.home_tenant is not None:
+        owners.add(plan.home_tenant)
+    known = plan.core.known_answer_keys
+    return frozenset().union(*(known.get(o, frozenset()) for o in owners))
+
+
+def template_id(global_id: strawberry.ID) -> uuid.UUID:
+    return from_global_id(global_id, expected=TYPE_NAME)[1]
+
+
+@strawberry.type
+class EmailTemplateQuery:
+    @strawberry.field(
+        name="emailTemplates",
+        description="Your tenant's email templates, by name. Admins may include inactive ones; "
+        "everyone else in the tenant sees the active ones, to send with.",
+    )
+    async def email_templates(
+        self, info: Info, include_inactive: bool = False
+    ) -> list[EmailTemplate]:
+        principal = info.context.principal
+        tenant_id = principal.tenant_id
+        if tenant_id is None:
+            raise Forbidden("email templates belong to tenants", reason="NO_TENANT")
+        if include_inactive:
+            templates.admin_tenant(principal)
+        async with info.context.db() as session:
+            rows = await templates.templates_of(
+                session, tenant_id, include_inactive=include_inactive
+            )
+        return [EmailTemplate.of(r) for r in rows]
+
+
+@strawberry.type
+class EmailTemplateMutation:
+    @strawberry.mutation(name="createEmailTemplate")
+    async def create_email_template(
+        self, info: Info, input: EmailTemplateInput
+    ) -> EmailTemplatePayload:
+        ctx = info.context
+        templates.admin_tenant(ctx.principal)
+        async with ctx.write_session() as session:
+            row = await templates.create(
+                session, ctx.principal, input.to_input(), known_answer_keys(ctx.plan)
+            )
+        return EmailTemplatePayload(email_template=EmailTemplate.of(row))
+
+    @strawberry.mutation(
+        name="updateEmailTemplate",
+        description="Replace a template; `version` is the one you read (a newer one: CONFLICT).",
+    )
+    async def update_email_template(
+        self, info: Info, id: strawberry.ID, version: int, input: EmailTemplateInput
+    ) -> EmailTemplatePayload:
+        ctx = info.context
+        templates.admin_tenant(ctx.principal)
+        raw = template_id(id)
+        async with ctx.write_session() as session:
+            row = await templates.update(
+                session, ctx.principal, raw, version, input.to_input(), known_answer_keys(ctx.plan)
+            )
+        return EmailTemplatePayload(email_template=EmailTemplate.of(row))
+
+    @strawberry.mutation(
+        name="deactivateEmailTemplate",
+        description="Stop a template from being used. Templates are never deleted: the sends "
+        "made from them refer to them. `updateEmailTemplate` with `active: true` restores one.",
+    )
+    async def deactivate_email_template(
+        self, info: Info, id: strawberry.ID, version: int
+    ) -> EmailTemplatePayload:
+        ctx = info.context
+        templates.admin_tenant(ctx.principal)
+        raw = template_id(id)
+        async with ctx.write_session() as session:
+            row = await templates.deactivate(session, ctx.principal, raw, version)
+        return EmailTemplatePayload(email_template=EmailTemplate.of(row))
