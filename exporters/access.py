@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.coordinates import SCOPED_TYPES
 from ..authz.plan import MODEL_TYPES, AccessPlan, Action
-from ..datastore.enums import GranteeKind
 from ..datastore.models import ClientConsent
 from ..datastore.rls import RlsScope
 
@@ -142,31 +141,9 @@ class FieldAccess:
 
 
 def rls_scope(plan: AccessPlan) -> RlsScope:
-    """The tenants a request under ``plan`` may touch, for PostgreSQL row-level security.
-    Inventory scopes read their owner's inventory rows, which RLS files under records."""
+    """The tenants a request under ``plan`` may touch, for PostgreSQL row-level security."""
     records, directory = plan.rls_tenants()
-    inventory_owners = {
-        owner
-        for by_owner in plan.core.grants.values()
-        for owner, grants in by_owner.items()
-        if any(g.scope.name == "inventory" for g in grants)
-    }
-    return RlsScope(record_tenants=records | inventory_owners, directory_tenants=directory)
-
-
-def consent_covers(
-    consent: Any, home_tenant: Any, home_partner: Any, purposes: set[str], now: datetime
-) -> bool:
-    """Whether a Part 2 consent names this recipient and purpose, unexpired and unrevoked."""
-    if consent.revoked_at is not None and consent.revoked_at <= now:
-        return False
-    if consent.expires_at is not None and consent.expires_at <= now:
-        return False
-    if consent.purpose not in purposes:
-        return False
-    if consent.recipient_kind is GranteeKind.TENANT:
-        return home_tenant is not None and consent.recipient_tenant_id == home_tenant
-    return home_partner is not None and consent.recipient_partner_id == home_partner
+    return RlsScope(record_tenants=records, directory_tenants=directory)
 
 
 async def consents_of(

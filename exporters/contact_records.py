@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.consent import consent_covers
 from ..authz.coordinates import answer_coordinate
 from ..datastore.models import (
     ContactForm,
@@ -32,7 +33,7 @@ from ..datastore.models import (
     TaxonomyTerm,
     Tenant,
 )
-from .access import FieldAccess, ScopeColumn, consent_covers, consents_of, now
+from .access import FieldAccess, ScopeColumn, consents_of, now
 
 DEFAULT_BATCH_SIZE = 1000
 RECORD_TYPE = "ContactRecord"

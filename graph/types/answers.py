@@ -10,24 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ...authz.consent import consent_covers
 from ...authz.coordinates import answer_coordinate
-from ...datastore.enums import GranteeKind
 from ..context import Info
 from ..guard import SCOPES_ATTRIBUTE
-
-
-def _consent_covers(
-    consent: Any, home_tenant: Any, home_partner: Any, purposes: set[str], now: datetime
-) -> bool:
-    if consent.revoked_at is not None and consent.revoked_at <= now:
-        return False
-    if consent.expires_at is not None and consent.expires_at <= now:
-        return False
-    if consent.purpose not in purposes:
-        return False
-    if consent.recipient_kind is GranteeKind.TENANT:
-        return home_tenant is not None and consent.recipient_tenant_id == home_tenant
-    return home_partner is not None and consent.recipient_partner_id == home_partner
 
 
 async def part2_consented(
@@ -45,7 +31,7 @@ async def part2_consented(
     now = datetime.now(UTC)
     principal = ctx.principal
     return any(
-        _consent_covers(c, principal.tenant_id, principal.partner_organization_id, purposes, now)
+        consent_covers(c, principal.tenant_id, principal.partner_organization_id, purposes, now)
         for c in consents
     )
 
