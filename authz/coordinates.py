@@ -42,7 +42,9 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
         "removedAt", "removalReason", "version", "tenant", "queue", "contactRecord", "client",
         "assignedProgram", "referral",
     ),
-    "ContactFormVersion": ("id", "uuid", "version", "publishedAt", "formName", "fields"),
+    "ContactFormVersion": (
+        "id", "uuid", "version", "publishedAt", "formName", "fields", "formId",
+    ),
     # resource directory
     "Organization": (
         "id", "uuid", "name", "alternateName", "description", "email", "website", "taxStatus",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
@@ -60,6 +61,13 @@ class ContactFormVersion(Node):
     uuid: uuid.UUID | None
     version: int | None
     published_at: datetime | None
+
+    @strawberry.field(
+        name="formId", description="The form this is a version of (for shareContactForm)."
+    )
+    def form_id(self) -> UUID:
+        form_id: UUID = self.row.form_id
+        return form_id
 
     @strawberry.field(name="formName")
     async def form_name(self, info: Info) -> str | None:
