@@ -80,6 +80,9 @@ def error_response(error: SharegraphError) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=HTTP_STATUS[error.code])
 
 
+MAX_OFFSET = 2**31 - 1  # the offset must fit a 32-bit integer on every backend
+
+
 @dataclass(frozen=True)
 class Params:
     """The query parameters of the HSDS OpenAPI, checked."""
@@ -111,8 +114,9 @@ class Params:
         if not 1 <= per_page <= limits.max_page_size:
             raise _bad("per_page", f"`per_page` must be between 1 and {limits.max_page_size}")
         page = _int(query, "page", 1)
-        if page < 1:
-            raise _bad("page", "`page` starts at 1")
+        last_page = MAX_OFFSET // per_page
+        if not 1 <= page <= last_page:
+            raise _bad("page", f"`page` must be between 1 and {last_page}")
         fmt = (query.get("format") or "json").lower()
         if fmt not in ("json", "ndjson"):
             raise _bad("format", "`format` must be json or ndjson")

@@ -261,3 +261,10 @@ async def test_a_caller_reads_only_granted_fields_and_may_not_filter_on_others(
     assert refused.status_code == 403
     assert refused.json()["error"]["reason"] == "FORBIDDEN_FILTER"
     assert refused.json()["error"]["coordinate"] == "Service.updatedAt"
+
+
+async def test_a_page_beyond_any_offset_is_a_bad_parameter_not_a_crash(api: Api) -> None:
+    for page in ("100000000000000000000", str(2**31)):
+        response = await api.http.get(f"/hsds/services?page={page}")
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["parameter"] == "page"
