@@ -176,6 +176,7 @@ OPERATIONS: dict[str, str] = {
     "removeTaxonomyLink": "write",
     # data leaving the system (action export)
     "sendContactRecordByEmail": "export",
+    "startExport": "export",
 }
 
 ANSWERS_PREFIX = "ContactRecord.answers."

@@ -25,6 +25,7 @@ from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
+from .export_download import export_router
 from .hsds_api import hsds_router
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.include_router(hsds_router(settings, state), prefix="/hsds")
+    app.include_router(export_router(settings, state), prefix="/exports")
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -30,6 +30,8 @@ from .capacity_schedule import CapacityScheduleMutation
 from .directory_edit import DirectoryEditMutation
 from .email_pdf import EmailPdfMutation
 from .email_templates import EmailTemplateMutation, EmailTemplateQuery
+from .export_jobs import ExportJobMutation, ExportJobQuery
+from .export_schedules import ExportScheduleMutation, ExportScheduleQuery
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
@@ -53,6 +55,8 @@ Query = merge_types(
         SharingAdminQuery,
         AuditQuery,
         EmailTemplateQuery,
+        ExportJobQuery,
+        ExportScheduleQuery,
         InventoryQuery,
         QueueQuery,
     ),
@@ -72,6 +76,8 @@ Mutation = merge_types(
         SharingAdminMutation,
         EmailTemplateMutation,
         EmailPdfMutation,
+        ExportJobMutation,
+        ExportScheduleMutation,
         FormSharingMutation,
     ),
 )

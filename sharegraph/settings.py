@@ -82,6 +82,37 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ExchangeSettings:
+    """Export jobs (files under ``export_dir``, kept ``export_ttl_seconds``) and scheduled
+    deliveries (directories only inside ``delivery_root``; stored SFTP secrets encrypted with
+    ``secret_key``, a Fernet key or several comma-separated, the first encrypting)."""
+
+    export_dir: Path = Path("var") / "exports"
+    export_ttl_seconds: float = 24 * 3600.0
+    delivery_root: Path | None = None
+    # SFTP servers on loopback or private networks are refused unless this is on (tests, or an
+    # operator whose partners' servers sit on an internal network).
+    allow_private_hosts: bool = False
+    secret_key: str | None = field(default=None, repr=False)
+    # How long a worker holds an export or delivery before another may take it over.
+    lease_seconds: float = 1800.0
+    sftp_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> ExchangeSettings:
+        root = os.environ.get("SHAREGRAPH_DELIVERY_ROOT")
+        return cls(
+            export_dir=Path(os.environ.get("SHAREGRAPH_EXPORT_DIR") or cls.export_dir),
+            export_ttl_seconds=_env_float("SHAREGRAPH_EXPORT_TTL_HOURS", 24.0) * 3600.0,
+            delivery_root=Path(root) if root else None,
+            allow_private_hosts=_env_bool("SHAREGRAPH_DELIVERY_ALLOW_PRIVATE_HOSTS", False),
+            secret_key=os.environ.get("SHAREGRAPH_SECRET_KEY") or None,
+            lease_seconds=_env_float("SHAREGRAPH_EXPORT_LEASE_SECONDS", cls.lease_seconds),
+            sftp_timeout_seconds=_env_float("SHAREGRAPH_SFTP_TIMEOUT", cls.sftp_timeout_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -96,6 +127,7 @@ class Settings:
     demo_secret: str = "sharegraph-demo-secret"
     echo_sql: bool = False
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     # The scheduler of due work inside `serve`: on when configured from the environment
     # (SHAREGRAPH_SCHEDULER, default on), off for apps built in code unless asked for.
     scheduler: bool = False
@@ -129,6 +161,7 @@ class Settings:
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             smtp=SmtpSettings.from_env(),
+            exchange=ExchangeSettings.from_env(),
             scheduler=_env_bool("SHAREGRAPH_SCHEDULER", True),
             scheduler_poll_seconds=_env_float(
                 "SHAREGRAPH_SCHEDULER_POLL", cls.scheduler_poll_seconds

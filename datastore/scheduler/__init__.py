@@ -49,4 +49,8 @@ def scheduler_for(db: Database, settings: Settings) -> Scheduler:
     """The scheduler ``serve`` and ``worker`` run, configured from the settings."""
     seconds = settings.audit_seal_interval_seconds
     kinds = default_kinds(audit_seal_every=timedelta(seconds=seconds) if seconds > 0 else None)
+    # Exports run the exporters, which sit above the datastore: imported here, when composed.
+    from ...exporters.deliveries import export_kinds
+
+    kinds.extend(export_kinds(settings.exchange))
     return Scheduler(db, kinds, poll_seconds=settings.scheduler_poll_seconds)

@@ -1,0 +1,276 @@
+"""Exports through the API: `startExport` queues a job, `exportJob` / `exportJobs` report on
+it, and `ExportJob.downloadUrl` (``GET /exports/<uuid>``, same credentials) fetches the file.
+
+Who may start one: a principal of a tenant whose plan grants ``export`` on the kind of record
+asked for (``FORBIDDEN`` / ``EXPORT_DENIED`` otherwise), with filters only on fields it may
+export on every record (``FORBIDDEN_FILTER``). The job runs later with the plan compiled at that
+time, so a right lost in between is honoured. Jobs, their status and their files are the
+requesting principal's alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from ..authz.plan import Action
+from ..datastore import models as m
+from ..datastore.base import utcnow
+from ..datastore.queries import export_jobs as jobs
+from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..errors import Forbidden, NotFound
+from ..exporters.contact_records import ExportFilter
+from ..exporters.run import Format, What
+from ..exporters.specs import ExportSpec, checked, require_allowed
+from .context import Info
+from .forms import form_id_from
+from .inputs import decode_ids
+from .pagination import page_size
+from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .writes import transaction
+
+DOWNLOAD_PATH = "/exports/"
+SORT_NAME = "CREATED_DESC"
+
+
+@strawberry.enum(name="ExportWhat")
+class ExportWhat(Enum):
+    RESOURCES = What.RESOURCES.value
+    CONTACT_RECORDS = What.CONTACT_RECORDS.value
+
+
+@strawberry.enum(
+    name="ExportFormat",
+    description="CSV and NDJSON for both; HSDS_JSON (a JSON list of HSDS services), HSDS_CSV (a "
+    "zipped HSDS tabular data package) and AIRS_XML for resources.",
+)
+class ExportFormat(Enum):
+    CSV = Format.CSV.value
+    NDJSON = Format.NDJSON.value
+    HSDS_JSON = Format.HSDS_JSON.value
+    HSDS_CSV = Format.HSDS_CSV.value
+    AIRS_XML = Format.AIRS_XML.value
+
+
+@strawberry.enum(name="ExportJobStatus")
+class ExportJobStatus(Enum):
+    PENDING = jobs.PENDING
+    RUNNING = jobs.RUNNING
+    DONE = jobs.DONE
+    FAILED = jobs.FAILED
+    EXPIRED = jobs.EXPIRED
+
+
+@strawberry.input(description="Which records; all given conditions must hold.")
+class ExportFilterInput:
+    tenant_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Owners whose records to export (default: all you may)."
+    )
+    started_after: datetime | None = strawberry.field(
+        default=None, description="Contact records started at or after this instant."
+    )
+    started_before: datetime | None = strawberry.field(
+        default=None, description="Contact records started before this instant."
+    )
+    updated_after: datetime | None = None
+    form_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Contact records on these forms: a form's UUID or the id of one of its "
+        "versions (`ContactRecord.formVersion.id`).",
+    )
+
+
+@strawberry.input
+class StartExportInput:
+    what: ExportWhat
+    format: ExportFormat
+    filters: ExportFilterInput | None = None
+    purpose: str | None = strawberry.field(
+        default=None, description="Why the data leaves; recorded with the disclosure."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.type(name="ExportFilters")
+class ExportFilters:
+    tenant_ids: list[strawberry.ID]
+    form_ids: list[str] = strawberry.field(description="Form UUIDs.")
+    started_after: datetime | None
+    started_before: datetime | None
+    updated_after: datetime | None
+
+    @classmethod
+    def of(cls, flt: ExportFilter) -> ExportFilters:
+        return cls(
+            tenant_ids=[strawberry.ID(to_global_id("Tenant", t)) for t in flt.tenant_ids],
+            form_ids=[str(f) for f in flt.form_ids],
+            started_after=flt.started_after,
+            started_before=flt.started_before,
+            updated_after=flt.updated_after,
+        )
+
+
+@strawberry.type(name="ExportJob", description="An export you started; yours alone.")
+class ExportJob:
+    id: strawberry.ID
+    uuid: uuid.UUID
+    what: ExportWhat
+    format: ExportFormat
+    filters: ExportFilters
+    purpose: str | None
+    status: ExportJobStatus
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    row_count: int | None = strawberry.field(
+        description="Records written (services, for resources)."
+    )
+    error: str | None = strawberry.field(description="Why it failed, or the last retried error.")
+    expires_at: datetime | None = strawberry.field(description="The file is deleted then.")
+    download_url: str | None = strawberry.field(
+        description="While DONE: the file, at this path of the API's address, with the same "
+        "Authorization header as /graphql."
+    )
+
+    @classmethod
+    def of(cls, row: Any) -> ExportJob:
+        spec = ExportSpec.stored(row.what, row.format, row.filters)
+        return cls(
+            id=strawberry.ID(to_global_id("ExportJob", row.id)),
+            uuid=row.id,
+            what=ExportWhat(row.what),
+            format=ExportFormat(row.format),
+            filters=ExportFilters.of(spec.filter),
+            purpose=spec.purpose,
+            status=ExportJobStatus(row.status),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            row_count=row.row_count,
+            error=row.error,
+            expires_at=row.expires_at,
+            download_url=f"{DOWNLOAD_PATH}{row.id}" if row.status == jobs.DONE else None,
+        )
+
+
+@strawberry.type
+class StartExportPayload:
+    export_job: ExportJob | None
+
+
+async def export_filter(info: Info, given: ExportFilterInput | None) -> ExportFilter:
+    if given is None:
+        return ExportFilter()
+    return ExportFilter(
+        tenant_ids=decode_ids(given.tenant_ids, "Tenant"),
+        started_after=given.started_after,
+        started_before=given.started_before,
+        updated_after=given.updated_after,
+        form_ids=tuple([await form_id_from(info, str(f)) for f in given.form_ids or []]),
+    )
+
+
+def _job_id(value: strawberry.ID) -> uuid.UUID:
+    return from_global_id(value, expected="ExportJob")[1]
+
+
+async def _job(info: Info, job_id: uuid.UUID) -> ExportJob | None:
+    ctx = info.context
+    async with ctx.db() as session:
+        row = await jobs.job_of(session, ctx.principal.id, job_id)
+    return ExportJob.of(row) if row is not None else None
+
+
+@strawberry.type
+class ExportJobQuery:
+    @strawberry.field(name="exportJob", description="One of your export jobs.")
+    async def export_job(self, info: Info, id: strawberry.ID) -> ExportJob | None:
+        return await _job(info, _job_id(id))
+
+    @strawberry.field(name="exportJobs", description="Your export jobs, newest first.")
+    async def export_jobs(
+        self,
+        info: Info,
+        status: ExportJobStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ExportJob]:
+        ctx = info.context
+        statement = jobs.jobs_of(ctx.principal.id, status.value if status else None)
+        keys = [SortKey(m.ExportJob.created_at, descending=True), SortKey(m.ExportJob.id)]
+        size = page_size(info, first)
+        after_id = ctx.cursors.decode(after, "ExportJob", SORT_NAME) if after else None
+        async with ctx.db() as session:
+            page = await fetch_page(
+                session, m.ExportJob, statement, keys, first=size, after_id=after_id
+            )
+        edges = [
+            Edge(cursor=ctx.cursors.encode("ExportJob", SORT_NAME, r.id), node=ExportJob.of(r))
+            for r in page.rows
+        ]
+
+        async def counter() -> int:
+            async with ctx.db() as session:
+                return await count(session, statement)
+
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            counter=counter,
+        )
+
+
+@strawberry.type
+class ExportJobMutation:
+    @strawberry.mutation(
+        name="startExport",
+        description="Queue an export of what your plan lets you export; follow it with "
+        "`exportJob(id)` and download the file from its `downloadUrl`.",
+    )
+    async def start_export(self, info: Info, input: StartExportInput) -> StartExportPayload:
+        ctx = info.context
+        ctx.plan.require_operation("startExport", Action.EXPORT)
+        principal = ctx.principal
+        if principal.tenant_id is None:
+            raise Forbidden(
+                "export jobs belong to tenants; partner organizations receive exports through "
+                "their partners' scheduled deliveries",
+                reason="NO_TENANT",
+            )
+        spec = checked(
+            ExportSpec(
+                what=What(input.what.value),
+                format=Format(input.format.value),
+                filter=await export_filter(info, input.filters),
+                purpose=input.purpose,
+            )
+        )
+        require_allowed(ctx.plan, spec)
+        async with transaction(info, "startExport", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                row = await jobs.create(
+                    w.session,
+                    tenant_id=principal.tenant_id,
+                    requested_by=principal.id,
+                    what=spec.what.value,
+                    format=spec.format.value,
+                    filters=spec.filters_json(),
+                    now=utcnow(),
+                )
+                w.result = {"job": str(row.id)}
+            job_id = uuid.UUID((w.replayed or w.result)["job"])
+        job = await _job(info, job_id)
+        if job is None:  # written by this principal a moment ago
+            raise NotFound("no such export job")
+        return StartExportPayload(export_job=job)

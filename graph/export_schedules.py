@@ -1,0 +1,505 @@
+"""Admin API for scheduled deliveries: export schedules, their runs, and running one now.
+
+Tenant admins manage their own tenant's schedules. A schedule exports, at each time its cron
+expression names on the tenant's wall clock, exactly what its ``runAs`` principal's plan lets
+out at that moment, and delivers it to a directory under the server's delivery root or to an
+SFTP server. Stored credentials are encrypted and never returned (``hasSecret`` says whether
+there are some); the ``daily-counts`` feed sends yesterday's records on chosen forms, plus the
+whole previous month on the 1st.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+import strawberry
+from sqlalchemy import select
+
+from ..authz.authenticate import load_principal
+from ..datastore import models as m
+from ..datastore.base import utcnow
+from ..datastore.queries import export_schedules as schedules
+from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..datastore.secrets import SecretBox
+from ..errors import BadUserInput, NotFound
+from ..exporters.destinations import (
+    DestinationKind,
+    SftpAuth,
+    Target,
+    directory_target,
+    kind_of,
+    sftp_secret,
+    sftp_target,
+    stored_target,
+)
+from ..exporters.run import Format, What
+from ..exporters.specs import ExportSpec, Feed, checked, require_allowed
+from .context import Info
+from .export_jobs import (
+    ExportFilterInput,
+    ExportFilters,
+    ExportFormat,
+    ExportWhat,
+    export_filter,
+)
+from .pagination import page_size
+from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .writes import transaction
+
+SORT_NAME = "SCHEDULED_DESC"
+
+
+@strawberry.enum(name="ExportFeed")
+class ExportFeed(Enum):
+    DAILY_COUNTS = Feed.DAILY_COUNTS.value
+
+
+@strawberry.enum(name="DeliveryKind")
+class DeliveryKind(Enum):
+    DIRECTORY = DestinationKind.DIRECTORY.value
+    SFTP = DestinationKind.SFTP.value
+
+
+@strawberry.enum(name="SftpAuthMethod")
+class SftpAuthMethod(Enum):
+    PASSWORD = SftpAuth.PASSWORD.value
+    PRIVATE_KEY = SftpAuth.PRIVATE_KEY.value
+
+
+@strawberry.enum(name="ExportRunStatus")
+class ExportRunStatus(Enum):
+    PENDING = schedules.PENDING
+    RUNNING = schedules.RUNNING
+    DONE = schedules.DONE
+    FAILED = schedules.FAILED
+    CANCELLED = schedules.CANCELLED
+
+
+@strawberry.input(
+    description="DIRECTORY: `path`, relative to your tenant's folder under the server's "
+    "delivery root. SFTP: `host`, `port`, `username`, `remoteDir`, `hostKey` (the server's "
+    "public host key, one OpenSSH line, as `ssh-keyscan` prints it) and `auth` with `password` "
+    "or `privateKey` (+ `privateKeyPassphrase`). Credentials are stored encrypted and never "
+    "shown again; on update, leave them out to keep the stored ones."
+)
+class ExportDestinationInput:
+    kind: DeliveryKind
+    path: str | None = None
+    host: str | None = None
+    port: int = 22
+    username: str | None = None
+    remote_dir: str | None = None
+    host_key: str | None = None
+    auth: SftpAuthMethod | None = None
+    password: str | None = None
+    private_key: str | None = None
+    private_key_passphrase: str | None = None
+
+
+@strawberry.input
+class ExportScheduleInput:
+    name: str
+    what: ExportWhat
+    format: ExportFormat
+    cron: str = strawberry.field(
+        description="Five fields (minute hour day-of-month month day-of-week) or @daily, "
+        "@weekly...; on your tenant's wall clock, daylight saving time included."
+    )
+    run_as_id: strawberry.ID = strawberry.field(
+        description="The principal of your tenant whose plan decides what each run exports."
+    )
+    destination: ExportDestinationInput
+    filters: ExportFilterInput | None = None
+    feed: ExportFeed | None = strawberry.field(
+        default=None,
+        description="DAILY_COUNTS: each run sends the contact records started yesterday (your "
+        "time zone) on `filters.formIds`; a run on the 1st also re-sends the previous month.",
+    )
+    purpose: str | None = None
+    active: bool = True
+    max_attempts: int = strawberry.field(
+        default=6, description="Attempts per run before it fails (1-20); retries back off."
+    )
+
+
+@strawberry.type(name="ExportDestination")
+class ExportDestination:
+    kind: DeliveryKind
+    path: str | None
+    host: str | None
+    port: int | None
+    username: str | None
+    remote_dir: str | None
+    host_key: str | None
+    auth: SftpAuthMethod | None
+    has_secret: bool
+
+
+@strawberry.type(name="ExportRun", description="One delivery of a schedule, for one due time.")
+class ExportRun:
+    id: strawberry.ID
+    uuid: uuid.UUID
+    scheduled_for: datetime
+    status: ExportRunStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    row_count: int | None
+    file_names: list[str]
+    error: str | None = strawberry.field(
+        description="Why the run failed, or the error of the last attempt being retried."
+    )
+
+    @classmethod
+    def of(cls, row: Any) -> ExportRun:
+        return cls(
+            id=strawberry.ID(to_global_id("ExportRun", row.id)),
+            uuid=row.id,
+            scheduled_for=row.scheduled_for,
+            status=ExportRunStatus(row.status),
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            row_count=row.row_count,
+            file_names=row.file_name.split("\n") if row.file_name else [],
+            error=row.error,
+        )
+
+
+@strawberry.type(name="ExportSchedule")
+class ExportSchedule:
+    row: strawberry.Private[Any]
+    id: strawberry.ID
+    uuid: uuid.UUID
+    name: str
+    what: ExportWhat
+    format: ExportFormat
+    filters: ExportFilters
+    feed: ExportFeed | None
+    purpose: str | None
+    cron: str
+    run_as_id: strawberry.ID
+    destination: ExportDestination
+    active: bool
+    next_run_at: datetime | None
+    max_attempts: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> ExportSchedule:
+        spec = ExportSpec.stored(row.what, row.format, row.filters)
+        target = stored_target(row.destination_kind, row.destination)
+        return cls(
+            row=row,
+            id=strawberry.ID(to_global_id("ExportSchedule", row.id)),
+            uuid=row.id,
+            name=row.name,
+            what=ExportWhat(row.what),
+            format=ExportFormat(row.format),
+            filters=ExportFilters.of(spec.filter),
+            feed=ExportFeed(spec.feed.value) if spec.feed else None,
+            purpose=spec.purpose,
+            cron=row.cron,
+            run_as_id=strawberry.ID(to_global_id("Principal", row.run_as_id)),
+            destination=_destination(target, row.secret_encrypted is not None),
+            active=row.active,
+            next_run_at=row.next_run_at,
+            max_attempts=row.max_attempts,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="Deliveries, latest due time first.")
+    async def runs(
+        self,
+        info: Info,
+        status: ExportRunStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ExportRun]:
+        ctx = info.context
+        statement = schedules.runs_of(self.row.id)
+        if status is not None:
+            statement = statement.where(m.ExportRun.status == status.value)
+        keys = [SortKey(m.ExportRun.scheduled_for, descending=True), SortKey(m.ExportRun.id)]
+        size = page_size(info, first)
+        after_id = ctx.cursors.decode(after, "ExportRun", SORT_NAME) if after else None
+        async with ctx.db() as session:
+            page = await fetch_page(
+                session, m.ExportRun, statement, keys, first=size, after_id=after_id
+            )
+        edges = [
+            Edge(cursor=ctx.cursors.encode("ExportRun", SORT_NAME, r.id), node=ExportRun.of(r))
+            for r in page.rows
+        ]
+
+        async def counter() -> int:
+            async with ctx.db() as session:
+                return await count(session, statement)
+
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            counter=counter,
+        )
+
+
+def _destination(target: Target, has_secret: bool) -> ExportDestination:
+    kind = DeliveryKind(kind_of(target).value)
+    if kind is DeliveryKind.DIRECTORY:
+        path = getattr(target, "path", None)
+        return ExportDestination(
+            kind=kind, path=path, host=None, port=None, username=None, remote_dir=None,
+            host_key=None, auth=None, has_secret=has_secret,
+        )  # fmt: skip
+    data = target.to_json()
+    return ExportDestination(
+        kind=kind,
+        path=None,
+        host=data["host"],
+        port=data["port"],
+        username=data["username"],
+        remote_dir=data["remoteDir"],
+        host_key=data["hostKey"],
+        auth=SftpAuthMethod(data["auth"]),
+        has_secret=has_secret,
+    )
+
+
+@strawberry.type
+class ExportSchedulePayload:
+    export_schedule: ExportSchedule
+
+
+@strawberry.type
+class ExportRunPayload:
+    run: ExportRun
+    export_schedule: ExportSchedule
+
+
+def _schedule_id(value: strawberry.ID) -> uuid.UUID:
+    return from_global_id(value, expected="ExportSchedule")[1]
+
+
+def _required(value: str | None, name: str) -> str:
+    if value is None or not value.strip():
+        raise BadUserInput(f"an SFTP destination needs {name}", reason="BAD_DESTINATION")
+    return value
+
+
+async def _values(
+    info: Info, input: ExportScheduleInput, tenant_id: uuid.UUID
+) -> tuple[schedules.ScheduleValues, dict[str, Any] | Literal["keep"] | None]:
+    """The schedule's values and its secret (``KEEP``: none given), checked."""
+    spec = checked(
+        ExportSpec(
+            what=What(input.what.value),
+            format=Format(input.format.value),
+            filter=await export_filter(info, input.filters),
+            purpose=input.purpose,
+            feed=Feed(input.feed.value) if input.feed else None,
+        )
+    )
+    given = input.destination
+    exchange = info.context.settings.exchange
+    secret: dict[str, Any] | Literal["keep"] | None = None
+    target: Target
+    if given.kind is DeliveryKind.DIRECTORY:
+        if given.password or given.private_key:
+            raise BadUserInput("a directory takes no credentials", reason="BAD_DESTINATION")
+        target = directory_target(exchange, tenant_id, given.path or "")
+    else:
+        if given.auth is None:
+            raise BadUserInput(
+                "an SFTP destination needs auth: PASSWORD or PRIVATE_KEY", reason="BAD_DESTINATION"
+            )
+        auth = SftpAuth(given.auth.value)
+        target = sftp_target(
+            exchange,
+            host=_required(given.host, "host"),
+            port=given.port,
+            username=_required(given.username, "username"),
+            remote_dir=given.remote_dir or ".",
+            host_key=_required(given.host_key, "hostKey"),
+            auth=auth,
+        )
+        if given.password is None and given.private_key is None:
+            secret = schedules.KEEP
+        else:
+            secret = sftp_secret(
+                auth,
+                password=given.password,
+                private_key=given.private_key,
+                passphrase=given.private_key_passphrase,
+            )
+    run_as = from_global_id(input.run_as_id, expected="Principal")[1]
+    await _require_run_as_may(info, run_as, tenant_id, spec)
+    values = schedules.ScheduleValues(
+        name=input.name,
+        what=spec.what.value,
+        format=spec.format.value,
+        filters=spec.filters_json(),
+        windowed=spec.feed is not None,
+        cron=input.cron,
+        run_as_id=run_as,
+        destination_kind=kind_of(target).value,
+        destination=target.to_json(),
+        active=input.active,
+        max_attempts=input.max_attempts,
+    )
+    return values, secret
+
+
+async def _require_run_as_may(
+    info: Info, principal_id: uuid.UUID, tenant_id: uuid.UUID, spec: ExportSpec
+) -> None:
+    """Refused now rather than at every run: ``runAs`` must be of the tenant and may export
+    this (as its plan stands today; each run checks again)."""
+    ctx = info.context
+    async with ctx.db() as session:
+        principal = await load_principal(session, principal_id)
+    if principal is None or principal.tenant_id != tenant_id:
+        raise BadUserInput(
+            "runAsId must be an active principal of your tenant", reason="BAD_RUN_AS"
+        )
+    require_allowed(ctx.policies.plan_for(principal), spec)
+
+
+def _box(info: Info) -> SecretBox:
+    return SecretBox(info.context.settings.exchange.secret_key)
+
+
+async def _reloaded(info: Info, schedule_id: uuid.UUID) -> ExportSchedule:
+    ctx = info.context
+    tenant_id = schedules.admin_tenant(ctx.principal)
+    async with ctx.db() as session:
+        row = await schedules.schedule_of(session, tenant_id, schedule_id)
+    if row is None:
+        raise NotFound("no such export schedule")
+    return ExportSchedule.of(row)
+
+
+@strawberry.type
+class ExportScheduleQuery:
+    @strawberry.field(
+        name="exportSchedules", description="Your tenant's export schedules, by name (admins)."
+    )
+    async def export_schedules(
+        self, info: Info, include_inactive: bool = True
+    ) -> list[ExportSchedule]:
+        ctx = info.context
+        tenant_id = schedules.admin_tenant(ctx.principal)
+        async with ctx.db() as session:
+            rows = (
+                await session.scalars(schedules.schedules_of(tenant_id, include_inactive))
+            ).all()
+        return [ExportSchedule.of(r) for r in rows]
+
+    @strawberry.field(name="exportSchedule", description="One of your tenant's schedules.")
+    async def export_schedule(self, info: Info, id: strawberry.ID) -> ExportSchedule | None:
+        ctx = info.context
+        tenant_id = schedules.admin_tenant(ctx.principal)
+        async with ctx.db() as session:
+            row = await schedules.schedule_of(session, tenant_id, _schedule_id(id))
+        return ExportSchedule.of(row) if row is not None else None
+
+
+@strawberry.type
+class ExportScheduleMutation:
+    @strawberry.mutation(name="createExportSchedule")
+    async def create_export_schedule(
+        self, info: Info, input: ExportScheduleInput
+    ) -> ExportSchedulePayload:
+        ctx = info.context
+        tenant_id = schedules.admin_tenant(ctx.principal)
+        values, secret = await _values(info, input, tenant_id)
+        if secret == schedules.KEEP:
+            raise BadUserInput(
+                "an SFTP destination needs a password or a privateKey", reason="BAD_SECRET"
+            )
+        async with transaction(info, "createExportSchedule", None) as w:
+            row = await schedules.create(
+                w.session, ctx.principal, values, secret=secret, box=_box(info), now=utcnow()
+            )
+        return ExportSchedulePayload(export_schedule=await _reloaded(info, row.id))
+
+    @strawberry.mutation(
+        name="updateExportSchedule",
+        description="Replace a schedule; `version` is the one you read (a newer one: CONFLICT).",
+    )
+    async def update_export_schedule(
+        self, info: Info, id: strawberry.ID, version: int, input: ExportScheduleInput
+    ) -> ExportSchedulePayload:
+        ctx = info.context
+        tenant_id = schedules.admin_tenant(ctx.principal)
+        schedule_id = _schedule_id(id)
+        values, secret = await _values(info, input, tenant_id)
+        async with transaction(info, "updateExportSchedule", None) as w:
+            await schedules.update_schedule(
+                w.session,
+                ctx.principal,
+                schedule_id,
+                version,
+                values,
+                secret=secret,
+                box=_box(info),
+                now=utcnow(),
+            )
+        return ExportSchedulePayload(export_schedule=await _reloaded(info, schedule_id))
+
+    @strawberry.mutation(
+        name="deactivateExportSchedule",
+        description="Stop a schedule (its undelivered runs are cancelled); kept with its "
+        "history. `updateExportSchedule` with `active: true` starts it again.",
+    )
+    async def deactivate_export_schedule(
+        self, info: Info, id: strawberry.ID, version: int
+    ) -> ExportSchedulePayload:
+        ctx = info.context
+        schedule_id = _schedule_id(id)
+        async with transaction(info, "deactivateExportSchedule", None) as w:
+            await schedules.deactivate(w.session, ctx.principal, schedule_id, version, utcnow())
+        return ExportSchedulePayload(export_schedule=await _reloaded(info, schedule_id))
+
+    @strawberry.mutation(
+        name="runExportScheduleNow",
+        description="Deliver now, besides the schedule's own times (a feed sends the days "
+        "that today names). The scheduler picks the run up within its poll interval.",
+    )
+    async def run_export_schedule_now(
+        self, info: Info, id: strawberry.ID, idempotency_key: str | None = None
+    ) -> ExportRunPayload:
+        ctx = info.context
+        schedule_id = _schedule_id(id)
+        schedules.admin_tenant(ctx.principal)
+        async with transaction(
+            info, "runExportScheduleNow", {"id": str(schedule_id)}, idempotency_key
+        ) as w:
+            if w.replayed is None:
+                run = await schedules.run_now(w.session, ctx.principal, schedule_id, utcnow())
+                w.result = {"run": str(run.id)}
+            run_id = uuid.UUID((w.replayed or w.result)["run"])
+        async with ctx.db() as session:
+            row = await session.scalar(
+                select(m.ExportRun).where(
+                    m.ExportRun.id == run_id, m.ExportRun.tenant_id == ctx.principal.tenant_id
+                )
+            )
+        if row is None:
+            raise NotFound("no such export run")
+        return ExportRunPayload(
+            run=ExportRun.of(row), export_schedule=await _reloaded(info, schedule_id)
+        )
