@@ -141,7 +141,7 @@ class AccessPlan:
         if not by_owner:
             return false()
         column = model.tenant_id
-        if type_name not in SCOPED_TYPES or model is not _scoped_model(type_name):
+        if not has_scopes(model):
             return _in(column, by_owner)
         # Owners sharing the same scopes collapse into one IN list.
         by_scopes: dict[tuple[scopes.Scope, ...], list[uuid.UUID]] = {}
@@ -291,6 +291,15 @@ _SCOPED_MODEL = {
 
 def _scoped_model(type_name: str) -> type[Base] | None:
     return _SCOPED_MODEL.get(type_name)
+
+
+def has_scopes(model: Any) -> bool:
+    """Whether row scopes select among ``model``'s rows: a scoped type's own table, a child that
+    follows its parent's scope, or a form version; link tables follow their parent's loader."""
+    type_name = MODEL_TYPES.get(model)
+    if type_name in SCOPED_TYPES and model is _scoped_model(type_name):
+        return True
+    return model in scopes.CHILD_PARENTS or model is ContactFormVersion
 
 
 def _in(column: Any, owners: Iterable[uuid.UUID]) -> ColumnElement[bool]:

@@ -20,6 +20,11 @@ mean). Policies only name scopes; they never contain SQL or code.
 - ``inventory:<inventory id>``: directory records listed in that inventory (a service is in
   it when it or its organization is).
 
+Rows of types without a scope of their own (a phone, a schedule, a capacity and its history,
+an outcome, a queue's statuses, a directory change) fall under the scope of the record they hang
+off: a phone of a service is in an inventory scope when that service is. They are reachable by
+id (``node``, ``_entities``), so "every row of the owner" would say too much.
+
 Referral queues and their entries answer only to ``all`` and to the two partner scopes: under
 ``assigned_to_grantee`` or ``referred_to_grantee`` a grantee sees the live entries assigned to
 one of its programs and the queues one of its programs serves; any other scope selects none.
@@ -37,20 +42,31 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, tr
 from ..datastore.enums import ReferralStatus
 from ..datastore.models import (
     Address,
+    CapacityChange,
     Client,
     ContactFormVersion,
     ContactRecord,
+    DirectoryChange,
     FollowUp,
     InventoryItem,
+    Language,
     Location,
     Organization,
+    Outcome,
+    Phone,
     Program,
     QueueEntry,
     QueueProgram,
+    QueueStatus,
     Referral,
     ReferralQueue,
+    ReferralStatusChange,
+    Schedule,
+    ScheduledCapacityChange,
     Service,
+    ServiceArea,
     ServiceAtLocation,
+    ServiceCapacity,
     Taxonomy,
     TaxonomyTerm,
 )
@@ -287,10 +303,66 @@ def _directory_condition(model: Any, scope: Scope) -> ColumnElement[bool]:
     return false()
 
 
+# Child model -> (foreign key, parent model) pairs; a row is in a scope when a parent it names is.
+CHILD_PARENTS: dict[Any, tuple[tuple[Any, Any], ...]] = {
+    Phone: (
+        (Phone.organization_id, Organization),
+        (Phone.service_id, Service),
+        (Phone.location_id, Location),
+        (Phone.service_at_location_id, ServiceAtLocation),
+    ),
+    Schedule: (
+        (Schedule.service_id, Service),
+        (Schedule.location_id, Location),
+        (Schedule.service_at_location_id, ServiceAtLocation),
+    ),
+    Address: ((Address.location_id, Location),),
+    Language: ((Language.service_id, Service), (Language.location_id, Location)),
+    ServiceArea: (
+        (ServiceArea.service_id, Service),
+        (ServiceArea.service_at_location_id, ServiceAtLocation),
+    ),
+    ServiceCapacity: ((ServiceCapacity.service_id, Service), (ServiceCapacity.program_id, Program)),
+    CapacityChange: ((CapacityChange.capacity_id, ServiceCapacity),),
+    ScheduledCapacityChange: ((ScheduledCapacityChange.capacity_id, ServiceCapacity),),
+    DirectoryChange: tuple(
+        (DirectoryChange.resource_id, parent)
+        for parent in (
+            Organization, Service, Location, ServiceAtLocation, Program, Phone, Schedule,
+        )
+    ),
+    Outcome: ((Outcome.referral_id, Referral),),
+    ReferralStatusChange: ((ReferralStatusChange.referral_id, Referral),),
+    QueueStatus: ((QueueStatus.queue_id, ReferralQueue),),
+}  # fmt: skip
+
+
+def _child_condition(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    return or_(
+        *(
+            foreign_key.in_(select(parent.id).where(sql(parent, scope, grantee)))
+            for foreign_key, parent in CHILD_PARENTS[model]
+        )
+    )
+
+
+def _form_version_condition(scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    """Form versions: those of a shared form, else those the records in scope were taken on."""
+    if scope.name == "shared_form":
+        return ContactFormVersion.form_id == uuid.UUID(str(scope.argument))
+    return ContactFormVersion.id.in_(
+        select(ContactRecord.form_version_id).where(_record_condition(scope, grantee))
+    )
+
+
 def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
     """The scope as a predicate on rows of ``model``."""
     if scope.name == "all":
         return true()
+    if model in CHILD_PARENTS:
+        return _child_condition(model, scope, grantee)
+    if model is ContactFormVersion:
+        return _form_version_condition(scope, grantee)
     if model is ContactRecord:
         return _record_condition(scope, grantee)
     if model is Client:

@@ -183,6 +183,9 @@ def extend(builder: Any, rows: dict[type[Base], list[Row]]) -> None:
     rows.setdefault(SharingAgreement, []).extend(_agreements(builder, demo_id))
 
 
+PLACEMENT_WRITE = ["ServiceCapacity.reserved", "CapacityChange.*"]
+
+
 def _agreements(builder: Any, demo_id: Any) -> list[Row]:
     prairie = builder.tenant_ids["prairie"]
     made = builder.now - timedelta(days=200)
@@ -217,4 +220,21 @@ def _agreements(builder: Any, demo_id: Any) -> list[Row]:
                     "updated_at": made,
                 }
             )
+    # Lakeside and Riverbend place their callers with programs in Prairie's directory: taking a
+    # slot writes Prairie's capacity rows, which only an agreement allows.
+    for slug in ("lakeside", "riverbend"):
+        name = f"Queue placements by {slug}"
+        agreements.append(
+            {
+                **agreements[-1],
+                "id": demo_id("sharing-agreement", name + str(prairie)),
+                "name": name,
+                "grantee_kind": GranteeKind.TENANT,
+                "grantee_tenant_id": builder.tenant_ids[slug],
+                "grantee_partner_id": None,
+                "actions": ["write"],
+                "fields": PLACEMENT_WRITE,
+                "row_scope": "all",
+            }
+        )
     return agreements

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..errors import Conflict
 from .rls import RlsScope, apply_to_connection
 from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
 from .weeks import iso_week
@@ -135,8 +137,25 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._write() as session:
             self._carry(session, rls)
-            async with session.begin():
-                yield session
+            try:
+                async with session.begin():
+                    yield session
+            except IntegrityError as error:
+                if not is_unique_violation(error):
+                    raise
+                # A concurrent writer won the race past the caller's own check (a name taken
+                # between SELECT and INSERT): an answer, not an incident.
+                raise Conflict(
+                    "another change created the same record first; reload and try again",
+                    reason="ALREADY_EXISTS",
+                ) from error
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    original = error.orig
+    if getattr(original, "sqlstate", None) == "23505":  # asyncpg, via SQLAlchemy's adapter
+        return True
+    return "UNIQUE constraint failed" in str(original)  # sqlite3

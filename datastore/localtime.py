@@ -26,8 +26,14 @@ def local_to_utc(day: date, at: time, zone_name: str) -> datetime:
     tz = zone(zone_name)
     naive = datetime.combine(day, at.replace(tzinfo=None, fold=0))
     local = naive.replace(tzinfo=tz)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) != naive:
+    try:
+        instant = local.astimezone(UTC)
+        round_trip = instant.astimezone(tz).replace(tzinfo=None)
+    except OverflowError as exc:
+        raise BadUserInput(
+            f"{day.isoformat()} is out of range", reason="DATE_OUT_OF_RANGE"
+        ) from exc
+    if round_trip != naive:
         raise BadUserInput(
             f"{day.isoformat()} {at.strftime('%H:%M')} does not exist in {zone_name} (the clocks "
             "skip it when daylight saving time starts); choose a time outside the gap",

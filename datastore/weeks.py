@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, literal
 
+from ..errors import BadUserInput
+
 SQLITE_FUNCTION = "sg_iso_week"
 
 
@@ -42,9 +44,27 @@ def local_iso_week(column: Any, zone: str, dialect: str) -> ColumnElement[str]:
 def start_of_day(day: date, zone: str) -> datetime:
     """The UTC instant a local calendar day starts (where midnight is skipped by a daylight
     saving change, the first instant of the day)."""
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    try:
+        return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    except OverflowError as exc:
+        raise _out_of_range(day) from exc
 
 
 def end_of_day(day: date, zone: str) -> datetime:
     """The UTC instant the local day after ``day`` starts (an exclusive upper bound)."""
-    return start_of_day(day + timedelta(days=1), zone)
+    try:
+        following = day + timedelta(days=1)
+    except OverflowError as exc:
+        raise _out_of_range(day) from exc
+    return start_of_day(following, zone)
+
+
+def week_start(moment: datetime, zone: str) -> datetime:
+    """The UTC instant the ISO week holding ``moment`` starts (Monday 00:00 on the wall clock of
+    ``zone``)."""
+    day = moment.astimezone(ZoneInfo(zone)).date()
+    return start_of_day(day - timedelta(days=day.weekday()), zone)
+
+
+def _out_of_range(day: date) -> BadUserInput:
+    return BadUserInput(f"{day.isoformat()} is out of range", reason="DATE_OUT_OF_RANGE")

@@ -1,10 +1,14 @@
 """The resource directory as AIRS XML 3.0, shaped like iCarol's exports (the BC 2-1-1 samples).
 
 ``Source`` (no namespace) > ``Agency`` (an organization) > ``Site`` (a location, with its
-addresses, phones and coordinates) > ``SiteService`` (a service delivered there, with its
-phones, hours and taxonomy codes). A service delivered at several locations appears under each
-site with the same ``Key``; a service delivered at no location is listed under a site that
-carries the agency's own key and name and no address. Only active organizations and active or
+addresses, phones, hours, languages, transportation and coordinates) > ``SiteService`` (a
+service delivered there, with its phones, hours and taxonomy codes). A service delivered at
+several locations appears under each site with the same ``Key``, with the phones of the service
+and of the service at that location, and the hours that hold there: the service at location's,
+else the service's, else the location's (``TimeOpen`` days as ``09:00-17:00`` ranges, the
+schedules' descriptions in ``Notes``). A service delivered at no location is listed under a
+site that carries the agency's own key and name and nothing of a place. Our importer reads all
+of it back to the same records. Only active organizations and active or
 temporarily closed services are written (AIRS has no status to carry the rest).
 
 Round trips: ``Source/@SourceEntity`` is the source system of the exported records when they
@@ -230,6 +234,10 @@ class AirsWriter:
         self._addresses(site, location)
         self._phones(site, [location])
         self._url(site, location.get("url"))
+        self._time_open(site, [location])
+        self._languages(site, location)
+        if location.get("transportation"):
+            _sub(site, "PublicAccessTransportation", escape_html(location["transportation"]))
         for service, at_location in services:
             self._site_service(site, service, at_location)
         latitude, longitude = location.get("latitude"), location.get("longitude")
@@ -251,16 +259,11 @@ class AirsWriter:
             if service.get(key):
                 _sub(element, tag, escape_html(service[key]))
         self._phones(element, [service, at_location or {}])
-        hours = [service, at_location or {}]
-        if not any(owner.get("schedules") for owner in hours):
-            hours = [(at_location or {}).get("location") or {}]
-        self._time_open(element, hours)
-        languages = [lang.get("name") or lang.get("code") for lang in service.get("languages", [])]
-        if any(languages):
-            spoken = _sub(element, "Languages")
-            for language in languages:
-                if language:
-                    _sub(spoken, "Name", language)
+        # The hours at this site: the most specific ones (HSDS), so a reader gets each site's.
+        at = at_location or {}
+        owners = (at, service, at.get("location") or {})
+        self._time_open(element, [next((o for o in owners if o.get("schedules")), {})])
+        self._languages(element, service)
         for attribute in service.get("attributes", []):
             term = attribute.get("taxonomy_term")
             code = (term or {}).get("code") or (term or {}).get("name")
@@ -280,6 +283,14 @@ class AirsWriter:
         program = service.get("program")
         if program is not None:
             _sub(element, "ServiceGroupKey", self.keys.service(program))
+
+    def _languages(self, parent: ET.Element, owner: dict[str, Any]) -> None:
+        languages = [lang.get("name") or lang.get("code") for lang in owner.get("languages", [])]
+        if any(languages):
+            spoken = _sub(parent, "Languages")
+            for language in languages:
+                if language:
+                    _sub(spoken, "Name", language)
 
     def _aka(self, parent: ET.Element, name: str | None) -> None:
         if name:

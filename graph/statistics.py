@@ -1,10 +1,16 @@
 """`networkStatistics`: counts of contact records on a shared form across the tenants sharing it,
-with small cells suppressed (see ``datastore/queries/statistics.py`` for the rules)."""
+with small cells suppressed (see ``datastore/queries/statistics.py`` for the rules).
+
+When another tenant's records may be counted (network mode), every figure is rounded to a
+multiple of 5 and only whole, completed ISO weeks on the form owner's clock are counted; with
+only your own tenant's records, counts are exact and any days may be asked for.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
@@ -12,15 +18,17 @@ import strawberry
 
 from ..authz.plan import Action
 from ..datastore import models as m
+from ..datastore.base import utcnow
 from ..datastore.queries import statistics as stats
-from ..datastore.weeks import end_of_day, start_of_day
-from ..errors import BadUserInput
 from .context import Info
 from .enums import Channel
 from .forms import form_id_from
 from .relay import to_global_id
 from .types.base import maybe
 from .types.resources import TaxonomyTerm
+
+# Decides which weeks are complete; tests pin it.
+clock: Callable[[], datetime] = utcnow
 
 
 @strawberry.enum
@@ -31,7 +39,10 @@ class StatisticsDimension(Enum):
     WEEK = "week"
 
 
-@strawberry.type(description="One count; withheld (`count` null, `suppressed` true) when small.")
+@strawberry.type(
+    description="One count; withheld (`count` null, `suppressed` true) when small. In network "
+    "mode rounded to the nearest multiple of 5."
+)
 class StatisticsCell:
     need_term: strawberry.Private[uuid.UUID | None]
     need_term_id: strawberry.ID | None = strawberry.field(
@@ -42,7 +53,9 @@ class StatisticsCell:
     week: str | None = strawberry.field(
         description="ISO week on the form owner's clock, e.g. `2026-W05`."
     )
-    count: int | None
+    count: int | None = strawberry.field(
+        description="Records in the cell (rounded to 5 in network mode); null when suppressed."
+    )
     suppressed: bool
 
     @strawberry.field(description="The need's taxonomy term, if you may read it.")
@@ -56,13 +69,20 @@ class NetworkStatistics:
     time_zone: str = strawberry.field(description="The form owner's; days and weeks follow it.")
     group_by: list[StatisticsDimension]
     threshold: int = strawberry.field(description="The threshold applied.")
-    total: int | None = strawberry.field(description="Distinct records; null when suppressed.")
+    rounding: int = strawberry.field(
+        description="Counts and the total are rounded to the nearest multiple of this: 5 in "
+        "network mode (another tenant's records may be counted; only whole, completed ISO weeks "
+        "are counted then), 1 (exact) when only your own tenant's records are."
+    )
+    total: int | None = strawberry.field(
+        description="Distinct records (rounded to 5 in network mode); null when suppressed."
+    )
     total_suppressed: bool
     cells: list[StatisticsCell]
 
 
 def _cell(
-    group_by: tuple[stats.Dimension, ...], key: stats.Key, count: int, hidden: bool
+    group_by: tuple[stats.Dimension, ...], key: stats.Key, count: int | None
 ) -> StatisticsCell:
     values = dict(zip(group_by, key, strict=True))
     need = values.get(stats.Dimension.NEED)
@@ -72,8 +92,8 @@ def _cell(
         channel=values.get(stats.Dimension.CHANNEL),
         county=values.get(stats.Dimension.COUNTY),
         week=values.get(stats.Dimension.WEEK),
-        count=None if hidden else count,
-        suppressed=hidden,
+        count=count,
+        suppressed=count is None,
     )
 
 
@@ -84,7 +104,11 @@ class StatisticsQuery:
         description="Contact records on (any version of) a form, counted across the tenants "
         "that grant you statistics on them (your own tenant's included), grouped as asked. "
         "Cells and totals under the threshold are suppressed, and so are cells that would let "
-        "a suppressed one be derived by subtraction.",
+        "a suppressed one be derived by subtraction. Network mode (another tenant grants you "
+        "statistics on the form, so its records may be counted): the threshold is at least 5, "
+        "every count and total is rounded to the nearest multiple of 5, and only whole ISO "
+        "weeks that have ended (on the form owner's clock) are counted. Counting only your own "
+        "tenant's records gives exact counts over any days.",
     )
     async def network_statistics(
         self,
@@ -92,17 +116,25 @@ class StatisticsQuery:
         form_id: strawberry.ID,
         from_: Annotated[
             date | None,
-            strawberry.argument(name="from", description="First day, on the owner's clock."),
+            strawberry.argument(
+                name="from",
+                description="First day, on the owner's clock; a Monday in network mode "
+                "(else BAD_USER_INPUT / UNALIGNED_PERIOD).",
+            ),
         ] = None,
-        to: Annotated[date | None, strawberry.argument(description="Last day (inclusive).")] = None,
+        to: Annotated[
+            date | None,
+            strawberry.argument(
+                description="Last day (inclusive); a Sunday in network mode (else "
+                "BAD_USER_INPUT / UNALIGNED_PERIOD), where the current week is never counted."
+            ),
+        ] = None,
         group_by: list[StatisticsDimension] | None = None,
         threshold: int = stats.DEFAULT_THRESHOLD,
     ) -> NetworkStatistics:
         ctx = info.context
         plan = ctx.plan
         plan.require_operation("networkStatistics", Action.STATISTICS)
-        if from_ is not None and to is not None and from_ > to:
-            raise BadUserInput("`from` must not be after `to`", reason="BAD_DATE_RANGE")
         dimensions = tuple(dict.fromkeys(stats.Dimension(d.value) for d in group_by or ()))
         form_uuid = await form_id_from(info, form_id)
         async with ctx.db() as session:
@@ -111,16 +143,12 @@ class StatisticsQuery:
         if from_ is not None or to is not None:
             used.setdefault("startedAt", "filter")
         stats.require_fields(plan, form.id, used)
-        applied = stats.threshold_for(plan, form.id, threshold)
-        request = stats.Request(
-            form=form,
-            group_by=dimensions,
-            start=start_of_day(from_, form.time_zone) if from_ else None,
-            end=end_of_day(to, form.time_zone) if to else None,
-        )
+        rules = stats.disclosure_for(plan, form.id, threshold)
+        start, end = stats.period(form, from_, to, network=rules.network, now=clock())
+        request = stats.Request(form=form, group_by=dimensions, start=start, end=end)
         async with ctx.db() as session:
             counts = await stats.count(session, plan, request, ctx.dialect)
-        withheld = stats.suppress(counts.cells, counts.total, applied)
+        withheld = stats.suppress(counts.cells, counts.total, rules.threshold)
         for owner in sorted(counts.owners - {plan.home_tenant}, key=str):
             ctx.audit.disclosure(
                 owner,
@@ -133,7 +161,7 @@ class StatisticsQuery:
                     "statistics": {
                         "formId": str(form.id),
                         "groupBy": [d.value for d in dimensions],
-                        "threshold": applied,
+                        "threshold": rules.threshold,
                     }
                 },
             )
@@ -141,11 +169,16 @@ class StatisticsQuery:
             form_uuid=form.id,
             time_zone=form.time_zone,
             group_by=[StatisticsDimension(d.value) for d in dimensions],
-            threshold=applied,
-            total=None if withheld.total_hidden else counts.total,
+            threshold=rules.threshold,
+            rounding=rules.rounding,
+            total=None if withheld.total_hidden else rules.shown(counts.total),
             total_suppressed=withheld.total_hidden,
             cells=[
-                _cell(dimensions, key, counts.cells[key], key in withheld.hidden)
+                _cell(
+                    dimensions,
+                    key,
+                    None if key in withheld.hidden else rules.shown(counts.cells[key]),
+                )
                 for key in sorted(counts.cells, key=stats.sort_key)
             ],
         )

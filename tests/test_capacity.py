@@ -174,7 +174,8 @@ async def test_only_the_partner_and_the_directory_owner_change_capacity(write_ap
     attempt = {"input": {"id": CAPACITY_ID, "version": before.version, "available": 40}}
     for principal, code in (
         ("eastside-portal", "NOT_FOUND"),  # another partner's beds
-        ("lakeside-admin", "NOT_FOUND"),  # reads Prairie's directory, may not write it
+        # places callers with Prairie's programs (it may take slots), but reports nothing
+        ("lakeside-admin", "FORBIDDEN"),
         ("prairie-call-taker", "FORBIDDEN"),  # the role may not update capacity
         ("riverbend-api", "FORBIDDEN"),
     ):

@@ -280,11 +280,12 @@ async def test_a_call_taker_may_not_schedule_capacity(write_api: Api) -> None:
 
 
 async def test_another_center_cannot_schedule_for_prairies_programs(write_api: Api) -> None:
-    """Lakeside reads Prairie's directory, capacity included, but may not change it."""
+    """Lakeside reads Prairie's directory, capacity included, and may take slots when it places
+    a caller, but may not announce capacity."""
     api = write_api
     before = await count(api, ScheduledCapacityChange)
     body = await api.gql("lakeside-admin", SCHEDULE, {"input": five_more()})
-    assert codes(body) == [("NOT_FOUND", None)]
+    assert codes(body) == [("FORBIDDEN", "FORBIDDEN_INPUT")]
     assert await count(api, ScheduledCapacityChange) == before
 
     data = await api.data("prairie-admin", SCHEDULE, {"input": five_more()})

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sharegraph.datastore import migrate
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import AuditEvent, Tenant
-from sharegraph.errors import NotMigrated
+from sharegraph.errors import Conflict, NotMigrated
 from sharegraph.graph.app import create_app
 from sharegraph.settings import Settings
 
@@ -135,10 +135,13 @@ async def test_a_role_is_held_once_per_domain(migrated_db: Database) -> None:
         principal_id = await session.scalar(
             select(Principal.id).where(Principal.name == "dup-admin")
         )
-    with pytest.raises(IntegrityError):
+    # The unique index refuses the duplicate; write sessions answer it as a CONFLICT.
+    with pytest.raises(Conflict) as refused:
         async with migrated_db.write_session() as session:
             session.add(
                 RoleAssignment(
                     principal_id=principal_id, role=Role.TENANT_ADMIN, tenant_id=tenant_id
                 )
             )
+    assert refused.value.reason == "ALREADY_EXISTS"
+    assert isinstance(refused.value.__cause__, IntegrityError)

@@ -1,15 +1,19 @@
 """Network statistics over a shared form: counted across the tenants that grant statistics,
-grouped by need, channel, county and week, with cells that could single out a caller withheld."""
+grouped by need, channel, county and week, with cells that could single out a caller withheld.
+Once another tenant's records may be counted (network mode), figures are rounded to 5 and cover
+whole, completed weeks only; a tenant counting its own records gets exact counts."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
 from itertools import combinations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from sharegraph.datastore.demo import demo_id
@@ -19,7 +23,8 @@ from sharegraph.datastore.models import (
     ContactRecord,
     ContactRecordNeed,
 )
-from sharegraph.datastore.queries.statistics import suppress
+from sharegraph.datastore.queries.statistics import Disclosure, suppress
+from sharegraph.graph import statistics as graph_statistics
 from sharegraph.graph.relay import to_global_id
 
 from .conftest import Api, StatementCounter
@@ -31,7 +36,7 @@ CHICAGO = ZoneInfo("America/Chicago")
 STATS = """
 query($form: ID!, $groupBy: [StatisticsDimension!], $threshold: Int! = 5, $from: Date, $to: Date) {
   networkStatistics(formId: $form, groupBy: $groupBy, threshold: $threshold, from: $from, to: $to) {
-    formUuid timeZone groupBy threshold total totalSuppressed
+    formUuid timeZone groupBy threshold rounding total totalSuppressed
     cells { needTermId need { code } channel county week count suppressed }
   }
 }
@@ -42,6 +47,35 @@ mutation($input: ShareContactFormInput!) {
 }
 """
 DIMENSION_OF = {"NEED": "needTermId", "CHANNEL": "channel", "COUNTY": "county", "WEEK": "week"}
+
+
+def round5(n: int) -> int:
+    return 5 * round(n / 5)
+
+
+def monday_of(moment: datetime) -> datetime:
+    """The instant the ISO week holding ``moment`` starts in Chicago (Prairie's clock)."""
+    day = moment.astimezone(CHICAGO).date()
+    return datetime.combine(day - timedelta(days=day.weekday()), time(0), tzinfo=CHICAGO)
+
+
+def pin_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    monkeypatch.setattr(graph_statistics, "clock", lambda: moment.astimezone(UTC))
+
+
+async def share_statistics_with_lakeside(api: Api) -> None:
+    await api.data(
+        "prairie-admin",
+        SHARE,
+        {
+            "input": {
+                "formId": str(AFTER_HOURS),
+                "granteeTenantId": to_global_id("Tenant", LAKESIDE_ID),
+                "statistics": True,
+                "purpose": "network reporting",
+            }
+        },
+    )
 
 
 def codes(body: dict[str, Any]) -> list[str]:
@@ -60,6 +94,7 @@ async def _records(api: Api, tenants: Iterable[uuid.UUID]) -> list[dict[str, Any
             await session.execute(
                 select(
                     ContactRecord.id,
+                    ContactRecord.tenant_id,
                     ContactRecord.channel,
                     ContactRecord.caller_county,
                     ContactRecord.started_at,
@@ -78,7 +113,7 @@ async def _records(api: Api, tenants: Iterable[uuid.UUID]) -> list[dict[str, Any
     for record_id, term_id in needs:
         terms.setdefault(record_id, []).append(to_global_id("TaxonomyTerm", term_id))
     out = []
-    for record_id, channel, county, started in rows:
+    for record_id, tenant_id, channel, county, started in rows:
         year, week, _ = started.astimezone(CHICAGO).isocalendar()
         out.append(
             {
@@ -87,6 +122,8 @@ async def _records(api: Api, tenants: Iterable[uuid.UUID]) -> list[dict[str, Any
                 "week": f"{year}-W{week:02d}",
                 "needs": terms.get(record_id) or [None],
                 "day": started.astimezone(CHICAGO).date(),
+                "started": started,
+                "tenant": tenant_id,
             }
         )
     return out
@@ -111,16 +148,19 @@ def _assert_safe(
     cells: dict[tuple[Any, ...], dict[str, Any]],
     truth: Counter[tuple[Any, ...]],
     threshold: int,
+    rounded: bool = False,
 ) -> None:
-    """Shown counts are true; small cells are withheld; no line (for any set of dimensions
-    summed over) withholds a single cell or less than the threshold in all."""
+    """Shown counts are true (rounded to 5 in network mode); small cells are withheld; no line
+    (for any set of dimensions summed over) withholds a single cell or less than the threshold
+    in all. Suppression is decided on the true counts."""
     assert set(cells) == set(truth)
     hidden = {k for k, c in cells.items() if c["suppressed"]}
     for key, cell in cells.items():
         if key in hidden:
             assert cell["count"] is None
         else:
-            assert cell["count"] == truth[key] >= threshold
+            assert truth[key] >= threshold
+            assert cell["count"] == (round5(truth[key]) if rounded else truth[key])
     width = len(next(iter(cells)))
     for size in range(1, width + 1):
         for summed in combinations(range(width), size):
@@ -142,17 +182,23 @@ async def _stats(api: Api, principal: str, **variables: Any) -> dict[str, Any]:
 
 
 async def test_a_shared_form_is_counted_across_the_tenants_that_grant_statistics(
-    write_api: Api,
+    write_api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = write_api
+    now = datetime.now(UTC)
+    pin_clock(monkeypatch, now)
     lakeside_only = await _records(api, [LAKESIDE_ID])
     both = await _records(api, [PRAIRIE_ID, LAKESIDE_ID])
     prairie_only = await _records(api, [PRAIRIE_ID])
     assert lakeside_only and len(both) > len(lakeside_only)
+    # What network mode counts: the weeks completed on Prairie's clock.
+    completed = [r for r in both if r["started"] < monday_of(now)]
 
-    # Before Prairie shares statistics, Lakeside counts only its own records on the form.
+    # Before Prairie shares statistics, Lakeside counts only its own records on the form:
+    # exact, this week's included.
     before = await _stats(api, "lakeside-admin")
     assert before["total"] == len(lakeside_only) and before["timeZone"] == "America/Chicago"
+    assert before["rounding"] == 1
 
     shared = await api.data(
         "prairie-admin",
@@ -171,15 +217,15 @@ async def test_a_shared_form_is_counted_across_the_tenants_that_grant_statistics
     assert agreement["rowScope"] == f"shared_form:{AFTER_HOURS}"
 
     after = await _stats(api, "lakeside-call-taker", groupBy=["CHANNEL"])
-    assert after["total"] == len(both)
-    truth = _expected(both, ["CHANNEL"])
-    _assert_safe(_cells(after, ["CHANNEL"]), truth, 5)
+    assert after["total"] == round5(len(completed)) and after["rounding"] == 5
+    truth = _expected(completed, ["CHANNEL"])
+    _assert_safe(_cells(after, ["CHANNEL"]), truth, 5, rounded=True)
     assert after["threshold"] == 5
 
     # Prairie reads Lakeside's records on the form, but Lakeside grants it no statistics:
     # Prairie's count is its own.
     prairie = await _stats(api, "prairie-admin", groupBy=["CHANNEL"])
-    assert prairie["total"] == len(prairie_only)
+    assert prairie["total"] == len(prairie_only) and prairie["rounding"] == 1
 
     # Now Lakeside shares statistics back, for the channel only.
     body = await api.gql(
@@ -199,7 +245,7 @@ async def test_a_shared_form_is_counted_across_the_tenants_that_grant_statistics
     )
     assert "errors" not in body, body
     prairie = await _stats(api, "prairie-admin", groupBy=["CHANNEL"])
-    assert prairie["total"] == len(both)
+    assert prairie["total"] == round5(len(completed)) and prairie["rounding"] == 5
     body = await api.gql("prairie-admin", STATS, {"form": str(AFTER_HOURS), "groupBy": ["COUNTY"]})
     assert codes(body) == ["FORBIDDEN"] and reasons(body) == ["FORBIDDEN_GROUP_BY"]
     assert body["errors"][0]["extensions"]["coordinate"] == "ContactRecord.callerCounty"
@@ -227,13 +273,17 @@ async def test_counts_by_week_and_county_follow_the_form_owners_clock(api: Api) 
     for group_by in (["WEEK"], ["COUNTY", "WEEK"], ["CHANNEL", "COUNTY"]):
         # Prairie counts only its own records here, so it may lower the threshold.
         stats = await _stats(api, "prairie-admin", groupBy=group_by, threshold=1)
-        assert stats["threshold"] == 1 and stats["groupBy"] == group_by
+        assert stats["threshold"] == 1 and stats["rounding"] == 1
+        assert stats["groupBy"] == group_by
         cells = _cells(stats, group_by)
         assert {k: c["count"] for k, c in cells.items()} == dict(_expected(records, group_by))
         assert stats["total"] == len(records)
 
+    # Any days, not only whole weeks: only Prairie's own records are counted.
     days = sorted(r["day"] for r in records)
     first, last = days[len(days) // 4], days[3 * len(days) // 4]
+    if first.weekday() == 0:
+        first += timedelta(days=1)
     window = [r for r in records if first <= r["day"] <= last]
     stats = await _stats(
         api,
@@ -248,6 +298,79 @@ async def test_counts_by_week_and_county_follow_the_form_owners_clock(api: Api) 
     )
 
 
+async def test_network_counts_cover_whole_completed_weeks_rounded_to_five(
+    write_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = write_api
+    await share_statistics_with_lakeside(api)
+    records = sorted(await _records(api, [PRAIRIE_ID, LAKESIDE_ID]), key=lambda r: r["started"])
+    # A week with records early in it and earlier weeks before it; "now" is its Thursday noon,
+    # after those records.
+    record = next(
+        r for r in records[len(records) // 2 :] if r["started"].astimezone(CHICAGO).weekday() <= 2
+    )
+    this_week = monday_of(record["started"])
+    thursday = this_week + timedelta(days=3, hours=12)
+    next_week = this_week + timedelta(days=7)
+    assert record["started"] < thursday
+    pin_clock(monkeypatch, thursday)
+
+    done = [r for r in records if r["started"] < this_week]
+    stats = await _stats(api, "lakeside-call-taker", groupBy=["WEEK"])
+    assert stats["rounding"] == 5 and stats["threshold"] == 5
+    assert stats["total"] == round5(len(done))
+    _assert_safe(_cells(stats, ["WEEK"]), _expected(done, ["WEEK"]), 5, rounded=True)
+    assert (record["week"],) not in _cells(stats, ["WEEK"]), "the current week is not counted"
+    shown = [c["count"] for c in stats["cells"] if not c["suppressed"]]
+    assert shown and all(n % 5 == 0 and n >= 5 for n in shown)
+    for group_by in (["CHANNEL", "COUNTY"], ["WEEK", "CHANNEL"], ["NEED"]):
+        grouped = await _stats(api, "lakeside-call-taker", groupBy=group_by)
+        _assert_safe(_cells(grouped, group_by), _expected(done, group_by), 5, rounded=True)
+        assert grouped["total"] == round5(len(done))
+
+    # Asking again later in the same week, or up to a Sunday in it, changes nothing: the
+    # latest records cannot be differenced out.
+    pin_clock(monkeypatch, this_week + timedelta(days=6, hours=23, minutes=59))
+    assert await _stats(api, "lakeside-call-taker", groupBy=["WEEK"]) == stats
+    sunday = (this_week + timedelta(days=6)).date().isoformat()
+    assert await _stats(api, "lakeside-call-taker", groupBy=["WEEK"], to=sunday) == stats
+
+    # Once the week is over it counts, whole.
+    pin_clock(monkeypatch, next_week)
+    done_now = [r for r in records if r["started"] < next_week]
+    later = await _stats(api, "lakeside-call-taker", groupBy=["WEEK"])
+    assert later["total"] == round5(len(done_now))
+    assert (record["week"],) in _cells(later, ["WEEK"])
+
+    # Periods are whole weeks: Monday to Sunday on Prairie's clock.
+    monday = this_week.date() - timedelta(days=14)
+    window = [r for r in records if monday <= r["day"] <= monday + timedelta(days=13)]
+    two_weeks = await _stats(
+        api,
+        "lakeside-call-taker",
+        **{"from": monday.isoformat(), "to": (monday + timedelta(days=13)).isoformat()},
+    )
+    assert two_weeks["total"] == (round5(len(window)) if len(window) >= 5 else None)
+    for period in (
+        {"from": (monday + timedelta(days=1)).isoformat()},
+        {"to": (monday + timedelta(days=5)).isoformat()},
+        {"from": monday.isoformat(), "to": (monday + timedelta(days=7)).isoformat()},
+    ):
+        body = await api.gql("lakeside-call-taker", STATS, {"form": str(AFTER_HOURS), **period})
+        assert codes(body) == ["BAD_USER_INPUT"] and reasons(body) == ["UNALIGNED_PERIOD"]
+        message = body["errors"][0]["message"]
+        assert "Monday" in message and "Sunday" in message
+
+    # Prairie, counting only its own records, still gets exact counts over any days, this
+    # week's included.
+    prairie = [r for r in records if r["tenant"] == PRAIRIE_ID]
+    own = await _stats(api, "prairie-admin", threshold=1)
+    assert own["total"] == len(prairie) and own["rounding"] == 1
+    tuesday = this_week.date() + timedelta(days=1)
+    own = await _stats(api, "prairie-admin", threshold=1, to=tuesday.isoformat())
+    assert own["total"] == sum(r["day"] <= tuesday for r in prairie)
+
+
 async def test_small_cells_are_withheld_and_cannot_be_derived(api: Api) -> None:
     records = await _records(api, [PRAIRIE_ID])
     withheld = 0
@@ -259,6 +382,7 @@ async def test_small_cells_are_withheld_and_cannot_be_derived(api: Api) -> None:
         withheld += sum(c["suppressed"] for c in cells.values())
         assert stats["total"] == len(records) and not stats["totalSuppressed"]
     assert withheld, "the demo has small cells"
+    assert stats["rounding"] == 1, "Prairie counts its own records: exact"
 
 
 async def test_counts_by_need_count_each_record_once_in_the_total(api: Api) -> None:
@@ -305,6 +429,15 @@ async def test_one_grouped_statement_whatever_the_number_of_cells(
     (few_cells, few), (many_cells, many) = seen
     assert many_cells > 10 * few_cells
     assert many <= few + 2  # the need terms, in one batch (and their audit row)
+
+
+def test_network_figures_are_rounded_to_the_nearest_five() -> None:
+    network = Disclosure(network=True, threshold=5, rounding=5)
+    assert [network.shown(n) for n in (5, 6, 7, 8, 9, 10, 12, 13, 102)] == [
+        5, 5, 5, 10, 10, 10, 10, 15, 100,
+    ]  # fmt: skip
+    own = Disclosure(network=False, threshold=1, rounding=1)
+    assert [own.shown(n) for n in (1, 2, 7, 13)] == [1, 2, 7, 13]
 
 
 def test_suppression_withholds_enough_to_protect_every_small_cell() -> None:

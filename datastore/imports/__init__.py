@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ...errors import Conflict
 from ..engine import Database
 from ..models import Tenant
 from ..rls import RlsScope
@@ -160,6 +161,8 @@ async def import_path(
         report.fail(failure.issue)
     except IntegrityError as error:
         report.fail(Issue(Origin(str(path)), f"the database refused the import: {error.orig}"))
+    except Conflict as conflict:  # a unique key taken by a concurrent writer
+        report.fail(Issue(Origin(str(path)), f"the database refused the import: {conflict}"))
     except DBAPIError as error:
         report.fail(Issue(Origin(str(path)), f"the database failed: {error.orig}"))
     return report

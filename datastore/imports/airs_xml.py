@@ -1,13 +1,22 @@
 """iCarol AIRS XML 3.0: ``Source`` > ``Agency`` > ``Site`` > ``SiteService``.
 
 Mapping (as in the domain notes): Agency -> organization (phones); Site -> location (physical
-and mailing addresses, phones, coordinates); SiteService -> service (phones, taxonomy codes,
-areas served, languages, hours) + service_at_location (key ``<service key>@<site key>``);
+and mailing addresses, phones, coordinates, hours, languages, PublicAccessTransportation);
+SiteService -> service (phones, taxonomy codes, areas served, languages, hours) +
+service_at_location (key ``<service key>@<site key>``);
 Taxonomy/Code -> taxonomy term (AIRS codes in the "AIRS/211 Taxonomy", anything else, such as
 BC 211's facet strings, in "Local codes") linked by an attribute; Agency/ServiceGroup ->
 program (SiteService/ServiceGroupKey links a service to it). The source system is
 ``Source/@SourceEntity``. Confidential phones and addresses are not imported. Descriptions
-carry escaped HTML: they become plain text.
+carry escaped HTML: they become plain text. ``TimeOpen`` days become weekly schedules
+(see :mod:`.airs_hours`); language names also get their ISO 639 code when it is a known one.
+
+A service delivered at several sites is listed once per site. It is read as one service: what
+every copy carries is the service's; hours and phones that differ from site to site belong to
+the service at that site (the hours a copy shares with its site are the site's own, as our
+exporter writes a service without hours of its own). A site with the agency's key and nothing
+of a place (no address, coordinates or phone) stands for the agency itself, as our exporter
+writes services delivered at no location: its services get no location.
 
 A bad Agency (no Key or Name) is rejected whole, with its element path and line; a bad Site or
 SiteService only itself. Agencies stream one at a time (expat), whatever the file's size.
@@ -18,8 +27,11 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from . import airs_hours
 from .records import Child, Item, Kind, Note, Origin, Record, Ref, Rejected, SourceName
 from .report import ImportFailed
 from .sources import Progress, XmlRecord, XmlStream, html_to_text, no_progress
@@ -161,8 +173,7 @@ class AirsXmlReader:
                 values={"name": group_name, "description": _plain(group, "Description")},
                 refs={"organization_id": organization},
             )
-        services: list[Item] = []
-        links: list[Item] = []
+        copies: dict[str, list[_Copy]] = {}
         for index, site in enumerate(agency.findall("Site"), 1):
             site_path = f"{path}/Site[{index}]"
             site_origin = self._origin(record, site, site_path)
@@ -171,14 +182,25 @@ class AirsXmlReader:
                 keys = [Ref("service", k) for k in self._keys(site, "SiteService/Key")]
                 yield Rejected(site_origin, f"Site in Agency {key} has no Key", keys)
                 continue
-            yield self._site(site, site_key, site_origin, organization)
+            location = self._site(site, site_key, site_origin, organization)
+            if _stands_for_agency(site, site_key, key):
+                where: str | None = None
+            else:
+                yield location
+                where = site_key
             for number, service in enumerate(site.findall("SiteService"), 1):
                 service_path = f"{site_path}/SiteService[{number}]"
                 service_origin = self._origin(record, service, service_path)
-                services.extend(
-                    self._service(service, site_key, service_origin, organization, links)
-                )
-        yield from services
+                copy = self._copy(service, where or site_key, service_origin)
+                if isinstance(copy, Rejected):
+                    yield copy
+                    continue
+                copy.site_key = where
+                copy.site_hours = location.children["schedules"]
+                copies.setdefault(copy.key, []).append(copy)
+        links: list[Item] = []
+        for found in copies.values():
+            yield from self._service(found, organization, links)
         yield from links
 
     def _inner_keys(self, agency: ET.Element) -> Iterator[Ref]:
@@ -211,6 +233,7 @@ class AirsXmlReader:
                 "name": _name(site, "Name"),
                 "alternate_name": self._aka(site),
                 "description": _plain(site, "SiteDescription"),
+                "transportation": _plain(site, "PublicAccessTransportation"),
                 "url": _text(site, "URL/Address"),
                 "latitude": _text(site, "SpatialLocation/Latitude"),
                 "longitude": _text(site, "SpatialLocation/Longitude"),
@@ -222,34 +245,37 @@ class AirsXmlReader:
                     *self._addresses(site, "MailingAddress", "postal"),
                 ],
                 "phones": self._phones(site),
+                "schedules": self._hours(site),
+                "languages": self._languages(site),
             },
         )
 
-    def _service(
-        self,
-        service: ET.Element,
-        site_key: str,
-        origin: Origin,
-        organization: Ref,
-        links: list[Item],
-    ) -> Iterator[Item]:
+    def _copy(self, service: ET.Element, site_key: str, origin: Origin) -> _Copy | Rejected:
+        """One SiteService: a service as delivered at one site."""
         key = _text(service, "Key")
         if not key:
-            yield Rejected(origin, f"SiteService at Site {site_key} has no Key")
-            return
-        link_key = service_at_location_key(key, site_key)
+            return Rejected(origin, f"SiteService at Site {site_key} has no Key")
         name = _name(service, "Name")
         if not name:
-            keys = [Ref("service", key), Ref("service_at_location", link_key)]
-            yield Rejected(origin, f"SiteService {key} has no Name", keys)
-            return
+            keys = [
+                Ref("service", key),
+                Ref("service_at_location", service_at_location_key(key, site_key)),
+            ]
+            return Rejected(origin, f"SiteService {key} has no Name", keys)
+        return _Copy(key, service, origin, self._hours(service), self._phones(service))
+
+    def _service(self, copies: list[_Copy], organization: Ref, links: list[Item]) -> Iterator[Item]:
+        """A service from its copies, one per site: what every copy carries belongs to the
+        service; hours and phones only some carry belong to the service at that site."""
+        first = copies[0]
+        service = first.element
         group = _text(service, "ServiceGroupKey") or _text(service, "ServiceGroup/Key")
-        yield Record(
+        record = Record(
             "service",
-            key,
-            origin,
+            first.key,
+            first.origin,
             values={
-                "name": name,
+                "name": _name(service, "Name"),
                 "alternate_name": self._aka(service),
                 "description": _plain(service, "Description"),
                 "url": _text(service, "URL/Address"),
@@ -265,29 +291,43 @@ class AirsXmlReader:
                 "program_id": Ref("program", group) if group else None,
             },
             children={
-                "phones": self._phones(service),
                 "attributes": [
                     Child({}, {"taxonomy_term_id": Ref("taxonomy_term", code)})
                     for code in self._keys(service, "Taxonomy/Code")
                 ],
                 "service_areas": self._areas(service),
-                "languages": [
-                    Child({"name": language}) for language in self._keys(service, "Languages/Name")
-                ],
-                "schedules": self._hours(service),
+                "languages": self._languages(service),
             },
         )
-        links.append(
-            Record(
-                "service_at_location",
-                link_key,
-                origin,
-                refs={
-                    "service_id": Ref("service", key),
-                    "location_id": Ref("location", site_key),
-                },
+        content = _content(service)
+        for copy in copies[1:]:
+            if _content(copy.element) != content:
+                yield Note(
+                    copy.origin,
+                    f"service {first.key} appears more than once with different content; "
+                    "the first one is kept",
+                )
+        phones = _common([copy.phones for copy in copies])
+        hours = _service_hours(copies)
+        record.children["phones"] = phones
+        record.children["schedules"] = hours if hours is not None else []
+        yield record
+        for copy in copies:
+            if copy.site_key is None:
+                continue
+            own = copy.hours if hours is None and not copy.inherits() else []
+            links.append(
+                Record(
+                    "service_at_location",
+                    service_at_location_key(copy.key, copy.site_key),
+                    copy.origin,
+                    refs={
+                        "service_id": Ref("service", copy.key),
+                        "location_id": Ref("location", copy.site_key),
+                    },
+                    children={"phones": _without(copy.phones, phones), "schedules": own},
+                )
             )
-        )
 
     def _terms(self, agency: ET.Element) -> Iterator[Item]:
         origin = Origin(self.file)
@@ -382,6 +422,86 @@ class AirsXmlReader:
                 areas.append(Child({"name": name, "description": _plain(area, "Description")}))
         return areas
 
-    def _hours(self, service: ET.Element) -> list[Child]:
-        notes = _plain(service, "TimeOpen/Notes") or _plain(service, "TimeOpen")
-        return [Child({"description": notes})] if notes else []
+    def _hours(self, element: ET.Element) -> list[Child]:
+        time_open = element.find("TimeOpen")
+        notes = _plain(element, "TimeOpen/Notes")
+        if time_open is not None and len(time_open) == 0:
+            notes = _plain(element, "TimeOpen")  # free text straight in the element
+        return [Child(values) for values in airs_hours.time_open(time_open, notes)]
+
+    def _languages(self, element: ET.Element) -> list[Child]:
+        return [Child(airs_hours.language(name)) for name in self._keys(element, "Languages/Name")]
+
+
+@dataclass
+class _Copy:
+    """A SiteService: one service as one site lists it."""
+
+    key: str
+    element: ET.Element
+    origin: Origin
+    hours: list[Child]
+    phones: list[Child]
+    site_key: str | None = None  # None: the site stands for the agency itself
+    site_hours: list[Child] = field(default_factory=list)
+
+    def inherits(self) -> bool:
+        """Its hours are its site's (as our exporter writes a service without its own)."""
+        return bool(self.site_hours) and _same(self.hours, self.site_hours)
+
+
+def _same(one: list[Child], other: list[Child]) -> bool:
+    return [c.values for c in one] == [c.values for c in other]
+
+
+def _service_hours(copies: list[_Copy]) -> list[Child] | None:
+    """The service's own hours when every site lists the same ones (and they are not merely
+    each site's hours); None when they differ by site (they then belong to each site)."""
+    first = copies[0].hours
+    if all(_same(copy.hours, first) for copy in copies):
+        return [] if all(copy.inherits() for copy in copies) else first
+    return None
+
+
+def _common(groups: list[list[Child]]) -> list[Child]:
+    """The children every group holds (as many times as each holds them), in the first's order."""
+    rest = [list(group) for group in groups[1:]]
+    common: list[Child] = []
+    for child in groups[0]:
+        matches = [next((c for c in group if c.values == child.values), None) for group in rest]
+        if all(match is not None for match in matches):
+            common.append(child)
+            for group, match in zip(rest, matches, strict=True):
+                group.remove(match)  # type: ignore[arg-type]
+    return common
+
+
+def _without(children: list[Child], taken: list[Child]) -> list[Child]:
+    left = list(children)
+    for child in taken:
+        match = next((c for c in left if c.values == child.values), None)
+        if match is not None:
+            left.remove(match)
+    return left
+
+
+_PER_SITE = frozenset({"Phone", "TimeOpen"})
+
+
+def _content(service: ET.Element) -> list[Any]:
+    """A SiteService without what may differ from site to site (nor its layout)."""
+    return [_shape(child) for child in service if child.tag not in _PER_SITE]
+
+
+def _shape(element: ET.Element) -> tuple[Any, ...]:
+    children = [_shape(child) for child in element]
+    return (element.tag, sorted(element.attrib.items()), (element.text or "").strip(), children)
+
+
+def _stands_for_agency(site: ET.Element, site_key: str, agency_key: str) -> bool:
+    """A site with the agency's key and nothing of a place (no address, coordinates or phone):
+    our exporter lists the services delivered at no location under one."""
+    return site_key == agency_key and all(
+        site.find(tag) is None
+        for tag in ("PhysicalAddress", "MailingAddress", "SpatialLocation", "Phone")
+    )

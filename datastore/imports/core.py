@@ -677,7 +677,10 @@ class Importer:
                     ServiceAtLocation.source_key,
                     ServiceAtLocation.version,
                     ServiceAtLocation.active,
-                ).where(ServiceAtLocation.service_id.in_(batch))
+                ).where(
+                    ServiceAtLocation.tenant_id == self.tenant_id,
+                    ServiceAtLocation.service_id.in_(batch),
+                )
             )
             for hit in result:
                 found[(hit.service_id, hit.location_id)] = hit

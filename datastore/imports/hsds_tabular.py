@@ -114,6 +114,8 @@ _CHILD_COLUMNS: dict[str, tuple[ChildTable, tuple[str, ...]]] = {
     "service_area": ("service_areas", ("name", "description", "extent", "extent_type", "uri")),
 }  # fmt: skip
 _ENTITIES: dict[str, Kind] = {kind: kind for kind in KINDS}
+# A descriptor with a schema per resource is some kilobytes; it is parsed whole.
+_PACKAGE_LIMIT = 8 * 1024 * 1024
 
 
 class HsdsTabularReader:
@@ -135,10 +137,18 @@ class HsdsTabularReader:
         path = self.folder.folder / "datapackage.json"
         resources: dict[str, str] = {}
         version = ""
-        if path.is_file():
+        if path.is_file() and path.stat().st_size > _PACKAGE_LIMIT:
+            self.notes.append(
+                Note(
+                    Origin(str(path)),
+                    f"datapackage.json is over {_PACKAGE_LIMIT // 1024 // 1024} MiB, more than a "
+                    "descriptor ever needs; ignored (the files are found by their usual names)",
+                )
+            )
+        elif path.is_file():
             try:
                 with path.open("rb") as raw:
-                    package = json.load(raw)
+                    package = json.loads(raw.read(_PACKAGE_LIMIT + 1))
                 if not isinstance(package, dict):
                     raise ValueError("not an object")
             except (ValueError, UnicodeDecodeError) as error:
@@ -153,7 +163,18 @@ class HsdsTabularReader:
                 version = str(package.get("version") or "")
                 for resource in package.get("resources") or []:
                     if isinstance(resource, dict) and resource.get("name") and resource.get("path"):
-                        resources[str(resource["name"])] = str(resource["path"])
+                        name, where = str(resource["name"]), str(resource["path"])
+                        if self.folder.inside(where) is None:
+                            self.notes.append(
+                                Note(
+                                    Origin(str(path)),
+                                    f"datapackage.json resource {name!r}: its path {where!r} "
+                                    "is not a file in the package's folder (imports read only "
+                                    "the folder they are given, and never follow URLs); ignored",
+                                )
+                            )
+                            continue
+                        resources[name] = where
         for name, files in _FILES.items():
             wanted = resources.get(name)
             if name == "taxonomy" and version.startswith("1"):

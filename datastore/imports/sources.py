@@ -23,8 +23,16 @@ from .report import ImportFailed
 
 Progress = Callable[[int], None]
 _READ_SIZE = 1 << 16
-# Real descriptions outgrow the csv module's 128 KiB default; a runaway quote still stops here.
-_CSV_FIELD_LIMIT = 16 * 1024 * 1024
+_MIB = 1024 * 1024
+# Real descriptions outgrow the csv module's 128 KiB default; a runaway quote still stops here
+# (the csv module holds a field as 4 bytes a character, so this is 16 MiB at most).
+_CSV_FIELD_LIMIT = 4 * _MIB
+# A physical line is read whole before the csv module sees it: a file without line breaks must
+# stop here, not after it has been read into memory.
+LINE_LIMIT = 4 * _MIB
+_HEADER_LIMIT = 1 * _MIB
+# The text of one XML element (a description, say).
+XML_TEXT_LIMIT = 4 * _MIB
 
 
 def no_progress(_: int) -> None:
@@ -38,8 +46,22 @@ class CsvRow:
     problem: str | None = None
 
 
+def _physical_lines(path: Path, raw: Any) -> Iterator[bytes]:
+    """The file's lines, none longer than :data:`LINE_LIMIT` (a longer one is refused)."""
+    number = 0
+    while line := raw.readline(LINE_LIMIT + 1):
+        number += 1
+        if len(line) > LINE_LIMIT:
+            raise ImportFailed(
+                Origin(str(path), number),
+                f"line {number} is longer than {LINE_LIMIT // _MIB} MiB; is this a CSV file "
+                "with line breaks (a file with old Mac line endings needs converting)?",
+            )
+        yield line
+
+
 def _decoded_lines(path: Path, raw: Any, progress: Progress) -> Iterator[str]:
-    for number, line in enumerate(raw, 1):
+    for number, line in enumerate(_physical_lines(path, raw), 1):
         progress(len(line))
         try:
             text: str = line.decode("utf-8")
@@ -87,9 +109,10 @@ def csv_header(path: Path) -> list[str]:
     """The lower-cased header of a CSV file (empty if unreadable; reading it reports why)."""
     try:
         with path.open("rb") as raw:
-            first = raw.readline().decode("utf-8", errors="replace").removeprefix("\ufeff")
+            line = raw.readline(_HEADER_LIMIT)
     except OSError:
         return []
+    first = line.decode("utf-8", errors="replace").removeprefix("\ufeff")
     return [name.strip().lower() for name in next(csv.reader([first]), [])]
 
 
@@ -107,6 +130,10 @@ class XmlRecord:
 
 
 class _Refused(Exception):
+    pass
+
+
+class _TooLong(Exception):
     pass
 
 
@@ -128,6 +155,9 @@ class XmlStream:
         parser = expat.ParserCreate()
         done: list[XmlRecord] = []
         stack: list[ET.Element] = []
+        # The text of each open element, in pieces (joined once, when it ends), and its length.
+        texts: list[list[str]] = []
+        sizes: list[int] = []
         lines: dict[ET.Element, int] = {}
         counts: Counter[str] = Counter()
         depth = 0
@@ -141,10 +171,11 @@ class XmlStream:
             if depth == 2:
                 element = ET.Element(tag, attributes)
                 lines = {}
-                stack.append(element)
             else:
                 element = ET.SubElement(stack[-1], tag, attributes)
-                stack.append(element)
+            stack.append(element)
+            texts.append([])
+            sizes.append(0)
             lines[element] = parser.CurrentLineNumber
 
         def end(tag: str) -> None:
@@ -152,13 +183,19 @@ class XmlStream:
             depth -= 1
             if depth >= 1 and stack:
                 element = stack.pop()
+                sizes.pop()
+                if parts := texts.pop():
+                    element.text = "".join(parts)
                 if not stack:
                     counts[tag] += 1
                     done.append(XmlRecord(element, counts[tag], lines))
 
         def data(text: str) -> None:
             if stack and len(stack[-1]) == 0:
-                stack[-1].text = (stack[-1].text or "") + text
+                sizes[-1] += len(text)
+                if sizes[-1] > XML_TEXT_LIMIT:
+                    raise _TooLong
+                texts[-1].append(text)
 
         def refuse(*_: Any) -> None:
             raise _Refused
@@ -198,6 +235,12 @@ class XmlStream:
                 raise ImportFailed(
                     Origin(str(self.path), parser.CurrentLineNumber),
                     "the XML declares a DTD or entities, which imports refuse",
+                ) from None
+            except _TooLong:
+                raise ImportFailed(
+                    Origin(str(self.path), lines.get(stack[-1], parser.CurrentLineNumber)),
+                    f"the text of <{stack[-1].tag}> is longer than "
+                    f"{XML_TEXT_LIMIT // _MIB} MiB; imports refuse it",
                 ) from None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .records import CHILD_SPECS, Child, ChildTable, Item, Kind, Note, Origin, Record, Ref, Rejected
-from .sources import CsvRow, Progress, read_csv
+from .sources import LINE_LIMIT, CsvRow, Progress, read_csv
 
 _DAYS = {
     "monday": "MO", "tuesday": "TU", "wednesday": "WE", "thursday": "TH", "friday": "FR",
@@ -28,6 +28,8 @@ _DAYS = {
 _CLOCK = re.compile(
     r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s*(?P<ampm>[ap])\.?\s*m?\.?$", re.I
 )
+# A scheme ("https:", "file:"...): data package paths may be URLs, which imports never follow.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CLOCK_24 = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 
 
@@ -118,11 +120,25 @@ class CsvFolder:
         self.progress = progress
 
     def find(self, *names: str) -> Path | None:
+        """The first of the named files the folder holds (never a file outside it)."""
         for name in names:
-            path = self.folder / name
-            if path.is_file():
+            path = self.inside(name)
+            if path is not None and path.is_file():
                 return path
         return None
+
+    def inside(self, name: str) -> Path | None:
+        """``name`` in the folder, or None if it is a URL or leads out of the folder (an
+        absolute path, ``..``, a link to elsewhere): a data package names its own files."""
+        if _URL.match(name):
+            return None
+        path = self.folder / name
+        try:
+            resolved = path.resolve()
+            root = self.folder.resolve()
+        except (OSError, RuntimeError):
+            return None
+        return path if resolved.is_relative_to(root) and resolved != root else None
 
     def rows(self, path: Path) -> Iterator[CsvRow | Rejected]:
         for row in read_csv(path, self.progress):
@@ -145,4 +161,4 @@ class CsvFolder:
 
 def _has_rows(path: Path) -> bool:
     with path.open("rb") as raw:
-        return sum(1 for line, _ in zip(raw, range(2), strict=False) if line.strip()) > 1
+        return sum(1 for _ in range(2) if raw.readline(LINE_LIMIT).strip()) > 1

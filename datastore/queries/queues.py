@@ -21,7 +21,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz.plan import AccessPlan, Action
-from ...errors import BadUserInput, Conflict, NotFound
+from ...errors import BadUserInput, Conflict, Forbidden, NotFound
 from ..base import utcnow
 from ..enums import EventType, ReferralStatus
 from ..models import (
@@ -599,15 +599,47 @@ async def _serving_programs(session: AsyncSession, queue_id: uuid.UUID) -> list[
 
 
 async def _capacities(
-    session: AsyncSession, program_ids: Sequence[uuid.UUID]
+    session: AsyncSession, plan: AccessPlan, program_ids: Sequence[uuid.UUID]
 ) -> list[ServiceCapacity]:
-    """Candidate capacities, most free slots first (a cheap pre-sort; reserving decides)."""
-    rows = await session.scalars(
-        select(ServiceCapacity)
-        .where(ServiceCapacity.program_id.in_(list(program_ids)))
-        .order_by((ServiceCapacity.available - ServiceCapacity.reserved).desc(), ServiceCapacity.id)
+    """Candidate capacities, most free slots first (a cheap pre-sort; reserving decides).
+
+    Taking a slot writes the capacity's owner's rows, so only capacities the caller may write
+    ``reserved`` on count: its own tenant's through its role, another tenant's through an
+    agreement (``FORBIDDEN`` / ``NO_PLACEMENT_AGREEMENT`` when none serving the queue is)."""
+    rows = list(
+        await session.scalars(
+            select(ServiceCapacity)
+            .where(ServiceCapacity.program_id.in_(list(program_ids)))
+            .order_by(
+                (ServiceCapacity.available - ServiceCapacity.reserved).desc(), ServiceCapacity.id
+            )
+        )
     )
-    return list(rows)
+    if not rows:
+        return rows
+    writable = set(
+        await session.scalars(
+            select(ServiceCapacity.id).where(
+                ServiceCapacity.id.in_([r.id for r in rows]),
+                plan.row_filter(ServiceCapacity, Action.WRITE),
+            )
+        )
+    )
+    placeable = [
+        r
+        for r in rows
+        if r.id in writable
+        and any(
+            "reserved" in g.fields
+            for g in plan.grants("ServiceCapacity", Action.WRITE).get(r.tenant_id, ())
+        )
+    ]
+    if not placeable:
+        raise Forbidden(
+            "no agreement lets you place clients with the programs serving this queue",
+            reason="NO_PLACEMENT_AGREEMENT",
+        )
+    return placeable
 
 
 async def assign(
@@ -637,7 +669,7 @@ async def assign(
                 "that program does not serve this queue", reason="PROGRAM_NOT_SERVING"
             )
         serving = [program_id]
-    candidates = await _capacities(session, serving)
+    candidates = await _capacities(session, plan, serving)
     if not candidates:
         raise Conflict(
             "no program serving the queue reports capacity; the entry stays awaiting services",

@@ -12,9 +12,20 @@ Suppression, so that no count can single out a caller:
   smallest cells still shown in that line are withheld too, until it does. So subtracting the
   cells shown from a total never yields a single withheld cell, nor a sum below the threshold.
 - the total is withheld when it is below the threshold.
-The threshold is never below :data:`DEFAULT_THRESHOLD` once another tenant's records may be
-counted. Needs are not additive (a record with two needs counts in both cells); the total is
-always distinct records.
+Needs are not additive (a record with two needs counts in both cells); the total is always
+distinct records.
+
+Network mode (:func:`network_mode`: the caller holds a statistics grant from a tenant other than
+its own on the form, so another tenant's records may be counted). Suppression alone protects one
+answer, not the difference of two, so here:
+- the threshold is never below :data:`DEFAULT_THRESHOLD`;
+- periods are whole ISO weeks on the form owner's clock (``from`` a Monday, ``to`` a Sunday,
+  else ``BAD_USER_INPUT`` / ``UNALIGNED_PERIOD``), so two periods differ by a week at least;
+- only completed weeks count: the end is capped at the start of the current ISO week, so the
+  same question asked again later in the week cannot difference out the latest records;
+- every count and total shown is rounded to the nearest multiple of :data:`NETWORK_ROUNDING`
+  (suppression is decided on the true counts first).
+With only the caller's own tenant counted, counts are exact and any days may be asked for.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from itertools import combinations
 from typing import Any
@@ -35,10 +46,11 @@ from ...authz.compiler import Grant
 from ...authz.plan import AccessPlan, Action
 from ...errors import BadUserInput, Forbidden, NotFound
 from ..models import ContactForm, ContactFormVersion, ContactRecord, ContactRecordNeed, Tenant
-from ..weeks import local_iso_week
+from ..weeks import end_of_day, local_iso_week, start_of_day, week_start
 
 DEFAULT_THRESHOLD = 5
 MAX_THRESHOLD = 1000
+NETWORK_ROUNDING = 5
 
 
 class Dimension(StrEnum):
@@ -88,6 +100,19 @@ class Suppressed:
     total_hidden: bool
 
 
+@dataclass(frozen=True)
+class Disclosure:
+    """How figures leave: the threshold applied and the multiple counts are rounded to."""
+
+    network: bool
+    threshold: int
+    rounding: int
+
+    def shown(self, count: int) -> int:
+        """``count`` rounded to the nearest multiple of :attr:`rounding` (never a tie: 5 is odd)."""
+        return (count + self.rounding // 2) // self.rounding * self.rounding
+
+
 def grants_for_form(plan: AccessPlan, form_id: uuid.UUID) -> dict[uuid.UUID, tuple[Grant, ...]]:
     """The caller's statistics grants on contact records that can reach rows of this form
     (a grant scoped to another shared form cannot)."""
@@ -135,15 +160,47 @@ def require_fields(plan: AccessPlan, form_id: uuid.UUID, fields: dict[str, str])
             )
 
 
-def threshold_for(plan: AccessPlan, form_id: uuid.UUID, requested: int) -> int:
-    """The threshold applied: as asked, but never below the default once records of a tenant
-    other than the caller's own may be counted."""
+def network_mode(plan: AccessPlan, form_id: uuid.UUID) -> bool:
+    """Whether records of a tenant other than the caller's own may be counted. Decided by the
+    grants, not by the rows found, so the mode itself says nothing about the data."""
+    return bool(set(grants_for_form(plan, form_id)) - {plan.home_tenant})
+
+
+def disclosure_for(plan: AccessPlan, form_id: uuid.UUID, requested: int) -> Disclosure:
+    """The threshold as asked, but never below the default in network mode, where counts are
+    also rounded."""
     if not 1 <= requested <= MAX_THRESHOLD:
         raise BadUserInput(
             f"threshold must be between 1 and {MAX_THRESHOLD}", reason="BAD_THRESHOLD"
         )
-    others = set(grants_for_form(plan, form_id)) - {plan.home_tenant}
-    return max(requested, DEFAULT_THRESHOLD) if others else requested
+    if network_mode(plan, form_id):
+        return Disclosure(True, max(requested, DEFAULT_THRESHOLD), NETWORK_ROUNDING)
+    return Disclosure(False, requested, 1)
+
+
+def period(
+    form: Form, first: date | None, last: date | None, *, network: bool, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The UTC bounds (inclusive start, exclusive end) of the days ``first`` to ``last`` on the
+    form owner's clock; in network mode whole weeks only, ending before the current week."""
+    if first is not None and last is not None and first > last:
+        raise BadUserInput("`from` must not be after `to`", reason="BAD_DATE_RANGE")
+    if network and (
+        (first is not None and first.isoweekday() != 1)
+        or (last is not None and last.isoweekday() != 7)
+    ):
+        raise BadUserInput(
+            "counts that may include another tenant's records cover whole ISO weeks: `from` "
+            "must be a Monday and `to` a Sunday, on the form owner's clock "
+            f"({form.time_zone})",
+            reason="UNALIGNED_PERIOD",
+        )
+    start = start_of_day(first, form.time_zone) if first is not None else None
+    end = end_of_day(last, form.time_zone) if last is not None else None
+    if network:
+        current_week = week_start(now, form.time_zone)
+        end = current_week if end is None else min(end, current_week)
+    return start, end
 
 
 def statement(plan: AccessPlan, request: Request, dialect: str) -> Select[Any]:
