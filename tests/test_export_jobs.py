@@ -257,7 +257,7 @@ async def test_who_may_not_export_is_refused_before_anything_is_queued(world: Wo
     refused = await world.start("prairie-call-taker", what="CONTACT_RECORDS", format="CSV")
     assert refused["errors"][0]["extensions"]["reason"] == "OPERATION_DENIED"
     portal = await world.start("eastside-portal", what="CONTACT_RECORDS", format="CSV")
-    assert portal["errors"][0]["extensions"]["reason"] == "NO_TENANT"
+    assert portal["errors"][0]["extensions"]["reason"] == "OPERATION_DENIED"
     wrong = await world.start("prairie-admin", what="CONTACT_RECORDS", format="AIRS_XML")
     assert wrong["errors"][0]["extensions"]["reason"] == "FORMAT_NOT_SUPPORTED"
     resources = await world.start(
