@@ -201,6 +201,7 @@ def _record_condition(scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
         return exists(
             select(QueueEntry.id).where(
                 QueueEntry.contact_record_id == ContactRecord.id,
+                QueueEntry.tenant_id == ContactRecord.tenant_id,
                 QueueEntry.removed_at.is_(None),
                 QueueEntry.assigned_program_id.in_(
                     select(Program.id).where(Program.organization_id.in_(orgs))
@@ -459,6 +460,7 @@ def record_in_scope(facts: Facts, record: Any, scope: Scope, grantee: Grantee) -
         orgs = _grantee_org_ids(facts, grantee)
         return any(
             q.contact_record_id == record.id
+            and q.tenant_id == record.tenant_id
             and q.removed_at is None
             and q.assigned_program_id is not None
             and facts.programs[q.assigned_program_id].organization_id in orgs

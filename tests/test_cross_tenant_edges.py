@@ -306,16 +306,16 @@ async def test_read_only_tenant_cannot_reserve_another_tenants_capacity(write_ap
 
 
 RIVERBEND_FOOD = demo_id("referral-queue", "riverbend-food")
+HOUSING = demo_id("referral-queue", "housing")  # Prairie's
 
 
 async def test_riverbend_assigns_in_its_own_demo_queue_without_internal_error(
-    write_api: Api, backend: str, request: pytest.FixtureRequest
+    write_api: Api,
 ) -> None:
     """The demo's Riverbend food queue is served by Eastside's mobile pantry, a program of
-    Prairie's directory. On PostgreSQL the reservation writes a Prairie-owned capacity_history
-    row that the request's RLS scope (Riverbend holds no *record* grant of Prairie) refuses, so
-    the seeded flow ends in INTERNAL; on SQLite it succeeds. (Lakeside's twin queue only works
-    because the unrelated after-hours agreement puts Prairie in its record tenants.)"""
+    Prairie's directory. The reservation writes Prairie-owned capacity rows: Riverbend's
+    placement agreement allows it, and puts Prairie in the transaction's RLS tenants (it once
+    ended in INTERNAL on PostgreSQL while succeeding on SQLite)."""
     data = await write_api.data(
         "riverbend-call-taker",
         """query($id: ID!) { referralQueue(id: $id) {
@@ -358,3 +358,34 @@ async def test_concurrent_queue_creates_with_one_name_conflict_not_internal(
         )
         seen += [c for b in bodies for c in codes(b)]
     assert "INTERNAL" not in seen, Counter(seen)
+
+
+# -- 6. Aggregates need the fields they summarize -----------------------------------------------
+
+
+async def test_a_queue_dashboard_needs_entry_statuses_and_times_readable(write_api: Api) -> None:
+    api = write_api
+    tenant, key = await add_tenant_with_admin(api.database, "Northwoods 211", "northwoods-admin")
+    await api.data(
+        "prairie-admin",
+        SHARE,
+        {
+            "i": {
+                "name": "Queues without entry details",
+                "purpose": "care coordination",
+                "granteeKind": "TENANT",
+                "granteeTenantId": gid("Tenant", tenant),
+                "actions": ["read"],
+                "fields": ["ReferralQueue.*", "QueueEntry.priority"],
+                "rowScope": "all",
+            }
+        },
+    )
+    query = """query($id: ID!) { referralQueue(id: $id) { name dashboard { awaiting } } }"""
+    body = await api.gql(key, query, {"id": gid("ReferralQueue", HOUSING)})
+    assert body["data"]["referralQueue"]["name"], body
+    assert body["data"]["referralQueue"]["dashboard"] is None
+    assert [e["extensions"].get("reason") for e in body["errors"]] == ["FORBIDDEN_AGGREGATE"]
+    # Prairie's own admin reads every entry's status and times: the dashboard answers.
+    own = await api.data("prairie-admin", query, {"id": gid("ReferralQueue", HOUSING)})
+    assert own["referralQueue"]["dashboard"]["awaiting"] >= 0

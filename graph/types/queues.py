@@ -252,6 +252,15 @@ class ReferralQueue(Node):
         "the capacity of the programs serving the queue."
     )
     async def dashboard(self, info: Info) -> QueueDashboard | None:
+        # Counts and waiting times summarize the entries' statuses and times: only for callers
+        # who may read those on every entry they see.
+        require_readable(
+            info.context.plan,
+            "QueueEntry",
+            ["status", "enqueuedAt"],
+            [self.row.tenant_id],
+            use="aggregate",
+        )
         return await _dashboard(info, await _dashboard_loader(info).load(self.row.id))
 
 
