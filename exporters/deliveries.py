@@ -64,6 +64,7 @@ async def _export_and_deliver(
             purpose=spec.purpose or f"scheduled delivery: {claimed.schedule_name}",
             principal_id=claimed.run_as_id,
             channel="schedule",
+            destination=target.describe(),
         )
         result = await run_export(job.db, plan, request)
         files.append((request.output, name))

@@ -65,6 +65,10 @@ class DirectoryTarget:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path}
 
+    def describe(self) -> str:
+        """Where the data goes, for the accounting of disclosures."""
+        return f"directory:{self.path or '.'}"
+
 
 def tenant_folder(settings: ExchangeSettings, tenant_id: uuid.UUID) -> Path:
     if settings.delivery_root is None:
@@ -136,6 +140,10 @@ class SftpTarget:
     remote_dir: str
     host_key: str
     auth: SftpAuth
+
+    def describe(self) -> str:
+        """Where the data goes, for the accounting of disclosures (no secrets in it)."""
+        return f"sftp://{self.username}@{self.host}:{self.port}/{self.remote_dir.lstrip('/')}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -100,6 +100,8 @@ class ExportRequest:
     # Who asked, for the audit trail (None: the owner's own export from the command line).
     principal_id: uuid.UUID | None = None
     channel: str = "cli"
+    # Where the file goes beyond the principal (a partner's SFTP server), for the disclosure.
+    destination: str | None = None
 
     @property
     def zipped(self) -> bool:
@@ -183,6 +185,7 @@ class _Export:
                 "what": request.what.value,
                 "format": request.format.value,
                 "asPrincipal": principal.name,
+                **({"destination": request.destination} if request.destination else {}),
             },
         )
 

@@ -418,6 +418,10 @@ async def test_a_partners_sftp_server_receives_the_file_whole_by_password(
     assert {i for d in disclosed for i in d.record_ids or []} == expected
     assert all(d.detail["channel"] == "schedule" for d in disclosed)
     assert all(d.principal_id == demo_id("principal", "prairie-api") for d in disclosed)
+    # The accounting of disclosures names where the records went, never the password.
+    where = f"sftp://{USERNAME}@127.0.0.1:{sftp.port}/incoming"
+    assert {d.detail["destination"] for d in disclosed} == {where}
+    assert all(PASSWORD not in str(d.detail) for d in disclosed)
 
 
 async def test_a_partners_sftp_server_receives_the_file_by_private_key(
