@@ -62,7 +62,7 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "Location": (
         "id", "uuid", "name", "alternateName", "description", "locationType", "transportation",
         "url", "latitude", "longitude", "active", "updatedAt", "tenant", "organization",
-        "addresses", "phones", "schedules", "languages", "version", "history",
+        "addresses", "phones", "schedules", "languages", "version", "history", "taxonomyTerms",
     ),
     "ServiceAtLocation": (
         "id", "uuid", "description", "active", "updatedAt", "tenant", "service", "location",

@@ -282,7 +282,8 @@ SPECS: dict[str, RecordSpec] = {
         ),
     )
 }
-LINKABLE = ("Organization", "Service", "ServiceAtLocation")  # types with a taxonomyTerms field
+# Types with a taxonomyTerms field.
+LINKABLE = ("Organization", "Service", "Location", "ServiceAtLocation")
 
 
 # -- validation ---------------------------------------------------------------------------------

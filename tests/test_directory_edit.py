@@ -697,3 +697,25 @@ async def test_history_never_shows_a_field_the_reader_may_not_read(write_api: Ap
         {"id": gid("Service", FOOD_BOXES)},
     )
     assert {h["fieldName"] for h in owner["service"]["history"]} == {"name", "email"}
+
+
+async def test_a_location_takes_taxonomy_links_too(write_api: Api) -> None:
+    api = write_api
+    location = gid("Location", EASTSIDE_MAIN)
+    read = "query($id: ID!) { location(id: $id) { version taxonomyTerms { code } } }"
+    before = (await api.data("prairie-admin", read, {"id": location}))["location"]
+    await run(
+        api,
+        "prairie-admin",
+        "addTaxonomyLink",
+        "taxonomyTerm { code }",
+        {
+            "recordId": location,
+            "taxonomyTermId": gid("TaxonomyTerm", FOOD_PANTRIES),
+            "version": before["version"],
+        },
+    )
+    after = (await api.data("prairie-admin", read, {"id": location}))["location"]
+    assert "BD-1800.2000" in {t["code"] for t in after["taxonomyTerms"]}
+    assert after["version"] == before["version"] + 1
+    assert [r.field_name for r in await history_rows(api, EASTSIDE_MAIN)][:1] == ["taxonomy_terms"]

@@ -346,6 +346,10 @@ class Location(Node):
             await info.context.loaders.children(m.Language, "location_id").load(self.row.id),
         )
 
+    @strawberry.field(name="taxonomyTerms")
+    async def taxonomy_terms(self, info: Info) -> list[TaxonomyTerm] | None:
+        return await _terms_of(info, "location", self.row.id)
+
 
 @node_type(m.Service)
 @strawberry.federation.type(keys=["id"])
