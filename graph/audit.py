@@ -12,15 +12,16 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
 from ..datastore import models as m
 from ..datastore.enums import Role
-from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..datastore.queries.pagination import SortKey
 from ..errors import BadUserInput, Forbidden
 from .context import Info
-from .pagination import page_size
-from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .pagination import page_connection
+from .relay import Connection, from_global_id, to_global_id
 from .types.base import maybe
 from .types.tenants import Tenant
 
@@ -162,18 +163,13 @@ class AuditQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[AuditEvent]:
-        ctx = info.context
         flt = filter or AuditEventFilterInput()
         tenant_id = administered_tenant(info, flt.tenant_id)
         statement = audit_statement(tenant_id, flt)
         keys = [SortKey(m.AuditEvent.position, descending=True)]
-        size = page_size(info, first)
-        after_id = ctx.cursors.decode(after, "AuditEvent", SORT_NAME) if after else None
-        async with ctx.db() as session:
-            page = await fetch_page(
-                session, m.AuditEvent, statement, keys, first=size, after_id=after_id
-            )
-            principal_ids = {r.principal_id for r in page.rows if r.principal_id is not None}
+
+        async def build(session: AsyncSession, rows: list[Any]) -> list[AuditEvent]:
+            principal_ids = {r.principal_id for r in rows if r.principal_id is not None}
             names: dict[uuid.UUID, str] = {}
             if principal_ids:
                 found = await session.execute(
@@ -183,25 +179,9 @@ class AuditQuery:
                 )
                 names = {row.id: row.name for row in found}
             tenant = maybe(Tenant, await session.get(m.Tenant, tenant_id))
-        edges = [
-            Edge(
-                cursor=ctx.cursors.encode("AuditEvent", SORT_NAME, row.id),
-                node=_node(row, names, tenant),
-            )
-            for row in page.rows
-        ]
+            return [_node(row, names, tenant) for row in rows]
 
-        async def counter() -> int:
-            async with ctx.db() as session:
-                return await count(session, statement)
-
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            counter=counter,
-        )
+        return await page_connection(
+            info, "AuditEvent", m.AuditEvent, statement, SORT_NAME, keys,
+            first=first, after=after, build=build,
+        )  # fmt: skip

@@ -16,12 +16,13 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.base import utcnow
 from ..datastore.queries import export_jobs as jobs
-from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..datastore.queries.pagination import SortKey
 from ..errors import Forbidden, NotFound
 from ..exporters.contact_records import ExportFilter
 from ..exporters.run import Format, What
@@ -29,8 +30,8 @@ from ..exporters.specs import ExportSpec, checked, require_allowed
 from .context import Info
 from .forms import form_id_from
 from .inputs import decode_ids
-from .pagination import page_size
-from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .pagination import page_connection
+from .relay import Connection, from_global_id, to_global_id
 from .writes import transaction
 
 DOWNLOAD_PATH = "/exports/"
@@ -204,30 +205,20 @@ class ExportJobQuery:
         ctx = info.context
         statement = jobs.jobs_of(ctx.principal.id, status.value if status else None)
         keys = [SortKey(m.ExportJob.created_at, descending=True), SortKey(m.ExportJob.id)]
-        size = page_size(info, first)
-        after_id = ctx.cursors.decode(after, "ExportJob", SORT_NAME) if after else None
-        async with ctx.db() as session:
-            page = await fetch_page(
-                session, m.ExportJob, statement, keys, first=size, after_id=after_id
-            )
-        edges = [
-            Edge(cursor=ctx.cursors.encode("ExportJob", SORT_NAME, r.id), node=ExportJob.of(r))
-            for r in page.rows
-        ]
 
-        async def counter() -> int:
-            async with ctx.db() as session:
-                return await count(session, statement)
+        async def build(_session: AsyncSession, rows: list[Any]) -> list[ExportJob]:
+            return [ExportJob.of(r) for r in rows]
 
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            counter=counter,
+        return await page_connection(
+            info,
+            "ExportJob",
+            m.ExportJob,
+            statement,
+            SORT_NAME,
+            keys,
+            first=first,
+            after=after,
+            build=build,
         )
 
 

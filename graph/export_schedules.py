@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.authenticate import load_principal
 from ..datastore import models as m
 from ..datastore.base import utcnow
 from ..datastore.queries import export_schedules as schedules
-from ..datastore.queries.pagination import SortKey, count, fetch_page
+from ..datastore.queries.pagination import SortKey
 from ..datastore.secrets import SecretBox
 from ..errors import BadUserInput, NotFound
 from ..exporters.destinations import (
@@ -45,8 +46,8 @@ from .export_jobs import (
     ExportWhat,
     export_filter,
 )
-from .pagination import page_size
-from .relay import Connection, Edge, PageInfo, from_global_id, to_global_id
+from .pagination import page_connection
+from .relay import Connection, from_global_id, to_global_id
 from .writes import transaction
 
 SORT_NAME = "SCHEDULED_DESC"
@@ -225,35 +226,24 @@ class ExportSchedule:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ExportRun]:
-        ctx = info.context
         statement = schedules.runs_of(self.row.id)
         if status is not None:
             statement = statement.where(m.ExportRun.status == status.value)
         keys = [SortKey(m.ExportRun.scheduled_for, descending=True), SortKey(m.ExportRun.id)]
-        size = page_size(info, first)
-        after_id = ctx.cursors.decode(after, "ExportRun", SORT_NAME) if after else None
-        async with ctx.db() as session:
-            page = await fetch_page(
-                session, m.ExportRun, statement, keys, first=size, after_id=after_id
-            )
-        edges = [
-            Edge(cursor=ctx.cursors.encode("ExportRun", SORT_NAME, r.id), node=ExportRun.of(r))
-            for r in page.rows
-        ]
 
-        async def counter() -> int:
-            async with ctx.db() as session:
-                return await count(session, statement)
+        async def build(_session: AsyncSession, rows: list[Any]) -> list[ExportRun]:
+            return [ExportRun.of(r) for r in rows]
 
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            counter=counter,
+        return await page_connection(
+            info,
+            "ExportRun",
+            m.ExportRun,
+            statement,
+            SORT_NAME,
+            keys,
+            first=first,
+            after=after,
+            build=build,
         )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..datastore.queries.pagination import SortKey, count, fetch_page
 from ..errors import BadUserInput
@@ -38,16 +40,40 @@ async def connection(
     first: int | None,
     after: str | None,
 ) -> Connection[T]:
+    """A page of a domain type's rows, with the row scopes the field guard needs."""
+
+    async def build(session: AsyncSession, rows: list[Any]) -> list[T]:
+        await annotate_scopes(session, info.context.plan, model, rows)
+        return [from_row(cls, row) for row in rows]
+
+    return await page_connection(
+        info, cls.__name__, model, statement, sort_name, keys, first=first, after=after, build=build
+    )
+
+
+async def page_connection(
+    info: Info,
+    type_name: str,
+    model: Any,
+    statement: Select[Any],
+    sort_name: str,
+    keys: list[SortKey],
+    *,
+    first: int | None,
+    after: str | None,
+    build: Callable[[AsyncSession, list[Any]], Awaitable[list[T]]],
+) -> Connection[T]:
+    """A keyset page of ``statement`` as a connection; ``build`` turns the page's rows into
+    nodes, in the same session (so it can batch what the nodes need)."""
     ctx = info.context
     size = page_size(info, first)
-    type_name = cls.__name__
     after_id = ctx.cursors.decode(after, type_name, sort_name) if after else None
     async with ctx.db() as session:
         page = await fetch_page(session, model, statement, keys, first=size, after_id=after_id)
-        await annotate_scopes(session, ctx.plan, model, page.rows)
+        nodes = await build(session, page.rows)
     edges = [
-        Edge(cursor=ctx.cursors.encode(type_name, sort_name, row.id), node=from_row(cls, row))
-        for row in page.rows
+        Edge(cursor=ctx.cursors.encode(type_name, sort_name, row.id), node=node)
+        for row, node in zip(page.rows, nodes, strict=True)
     ]
 
     async def counter() -> int:
