@@ -36,12 +36,18 @@ def bearer_token(authorization: str | None) -> str:
 
 
 async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Principal | None:
-    row = await session.get(PrincipalRow, principal_id)
-    if row is None or row.disabled:
-        return None
-    grants = (
-        await session.scalars(select(RoleAssignment).where(RoleAssignment.principal_id == row.id))
+    """The principal with its roles, in one statement (every request pays for it)."""
+    rows = (
+        await session.execute(
+            select(PrincipalRow, RoleAssignment)
+            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
+            .where(PrincipalRow.id == principal_id)
+        )
     ).all()
+    if not rows or rows[0][0].disabled:
+        return None
+    row = rows[0][0]
+    grants = [g for _, g in rows if g is not None]
     return Principal(
         id=row.id,
         name=row.name,
@@ -53,7 +59,15 @@ async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Prin
 
 
 async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str) -> Principal:
-    key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    # The instance's demo flag rides along: demo keys are refused by a non-demo database.
+    found = (
+        await session.execute(
+            select(ApiKey, select(Instance.demo).where(Instance.id == 1).scalar_subquery()).where(
+                ApiKey.prefix == prefix
+            )
+        )
+    ).first()
+    key, demo = (found[0], bool(found[1])) if found is not None else (None, False)
     now = datetime.now(UTC)
     if key is None or not key_matches(token, key.key_hash):
         raise Unauthenticated("unknown API key", reason="BAD_CREDENTIALS")
@@ -61,12 +75,10 @@ async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str
         raise Unauthenticated("this API key has been revoked", reason="REVOKED_CREDENTIALS")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("this API key has expired", reason="EXPIRED_CREDENTIALS")
-    if key.demo:
-        demo = await session.scalar(select(Instance.demo).where(Instance.id == 1))
-        if not demo:
-            raise Unauthenticated(
-                "demo keys are accepted only by a demo database", reason="BAD_CREDENTIALS"
-            )
+    if key.demo and not demo:
+        raise Unauthenticated(
+            "demo keys are accepted only by a demo database", reason="BAD_CREDENTIALS"
+        )
     principal = await load_principal(session, key.principal_id)
     if principal is None:
         raise Unauthenticated("this principal is disabled", reason="BAD_CREDENTIALS")

@@ -19,7 +19,7 @@ from sharegraph.datastore.models import ApiKey, Principal, RoleAssignment
 from sharegraph.settings import Settings
 
 from .builders import add_tenant_with_admin
-from .conftest import Api, make_api
+from .conftest import Api, StatementCounter, make_api
 
 HS_SECRET = "test-hs256-secret-that-is-long-enough-for-hmac"
 
@@ -159,3 +159,17 @@ async def test_a_principal_belongs_to_exactly_one_tenant_or_partner(migrated_db:
     with pytest.raises(IntegrityError):
         async with migrated_db.write_session() as session:
             session.add(RoleAssignment(principal_id=uuid.uuid4(), role=Role.CALL_TAKER))
+
+
+async def test_an_api_key_is_resolved_in_two_statements(
+    demo_db: Database, keys: dict[str, str], count_statements: StatementCounter
+) -> None:
+    """Every request pays for authentication: the key (with the demo flag), then the principal
+    with its roles."""
+    from sharegraph.authz.authenticate import authenticate
+
+    async with demo_db.read_session() as session:
+        principal = await authenticate(session, f"Bearer {keys['prairie-admin']}", Settings())
+    assert principal.name == "prairie-admin"
+    assert {grant.role for grant in principal.roles} == {Role.TENANT_ADMIN}
+    assert count_statements.count == 2, count_statements.statements
