@@ -195,7 +195,7 @@ class AccessPlan:
                 self._masks[key] = frozenset()
             elif (
                 len({(g.fields, g.answer_keys) for g in grants}) == 1
-                or type_name not in SCOPED_TYPES
+                or type_name not in ROW_SCOPED_TYPES
             ):
                 self._masks[key] = frozenset().union(*(g.fields for g in grants))
             else:
@@ -253,6 +253,19 @@ class AccessPlan:
         matched = set(row_scopes)
         return tuple(g for g in grants if str(g.scope) in matched)
 
+    def writable_filter(self, model: type[Any], field_name: str) -> ColumnElement[bool]:
+        """Rows of ``model`` on which ``field_name`` may be written: each owner's rows under a
+        write grant that names the field (not merely under some write grant)."""
+        clauses = []
+        for owner, grants in self.grants(MODEL_TYPES[model], Action.WRITE).items():
+            covering = [g for g in grants if field_name in g.fields]
+            if any(g.scope.name == "all" for g in covering):
+                clauses.append(model.tenant_id == owner)
+            elif covering:
+                in_scope = or_(*(scopes.sql(model, g.scope, self.core.grantee) for g in covering))
+                clauses.append(and_(model.tenant_id == owner, in_scope))
+        return or_(*clauses) if clauses else false()
+
     def can_write(
         self, type_name: str, owner: uuid.UUID, field_name: str, row_scopes: Iterable[str] | None
     ) -> bool:
@@ -291,6 +304,13 @@ _SCOPED_MODEL = {
 
 def _scoped_model(type_name: str) -> type[Base] | None:
     return _SCOPED_MODEL.get(type_name)
+
+
+# Types whose rows the row scopes select, directly or through the record they hang off: which
+# fields a row shows may then depend on the scope it falls under.
+ROW_SCOPED_TYPES = (
+    SCOPED_TYPES | {MODEL_TYPES[m] for m in scopes.CHILD_PARENTS} | {"ContactFormVersion"}
+)
 
 
 def has_scopes(model: Any) -> bool:

@@ -318,7 +318,11 @@ CHILD_PARENTS: dict[Any, tuple[tuple[Any, Any], ...]] = {
         (Schedule.service_at_location_id, ServiceAtLocation),
     ),
     Address: ((Address.location_id, Location),),
-    Language: ((Language.service_id, Service), (Language.location_id, Location)),
+    Language: (
+        (Language.service_id, Service),
+        (Language.location_id, Location),
+        (Language.phone_id, Phone),
+    ),
     ServiceArea: (
         (ServiceArea.service_id, Service),
         (ServiceArea.service_at_location_id, ServiceAtLocation),

@@ -19,8 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.coordinates import SCOPED_TYPES
-from ..authz.plan import MODEL_TYPES, AccessPlan, Action
+from ..authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
 from ..datastore.models import ClientConsent
 from ..datastore.rls import RlsScope
 
@@ -83,7 +82,7 @@ class FieldAccess:
         for owners whose fields depend on them)."""
         type_name = MODEL_TYPES[model]
         found: list[ScopeColumn] = []
-        if type_name not in SCOPED_TYPES or model.__name__ != type_name:
+        if not has_scopes(model):
             return found
         for owner in sorted(owners):
             if self.uniform(type_name, owner):
@@ -97,7 +96,7 @@ class FieldAccess:
     ) -> dict[uuid.UUID, frozenset[str]]:
         """The scopes each row falls under, for rows whose owner's fields depend on them."""
         type_name = MODEL_TYPES.get(model)
-        if type_name not in SCOPED_TYPES or model.__name__ != type_name:
+        if type_name is None or not has_scopes(model):
             return {}  # rows the scopes do not decide follow their owner's grants as a whole
         by_owner: dict[uuid.UUID, list[uuid.UUID]] = {}
         for row in rows:

@@ -617,23 +617,15 @@ async def _capacities(
     )
     if not rows:
         return rows
-    writable = set(
+    placeable_ids = set(
         await session.scalars(
             select(ServiceCapacity.id).where(
                 ServiceCapacity.id.in_([r.id for r in rows]),
-                plan.row_filter(ServiceCapacity, Action.WRITE),
+                plan.writable_filter(ServiceCapacity, "reserved"),
             )
         )
     )
-    placeable = [
-        r
-        for r in rows
-        if r.id in writable
-        and any(
-            "reserved" in g.fields
-            for g in plan.grants("ServiceCapacity", Action.WRITE).get(r.tenant_id, ())
-        )
-    ]
+    placeable = [r for r in rows if r.id in placeable_ids]
     if not placeable:
         raise Forbidden(
             "no agreement lets you place clients with the programs serving this queue",
