@@ -20,9 +20,9 @@ from ..datastore.queries.pagination import SortKey
 from ..errors import Forbidden
 from .context import Info, RequestContext
 from .enums import PrincipalKind, Role
-from .inputs import decode_id
+from .inputs import decode_id, require_id
 from .pagination import connection
-from .relay import Connection, from_global_id, to_global_id
+from .relay import Connection, to_global_id
 from .types.base import from_row, maybe
 from .types.tenants import PartnerOrganization, RoleGrant, Tenant
 
@@ -135,10 +135,6 @@ def _principal(info: Info, row: Any) -> Principal:
     return _principals(info, [row])[0]
 
 
-def _id(global_id: strawberry.ID, expected: str) -> uuid.UUID:
-    return from_global_id(global_id, expected=expected)[1]
-
-
 # -- queries ---------------------------------------------------------------------------------
 
 
@@ -186,7 +182,7 @@ class PrincipalAdminQuery:
     async def principal(self, info: Info, id: strawberry.ID) -> Principal | None:
         ctx = info.context
         async with ctx.db() as session:
-            row = await q.get_principal(session, ctx.principal, _id(id, "Principal"))
+            row = await q.get_principal(session, ctx.principal, require_id(id, "Principal"))
         return _principal(info, row)
 
 
@@ -323,7 +319,7 @@ class PrincipalAdminMutation:
     @strawberry.mutation(name="assignRole")
     async def assign_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
         ctx = info.context
-        principal_id = _id(input.principal_id, "Principal")
+        principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.assign_role(session, ctx.principal, principal_id, input.role, domain)
@@ -333,7 +329,7 @@ class PrincipalAdminMutation:
     @strawberry.mutation(name="revokeRole")
     async def revoke_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
         ctx = info.context
-        principal_id = _id(input.principal_id, "Principal")
+        principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.revoke_role(session, ctx.principal, principal_id, input.role, domain)
@@ -343,7 +339,7 @@ class PrincipalAdminMutation:
     @strawberry.mutation(name="createApiKey")
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         ctx = info.context
-        principal_id = _id(input.principal_id, "Principal")
+        principal_id = require_id(input.principal_id, "Principal")
         async with ctx.write_session() as session:
             issued = await q.create_api_key(
                 session, ctx.principal, principal_id, input.label, input.expires_at
@@ -359,7 +355,7 @@ class PrincipalAdminMutation:
     @strawberry.mutation(name="rotateApiKey")
     async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
         ctx = info.context
-        key_id = _id(input.id, "ApiKey")
+        key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:
             rotated = await q.rotate_api_key(
                 session,
@@ -379,7 +375,7 @@ class PrincipalAdminMutation:
     @strawberry.mutation(name="revokeApiKey")
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
         ctx = info.context
-        key_id = _id(input.id, "ApiKey")
+        key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:
             key = await q.revoke_api_key(session, ctx.principal, key_id)
         await info.context.see_own_writes()

@@ -17,7 +17,7 @@ from ..datastore.queries import capacity as q
 from ..errors import NotFound
 from .context import Info
 from .enums import CapacityStatus
-from .inputs import decode_id
+from .inputs import require_id
 from .types.base import maybe
 from .types.resources import ServiceCapacity
 from .writes import forget_cached, require_fields, transaction, write_target
@@ -64,8 +64,7 @@ class CapacityMutation:
     async def update_capacity(self, info: Info, input: UpdateCapacityInput) -> CapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("updateCapacity", Action.WRITE)
-        capacity_id = decode_id(input.id, "ServiceCapacity")
-        assert capacity_id is not None
+        capacity_id = require_id(input.id, "ServiceCapacity")
         target, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
         partner = ctx.principal.partner_organization_id
         if partner is not None:

@@ -25,7 +25,7 @@ from ..datastore.queries.capacity_schedule import PlannedChange, cancel_change, 
 from ..errors import BadUserInput, NotFound
 from .context import Info
 from .enums import CapacityStatus
-from .inputs import decode_id
+from .inputs import require_id
 from .types.base import maybe
 from .types.capacity_schedule import ScheduledCapacityChange
 from .types.resources import ServiceCapacity
@@ -70,12 +70,6 @@ class CancelScheduledCapacityInput:
 class ScheduleCapacityPayload:
     scheduled_change: ScheduledCapacityChange | None
     capacity: ServiceCapacity | None
-
-
-def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
-    decoded = decode_id(value, type_name)
-    assert decoded is not None
-    return decoded
 
 
 async def _apply_at(info: Info, input: ScheduleCapacityInput, tenant_id: uuid.UUID) -> datetime:
@@ -134,7 +128,7 @@ class CapacityScheduleMutation:
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("scheduleCapacity", Action.WRITE)
-        capacity_id = _id(input.capacity_id, "ServiceCapacity")
+        capacity_id = require_id(input.capacity_id, "ServiceCapacity")
         capacity, scopes = await _changeable(info, capacity_id)
         change = PlannedChange(
             apply_at=await _apply_at(info, input, capacity.tenant_id),
@@ -177,7 +171,7 @@ class CapacityScheduleMutation:
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("cancelScheduledCapacity", Action.WRITE)
-        change_id = _id(input.id, "ScheduledCapacityChange")
+        change_id = require_id(input.id, "ScheduledCapacityChange")
         scheduled = await ctx.loaders.one(m.ScheduledCapacityChange, change_id)
         if scheduled is None:
             raise NotFound("no such scheduled capacity change")

@@ -46,7 +46,7 @@ from ..datastore.queries import directory_edit
 from ..errors import BadUserInput, Conflict, NotFound
 from .context import Info
 from .enums import LocationType, ServiceStatus
-from .inputs import decode_id
+from .inputs import decode_id, require_id
 from .relay import Node, from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
 from .types.directory_history import coordinate_field
@@ -474,8 +474,7 @@ async def update(info: Info, spec: RecordSpec, input: Any) -> Any:
     ctx = info.context
     operation = f"update{spec.type_name}"
     ctx.plan.require_operation(operation, Action.WRITE)
-    row_id = decode_id(input.id, spec.type_name)
-    assert row_id is not None
+    row_id = require_id(input.id, spec.type_name)
     row, scopes, _ = await _target(info, spec, row_id)
     given = {f: v for f in spec.fields if (v := getattr(input, f.column)) is not UNSET}
     require_fields(info, spec.type_name, row.tenant_id, [f.coordinate for f in given], scopes)
@@ -526,8 +525,7 @@ async def delete(info: Info, spec: RecordSpec, input: Any) -> Any:
     ctx = info.context
     operation = f"delete{spec.type_name}"
     ctx.plan.require_operation(operation, Action.WRITE)
-    row_id = decode_id(input.id, spec.type_name)
-    assert row_id is not None
+    row_id = require_id(input.id, spec.type_name)
     row, scopes, parent = await _target(info, spec, row_id)
     if parent is not None:
         require_fields(info, parent.type_name, row.tenant_id, [str(parent.relation)], scopes)
@@ -701,8 +699,7 @@ async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyL
     operation = "addTaxonomyLink" if add else "removeTaxonomyLink"
     ctx.plan.require_operation(operation, Action.WRITE)
     type_name, record_id = from_global_id(input.record_id, expected=LINKABLE)
-    term_id = decode_id(input.taxonomy_term_id, "TaxonomyTerm")
-    assert term_id is not None
+    term_id = require_id(input.taxonomy_term_id, "TaxonomyTerm")
     spec = SPECS[type_name]
     row, scopes = await write_target(info, spec.model, record_id, type_name)
     require_fields(info, type_name, row.tenant_id, ["taxonomyTerms"], scopes)

@@ -26,6 +26,11 @@ def decode_id(global_id: strawberry.ID | None, expected: str) -> uuid.UUID | Non
     return None if global_id is None else from_global_id(global_id, expected=expected)[1]
 
 
+def require_id(global_id: strawberry.ID, expected: str) -> uuid.UUID:
+    """The row id in a required global id (``BAD_USER_INPUT`` when it names another type)."""
+    return from_global_id(global_id, expected=expected)[1]
+
+
 @strawberry.input
 class NearInput:
     latitude: float

@@ -23,7 +23,7 @@ from ..datastore.queries.contacts import (
 from ..errors import BadUserInput, Forbidden
 from .context import Info
 from .enums import Channel, RiskLevel
-from .inputs import decode_id, decode_ids
+from .inputs import decode_id, decode_ids, require_id
 from .types.answers import part2_consented
 from .types.base import maybe
 from .types.contacts import ContactRecord
@@ -211,8 +211,7 @@ class DataMutation:
     ) -> ContactRecordPayload:
         ctx = info.context
         ctx.plan.require_operation("updateContactRecord", Action.WRITE)
-        record_id = decode_id(input.id, "ContactRecord")
-        assert record_id is not None
+        record_id = require_id(input.id, "ContactRecord")
         target, scopes = await write_target(info, m.ContactRecord, record_id, "contact record")
         await _require_writable(info, target.tenant_id, input, scopes, target.client_id)
         client_id = _value(input.client_id)

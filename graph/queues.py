@@ -20,7 +20,7 @@ from ..datastore.queries.pagination import SortKey
 from ..errors import Forbidden, NotFound
 from .context import Info
 from .enums import ReferralStatus
-from .inputs import decode_id, decode_ids
+from .inputs import decode_id, decode_ids, require_id
 from .pagination import connection
 from .readability import require_readable
 from .relay import Connection, from_global_id
@@ -131,12 +131,6 @@ class QueueEntryPayload:
     )
 
 
-def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
-    decoded = decode_id(value, type_name)
-    assert decoded is not None
-    return decoded
-
-
 def _given(value: Any) -> bool:
     return value is not strawberry.UNSET
 
@@ -169,7 +163,7 @@ async def _entry_target(
     info: Info, operation: str, entry_id: strawberry.ID, fields: list[str]
 ) -> tuple[Any, uuid.UUID]:
     info.context.plan.require_operation(operation, Action.WRITE)
-    row_id = _id(entry_id, "QueueEntry")
+    row_id = require_id(entry_id, "QueueEntry")
     entry, scopes = await write_target(info, m.QueueEntry, row_id, "queue entry")
     require_fields(info, "QueueEntry", entry.tenant_id, fields, scopes)
     return entry, row_id
@@ -260,7 +254,7 @@ class QueueMutation:
     ) -> ReferralQueuePayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralQueue", Action.WRITE)
-        queue_id = _id(input.id, "ReferralQueue")
+        queue_id = require_id(input.id, "ReferralQueue")
         target, scopes = await write_target(info, m.ReferralQueue, queue_id, "referral queue")
         coordinates = {
             "name": "name",
@@ -307,8 +301,8 @@ class QueueMutation:
     async def enqueue_client(self, info: Info, input: EnqueueClientInput) -> QueueEntryPayload:
         ctx = info.context
         ctx.plan.require_operation("enqueueClient", Action.WRITE)
-        queue_id = _id(input.queue_id, "ReferralQueue")
-        record_id = _id(input.contact_record_id, "ContactRecord")
+        queue_id = require_id(input.queue_id, "ReferralQueue")
+        record_id = require_id(input.contact_record_id, "ContactRecord")
         queue = await ctx.loaders.one(m.ReferralQueue, queue_id)
         if queue is None:
             raise NotFound("no such referral queue")

@@ -16,7 +16,7 @@ from ..datastore import models as m
 from ..datastore.queries import referrals as q
 from .context import Info
 from .enums import OutcomeCode, ReferralStatus
-from .inputs import decode_id
+from .inputs import decode_id, require_id
 from .types.base import maybe
 from .types.contacts import Outcome, Referral
 from .writes import forget_cached, require_fields, transaction, write_target
@@ -73,19 +73,13 @@ async def _referral(info: Info, referral_id: uuid.UUID) -> Referral | None:
     return maybe(Referral, await info.context.loaders.one(m.Referral, referral_id))
 
 
-def _id(value: strawberry.ID, type_name: str) -> uuid.UUID:
-    decoded = decode_id(value, type_name)
-    assert decoded is not None
-    return decoded
-
-
 @strawberry.type
 class ReferralMutation:
     @strawberry.mutation(name="createReferral")
     async def create_referral(self, info: Info, input: CreateReferralInput) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("createReferral", Action.WRITE)
-        record_id = _id(input.contact_record_id, "ContactRecord")
+        record_id = require_id(input.contact_record_id, "ContactRecord")
         async with transaction(info, "createReferral", input, input.idempotency_key) as w:
             if w.replayed is None:
                 referral = await q.create_referral(
@@ -106,7 +100,7 @@ class ReferralMutation:
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralStatus", Action.WRITE)
-        referral_id = _id(input.id, "Referral")
+        referral_id = require_id(input.id, "Referral")
         target, scopes = await write_target(info, m.Referral, referral_id, "referral")
         written = ["status"] + (["statusReason"] if input.reason is not None else [])
         require_fields(info, "Referral", target.tenant_id, written, scopes)
@@ -124,7 +118,7 @@ class ReferralMutation:
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("setReferralExternalId", Action.WRITE)
-        referral_id = _id(input.id, "Referral")
+        referral_id = require_id(input.id, "Referral")
         target, scopes = await write_target(info, m.Referral, referral_id, "referral")
         require_fields(info, "Referral", target.tenant_id, ["externalId"], scopes)
         async with transaction(info, "setReferralExternalId", input, input.idempotency_key) as w:
@@ -139,7 +133,7 @@ class ReferralMutation:
     async def add_outcome(self, info: Info, input: AddOutcomeInput) -> OutcomePayload:
         ctx = info.context
         ctx.plan.require_operation("addOutcome", Action.WRITE)
-        referral_id = _id(input.referral_id, "Referral")
+        referral_id = require_id(input.referral_id, "Referral")
         target, scopes = await write_target(info, m.Referral, referral_id, "referral")
         written = ["code", "outcomeDate"] + (["note"] if input.note is not None else [])
         require_fields(info, "Outcome", target.tenant_id, written, scopes)
