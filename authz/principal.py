@@ -27,6 +27,12 @@ class Principal:
     def has_role(self, role: Role) -> bool:
         return any(grant.role is role for grant in self.roles)
 
+    def administers(self, tenant_id: uuid.UUID | None) -> bool:
+        """Whether the principal is a tenant admin of ``tenant_id``."""
+        return tenant_id is not None and any(
+            grant.role is Role.TENANT_ADMIN and grant.tenant_id == tenant_id for grant in self.roles
+        )
+
     @property
     def is_partner(self) -> bool:
         return self.partner_organization_id is not None

@@ -22,7 +22,6 @@ from ...authz.coordinates import ANSWERS_PREFIX, TYPE_FIELDS
 from ...authz.principal import Principal
 from ...errors import BadUserInput, Conflict, Forbidden, NotFound
 from .. import audit
-from ..enums import Role
 from ..models import EmailSend, EmailTemplate
 from ..versioning import bump
 
@@ -166,13 +165,9 @@ def _unique(values: Iterable[str], *, fold_case: bool = False) -> tuple[str, ...
     return tuple(out)
 
 
-def is_admin(actor: Principal, tenant_id: uuid.UUID) -> bool:
-    return any(g.role is Role.TENANT_ADMIN and g.tenant_id == tenant_id for g in actor.roles)
-
-
 def admin_tenant(actor: Principal) -> uuid.UUID:
     """The tenant whose templates ``actor`` administers (its home tenant)."""
-    if actor.tenant_id is None or not is_admin(actor, actor.tenant_id):
+    if actor.tenant_id is None or not actor.administers(actor.tenant_id):
         raise Forbidden("only tenant admins manage email templates", reason="NOT_ADMIN")
     return actor.tenant_id
 

@@ -35,7 +35,6 @@ from ...authz.principal import Principal
 from ...errors import BadUserInput, Conflict, Forbidden, NotFound
 from .. import audit, cron
 from ..engine import Database
-from ..enums import Role
 from ..models import ExportRun, ExportSchedule, Tenant
 from ..models import Principal as PrincipalRow
 from ..scheduler.work import claim as claim_rows
@@ -68,13 +67,9 @@ class ScheduleValues:
     max_attempts: int = 6
 
 
-def is_admin(actor: Principal, tenant_id: uuid.UUID) -> bool:
-    return any(g.role is Role.TENANT_ADMIN and g.tenant_id == tenant_id for g in actor.roles)
-
-
 def admin_tenant(actor: Principal) -> uuid.UUID:
     """The tenant whose schedules ``actor`` administers (its home tenant)."""
-    if actor.tenant_id is None or not is_admin(actor, actor.tenant_id):
+    if actor.tenant_id is None or not actor.administers(actor.tenant_id):
         raise Forbidden("only tenant admins manage export schedules", reason="NOT_ADMIN")
     return actor.tenant_id
 

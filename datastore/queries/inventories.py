@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...authz.principal import Principal
 from ...errors import BadUserInput, Conflict, NotFound
 from .. import audit
-from ..enums import Role
 from ..models import (
     Inventory,
     InventoryItem,
@@ -118,9 +117,7 @@ async def owned(session: AsyncSession, actor: Principal, inventory_id: uuid.UUID
     row = await session.scalar(
         select(Inventory).where(Inventory.id == inventory_id).with_for_update()
     )
-    if row is None or not any(
-        g.role is Role.TENANT_ADMIN and g.tenant_id == row.tenant_id for g in actor.roles
-    ):
+    if row is None or not actor.administers(row.tenant_id):
         raise NotFound("no such inventory you administer")
     return row
 

@@ -41,7 +41,7 @@ class AgreementInput:
 
 
 def require_admin(actor: Principal, tenant_id: uuid.UUID) -> None:
-    if not any(g.role is Role.TENANT_ADMIN and g.tenant_id == tenant_id for g in actor.roles):
+    if not actor.administers(tenant_id):
         raise Forbidden(
             "only the owner tenant's admins manage its sharing agreements", reason="NOT_ADMIN"
         )
@@ -213,9 +213,7 @@ async def _owned(
     row = await session.scalar(
         select(SharingAgreement).where(SharingAgreement.id == agreement_id).with_for_update()
     )
-    if row is None or not any(
-        g.role is Role.TENANT_ADMIN and g.tenant_id == row.tenant_id for g in actor.roles
-    ):
+    if row is None or not actor.administers(row.tenant_id):
         raise NotFound("no such sharing agreement")
     return row
 
