@@ -8,6 +8,7 @@ shelter's beds). Semantics of ``available`` and ``reserved``: ``datastore/querie
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import strawberry
 
@@ -58,6 +59,19 @@ INPUT_COORDINATES = {
 }
 
 
+async def changeable_capacity(info: Info, capacity_id: uuid.UUID) -> tuple[Any, frozenset[str]]:
+    """The capacity and the write scopes it falls under; a partner changes only the capacity of
+    organizations it operates (ServiceCapacity has no row scope saying so)."""
+    ctx = info.context
+    capacity, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
+    partner = ctx.principal.partner_organization_id
+    if partner is not None:
+        async with ctx.db() as session:
+            if await q.operating_partner(session, capacity) != partner:
+                raise NotFound("no such capacity you may change")
+    return capacity, scopes
+
+
 @strawberry.type
 class CapacityMutation:
     @strawberry.mutation(name="updateCapacity")
@@ -65,13 +79,7 @@ class CapacityMutation:
         ctx = info.context
         ctx.plan.require_operation("updateCapacity", Action.WRITE)
         capacity_id = require_id(input.id, "ServiceCapacity")
-        target, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
-        partner = ctx.principal.partner_organization_id
-        if partner is not None:
-            async with ctx.db() as session:
-                operator = await q.operating_partner(session, target)
-            if operator != partner:
-                raise NotFound("no such capacity you may change")
+        target, scopes = await changeable_capacity(info, capacity_id)
         written = [c for name, c in INPUT_COORDINATES.items() if getattr(input, name) is not None]
         require_fields(info, "ServiceCapacity", target.tenant_id, written, scopes)
         report = q.CapacityReport(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from typing import Any
 
 import strawberry
 
@@ -20,16 +19,16 @@ from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.base import utcnow
 from ..datastore.localtime import local_to_utc
-from ..datastore.queries.capacity import operating_partner
 from ..datastore.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
 from ..errors import BadUserInput, NotFound
+from .capacity import changeable_capacity
 from .context import Info
 from .enums import CapacityStatus
 from .inputs import require_id
 from .types.base import maybe
 from .types.capacity_schedule import ScheduledCapacityChange
 from .types.resources import ServiceCapacity
-from .writes import forget_cached, require_fields, transaction, write_target
+from .writes import forget_cached, require_fields, transaction
 
 # ScheduledCapacityChange field -> the ServiceCapacity field it sets when applied
 APPLIES_TO = {
@@ -94,18 +93,6 @@ async def _apply_at(info: Info, input: ScheduleCapacityInput, tenant_id: uuid.UU
     return local_to_utc(input.local_date, input.local_time, tenant.time_zone)
 
 
-async def _changeable(info: Info, capacity_id: uuid.UUID) -> tuple[Any, frozenset[str]]:
-    """The capacity and the write scopes it falls under; a partner's own capacity only."""
-    ctx = info.context
-    capacity, scopes = await write_target(info, m.ServiceCapacity, capacity_id, "capacity")
-    partner = ctx.principal.partner_organization_id
-    if partner is not None:
-        async with ctx.db() as session:
-            if await operating_partner(session, capacity) != partner:
-                raise NotFound("no such capacity you may change")
-    return capacity, scopes
-
-
 async def _scheduled(info: Info, change_id: uuid.UUID) -> ScheduledCapacityChange | None:
     forget_cached(info, m.ScheduledCapacityChange, change_id)
     loaded = await info.context.loaders.one(m.ScheduledCapacityChange, change_id)
@@ -129,7 +116,7 @@ class CapacityScheduleMutation:
         ctx = info.context
         ctx.plan.require_operation("scheduleCapacity", Action.WRITE)
         capacity_id = require_id(input.capacity_id, "ServiceCapacity")
-        capacity, scopes = await _changeable(info, capacity_id)
+        capacity, scopes = await changeable_capacity(info, capacity_id)
         change = PlannedChange(
             apply_at=await _apply_at(info, input, capacity.tenant_id),
             available_delta=input.available_delta,
@@ -175,7 +162,7 @@ class CapacityScheduleMutation:
         scheduled = await ctx.loaders.one(m.ScheduledCapacityChange, change_id)
         if scheduled is None:
             raise NotFound("no such scheduled capacity change")
-        capacity, scopes = await _changeable(info, scheduled.capacity_id)
+        capacity, scopes = await changeable_capacity(info, scheduled.capacity_id)
         require_fields(info, "ScheduledCapacityChange", capacity.tenant_id, ["cancelledAt"], scopes)
         async with transaction(info, "cancelScheduledCapacity", input, input.idempotency_key) as w:
             if w.replayed is None:
