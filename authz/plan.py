@@ -56,6 +56,7 @@ from ..datastore.models import (
     Tenant,
     Unit,
 )
+from ..datastore.rls import RlsScope
 from ..errors import Forbidden, NotFound
 from . import scopes
 from .compiler import Grant, PlanCore
@@ -285,6 +286,11 @@ class AccessPlan:
 
     def is_own(self, owner: uuid.UUID) -> bool:
         return owner == self.principal.tenant_id
+
+    def rls_scope(self) -> RlsScope:
+        """The tenants a transaction under this plan may touch, for PostgreSQL RLS."""
+        records, directory = self.rls_tenants()
+        return RlsScope(record_tenants=records, directory_tenants=directory)
 
     def rls_tenants(self) -> tuple[frozenset[uuid.UUID], frozenset[uuid.UUID]]:
         """Tenants whose record and directory rows this plan may touch (for database RLS)."""

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
 from ..datastore.models import ClientConsent
-from ..datastore.rls import RlsScope
 
 NO_SCOPES: frozenset[str] = frozenset()
 
@@ -137,12 +136,6 @@ class FieldAccess:
 
     def purposes(self, agreements: Iterable[str]) -> set[str]:
         return {self.plan.core.purposes[a] for a in agreements if a in self.plan.core.purposes}
-
-
-def rls_scope(plan: AccessPlan) -> RlsScope:
-    """The tenants a request under ``plan`` may touch, for PostgreSQL row-level security."""
-    records, directory = plan.rls_tenants()
-    return RlsScope(record_tenants=records, directory_tenants=directory)
 
 
 async def consents_of(

@@ -29,7 +29,7 @@ from ..datastore import models as m
 from ..datastore.engine import Database
 from ..datastore.enums import PrincipalKind, Role
 from ..errors import BadUserInput, Forbidden
-from .access import FieldAccess, rls_scope
+from .access import FieldAccess
 from .airs_xml import AirsKeys, AirsWriter, agencies
 from .cells import SafeCsvWriter, json_line
 from .contact_records import ContactRecordStream, ExportFilter
@@ -312,7 +312,7 @@ async def run_export(db: Database, plan: AccessPlan, request: ExportRequest) -> 
     temporary = output.with_name(f".{output.name}.{export.log.export_id.hex[:8]}.partial")
     folder: Path | None = None
     try:
-        async with db.read_session(rls=rls_scope(plan)) as session:
+        async with db.read_session(rls=plan.rls_scope()) as session:
             if not db.is_sqlite:
                 await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             if request.format is Format.HSDS_CSV:

@@ -20,7 +20,6 @@ from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
-from ..datastore.rls import RlsScope
 from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
@@ -142,8 +141,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             except SharegraphError as error:
                 return _refusal(error)
         plan = policies.plan_for(principal)
-        record_tenants, directory_tenants = plan.rls_tenants()
-        rls = RlsScope(record_tenants=record_tenants, directory_tenants=directory_tenants)
+        rls = plan.rls_scope()
         async with db.read_session(rls=rls) as session:
             context = RequestContext(
                 settings=settings,

@@ -43,7 +43,7 @@ from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
 from ..datastore.rls import RlsScope
 from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError
-from ..exporters.access import FieldAccess, rls_scope
+from ..exporters.access import FieldAccess
 from ..exporters.batches import keyset_batches
 from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
@@ -429,7 +429,7 @@ def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
         try:
             params = Params.parse(request.query_params, settings)
             plan, audit = await plan_of(request, db)
-            rls = rls_scope(plan)
+            rls = plan.rls_scope()
             if stream and params.ndjson:
                 return await _ndjson(db, rls, plan, params, work)
             async with db.read_session(rls=rls) as session:
