@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,11 +72,8 @@ async def claim(
 async def remember(
     session: AsyncSession, principal_id: uuid.UUID, key: str, result: dict[str, Any]
 ) -> None:
-    row = await session.scalar(
-        select(IdempotencyKey).where(
-            IdempotencyKey.principal_id == principal_id, IdempotencyKey.key == key
-        )
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.principal_id == principal_id, IdempotencyKey.key == key)
+        .values(result=result)
     )
-    assert row is not None
-    row.result = result
-    await session.flush()
