@@ -46,6 +46,7 @@ from ..datastore.queries import directory_edit
 from ..errors import BadUserInput, Conflict, NotFound
 from .context import Info
 from .enums import LocationType, ServiceStatus
+from .guard import camel
 from .inputs import decode_id, require_id
 from .relay import Node, from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
@@ -73,7 +74,7 @@ class Field:
 
     @property
     def input_name(self) -> str:
-        return _camel(self.column)
+        return camel(self.column)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Parent:
 
     @property
     def input_name(self) -> str:
-        return _camel(self.column)
+        return camel(self.column)
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,6 @@ class RecordSpec:
     def parent_coordinate(self, parent: Parent) -> str | None:
         name = coordinate_field(parent.column, reference=True)
         return name if name in TYPE_FIELDS[self.type_name] else None
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 TEXT = str
@@ -314,7 +310,7 @@ def _validated(spec: RecordSpec, given: dict[Field, Any], current: Any | None) -
         for record_check in spec.record_checks:
             problem = record_check(after)
             if problem is not None:
-                problems.append((_camel(problem.column or ""), problem))
+                problems.append((camel(problem.column or ""), problem))
     if problems:
         name, first = problems[0]
         raise BadUserInput(

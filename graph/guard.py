@@ -74,7 +74,7 @@ def guard(classes: Iterable[type[Any]]) -> None:
         for field in cls.__strawberry_definition__.fields:
             if field.python_name == "row":
                 continue  # strawberry.Private: the row itself, never exposed
-            name = field.graphql_name or _camel(field.python_name)
+            name = field.graphql_name or camel(field.python_name)
             if name == "id":
                 continue  # the identity of a row the plan lets through is never withheld
             if any(isinstance(e, FieldGuard) for e in field.extensions):
@@ -86,7 +86,8 @@ def guard(classes: Iterable[type[Any]]) -> None:
             field.extensions.append(FieldGuard(type_name, name))
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
+    """A Python (column) name as its GraphQL field name: ``date_of_birth`` -> ``dateOfBirth``."""
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 

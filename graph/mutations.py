@@ -23,6 +23,7 @@ from ..datastore.queries.contacts import (
 from ..errors import BadUserInput, Forbidden
 from .context import Info
 from .enums import Channel, RiskLevel
+from .guard import camel
 from .inputs import decode_id, decode_ids, require_id
 from .types.answers import part2_consented
 from .types.base import maybe
@@ -134,10 +135,10 @@ async def _require_writable(
     client = getattr(given, "client", None)
     if client not in (None, strawberry.UNSET):
         denied += [
-            f"Client.{_camel(name)}"
+            f"Client.{camel(name)}"
             for name in ClientData.__dataclass_fields__
             if getattr(client, name) is not None
-            and not plan.can_write("Client", owner, _camel(name), row_scopes)
+            and not plan.can_write("Client", owner, camel(name), row_scopes)
         ]
     answers = getattr(given, "answers", None)
     if isinstance(answers, dict) and answers:
@@ -158,11 +159,6 @@ async def _require_writable(
             reason="FORBIDDEN_INPUT",
             coordinates=sorted(denied),
         )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.capitalize() for p in rest)
 
 
 async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:

@@ -10,7 +10,7 @@ import strawberry
 
 from ...datastore import models as m
 from ..context import Info
-from ..guard import readable_fields
+from ..guard import camel, readable_fields
 from .base import many
 
 
@@ -18,8 +18,7 @@ def coordinate_field(column: str, *, reference: bool = False) -> str:
     """The GraphQL field (coordinate) a directory column is read through: ``year_incorporated``
     -> ``yearIncorporated``; a reference to another record, ``organization_id`` ->
     ``organization``."""
-    head, *rest = (column.removesuffix("_id") if reference else column).split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+    return camel(column.removesuffix("_id") if reference else column)
 
 
 def _readable(column: str, readable: frozenset[str]) -> bool:
