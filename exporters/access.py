@@ -94,25 +94,7 @@ class FieldAccess:
         self, session: AsyncSession, model: Any, rows: Sequence[Any]
     ) -> dict[uuid.UUID, frozenset[str]]:
         """The scopes each row falls under, for rows whose owner's fields depend on them."""
-        type_name = MODEL_TYPES.get(model)
-        if type_name is None or not has_scopes(model):
-            return {}  # rows the scopes do not decide follow their owner's grants as a whole
-        by_owner: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for row in rows:
-            if not self.uniform(type_name, row.tenant_id):
-                by_owner.setdefault(row.tenant_id, []).append(row.id)
-        found: dict[uuid.UUID, frozenset[str]] = {}
-        for owner, ids in by_owner.items():
-            clauses = self.plan.scope_clauses(model, owner, self.action)
-            names = list(clauses)
-            if not names:
-                continue
-            statement = select(
-                model.id, *(clauses[n].label(f"s{i}") for i, n in enumerate(names))
-            ).where(model.id.in_(ids))
-            for row_id, *hits in (await session.execute(statement)).all():
-                found[row_id] = frozenset(n for n, hit in zip(names, hits, strict=True) if hit)
-        return found
+        return await self.plan.matched_scopes(session, model, rows, self.action)
 
     # -- form answers (contact records) -------------------------------------------------------
     def answer_keys(

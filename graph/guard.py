@@ -8,7 +8,6 @@ coordinate (at its first path), not one per row.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -18,7 +17,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from ..authz.coordinates import RECORD_TYPES, TYPE_FIELDS
-from ..authz.plan import MODEL_TYPES, AccessPlan
+from ..authz.plan import AccessPlan
 
 FIELDS_ATTRIBUTE = "_sg_fields"
 SCOPES_ATTRIBUTE = "_sg_scopes"
@@ -100,26 +99,11 @@ async def annotate_scopes(
     Only needed when one owner shares a type under several scopes with different fields; then
     one query per (model, owner) tells which scopes each row matches.
     """
-    type_name = MODEL_TYPES.get(model)
-    if type_name is None or not rows:
-        return
-    by_owner: dict[uuid.UUID, list[Any]] = {}
-    for row in rows:
-        if plan.uniform_fields(type_name, row.tenant_id) is None:
-            by_owner.setdefault(row.tenant_id, []).append(row)
-    for owner, owned in by_owner.items():
-        clauses = plan.scope_clauses(model, owner)
-        names = list(clauses)
-        statement = select(
-            model.id, *(clauses[n].label(f"s{i}") for i, n in enumerate(names))
-        ).where(model.id.in_([r.id for r in owned]))
-        matched = {
-            row_id: frozenset(n for n, hit in zip(names, hits, strict=True) if hit)
-            for row_id, *hits in (await session.execute(statement)).all()
-        }
-        for row in owned:
-            row.__dict__[SCOPES_ATTRIBUTE] = matched.get(row.id, frozenset())
-            row.__dict__.pop(FIELDS_ATTRIBUTE, None)
+    by_id = {row.id: row for row in rows}
+    for row_id, matched in (await plan.matched_scopes(session, model, rows)).items():
+        row = by_id[row_id]
+        row.__dict__[SCOPES_ATTRIBUTE] = matched
+        row.__dict__.pop(FIELDS_ATTRIBUTE, None)
 
 
 async def row_scopes(
