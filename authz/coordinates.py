@@ -1,6 +1,6 @@
 """The domain coordinates policies talk about: ``Type.field`` and operation names.
 
-The GraphQL types mirror these domain types (a test keeps the two in step). Form answers add
+Fields come from the field catalogue (:mod:`.catalogue`). Form answers add
 ``ContactRecord.answers.<fieldKey>`` coordinates, one per key of the owner tenant's forms.
 """
 
@@ -10,125 +10,17 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from .catalogue import CATALOGUE, Kind
+
+# Every field of every shared type, from the catalogue.
 TYPE_FIELDS: dict[str, tuple[str, ...]] = {
-    # contact data
-    "ContactRecord": (
-        "id", "uuid", "channel", "startedAt", "endedAt", "narrative", "riskLevel", "answers",
-        "callerPostalCode", "callerCounty", "version", "createdAt", "updatedAt", "tenant",
-        "client", "formVersion", "needs", "referrals", "followUps",
-    ),
-    "Client": (
-        "id", "uuid", "firstName", "lastName", "phone", "dateOfBirth", "postalCode", "county",
-        "preferredLanguage",
-    ),
-    "Referral": (
-        "id", "uuid", "status", "statusReason", "externalId", "version", "createdAt", "updatedAt",
-        "tenant", "contactRecord", "serviceAtLocation", "service", "program", "outcomes", "history",
-    ),
-    "Outcome": ("uuid", "code", "note", "outcomeDate", "createdAt"),
-    "ReferralStatusChange": ("uuid", "fromStatus", "toStatus", "reason", "changedAt"),
-    "FollowUp": (
-        "id", "uuid", "dueAt", "status", "note", "completedAt", "version", "assignedTenant",
-        "contactRecord", "createdAt", "tenant",
-    ),
-    # referral queues (iCarol ReferralQ)
-    "ReferralQueue": (
-        "id", "uuid", "name", "description", "active", "version", "createdAt", "updatedAt",
-        "tenant", "need", "statuses", "programs", "forms", "entries", "dashboard",
-    ),
-    "QueueStatus": ("key", "label", "canonicalStatus", "position"),
-    "QueueEntry": (
-        "id", "uuid", "status", "canonicalStatus", "priority", "enqueuedAt", "assignedAt",
-        "removedAt", "removalReason", "version", "tenant", "queue", "contactRecord", "client",
-        "assignedProgram", "referral",
-    ),
-    "ContactFormVersion": (
-        "id", "uuid", "version", "publishedAt", "formName", "fields", "formId",
-    ),
-    # resource directory
-    "Organization": (
-        "id", "uuid", "name", "alternateName", "description", "email", "website", "taxStatus",
-        "taxId", "yearIncorporated", "legalStatus", "logo", "uri", "active", "updatedAt", "tenant",
-        "services", "locations", "programs", "phones", "taxonomyTerms", "version", "history",
-    ),
-    "Service": (
-        "id", "uuid", "name", "alternateName", "description", "url", "email", "status",
-        "interpretationServices", "applicationProcess", "feesDescription",
-        "eligibilityDescription", "minimumAge", "maximumAge", "alert", "waitTime", "updatedAt",
-        "tenant", "organization", "program", "serviceAtLocations", "locations", "phones",
-        "schedules", "languages", "serviceAreas", "taxonomyTerms", "capacities", "version",
-        "history",
-    ),
-    "Location": (
-        "id", "uuid", "name", "alternateName", "description", "locationType", "transportation",
-        "url", "latitude", "longitude", "active", "updatedAt", "tenant", "organization",
-        "addresses", "phones", "schedules", "languages", "version", "history", "taxonomyTerms",
-    ),
-    "ServiceAtLocation": (
-        "id", "uuid", "description", "active", "updatedAt", "tenant", "service", "location",
-        "phones", "schedules", "version", "history", "taxonomyTerms",
-    ),
-    "Program": (
-        "id", "uuid", "name", "alternateName", "description", "active", "updatedAt", "tenant",
-        "organization", "capacities", "version", "history",
-    ),
-    "TaxonomyTerm": (
-        "id", "uuid", "code", "name", "description", "language", "termUri", "updatedAt", "tenant",
-        "taxonomy", "parent", "version",
-    ),
-    "Taxonomy": ("id", "uuid", "name", "description", "uri", "version"),
-    "Address": (
-        "uuid", "attention", "address1", "address2", "city", "region", "stateProvince",
-        "postalCode", "country", "version",
-    ),
-    "Phone": ("id", "uuid", "number", "extension", "type", "description", "version"),
-    "Schedule": (
-        "uuid", "description", "freq", "interval", "byday", "bymonthday", "opensAt", "closesAt",
-        "validFrom", "validTo", "timezone", "notes", "attendingType", "id", "version",
-    ),
-    "Language": ("uuid", "name", "code", "note"),
-    "ServiceArea": ("uuid", "name", "description", "extentType", "uri"),
-    "ServiceCapacity": (
-        "uuid", "available", "reserved", "maximum", "status", "description", "note", "updated",
-        "free", "unit", "id", "version", "history", "scheduled",
-    ),
-    "CapacityChange": ("uuid", "available", "reserved", "maximum", "status", "note", "changedAt"),
-    "ScheduledCapacityChange": (
-        "id", "uuid", "applyAt", "availableDelta", "available", "maximum", "status", "note",
-        "createdAt", "appliedAt", "cancelledAt",
-    ),
-    "DirectoryChange": (
-        "uuid", "resourceId", "resourceType", "action", "fieldName", "previousValue",
-        "replacementValue", "changedAt",
-    ),
-    "Unit": ("uuid", "name", "scheme", "identifier"),
-}  # fmt: skip
-
-RECORD_TYPES = frozenset(
-    {
-        "ContactRecord",
-        "Client",
-        "Referral",
-        "Outcome",
-        "ReferralStatusChange",
-        "FollowUp",
-        "ContactFormVersion",
-        "ReferralQueue",
-        "QueueStatus",
-        "QueueEntry",
-        "CapacityChange",
-    }
-)
+    name: tuple(f.name for f in spec.fields) for name, spec in CATALOGUE.items()
+}
+RECORD_TYPES = frozenset(n for n, spec in CATALOGUE.items() if spec.kind is Kind.RECORD)
 DIRECTORY_TYPES = frozenset(TYPE_FIELDS) - RECORD_TYPES
-
 # Types whose rows the row scopes decide; the others are reachable only through one of these
 # (a referral's outcomes, a location's phones) and follow their owner tenant's grants.
-SCOPED_TYPES = frozenset(
-    {
-        "ContactRecord", "Client", "Referral", "FollowUp", "Organization", "Service", "Location",
-        "ServiceAtLocation", "Program", "TaxonomyTerm", "Taxonomy", "ReferralQueue", "QueueEntry",
-    }
-)  # fmt: skip
+SCOPED_TYPES = frozenset(n for n, spec in CATALOGUE.items() if spec.scoped)
 
 OPERATIONS: dict[str, str] = {
     # queries (action read)

@@ -80,7 +80,7 @@ def guard(classes: Iterable[type[Any]]) -> None:
                 continue
             if name not in TYPE_FIELDS[type_name]:
                 raise RuntimeError(
-                    f"{type_name}.{name} is not a known coordinate; add it to authz/coordinates.py"
+                    f"{type_name}.{name} is not in the field catalogue (authz/catalogue/)"
                 )
             field.extensions.append(FieldGuard(type_name, name))
 

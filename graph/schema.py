@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +18,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from ..authz.catalogue import CATALOGUE
 from ..errors import SharegraphError
 from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
@@ -43,6 +42,7 @@ from .queues import QueueMutation, QueueQuery
 from .referrals import ReferralMutation
 from .statistics import StatisticsQuery
 from .types.base import NODE_TYPES
+from .types.catalogued import CATALOGUED
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
 Query = merge_types(
@@ -96,25 +96,6 @@ class Schema(strawberry.federation.Schema):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
 
-def _domain_types() -> list[type[Any]]:
-    """Every GraphQL type of the ``graph.types`` modules; the guard covers each of their fields
-    that names a coordinate."""
-    from . import types as package
-
-    modules = [
-        importlib.import_module(f"{package.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(package.__path__)
-    ]
-    return [
-        obj
-        for module in modules
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and hasattr(obj, "__strawberry_definition__")
-        and obj.__module__ == module.__name__
-    ]
-
-
 def build_schema(settings: Settings) -> Schema:
     max_tokens = settings.limits.max_tokens
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
@@ -126,10 +107,16 @@ def build_schema(settings: Settings) -> Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
-    guard(_domain_types())
-    return Schema(
-        query=Query,
-        mutation=Mutation,
-        types=types,
-        extensions=extensions,
-    )
+    guard(CATALOGUED.values())
+    schema = Schema(query=Query, mutation=Mutation, types=types, extensions=extensions)
+    require_catalogued(schema)
+    return schema
+
+
+def require_catalogued(schema: Schema) -> None:
+    """Every GraphQL type named in the catalogue must be built from it (and so guarded): a
+    domain type declared by hand elsewhere would slip past the field guard."""
+    for name in CATALOGUE:
+        found = schema.get_type_by_name(name)
+        if found is not None and CATALOGUED.get(name) is not getattr(found, "origin", None):
+            raise RuntimeError(f"{name} is a shared type: declare it with @shared_type")

@@ -35,11 +35,15 @@ def node_type(model: Any) -> Any:
     return register
 
 
-def _plain_fields(cls: Any) -> list[str]:
+def _plain_fields(cls: Any) -> list[tuple[str, str]]:
+    """(field, row attribute) of the fields copied from the row."""
     cached = cls.__dict__.get("_sg_plain_fields")
     if cached is None:
+        from .catalogued import column_attributes
+
+        attributes = column_attributes(cls.__name__)
         cached = [
-            f.python_name
+            (f.python_name, attributes.get(f.python_name, f.python_name))
             for f in cls.__strawberry_definition__.fields
             if f.base_resolver is None and f.python_name not in {"id", "row"}
         ]
@@ -52,7 +56,7 @@ def from_row(cls: type[T], row: Any) -> T:
 
     Fields that need loaders are resolvers on the class; they read ``self.row``.
     """
-    values = {name: getattr(row, name, None) for name in _plain_fields(cls)}
+    values = {name: getattr(row, attribute, None) for name, attribute in _plain_fields(cls)}
     if "uuid" in values:
         values["uuid"] = row.id
     if cls.__name__ in NODE_TYPES:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,33 +11,20 @@ from strawberry.scalars import JSON
 from ...datastore import models as m
 from ..context import Info
 from ..enums import (
-    Channel,
     FieldType,
-    FollowUpStatus,
-    OutcomeCode,
-    ReferralStatus,
-    RiskLevel,
     Sensitivity,
 )
 from ..relay import Node
 from .answers import readable_answers
-from .base import many, maybe, node_type
+from .base import many, maybe
+from .catalogued import shared_type
 from .resources import Program, Service, ServiceAtLocation, TaxonomyTerm
 from .tenants import Tenant
 
 
-@node_type(m.Client)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Client", m.Client)
 class Client(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    first_name: str | None
-    last_name: str | None
-    phone: str | None
-    date_of_birth: date | None
-    postal_code: str | None
-    county: str | None
-    preferred_language: str | None
 
 
 @strawberry.type
@@ -54,13 +39,9 @@ class FormField:
     position: int
 
 
-@node_type(m.ContactFormVersion)
-@strawberry.type
+@shared_type("ContactFormVersion", m.ContactFormVersion, entity=False)
 class ContactFormVersion(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    version: int | None
-    published_at: datetime | None
 
     @strawberry.field(
         name="formId", description="The form this is a version of (for shareContactForm)."
@@ -82,37 +63,19 @@ class ContactFormVersion(Node):
         return many(FormField, rows)
 
 
-@strawberry.type
+@shared_type("Outcome")
 class Outcome:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    code: OutcomeCode | None
-    note: str | None
-    outcome_date: date | None
-    created_at: datetime | None
 
 
-@strawberry.type
+@shared_type("ReferralStatusChange")
 class ReferralStatusChange:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    from_status: ReferralStatus | None
-    to_status: ReferralStatus | None
-    reason: str | None
-    changed_at: datetime | None
 
 
-@node_type(m.Referral)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Referral", m.Referral)
 class Referral(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    status: ReferralStatus | None
-    status_reason: str | None
-    external_id: str | None
-    version: int | None
-    created_at: datetime | None
-    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -155,17 +118,9 @@ class Referral(Node):
         return many(ReferralStatusChange, rows)
 
 
-@node_type(m.FollowUp)
-@strawberry.federation.type(keys=["id"])
+@shared_type("FollowUp", m.FollowUp)
 class FollowUp(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    due_at: datetime | None
-    status: FollowUpStatus | None
-    note: str | None
-    completed_at: datetime | None
-    version: int | None
-    created_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -181,21 +136,9 @@ class FollowUp(Node):
         return maybe(ContactRecord, row)
 
 
-@node_type(m.ContactRecord)
-@strawberry.federation.type(keys=["id"])
+@shared_type("ContactRecord", m.ContactRecord)
 class ContactRecord(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    channel: Channel | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    narrative: str | None
-    risk_level: RiskLevel | None
-    caller_postal_code: str | None
-    caller_county: str | None
-    version: int | None
-    created_at: datetime | None
-    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import strawberry
 
@@ -12,6 +10,7 @@ from ...datastore import models as m
 from ..context import Info
 from ..guard import camel, readable_fields
 from .base import many
+from .catalogued import shared_type
 
 
 def coordinate_field(column: str, *, reference: bool = False) -> str:
@@ -29,17 +28,9 @@ def _readable(column: str, readable: frozenset[str]) -> bool:
     )
 
 
-@strawberry.type(description="One changed field of a directory record: who changed it is kept.")
+@shared_type("DirectoryChange")
 class DirectoryChange:
     row: strawberry.Private[Any]
-    uuid: UUID | None
-    resource_id: UUID | None
-    resource_type: str | None = strawberry.field(description="HSDS table: `service`, ...")
-    action: str | None = strawberry.field(description="create, update, deactivate or delete.")
-    field_name: str | None = strawberry.field(description="HSDS field name: `minimum_age`.")
-    previous_value: str | None
-    replacement_value: str | None
-    changed_at: datetime | None
 
 
 async def history_of(info: Info, type_name: str, record: Any) -> list[DirectoryChange]:

@@ -19,19 +19,16 @@ from ..guard import readable_fields
 from ..pagination import connection
 from ..readability import require_readable
 from ..relay import Connection, Node
-from .base import many, maybe, node_type
+from .base import many, maybe
+from .catalogued import shared_type
 from .contacts import Client, ContactFormVersion, ContactRecord, Referral
 from .resources import Program, ServiceCapacity, TaxonomyTerm
 from .tenants import Tenant
 
 
-@strawberry.type(description="One of a queue's own statuses, mapped to a canonical status.")
+@shared_type("QueueStatus")
 class QueueStatus:
     row: strawberry.Private[Any]
-    key: str | None
-    label: str | None
-    canonical_status: ReferralStatus | None
-    position: int | None
 
 
 async def _status_of(info: Info, queue_id: uuid.UUID, key: str) -> Any | None:
@@ -164,17 +161,9 @@ async def _dashboard(info: Info, found: q.Dashboard) -> QueueDashboard:
     )
 
 
-@node_type(m.ReferralQueue)
-@strawberry.federation.type(keys=["id"])
+@shared_type("ReferralQueue", m.ReferralQueue)
 class ReferralQueue(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    description: str | None
-    active: bool | None
-    version: int | None
-    created_at: datetime | None
-    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -264,17 +253,9 @@ class ReferralQueue(Node):
         return await _dashboard(info, await _dashboard_loader(info).load(self.row.id))
 
 
-@node_type(m.QueueEntry)
-@strawberry.federation.type(keys=["id"])
+@shared_type("QueueEntry", m.QueueEntry)
 class QueueEntry(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    priority: int | None
-    enqueued_at: datetime | None
-    assigned_at: datetime | None
-    removed_at: datetime | None
-    removal_reason: str | None
-    version: int | None
 
     @strawberry.field
     async def status(self, info: Info) -> QueueStatus | None:

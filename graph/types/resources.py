@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
 
 from ...datastore import models as m
 from ..context import Info
-from ..enums import CapacityStatus, LocationType, ServiceStatus
 from ..relay import Node
-from .base import many, maybe, node_type
+from .base import many, maybe
 from .capacity_schedule import ScheduledCapacityChange
+from .catalogued import shared_type
 from .directory_history import DirectoryChange, history_of
 from .tenants import Tenant
 
@@ -22,107 +21,44 @@ async def _tenant(info: Info, tenant_id: uuid.UUID) -> Tenant | None:
     return maybe(Tenant, await info.context.loaders.one(m.Tenant, tenant_id))
 
 
-@strawberry.type
+@shared_type("Address")
 class Address:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    attention: str | None
-    address_1: str | None
-    address_2: str | None
-    city: str | None
-    region: str | None
-    state_province: str | None
-    postal_code: str | None
-    country: str | None
 
 
-@node_type(m.Phone)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Phone", m.Phone)
 class Phone(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    number: str | None
-    extension: str | None
-    type: str | None
-    description: str | None
-    version: int | None
 
 
-@node_type(m.Schedule)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Schedule", m.Schedule)
 class Schedule(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    description: str | None
-    freq: str | None
-    interval: int | None
-    byday: str | None
-    bymonthday: str | None
-    opens_at: str | None
-    closes_at: str | None
-    valid_from: date | None
-    valid_to: date | None
-    timezone: str | None
-    notes: str | None
-    attending_type: str | None
-    version: int | None
 
 
-@strawberry.type
+@shared_type("Language")
 class Language:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    code: str | None
-    note: str | None
 
 
-@strawberry.type
+@shared_type("ServiceArea")
 class ServiceArea:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    description: str | None
-    extent_type: str | None
-    uri: str | None
 
 
-@strawberry.type
+@shared_type("Unit")
 class Unit:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    scheme: str | None
-    identifier: str | None
 
 
-@strawberry.type(description="One change of a capacity: the figures after it, and when.")
+@shared_type("CapacityChange")
 class CapacityChange:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    available: int | None
-    reserved: int | None
-    maximum: int | None
-    status: CapacityStatus | None
-    note: str | None
-    changed_at: datetime | None
 
 
-@node_type(m.ServiceCapacity)
-@strawberry.federation.type(
-    keys=["id"], description="HSDS 3.1 service_capacity: what a service or program can take."
-)
+@shared_type("ServiceCapacity", m.ServiceCapacity)
 class ServiceCapacity(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    available: int | None
-    reserved: int | None
-    maximum: int | None
-    status: CapacityStatus | None
-    description: str | None
-    note: str | None
-    updated: datetime | None
-    version: int | None
 
     @strawberry.field(description="Every change, newest first: reports, reservations, releases.")
     async def history(self, info: Info) -> list[CapacityChange] | None:
@@ -148,28 +84,14 @@ class ServiceCapacity(Node):
         return many(ScheduledCapacityChange, pending)
 
 
-@node_type(m.Taxonomy)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Taxonomy", m.Taxonomy)
 class Taxonomy(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    description: str | None
-    uri: str | None
-    version: str | None
 
 
-@node_type(m.TaxonomyTerm)
-@strawberry.federation.type(keys=["id"])
+@shared_type("TaxonomyTerm", m.TaxonomyTerm)
 class TaxonomyTerm(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    code: str | None
-    name: str | None
-    description: str | None
-    language: str | None
-    term_uri: str | None
-    updated_at: datetime | None
 
     @strawberry.field
     async def tenant(self, info: Info) -> Tenant | None:
@@ -193,25 +115,9 @@ async def _terms_of(info: Info, entity: str, record_id: uuid.UUID) -> list[Taxon
     return many(TaxonomyTerm, await loaders.many(m.TaxonomyTerm, term_ids))
 
 
-@node_type(m.Organization)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Organization", m.Organization)
 class Organization(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    alternate_name: str | None
-    description: str | None
-    email: str | None
-    website: str | None
-    tax_status: str | None
-    tax_id: str | None
-    year_incorporated: int | None
-    legal_status: str | None
-    logo: str | None
-    uri: str | None
-    active: bool | None
-    updated_at: datetime | None
-    version: int | None
 
     @strawberry.field(description="Changed fields, newest first, with who and when.")
     async def history(self, info: Info) -> list[DirectoryChange] | None:
@@ -255,17 +161,9 @@ class Organization(Node):
         return await _terms_of(info, "organization", self.row.id)
 
 
-@node_type(m.Program)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Program", m.Program)
 class Program(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    alternate_name: str | None
-    description: str | None
-    active: bool | None
-    updated_at: datetime | None
-    version: int | None
 
     @strawberry.field(description="Changed fields, newest first, with who and when.")
     async def history(self, info: Info) -> list[DirectoryChange] | None:
@@ -289,22 +187,9 @@ class Program(Node):
         return many(ServiceCapacity, rows)
 
 
-@node_type(m.Location)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Location", m.Location)
 class Location(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    alternate_name: str | None
-    description: str | None
-    location_type: LocationType | None
-    transportation: str | None
-    url: str | None
-    latitude: float | None
-    longitude: float | None
-    active: bool | None
-    updated_at: datetime | None
-    version: int | None
 
     @strawberry.field(description="Changed fields, newest first, with who and when.")
     async def history(self, info: Info) -> list[DirectoryChange] | None:
@@ -351,27 +236,9 @@ class Location(Node):
         return await _terms_of(info, "location", self.row.id)
 
 
-@node_type(m.Service)
-@strawberry.federation.type(keys=["id"])
+@shared_type("Service", m.Service)
 class Service(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    name: str | None
-    alternate_name: str | None
-    description: str | None
-    url: str | None
-    email: str | None
-    status: ServiceStatus | None
-    interpretation_services: str | None
-    application_process: str | None
-    fees_description: str | None
-    eligibility_description: str | None
-    minimum_age: int | None
-    maximum_age: int | None
-    alert: str | None
-    wait_time: str | None
-    updated_at: datetime | None
-    version: int | None
 
     @strawberry.field(description="Changed fields, newest first, with who and when.")
     async def history(self, info: Info) -> list[DirectoryChange] | None:
@@ -441,15 +308,9 @@ class Service(Node):
         return many(ServiceCapacity, rows)
 
 
-@node_type(m.ServiceAtLocation)
-@strawberry.federation.type(keys=["id"])
+@shared_type("ServiceAtLocation", m.ServiceAtLocation)
 class ServiceAtLocation(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID | None
-    description: str | None
-    active: bool | None
-    updated_at: datetime | None
-    version: int | None
 
     @strawberry.field(description="Changed fields, newest first, with who and when.")
     async def history(self, info: Info) -> list[DirectoryChange] | None:
