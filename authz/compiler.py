@@ -3,8 +3,9 @@
 For the principal's subjects (its home, its home narrowed to each of its roles, ``public``)
 and each action, per owner tenant:
 - a coordinate is denied when any valid deny rule matches it;
-- it is readable on rows of scope S when a valid allow rule with scope S matches it, it is
-  not denied, and one of the principal's roles allows it (role deny rules win there too).
+- it is readable on rows of scope S when a valid allow rule with scope S matches it (and the
+  coordinate was in the field catalogue when the rule's agreement was approved), it is not
+  denied, and one of the principal's roles allows it (role deny rules win there too).
 Globs are expanded against the known coordinates (plus the owner's form answer keys), so the
 plan holds plain sets and a request never evaluates a rule.
 """
@@ -25,7 +26,7 @@ from .coordinates import (
     field_coordinates,
     type_of,
 )
-from .policy import ACTIONS, PUBLIC, Snapshot, role_subject, stamp, valid_at
+from .policy import ACTIONS, PUBLIC, Snapshot, approved_at, role_subject, stamp, valid_at
 from .scopes import Grantee, Scope, parse
 
 
@@ -89,7 +90,7 @@ def compile_core(
     boundaries: list[str] = []
     purposes: dict[str, str] = {}
     for rule in snapshot.sharing_rules():
-        owner_text, subject, _obj, action, _eft, _scope, start, end, agreement = rule
+        owner_text, subject, _obj, action, _eft, _scope, start, end, agreement, _rev = rule
         if subject not in subjects:
             continue
         boundaries += [b for b in (start, end) if b and b > at]
@@ -117,7 +118,11 @@ def compile_core(
             for rule in rules:
                 if rule[4] != "allow":
                     continue
-                matched = {c for c in allowed_by_role if coordinate_matches(c, rule[2])}
+                matched = {
+                    c
+                    for c in allowed_by_role
+                    if coordinate_matches(c, rule[2]) and approved_at(c, rule[9])
+                }
                 matched = {c for c in matched if not any(coordinate_matches(c, d) for d in denies)}
                 if not matched:
                     continue

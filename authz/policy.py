@@ -25,6 +25,7 @@ from ..datastore.models import (
     Tenant,
 )
 from ..datastore.policy_version import current as current_version
+from .catalogue import revision_of
 from .coordinates import answer_coordinate, coordinate_matches
 
 HERE = Path(__file__).parent
@@ -33,6 +34,7 @@ ROLE_POLICY_PATH = HERE / "role_policy.csv"
 ACTIONS = ("read", "write", "export", "subscribe", "statistics")
 OWN = "own"  # agreement column of each tenant's implicit agreement with itself
 PUBLIC = "public"
+ANY_REVISION = "*"  # rev column of rules that are not subject to review (a tenant's own data)
 
 
 def tenant_subject(tenant_id: uuid.UUID) -> str:
@@ -62,10 +64,17 @@ def valid_at(at: str, start: str, end: str) -> bool:
     return (start == "" or start <= at) and (end == "" or at < end)
 
 
+def approved_at(coordinate: str, revision: str) -> bool:
+    """Whether ``coordinate`` was in the catalogue at the revision an agreement was approved at
+    (``*``: any)."""
+    return revision == ANY_REVISION or revision_of(coordinate) <= int(revision)
+
+
 def new_enforcer() -> casbin.Enforcer:
     enforcer = casbin.Enforcer(str(MODEL_PATH))
     enforcer.add_function("coordMatch", coordinate_matches)
     enforcer.add_function("validAt", valid_at)
+    enforcer.add_function("approvedAt", approved_at)
     return enforcer
 
 
@@ -87,6 +96,7 @@ class AgreementRow:
     """The fields of a sharing agreement the compiler needs (decoupled from the ORM)."""
 
     id: uuid.UUID
+    name: str
     owner: uuid.UUID
     grantee_kind: GranteeKind
     grantee_tenant_id: uuid.UUID | None
@@ -100,11 +110,15 @@ class AgreementRow:
     valid_from: datetime | None
     valid_until: datetime | None
     purpose: str
+    # The catalogue revision at which an admin last approved it: its globs grant the fields
+    # that existed then, and fields added since wait for review.
+    catalogue_revision: int
 
     @classmethod
     def of(cls, row: SharingAgreement) -> AgreementRow:
         return cls(
             id=row.id,
+            name=row.name,
             owner=row.tenant_id,
             grantee_kind=row.grantee_kind,
             grantee_tenant_id=row.grantee_tenant_id,
@@ -118,6 +132,7 @@ class AgreementRow:
             valid_from=row.valid_from,
             valid_until=row.valid_until,
             purpose=row.purpose,
+            catalogue_revision=row.catalogue_revision,
         )
 
     @property
@@ -155,6 +170,7 @@ def agreement_rules(
                     start,
                     end,
                     str(agreement.id),
+                    str(agreement.catalogue_revision),
                 ]
             )
         for pattern in agreement.denied_fields:
@@ -169,6 +185,7 @@ def agreement_rules(
                     start,
                     end,
                     str(agreement.id),
+                    ANY_REVISION,
                 ]
             )
     return rules
@@ -176,7 +193,18 @@ def agreement_rules(
 
 def own_tenant_rules(tenant_id: uuid.UUID) -> list[list[str]]:
     return [
-        [str(tenant_id), tenant_subject(tenant_id), "**", action, "allow", "all", "", "", OWN]
+        [
+            str(tenant_id),
+            tenant_subject(tenant_id),
+            "**",
+            action,
+            "allow",
+            "all",
+            "",
+            "",
+            OWN,
+            ANY_REVISION,
+        ]
         for action in ACTIONS
     ]
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..authz.catalogue import REVISION
 from .enums import GranteeKind, Sensitivity
 from .models import SharingAgreement
 
@@ -148,7 +149,9 @@ def agreements(
         )
     return [
         SharingAgreement(
-            id=make_id("sharing-agreement", row["name"] + str(row["tenant_id"])), **row
+            id=make_id("sharing-agreement", row["name"] + str(row["tenant_id"])),
+            catalogue_revision=REVISION,
+            **row,
         )
         for row in rows
     ]

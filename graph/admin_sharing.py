@@ -13,6 +13,7 @@ from ..authz.authenticate import load_principal
 from ..authz.coordinates import OPERATIONS, TYPE_FIELDS, type_of
 from ..authz.plan import MODEL_TYPES, Action
 from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing, principal_subject
+from ..authz.review import pending_review
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
 from ..datastore.queries import sharing
@@ -52,6 +53,18 @@ class SharingAgreement:
     version: int
     created_at: datetime
     updated_at: datetime
+    catalogue_revision: int = strawberry.field(
+        description="The field catalogue's revision when an admin last approved the agreement; "
+        "its globs grant only the fields that existed then."
+    )
+
+    @strawberry.field(
+        name="pendingReview",
+        description="Fields its globs would grant that were added to the catalogue after it was "
+        "last approved: not shared until `approveSharingAgreement` (or an update) approves them.",
+    )
+    def pending_review(self) -> list[str]:
+        return pending_review(AgreementRow.of(self.row))
 
     @classmethod
     def of(cls, row: Any) -> SharingAgreement:
@@ -73,6 +86,7 @@ class SharingAgreement:
             version=row.version,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            catalogue_revision=row.catalogue_revision,
         )
 
     @strawberry.field
@@ -146,6 +160,10 @@ class AccessChange:
     action: str
     row_scope: str
     change: str
+    pending_review: bool = strawberry.field(
+        description="A field added to the catalogue since the agreement was last approved, "
+        "granted by saving it."
+    )
 
 
 @strawberry.type
@@ -241,6 +259,7 @@ class SharingAdminQuery:
                 action=c.action,
                 row_scope=c.scope,
                 change=c.change,
+                pending_review=c.pending_review,
             )
             for c in changes
         ]
@@ -310,6 +329,13 @@ class SharingAdminQuery:
         if not role_ok:
             held = ", ".join(roles) or "none"
             reason = f"no role of the principal ({held}) allows {action} on {coordinate}"
+        elif not allowed_scopes and (
+            waiting := _awaiting_review(snapshot, subject, owner, coordinate, action)
+        ):
+            reason = (
+                f"{coordinate} is pending review: agreement {waiting.name!r} would share it "
+                "once an admin approves the field (approveSharingAgreement)"
+            )
         elif not allowed_scopes:
             reason = (
                 f"no agreement of the owner shares {coordinate} for {action} with the principal "
@@ -370,6 +396,27 @@ class SharingAdminQuery:
         ]
 
 
+def _awaiting_review(
+    snapshot: Any, subject: Any, owner: uuid.UUID, coordinate: str, action: str
+) -> AgreementRow | None:
+    """An agreement of ``owner`` for ``subject`` that would grant ``coordinate`` once approved."""
+    home = (
+        f"tenant:{subject.tenant_id}"
+        if subject.tenant_id
+        else f"partner:{subject.partner_organization_id}"
+    )
+    subjects = {home, "public", *(f"{home}/role:{g.role.value}" for g in subject.roles)}
+    for agreement in snapshot.agreements.values():
+        if (
+            agreement.owner == owner
+            and agreement.subject in subjects
+            and action in agreement.actions
+            and coordinate in pending_review(agreement)
+        ):
+            return agreement  # type: ignore[no-any-return]
+    return None
+
+
 def subject_role_check(
     snapshot: Any, principal_id: uuid.UUID, home: str, coordinate: str, action: str
 ) -> tuple[bool, list[str] | None]:
@@ -401,6 +448,21 @@ class SharingAdminMutation:
             row = await sharing.update(
                 session, info.context.principal, raw, version, input.to_input()
             )
+        await _policies_changed(info)
+        return AgreementPayload(agreement=SharingAgreement.of(row))
+
+    @strawberry.mutation(
+        name="approveSharingAgreement",
+        description="Approve an agreement at the field catalogue's current revision, so its "
+        "globs grant the fields pending review (see `pendingReview`).",
+    )
+    async def approve_sharing_agreement(
+        self, info: Info, id: strawberry.ID, version: int
+    ) -> AgreementPayload:
+        _own_admin_tenant(info)
+        _, raw = from_global_id(id, expected="SharingAgreement")
+        async with info.context.write_session() as session:
+            row = await sharing.approve(session, info.context.principal, raw, version)
         await _policies_changed(info)
         return AgreementPayload(agreement=SharingAgreement.of(row))
 

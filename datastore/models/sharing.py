@@ -50,6 +50,9 @@ class SharingAgreement(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     revoked_at: Mapped[datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The field catalogue's revision when an admin last approved the agreement (created, edited
+    # or approved it): its globs grant only the fields that existed then.
+    catalogue_revision: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(

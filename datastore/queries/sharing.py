@@ -11,10 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz import policy as policy_module
+from ...authz.catalogue import REVISION
 from ...authz.compiler import compile_core
 from ...authz.coordinates import is_known_pattern
 from ...authz.policy import ACTIONS, AgreementRow, Snapshot
 from ...authz.principal import Principal
+from ...authz.review import pending_review
 from ...authz.scopes import parse as parse_scope
 from ...errors import BadUserInput, Conflict, Forbidden, NotFound
 from .. import audit, policy_version
@@ -159,6 +161,9 @@ def _values(given: AgreementInput) -> dict[str, Any]:
         "valid_from": given.valid_from,
         "valid_until": given.valid_until,
         "emergency": given.emergency,
+        # Saving an agreement approves it as the admin saw it previewed: at the catalogue's
+        # current revision, fields pending review included.
+        "catalogue_revision": REVISION,
     }
 
 
@@ -183,6 +188,7 @@ def _describe(row: SharingAgreement) -> dict[str, Any]:
         "fields": list(row.fields),
         "deniedFields": list(row.denied_fields or []),
         "rowScope": row.row_scope,
+        "catalogueRevision": row.catalogue_revision,
     }
 
 
@@ -244,6 +250,29 @@ async def update(
     return row
 
 
+async def approve(
+    session: AsyncSession, actor: Principal, agreement_id: uuid.UUID, expected_version: int
+) -> SharingAgreement:
+    """Approve an agreement at the catalogue's current revision: its globs then grant the fields
+    added since it was last approved (listed as pending review until now)."""
+    row = await _owned(session, actor, agreement_id)
+    if row.revoked_at is not None:
+        raise BadUserInput("a revoked agreement cannot change; create a new one", reason="REVOKED")
+    if row.version != expected_version:
+        raise Conflict(
+            f"the agreement is at version {row.version}",
+            reason="VERSION_MISMATCH",
+            currentVersion=row.version,
+        )
+    if row.catalogue_revision < REVISION:
+        row.catalogue_revision = REVISION
+        row.version = expected_version + 1
+        await session.flush()
+        await policy_version.bump(session)
+        await _audit(session, actor, row, "approve")
+    return row
+
+
 async def revoke(
     session: AsyncSession, actor: Principal, agreement_id: uuid.UUID
 ) -> SharingAgreement:
@@ -279,6 +308,8 @@ class Change:
     action: str
     scope: str
     change: str  # "grant" | "revoke"
+    # A grant of a field added to the catalogue after ``before`` was approved: saving approves it.
+    pending_review: bool = False
 
 
 def _reachable(
@@ -334,11 +365,15 @@ def preview(
         [],
     )
     grantees = {a.subject for a in (before, after) if a is not None}
+    pending = set(pending_review(before)) if before is not None else set()
     changes: list[Change] = []
     for grantee in sorted(grantees):
         old = _reachable(snapshot, grantee, owner, now)
         new = _reachable(changed, grantee, owner, now)
-        changes += [Change(grantee, c, a, s, "grant") for c, a, s in sorted(new - old)]
+        changes += [
+            Change(grantee, c, a, s, "grant", pending_review=c in pending)
+            for c, a, s in sorted(new - old)
+        ]
         changes += [Change(grantee, c, a, s, "revoke") for c, a, s in sorted(old - new)]
     return changes
 
@@ -347,6 +382,7 @@ def as_row(agreement_id: uuid.UUID, owner: uuid.UUID, given: AgreementInput) -> 
     values = _values(given)
     return AgreementRow(
         id=agreement_id,
+        name=values["name"],
         owner=owner,
         grantee_kind=values["grantee_kind"],
         grantee_tenant_id=values["grantee_tenant_id"],
@@ -360,4 +396,5 @@ def as_row(agreement_id: uuid.UUID, owner: uuid.UUID, given: AgreementInput) -> 
         valid_from=values["valid_from"],
         valid_until=values["valid_until"],
         purpose=values["purpose"],
+        catalogue_revision=values["catalogue_revision"],
     )
