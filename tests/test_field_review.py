@@ -23,10 +23,10 @@ from sharegraph.authz.catalogue.spec import column
 from sharegraph.authz.compiler import PlanCore, compile_core
 from sharegraph.authz.policy import Snapshot
 from sharegraph.datastore import demo, migrate
-from sharegraph.datastore.queries import sharing
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import Sensitivity
 from sharegraph.datastore.models import Principal, RoleAssignment
+from sharegraph.datastore.queries import sharing
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import Settings
 
