@@ -43,11 +43,8 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     TextClause,
-    and_,
     bindparam,
-    false,
     func,
-    or_,
     select,
     text,
 )
@@ -57,7 +54,8 @@ from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.types import Uuid
 
 from ..authz.authenticate import authenticate
-from ..authz.plan import MODEL_TYPES, AccessPlan
+from ..authz.disclosure import Disclosure
+from ..authz.plan import AccessPlan
 from ..authz.store import PolicyStore
 from ..datastore import demo
 from ..datastore import models as m
@@ -140,28 +138,10 @@ class SqlContext:
 
     def readable(self, model: type[Base], alias: str, field_name: str) -> str | None:
         """SQL telling whether the plan lets the request read ``field_name`` on row ``alias``
-        (graph/guard.py: the fields of the row's owner, per row scope where they differ);
-        ``None`` when it may on every row the row filter lets through."""
-        type_name = MODEL_TYPES[model]
-        column = cast("Table", model.__table__).c.tenant_id
-        readable: list[ColumnElement[bool]] = []
-        everywhere = True
-        for owner, grants in self.plan.grants(type_name).items():
-            uniform = self.plan.uniform_fields(type_name, owner)
-            if uniform is not None:
-                if field_name in uniform:
-                    readable.append(column == owner)
-                else:
-                    everywhere = False
-                continue
-            clauses = self.plan.scope_clauses(model, owner)
-            granting = [clauses[str(g.scope)] for g in grants if field_name in g.fields]
-            everywhere = everywhere and len(granting) == len(grants)
-            if granting:
-                readable.append(and_(column == owner, or_(*granting)))
-        if everywhere:
-            return None
-        return self._sql(model, alias, or_(false(), *readable))
+        (the disclosure seam's own predicate, as the field guard decides it); ``None`` when it
+        may on every row the row filter lets through."""
+        readable = Disclosure(self.plan).readable_sql(model, field_name)
+        return None if readable is None else self._sql(model, alias, readable)
 
     def obj(self, model: type[Base], alias: str, **members: str) -> str:
         """A JSON object of the GraphQL type of ``model`` for row ``alias``: members the plan

@@ -35,8 +35,8 @@ from typing import IO, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import __version__
+from ..authz.disclosure import Disclosure
 from ..datastore import models as m
-from .access import FieldAccess
 from .batches import keyset_batches
 from .contact_records import ExportFilter
 from .hsds import HsdsBuilder
@@ -375,7 +375,7 @@ class AirsWriter:
 
 async def agencies(
     session: AsyncSession,
-    access: FieldAccess,
+    access: Disclosure,
     flt: ExportFilter,
     *,
     batch_size: int = ORGANIZATION_BATCH_SIZE,

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.consent import consent_covers
 from ..authz.coordinates import answer_coordinate
+from ..authz.disclosure import Disclosure, RowFacts, ScopeColumn
 from ..datastore.models import (
     ContactForm,
     ContactFormVersion,
@@ -33,7 +33,7 @@ from ..datastore.models import (
     TaxonomyTerm,
     Tenant,
 )
-from .access import FieldAccess, ScopeColumn, consents_of, now
+from ..datastore.queries.consents import consents_of
 
 DEFAULT_BATCH_SIZE = 1000
 RECORD_TYPE = "ContactRecord"
@@ -143,7 +143,7 @@ class ContactRecordStream:
     def __init__(
         self,
         session: AsyncSession,
-        access: FieldAccess,
+        access: Disclosure,
         flt: ExportFilter,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -157,11 +157,6 @@ class ContactRecordStream:
         self._forms: dict[uuid.UUID, tuple[str, int]] = {}
         self._tenants: dict[uuid.UUID, str] = {}
         self._scope_columns: list[ScopeColumn] = []
-        # (owner, row scopes) -> (fields, (answer keys, agreements)): few distinct keys.
-        self._grants: dict[
-            tuple[uuid.UUID, frozenset[str]],
-            tuple[frozenset[str], tuple[frozenset[str], frozenset[str]]],
-        ] = {}
 
     # -- what is selected -------------------------------------------------------------------------
     def _where(self) -> list[ColumnElement[bool]]:
@@ -280,16 +275,12 @@ class ContactRecordStream:
             c.scope for c in self._scope_columns if c.owner == row.tenant_id and mapping[c.label]
         )
 
-    def _row_grants(self, row: Any) -> tuple[frozenset[str], tuple[frozenset[str], frozenset[str]]]:
-        """(fields, (answer keys, agreements)) that may leave on ``row``."""
-        key = (row.tenant_id, self._row_scopes(row))
-        found = self._grants.get(key)
-        if found is None:
-            found = self._grants[key] = (
-                self.access.fields(RECORD_TYPE, key[0], key[1]),
-                self.access.answer_keys(key[0], key[1]),
-            )
-        return found
+    def _facts(self, row: Any) -> RowFacts:
+        answers = row.answers if "answers" in row._mapping else None
+        present = frozenset(
+            k for k, v in (answers or {}).items() if v is not None and v != "" and v != []
+        )
+        return RowFacts(row.id, row.tenant_id, self._row_scopes(row), row.client_id, present)
 
     async def _needs(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         statement = (
@@ -317,39 +308,41 @@ class ContactRecordStream:
         return found
 
     async def _records(self, layout: Layout, rows: Sequence[Any]) -> list[ExportedRecord]:
-        home = self.access.plan.principal
-        row_fields = [self._row_grants(row)[0] for row in rows]
-        needs: dict[uuid.UUID, list[str]] = {}
-        if any(c.key == "needs" for c in layout.fixed):
-            needs = await self._needs(
-                [row.id for row, f in zip(rows, row_fields, strict=True) if "needs" in f]
-            )
+        requested = {c.field for c in layout.fixed if c.field}
+        if layout.answers:
+            requested.add("answers")
+        facts = [self._facts(row) for row in rows]
         # Part 2 answers of other organizations' clients need a consent: one query per batch.
-        consent_clients = [
-            row.client_id
-            for row, f in zip(rows, row_fields, strict=True)
-            if layout.answers
-            and "answers" in f
-            and row.tenant_id != home.tenant_id
-            and self.access.part2_keys(row.tenant_id) & (row.answers or {}).keys()
+        consents = await consents_of(
+            self.session, [f.client_id for f in facts if self.access.needs_consent(f)]
+        )
+        decided = [
+            self.access.row(RECORD_TYPE, f, requested, consents=consents.get(f.client_id, []))  # type: ignore[arg-type]
+            for f in facts
         ]
-        consents = await consents_of(self.session, consent_clients)
-        moment = now()
+        needs: dict[uuid.UUID, list[str]] = {}
+        if "needs" in requested:
+            needs = await self._needs([d.row.id for d in decided if "needs" in d.fields])
         records = []
-        for row, fields in zip(rows, row_fields, strict=True):
+        for row, disclosed in zip(rows, decided, strict=True):
             values: dict[str, Any] = {}
             for column in layout.fixed:
-                if column.field is not None and column.field not in fields:
+                if column.field is not None and column.field not in disclosed.fields:
                     continue
                 value = self._value(column.key, row, needs)
                 if value is not None and value != []:
                     values[column.key] = value
-            record = ExportedRecord(row.id, row.tenant_id, values, {})
+            answers = (
+                {k: v for k, v in (row.answers or {}).items() if k in disclosed.answers}
+                if layout.answers
+                else {}
+            )
+            record = ExportedRecord(row.id, row.tenant_id, values, answers)
             record.coordinates = {
                 f"{RECORD_TYPE}.{c.field or 'id'}" for c in layout.fixed if c.key in values
             }
-            if layout.answers and "answers" in fields:
-                self._answers(record, row, consents.get(row.client_id, []), moment)
+            record.coordinates |= {answer_coordinate(k) for k in answers}
+            record.part2_disclosed = disclosed.notice
             records.append(record)
         return records
 
@@ -366,36 +359,6 @@ class ContactRecordStream:
         if key == "clientId":
             return row.client_id
         return getattr(row, _ATTRIBUTES[key])
-
-    def _answers(
-        self, record: ExportedRecord, row: Any, consents: list[Any], moment: datetime
-    ) -> None:
-        keys, agreements = self._row_grants(row)[1]
-        principal = self.access.plan.principal
-        own = row.tenant_id == principal.tenant_id
-        part2 = self.access.part2_keys(row.tenant_id)
-        consented = own or (
-            row.client_id is not None
-            and any(
-                consent_covers(
-                    c,
-                    principal.tenant_id,
-                    principal.partner_organization_id,
-                    self.access.purposes(agreements),
-                    moment,
-                )
-                for c in consents
-            )
-        )
-        for key, value in (row.answers or {}).items():
-            if key not in keys or value is None or value == "" or value == []:
-                continue
-            if key in part2 and not consented:
-                continue
-            record.answers[key] = value
-            record.coordinates.add(answer_coordinate(key))
-            if key in part2 and not own:
-                record.part2_disclosed = True
 
 
 _ATTRIBUTES = {

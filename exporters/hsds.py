@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.disclosure import Disclosure
 from ..datastore import models as m
-from .access import FieldAccess
 from .hsds_spec import (
     ADDRESS,
     LANGUAGE,
@@ -58,7 +58,7 @@ def _put(target: Obj, key: str, value: Any) -> None:
 class HsdsBuilder:
     """Builds HSDS objects for one session and one action of a plan."""
 
-    def __init__(self, session: AsyncSession, access: FieldAccess, *, raw: bool = False) -> None:
+    def __init__(self, session: AsyncSession, access: Disclosure, *, raw: bool = False) -> None:
         self.session = session
         self.access = access
         # Text as stored (for AIRS XML): see hsds_spec.RAW_KINDS. The objects may then not

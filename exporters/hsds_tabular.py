@@ -28,8 +28,8 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.disclosure import Disclosure
 from ..authz.plan import MODEL_TYPES
-from .access import FieldAccess
 from .batches import keyset_batches
 from .cells import SafeCsvWriter
 from .contact_records import ExportFilter
@@ -170,7 +170,7 @@ class TabularWriter:
     def __init__(
         self,
         session: AsyncSession,
-        access: FieldAccess,
+        access: Disclosure,
         flt: ExportFilter,
         folder: Path,
         log: DisclosureLog,

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.disclosure import Disclosure
 from ..datastore import models as m
-from .access import FieldAccess
 from .batches import keyset_batches
 from .contact_records import ExportFilter
 from .hsds import HsdsBuilder
@@ -62,7 +62,7 @@ RESOURCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def directory_statement(access: FieldAccess, model: Any, flt: ExportFilter) -> Select[Any]:
+def directory_statement(access: Disclosure, model: Any, flt: ExportFilter) -> Select[Any]:
     statement = select(model).where(access.where(model))
     if flt.tenant_ids:
         statement = statement.where(model.tenant_id.in_(flt.tenant_ids))
@@ -73,7 +73,7 @@ def directory_statement(access: FieldAccess, model: Any, flt: ExportFilter) -> S
 
 async def service_batches(
     session: AsyncSession,
-    access: FieldAccess,
+    access: Disclosure,
     flt: ExportFilter,
     *,
     batch_size: int = SERVICE_BATCH_SIZE,

@@ -23,13 +23,13 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan, Action
 from ..authz.principal import Principal, RoleGrant
 from ..datastore import models as m
 from ..datastore.engine import Database
 from ..datastore.enums import PrincipalKind, Role
 from ..errors import BadUserInput, Forbidden
-from .access import FieldAccess
 from .airs_xml import AirsKeys, AirsWriter, agencies
 from .cells import SafeCsvWriter, json_line
 from .contact_records import ContactRecordStream, ExportFilter
@@ -167,7 +167,7 @@ class _Export:
     def __init__(self, plan: AccessPlan, request: ExportRequest) -> None:
         self.plan = plan
         self.request = request
-        self.access = FieldAccess(plan, Action.EXPORT)
+        self.access = Disclosure(plan, Action.EXPORT)
         self.withheld = 0
         self.redisclosure = False
         principal = plan.principal

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
+from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan
 from ..authz.principal import Principal
 from ..authz.store import PolicyStore
@@ -37,6 +38,8 @@ class RequestContext:
     policies: PolicyStore
     rls: RlsScope | None = None
     loaders: Loaders = field(init=False)
+    # What may leave, for reads: the one seam every resolver asks.
+    disclosure: Disclosure = field(init=False)
     # coordinate -> path of its first denied occurrence
     denied: dict[str, list[str | int]] = field(default_factory=dict)
     # set when 42 CFR Part 2 answers left the owner organization in this response
@@ -49,6 +52,7 @@ class RequestContext:
         from .loaders import Loaders
 
         self.loaders = Loaders(self)
+        self.disclosure = Disclosure(self.plan)
 
     @property
     def dialect(self) -> str:

@@ -21,15 +21,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..authz.coordinates import answer_coordinate
+from ..authz.disclosure import Disclosure, RowDisclosure, RowFacts
 from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.queries.email_templates import ALL_ANSWERS, CLIENT_FIELDS, RECORD_FIELDS
-from ..exporters.access import FieldAccess
 from ..exporters.pdf import Document, Entry, Section
 from .context import Info
-from .guard import SCOPES_ATTRIBUTE, readable_fields, row_scopes
+from .guard import readable_fields, row_scopes, row_scopes_of
 from .responses import REDISCLOSURE_NOTICE
-from .types.answers import part2_consented
+from .types.answers import answers_disclosure, client_consents
 
 EMPTY = "—"
 
@@ -50,33 +50,34 @@ async def export_scopes(info: Info, model: Any, row: Any) -> frozenset[str]:
         return await row_scopes(session, info.context.plan, model, row, Action.EXPORT)
 
 
-async def _sendable_fields(
-    info: Info, type_name: str, model: Any, row: Any, scopes: frozenset[str] | None = None
+def _sendable_fields(
+    info: Info, exporting: Disclosure, type_name: str, row: Any, scopes: frozenset[str]
 ) -> frozenset[str]:
-    plan = info.context.plan
-    if scopes is None:
-        scopes = await export_scopes(info, model, row)
-    exportable = FieldAccess(plan, Action.EXPORT).fields(type_name, row.tenant_id, scopes)
-    return readable_fields(plan, type_name, row) & exportable
+    """Fields of ``row`` the sender may both read and export."""
+    readable = readable_fields(info.context.disclosure, type_name, row)
+    return readable & exporting.fields(type_name, row.tenant_id, scopes)
 
 
 async def _sendable_answers(
-    info: Info, record: Any, scopes: frozenset[str], named_keys: frozenset[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """(answer keys the sender may send, of which Part 2) on one record."""
-    plan = info.context.plan
-    owner = record.tenant_id
-    readable, _ = plan.answer_keys(owner, record.__dict__.get(SCOPES_ATTRIBUTE))
-    exportable, agreements = FieldAccess(plan, Action.EXPORT).answer_keys(owner, scopes)
-    all_part2 = plan.core.part2_keys.get(owner, frozenset())
-    keys = readable & exportable
-    # Part 2 answers leave only when the template names them one by one.
-    part2 = keys & all_part2 & named_keys
-    if part2 & (record.answers or {}).keys() and not await part2_consented(
-        info, owner, record.client_id, agreements
-    ):
-        part2 = frozenset()
-    return (keys - all_part2) | part2, part2
+    info: Info,
+    exporting: Disclosure,
+    record: Any,
+    scopes: frozenset[str],
+    named_keys: frozenset[str],
+    all_answers: bool,
+) -> RowDisclosure:
+    """The answers the sender may put in the PDF: read and export both allow them, a Part 2
+    answer only when the template names its key (never through ``ContactRecord.answers``)."""
+    part2 = exporting.part2_keys(record.tenant_id)
+    present = frozenset(record.answers or {})
+    asked = (present - part2 if all_answers else frozenset()) | (named_keys & present)
+    reading = await answers_disclosure(info, info.context.disclosure, record, row_scopes_of(record))
+    facts = RowFacts.of(record, scopes)
+    consents = await client_consents(info, exporting, facts, asked)
+    sending = exporting.row(
+        "ContactRecord", facts, ("answers",), requested_answers=asked, consents=consents
+    )
+    return sending.narrowed(reading)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -118,8 +119,8 @@ async def _needs(info: Info, record: Any) -> list[str]:
         m.ContactRecordNeed, "contact_record_id", (m.ContactRecordNeed.position,)
     ).load(record.id)
     terms = await loaders.many(m.TaxonomyTerm, [n.taxonomy_term_id for n in links])
-    plan = info.context.plan
-    return [t.name for t in terms if "name" in readable_fields(plan, "TaxonomyTerm", t)]
+    disclosure = info.context.disclosure
+    return [t.name for t in terms if "name" in readable_fields(disclosure, "TaxonomyTerm", t)]
 
 
 async def _answer_labels(info: Info, record: Any) -> dict[str, tuple[int, str]]:
@@ -144,17 +145,23 @@ async def record_content(
     loaders = info.context.loaders
     owner_tenant = await loaders.one(m.Tenant, record.tenant_id)
     zone = _zone(getattr(owner_tenant, "time_zone", None))
-    record_ok = await _sendable_fields(
-        info, "ContactRecord", m.ContactRecord, record, record_scopes
-    )
+    exporting = Disclosure(info.context.plan, Action.EXPORT)
+    record_ok = _sendable_fields(info, exporting, "ContactRecord", record, record_scopes)
     client = await loaders.one(m.Client, record.client_id) if "client" in record_ok else None
     client_ok = (
-        await _sendable_fields(info, "Client", m.Client, client) if client is not None else None
+        _sendable_fields(
+            info, exporting, "Client", client, await export_scopes(info, m.Client, client)
+        )
+        if client is not None
+        else None
     )
     named_keys = _answer_keys_named(template.fields)
     answers: dict[str, Any] = dict(record.answers or {})
     if "answers" in record_ok:
-        answer_ok, part2 = await _sendable_answers(info, record, record_scopes, named_keys)
+        sendable = await _sendable_answers(
+            info, exporting, record, record_scopes, named_keys, ALL_ANSWERS in template.fields
+        )
+        answer_ok, part2 = sendable.answers, sendable.part2.keys if sendable.part2 else frozenset()
     else:
         answer_ok, part2 = frozenset(), frozenset()
     fields: list[str] = []

@@ -103,6 +103,7 @@ async def _run(info: Info, planner: Planner, dry_run: bool) -> ContactFormShareP
                 action=c.action,
                 row_scope=c.scope,
                 change=c.change,
+                pending_review=c.pending_review,
             )
             for c in changes
         ],

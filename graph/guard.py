@@ -17,19 +17,26 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from ..authz.coordinates import RECORD_TYPES, TYPE_FIELDS
+from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan
 
 FIELDS_ATTRIBUTE = "_sg_fields"
 SCOPES_ATTRIBUTE = "_sg_scopes"
 
 
-def readable_fields(plan: AccessPlan, type_name: str, row: Any) -> frozenset[str]:
-    """The fields of ``row`` the plan lets this request read (cached on the row)."""
+def readable_fields(disclosure: Disclosure, type_name: str, row: Any) -> frozenset[str]:
+    """The fields of ``row`` this request may read (cached on the row)."""
     cached: frozenset[str] | None = row.__dict__.get(FIELDS_ATTRIBUTE)
     if cached is None:
-        cached = plan.fields(type_name, row.tenant_id, row.__dict__.get(SCOPES_ATTRIBUTE))
+        cached = disclosure.fields(type_name, row.tenant_id, row_scopes_of(row))
         row.__dict__[FIELDS_ATTRIBUTE] = cached
     return cached
+
+
+def row_scopes_of(row: Any) -> frozenset[str] | None:
+    """The read scopes a loaded row was tagged with (see :func:`annotate_scopes`)."""
+    found: frozenset[str] | None = row.__dict__.get(SCOPES_ATTRIBUTE)
+    return found
 
 
 class FieldGuard(FieldExtension):
@@ -43,7 +50,7 @@ class FieldGuard(FieldExtension):
     def _allowed(self, source: Any, info: Info[Any, Any]) -> bool:
         ctx = info.context
         row = source.row
-        if self.field_name in readable_fields(ctx.plan, self.type_name, row):
+        if self.field_name in readable_fields(ctx.disclosure, self.type_name, row):
             if self.audited:
                 ctx.audit.read(self.type_name, row.tenant_id, row.id, self.coordinate)
             return True

@@ -31,6 +31,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..authz.authenticate import authenticate
+from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan, Action
 from ..authz.principal import Principal, RoleGrant
 from ..authz.store import PolicyStore
@@ -43,7 +44,6 @@ from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
 from ..datastore.rls import RlsScope
 from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError
-from ..exporters.access import FieldAccess
 from ..exporters.batches import keyset_batches
 from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
@@ -207,7 +207,7 @@ class Call:
 
     @property
     def builder(self) -> HsdsBuilder:
-        return HsdsBuilder(self.session, FieldAccess(self.plan, Action.READ))
+        return HsdsBuilder(self.session, Disclosure(self.plan, Action.READ))
 
     def require(self, type_name: str, fields: list[str], use: str = "filter") -> None:
         try:

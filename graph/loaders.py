@@ -9,11 +9,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from ..datastore.models import ClientConsent
 from ..datastore.queries import rows
+from ..datastore.queries.consents import consents_of
 from .guard import annotate_scopes
 
 if TYPE_CHECKING:
@@ -69,12 +68,7 @@ class Loaders:
 
             async def load(client_ids: list[uuid.UUID]) -> list[list[Any]]:
                 async with self._context.db() as session:
-                    found = await session.scalars(
-                        select(ClientConsent).where(ClientConsent.client_id.in_(set(client_ids)))
-                    )
-                    grouped: dict[uuid.UUID, list[Any]] = {}
-                    for consent in found.all():
-                        grouped.setdefault(consent.client_id, []).append(consent)
+                    grouped = await consents_of(session, client_ids)
                 return [grouped.get(i, []) for i in client_ids]
 
             self._consents = DataLoader(load_fn=load)

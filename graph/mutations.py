@@ -25,7 +25,7 @@ from .context import Info
 from .enums import Channel, RiskLevel
 from .guard import camel
 from .inputs import decode_id, decode_ids, require_id
-from .types.answers import part2_consented
+from .types.answers import part2_write_consented
 from .types.base import maybe
 from .types.contacts import ContactRecord
 from .writes import forget_cached, transaction, write_target
@@ -146,7 +146,7 @@ async def _require_writable(
         writable = frozenset().union(*(g.answer_keys for g in grants))
         agreements = frozenset().union(*(g.agreements for g in grants if g.answer_keys))
         part2 = plan.core.part2_keys.get(owner, frozenset()) & answers.keys()
-        if part2 and not await part2_consented(info, owner, client_id, agreements):
+        if part2 and not await part2_write_consented(info, owner, client_id, agreements):
             writable -= part2  # Part 2 answers only move across organizations with consent
         known = plan.core.known_answer_keys.get(owner, frozenset())
         # Unknown keys are bad input, reported by the form validation.

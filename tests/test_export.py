@@ -26,6 +26,7 @@ from sqlalchemy import or_, select
 from typer.testing import CliRunner
 
 from sharegraph.authz.authenticate import load_principal
+from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
@@ -44,7 +45,6 @@ from sharegraph.datastore.models import (
     SharingAgreement,
 )
 from sharegraph.datastore.policy_version import bump
-from sharegraph.exporters.access import FieldAccess
 from sharegraph.exporters.cells import neutralize
 from sharegraph.exporters.contact_records import ContactRecordStream, ExportFilter
 from sharegraph.exporters.run import (
@@ -350,7 +350,7 @@ async def test_the_export_is_a_disclosure_in_the_audit_trail(net: Network, tmp_p
 
 async def test_batches_resume_exactly_after_rows_with_the_same_start(net: Network) -> None:
     principal = owner_principal(PRAIRIE, "Prairie 211")
-    access = FieldAccess(await _plan(net.db, principal), Action.EXPORT)
+    access = Disclosure(await _plan(net.db, principal), Action.EXPORT)
     async with net.db.read_session() as session:
         stream = ContactRecordStream(
             session, access, ExportFilter(tenant_ids=(PRAIRIE,)), batch_size=2

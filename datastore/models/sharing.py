@@ -51,8 +51,9 @@ class SharingAgreement(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The field catalogue's revision when an admin last approved the agreement (created, edited
-    # or approved it): its globs grant only the fields that existed then.
-    catalogue_revision: Mapped[int] = mapped_column(Integer)
+    # or approved it): its globs grant only the fields that existed then. Rows written without
+    # one (fixtures) get revision 1, so fields added later wait for review on them too.
+    catalogue_revision: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __table_args__ = (
         CheckConstraint(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ...authz.catalogue import CATALOGUE, Format
 from ...authz.coordinates import ANSWERS_PREFIX, TYPE_FIELDS
 from ...authz.principal import Principal
 from ...errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -26,30 +27,16 @@ from ..models import EmailSend, EmailTemplate
 from ..versioning import bump
 
 # What a template may put in the PDF: coordinates of the contact record and its client, with
-# the label the PDF shows. ``ContactRecord.answers`` is every form answer the sender may read;
+# the label the PDF shows (from the field catalogue: the fields it lets into a PDF).
+# ``ContactRecord.answers`` is every form answer the sender may read;
 # ``ContactRecord.answers.<key>`` one of them.
 RECORD_FIELDS: dict[str, str] = {
-    "ContactRecord.uuid": "Record id",
-    "ContactRecord.channel": "Channel",
-    "ContactRecord.startedAt": "Started",
-    "ContactRecord.endedAt": "Ended",
-    "ContactRecord.riskLevel": "Risk level",
-    "ContactRecord.callerPostalCode": "Caller postal code",
-    "ContactRecord.callerCounty": "Caller county",
-    "ContactRecord.needs": "Needs",
-    "ContactRecord.narrative": "Narrative",
-    "ContactRecord.createdAt": "Created",
-    "ContactRecord.updatedAt": "Last changed",
-    "ContactRecord.answers": "Form answers",
+    f.coordinate: f.label
+    for f in CATALOGUE["ContactRecord"].fields
+    if Format.PDF in f.export.formats
 }
 CLIENT_FIELDS: dict[str, str] = {
-    "Client.firstName": "First name",
-    "Client.lastName": "Last name",
-    "Client.phone": "Phone",
-    "Client.dateOfBirth": "Date of birth",
-    "Client.postalCode": "Postal code",
-    "Client.county": "County",
-    "Client.preferredLanguage": "Preferred language",
+    f.coordinate: f.label for f in CATALOGUE["Client"].fields if Format.PDF in f.export.formats
 }
 PDF_FIELDS: dict[str, str] = {**RECORD_FIELDS, **CLIENT_FIELDS}
 ALL_ANSWERS = "ContactRecord.answers"

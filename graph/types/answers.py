@@ -1,62 +1,63 @@
-"""Form answers, authorized per field key (``ContactRecord.answers.<key>``).
-
-42 CFR Part 2 answers leave the owner organization only under a recorded client consent
-naming the recipient and the purpose of the agreement that shares them, unexpired and
-unrevoked; such responses carry the redisclosure notice.
+"""Form answers, authorized per field key (``ContactRecord.answers.<key>``) by the disclosure
+seam (:mod:`sharegraph.authz.disclosure`), with the 42 CFR Part 2 consent rule.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
 from typing import Any
 
-from ...authz.consent import consent_covers
-from ...authz.coordinates import answer_coordinate
+from ...authz.disclosure import Disclosure, RowDisclosure, RowFacts
 from ..context import Info
-from ..guard import SCOPES_ATTRIBUTE
+from ..guard import row_scopes_of
 
 
-async def part2_consented(
-    info: Info, owner: Any, client_id: Any, agreements: frozenset[str]
-) -> bool:
-    """Whether Part 2 answers of ``owner``'s client may reach the caller under the agreements
-    ``agreements`` (their purposes): always within the owner, else only with consent."""
-    ctx = info.context
-    if ctx.plan.is_own(owner):
-        return True
-    if client_id is None:
-        return False
-    purposes = {ctx.plan.core.purposes[a] for a in agreements if a in ctx.plan.core.purposes}
-    consents = await ctx.loaders.consents(client_id)
-    now = datetime.now(UTC)
-    principal = ctx.principal
-    return any(
-        consent_covers(c, principal.tenant_id, principal.partner_organization_id, purposes, now)
-        for c in consents
-    )
+async def client_consents(
+    info: Info, disclosure: Disclosure, facts: RowFacts, asked: frozenset[str] | None = None
+) -> list[Any]:
+    """The record's client's consents, loaded only when the decision needs them."""
+    if facts.client_id is None or not disclosure.needs_consent(facts, asked):
+        return []
+    return await info.context.loaders.consents(facts.client_id)
+
+
+async def answers_disclosure(
+    info: Info, disclosure: Disclosure, row: Any, scopes: frozenset[str] | None
+) -> RowDisclosure:
+    """What of ``row``'s answers may leave under ``disclosure``."""
+    facts = RowFacts.of(row, scopes)
+    consents = await client_consents(info, disclosure, facts)
+    return disclosure.row("ContactRecord", facts, ("answers",), consents=consents)
 
 
 async def readable_answers(info: Info, row: Any) -> dict[str, Any]:
     ctx = info.context
-    plan = ctx.plan
-    owner = row.tenant_id
-    keys, agreements = plan.answer_keys(owner, row.__dict__.get(SCOPES_ATTRIBUTE))
+    decided = await answers_disclosure(info, ctx.disclosure, row, row_scopes_of(row))
     answers: dict[str, Any] = row.answers or {}
     path = [*info.path.as_list()]
-    part2 = plan.core.part2_keys.get(owner, frozenset())
-    consented = True
-    if part2 & keys & answers.keys():
-        consented = await part2_consented(info, owner, row.client_id, agreements)
-    result: dict[str, Any] = {}
-    disclosed_part2 = False
-    for key, value in answers.items():
-        coordinate = answer_coordinate(key)
-        if key in keys and (key not in part2 or consented):
-            result[key] = value
-            ctx.audit.read("ContactRecord", owner, row.id, coordinate)
-            disclosed_part2 = disclosed_part2 or (key in part2 and not plan.is_own(owner))
-        else:
-            ctx.deny(coordinate, path, owner)
-    if disclosed_part2:
+    for key in decided.withheld_answers:
+        ctx.deny(f"ContactRecord.answers.{key}", path, row.tenant_id)
+    if decided.answers:
+        ctx.audit.read_fields(
+            "ContactRecord",
+            row.tenant_id,
+            row.id,
+            [f"ContactRecord.answers.{k}" for k in decided.answers],
+        )
+    if decided.notice:
         ctx.part2_disclosed = True
-    return result
+    return {key: value for key, value in answers.items() if key in decided.answers}
+
+
+async def part2_write_consented(
+    info: Info, owner: uuid.UUID, client_id: uuid.UUID | None, agreements: frozenset[str]
+) -> bool:
+    """Whether Part 2 answers may move into ``owner``'s record of ``client_id`` through a write
+    granted by ``agreements``: always within the owner, else only under the client's consent."""
+    disclosure = info.context.disclosure
+    if disclosure.is_own(owner):
+        return True
+    if client_id is None:
+        return False
+    consents = await info.context.loaders.consents(client_id)
+    return disclosure.consent_for(agreements, consents) is not None

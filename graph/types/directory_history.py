@@ -41,7 +41,7 @@ async def history_of(info: Info, type_name: str, record: Any) -> list[DirectoryC
         "resource_id",
         (m.DirectoryChange.changed_at.desc(), m.DirectoryChange.field_name),
     )
-    readable = readable_fields(info.context.plan, type_name, record)
+    readable = readable_fields(info.context.disclosure, type_name, record)
     rows = [
         r
         for r in await loader.load(record.id)

@@ -127,8 +127,8 @@ def _dashboard_loader(info: Info) -> DataLoader[uuid.UUID, q.Dashboard]:
 
 def _total(info: Info, rows: list[Any], name: str) -> int | None:
     """Sum of one capacity field over the rows where it is readable; null if none is."""
-    plan = info.context.plan
-    readable = [r for r in rows if name in readable_fields(plan, "ServiceCapacity", r)]
+    disclosure = info.context.disclosure
+    readable = [r for r in rows if name in readable_fields(disclosure, "ServiceCapacity", r)]
     if not readable:
         return None
     if name == "free":
