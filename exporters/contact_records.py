@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..authz.catalogue import CATALOGUE, Storage
 from ..authz.coordinates import answer_coordinate
 from ..authz.disclosure import Disclosure, RowFacts, ScopeColumn
 from ..datastore.models import (
@@ -57,41 +58,29 @@ class FixedColumn:
     field: str | None  # the ContactRecord field that governs it; None: identity
 
 
-FIXED_COLUMNS: tuple[FixedColumn, ...] = (
-    FixedColumn("id", "Record ID", None),
-    FixedColumn("tenant", "Tenant", "tenant"),
-    FixedColumn("form", "Form", "formVersion"),
-    FixedColumn("formVersion", "Form version", "formVersion"),
-    FixedColumn("channel", "Channel", "channel"),
-    FixedColumn("startedAt", "Started at", "startedAt"),
-    FixedColumn("endedAt", "Ended at", "endedAt"),
-    FixedColumn("clientId", "Client ID", "client"),
-    FixedColumn("callerPostalCode", "Caller postal code", "callerPostalCode"),
-    FixedColumn("callerCounty", "Caller county", "callerCounty"),
-    FixedColumn("riskLevel", "Risk level", "riskLevel"),
-    FixedColumn("needs", "Needs", "needs"),
-    FixedColumn("narrative", "Narrative", "narrative"),
-    FixedColumn("createdAt", "Created at", "createdAt"),
-    FixedColumn("updatedAt", "Updated at", "updatedAt"),
-    FixedColumn("version", "Version", "version"),
+# The fixed columns, in the field catalogue's order: the columns its ContactRecord fields
+# declare for contact-record files (the global id's column carries the row's UUID and, like
+# the id, is never withheld).
+FIXED_COLUMNS: tuple[FixedColumn, ...] = tuple(
+    FixedColumn(column.key, column.header, None if f.storage is Storage.IDENTITY else f.name)
+    for f in CATALOGUE[RECORD_TYPE].fields
+    for column in f.export.columns
 )
-# The table columns each field needs.
-_COLUMNS: dict[str, tuple[Any, ...]] = {
+# The table columns each field needs: a stored column its own, a relation its foreign key.
+_RELATION_COLUMNS: dict[str, tuple[Any, ...]] = {
     "tenant": (),
     "formVersion": (),
-    "channel": (ContactRecord.channel,),
-    "startedAt": (),
-    "endedAt": (ContactRecord.ended_at,),
     "client": (ContactRecord.client_id,),
-    "callerPostalCode": (ContactRecord.caller_postal_code,),
-    "callerCounty": (ContactRecord.caller_county,),
-    "riskLevel": (ContactRecord.risk_level,),
     "needs": (),
-    "narrative": (ContactRecord.narrative,),
-    "createdAt": (ContactRecord.created_at,),
-    "updatedAt": (ContactRecord.updated_at,),
-    "version": (ContactRecord.version,),
     "answers": (ContactRecord.answers, ContactRecord.client_id),
+}
+_COLUMNS: dict[str, tuple[Any, ...]] = {
+    **{
+        f.name: (getattr(ContactRecord, f.column_attribute),)
+        for f in CATALOGUE[RECORD_TYPE].fields
+        if f.storage is Storage.COLUMN
+    },
+    **_RELATION_COLUMNS,
 }
 _ALWAYS = (
     ContactRecord.id,
@@ -362,14 +351,5 @@ class ContactRecordStream:
 
 
 _ATTRIBUTES = {
-    "channel": "channel",
-    "startedAt": "started_at",
-    "endedAt": "ended_at",
-    "callerPostalCode": "caller_postal_code",
-    "callerCounty": "caller_county",
-    "riskLevel": "risk_level",
-    "narrative": "narrative",
-    "createdAt": "created_at",
-    "updatedAt": "updated_at",
-    "version": "version",
+    f.name: f.column_attribute for f in CATALOGUE[RECORD_TYPE].fields if f.storage is Storage.COLUMN
 }

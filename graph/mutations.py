@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from ..authz.catalogue import CATALOGUE
 from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.queries.contacts import (
@@ -95,20 +96,8 @@ def _client_data(client: ClientInput | None) -> ClientData | None:
     return ClientData(**{name: getattr(client, name) for name in ClientData.__dataclass_fields__})
 
 
-# input field -> the coordinate it writes
-INPUT_COORDINATES = {
-    "channel": "channel",
-    "started_at": "startedAt",
-    "ended_at": "endedAt",
-    "client_id": "client",
-    "client": "client",
-    "need_term_ids": "needs",
-    "narrative": "narrative",
-    "risk_level": "riskLevel",
-    "caller_postal_code": "callerPostalCode",
-    "caller_county": "callerCounty",
-    "form_version_id": "formVersion",
-}
+# input field -> the ContactRecord field it writes (the catalogue's `inputs`)
+INPUT_COORDINATES = {name: f.name for f in CATALOGUE["ContactRecord"].fields for name in f.inputs}
 
 
 def _given(given: Any, name: str) -> bool:

@@ -34,9 +34,24 @@ CONTACT_RECORD = TypeSpec(
     "with the answers to its contact form.",
     Kind.RECORD,
     scoped=True,
+    # In the order of the contact-record file columns.
     fields=(
         identity("contact record", record_file(("id", "Record ID"))),
-        uuid_of("contact record", PDF_ONLY, label="Record id"),
+        relation(
+            "tenant",
+            "Tenant",
+            "The contact center that owns the record.",
+            S.PUBLIC,
+            export=record_file(("tenant", "Tenant")),
+        ),
+        relation(
+            "formVersion",
+            "ContactFormVersion",
+            "The version of the contact form the record was taken on.",
+            S.INTERNAL,
+            inputs=("form_version_id",),
+            export=record_file(("form", "Form"), ("formVersion", "Form version")),
+        ),
         column(
             "channel",
             Channel,
@@ -65,33 +80,13 @@ CONTACT_RECORD = TypeSpec(
             inputs=("ended_at",),
             export=record_file(("endedAt", "Ended at"), pdf=True),
         ),
-        column(
-            "narrative",
-            str,
-            "The worker's free-text account of the contact. Clinical: shared only where an "
-            "agreement names it.",
-            S.CLINICAL,
-            inputs=("narrative",),
-            export=record_file(("narrative", "Narrative"), pdf=True),
-        ),
-        column(
-            "riskLevel",
-            RiskLevel,
-            "The assessed risk of harm (none, low, moderate, high, imminent).",
-            S.CLINICAL,
-            inputs=("risk_level",),
-            export=record_file(("riskLevel", "Risk level"), pdf=True),
-        ),
-        computed(
-            "answers",
-            dict,
-            "Answers to the contact form, keyed by the form field's key. Each key is its own "
-            "coordinate (`ContactRecord.answers.<key>`) with the sensitivity class of its form "
-            "field; keys you may not read are left out, and 42 CFR Part 2 answers leave the "
-            "owner only under the client's consent.",
-            S.PART2,
-            label="Form answers",
-            export=record_file(pdf=True),
+        relation(
+            "client",
+            "Client",
+            "The person the contact was about, when known.",
+            S.PII,
+            inputs=("client_id", "client"),
+            export=record_file(("clientId", "Client ID")),
         ),
         column(
             "callerPostalCode",
@@ -111,11 +106,31 @@ CONTACT_RECORD = TypeSpec(
             export=record_file(("callerCounty", "Caller county"), pdf=True),
         ),
         column(
-            "version",
-            int,
-            "Bumped by every change; pass it back to `updateContactRecord`.",
+            "riskLevel",
+            RiskLevel,
+            "The assessed risk of harm (none, low, moderate, high, imminent).",
+            S.CLINICAL,
+            inputs=("risk_level",),
+            export=record_file(("riskLevel", "Risk level"), pdf=True),
+        ),
+        relation(
+            "needs",
+            "TaxonomyTerm",
+            "Needs coded with taxonomy terms, in the order recorded.",
             S.INTERNAL,
-            export=record_file(("version", "Version")),
+            many=True,
+            inputs=("need_term_ids",),
+            statistics=True,
+            export=record_file(("needs", "Needs"), pdf=True),
+        ),
+        column(
+            "narrative",
+            str,
+            "The worker's free-text account of the contact. Clinical: shared only where an "
+            "agreement names it.",
+            S.CLINICAL,
+            inputs=("narrative",),
+            export=record_file(("narrative", "Narrative"), pdf=True),
         ),
         column(
             "createdAt",
@@ -133,38 +148,24 @@ CONTACT_RECORD = TypeSpec(
             label="Last changed",
             export=record_file(("updatedAt", "Updated at"), pdf=True),
         ),
-        relation(
-            "tenant",
-            "Tenant",
-            "The contact center that owns the record.",
-            S.PUBLIC,
-            export=record_file(("tenant", "Tenant")),
-        ),
-        relation(
-            "client",
-            "Client",
-            "The person the contact was about, when known.",
-            S.PII,
-            inputs=("client_id", "client"),
-            export=record_file(("clientId", "Client ID")),
-        ),
-        relation(
-            "formVersion",
-            "ContactFormVersion",
-            "The version of the contact form the record was taken on.",
+        column(
+            "version",
+            int,
+            "Bumped by every change; pass it back to `updateContactRecord`.",
             S.INTERNAL,
-            inputs=("form_version_id",),
-            export=record_file(("form", "Form"), ("formVersion", "Form version")),
+            export=record_file(("version", "Version")),
         ),
-        relation(
-            "needs",
-            "TaxonomyTerm",
-            "Needs coded with taxonomy terms, in the order recorded.",
-            S.INTERNAL,
-            many=True,
-            inputs=("need_term_ids",),
-            statistics=True,
-            export=record_file(("needs", "Needs"), pdf=True),
+        uuid_of("contact record", PDF_ONLY, label="Record id"),
+        computed(
+            "answers",
+            dict,
+            "Answers to the contact form, keyed by the form field's key. Each key is its own "
+            "coordinate (`ContactRecord.answers.<key>`) with the sensitivity class of its form "
+            "field; keys you may not read are left out, and 42 CFR Part 2 answers leave the "
+            "owner only under the client's consent.",
+            S.PART2,
+            label="Form answers",
+            export=record_file(pdf=True),
         ),
         relation(
             "referrals",

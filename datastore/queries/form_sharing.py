@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ...authz.catalogue import CATALOGUE
 from ...authz.plan import AccessPlan
 from ...authz.policy import AgreementRow, Snapshot
 from ...authz.principal import Principal
@@ -36,12 +37,8 @@ from ..models import ContactForm, SharingAgreement
 from . import sharing
 
 RECORD_FIELDS = ("ContactRecord.*", "ContactFormVersion.*")
-STATISTICS_FIELDS = (
-    "ContactRecord.channel",
-    "ContactRecord.callerCounty",
-    "ContactRecord.needs",
-    "ContactRecord.startedAt",
-)
+# What a statistics flag shares: the fields networkStatistics may group records by.
+STATISTICS_FIELDS = tuple(f.coordinate for f in CATALOGUE["ContactRecord"].fields if f.statistics)
 
 
 @dataclass(frozen=True)
@@ -132,8 +129,8 @@ def _input(share: FormShare, flag: str, name: str) -> sharing.AgreementInput:
 def _same(row: SharingAgreement, given: sharing.AgreementInput) -> bool:
     return (
         row.purpose == given.purpose.strip()
-        and list(row.actions) == list(given.actions)
-        and list(row.fields) == list(given.fields)
+        and set(row.actions) == set(given.actions)
+        and set(row.fields) == set(given.fields)
         and row.answer_sensitivity == given.answer_sensitivity
         and row.valid_until == given.valid_until
         and row.valid_from is None

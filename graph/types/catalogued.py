@@ -32,7 +32,12 @@ def catalogued(type_name: str) -> Callable[[type[T]], type[T]]:
     def build(cls: type[T]) -> type[T]:
         annotations = dict(inspect.get_annotations(cls))
         for field in spec.fields:
-            if not field.graphql or field.storage is Storage.IDENTITY:
+            if not field.graphql:
+                continue
+            if field.storage is Storage.IDENTITY:
+                # The Node interface's id, redeclared to carry the type's own description.
+                annotations["id"] = strawberry.ID
+                cls.id = strawberry.field(description=field.description)  # type: ignore[attr-defined]
                 continue
             defined = cls.__dict__.get(field.python_name)
             if isinstance(defined, StrawberryField):
