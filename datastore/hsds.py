@@ -1,4 +1,4 @@
-"""HSDS 3.0 field rules for directory writes (``../shared/data/hsds-3.0/schema/*.json``).
+"""HSDS 3.0 field rules for directory writes (``tests/data/hsds-3.0/schema/*.json``).
 
 Each check takes a value that is not ``None`` and returns a :class:`Problem` or ``None``; record
 checks see the record's values after the change (column -> value) and catch what no single field
