@@ -1,4 +1,4 @@
-"""`sharegraph import`: the shared sample files into a tenant's directory, on both backends.
+"""`sharegraph import`: the sample files of tests/data into a tenant's directory, on both backends.
 
 Stories: a 2-1-1 loads its iCarol export, loads it again (nothing changes), loads next month's
 (exactly what changed is written, with history and events; what is gone is deactivated), gets
