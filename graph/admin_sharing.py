@@ -16,7 +16,7 @@ from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing, principal_sub
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
 from ..datastore.queries import sharing
-from ..errors import BadUserInput, Forbidden, NotFound
+from ..errors import BadUserInput, Forbidden, NotFound, quote
 from .context import Info
 from .relay import from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
@@ -261,7 +261,9 @@ class SharingAdminQuery:
         snapshot = info.context.policies.snapshot
         type_name = type_of(coordinate)
         if type_name not in TYPE_FIELDS and coordinate not in OPERATIONS:
-            raise BadUserInput(f"{coordinate!r} is not a known coordinate", reason="BAD_COORDINATE")
+            raise BadUserInput(
+                f"{quote(coordinate)} is not a known coordinate", reason="BAD_COORDINATE"
+            )
         record = None
         owner = admin_tenant
         if record_id is not None:
