@@ -26,6 +26,7 @@ from ..settings import Settings
 from .context import RequestContext
 from .export_download import export_router
 from .hsds_api import hsds_router
+from .http_errors import install as install_error_shapes
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    install_error_shapes(app)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -72,12 +72,16 @@ def _bad(parameter: str, message: str) -> BadUserInput:
     return BadUserInput(message, reason="BAD_PARAMETER", parameter=parameter)
 
 
-def error_response(error: SharegraphError) -> JSONResponse:
+def error_response(
+    error: SharegraphError, status: int | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": error.code.value, "message": error.message}
     if error.reason:
         body["reason"] = error.reason
     body.update(error.extra)
-    return JSONResponse({"error": body}, status_code=HTTP_STATUS[error.code])
+    return JSONResponse(
+        {"error": body}, status_code=status or HTTP_STATUS[error.code], headers=headers
+    )
 
 
 MAX_OFFSET = 2**31 - 1  # the offset must fit a 32-bit integer on every backend
