@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select, text
 
 from ..authz.authenticate import authenticate
+from ..authz.jwts import check_algorithms as check_jwt_algorithms
 from ..authz.store import PolicyStore
 from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
@@ -63,6 +64,7 @@ async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     """The app, on ``database`` or on one it opens from the settings."""
+    check_jwt_algorithms(settings.jwt_algorithms)
     schema = build_schema(settings)
     state: dict[str, Any] = {}
 
