@@ -17,7 +17,7 @@ from ..authz.principal import Principal
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
 from ..datastore.queries import principals, sharing
-from ..errors import BadUserInput, Forbidden, NotFound
+from ..errors import BadUserInput, Forbidden, NotFound, quote
 from .context import Info
 from .inputs import require_id
 from .relay import from_global_id, to_global_id
@@ -267,7 +267,9 @@ class SharingAdminQuery:
         snapshot = info.context.policies.snapshot
         type_name = type_of(coordinate)
         if type_name not in TYPE_FIELDS and coordinate not in OPERATIONS:
-            raise BadUserInput(f"{coordinate!r} is not a known coordinate", reason="BAD_COORDINATE")
+            raise BadUserInput(
+                f"{quote(coordinate)} is not a known coordinate", reason="BAD_COORDINATE"
+            )
         if subject is None:
             return _disabled_explanation()
         record = None
