@@ -26,7 +26,16 @@ from .coordinates import (
     field_coordinates,
     type_of,
 )
-from .policy import ACTIONS, PUBLIC, Snapshot, approved_at, role_subject, stamp, valid_at
+from .policy import (
+    ACTIONS,
+    PUBLIC,
+    ROLE_ONLY_ACTIONS,
+    Snapshot,
+    approved_at,
+    role_subject,
+    stamp,
+    valid_at,
+)
 from .scopes import Grantee, Scope, parse
 
 
@@ -101,7 +110,10 @@ def compile_core(
             purposes[agreement] = snapshot.agreements[agreement].purpose
 
     grants: dict[tuple[str, str], dict[uuid.UUID, tuple[Grant, ...]]] = defaultdict(dict)
-    operations: dict[str, frozenset[str]] = {}
+    operations: dict[str, frozenset[str]] = {
+        action: frozenset(_role_allowed(snapshot, roles, action, OPERATIONS))
+        for action in ROLE_ONLY_ACTIONS
+    }
     for action in ACTIONS:
         operations[action] = frozenset(_role_allowed(snapshot, roles, action, OPERATIONS))
         role_cache: dict[uuid.UUID, set[str]] = {}

@@ -69,6 +69,9 @@ OPERATIONS: dict[str, str] = {
     # data leaving the system (action export)
     "sendContactRecordByEmail": "export",
     "startExport": "export",
+    # the subgraph's SDL, for composing the supergraph (action compose, no agreement grants
+    # it); served to anyone only while introspection is on
+    "_service": "compose",
 }
 
 ANSWERS_PREFIX = "ContactRecord.answers."

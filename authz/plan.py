@@ -71,6 +71,7 @@ class Action(StrEnum):
     EXPORT = "export"
     SUBSCRIBE = "subscribe"
     STATISTICS = "statistics"
+    COMPOSE = "compose"
 
 
 # Each table answers to the domain type whose grants govern it; link tables follow the type
@@ -300,8 +301,11 @@ class AccessPlan:
     ) -> bool:
         return any(field_name in g.fields for g in self.write_grants(type_name, owner, row_scopes))
 
+    def allows_operation(self, operation: str, action: Action) -> bool:
+        return operation in self.core.operations.get(action.value, frozenset())
+
     def require_operation(self, operation: str, action: Action) -> None:
-        if operation not in self.core.operations.get(action.value, frozenset()):
+        if not self.allows_operation(operation, action):
             raise Forbidden(
                 f"your role may not use `{operation}`",
                 reason="OPERATION_DENIED",

@@ -32,6 +32,8 @@ HERE = Path(__file__).parent
 MODEL_PATH = HERE / "model.conf"
 ROLE_POLICY_PATH = HERE / "role_policy.csv"
 ACTIONS = ("read", "write", "export", "subscribe", "statistics")
+# Actions only roles grant (no tenant's data is involved, so no agreement can share them).
+ROLE_ONLY_ACTIONS = ("compose",)
 OWN = "own"  # agreement column of each tenant's implicit agreement with itself
 PUBLIC = "public"
 ANY_REVISION = "*"  # rev column of rules that are not subject to review (a tenant's own data)

@@ -70,7 +70,7 @@ from ..datastore.models import (
     Taxonomy,
     TaxonomyTerm,
 )
-from ..errors import BadUserInput
+from ..errors import BadUserInput, quote
 
 CLOSED_FOR_PARTNERS = (ReferralStatus.DRAFT, ReferralStatus.ENTERED_IN_ERROR)
 SCOPE_NAMES = (
@@ -106,7 +106,7 @@ def parse(text: str) -> Scope:
     name, sep, argument = text.strip().partition(":")
     if name not in SCOPE_NAMES:
         raise BadUserInput(
-            f"unknown row scope {text!r}; use one of: all, referred_to_grantee, "
+            f"unknown row scope {quote(text)}; use one of: all, referred_to_grantee, "
             "assigned_to_grantee, follow_up_assigned_to_grantee, shared_form:<form id>, "
             "region:<county or postal prefix>, inventory:<inventory id>",
             reason="BAD_SCOPE",
@@ -114,7 +114,7 @@ def parse(text: str) -> Scope:
     needs_argument = name in {"shared_form", "region", "inventory"}
     if needs_argument != bool(sep and argument):
         raise BadUserInput(
-            f"row scope {name!r} {'needs' if needs_argument else 'takes no'} argument",
+            f"row scope {quote(name)} {'needs' if needs_argument else 'takes no'} argument",
             reason="BAD_SCOPE",
         )
     if name in {"shared_form", "inventory"}:
@@ -122,7 +122,7 @@ def parse(text: str) -> Scope:
             argument = str(uuid.UUID(argument))
         except ValueError as exc:
             raise BadUserInput(
-                f"row scope {name}: needs a UUID, got {argument!r}", reason="BAD_SCOPE"
+                f"row scope {name}: needs a UUID, got {quote(argument)}", reason="BAD_SCOPE"
             ) from exc
     return Scope(name, argument or None)
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ..errors import BadUserInput
+from ..errors import BadUserInput, quote
 from .localtime import zone
 
 SHORTHANDS = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly"})
@@ -36,20 +36,22 @@ def check(expression: str) -> str:
     fields = text.split(" ")
     if len(fields) != 5:
         raise BadUserInput(
-            f"cron {expression!r} must have five fields (minute hour day-of-month month "
+            f"cron {quote(expression)} must have five fields (minute hour day-of-month month "
             "day-of-week), e.g. `0 6 * * *` for 06:00 every day",
             reason="BAD_CRON",
         )
     if not croniter.is_valid(text):
         raise BadUserInput(
-            f"cron {expression!r} is not a valid expression (minute 0-59, hour 0-23, "
+            f"cron {quote(expression)} is not a valid expression (minute 0-59, hour 0-23, "
             "day-of-month 1-31, month 1-12, day-of-week 0-6 with 0 = Sunday)",
             reason="BAD_CRON",
         )
     try:  # valid syntax naming no real date, such as 30 February
         following(text, "UTC", datetime(2000, 1, 1, tzinfo=UTC))
     except (ValueError, KeyError) as exc:
-        raise BadUserInput(f"cron {expression!r} never fires: {exc}", reason="BAD_CRON") from exc
+        raise BadUserInput(
+            f"cron {quote(expression)} never fires: {exc}", reason="BAD_CRON"
+        ) from exc
     return text
 
 
@@ -65,7 +67,7 @@ def following(expression: str, zone_name: str, after: datetime) -> datetime:
         instant = _instant(steps.get_next(datetime), tz)
         if instant > after:
             return instant
-    raise ValueError(f"cron {expression!r} has no time after {after.isoformat()}")
+    raise ValueError(f"cron {quote(expression)} has no time after {after.isoformat()}")
 
 
 def latest(expression: str, zone_name: str, at: datetime) -> datetime:
@@ -77,4 +79,4 @@ def latest(expression: str, zone_name: str, at: datetime) -> datetime:
         instant = _instant(steps.get_prev(datetime), tz)
         if instant <= at:
             return instant
-    raise ValueError(f"cron {expression!r} has no time before {at.isoformat()}")
+    raise ValueError(f"cron {quote(expression)} has no time before {at.isoformat()}")

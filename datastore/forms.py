@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from ..errors import BadUserInput
+from ..errors import BadUserInput, quote
 from .enums import FieldType
 from .models import FormField
 
@@ -66,7 +66,7 @@ def validate_answers(
     unknown = sorted(set(answers) - set(by_key))
     if unknown:
         raise BadUserInput(
-            f"answers has keys the form does not define: {', '.join(unknown)}",
+            f"answers has keys the form does not define: {quote(', '.join(unknown))}",
             reason="UNKNOWN_ANSWER_KEY",
         )
     cleaned: dict[str, Any] = {}

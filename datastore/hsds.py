@@ -1,4 +1,4 @@
-"""HSDS 3.0 field rules for directory writes (``../shared/data/hsds-3.0/schema/*.json``).
+"""HSDS 3.0 field rules for directory writes (``tests/data/hsds-3.0/schema/*.json``).
 
 Each check takes a value that is not ``None`` and returns a :class:`Problem` or ``None``; record
 checks see the record's values after the change (column -> value) and catch what no single field
@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..errors import quote
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def not_blank(value: Any) -> Problem | None:
 
 def email(value: Any) -> Problem | None:
     if not _EMAIL.match(str(value)):
-        return Problem("INVALID_EMAIL", f"{value!r} is not an email address")
+        return Problem("INVALID_EMAIL", f"{quote(value)} is not an email address")
     return None
 
 
@@ -60,7 +62,7 @@ def uri(value: Any) -> Problem | None:
         or (parts.scheme.lower() in {"http", "https"} and not parts.netloc)
         or not (parts.netloc or parts.path)
     ):
-        return Problem("INVALID_URI", f"{value!r} is not an absolute URI (https://...)")
+        return Problem("INVALID_URI", f"{quote(value)} is not an absolute URI (https://...)")
     return None
 
 
@@ -96,21 +98,22 @@ def phone_number(value: Any) -> Problem | None:
     if not _PHONE.match(text) or sum(c.isdigit() for c in text) < 3:
         return Problem(
             "INVALID_PHONE_NUMBER",
-            f"{value!r} is not a phone number (digits, spaces, + - ( ) . /; at least 3 digits)",
+            f"{quote(value)} is not a phone number "
+            "(digits, spaces, + - ( ) . /; at least 3 digits)",
         )
     return None
 
 
 def extension(value: Any) -> Problem | None:
     if not str(value).isdigit():
-        return Problem("INVALID_EXTENSION", f"extension {value!r} must be digits only")
+        return Problem("INVALID_EXTENSION", f"extension {quote(value)} must be digits only")
     return None
 
 
 def one_of(choices: tuple[str, ...]) -> Check:
     def check(value: Any) -> Problem | None:
         if value not in choices:
-            return Problem("INVALID_ENUM", f"{value!r} is not one of {', '.join(choices)}")
+            return Problem("INVALID_ENUM", f"{quote(value)} is not one of {', '.join(choices)}")
         return None
 
     return check
@@ -127,7 +130,7 @@ def byday(value: Any) -> Problem | None:
     if not all(_BYDAY.match(p.strip()) for p in parts):
         return Problem(
             "INVALID_BYDAY",
-            f"{value!r} is not a comma-separated list of {','.join(_WEEKDAYS)} "
+            f"{quote(value)} is not a comma-separated list of {','.join(_WEEKDAYS)} "
             "(each optionally preceded by an occurrence such as 2MO or -1FR)",
         )
     return None
@@ -141,8 +144,8 @@ def bymonthday(value: Any) -> Problem | None:
     if not days or not all(1 <= abs(d) <= 31 for d in days):
         return Problem(
             "INVALID_BYMONTHDAY",
-            f"{value!r} is not a comma-separated list of days of the month (1 to 31, or -31 to "
-            "-1 from the end)",
+            f"{quote(value)} is not a comma-separated list of days of the month "
+            "(1 to 31, or -31 to -1 from the end)",
         )
     return None
 
@@ -151,7 +154,8 @@ def time_of_day(value: Any) -> Problem | None:
     if not _TIME.match(str(value)):
         return Problem(
             "INVALID_TIME",
-            f"{value!r} is not a time of day (HH:MM or HH:MM:SS, optionally with Z or an offset)",
+            f"{quote(value)} is not a time of day "
+            "(HH:MM or HH:MM:SS, optionally with Z or an offset)",
         )
     return None
 
@@ -167,7 +171,8 @@ def timezone(value: Any) -> Problem | None:
         except (ZoneInfoNotFoundError, ValueError):
             return Problem(
                 "INVALID_TIMEZONE",
-                f"{value!r} is neither a UTC offset in hours (-12 to 14) nor an IANA time zone",
+                f"{quote(value)} is neither a UTC offset in hours (-12 to 14) "
+                "nor an IANA time zone",
             )
         return None
     if not -12 <= offset <= 14:

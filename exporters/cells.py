@@ -1,10 +1,17 @@
 """Plain values for files: CSV cells a spreadsheet will not run, JSON-ready scalars.
 
-A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula to
-Excel, LibreOffice and Google Sheets (CSV injection); every CSV we write passes each cell,
-headers included, through :func:`neutralize`, which prefixes such a cell with ``'``. A plain
-number (``-93.61``) runs nothing and stays as it is, so coordinates keep their type. Importers
-reading our files may drop a ``'`` that precedes one of those characters.
+A cell is a formula to Excel, LibreOffice or Google Sheets (CSV injection) when it starts with
+a tab or a carriage return, or when its first visible character is ``=``, ``+``, ``-`` or
+``@``. Visible means after any leading spaces, tabs, NBSP, other Unicode whitespace and
+invisible format characters (a zero-width space, a byte order mark), which spreadsheets trim.
+Their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20) count too: spreadsheet apps treat
+them as their ASCII twins. So, to be safe, do the small forms (U+FE66, U+FE62, U+FE63, U+FE6B)
+and the minus sign U+2212.
+
+Every CSV we write passes each cell, headers included, through :func:`neutralize`, which
+prefixes such a cell with ``'``. A plain ASCII number (``-93.61``, ``+1``, also after leading
+spaces) runs nothing and stays as it is, so coordinates keep their type. Importers reading our
+files may drop a ``'`` that precedes one of those characters.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -19,15 +27,31 @@ from decimal import Decimal
 from enum import Enum
 from typing import IO, Any
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet reads as the start of a formula, look-alikes included (see above).
+FORMULA_CHARACTERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b\u2212")
+CONTROL_STARTS = ("\t", "\r")
 MULTI_SELECT_SEPARATOR = "; "
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf"
 
 
 def neutralize(cell: str) -> str:
-    if cell.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+    """``cell`` prefixed with ``'`` when a spreadsheet would run it (see the module docstring)."""
+    if not cell or cell[0].isalnum():
+        return cell  # most cells: nothing to look at past the first character
+    if cell.startswith(CONTROL_STARTS):
         return "'" + cell
-    return cell
+    start = 0
+    while start < len(cell) and _invisible(cell[start]):
+        start += 1
+    if start == len(cell) or cell[start] not in FORMULA_CHARACTERS:
+        return cell
+    if _PLAIN_NUMBER.fullmatch(cell, start):
+        return cell
+    return "'" + cell
 
 
 def utc_iso(moment: datetime) -> str:

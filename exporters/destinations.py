@@ -32,7 +32,7 @@ from typing import Any
 
 import asyncssh
 
-from ..errors import BadUserInput
+from ..errors import BadUserInput, quote
 from ..settings import ExchangeSettings
 
 MAX_PATH = 1024
@@ -83,7 +83,7 @@ def _resolved(settings: ExchangeSettings, tenant_id: uuid.UUID, path: str) -> Pa
     folder = tenant_folder(settings, tenant_id)
     target = (folder / path).resolve()
     if not target.is_relative_to(folder):
-        raise _bad(f"{path!r} leaves your delivery folder", reason="PATH_OUTSIDE_ROOT")
+        raise _bad(f"{quote(path)} leaves your delivery folder", reason="PATH_OUTSIDE_ROOT")
     return target
 
 
@@ -97,7 +97,7 @@ def directory_target(
     pure = PurePosixPath(text or ".")
     if pure.is_absolute() or ".." in pure.parts:
         raise _bad(
-            f"{path!r}: give a path relative to your delivery folder, without `..`",
+            f"{quote(path)}: give a path relative to your delivery folder, without `..`",
             reason="PATH_OUTSIDE_ROOT",
         )
     clean = "" if str(pure) == "." else str(pure)
@@ -124,7 +124,7 @@ async def _deliver_to_directory(
     folder = _resolved(settings, tenant_id, target.path)
     folder.mkdir(parents=True, exist_ok=True)
     if _resolved(settings, tenant_id, target.path) != folder:  # a symlink appeared meanwhile
-        raise _bad(f"{target.path!r} leaves your delivery folder", reason="PATH_OUTSIDE_ROOT")
+        raise _bad(f"{quote(target.path)} leaves your delivery folder", reason="PATH_OUTSIDE_ROOT")
     for source, name in files:
         await asyncio.to_thread(_put_local, source, folder, name)
 
@@ -175,7 +175,7 @@ def sftp_target(
     with contextlib.suppress(ValueError):
         literal = ipaddress.ip_address(host.strip("[]"))
     if literal is None and not _HOSTNAME.match(host):
-        raise _bad(f"{host!r} is not a host name or IP address")
+        raise _bad(f"{quote(host)} is not a host name or IP address")
     if literal is not None and not settings.allow_private_hosts and not _public(literal):
         raise _bad(f"{host} is not a public address", reason="PRIVATE_HOST")
     if not 1 <= port <= 65535:

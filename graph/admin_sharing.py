@@ -13,12 +13,14 @@ from ..authz.authenticate import load_principal
 from ..authz.coordinates import OPERATIONS, TYPE_FIELDS, type_of
 from ..authz.plan import MODEL_TYPES, Action
 from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing, principal_subject
+from ..authz.principal import Principal
 from ..authz.review import pending_review
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
-from ..datastore.queries import sharing
-from ..errors import BadUserInput, Forbidden, NotFound
+from ..datastore.queries import principals, sharing
+from ..errors import BadUserInput, Forbidden, NotFound, quote
 from .context import Info
+from .inputs import require_id
 from .relay import from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
 from .types.tenants import PartnerOrganization, Tenant
@@ -210,13 +212,17 @@ async def _policies_changed(info: Info) -> None:
     await info.context.policies.reload()
 
 
-async def _subject_principal(info: Info, principal_id: strawberry.ID) -> Any:
-    _, raw = from_global_id(principal_id, expected="Principal")
-    async with info.context.db() as session:
-        principal = await load_principal(session, raw)
-    if principal is None:
-        raise NotFound("no such principal")
-    return principal
+async def _subject_principal(info: Info, principal_id: strawberry.ID) -> Principal | None:
+    """The principal an admin asks about, found exactly as ``principal(id:)`` finds it: a
+    principal the caller does not administer is ``NOT_FOUND`` (so another tenant's principals
+    cannot be probed), a caller who administers nothing is ``FORBIDDEN``. ``None`` when it is
+    disabled: it has no access at all."""
+    ctx = info.context
+    async with ctx.db() as session:
+        row = await principals.get_principal(
+            session, ctx.principal, require_id(principal_id, "Principal")
+        )
+        return await load_principal(session, row.id)
 
 
 @strawberry.type
@@ -273,14 +279,18 @@ class SharingAdminQuery:
         record_id: strawberry.ID | None = None,
         action: str = "read",
     ) -> Explanation:
+        subject = await _subject_principal(info, principal_id)
         admin_tenant = _own_admin_tenant(info)
         if action not in ACTIONS:
             raise BadUserInput(f"action must be one of {list(ACTIONS)}", reason="BAD_ACTION")
-        subject = await _subject_principal(info, principal_id)
         snapshot = info.context.policies.snapshot
         type_name = type_of(coordinate)
         if type_name not in TYPE_FIELDS and coordinate not in OPERATIONS:
-            raise BadUserInput(f"{coordinate!r} is not a known coordinate", reason="BAD_COORDINATE")
+            raise BadUserInput(
+                f"{quote(coordinate)} is not a known coordinate", reason="BAD_COORDINATE"
+            )
+        if subject is None:
+            return _disabled_explanation()
         record = None
         owner = admin_tenant
         if record_id is not None:
@@ -369,8 +379,10 @@ class SharingAdminQuery:
     async def effective_permissions(
         self, info: Info, principal_id: strawberry.ID
     ) -> list[PermissionEntry]:
-        admin_tenant = _own_admin_tenant(info)
         subject = await _subject_principal(info, principal_id)
+        admin_tenant = _own_admin_tenant(info)
+        if subject is None:
+            return []  # a disabled principal can do nothing
         plan = info.context.policies.plan_for(subject)
         merged: dict[tuple[uuid.UUID, str, str, str], set[str]] = {}
         for (action, type_name), by_owner in plan.core.grants.items():
@@ -415,6 +427,20 @@ def _awaiting_review(
         ):
             return agreement  # type: ignore[no-any-return]
     return None
+
+
+def _disabled_explanation() -> Explanation:
+    return Explanation(
+        allowed=False,
+        reason="the principal is disabled: its credentials are refused",
+        owner=None,
+        roles=[],
+        role_rule=None,
+        agreement=None,
+        sharing_rule=None,
+        row_scopes=[],
+        record_in_scopes=None,
+    )
 
 
 def subject_role_check(

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select, text
 
 from ..authz.authenticate import authenticate
+from ..authz.jwts import check_algorithms as check_jwt_algorithms
 from ..authz.store import PolicyStore
 from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
@@ -26,6 +27,7 @@ from ..settings import Settings
 from .context import RequestContext
 from .export_download import export_router
 from .hsds_api import hsds_router
+from .http_errors import install as install_error_shapes
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
@@ -62,6 +64,7 @@ async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     """The app, on ``database`` or on one it opens from the settings."""
+    check_jwt_algorithms(settings.jwt_algorithms)
     schema = build_schema(settings)
     state: dict[str, Any] = {}
 
@@ -99,6 +102,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    install_error_shapes(app)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +43,7 @@ from ..datastore.queries import directory, search
 from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
 from ..datastore.rls import RlsScope
-from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError
+from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError, quote
 from ..exporters.batches import keyset_batches
 from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
@@ -72,12 +72,16 @@ def _bad(parameter: str, message: str) -> BadUserInput:
     return BadUserInput(message, reason="BAD_PARAMETER", parameter=parameter)
 
 
-def error_response(error: SharegraphError) -> JSONResponse:
+def error_response(
+    error: SharegraphError, status: int | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": error.code.value, "message": error.message}
     if error.reason:
         body["reason"] = error.reason
     body.update(error.extra)
-    return JSONResponse({"error": body}, status_code=HTTP_STATUS[error.code])
+    return JSONResponse(
+        {"error": body}, status_code=status or HTTP_STATUS[error.code], headers=headers
+    )
 
 
 MAX_OFFSET = 2**31 - 1  # the offset must fit a 32-bit integer on every backend
@@ -146,7 +150,7 @@ def _int(query: Any, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise _bad(name, f"`{name}` must be a whole number, got {raw!r}") from None
+        raise _bad(name, f"`{name}` must be a whole number, got {quote(raw)}") from None
 
 
 def _bool(query: Any, name: str) -> bool:
@@ -155,14 +159,14 @@ def _bool(query: Any, name: str) -> bool:
         return True
     if raw in _FALSE or raw == "":
         return False
-    raise _bad(name, f"`{name}` must be true or false, got {raw!r}")
+    raise _bad(name, f"`{name}` must be true or false, got {quote(raw)}")
 
 
 def _uuid(raw: str, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw.strip())
     except ValueError:
-        raise _bad(name, f"`{name}` must be a UUID, got {raw!r}") from None
+        raise _bad(name, f"`{name}` must be a UUID, got {quote(raw)}") from None
 
 
 def _optional_uuid(query: Any, name: str) -> uuid.UUID | None:
@@ -177,7 +181,7 @@ def _datetime(query: Any, name: str) -> datetime | None:
     try:
         found = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise _bad(name, f"`{name}` must be an ISO 8601 date-time, got {raw!r}") from None
+        raise _bad(name, f"`{name}` must be an ISO 8601 date-time, got {quote(raw)}") from None
     return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
@@ -514,7 +518,9 @@ def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
                 call.params = replace(call.params, full=full, minimal=False)
                 objects = await listing.objects(call, [row]) if row is not None else []
                 if not objects:
-                    raise NotFound(f"no {listing.type_name} with id {id}", reason="NO_SUCH_ID")
+                    raise NotFound(
+                        f"no {listing.type_name} with id {quote(id)}", reason="NO_SUCH_ID"
+                    )
                 return objects[0]
 
             return await run(request, work)

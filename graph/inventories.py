@@ -25,7 +25,7 @@ from ..datastore.enums import Role
 from ..datastore.models import Inventory as InventoryRow
 from ..datastore.models import Tenant as TenantRow
 from ..datastore.queries import inventories
-from ..errors import BadUserInput, Forbidden, NotFound
+from ..errors import BadUserInput, Forbidden, NotFound, quote
 from .context import Info
 from .relay import Node, from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
@@ -59,7 +59,7 @@ async def visible_inventory(info: Info, inventory_id: strawberry.ID) -> uuid.UUI
     async with info.context.db() as session:
         found = await inventories.visible(session, and_(InventoryRow.id == raw, _visible(info)))
     if not found:
-        raise NotFound(f"no inventory with id {inventory_id}")
+        raise NotFound(f"no inventory with id {quote(inventory_id)}")
     return raw
 
 

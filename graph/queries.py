@@ -13,7 +13,7 @@ from ..authz.plan import AccessPlan, Action
 from ..datastore import models as m
 from ..datastore.queries import contacts, directory
 from ..datastore.queries.pagination import SortKey
-from ..errors import BadUserInput, Forbidden, NotFound
+from ..errors import BadUserInput, Forbidden, NotFound, quote
 from .context import Info
 from .inputs import (
     ClientFilterInput,
@@ -99,7 +99,7 @@ async def _typed(info: Info, cls: type[T], id: strawberry.ID) -> T:
     _, row_id = from_global_id(id, expected=cls.__name__)
     found = maybe(cls, await info.context.loaders.one(model, row_id))
     if found is None:
-        raise NotFound(f"no {cls.__name__} with id {id}")
+        raise NotFound(f"no {cls.__name__} with id {quote(id)}")
     return found
 
 
@@ -146,7 +146,7 @@ class DataQuery:
         type_name, row_id = from_global_id(id)
         if type_name not in NODE_TYPES:
             raise BadUserInput(
-                f"{id!r} is not the id of an object this API serves", reason="BAD_ID"
+                f"{quote(id)} is not the id of an object this API serves", reason="BAD_ID"
             )
         model, cls = NODE_TYPES[type_name]
         return maybe(cls, await info.context.loaders.one(model, row_id))

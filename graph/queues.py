@@ -17,7 +17,7 @@ from ..authz.plan import Action
 from ..datastore import models as m
 from ..datastore.queries import queues as q
 from ..datastore.queries.pagination import SortKey
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, quote
 from .context import Info
 from .enums import ReferralStatus
 from .inputs import decode_id, decode_ids, require_id
@@ -205,7 +205,7 @@ class QueueQuery:
         _, row_id = from_global_id(id, expected="ReferralQueue")
         found = maybe(ReferralQueue, await info.context.loaders.one(m.ReferralQueue, row_id))
         if found is None:
-            raise NotFound(f"no ReferralQueue with id {id}")
+            raise NotFound(f"no ReferralQueue with id {quote(id)}")
         return found
 
 

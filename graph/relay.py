@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from ..errors import BadUserInput
+from ..errors import BadUserInput, quote
 
 T = TypeVar("T")
 
@@ -37,11 +37,12 @@ def from_global_id(
         type_name, _, raw = _b64decode(global_id).decode("utf-8").partition(":")
         row_id = uuid.UUID(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadUserInput(f"{global_id!r} is not a valid id", reason="BAD_ID") from exc
+        raise BadUserInput(f"{quote(global_id)} is not a valid id", reason="BAD_ID") from exc
     allowed = (expected,) if isinstance(expected, str) else expected
     if allowed is not None and type_name not in allowed:
         raise BadUserInput(
-            f"{global_id!r} is the id of a {type_name}, expected {' or '.join(allowed)}",
+            f"{quote(global_id)} is the id of a {quote(type_name)}, "
+            f"expected {' or '.join(allowed)}",
             reason="BAD_ID",
         )
     return type_name, row_id

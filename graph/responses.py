@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import re
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.types import ExecutionResult
 
-from ..errors import ErrorCode, SharegraphError
+from ..errors import ErrorCode, SharegraphError, internal_error, quote
 
 log = logging.getLogger("sharegraph.graph")
+
+# graphql-core quotes the caller's names and values in its messages ('field', "value") in full.
+_LONG_QUOTED = re.compile(r"'([^']{100,})'|\"([^\"]{100,})\"")
+MAX_MESSAGE = 500
+
+
+def shorten_quoted(message: str) -> str:
+    """A library's message with each long quoted span cut as :func:`quote` cuts it."""
+    shortened = _LONG_QUOTED.sub(lambda m: quote(m.group(1) or m.group(2)), message)
+    return shortened if len(shortened) <= MAX_MESSAGE else shortened[:MAX_MESSAGE] + "…"
 
 
 def error_body(error: SharegraphError) -> dict[str, Any]:
@@ -36,12 +46,12 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         code = (
             ErrorCode.QUERY_TOO_COMPLEX if "tokens" in error.message else ErrorCode.BAD_USER_INPUT
         )
+        formatted["message"] = shorten_quoted(error.message)
         formatted["extensions"] = {"code": code.value}
     else:
-        incident = uuid.uuid4().hex[:12]
-        log.error("internal error %s at %s", incident, error.path, exc_info=original)
-        formatted["message"] = f"internal error (incident {incident})"
-        formatted["extensions"] = {"code": ErrorCode.INTERNAL.value, "incident": incident}
+        internal = internal_error(log, original, error.path)
+        formatted["message"] = internal.message
+        formatted["extensions"] = internal.extensions()
     return formatted
 
 

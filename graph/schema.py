@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from .email_pdf import EmailPdfMutation
 from .email_templates import EmailTemplateMutation, EmailTemplateQuery
 from .export_jobs import ExportJobMutation, ExportJobQuery
 from .export_schedules import ExportScheduleMutation, ExportScheduleQuery
+from .federation import FederationQuery
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
@@ -59,6 +61,7 @@ Query = merge_types(
         ExportScheduleQuery,
         InventoryQuery,
         QueueQuery,
+        FederationQuery,
     ),
 )
 Mutation = merge_types(
@@ -84,14 +87,37 @@ Mutation = merge_types(
 
 log = logging.getLogger("sharegraph.graph")
 
+# graphql-core's suggestions (pyutils.did_you_mean): "Cannot query field 'dob' on type 'Client'.
+# Did you mean 'dateOfBirth'?", the same for arguments, types, enum values ("Did you mean the
+# enum value 'OPEN'?") and input fields, also inside a variable's error ("...; Did you mean
+# 'search'? Found: ..."). They would spell the schema out to a caller, name by name. The
+# suggested names are GraphQL names, which never hold a quote.
+_NAME = r"'[^']*'"
+SUGGESTION = re.compile(
+    rf" ?Did you mean (?:the enum value |to use an inline fragment on )?{_NAME}"
+    rf"(?:, {_NAME})*(?:,? or {_NAME})?\?"
+)
+
+
+def without_suggestions(message: str) -> str:
+    message = SUGGESTION.sub("", message)
+    # Should a future graphql-core word a suggestion otherwise, cut the message short rather
+    # than let it through.
+    return message.split(" Did you mean", 1)[0] if "Did you mean" in message else message
+
 
 class Schema(strawberry.federation.Schema):
+    # Set while introspection is off: the schema is not for every caller to discover.
+    hide_suggestions: bool = False
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Expected errors (bad input, not found, ...) are answers, not incidents: log only the
-        # unexpected ones, with their traceback.
         for error in errors:
+            if self.hide_suggestions:
+                error.message = without_suggestions(error.message)
+            # Expected errors (bad input, not found, ...) are answers, not incidents: log only
+            # the unexpected ones, with their traceback.
             if not isinstance(error.original_error, SharegraphError) and error.path is not None:
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
@@ -109,6 +135,7 @@ def build_schema(settings: Settings) -> Schema:
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     guard(CATALOGUED.values())
     schema = Schema(query=Query, mutation=Mutation, types=types, extensions=extensions)
+    schema.hide_suggestions = not settings.introspection
     require_catalogued(schema)
     return schema
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from enum import StrEnum
 from typing import Any
+
+QUOTE_LIMIT = 100
 
 
 class ErrorCode(StrEnum):
@@ -87,3 +91,36 @@ class QueryTooComplex(SharegraphError):
 
 class NotMigrated(SharegraphError):
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` as a quoted literal for an error message, at most ``limit`` characters
+    between the quotes (then an ellipsis): a caller's 60 KB parameter is not echoed back, and
+    control characters are escaped as ``repr`` would."""
+    text = value if isinstance(value, str) else str(value)
+    shown: list[str] = []
+    used = 0
+    for char in text:
+        if char == "'" or char == "\\":
+            piece = "\\" + char
+        elif char.isprintable():
+            piece = char
+        else:
+            piece = char.encode("unicode_escape").decode("ascii")
+        if used + len(piece) > limit:
+            return "'" + "".join(shown) + "…'"
+        shown.append(piece)
+        used += len(piece)
+    return "'" + "".join(shown) + "'"
+
+
+def internal_error(
+    log: logging.Logger, exc: BaseException | None, where: object
+) -> SharegraphError:
+    """What a client is told about an unexpected exception: ``INTERNAL`` and an incident id,
+    under which ``log`` records the traceback (the client sees neither it nor a repr)."""
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error %s at %s", incident, where, exc_info=exc)
+    return SharegraphError(
+        f"internal error (incident {incident})", code=ErrorCode.INTERNAL, incident=incident
+    )

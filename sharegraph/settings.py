@@ -7,6 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_SQLITE_PATH = Path("var") / "sharegraph.db"
+# JWT algorithms accepted by default: HS256 with the shared secret, the asymmetric ones with the
+# JWKS keys they fit (RSA: RS*/PS*, EC: ES* by curve, OKP: EdDSA). `none` is never accepted.
+DEFAULT_JWT_ALGORITHMS = (
+    "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+    "EdDSA",
+)  # fmt: skip
 
 
 def default_database_url() -> str:
@@ -122,6 +128,7 @@ class Settings:
     jwt_jwks_file: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_algorithms: tuple[str, ...] = DEFAULT_JWT_ALGORITHMS
     # Demo API keys are HMACs of the principal's name under this secret, so they can be
     # printed again; they are accepted only by a database marked as demo.
     demo_secret: str = "sharegraph-demo-secret"
@@ -158,6 +165,12 @@ class Settings:
             jwt_jwks_file=os.environ.get("SHAREGRAPH_JWT_JWKS_FILE") or None,
             jwt_audience=os.environ.get("SHAREGRAPH_JWT_AUDIENCE") or None,
             jwt_issuer=os.environ.get("SHAREGRAPH_JWT_ISSUER") or None,
+            jwt_algorithms=tuple(
+                name.strip()
+                for name in (os.environ.get("SHAREGRAPH_JWT_ALGORITHMS") or "").split(",")
+                if name.strip()
+            )
+            or DEFAULT_JWT_ALGORITHMS,
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             smtp=SmtpSettings.from_env(),

@@ -28,7 +28,8 @@ POSTGRES_URL = os.environ.get(
     "SHAREGRAPH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Reference data the tests read, copied into the repository (see tests/data/README.md).
+SAMPLE_DATA = Path(__file__).resolve().parent / "data"
 
 
 def _postgres_unavailable_reason() -> str | None:

@@ -17,10 +17,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from .conftest import SHARED_DATA
+from .conftest import SAMPLE_DATA
 
-HSDS = SHARED_DATA / "hsds-3.0" / "schema"
-HSDS_31 = SHARED_DATA / "hsds-3.1-dev" / "schema"
+HSDS = SAMPLE_DATA / "hsds-3.0" / "schema"
+HSDS_31 = SAMPLE_DATA / "hsds-3.1-dev" / "schema"
 BASE = "https://hsds.test/3.0/"
 BASE_31 = "https://hsds.test/3.1/"
 

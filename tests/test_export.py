@@ -58,7 +58,7 @@ from sharegraph.exporters.run import (
 from sharegraph.settings import Settings
 
 from .builders import add_tenant_with_admin
-from .conftest import SHARED_DATA, DatabaseFactory
+from .conftest import SAMPLE_DATA, DatabaseFactory
 from .hsds_schema import assert_full_service_valid, assert_valid, tabular_rows
 
 PRAIRIE = demo_id("tenant", "prairie")
@@ -513,7 +513,7 @@ async def test_airs_xml_follows_the_icarol_layout(net: Network, tmp_path: Path) 
     result = await export(net, tmp_path, What.RESOURCES, Format.AIRS_XML)
     root = ET.parse(result.output).getroot()
     sample = ET.parse(
-        SHARED_DATA / "samples" / "icarol-airs-xml-bc211" / "BC211_data_excerpt.xml"
+        SAMPLE_DATA / "samples" / "icarol-airs-xml-bc211" / "BC211_data_excerpt.xml"
     ).getroot()
     assert root.tag == "Source" and root.get("SchemaVersion") == "3.0"
     assert root.get("SourceEntity") == "sharegraph Prairie 211"
@@ -591,7 +591,7 @@ async def test_airs_round_trip_through_our_importer_changes_nothing(
     net: Network, tmp_path: Path
 ) -> None:
     imports = pytest.importorskip("sharegraph.datastore.imports")
-    sample = SHARED_DATA / "samples" / "icarol-airs-xml-bc211" / "BC211_data_excerpt.xml"
+    sample = SAMPLE_DATA / "samples" / "icarol-airs-xml-bc211" / "BC211_data_excerpt.xml"
     name = f"Round Trip {uuid.uuid4().hex[:6]}"
     tenant, _ = await add_tenant_with_admin(net.db, name, f"admin-{name}")
     first = await imports.import_path(net.db, sample, tenant=name, fmt="airs-xml")

@@ -22,10 +22,10 @@ from sharegraph.authz.catalogue import CATALOGUE, REVISION, TypeSpec
 from sharegraph.authz.catalogue.spec import column
 from sharegraph.authz.compiler import PlanCore, compile_core
 from sharegraph.authz.policy import Snapshot
-from sharegraph.datastore import demo, migrate
+from sharegraph.datastore import demo, migrate, policy_version
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.enums import Sensitivity
-from sharegraph.datastore.models import Principal, RoleAssignment
+from sharegraph.datastore.enums import GranteeKind, Sensitivity
+from sharegraph.datastore.models import Principal, RoleAssignment, SharingAgreement
 from sharegraph.datastore.queries import sharing
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import Settings
@@ -150,25 +150,41 @@ def _grantees_of(snapshot: Snapshot, coordinate: str) -> set[str]:
     }
 
 
+async def _grant_whole_records_to_the_pantry(db: Database) -> None:
+    """An agreement written before the release: the pantry reads whole referred records."""
+    async with db.write_session() as session:
+        session.add(
+            SharingAgreement(
+                id=uuid.uuid4(),
+                tenant_id=demo.demo_id("tenant", "prairie"),
+                name="Whole referred records",
+                purpose="care coordination",
+                grantee_kind=GranteeKind.PARTNER,
+                grantee_partner_id=demo.demo_id("partner-organization", "eastside"),
+                actions=["read"],
+                fields=["ContactRecord.*"],
+                row_scope="referred_to_grantee",
+                catalogue_revision=REVISION,
+            )
+        )
+        await policy_version.bump(session)
+
+
 async def test_a_new_field_waits_for_review_and_is_shared_once_approved(
     seeded_db: Database, keys: dict[str, str], new_field: str
 ) -> None:
+    await _grant_whole_records_to_the_pantry(seeded_db)
     async with seeded_db.read_session() as session:
         snapshot = await policy.load(session)
     reaching = _grantees_of(snapshot, new_field)
-    assert reaching, "some demo agreement shares ContactRecord.* with another tenant"
     now = datetime.now(UTC)
-    lakeside = demo.demo_id("tenant", "lakeside")
     prairie = demo.demo_id("tenant", "prairie")
+    pantry = demo.demo_id("partner-organization", "eastside")
     core = compile_core(
-        snapshot,
-        home_tenant=lakeside,
-        home_partner=None,
-        roles=frozenset({"tenant-admin"}),
-        now=now,
+        snapshot, home_tenant=None, home_partner=pantry, roles=frozenset({"portal-user"}), now=now
     )
     shared = core.grants[("read", "ContactRecord")][prairie]
-    assert any("startedAt" in g.fields for g in shared)
+    assert any("channel" in g.fields for g in shared)
     assert not any("callerGender" in g.fields for g in shared)
     # The owner's own staff read it at once: their data needs no agreement.
     own = compile_core(
@@ -176,11 +192,10 @@ async def test_a_new_field_waits_for_review_and_is_shared_once_approved(
     )
     assert any("callerGender" in g.fields for g in own.grants[("read", "ContactRecord")][prairie])
     # Casbin, the oracle, agrees.
-    lakeside_admin = next(p for p in demo.DEMO_PRINCIPALS if p.name == "lakeside-admin")
-    principal_id = demo.demo_id("principal", lakeside_admin.name)
+    pantry_user = demo.demo_id("principal", "eastside-portal")
     for scope in {str(g.scope) for g in shared}:
         allowed, _ = policy.enforce_sharing(
-            snapshot, principal_id, prairie, new_field, "read", scope, now
+            snapshot, pantry_user, prairie, new_field, "read", scope, now
         )
         assert not allowed
 
@@ -189,17 +204,20 @@ async def test_a_new_field_waits_for_review_and_is_shared_once_approved(
             "prairie-admin", "{ sharingAgreements { id name version pendingReview fields } }"
         )
         pending = {a["id"]: a for a in listed["sharingAgreements"] if a["pendingReview"]}
-        assert pending and all(a["pendingReview"] == [new_field] for a in pending.values())
-        assert {to_global_id("SharingAgreement", uuid.UUID(a)) for a in reaching} >= set(pending)
+        assert "Whole referred records" in {a["name"] for a in pending.values()}
+        assert all(a["pendingReview"] == [new_field] for a in pending.values())
+        prairies = {a for a in reaching if snapshot.agreements[a].owner == prairie}
+        assert {to_global_id("SharingAgreement", uuid.UUID(a)) for a in prairies} == set(pending)
         explained = await api.data(
             "prairie-admin",
             """query($p: ID!, $c: String!) {
                  explainAccess(principalId: $p, coordinate: $c) { allowed reason }
                }""",
-            {"p": to_global_id("Principal", principal_id), "c": new_field},
+            {"p": to_global_id("Principal", pantry_user), "c": new_field},
         )
         assert explained["explainAccess"]["allowed"] is False
         assert "pending review" in explained["explainAccess"]["reason"]
+        assert "Whole referred records" in explained["explainAccess"]["reason"]
 
         for agreement in pending.values():
             approved = await api.data(
@@ -220,10 +238,6 @@ async def test_a_new_field_waits_for_review_and_is_shared_once_approved(
     async with seeded_db.read_session() as session:
         snapshot = await policy.load(session)
     core = compile_core(
-        snapshot,
-        home_tenant=lakeside,
-        home_partner=None,
-        roles=frozenset({"tenant-admin"}),
-        now=now,
+        snapshot, home_tenant=None, home_partner=pantry, roles=frozenset({"portal-user"}), now=now
     )
     assert any("callerGender" in g.fields for g in core.grants[("read", "ContactRecord")][prairie])

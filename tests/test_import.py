@@ -1,4 +1,4 @@
-"""`sharegraph import`: the shared sample files into a tenant's directory, on both backends.
+"""`sharegraph import`: the sample files of tests/data into a tenant's directory, on both backends.
 
 Stories: a 2-1-1 loads its iCarol export, loads it again (nothing changes), loads next month's
 (exactly what changed is written, with history and events; what is gone is deactivated), gets
@@ -50,16 +50,16 @@ from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import ExportRequest, Format, What, owner_principal, run_export
 
 from .builders import add_tenant_with_admin
-from .conftest import SHARED_DATA
+from .conftest import SAMPLE_DATA
 
-SAMPLES = SHARED_DATA / "samples"
+SAMPLES = SAMPLE_DATA / "samples"
 AIRS = SAMPLES / "icarol-airs-xml-bc211"
 ONE_AGENCY = AIRS / "BC211_data_one_agency.xml"
 EXCERPT = AIRS / "BC211_data_excerpt.xml"
 INVALID = AIRS / "BC211_data_with_invalid_agencies.xml"
 OHANA = SAMPLES / "ohana-sample-csv"
 HSDS_11 = SAMPLES / "hsds-1.1-example-city"
-HSDS_30 = SHARED_DATA / "hsds-3.0" / "examples"
+HSDS_30 = SAMPLE_DATA / "hsds-3.0" / "examples"
 BC211 = "BC 211 RecordOwner = 2252 - Vancouver, BC"
 
 runner = CliRunner()

@@ -43,7 +43,7 @@ from sharegraph.authz.coordinates import (
     coordinate_matches,
     field_coordinates,
 )
-from sharegraph.authz.policy import ACTIONS, AgreementRow, Snapshot
+from sharegraph.authz.policy import ACTIONS, ROLE_ONLY_ACTIONS, AgreementRow, Snapshot
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 500_000, tzinfo=UTC)
@@ -365,7 +365,7 @@ def check(world: World, *, record_events: bool = True) -> None:
                             f"plan {'shows' if visible else 'hides'} them, casbin allows "
                             f"{'some' if allowed else 'no'} field"
                         )
-    for action in ACTIONS:
+    for action in (*ACTIONS, *ROLE_ONLY_ACTIONS):
         expected = oracle.role(action, list(OPERATIONS))
         if core.operations[action] != expected:
             problems.append(

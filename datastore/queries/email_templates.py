@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...authz.catalogue import CATALOGUE, Format
 from ...authz.coordinates import ANSWERS_PREFIX, TYPE_FIELDS
 from ...authz.principal import Principal
-from ...errors import BadUserInput, Conflict, Forbidden, NotFound
+from ...errors import BadUserInput, Conflict, Forbidden, NotFound, quote
 from .. import audit
 from ..models import EmailSend, EmailTemplate
 from ..versioning import bump
@@ -70,9 +70,9 @@ class TemplateInput:
 def address_problem(address: str) -> str | None:
     """Why ``address`` is not a plain email address; None when it is one."""
     if len(address) > MAX_ADDRESS:
-        return f"{address[:40]!r}... is longer than {MAX_ADDRESS} characters"
+        return f"{quote(address, 40)} is longer than {MAX_ADDRESS} characters"
     if not _ADDRESS.match(address) or len(address.split("@", 1)[0]) > 64:
-        return f"{address!r} is not an email address (name@example.org)"
+        return f"{quote(address)} is not an email address (name@example.org)"
     return None
 
 
@@ -83,14 +83,16 @@ def field_problem(coordinate: str, known_answer_keys: frozenset[str]) -> str | N
     if coordinate.startswith(ANSWERS_PREFIX):
         key = coordinate[len(ANSWERS_PREFIX) :]
         if not _ANSWER_KEY.match(key):
-            return f"{coordinate!r}: not a form field key"
+            return f"{quote(coordinate)}: not a form field key"
         if key not in known_answer_keys:
-            return f"{coordinate!r}: no form you can read has the field {key!r}"
+            return f"{quote(coordinate)}: no form you can read has the field {quote(key)}"
         return None
     type_name, _, field_name = coordinate.partition(".")
     if field_name in TYPE_FIELDS.get(type_name, ()):
-        return f"{coordinate!r} cannot go into a PDF; use fields of ContactRecord and Client"
-    return f"{coordinate!r} is not a known field (ContactRecord.narrative, Client.firstName, ...)"
+        return f"{quote(coordinate)} cannot go into a PDF; use fields of ContactRecord and Client"
+    return (
+        f"{quote(coordinate)} is not a known field (ContactRecord.narrative, Client.firstName, ...)"
+    )
 
 
 def normalized(given: TemplateInput, known_answer_keys: frozenset[str]) -> TemplateInput:
@@ -210,7 +212,7 @@ async def _refuse_taken_name(
         )
     )
     if taken is not None and taken != ignore:
-        raise Conflict(f"an email template named {name!r} exists already", reason="NAME_TAKEN")
+        raise Conflict(f"an email template named {quote(name)} exists already", reason="NAME_TAKEN")
 
 
 def _apply(row: EmailTemplate, given: TemplateInput) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz.principal import Principal
-from ...errors import BadUserInput, Conflict, Forbidden, NotFound
+from ...errors import BadUserInput, Conflict, Forbidden, NotFound, quote
 from .. import audit, cron
 from ..engine import Database
 from ..models import ExportRun, ExportSchedule, Tenant
@@ -115,7 +115,9 @@ async def _refuse_taken_name(
         )
     )
     if taken is not None and taken != ignore:
-        raise Conflict(f"an export schedule named {name!r} exists already", reason="NAME_TAKEN")
+        raise Conflict(
+            f"an export schedule named {quote(name)} exists already", reason="NAME_TAKEN"
+        )
 
 
 def _apply(row: ExportSchedule, values: ScheduleValues, zone: str, now: datetime) -> None:

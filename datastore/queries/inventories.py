@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz.principal import Principal
-from ...errors import BadUserInput, Conflict, NotFound
+from ...errors import BadUserInput, Conflict, NotFound, quote
 from .. import audit
 from ..models import (
     Inventory,
@@ -96,7 +96,7 @@ async def _refuse_taken(
         select(Inventory.id).where(Inventory.tenant_id == owner, Inventory.name == name)
     )
     if taken is not None and taken != ignore:
-        raise Conflict(f"an inventory named {name!r} exists already", reason="NAME_TAKEN")
+        raise Conflict(f"an inventory named {quote(name)} exists already", reason="NAME_TAKEN")
 
 
 async def create(

@@ -21,7 +21,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...authz.plan import AccessPlan, Action
-from ...errors import BadUserInput, Conflict, Forbidden, NotFound
+from ...errors import BadUserInput, Conflict, Forbidden, NotFound, quote
 from ..base import utcnow
 from ..enums import EventType, ReferralStatus
 from ..models import (
@@ -251,11 +251,13 @@ def _check_statuses(statuses: list[StatusSpec]) -> list[StatusSpec]:
     for status in statuses:
         if not STATUS_KEY.fullmatch(status.key):
             raise BadUserInput(
-                f"status key {status.key!r}: use 1-64 lowercase letters, digits, '-' or '_'",
+                f"status key {quote(status.key)}: use 1-64 lowercase letters, digits, '-' or '_'",
                 reason="BAD_STATUS_KEY",
             )
         if status.key in seen:
-            raise BadUserInput(f"status key {status.key!r} is listed twice", reason="DUPLICATE")
+            raise BadUserInput(
+                f"status key {quote(status.key)} is listed twice", reason="DUPLICATE"
+            )
         seen.add(status.key)
         label = _text(status.label, "label", MAX_LABEL, required=True)
         checked.append(StatusSpec(status.key, str(label), status.canonical_status))
@@ -277,7 +279,7 @@ async def _require_visible(
         await session.scalars(select(model.id).where(model.id.in_(wanted), plan.row_filter(model)))
     )
     if missing := wanted - found:
-        raise NotFound(f"no such {what}: {', '.join(sorted(map(str, missing)))}")
+        raise NotFound(f"no such {what}: {quote(', '.join(sorted(map(str, missing))))}")
 
 
 async def _form_ids(
@@ -297,7 +299,7 @@ async def _form_ids(
         ).all()
     )
     if missing := wanted - set(found):
-        raise NotFound(f"no such contact form: {', '.join(sorted(map(str, missing)))}")
+        raise NotFound(f"no such contact form: {quote(', '.join(sorted(map(str, missing))))}")
     await _require_visible(session, plan, ContactForm, list(set(found.values())), "contact form")
     return list(dict.fromkeys(found[v] for v in version_ids))
 
@@ -311,7 +313,7 @@ async def _name_free(
     if queue_id is not None:
         statement = statement.where(ReferralQueue.id != queue_id)
     if await session.scalar(statement) is not None:
-        raise Conflict(f"your tenant already has a queue named {name!r}", reason="NAME_TAKEN")
+        raise Conflict(f"your tenant already has a queue named {quote(name)}", reason="NAME_TAKEN")
 
 
 async def _check_links(session: AsyncSession, plan: AccessPlan, spec: QueueSpec) -> None:
@@ -710,7 +712,7 @@ async def set_status(
     keys = [s.key for s in await _statuses(session, entry.queue_id)]
     if key not in keys:
         raise BadUserInput(
-            f"the queue has no status {key!r}; its statuses are {', '.join(keys)}",
+            f"the queue has no status {quote(key)}; its statuses are {', '.join(keys)}",
             reason="UNKNOWN_STATUS",
         )
     entry.status_key = key

@@ -18,7 +18,7 @@ from ...authz.policy import ACTIONS, AgreementRow, Snapshot
 from ...authz.principal import Principal
 from ...authz.review import pending_review
 from ...authz.scopes import parse as parse_scope
-from ...errors import BadUserInput, Conflict, Forbidden, NotFound
+from ...errors import BadUserInput, Conflict, Forbidden, NotFound, quote
 from .. import audit, policy_version
 from ..enums import GranteeKind, Role, Sensitivity
 from ..models import PartnerOrganization, SharingAgreement, Tenant
@@ -138,7 +138,7 @@ async def _refuse_overlap(
         shared_fields = set(other.fields) & set(given.fields)
         if same_grantee and shared_actions and shared_fields and _windows_overlap(other, given):
             raise BadUserInput(
-                f"overlaps agreement {other.name!r}: both grant {sorted(shared_fields)} for "
+                f"overlaps agreement {quote(other.name)}: both grant {sorted(shared_fields)} for "
                 f"{sorted(shared_actions)} on the same rows; edit that agreement instead",
                 reason="OVERLAPPING_GRANT",
                 agreementId=str(other.id),
@@ -202,7 +202,9 @@ async def create(
             SharingAgreement.tenant_id == owner, SharingAgreement.name == given.name.strip()
         )
     ):
-        raise Conflict(f"an agreement named {given.name!r} exists already", reason="NAME_TAKEN")
+        raise Conflict(
+            f"an agreement named {quote(given.name)} exists already", reason="NAME_TAKEN"
+        )
     row = SharingAgreement(
         id=uuid.uuid4(), tenant_id=owner, created_by_id=actor.id, version=1, **_values(given)
     )

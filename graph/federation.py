@@ -1,0 +1,54 @@
+"""`_service { sdl }`: the subgraph's schema, for the router that composes the supergraph.
+
+strawberry.federation.Schema adds its own open `_service` unless the query type has one; this
+is ours. While introspection is on the schema is public anyway and anyone may read it. With
+introspection off, only principals whose roles allow the `compose` action on `_service`
+(authz/role_policy.csv: the api-client role, whose key the router uses) get it; anyone else
+gets ``FORBIDDEN`` (``FEDERATION_DENIED``), so the SDL cannot stand in for the introspection
+that was turned off. `_entities` is strawberry's and goes through the access plan like any
+lookup.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import strawberry
+from strawberry.printer import print_schema
+from strawberry.schema.base import BaseSchema
+
+from ..authz.plan import Action
+from ..errors import Forbidden
+from .context import Info
+
+OPERATION = "_service"
+
+
+@lru_cache(maxsize=8)
+def _sdl(schema: BaseSchema) -> str:
+    # The schema never changes once built; printing it takes a while (about 60 KB of SDL).
+    return print_schema(schema)
+
+
+@strawberry.type(name="_Service")
+class FederationService:
+    sdl: str
+
+
+@strawberry.type
+class FederationQuery:
+    @strawberry.field(name="_service")
+    async def federation_service(self, info: Info) -> FederationService:
+        # Async on purpose: when a sync resolver raises in a non-null root field, graphql-core
+        # leaves its async siblings running in the background, past the request's session;
+        # an async refusal has them cancelled and settled first.
+        ctx = info.context
+        if not ctx.settings.introspection and not ctx.plan.allows_operation(
+            OPERATION, Action.COMPOSE
+        ):
+            raise Forbidden(
+                "the schema is served only to the federation router while introspection is off",
+                reason="FEDERATION_DENIED",
+                operation=OPERATION,
+            )
+        return FederationService(sdl=_sdl(info.schema))
