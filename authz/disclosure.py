@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, and_, case, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..datastore.enums import GranteeKind
+from ..errors import Forbidden
 from .coordinates import answer_coordinate
 from .plan import MODEL_TYPES, AccessPlan, Action, has_scopes
 
@@ -239,6 +240,38 @@ class Disclosure:
         return sorted(
             o for o in self.owners(type_name) if self.everywhere(type_name, field_name, o)
         )
+
+    # -- filters, sorts and searches ------------------------------------------------------
+    # A filter, sort or search may use only fields readable on every row it applies to;
+    # anything else would reveal values through which rows match or how they order.
+    def filterable(
+        self, type_name: str, fields: Iterable[str], owners: Iterable[uuid.UUID] | None = None
+    ) -> list[str]:
+        """Those of ``fields`` readable on every row of ``owners`` (default: every owner)."""
+        chosen = None if owners is None else list(owners)
+        return [f for f in fields if self.plan.readable_everywhere(type_name, f, chosen)]
+
+    def require_filterable(
+        self,
+        type_name: str,
+        fields: Iterable[str],
+        owners: Iterable[uuid.UUID] | None = None,
+        *,
+        use: str,
+    ) -> None:
+        """``FORBIDDEN`` (reason ``FORBIDDEN_<USE>``) unless every field is filterable."""
+        chosen = None if owners is None else list(owners)
+        for name in fields:
+            if name == "id":
+                continue  # the identity of a visible row is never withheld
+            if not self.plan.readable_everywhere(type_name, name, chosen):
+                coordinate = f"{type_name}.{name}"
+                raise Forbidden(
+                    f"you may not {use} on {coordinate}: it is not readable on every row you "
+                    "can see",
+                    reason="FORBIDDEN_" + use.upper(),
+                    coordinate=coordinate,
+                )
 
     # -- form answers -------------------------------------------------------------------------
     def answer_grant(

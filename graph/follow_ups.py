@@ -18,7 +18,6 @@ from .context import Info
 from .enums import FollowUpStatus
 from .inputs import decode_id
 from .pagination import connection
-from .readability import require_readable
 from .relay import Connection
 from .types.base import maybe
 from .types.contacts import FollowUp
@@ -78,8 +77,8 @@ class FollowUpQuery:
         plan = ctx.plan
         plan.require_operation("followUps", Action.READ)
         given = filter or FollowUpFilterInput()
-        require_readable(plan, "FollowUp", given.used_fields(), use="filter")
-        require_readable(plan, "FollowUp", ["dueAt"], use="sort")
+        info.context.disclosure.require_filterable("FollowUp", given.used_fields(), use="filter")
+        info.context.disclosure.require_filterable("FollowUp", ["dueAt"], use="sort")
         statement = queries.follow_ups(plan, given.to_filter(ctx.principal.id))
         descending = sort is FollowUpSort.DUE_AT_DESC
         keys = [SortKey(m.FollowUp.due_at, descending), SortKey(m.FollowUp.id, descending)]

@@ -49,7 +49,6 @@ from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
 from ..exporters.hsds_spec import HSDS_VERSION
 from ..settings import Settings
-from .readability import readable_subset, require_readable
 
 PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
@@ -215,7 +214,7 @@ class Call:
 
     def require(self, type_name: str, fields: list[str], use: str = "filter") -> None:
         try:
-            require_readable(self.plan, type_name, fields, use=use)
+            Disclosure(self.plan).require_filterable(type_name, fields, use=use)
         except Forbidden as error:
             if self.audit is not None:
                 self.audit.denied(None, str(error.extra.get("coordinate")), "FORBIDDEN")
@@ -227,7 +226,7 @@ class Call:
             if type_name == "TaxonomyTerm"
             else ("name", "alternateName", "description")
         )
-        readable = readable_subset(self.plan, type_name, candidates)
+        readable = Disclosure(self.plan).filterable(type_name, candidates)
         if not readable:
             self.require(type_name, ["name"], use="search")
         columns = {"alternateName": "alternate_name"}
@@ -235,7 +234,7 @@ class Call:
 
     def order(self, model: Any, type_name: str) -> list[Any]:
         name = getattr(model, "name", None)
-        if name is not None and self.plan.readable_everywhere(type_name, "name"):
+        if name is not None and bool(Disclosure(self.plan).filterable(type_name, ["name"])):
             return [func.coalesce(name, "") if model is m.Location else name, model.id]
         return [model.id]
 
@@ -335,7 +334,7 @@ def taxonomies_statement(call: Call) -> Select[Any]:
     params = call.params
     statement = select(m.Taxonomy).where(call.plan.row_filter(m.Taxonomy))
     if params.search:
-        readable = readable_subset(call.plan, "Taxonomy", ("name", "description"))
+        readable = Disclosure(call.plan).filterable("Taxonomy", ("name", "description"))
         if not readable:
             call.require("Taxonomy", ["name"], use="search")
         # Taxonomies are few and have no search index: a plain case-insensitive match.

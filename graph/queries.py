@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import strawberry
 from sqlalchemy import select
 
+from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan, Action
 from ..datastore import models as m
 from ..datastore.queries import contacts, directory
@@ -28,7 +29,6 @@ from .inputs import (
 )
 from .inventories import InventoryArgument, visible_inventory
 from .pagination import connection
-from .readability import readable_subset, require_readable
 from .relay import Connection, Node, from_global_id, to_global_id
 from .types.base import NODE_TYPES, maybe
 from .types.contacts import Client, ContactRecord, FollowUp, Referral
@@ -53,7 +53,7 @@ def _search_columns(plan: AccessPlan, type_name: str, owners: Any) -> tuple[str,
         if type_name == "TaxonomyTerm"
         else ("name", "alternateName", "description")
     )
-    readable = readable_subset(plan, type_name, candidates, owners)
+    readable = Disclosure(plan).filterable(type_name, candidates, owners)
     if not readable:
         raise Forbidden(
             f"you may not search {type_name}: none of its text is readable to you",
@@ -80,10 +80,16 @@ async def _directory(
     flt = given.to_filter()
     type_name = cls.__name__
     owners = flt.tenant_ids or None
-    require_readable(plan, type_name, given.used_fields(type_name), owners, use="filter")
-    require_readable(plan, type_name, [directory_sort_field(model, sort)], owners, use="sort")
+    info.context.disclosure.require_filterable(
+        type_name, given.used_fields(type_name), owners, use="filter"
+    )
+    info.context.disclosure.require_filterable(
+        type_name, [directory_sort_field(model, sort)], owners, use="sort"
+    )
     if given.near is not None and type_name != "Location":
-        require_readable(plan, "Location", ["latitude", "longitude"], owners, use="filter")
+        info.context.disclosure.require_filterable(
+            "Location", ["latitude", "longitude"], owners, use="filter"
+        )
     if flt.search:
         searched_type = "Service" if type_name == "ServiceAtLocation" else type_name
         flt = replace(flt, search_columns=_search_columns(plan, searched_type, owners))
@@ -259,9 +265,11 @@ class DataQuery:
         given = filter or ContactRecordFilterInput()
         flt = given.to_filter()
         owners = flt.tenant_ids or None
-        require_readable(plan, "ContactRecord", given.used_fields(), owners, use="filter")
-        require_readable(
-            plan, "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+        info.context.disclosure.require_filterable(
+            "ContactRecord", given.used_fields(), owners, use="filter"
+        )
+        info.context.disclosure.require_filterable(
+            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
         )
         statement = contacts.contact_records(plan, flt)
         keys = contact_record_sort_keys(sort)
@@ -288,7 +296,9 @@ class DataQuery:
         plan.require_operation("clients", Action.READ)
         given = filter or ClientFilterInput()
         flt = given.to_filter()
-        require_readable(plan, "Client", given.used_fields(), flt.tenant_ids or None, use="filter")
+        info.context.disclosure.require_filterable(
+            "Client", given.used_fields(), flt.tenant_ids or None, use="filter"
+        )
         statement = contacts.clients(plan, flt)
         keys = [SortKey(m.Client.id)]
         return await connection(

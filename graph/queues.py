@@ -22,7 +22,6 @@ from .context import Info
 from .enums import ReferralStatus
 from .inputs import decode_id, decode_ids, require_id
 from .pagination import connection
-from .readability import require_readable
 from .relay import Connection, from_global_id
 from .types.base import maybe
 from .types.contacts import Referral
@@ -183,10 +182,10 @@ class QueueQuery:
         plan.require_operation("referralQueues", Action.READ)
         given = filter or ReferralQueueFilterInput()
         if given.active is not None:
-            require_readable(plan, "ReferralQueue", ["active"], use="filter")
+            info.context.disclosure.require_filterable("ReferralQueue", ["active"], use="filter")
         statement = q.queues(plan, active=given.active)
         # By name when the caller may read every queue's name, else in a stable opaque order.
-        by_name = plan.readable_everywhere("ReferralQueue", "name")
+        by_name = bool(info.context.disclosure.filterable("ReferralQueue", ["name"]))
         keys = [SortKey(m.ReferralQueue.name)] if by_name else []
         keys.append(SortKey(m.ReferralQueue.id))
         return await connection(

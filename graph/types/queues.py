@@ -17,7 +17,6 @@ from ..context import Info
 from ..enums import ReferralStatus
 from ..guard import readable_fields
 from ..pagination import connection
-from ..readability import require_readable
 from ..relay import Connection, Node
 from .base import many, maybe
 from .catalogued import shared_type
@@ -215,8 +214,12 @@ class ReferralQueue(Node):
         plan = info.context.plan
         given = filter or QueueEntryFilterInput()
         owners = [self.row.tenant_id]
-        require_readable(plan, "QueueEntry", given.used_fields(), owners, use="filter")
-        require_readable(plan, "QueueEntry", SORT_FIELDS[sort], owners, use="sort")
+        info.context.disclosure.require_filterable(
+            "QueueEntry", given.used_fields(), owners, use="filter"
+        )
+        info.context.disclosure.require_filterable(
+            "QueueEntry", SORT_FIELDS[sort], owners, use="sort"
+        )
         statement = q.entries(
             plan,
             self.row.id,
@@ -243,8 +246,7 @@ class ReferralQueue(Node):
     async def dashboard(self, info: Info) -> QueueDashboard | None:
         # Counts and waiting times summarize the entries' statuses and times: only for callers
         # who may read those on every entry they see.
-        require_readable(
-            info.context.plan,
+        info.context.disclosure.require_filterable(
             "QueueEntry",
             ["status", "enqueuedAt"],
             [self.row.tenant_id],
