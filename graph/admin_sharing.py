@@ -9,16 +9,18 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 
+from ..authz import explain
 from ..authz.authenticate import load_principal
-from ..authz.coordinates import OPERATIONS, TYPE_FIELDS, type_of
-from ..authz.plan import MODEL_TYPES, Action
-from ..authz.policy import ACTIONS, AgreementRow, enforce_sharing, principal_subject
+from ..authz.coordinates import type_of
+from ..authz.names import load_names, subject_ids
+from ..authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
+from ..authz.policy import AgreementRow
 from ..authz.principal import Principal
 from ..authz.review import pending_review
 from ..datastore import models as m
 from ..datastore.enums import GranteeKind, Role, Sensitivity
 from ..datastore.queries import principals, sharing
-from ..errors import BadUserInput, Forbidden, NotFound, quote
+from ..errors import BadUserInput, Forbidden, NotFound
 from .context import Info
 from .inputs import require_id
 from .relay import from_global_id, to_global_id
@@ -26,6 +28,18 @@ from .types.base import NODE_TYPES, maybe
 from .types.tenants import PartnerOrganization, Tenant
 
 strawberry.enum(GranteeKind)
+strawberry.enum(
+    explain.Decision,
+    name="AccessDecision",
+    description="The kind of rule that decided an `explainAccess` question: OWN_DATA (the "
+    "owner's own data, and a role allows it), AGREEMENT (a sharing agreement), ROLE_DENY (a "
+    "deny line of the role policy), NO_ROLE_RULE (no role of the principal allows it), "
+    "DENY_RULE (an agreement's denied fields), NO_AGREEMENT (nothing shares it), "
+    "PENDING_REVIEW (an agreement would share it once the field is approved), NOT_VALID_NOW "
+    "(an agreement outside its validity window), OUTSIDE_ROW_SCOPE (shared, but not on that "
+    "record), OPERATION_ALLOWED / OPERATION_DENIED (an operation, decided by roles), DISABLED "
+    "(the principal is disabled).",
+)
 
 
 @strawberry.type
@@ -157,7 +171,14 @@ class SharingAgreementInput:
 
 @strawberry.type
 class AccessChange:
-    grantee: str
+    grantee: str = strawberry.field(
+        description='Who gains or loses it, by name: "Eastside Food Pantry (portal-user)", '
+        '"Lakeside Crisis Line", "the public".'
+    )
+    grantee_subject: str = strawberry.field(
+        description="The same grantee as the policy spells it (`partner:<id>/role:portal-user`), "
+        "for tooling."
+    )
     coordinate: str
     action: str
     row_scope: str
@@ -173,20 +194,43 @@ class AgreementPayload:
     agreement: SharingAgreement | None
 
 
-@strawberry.type
+@strawberry.type(
+    description="Whether a principal may act on a coordinate of your tenant's data, decided by "
+    "the access plan enforcement uses, and the rule that decided."
+)
 class Explanation:
-    allowed: bool
-    reason: str
-    owner: Tenant | None
-    roles: list[str]
-    role_rule: list[str] | None
-    agreement: SharingAgreement | None
-    sharing_rule: list[str] | None
+    allowed: bool = strawberry.field(description="What the principal's access plan decides.")
+    decided_by: explain.Decision = strawberry.field(description="The kind of rule that decided.")
+    reason: str = strawberry.field(description="The deciding rule, in a sentence.")
+    owner: Tenant | None = strawberry.field(description="The tenant whose data it is.")
+    roles: list[str] = strawberry.field(
+        description="The principal's roles that count: those it holds in its own tenant or "
+        "partner organization."
+    )
+    role_rule: list[str] | None = strawberry.field(
+        description="The role policy line that decided the role check (role, coordinate glob, "
+        "action, effect); null when no line of the principal's roles matches."
+    )
+    agreement: SharingAgreement | None = strawberry.field(
+        description="The agreement whose rule decided (null for the owner's own data, and when "
+        "no agreement is involved)."
+    )
+    sharing_rule: list[str] | None = strawberry.field(
+        description="The sharing rule that decided, as the policy holds it (owner, subject, "
+        "coordinate glob, action, effect, row scope, valid from, valid until, agreement, "
+        "catalogue revision)."
+    )
+    grantee: str | None = strawberry.field(
+        description='Who that sharing rule is for, by name ("Eastside Food Pantry", "the public").'
+    )
+    grantee_subject: str | None = strawberry.field(
+        description="The same grantee as the policy spells it, for tooling."
+    )
     row_scopes: list[str] = strawberry.field(
-        description="Scopes under which the coordinate is shared."
+        description="Row scopes under which the coordinate is shared with the principal."
     )
     record_in_scopes: list[str] | None = strawberry.field(
-        description="Of those, the scopes the record falls under."
+        description="Of those, the scopes the record falls under (null without a recordId)."
     )
 
 
@@ -258,119 +302,52 @@ class SharingAdminQuery:
             await sharing.validate(session, owner, given, ignore=before.id if before else None)
         after = sharing.as_row(before.id if before else uuid.uuid4(), owner, given)
         changes = sharing.preview(info.context.policies.snapshot, before, after)
-        return [
-            AccessChange(
-                grantee=c.grantee,
-                coordinate=c.coordinate,
-                action=c.action,
-                row_scope=c.scope,
-                change=c.change,
-                pending_review=c.pending_review,
-            )
-            for c in changes
-        ]
+        return await access_changes(info, changes)
 
-    @strawberry.field(name="explainAccess")
+    @strawberry.field(
+        name="explainAccess",
+        description="Whether a principal you administer may act on a coordinate of your "
+        "tenant's data (on one record, given recordId), and the rule that decided. `action` "
+        "defaults to read for fields; an operation (`createReferral`) is checked for its own.",
+    )
     async def explain_access(
         self,
         info: Info,
         principal_id: strawberry.ID,
         coordinate: str,
         record_id: strawberry.ID | None = None,
-        action: str = "read",
+        action: str | None = None,
     ) -> Explanation:
         subject = await _subject_principal(info, principal_id)
-        admin_tenant = _own_admin_tenant(info)
-        if action not in ACTIONS:
-            raise BadUserInput(f"action must be one of {list(ACTIONS)}", reason="BAD_ACTION")
-        snapshot = info.context.policies.snapshot
-        type_name = type_of(coordinate)
-        if type_name not in TYPE_FIELDS and coordinate not in OPERATIONS:
-            raise BadUserInput(
-                f"{quote(coordinate)} is not a known coordinate", reason="BAD_COORDINATE"
-            )
+        owner = _own_admin_tenant(info)
+        policies = info.context.policies
+        kind = explain.classify(coordinate, policies.snapshot.answer_keys.get(owner, {}))
+        chosen = explain.action_for(kind, coordinate, action)
         if subject is None:
-            return _disabled_explanation()
-        record = None
-        owner = admin_tenant
-        if record_id is not None:
-            record_type, raw = from_global_id(record_id)
-            if record_type not in NODE_TYPES:
-                raise BadUserInput("recordId is not the id of a record", reason="BAD_ID")
-            model, _ = NODE_TYPES[record_type]
-            async with info.context.db() as session:
-                record = await session.get(model, raw)
-            if record is None or getattr(record, "tenant_id", None) != admin_tenant:
-                raise NotFound("no such record in your tenant")
-            owner = record.tenant_id
-        elif subject.tenant_id != admin_tenant:
-            owner = admin_tenant
-        home = (
-            f"tenant:{subject.tenant_id}"
-            if subject.tenant_id
-            else f"partner:{subject.partner_organization_id}"
-        )
-        roles = sorted(g.role.value for g in subject.roles)
-        role_ok, role_rule = subject_role_check(snapshot, subject.id, home, coordinate, action)
+            return await _explanation(info, explain.DISABLED, None)
         now = datetime.now(UTC)
-        scopes_here = sorted(
-            {r[5] for r in snapshot.sharing_rules() if r[0] == str(owner) and r[4] == "allow"}
-        )
-        allowed_scopes: list[str] = []
-        sharing_rule: list[str] | None = None
-        for scope in scopes_here:
-            ok, rule = enforce_sharing(snapshot, subject.id, owner, coordinate, action, scope, now)
-            if ok:
-                allowed_scopes.append(scope)
-                sharing_rule = sharing_rule or rule
-        in_scopes: list[str] | None = None
-        if record is not None and type(record) in MODEL_TYPES:
-            plan = info.context.policies.plan_for(subject, now)
-            clauses = plan.scope_clauses(type(record), owner, Action(action))
-            in_scopes = []
-            async with info.context.db() as session:
-                for name, clause in clauses.items():
-                    hit = await session.scalar(
-                        select(type(record).id).where(type(record).id == record.id, clause)
-                    )
-                    if hit is not None and name in allowed_scopes:
-                        in_scopes.append(name)
-        allowed = role_ok and bool(allowed_scopes) and (in_scopes is None or bool(in_scopes))
-        if not role_ok:
-            held = ", ".join(roles) or "none"
-            reason = f"no role of the principal ({held}) allows {action} on {coordinate}"
-        elif not allowed_scopes and (
-            waiting := _awaiting_review(snapshot, subject, owner, coordinate, action)
-        ):
-            reason = (
-                f"{coordinate} is pending review: agreement {waiting.name!r} would share it "
-                "once an admin approves the field (approveSharingAgreement)"
+        # The snapshot and the plan are taken together: the walk must read the policy the plan
+        # was compiled from.
+        snapshot, plan = policies.snapshot, policies.plan_for(subject, now)
+        record_scopes = None
+        if record_id is not None:
+            record_scopes = await _record_scopes(
+                info, plan, owner, coordinate, kind, chosen, record_id
             )
-        elif not allowed_scopes:
-            reason = (
-                f"no agreement of the owner shares {coordinate} for {action} with the principal "
-                "(or a deny rule applies)"
-            )
-        elif in_scopes is not None and not in_scopes:
-            reason = f"the record is outside the shared row scopes {allowed_scopes}"
-        else:
-            reason = "allowed"
-        agreement = None
-        if sharing_rule is not None and sharing_rule[8] in snapshot.agreements:
-            async with info.context.db() as session:
-                found = await session.get(m.SharingAgreement, uuid.UUID(sharing_rule[8]))
-            agreement = SharingAgreement.of(found) if found is not None else None
-        return Explanation(
-            allowed=allowed,
-            reason=reason,
-            owner=maybe(Tenant, await info.context.loaders.one(m.Tenant, owner)),
-            roles=roles,
-            role_rule=role_rule,
-            agreement=agreement,
-            sharing_rule=sharing_rule,
-            row_scopes=allowed_scopes,
-            record_in_scopes=in_scopes,
+        async with info.context.db() as session:
+            names = await load_names(session, explain.names_needed(snapshot, plan.core, owner))
+        verdict = explain.explain(
+            snapshot,
+            plan.core,
+            owner,
+            coordinate,
+            chosen,
+            names=names,
+            now=now,
+            record_scopes=record_scopes,
         )
+        grantee = names.subject(verdict.sharing_rule[1]) if verdict.sharing_rule else None
+        return await _explanation(info, verdict, owner, grantee)
 
     @strawberry.field(
         name="effectivePermissions",
@@ -408,48 +385,93 @@ class SharingAdminQuery:
         ]
 
 
-def _awaiting_review(
-    snapshot: Any, subject: Any, owner: uuid.UUID, coordinate: str, action: str
-) -> AgreementRow | None:
-    """An agreement of ``owner`` for ``subject`` that would grant ``coordinate`` once approved."""
-    home = (
-        f"tenant:{subject.tenant_id}"
-        if subject.tenant_id
-        else f"partner:{subject.partner_organization_id}"
-    )
-    subjects = {home, "public", *(f"{home}/role:{g.role.value}" for g in subject.roles)}
-    for agreement in snapshot.agreements.values():
-        if (
-            agreement.owner == owner
-            and agreement.subject in subjects
-            and action in agreement.actions
-            and coordinate in pending_review(agreement)
-        ):
-            return agreement  # type: ignore[no-any-return]
-    return None
+async def access_changes(info: Info, changes: list[sharing.Change]) -> list[AccessChange]:
+    """A preview's changes, with their grantees named (one query)."""
+    async with info.context.db() as session:
+        names = await load_names(session, subject_ids(c.grantee for c in changes))
+    return [
+        AccessChange(
+            grantee=names.subject(c.grantee),
+            grantee_subject=c.grantee,
+            coordinate=c.coordinate,
+            action=c.action,
+            row_scope=c.scope,
+            change=c.change,
+            pending_review=c.pending_review,
+        )
+        for c in changes
+    ]
 
 
-def _disabled_explanation() -> Explanation:
+async def _record_scopes(
+    info: Info,
+    plan: AccessPlan,
+    owner: uuid.UUID,
+    coordinate: str,
+    kind: explain.CoordinateKind,
+    action: str,
+    record_id: strawberry.ID,
+) -> set[str]:
+    """The row scopes of the plan's grants on the coordinate's type that the record falls
+    under (one query)."""
+    if kind is explain.CoordinateKind.OPERATION:
+        raise BadUserInput(
+            "an operation is not decided per record: leave recordId out", reason="BAD_ID"
+        )
+    record_type, raw = from_global_id(record_id)
+    if record_type not in NODE_TYPES:
+        raise BadUserInput("recordId is not the id of a record", reason="BAD_ID")
+    model, _ = NODE_TYPES[record_type]
+    if MODEL_TYPES.get(model) != type_of(coordinate):
+        raise BadUserInput(
+            f"recordId is a {record_type}; {coordinate} needs the id of a {type_of(coordinate)}",
+            reason="BAD_ID",
+        )
+    async with info.context.db() as session:
+        record = await session.get(model, raw)
+        if record is None or getattr(record, "tenant_id", None) != owner:
+            raise NotFound("no such record in your tenant")
+        clauses = plan.scope_clauses(model, owner, Action(action))
+        if not has_scopes(model):
+            return set(clauses)  # its rows are not selected by scope: every grant covers it
+        names = list(clauses)
+        if not names:
+            return set()
+        hits = (
+            await session.execute(
+                select(*(clauses[n].label(f"s{i}") for i, n in enumerate(names))).where(
+                    model.id == record.id
+                )
+            )
+        ).one()
+    return {n for n, hit in zip(names, hits, strict=True) if hit}
+
+
+async def _explanation(
+    info: Info, verdict: explain.Verdict, owner: uuid.UUID | None, grantee: str | None = None
+) -> Explanation:
+    agreement = None
+    if verdict.agreement is not None:
+        async with info.context.db() as session:
+            found = await session.get(m.SharingAgreement, verdict.agreement.id)
+        agreement = SharingAgreement.of(found) if found is not None else None
+    tenant = await info.context.loaders.one(m.Tenant, owner) if owner is not None else None
     return Explanation(
-        allowed=False,
-        reason="the principal is disabled: its credentials are refused",
-        owner=None,
-        roles=[],
-        role_rule=None,
-        agreement=None,
-        sharing_rule=None,
-        row_scopes=[],
-        record_in_scopes=None,
+        allowed=verdict.allowed,
+        decided_by=verdict.decided_by,
+        reason=verdict.reason,
+        owner=maybe(Tenant, tenant),
+        roles=list(verdict.roles),
+        role_rule=list(verdict.role_rule) if verdict.role_rule else None,
+        agreement=agreement,
+        sharing_rule=list(verdict.sharing_rule) if verdict.sharing_rule else None,
+        grantee=grantee,
+        grantee_subject=verdict.sharing_rule[1] if verdict.sharing_rule else None,
+        row_scopes=list(verdict.row_scopes),
+        record_in_scopes=None
+        if verdict.record_in_scopes is None
+        else list(verdict.record_in_scopes),
     )
-
-
-def subject_role_check(
-    snapshot: Any, principal_id: uuid.UUID, home: str, coordinate: str, action: str
-) -> tuple[bool, list[str] | None]:
-    allowed, rule = snapshot.enforcer.enforce_ex(
-        principal_subject(principal_id), home, coordinate, action
-    )
-    return bool(allowed), (list(rule) or None)
 
 
 @strawberry.type

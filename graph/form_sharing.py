@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..datastore.enums import Sensitivity
 from ..datastore.queries import form_sharing
-from .admin_sharing import AccessChange, SharingAgreement
+from .admin_sharing import AccessChange, SharingAgreement, access_changes
 from .context import Info
 from .forms import form_id_from
 from .relay import from_global_id
@@ -96,17 +96,7 @@ async def _run(info: Info, planner: Planner, dry_run: bool) -> ContactFormShareP
         await ctx.policies.reload()
     return ContactFormSharePayload(
         agreements=[SharingAgreement.of(row) for row in sorted(live, key=lambda r: r.name)],
-        changes=[
-            AccessChange(
-                grantee=c.grantee,
-                coordinate=c.coordinate,
-                action=c.action,
-                row_scope=c.scope,
-                change=c.change,
-                pending_review=c.pending_review,
-            )
-            for c in changes
-        ],
+        changes=await access_changes(info, changes),
         applied=not dry_run,
     )
 
