@@ -147,8 +147,12 @@ async def _decide(info: Info, given: SendContactRecordByEmailInput) -> tuple[Any
         raise BadUserInput("this email template is deactivated", reason="TEMPLATE_INACTIVE")
     scopes = await export_scopes(info, m.ContactRecord, record)
     if not scopes:
+        # Named by the operation, like the role's refusal: the audit trail's `denied` row
+        # lists coordinates and operations, never a sentence.
         raise Forbidden(
-            "you may read this contact record but not export it", reason="EXPORT_DENIED"
+            "you may read this contact record but not export it",
+            reason="EXPORT_DENIED",
+            operation=OPERATION,
         )
     smtp = ctx.settings.smtp
     if not smtp.host or not smtp.from_address:
