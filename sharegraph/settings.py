@@ -54,6 +54,8 @@ class Limits:
     max_aliases: int = 30
     max_tokens: int = 5_000
     max_cost: int = 50_000
+    # Fields of one operation or fragment, fragments expanded: bounds the work of validating it.
+    max_fields: int = 2_000
     max_page_size: int = 100
     default_page_size: int = 20
     plain_list_cost: int = 10
@@ -149,6 +151,7 @@ class Settings:
             max_aliases=_env_int("SHAREGRAPH_MAX_ALIASES", Limits.max_aliases),
             max_tokens=_env_int("SHAREGRAPH_MAX_TOKENS", Limits.max_tokens),
             max_cost=_env_int("SHAREGRAPH_MAX_COST", Limits.max_cost),
+            max_fields=_env_int("SHAREGRAPH_MAX_FIELDS", Limits.max_fields),
             max_page_size=_env_int("SHAREGRAPH_MAX_PAGE_SIZE", Limits.max_page_size),
             default_page_size=_env_int("SHAREGRAPH_DEFAULT_PAGE_SIZE", Limits.default_page_size),
             plain_list_cost=_env_int("SHAREGRAPH_PLAIN_LIST_COST", Limits.plain_list_cost),
