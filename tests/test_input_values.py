@@ -195,6 +195,13 @@ async def test_a_contact_record_with_a_nul_is_refused_and_nothing_is_written(
     error = refusal(await api.gql("prairie-call-taker", literal))
     assert error["extensions"]["field"] == "createContactRecord.input.narrative"
 
+    # A DATE answer has the range of every date.
+    date_key = next(f["key"] for f in fields if f["type"] == "DATE")
+    far = {**base, "answers": {**answers, date_key: "0001-01-01"}}
+    error = refusal(await api.gql("prairie-call-taker", CREATE, {"input": far}))
+    assert error["extensions"]["reason"] == "INVALID_ANSWER"
+    assert "1000-01-01 to 9998-12-31" in error["message"]
+
     assert await count(api, ContactRecord) == records
     assert await count(api, Event) == events
     created = await api.gql("prairie-call-taker", CREATE, {"input": {**base, "narrative": "ok"}})
