@@ -42,6 +42,7 @@ from ..datastore.queries import directory, search
 from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
 from ..datastore.rls import RlsScope
+from ..datastore.values import clean, instant_problem, text_problem
 from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError, quote
 from ..exporters.access import FieldAccess
 from ..exporters.batches import keyset_batches
@@ -107,6 +108,10 @@ class Params:
 
     @classmethod
     def parse(cls, query: Any, settings: Settings) -> Params:
+        for name, raw in query.multi_items():
+            problem = text_problem(name + raw)
+            if problem is not None:
+                raise _bad(clean(name), f"`{clean(name)}` {problem}")
         for name in UNSUPPORTED:
             if query.get(name):
                 raise BadUserInput(
@@ -182,6 +187,10 @@ def _datetime(query: Any, name: str) -> datetime | None:
         found = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise _bad(name, f"`{name}` must be an ISO 8601 date-time, got {quote(raw)}") from None
+    problem = instant_problem(found)
+    if problem is not None:
+        raise _bad(name, f"`{name}` {quote(raw)} {problem}")
+    # HSDS clients send naive times; they have always been read as UTC here.
     return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 

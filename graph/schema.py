@@ -18,6 +18,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -37,12 +38,14 @@ from .federation import FederationQuery
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
+from .input_text import InputText
 from .inventories import InventoryMutation, InventoryQuery
 from .limits import OperationLimits
 from .mutations import DataMutation
 from .queries import DataQuery
 from .queues import QueueMutation, QueueQuery
 from .referrals import ReferralMutation
+from .scalars import SCALAR_MAP
 from .statistics import StatisticsQuery
 from .types.base import NODE_TYPES
 
@@ -146,6 +149,7 @@ def build_schema(settings: Settings) -> Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         ParserCache,
+        InputText,
         ValidationCache,
         OperationLimits,
     ]
@@ -158,6 +162,7 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         types=types,
         extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     schema.hide_suggestions = not settings.introspection
     return schema
