@@ -14,9 +14,7 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -30,6 +28,7 @@ from .audit import AuditQuery
 from .capacity import CapacityMutation
 from .capacity_schedule import CapacityScheduleMutation
 from .directory_edit import DirectoryEditMutation
+from .document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
 from .email_pdf import EmailPdfMutation
 from .email_templates import EmailTemplateMutation, EmailTemplateQuery
 from .export_jobs import ExportJobMutation, ExportJobQuery
@@ -148,9 +147,9 @@ def build_schema(settings: Settings) -> Schema:
     max_tokens = settings.limits.max_tokens
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        ParserCache,
+        SmallDocumentParserCache,
         InputText,
-        ValidationCache,
+        SmallDocumentValidationCache,
         OperationLimits,
     ]
     if not settings.introspection:

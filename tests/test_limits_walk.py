@@ -4,6 +4,7 @@ each fragment measured once, before graphql-core validates it (issue 9, item 1).
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -263,3 +264,17 @@ def test_the_field_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.from_env().limits.max_fields == 2_000
     monkeypatch.setenv("SHAREGRAPH_MAX_FIELDS", "500")
     assert Settings.from_env().limits.max_fields == 500
+
+
+async def test_large_documents_are_not_kept_in_the_parse_cache(api: Api) -> None:
+    """Caching near-limit documents would keep millions of AST nodes alive between requests."""
+    from strawberry.extensions.parser_cache import _get_parse_cache
+
+    cache = _get_parse_cache(128)
+    small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    large = "{ viewer { " + " ".join(f"a{i}: name" for i in range(25)) + " " + "name " * 900 + "} }"
+    before = cache.cache_info().currsize
+    await api.gql("prairie-admin", large)
+    assert cache.cache_info().currsize == before
+    await api.gql("prairie-admin", small)
+    assert cache.cache_info().currsize == before + 1
