@@ -49,7 +49,7 @@ from graphql import (
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
-from ..errors import QueryTooComplex
+from ..errors import BadUserInput, QueryTooComplex, quote
 from ..settings import Limits
 
 # Every cost above this is simply too costly; saturating keeps the numbers machine-sized.
@@ -403,6 +403,26 @@ def bounded_overlap_rule(budget: int) -> type[ASTValidationRule]:
     )
 
 
+def require_operation(document: DocumentNode, operation_name: str | None) -> None:
+    """The document must hold the operation to run, named when it holds several (GraphQL
+    spec, GetOperation): anything else is the caller's mistake, not ours."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if not operations:
+        raise BadUserInput("the document holds no operation to run", reason="NO_OPERATION")
+    if operation_name is None:
+        if len(operations) > 1:
+            raise BadUserInput(
+                "the document holds several operations: say which with `operationName`",
+                reason="OPERATION_NAME_REQUIRED",
+            )
+        return
+    if not any(o.name is not None and o.name.value == operation_name for o in operations):
+        raise BadUserInput(
+            f"the document has no operation named {quote(operation_name)}",
+            reason="UNKNOWN_OPERATION",
+        )
+
+
 class OperationLimits(SchemaExtension):
     """Refuses documents over the limits once parsed, before validation and execution."""
 
@@ -411,6 +431,8 @@ class OperationLimits(SchemaExtension):
         ctx = self.execution_context
         if ctx.graphql_document is None:
             return  # the parse failed; its error is the answer
+        # `operation_name` falls back to the first operation's; what the caller sent is kept here.
+        require_operation(ctx.graphql_document, ctx._provided_operation_name)
         limits: Limits = ctx.context.settings.limits
         enforce(
             measure(

@@ -278,3 +278,28 @@ async def test_large_documents_are_not_kept_in_the_parse_cache(api: Api) -> None
     assert cache.cache_info().currsize == before
     await api.gql("prairie-admin", small)
     assert cache.cache_info().currsize == before + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"query": "query A { viewer { name } }", "operationName": "B"}, "UNKNOWN_OPERATION"),
+        ({"query": "fragment F on Viewer { name }"}, "NO_OPERATION"),
+        (
+            {"query": "query A { viewer { name } } query C { viewer { uuid } }"},
+            "OPERATION_NAME_REQUIRED",
+        ),
+    ],
+)
+async def test_the_operation_to_run_must_be_in_the_document(
+    api: Api, body: dict[str, Any], reason: str
+) -> None:
+    response = await api.post("prairie-admin", body)
+    assert response.status_code in (200, 400)
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": reason}
+    chosen = await api.post(
+        "prairie-admin",
+        {"query": "query A { viewer { name } } query C { viewer { uuid } }", "operationName": "C"},
+    )
+    assert list(chosen.json()["data"]["viewer"]) == ["uuid"]
