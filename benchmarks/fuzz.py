@@ -10,9 +10,10 @@ under uvicorn on a loopback port in a background thread, and sends schemathesis-
 requests from this thread to every :data:`TARGETS` entry: ``POST /graphql`` as a partner, as an
 admin and anonymously (queries and mutations, valid and invalid documents), and the HSDS API
 under ``/hsds/`` from the OpenAPI description committed in ``tests/data/hsds-3.0`` (valid and
-invalid parameters), anonymously and with keys. Every response must be below 500, and every
-error response (status >= 400) a JSON body. Prints per target the cases run, the status
-histogram and each failure with its request; exits 1 if any failed.
+invalid parameters), anonymously and with keys. Every response must be below 500, every error
+response (status >= 400) a JSON body, and no body may carry an ``INTERNAL`` or code-less
+error. Prints per target the cases run, the status and error-code histograms and each failure
+with its request; exits 1 if any failed. benchmarks/README.md ("Fuzzing") has the figures.
 
 The run writes to the database (admin mutations): it always works on a database of its own.
 """
@@ -49,6 +50,7 @@ from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.graphql import nodes
 from sqlalchemy import Uuid, select, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..datastore import demo
@@ -99,7 +101,7 @@ TARGETS = (
 
 @dataclass
 class Failure:
-    what: str  # "HTTP 500", "non-JSON error body", "no response"
+    what: str  # "HTTP 500", "non-JSON error body", "INTERNAL or code-less error", "no response"
     request: str
     detail: str
 
@@ -112,6 +114,7 @@ class TargetResult:
     codes: Counter[str] = field(default_factory=Counter)  # error codes in the bodies
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    slowest: tuple[float, str] = (0.0, "")  # seconds, and the request
 
     @property
     def server_errors(self) -> int:
@@ -200,12 +203,16 @@ def fresh_database(database: str | None) -> Iterator[str]:
         try:
             yield database
         finally:
-            path.unlink(missing_ok=True)
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
         return
     name = url.database
     if not name or name == "postgres":
         raise SystemExit("name a new database in the URL (it is created, then dropped)")
-    asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
+    except DBAPIError as exc:  # it exists already, or the server refused
+        raise SystemExit(f"cannot create the database {name!r}: {exc.orig}") from None
     try:
         yield url.render_as_string(hide_password=False)
     finally:
@@ -428,7 +435,6 @@ def fuzz(
     cases: int,
     keys: dict[str, str],
     seed: int,
-    on_case: Callable[[TargetResult], None] | None = None,
 ) -> TargetResult:
     """Send ``cases`` generated requests as the target's principal; record every answer."""
     result = TargetResult(target.name)
@@ -462,12 +468,12 @@ def fuzz(
             )
             return
         result.statuses[response.status_code] += 1
+        if response.elapsed > result.slowest[0]:
+            result.slowest = (response.elapsed, _describe(response))
         generator.learn(case, response)
         failure = check(response, result.codes)
         if failure is not None:
             result.failures.append(failure)
-        if on_case is not None:
-            on_case(result)
 
     send()
     result.seconds = time.perf_counter() - started
@@ -513,6 +519,7 @@ class Report:
                     "codes": dict(sorted(t.codes.items())),
                     "server_errors": t.server_errors,
                     "seconds": round(t.seconds, 1),
+                    "slowest": {"seconds": round(t.slowest[0], 3), "request": t.slowest[1]},
                     "failures": [vars(f) for f in t.failures],
                 }
                 for t in self.targets
@@ -586,6 +593,11 @@ def render(report: Report) -> str:
     for t in report.targets:
         shown = " ".join(f"{code}:{n}" for code, n in t.codes.most_common())
         lines.append(f"  {t.target:<30} {shown}")
+    lines += ["", "slowest answer per target:"]
+    for t in report.targets:
+        lines.append(
+            f"  {t.target:<30} {t.slowest[0] * 1000:>7.0f} ms  {_shorten(t.slowest[1], 120)}"
+        )
     for t in report.targets:
         for f in t.failures:
             lines += [
