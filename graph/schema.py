@@ -37,6 +37,7 @@ from .form_sharing import FormSharingMutation
 from .guard import guard
 from .inventories import InventoryMutation, InventoryQuery
 from .limits import OperationLimits
+from .list_limits import ListLimits
 from .mutations import DataMutation
 from .queries import DataQuery
 from .queues import QueueMutation, QueueQuery
@@ -121,6 +122,7 @@ def build_schema(settings: Settings) -> Schema:
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         ParserCache,
         ValidationCache,
+        ListLimits,
         OperationLimits,
     ]
     if not settings.introspection:
