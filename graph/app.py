@@ -24,10 +24,12 @@ from ..datastore.models import Instance
 from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
+from .body_limit import BodyLimit
 from .context import RequestContext
 from .export_download import export_router
 from .hsds_api import hsds_router
 from .http_errors import install as install_error_shapes
+from .json_depth import refuse_deep_json
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
@@ -39,13 +41,18 @@ def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
     return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
 
 
-async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+async def _parse_request(
+    request: Request, max_depth: int
+) -> tuple[str, dict[str, Any] | None, str | None]:
     if "application/json" not in request.headers.get("content-type", ""):
         raise BadUserInput(
             "send the operation as JSON (Content-Type: application/json)", reason="BAD_REQUEST"
         )
+    body = await request.body()
+    refuse_deep_json(body, max_depth)
     try:
-        payload = json.loads(await request.body())
+        # Decoded first, so json.loads reads the UTF-8 text json_depth scanned (never UTF-16).
+        payload = json.loads(body.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadUserInput(f"the body is not valid JSON: {exc}", reason="BAD_REQUEST") from exc
     if not isinstance(payload, dict):
@@ -103,6 +110,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     install_error_shapes(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
 
@@ -133,7 +141,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         db: Database = state["db"]
         policies: PolicyStore = state["policies"]
         try:
-            query, variables, operation_name = await _parse_request(request)
+            query, variables, operation_name = await _parse_request(
+                request, settings.limits.max_json_depth
+            )
         except SharegraphError as error:
             return _refusal(error)
         purpose = request.headers.get("sharegraph-purpose") or None

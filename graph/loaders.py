@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from ..datastore.chunks import chunks
 from ..datastore.models import ClientConsent
 from ..datastore.queries import rows
 from .guard import annotate_scopes
@@ -68,13 +69,14 @@ class Loaders:
         if self._consents is None:
 
             async def load(client_ids: list[uuid.UUID]) -> list[list[Any]]:
+                grouped: dict[uuid.UUID, list[Any]] = {}
                 async with self._context.db() as session:
-                    found = await session.scalars(
-                        select(ClientConsent).where(ClientConsent.client_id.in_(set(client_ids)))
-                    )
-                    grouped: dict[uuid.UUID, list[Any]] = {}
-                    for consent in found.all():
-                        grouped.setdefault(consent.client_id, []).append(consent)
+                    for batch in chunks(client_ids):
+                        found = await session.scalars(
+                            select(ClientConsent).where(ClientConsent.client_id.in_(batch))
+                        )
+                        for consent in found.all():
+                            grouped.setdefault(consent.client_id, []).append(consent)
                 return [grouped.get(i, []) for i in client_ids]
 
             self._consents = DataLoader(load_fn=load)

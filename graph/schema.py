@@ -40,6 +40,7 @@ from .guard import guard
 from .input_text import InputText
 from .inventories import InventoryMutation, InventoryQuery
 from .limits import OperationLimits
+from .list_limits import ListLimits
 from .mutations import DataMutation
 from .queries import DataQuery
 from .queues import QueueMutation, QueueQuery
@@ -150,6 +151,7 @@ def build_schema(settings: Settings) -> Schema:
         SmallDocumentParserCache,
         InputText,
         SmallDocumentValidationCache,
+        ListLimits,
         OperationLimits,
     ]
     if not settings.introspection:

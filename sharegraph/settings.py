@@ -60,6 +60,13 @@ class Limits:
     default_page_size: int = 20
     plain_list_cost: int = 10
     request_timeout_seconds: float = 30.0
+    # Request size: any input list (ids, `_entities` representations, ...), the HTTP body
+    # (5 MiB holds 40,000 representations, so a big batch meets the clearer list cap first),
+    # and JSON nesting, refused before json.loads recurses. An `ids` filter is one SQL `IN`
+    # list: keep max_list_items far below the 32,767 parameters a statement may bind.
+    max_list_items: int = 1_000
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ class Settings:
             request_timeout_seconds=_env_float(
                 "SHAREGRAPH_REQUEST_TIMEOUT", Limits.request_timeout_seconds
             ),
+            max_list_items=_env_int("SHAREGRAPH_MAX_LIST_ITEMS", Limits.max_list_items),
+            max_body_bytes=_env_int("SHAREGRAPH_MAX_BODY_BYTES", Limits.max_body_bytes),
+            max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),
         )
         settings = cls(
             database_url=default_database_url(),
