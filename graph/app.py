@@ -109,8 +109,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    install_error_shapes(app)
+    # Inside the error shield: an over-long body raises out of the app up to the limit, which
+    # answers 413 itself; anything else unexpected reaches the shield.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    install_error_shapes(app)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
 
