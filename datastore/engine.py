@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,12 +20,48 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ..errors import Conflict
+from ..errors import Conflict, ErrorCode, SharegraphError
 from .rls import RlsScope, apply_to_connection
 from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
 from .weeks import iso_week
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+log = logging.getLogger("sharegraph.datastore")
+
+
+class ConnectionLost(SharegraphError):
+    """The connection under a session went away (a terminated backend, a server restart, the
+    network): the request ends with this, and the pool replaces the connection."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="DATABASE_CONNECTION_LOST")
+
+
+def raise_if_connection_lost(errors: Iterable[BaseException | None]) -> None:
+    """:class:`ConnectionLost` if one of ``errors`` (caught along the way, e.g. by the GraphQL
+    executor) is a lost connection: the whole request then failed for that reason."""
+    for error in errors:
+        if is_connection_lost(error):
+            log.warning("a database connection was lost during a request")
+            raise ConnectionLost(
+                "the connection to the database was lost; retry the request"
+            ) from error
+
+
+def is_connection_lost(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from, is a lost database connection."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ConnectionLost):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,13 +113,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
+    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow)."""
     url = normalize_url(url)
+    sized: dict[str, Any] = {}
+    if pool_size is not None:
+        sized = {"pool_size": pool_size, "max_overflow": 0}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, **sized)
         _configure_sqlite(engine)
         return engine
     # pool_pre_ping: after a PostgreSQL restart the first pooled query would otherwise fail.
@@ -92,10 +133,21 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         url,
         echo=echo,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        **(sized or {"pool_size": 10, "max_overflow": 10}),
         connect_args={"server_settings": {"jit": "off"}},
     )
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close ``session``; a connection already gone is discarded quietly (the pool replaces
+    it), instead of failing the request over the ROLLBACK that closing sends."""
+    try:
+        # What `async with session` runs: the close completes even if the request is cancelled.
+        await session.__aexit__(None, None, None)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("a database connection was lost before its session closed; discarded")
 
 
 class Database:
@@ -111,6 +163,7 @@ class Database:
             expire_on_commit=False,
             autoflush=True,
         )
+        self._health: AsyncEngine | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -128,9 +181,16 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session:
-            self._carry(session, rls)
+        """A session for reads; :class:`ConnectionLost` if its connection goes away."""
+        session = self._read()
+        self._carry(session, rls)
+        try:
             yield session
+        except DBAPIError as error:
+            raise_if_connection_lost([error])
+            raise
+        finally:
+            await _close(session)
 
     @asynccontextmanager
     async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
@@ -149,9 +209,28 @@ class Database:
                     "another change created the same record first; reload and try again",
                     reason="ALREADY_EXISTS",
                 ) from error
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                # Lost during COMMIT, the change may or may not have been saved.
+                log.warning("a database connection was lost during a write")
+                raise ConnectionLost(
+                    "the connection to the database was lost before the transaction ended; "
+                    "retry (a change sent with an idempotencyKey is safe to send again)"
+                ) from error
+
+    async def ping(self) -> None:
+        """``SELECT 1`` on a connection of its own, so a health check never queues behind
+        requests for the pool."""
+        if self._health is None:
+            self._health = create_engine(self.url, pool_size=1)
+        async with self._health.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._health is not None:
+            await self._health.dispose()
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

@@ -12,12 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from ..authz.authenticate import authenticate
 from ..authz.store import PolicyStore
 from ..datastore.audit import AuditCollector, flush
-from ..datastore.engine import Database
+from ..datastore.engine import Database, raise_if_connection_lost
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
 from ..datastore.scheduler import scheduler_for
@@ -25,6 +25,7 @@ from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .context import RequestContext
 from .export_download import export_router
+from .fairness import Fairness, FairnessMiddleware, retry_after_headers
 from .hsds_api import hsds_router
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
@@ -34,7 +35,11 @@ log = logging.getLogger("sharegraph.app")
 
 
 def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
-    return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
+    return JSONResponse(
+        refusal_body(error),
+        status_code=status or HTTP_STATUS[error.code],
+        headers=retry_after_headers(error),
+    )
 
 
 async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -99,6 +104,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    app.state.fairness = Fairness(settings)
+    app.add_middleware(FairnessMiddleware)
+
+    @app.exception_handler(SharegraphError)
+    async def refused(_request: Request, error: SharegraphError) -> Response:
+        # Raised past a route's own handling: rate limits, a lost database connection.
+        return _refusal(error)
+
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
 
@@ -106,8 +119,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def healthz() -> Response:
         db: Database = state["db"]
         try:
-            async with db.read_session() as session:
-                await session.execute(text("SELECT 1"))
+            await db.ping()
         except Exception:  # the database did not answer
             log.exception("health check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -141,6 +153,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             except SharegraphError as error:
                 return _refusal(error)
         plan = policies.plan_for(principal)
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit_operation(
+            request, principal, schema._schema, query, variables, operation_name
+        )
         rls = plan.rls_scope()
         async with db.read_session(rls=rls) as session:
             context = RequestContext(
@@ -166,6 +182,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 )
                 await flush(db, context.audit)  # what was read or refused before the cut
                 return _refusal(timeout, 200)
+        raise_if_connection_lost(e.original_error for e in result.errors or ())
         body = result_body(result, denied=context.denied)
         for refusal in body.get("errors", []):
             if refusal.get("extensions", {}).get("code") == ErrorCode.FORBIDDEN.value:

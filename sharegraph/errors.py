@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 HTTP_STATUS = {
@@ -30,6 +31,7 @@ HTTP_STATUS = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.RATE_LIMITED: 429,
 }
 
 
