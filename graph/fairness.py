@@ -4,10 +4,13 @@ Per principal (the API key's or JWT's principal; anonymous HSDS callers by clien
 in memory, per process (with N processes a principal gets N times the limits):
 
 - **Concurrency**: at most ``max_concurrent_per_principal`` requests of a principal run at
-  once, across ``/graphql``, ``/hsds/`` and ``/exports/``. One over the cap waits, first come
-  first served, up to ``concurrency_wait_seconds`` for a slot (at most
-  ``max_waiting_per_principal`` wait; more are refused at once), then gets 429
-  ``RATE_LIMITED`` / ``CONCURRENCY``. Waiting costs the others nothing: the slot is taken after
+  once, across ``/graphql``, ``/hsds/`` and ``/exports/``, and of those at most one GraphQL
+  operation estimated at ``expensive_cost`` or more. Two pages of 100 records resolving side by
+  side slow every other caller's query about twice as much as one (the event loop runs their
+  bursts of work in turn), while the principal's cheap queries keep a slot of their own.
+  One over a cap waits, first come first served, up to ``concurrency_wait_seconds`` for its
+  turn (at most ``max_waiting_per_principal`` wait; more are refused at once), then gets 429
+  ``RATE_LIMITED`` / ``CONCURRENCY``. Waiting costs the others nothing: slots are taken after
   authentication, before the request's own session opens, so a waiter holds no database
   connection and uses no CPU, and a dashboard firing six small queries at once is served in
   turn instead of refused. A slot is held until the response has been sent, streamed bodies
@@ -82,25 +85,30 @@ class ConcurrencyLimiter:
         slots = self._keys.get(key)
         return len(slots.waiting) if slots else 0
 
-    async def acquire(self, key: str, limit: int) -> None:
-        """A slot of ``key``, or :class:`RateLimited` once the wait is over or the queue full."""
+    async def acquire(
+        self, key: str, limit: int, *, deadline: float | None = None, what: str = "requests"
+    ) -> None:
+        """A slot of ``key``, or :class:`RateLimited` once the wait is over (at ``deadline``
+        on the loop's clock, else after ``wait_seconds``) or the queue is full."""
         slots = self._keys.setdefault(key, _Slots())
         if slots.active < limit and not slots.waiting:
             slots.active += 1
             return
         if len(slots.waiting) >= self.max_waiting or self.wait_seconds <= 0:
             self._forget(key)
-            raise self._refusal(limit)
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            raise self._refusal(limit, what)
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
         slots.waiting.append(turn)
         try:
-            async with asyncio.timeout(self.wait_seconds):
+            ends = loop.time() + self.wait_seconds if deadline is None else deadline
+            async with asyncio.timeout_at(ends):
                 await turn
         except TimeoutError:
             if turn.done() and not turn.cancelled():
                 return  # handed a slot just as the wait ran out: keep it
             self._leave_queue(key, turn)
-            raise self._refusal(limit) from None
+            raise self._refusal(limit, what) from None
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release(key)
@@ -129,9 +137,9 @@ class ConcurrencyLimiter:
         if slots is not None and slots.active == 0 and not slots.waiting:
             del self._keys[key]
 
-    def _refusal(self, limit: int) -> RateLimited:
+    def _refusal(self, limit: int, what: str) -> RateLimited:
         return RateLimited(
-            f"too many requests at once: at most {limit} of yours run at a time; "
+            f"too many {what} at once: at most {limit} of yours run at a time; "
             "wait for one to finish",
             reason="CONCURRENCY",
             retry_after=1,
@@ -243,6 +251,7 @@ class Fairness:
             max_waiting=config.max_waiting_per_principal,
         )
         self.budget = CostBudget(config.cost_per_minute_per_principal, clock=clock)
+        self.expensive_cost = config.expensive_cost
 
     async def admit(self, request: Request, principal: Principal | None) -> None:
         """A concurrency slot for the request (anonymous callers: by client address)."""
@@ -260,23 +269,35 @@ class Fairness:
         variables: dict[str, Any] | None,
         operation_name: str | None,
     ) -> None:
-        """The operation's cost from the principal's budget, then a concurrency slot."""
+        """The operation's cost from the principal's budget, then a concurrency slot; an
+        expensive operation first waits for the principal's one expensive slot."""
         key = principal_key(principal)
         cost = operation_cost(schema, query, variables, operation_name, self.limits)
         self.budget.charge(key, cost)
+        deadline = asyncio.get_running_loop().time() + self.concurrency.wait_seconds
         try:
-            await self._enter(request, key, self.principal_limit)
+            if 0 < self.expensive_cost <= cost and self.principal_limit > 0:
+                what = f"expensive operations (estimated cost {self.expensive_cost} or more)"
+                await self._enter(request, f"{key}:expensive", 1, deadline, what)
+            await self._enter(request, key, self.principal_limit, deadline)
         except BaseException:
             self.budget.refund(key, cost)  # refused or gone: it never ran
             raise
 
-    async def _enter(self, request: Request, key: str, limit: int) -> None:
+    async def _enter(
+        self,
+        request: Request,
+        key: str,
+        limit: int,
+        deadline: float | None = None,
+        what: str = "requests",
+    ) -> None:
         if limit <= 0:
             return
         releases: list[Callable[[], None]] | None = request.scope.get(_RELEASES)
         if releases is None:
             raise RuntimeError("FairnessMiddleware must wrap the app to give slots back")
-        await self.concurrency.acquire(key, limit)
+        await self.concurrency.acquire(key, limit, deadline=deadline, what=what)
         releases.append(lambda: self.concurrency.release(key))
 
 

@@ -128,10 +128,12 @@ class FairnessSettings:
     concurrency_wait_seconds: float = 1.0
     max_waiting_per_principal: int = 16
     cost_per_minute_per_principal: int = 1_000_000
+    # A principal's operations estimated at this cost or more run one at a time.
+    expensive_cost: int = 1_000
 
     @classmethod
     def unlimited(cls) -> FairnessSettings:
-        return cls(0, 0, 0.0, 0, 0)
+        return cls(0, 0, 0.0, 0, 0, 0)
 
     @classmethod
     def from_env(cls) -> FairnessSettings:
@@ -151,6 +153,7 @@ class FairnessSettings:
             cost_per_minute_per_principal=_env_int(
                 "SHAREGRAPH_COST_PER_MINUTE", cls.cost_per_minute_per_principal
             ),
+            expensive_cost=_env_int("SHAREGRAPH_EXPENSIVE_COST", cls.expensive_cost),
         )
 
 

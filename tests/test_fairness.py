@@ -45,6 +45,7 @@ def limits(**given: Any) -> FairnessSettings:
         "concurrency_wait_seconds": 0.0,
         "max_waiting_per_principal": 0,
         "cost_per_minute_per_principal": 0,
+        "expensive_cost": 0,
     }
     return FairnessSettings(**{**off, **given})
 
@@ -80,13 +81,20 @@ class Gate:
 
     def __init__(self) -> None:
         self.principal: str | None = None
+        self.count: int | None = None
         self.opened = asyncio.Event()
         self.held: set[int] = set()
         self.before: Action | None = None
         self.after: Action | None = None
 
-    def hold(self, principal: str | None) -> None:
-        self.principal = principal
+    def hold(self, principal: str | None, count: int | None = None) -> None:
+        """Hold ``principal``'s requests (only its first ``count``)."""
+        self.principal, self.count = principal, count
+
+    def holds(self, context: RequestContext) -> bool:
+        if context.principal.name != self.principal or id(context) in self.held:
+            return False
+        return self.count is None or len(self.held) < self.count
 
     async def holding(self, count: int) -> None:
         await until(lambda: len(self.held) >= count)
@@ -99,7 +107,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
 
     async def one(self: Loaders, model: Any, row_id: uuid.UUID | None) -> Any:
         context = self._context
-        if context.principal.name != gate.principal or id(context) in gate.held:
+        if not gate.holds(context):
             return await original(self, model, row_id)
         gate.held.add(id(context))
         if gate.before is not None:
@@ -217,6 +225,32 @@ async def test_a_request_that_waited_too_long_is_refused(
         first = asyncio.create_task(viewer(api, SCRIPT))
         await gate.holding(1)
         assert_rate_limited(await viewer(api, SCRIPT), "CONCURRENCY")
+        gate.opened.set()
+        assert (await first).status_code == 200
+        assert len(app.state.fairness.concurrency) == 0
+
+
+async def test_a_principal_runs_one_expensive_operation_at_a_time_and_its_cheap_ones_beside_it(
+    demo_db: Database, keys: dict[str, str], gate: Gate
+) -> None:
+    settings = Settings(database_url=demo_db.url)
+    schema = build_schema(settings)._schema
+    expensive = operation_cost(schema, VIEWER, None, None, settings.limits)
+    cheap_query = "{ viewer { name } }"
+    assert operation_cost(schema, cheap_query, None, None, settings.limits) < expensive
+    fairness = limits(max_concurrent_per_principal=2, expensive_cost=expensive)
+    async with serving(demo_db, keys, fairness) as (app, api):
+        gate.hold(SCRIPT, count=1)
+        first = asyncio.create_task(viewer(api, SCRIPT))
+        await gate.holding(1)
+
+        refused = await viewer(api, SCRIPT)  # a second expensive one, though a slot is free
+        assert_rate_limited(refused, "CONCURRENCY")
+        assert "expensive" in refused.json()["errors"][0]["message"]
+        cheap = await api.post(SCRIPT, {"query": cheap_query})
+        assert cheap.json() == {"data": {"viewer": {"name": SCRIPT}}}
+        assert (await viewer(api, OTHER)).status_code == 200  # one at a time per principal
+
         gate.opened.set()
         assert (await first).status_code == 200
         assert len(app.state.fairness.concurrency) == 0
