@@ -200,7 +200,11 @@ async def _flood(
 
         async def worker() -> None:
             while not stop.is_set():
-                response = await http.post("/graphql", json=payload, headers=headers)
+                try:
+                    response = await http.post("/graphql", json=payload, headers=headers)
+                except httpx.TransportError as error:
+                    outcomes[type(error).__name__] += 1
+                    continue
                 if response.status_code == 429:
                     reason = response.json()["errors"][0]["extensions"]["reason"]
                     outcomes[f"429 {reason}"] += 1

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ..errors import Conflict, ErrorCode, SharegraphError
+from ..errors import Conflict
+from .outage import raise_if_unavailable
 from .rls import RlsScope, apply_to_connection
 from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
 from .weeks import iso_week
@@ -28,40 +29,6 @@ from .weeks import iso_week
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 log = logging.getLogger("sharegraph.datastore")
-
-
-class ConnectionLost(SharegraphError):
-    """The connection under a session went away (a terminated backend, a server restart, the
-    network): the request ends with this, and the pool replaces the connection."""
-
-    code = ErrorCode.SERVICE_UNAVAILABLE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="DATABASE_CONNECTION_LOST")
-
-
-def raise_if_connection_lost(errors: Iterable[BaseException | None]) -> None:
-    """:class:`ConnectionLost` if one of ``errors`` (caught along the way, e.g. by the GraphQL
-    executor) is a lost connection: the whole request then failed for that reason."""
-    for error in errors:
-        if is_connection_lost(error):
-            log.warning("a database connection was lost during a request")
-            raise ConnectionLost(
-                "the connection to the database was lost; retry the request"
-            ) from error
-
-
-def is_connection_lost(error: BaseException | None) -> bool:
-    """Whether ``error``, or an error it was raised from, is a lost database connection."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, ConnectionLost):
-            return True
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def is_sqlite(url: str) -> bool:
@@ -181,13 +148,14 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
-        """A session for reads; :class:`ConnectionLost` if its connection goes away."""
+        """A session for reads; :class:`.outage.DatabaseUnavailable` if the database is out of
+        reach."""
         session = self._read()
         self._carry(session, rls)
         try:
             yield session
-        except DBAPIError as error:
-            raise_if_connection_lost([error])
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
             raise
         finally:
             await _close(session)
@@ -209,15 +177,9 @@ class Database:
                     "another change created the same record first; reload and try again",
                     reason="ALREADY_EXISTS",
                 ) from error
-            except DBAPIError as error:
-                if not error.connection_invalidated:
-                    raise
-                # Lost during COMMIT, the change may or may not have been saved.
-                log.warning("a database connection was lost during a write")
-                raise ConnectionLost(
-                    "the connection to the database was lost before the transaction ended; "
-                    "retry (a change sent with an idempotencyKey is safe to send again)"
-                ) from error
+            except SQLAlchemyError as error:
+                raise_if_unavailable([error], writing=True)
+                raise
 
     async def ping(self) -> None:
         """``SELECT 1`` on a connection of its own, so a health check never queues behind

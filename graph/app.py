@@ -17,9 +17,10 @@ from sqlalchemy import select
 from ..authz.authenticate import authenticate
 from ..authz.store import PolicyStore
 from ..datastore.audit import AuditCollector, flush
-from ..datastore.engine import Database, raise_if_connection_lost
+from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
+from ..datastore.outage import raise_if_unavailable
 from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
@@ -182,7 +183,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 )
                 await flush(db, context.audit)  # what was read or refused before the cut
                 return _refusal(timeout, 200)
-        raise_if_connection_lost(e.original_error for e in result.errors or ())
+        raise_if_unavailable(e.original_error for e in result.errors or ())
         body = result_body(result, denied=context.denied)
         for refusal in body.get("errors", []):
             if refusal.get("extensions", {}).get("code") == ErrorCode.FORBIDDEN.value:

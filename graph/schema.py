@@ -20,7 +20,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from ..datastore.engine import is_connection_lost
+from ..datastore.outage import unavailable
 from ..errors import SharegraphError
 from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
@@ -91,9 +91,9 @@ class Schema(strawberry.federation.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Expected errors (bad input, not found, ...) are answers, not incidents: log only the
-        # unexpected ones, with their traceback. A lost database connection (and what failed
+        # unexpected ones, with their traceback. The database out of reach (and what failed
         # after it on the same session) ends the request with SERVICE_UNAVAILABLE instead.
-        if any(is_connection_lost(error.original_error) for error in errors):
+        if any(unavailable(error.original_error) for error in errors):
             return
         for error in errors:
             if not isinstance(error.original_error, SharegraphError) and error.path is not None:

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import Principal
@@ -411,6 +412,26 @@ def test_buckets_that_filled_up_again_are_forgotten() -> None:
     now[0] = 61.0
     budget.charge("busy", 600)  # refilled: a full minute's budget again
     assert len(budget) == 1  # "light" refilled and was dropped; "busy" is empty again
+
+
+async def test_no_free_database_connection_is_a_503_to_retry_not_an_internal_error(
+    demo_db: Database, keys: dict[str, str], gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def pool_exhausted(_context: RequestContext) -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached, connection timed out")
+
+    gate.before = pool_exhausted
+    gate.opened.set()
+    async with serving(demo_db, keys, limits()) as (_app, api):
+        gate.hold(SCRIPT)
+        response = await viewer(api, SCRIPT)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        [error] = response.json()["errors"]
+        assert (error["extensions"]["code"], error["extensions"]["reason"]) == (
+            "SERVICE_UNAVAILABLE", "DATABASE_BUSY",
+        )  # fmt: skip
+        assert errors_logged(caplog) == []
 
 
 # -- a database connection lost under a request (PostgreSQL) -------------------------------------
