@@ -51,7 +51,6 @@ class RateLimited(SharegraphError):
 
     def __init__(self, message: str, *, reason: str, retry_after: int) -> None:
         super().__init__(message, reason=reason, retryAfter=retry_after)
-        self.retry_after = retry_after
 
 
 def retry_after_headers(error: SharegraphError) -> dict[str, str]:
@@ -227,7 +226,10 @@ def operation_cost(
     document = _document(query, limits.max_tokens)
     if document is None:
         return 0
-    return measure(schema, document, operation_name, variables or {}, limits).cost
+    try:
+        return measure(schema, document, operation_name, variables or {}, limits).cost
+    except Exception:  # measured before validation: an invalid document is refused by that
+        return 0
 
 
 def principal_key(principal: Principal) -> str:

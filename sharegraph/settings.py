@@ -121,8 +121,8 @@ class FairnessSettings:
     """
 
     max_concurrent_per_principal: int = 2
-    # Anonymous HSDS callers are told apart only by their address (behind a proxy, run uvicorn
-    # with --proxy-headers so it is the client's).
+    # Anonymous HSDS callers are told apart only by their address (behind a proxy on another
+    # host, uvicorn's FORWARDED_ALLOW_IPS must name it for the address to be the client's).
     max_concurrent_per_client_ip: int = 2
     # A request over the cap waits this long for a slot (first come, first served) before 429.
     concurrency_wait_seconds: float = 1.0
