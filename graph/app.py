@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @app.exception_handler(SharegraphError)
     async def refused(_request: Request, error: SharegraphError) -> Response:
-        # Raised past a route's own handling: rate limits, a lost database connection.
+        # Raised past a route's own handling: rate limits, the database out of reach.
         return _refusal(error)
 
     app.include_router(hsds_router(settings, state), prefix="/hsds")
