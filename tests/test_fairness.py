@@ -534,6 +534,7 @@ async def test_a_connection_lost_after_the_last_read_still_answers_and_closes_qu
             "data": {"viewer": {"name": SCRIPT, "tenant": {"name": "Prairie 211"}}}
         }
         assert errors_logged(caplog) == []
+        assert "lost before its session closed" in caplog.text  # the path this test is about
         gate.hold(None)
         assert (await viewer(api, OTHER)).status_code == 200
 
