@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from ..authz.authenticate import authenticate
 from ..authz.jwts import check_algorithms as check_jwt_algorithms
@@ -21,12 +21,14 @@ from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
+from ..datastore.outage import raise_if_unavailable
 from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
 from .body_limit import BodyLimit
 from .context import RequestContext
 from .export_download import export_router
+from .fairness import Fairness, FairnessMiddleware
 from .hsds_api import hsds_router
 from .http_errors import install as install_error_shapes
 from .json_depth import refuse_deep_json
@@ -38,7 +40,11 @@ log = logging.getLogger("sharegraph.app")
 
 
 def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
-    return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
+    return JSONResponse(
+        refusal_body(error),
+        status_code=status or HTTP_STATUS[error.code],
+        headers=error.http_headers(),
+    )
 
 
 async def _parse_request(
@@ -109,8 +115,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    app.state.fairness = Fairness(settings)
+    app.add_middleware(FairnessMiddleware)
     # Inside the error shield: an over-long body raises out of the app up to the limit, which
-    # answers 413 itself; anything else unexpected reaches the shield.
+    # answers 413 itself; anything else unexpected reaches the shield. A SharegraphError a
+    # route lets through (a rate limit, the database out of reach) gets the route family's
+    # error shape from the shield's handlers.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     install_error_shapes(app)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
@@ -120,8 +130,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def healthz() -> Response:
         db: Database = state["db"]
         try:
-            async with db.read_session() as session:
-                await session.execute(text("SELECT 1"))
+            await db.ping()
         except Exception:  # the database did not answer
             log.exception("health check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -157,6 +166,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             except SharegraphError as error:
                 return _refusal(error)
         plan = policies.plan_for(principal)
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit_operation(
+            request, principal, schema._schema, query, variables, operation_name
+        )
         rls = plan.rls_scope()
         async with db.read_session(rls=rls) as session:
             context = RequestContext(
@@ -182,6 +195,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 )
                 await flush(db, context.audit)  # what was read or refused before the cut
                 return _refusal(timeout, 200)
+        raise_if_unavailable(e.original_error for e in result.errors or ())
         body = result_body(result, denied=context.denied)
         for refusal in body.get("errors", []):
             if refusal.get("extensions", {}).get("code") == ErrorCode.FORBIDDEN.value:

@@ -50,6 +50,7 @@ from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
 from ..exporters.hsds_spec import HSDS_VERSION
 from ..settings import Settings
+from .fairness import Fairness
 from .readability import readable_subset, require_readable
 
 PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
@@ -81,7 +82,9 @@ def error_response(
         body["reason"] = error.reason
     body.update(error.extra)
     return JSONResponse(
-        {"error": body}, status_code=status or HTTP_STATUS[error.code], headers=headers
+        {"error": body},
+        status_code=status or HTTP_STATUS[error.code],
+        headers={**error.http_headers(), **(headers or {})},
     )
 
 
@@ -425,11 +428,14 @@ def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
 
     async def plan_of(request: Request, db: Database) -> tuple[AccessPlan, AuditCollector | None]:
         policies: PolicyStore = state["policies"]
+        fairness: Fairness = request.app.state.fairness
         authorization = request.headers.get("authorization")
         if authorization is None:
+            await fairness.admit(request, None)  # anonymous: by client address
             return policies.plan_for(PUBLIC_PRINCIPAL), None
         async with db.read_session() as session:
             principal = await authenticate(session, authorization, settings)
+        await fairness.admit(request, principal)
         plan = policies.plan_for(principal)
         purpose = request.headers.get("sharegraph-purpose") or None
         return plan, AuditCollector(principal.id, plan.core.home, principal.tenant_id, purpose)

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from ..datastore.outage import unavailable
 from ..errors import SharegraphError
 from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
@@ -116,12 +117,19 @@ class Schema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # The database out of reach (and what failed after it on the same session) ends the
+        # request with SERVICE_UNAVAILABLE: an outage, logged once elsewhere, not per error.
+        outage = any(unavailable(error.original_error) for error in errors)
         for error in errors:
             if self.hide_suggestions:
                 error.message = without_suggestions(error.message)
             # Expected errors (bad input, not found, ...) are answers, not incidents: log only
             # the unexpected ones, with their traceback.
-            if not isinstance(error.original_error, SharegraphError) and error.path is not None:
+            if (
+                not outage
+                and not isinstance(error.original_error, SharegraphError)
+                and error.path is not None
+            ):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
 

@@ -128,6 +128,51 @@ class ExchangeSettings:
 
 
 @dataclass(frozen=True)
+class FairnessSettings:
+    """Per-principal limits, so one caller's script cannot starve the others (``graph.fairness``).
+
+    Kept in memory per process: with N processes a principal gets N times these. 0 turns a limit
+    off; :meth:`unlimited` turns them all off.
+    """
+
+    max_concurrent_per_principal: int = 2
+    # Anonymous HSDS callers are told apart only by their address (behind a proxy on another
+    # host, uvicorn's FORWARDED_ALLOW_IPS must name it for the address to be the client's).
+    max_concurrent_per_client_ip: int = 2
+    # A request over the cap waits this long for a slot (first come, first served) before 429.
+    concurrency_wait_seconds: float = 1.0
+    max_waiting_per_principal: int = 16
+    cost_per_minute_per_principal: int = 1_000_000
+    # A principal's operations estimated at this cost or more run one at a time.
+    expensive_cost: int = 1_000
+
+    @classmethod
+    def unlimited(cls) -> FairnessSettings:
+        return cls(0, 0, 0.0, 0, 0, 0)
+
+    @classmethod
+    def from_env(cls) -> FairnessSettings:
+        return cls(
+            max_concurrent_per_principal=_env_int(
+                "SHAREGRAPH_MAX_CONCURRENT_PER_PRINCIPAL", cls.max_concurrent_per_principal
+            ),
+            max_concurrent_per_client_ip=_env_int(
+                "SHAREGRAPH_MAX_CONCURRENT_PER_CLIENT_IP", cls.max_concurrent_per_client_ip
+            ),
+            concurrency_wait_seconds=_env_float(
+                "SHAREGRAPH_CONCURRENCY_WAIT", cls.concurrency_wait_seconds
+            ),
+            max_waiting_per_principal=_env_int(
+                "SHAREGRAPH_MAX_WAITING_PER_PRINCIPAL", cls.max_waiting_per_principal
+            ),
+            cost_per_minute_per_principal=_env_int(
+                "SHAREGRAPH_COST_PER_MINUTE", cls.cost_per_minute_per_principal
+            ),
+            expensive_cost=_env_int("SHAREGRAPH_EXPENSIVE_COST", cls.expensive_cost),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -150,6 +195,9 @@ class Settings:
     scheduler_poll_seconds: float = 5.0
     # How often the scheduler seals the audit trail; 0 leaves sealing to `sharegraph audit seal`.
     audit_seal_interval_seconds: float = 300.0
+    # Per-principal limits: on when configured from the environment, off for apps built in code
+    # unless asked for (like the scheduler).
+    fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -188,6 +236,7 @@ class Settings:
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
+            fairness=FairnessSettings.from_env(),
             scheduler=_env_bool("SHAREGRAPH_SCHEDULER", True),
             scheduler_poll_seconds=_env_float(
                 "SHAREGRAPH_SCHEDULER_POLL", cls.scheduler_poll_seconds
