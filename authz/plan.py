@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..datastore.base import Base
+from ..datastore.chunks import chunks
 from ..datastore.models import (
     Address,
     Attribute,
@@ -190,11 +191,11 @@ class AccessPlan:
             names = list(clauses)
             if not names:
                 continue
-            statement = select(
-                model.id, *(clauses[n].label(f"s{i}") for i, n in enumerate(names))
-            ).where(model.id.in_(ids))
-            for row_id, *hits in (await session.execute(statement)).all():
-                found[row_id] = frozenset(n for n, hit in zip(names, hits, strict=True) if hit)
+            labelled = [clauses[n].label(f"s{i}") for i, n in enumerate(names)]
+            for batch in chunks(ids):
+                statement = select(model.id, *labelled).where(model.id.in_(batch))
+                for row_id, *hits in (await session.execute(statement)).all():
+                    found[row_id] = frozenset(n for n, hit in zip(names, hits, strict=True) if hit)
         return found
 
     def allows_owner(

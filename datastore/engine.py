@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,11 +21,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..errors import Conflict
+from .outage import raise_if_unavailable
 from .rls import RlsScope, apply_to_connection
 from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
 from .weeks import iso_week
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+log = logging.getLogger("sharegraph.datastore")
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,13 +80,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
+    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow)."""
     url = normalize_url(url)
+    sized: dict[str, Any] = {}
+    if pool_size is not None:
+        sized = {"pool_size": pool_size, "max_overflow": 0}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, **sized)
         _configure_sqlite(engine)
         return engine
     # pool_pre_ping: after a PostgreSQL restart the first pooled query would otherwise fail.
@@ -92,10 +100,21 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         url,
         echo=echo,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        **(sized or {"pool_size": 10, "max_overflow": 10}),
         connect_args={"server_settings": {"jit": "off"}},
     )
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close ``session``; a connection already gone is discarded quietly (the pool replaces
+    it), instead of failing the request over the ROLLBACK that closing sends."""
+    try:
+        # What `async with session` runs: the close completes even if the request is cancelled.
+        await session.__aexit__(None, None, None)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("a database connection was lost before its session closed; discarded")
 
 
 class Database:
@@ -111,6 +130,7 @@ class Database:
             expire_on_commit=False,
             autoflush=True,
         )
+        self._health: AsyncEngine | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -128,9 +148,17 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session:
-            self._carry(session, rls)
+        """A session for reads; :class:`.outage.DatabaseUnavailable` if the database is out of
+        reach."""
+        session = self._read()
+        self._carry(session, rls)
+        try:
             yield session
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
+            raise
+        finally:
+            await _close(session)
 
     @asynccontextmanager
     async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
@@ -149,9 +177,22 @@ class Database:
                     "another change created the same record first; reload and try again",
                     reason="ALREADY_EXISTS",
                 ) from error
+            except SQLAlchemyError as error:
+                raise_if_unavailable([error], writing=True)
+                raise
+
+    async def ping(self) -> None:
+        """``SELECT 1`` on a connection of its own, so a health check never queues behind
+        requests for the pool."""
+        if self._health is None:
+            self._health = create_engine(self.url, pool_size=1)
+        async with self._health.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._health is not None:
+            await self._health.dispose()
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import BadUserInput, quote
 from .enums import FieldType
 from .models import FormField
+from .values import date_problem
 
 MAX_TEXT = 20_000
 
@@ -40,9 +41,13 @@ def _check(field: FormField, value: Any) -> Any:
         if not isinstance(value, str):
             raise _fail(key, "expected a date as YYYY-MM-DD")
         try:
-            return date.fromisoformat(value).isoformat()
+            day = date.fromisoformat(value)
         except ValueError as exc:
             raise _fail(key, "expected a date as YYYY-MM-DD") from exc
+        problem = date_problem(day)
+        if problem is not None:
+            raise _fail(key, f"{quote(value)} {problem}")
+        return day.isoformat()
     options = field.options or []
     if kind is FieldType.SINGLE_SELECT:
         if value not in options:

@@ -85,7 +85,9 @@ def text(value: Any) -> str:
     booleans, UTC ISO 8601 for times; empty for nothing."""
     kind = type(value)
     if kind is str:
-        return value  # type: ignore[no-any-return]
+        # No database accepts U+0000 any more, but rows stored before may hold one, and a raw
+        # NUL breaks the spreadsheets and CSV readers the file is for.
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value  # type: ignore[no-any-return]
     if value is None:
         return ""
     if kind is int:

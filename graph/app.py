@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from ..authz.authenticate import authenticate
 from ..authz.jwts import check_algorithms as check_jwt_algorithms
@@ -21,13 +21,17 @@ from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
 from ..datastore.migrate import ensure_migrated
 from ..datastore.models import Instance
+from ..datastore.outage import raise_if_unavailable
 from ..datastore.scheduler import scheduler_for
 from ..errors import HTTP_STATUS, BadUserInput, ErrorCode, SharegraphError
 from ..settings import Settings
+from .body_limit import BodyLimit
 from .context import RequestContext
 from .export_download import export_router
+from .fairness import Fairness, FairnessMiddleware
 from .hsds_api import hsds_router
 from .http_errors import install as install_error_shapes
+from .json_depth import refuse_deep_json
 from .relay import CursorCodec
 from .responses import REDISCLOSURE_NOTICE, refusal_body, result_body
 from .schema import build_schema
@@ -36,16 +40,25 @@ log = logging.getLogger("sharegraph.app")
 
 
 def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
-    return JSONResponse(refusal_body(error), status_code=status or HTTP_STATUS[error.code])
+    return JSONResponse(
+        refusal_body(error),
+        status_code=status or HTTP_STATUS[error.code],
+        headers=error.http_headers(),
+    )
 
 
-async def _parse_request(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+async def _parse_request(
+    request: Request, max_depth: int
+) -> tuple[str, dict[str, Any] | None, str | None]:
     if "application/json" not in request.headers.get("content-type", ""):
         raise BadUserInput(
             "send the operation as JSON (Content-Type: application/json)", reason="BAD_REQUEST"
         )
+    body = await request.body()
+    refuse_deep_json(body, max_depth)
     try:
-        payload = json.loads(await request.body())
+        # Decoded first, so json.loads reads the UTF-8 text json_depth scanned (never UTF-16).
+        payload = json.loads(body.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadUserInput(f"the body is not valid JSON: {exc}", reason="BAD_REQUEST") from exc
     if not isinstance(payload, dict):
@@ -102,6 +115,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    app.state.fairness = Fairness(settings)
+    app.add_middleware(FairnessMiddleware)
+    # Inside the error shield: an over-long body raises out of the app up to the limit, which
+    # answers 413 itself; anything else unexpected reaches the shield. A SharegraphError a
+    # route lets through (a rate limit, the database out of reach) gets the route family's
+    # error shape from the shield's handlers.
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     install_error_shapes(app)
     app.include_router(hsds_router(settings, state), prefix="/hsds")
     app.include_router(export_router(settings, state), prefix="/exports")
@@ -110,8 +130,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def healthz() -> Response:
         db: Database = state["db"]
         try:
-            async with db.read_session() as session:
-                await session.execute(text("SELECT 1"))
+            await db.ping()
         except Exception:  # the database did not answer
             log.exception("health check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -133,7 +152,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         db: Database = state["db"]
         policies: PolicyStore = state["policies"]
         try:
-            query, variables, operation_name = await _parse_request(request)
+            query, variables, operation_name = await _parse_request(
+                request, settings.limits.max_json_depth
+            )
         except SharegraphError as error:
             return _refusal(error)
         purpose = request.headers.get("sharegraph-purpose") or None
@@ -145,6 +166,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             except SharegraphError as error:
                 return _refusal(error)
         plan = policies.plan_for(principal)
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit_operation(
+            request, principal, schema._schema, query, variables, operation_name
+        )
         rls = plan.rls_scope()
         async with db.read_session(rls=rls) as session:
             context = RequestContext(
@@ -170,6 +195,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                 )
                 await flush(db, context.audit)  # what was read or refused before the cut
                 return _refusal(timeout, 200)
+        raise_if_unavailable(e.original_error for e in result.errors or ())
         body = result_body(result, denied=context.denied)
         for refusal in body.get("errors", []):
             if refusal.get("extensions", {}).get("code") == ErrorCode.FORBIDDEN.value:

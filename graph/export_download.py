@@ -24,6 +24,7 @@ from ..datastore.queries import export_jobs as jobs
 from ..errors import HTTP_STATUS, NotFound, SharegraphError
 from ..exporters.specs import MEDIA_TYPES, ExportSpec, require_allowed
 from ..settings import Settings
+from .fairness import Fairness
 from .responses import refusal_body
 
 DOWNLOAD = "export.download"
@@ -48,6 +49,8 @@ def export_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
             except ValueError:
                 raise missing from None
             row = await jobs.job_of(session, principal.id, raw)
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit(request, principal)  # held until the file has been sent
         now = utcnow()
         if (
             row is None
@@ -87,6 +90,10 @@ def export_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
         try:
             return await _file(request, job_id)
         except SharegraphError as error:
-            return JSONResponse(refusal_body(error), status_code=HTTP_STATUS[error.code])
+            return JSONResponse(
+                refusal_body(error),
+                status_code=HTTP_STATUS[error.code],
+                headers=error.http_headers(),
+            )
 
     return router

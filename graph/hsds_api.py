@@ -43,12 +43,14 @@ from ..datastore.queries import directory, search
 from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
 from ..datastore.rls import RlsScope
+from ..datastore.values import clean, instant_problem, text_problem
 from ..errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError, quote
 from ..exporters.batches import keyset_batches
 from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
 from ..exporters.hsds_spec import HSDS_VERSION
 from ..settings import Settings
+from .fairness import Fairness
 
 PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
@@ -79,7 +81,9 @@ def error_response(
         body["reason"] = error.reason
     body.update(error.extra)
     return JSONResponse(
-        {"error": body}, status_code=status or HTTP_STATUS[error.code], headers=headers
+        {"error": body},
+        status_code=status or HTTP_STATUS[error.code],
+        headers={**error.http_headers(), **(headers or {})},
     )
 
 
@@ -106,6 +110,10 @@ class Params:
 
     @classmethod
     def parse(cls, query: Any, settings: Settings) -> Params:
+        for name, raw in query.multi_items():
+            problem = text_problem(name + raw)
+            if problem is not None:
+                raise _bad(clean(name), f"`{clean(name)}` {problem}")
         for name in UNSUPPORTED:
             if query.get(name):
                 raise BadUserInput(
@@ -181,6 +189,10 @@ def _datetime(query: Any, name: str) -> datetime | None:
         found = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise _bad(name, f"`{name}` must be an ISO 8601 date-time, got {quote(raw)}") from None
+    problem = instant_problem(found)
+    if problem is not None:
+        raise _bad(name, f"`{name}` {quote(raw)} {problem}")
+    # HSDS clients send naive times; they have always been read as UTC here.
     return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
@@ -415,11 +427,14 @@ def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
 
     async def plan_of(request: Request, db: Database) -> tuple[AccessPlan, AuditCollector | None]:
         policies: PolicyStore = state["policies"]
+        fairness: Fairness = request.app.state.fairness
         authorization = request.headers.get("authorization")
         if authorization is None:
+            await fairness.admit(request, None)  # anonymous: by client address
             return policies.plan_for(PUBLIC_PRINCIPAL), None
         async with db.read_session() as session:
             principal = await authenticate(session, authorization, settings)
+        await fairness.admit(request, principal)
         plan = policies.plan_for(principal)
         purpose = request.headers.get("sharegraph-purpose") or None
         return plan, AuditCollector(principal.id, plan.core.home, principal.tenant_id, purpose)

@@ -79,7 +79,9 @@ def error_response(
     if is_hsds(scope):
         return hsds_error_response(error, status, headers)
     return JSONResponse(
-        refusal_body(error), status_code=status or HTTP_STATUS[error.code], headers=headers
+        refusal_body(error),
+        status_code=status or HTTP_STATUS[error.code],
+        headers={**error.http_headers(), **(headers or {})},
     )
 
 

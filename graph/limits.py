@@ -1,35 +1,65 @@
-"""Depth, alias and cost limits, decided on the parsed operation before anything executes.
+"""Depth, alias, cost and field-count limits, decided on the parsed document before it is
+validated or executed.
 
 Cost: every field costs 1; a connection multiplies what it contains by its `first` (the
 default page size when absent); a plain-list relation multiplies by `plain_list_cost`.
-Introspection fields (`__schema`, `__type`) are not counted.
+Introspection (`__typename`, and what `__schema` and `__type` select) adds no cost or depth,
+nor do fields the schema does not know (validation refuses those). Every field node counts
+towards `max_fields`, and every aliased one towards `max_aliases`, with fragments expanded.
+
+Each fragment is measured once and every spread adds its numbers again, so a ladder of
+fragments that each spread the one below twice is refused after a walk proportional to the
+document, not to its expansion; numbers saturate, so the arithmetic stays small. Every
+operation and fragment of the document is held to the limits, not only the operation that
+runs, because graphql-core validates all of them.
+
+Validation itself is bounded too: graphql-core's overlapping-fields rule compares fields of
+the same response name, and fragments spread together, pairwise (quadratic in one selection
+set). It gets a budget proportional to `max_fields`, and the walk counts the pairs it will
+surely compare, so the plain cases (a field repeated 1,000 times) are refused before it runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLList,
+    GraphQLNamedType,
     GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OverlappingFieldsCanBeMergedRule,
     SelectionSetNode,
+    ValidationContext,
+    ValueNode,
     VariableNode,
     get_named_type,
 )
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
-from ..errors import QueryTooComplex
+from ..errors import BadUserInput, QueryTooComplex, quote
 from ..settings import Limits
+
+# Every cost above this is simply too costly; saturating keeps the numbers machine-sized.
+_SATURATED = 10**15
+
+# Units of graphql-core's overlapping-fields budget (2 per comparison of two fields with the
+# same response name, or of two fragments) allowed per field of `max_fields`. The documents of
+# the test suite spend at most 9 units; spending the default 20,000 takes ~50-150 ms.
+OVERLAP_BUDGET_PER_FIELD = 10
+_UNITS_PER_PAIR = 2
 
 
 @dataclass
@@ -37,6 +67,18 @@ class Measure:
     cost: int = 0
     depth: int = 0
     aliases: int = 0
+    fields: int = 0
+    # Units the overlapping-fields rule will spend at least, over the whole document.
+    overlaps: int = 0
+    definition: str = "the operation"
+
+
+class _Passed(Exception):
+    """A limit is passed: the walk stops with the measure of the definition that passed it."""
+
+    def __init__(self, measured: Measure) -> None:
+        super().__init__(measured.definition)
+        self.measured = measured
 
 
 def _is_list(gql_type: Any) -> bool:
@@ -45,76 +87,213 @@ def _is_list(gql_type: Any) -> bool:
     return isinstance(gql_type, GraphQLList)
 
 
+@dataclass
+class _Group:
+    """What one selection set gives the overlapping-fields rule to compare: its fields (inline
+    fragments flattened in) by response name, and the fragments it spreads."""
+
+    names: dict[str, int]
+    spreads: set[str]
+
+
+def _counted(gql_type: GraphQLNamedType | None) -> bool:
+    """Whether fields selected on this type add depth and cost: the schema's own types do,
+    introspection types and unknown ones do not."""
+    return gql_type is not None and not gql_type.name.startswith("__")
+
+
+def _spread_names(selection_set: SelectionSetNode) -> list[str]:
+    names: list[str] = []
+    pending = [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set:
+                pending.append(selection.selection_set)
+    return names
+
+
+def _dependency_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
+    """Fragment names, each after the fragments it spreads. Iterative, because a chain of
+    fragments can be longer than Python's recursion limit; a spread closing a cycle is
+    ignored (validation refuses cycles)."""
+    spreads = {name: _spread_names(fragment.selection_set) for name, fragment in fragments.items()}
+    order: list[str] = []
+    entered: set[str] = set()
+    for root in spreads:
+        if root in entered:
+            continue
+        entered.add(root)
+        stack = [(root, iter(spreads[root]))]
+        while stack:
+            name, pending = stack[-1]
+            child = next(pending, None)
+            if child is None:
+                stack.pop()
+                order.append(name)
+            elif child in spreads and child not in entered:
+                entered.add(child)
+                stack.append((child, iter(spreads[child])))
+    return order
+
+
 class _Walker:
     def __init__(
         self,
         schema: GraphQLSchema,
-        document: DocumentNode,
+        fragments: dict[str, FragmentDefinitionNode],
         variables: dict[str, Any],
+        defaults: dict[str, ValueNode],
         limits: Limits,
     ) -> None:
         self.schema = schema
-        self.limits = limits
+        self.fragments = fragments
         self.variables = variables
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        self.measure = Measure()
+        self.defaults = defaults
+        self.limits = limits
+        self.summaries: dict[str, Measure] = {}
+        self.current = Measure()
+        self.in_operation = False
+        self.overlaps = 0
+        self.overlap_budget = limits.max_fields * OVERLAP_BUDGET_PER_FIELD
 
-    def _first(self, field: FieldNode) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value != "first":
-                continue
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return max(0, int(value.value))
-            if isinstance(value, VariableNode):
-                given = self.variables.get(value.name.value)
-                if isinstance(given, int):
-                    return max(0, given)
-        return self.limits.default_page_size
+    def measure_fragments(self) -> None:
+        for name in _dependency_order(self.fragments):
+            fragment = self.fragments[name]
+            parent = self.schema.get_type(fragment.type_condition.name.value)
+            self.summaries[name] = self._definition(
+                fragment.selection_set, parent, f"fragment {name}", in_operation=False
+            )
 
-    def _fields(
-        self, selection_set: SelectionSetNode, parent: Any, seen: frozenset[str]
-    ) -> Iterator[tuple[FieldNode, Any]]:
+    def measure_operation(self, operation: OperationDefinitionNode) -> Measure:
+        root = self.schema.get_root_type(operation.operation)
+        label = f"operation {operation.name.value}" if operation.name else "the operation"
+        measured = self._definition(operation.selection_set, root, label, in_operation=True)
+        if measured.cost > self.limits.max_cost:
+            raise _Passed(measured)
+        return measured
+
+    def _definition(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        label: str,
+        *,
+        in_operation: bool,
+    ) -> Measure:
+        self.current = Measure(definition=label)
+        self.in_operation = in_operation
+        self.current.cost = self._selections(selection_set, parent, 1)
+        return self.current
+
+    def _check(self) -> None:
+        measured, limits = self.current, self.limits
+        if (
+            measured.depth > limits.max_depth
+            or measured.aliases > limits.max_aliases
+            or measured.fields > limits.max_fields
+            or self.overlaps > self.overlap_budget
+        ):
+            measured.overlaps = self.overlaps
+            raise _Passed(measured)
+
+    def _selections(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        level: int,
+        group: _Group | None = None,
+    ) -> int:
+        measured = self.current
+        counted = _counted(parent)
+        if group is None:
+            group = _Group({}, set())
+        if counted and level > measured.depth:
+            measured.depth = level
+            self._check()
+        cost = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                yield selection, parent
+                measured.fields += 1
+                if selection.alias is not None:
+                    measured.aliases += 1
+                response = (selection.alias or selection.name).value
+                same = group.names.get(response, 0)
+                group.names[response] = same + 1
+                self.overlaps += _UNITS_PER_PAIR * same
+                self._check()
+                cost += self._field(selection, parent if counted else None, level)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
-                yield from self._fields(selection.selection_set, target, seen)
+                cost += self._selections(
+                    selection.selection_set, target if counted else None, level, group
+                )
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in seen:
-                    continue
-                target = self.schema.get_type(fragment.type_condition.name.value)
-                yield from self._fields(fragment.selection_set, target, seen | {name})
+                if name in self.fragments and name not in group.spreads:
+                    self.overlaps += _UNITS_PER_PAIR * len(group.spreads)
+                    group.spreads.add(name)
+                summary = self.summaries.get(name)
+                if summary is None:
+                    self._check()
+                    continue  # unknown, or closing a cycle: validation says which
+                measured.fields += summary.fields
+                measured.aliases += summary.aliases
+                if counted:
+                    measured.depth = max(measured.depth, level - 1 + summary.depth)
+                    cost += summary.cost
+                self._check()
+            cost = min(cost, _SATURATED)
+            # The root selection has no multiplier above it: its running cost is final.
+            if self.in_operation and level == 1 and cost > self.limits.max_cost:
+                measured.cost = cost
+                raise _Passed(measured)
+        return cost
 
-    def cost(self, selection_set: SelectionSetNode, parent: Any, depth: int) -> int:
-        total = 0
-        self.measure.depth = max(self.measure.depth, depth)
-        for field, owner in self._fields(selection_set, parent, frozenset()):
-            name = field.name.value
-            if name.startswith("__"):
-                continue
-            if field.alias is not None:
-                self.measure.aliases += 1
-            definition = getattr(owner, "fields", {}).get(name)
-            if definition is None:
-                continue
-            named = get_named_type(definition.type)
-            owner_name = getattr(owner, "name", "")
-            if named.name.endswith("Connection") and "first" in definition.args:
-                multiplier = self._first(field)
-            elif _is_list(definition.type) and not owner_name.endswith("Connection"):
-                multiplier = self.limits.plain_list_cost
-            else:
-                multiplier = 1
-            inner = self.cost(field.selection_set, named, depth + 1) if field.selection_set else 0
-            total += 1 + multiplier * inner
-        return total
+    def _field(self, field: FieldNode, parent: GraphQLNamedType | None, level: int) -> int:
+        name = field.name.value
+        known = parent is not None and not name.startswith("__")
+        definition = getattr(parent, "fields", {}).get(name) if known else None
+        if parent is None or definition is None:
+            # Still walked: its fields and aliases count, and validation will read them.
+            if field.selection_set is not None:
+                self._selections(field.selection_set, None, level + 1)
+            return 0
+        named = get_named_type(definition.type)
+        if named.name.endswith("Connection") and "first" in definition.args:
+            multiplier = self._first(field)
+        elif _is_list(definition.type) and not parent.name.endswith("Connection"):
+            multiplier = self.limits.plain_list_cost
+        else:
+            multiplier = 1
+        inner = (
+            self._selections(field.selection_set, named, level + 1) if field.selection_set else 0
+        )
+        return min(_SATURATED, 1 + multiplier * inner)
+
+    def _first(self, field: FieldNode) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value == "first":
+                return self._page_size(argument.value)
+        return self.limits.default_page_size
+
+    def _page_size(self, value: ValueNode | None) -> int:
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name not in self.variables:
+                return self._page_size(self.defaults.get(name))
+            given = self.variables[name]
+            if isinstance(given, int) and not isinstance(given, bool):
+                return min(max(0, given), _SATURATED)
+            return self.limits.default_page_size
+        if isinstance(value, IntValueNode):
+            # int() of thousands of digits is slow (and refused past 4,300): saturate first.
+            if value.value.startswith("-"):
+                return 0
+            return _SATURATED if len(value.value) > 15 else int(value.value)
+        return self.limits.default_page_size
 
 
 def measure(
@@ -124,8 +303,11 @@ def measure(
     variables: dict[str, Any],
     limits: Limits,
 ) -> Measure:
+    """The measure of the operation that runs (named, or the first). As soon as any operation
+    or fragment of the document passes a limit, the walk stops and returns the measure of that
+    definition, counted up to that point."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    operation = next(
+    selected = next(
         (
             o
             for o in operations
@@ -133,47 +315,137 @@ def measure(
         ),
         None,
     )
-    walker = _Walker(schema, document, variables, limits)
-    if operation is None:
-        return walker.measure
-    root = schema.get_root_type(operation.operation)
-    walker.measure.cost = walker.cost(operation.selection_set, root, 1)
-    return walker.measure
+    fragments: dict[str, FragmentDefinitionNode] = {}
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            fragments.setdefault(definition.name.value, definition)
+    defaults: dict[str, ValueNode] = {
+        d.variable.name.value: d.default_value
+        for d in ((selected.variable_definitions or ()) if selected else ())
+        if d.default_value is not None
+    }
+    walker = _Walker(schema, fragments, variables, defaults, limits)
+    result = Measure()
+    try:
+        walker.measure_fragments()
+        for operation in operations:
+            measured = walker.measure_operation(operation)
+            if operation is selected:
+                result = measured
+    except _Passed as passed:
+        return passed.measured
+    except RecursionError:
+        # The parser caps nesting well below this; a document that still gets here is too deep.
+        return Measure(depth=limits.max_depth + 1, definition="the document")
+    result.overlaps = walker.overlaps
+    return result
 
 
 def enforce(measured: Measure, limits: Limits) -> None:
+    where = measured.definition
     if measured.depth > limits.max_depth:
         raise QueryTooComplex(
-            f"the operation is {measured.depth} levels deep; the limit is {limits.max_depth}",
+            f"{where} is at least {measured.depth} levels deep; the limit is {limits.max_depth}",
             reason="DEPTH",
         )
     if measured.aliases > limits.max_aliases:
         raise QueryTooComplex(
-            f"the operation uses {measured.aliases} aliases; the limit is {limits.max_aliases}",
+            f"{where} uses at least {measured.aliases} aliases; the limit is {limits.max_aliases}",
             reason="ALIASES",
+        )
+    if measured.overlaps > limits.max_fields * OVERLAP_BUDGET_PER_FIELD:
+        raise _too_many_overlaps()
+    if measured.fields > limits.max_fields:
+        raise QueryTooComplex(
+            f"{where} selects at least {measured.fields} fields with its fragments expanded; "
+            f"the limit is {limits.max_fields}. Select fewer fields or spread fewer fragments",
+            reason="FIELDS",
         )
     if measured.cost > limits.max_cost:
         raise QueryTooComplex(
-            f"the operation's estimated cost is {measured.cost}; the limit is {limits.max_cost}. "
-            "Ask for smaller pages (`first`) or fewer nested lists",
+            f"{where} has an estimated cost of at least {measured.cost}; the limit is "
+            f"{limits.max_cost}. Ask for smaller pages (`first`) or fewer nested lists",
             reason="COST",
             cost=measured.cost,
         )
 
 
-class OperationLimits(SchemaExtension):
-    """Refuses operations over the limits before any resolver runs."""
+def _too_many_overlaps() -> QueryTooComplex:
+    return QueryTooComplex(
+        "the document repeats fields of the same name too often to be checked: select each "
+        "field once per selection set, or spread fewer fragments together",
+        reason="FIELDS",
+    )
 
-    def on_execute(self) -> Iterator[None]:
+
+class _BoundedOverlappingFields(OverlappingFieldsCanBeMergedRule):
+    budget: ClassVar[int] = 0
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.rule_context.remaining_complexity_budget = self.budget
+
+    def enter_selection_set(self, *args: Any) -> None:
+        try:
+            super().enter_selection_set(*args)
+        except ValidationAbortedError:
+            if self.rule_context.remaining_complexity_budget >= 0:
+                raise  # too many validation errors, not too much work
+            raise _too_many_overlaps() from None
+
+
+@cache
+def bounded_overlap_rule(budget: int) -> type[ASTValidationRule]:
+    """graphql-core's overlapping-fields rule with its work capped at `budget` units; one
+    class per budget, so that ValidationCache keys stay stable."""
+    return type(
+        "OverlappingFieldsCanBeMergedRule", (_BoundedOverlappingFields,), {"budget": budget}
+    )
+
+
+def require_operation(document: DocumentNode, operation_name: str | None) -> None:
+    """The document must hold the operation to run, named when it holds several (GraphQL
+    spec, GetOperation): anything else is the caller's mistake, not ours."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if not operations:
+        raise BadUserInput("the document holds no operation to run", reason="NO_OPERATION")
+    if operation_name is None:
+        if len(operations) > 1:
+            raise BadUserInput(
+                "the document holds several operations: say which with `operationName`",
+                reason="OPERATION_NAME_REQUIRED",
+            )
+        return
+    if not any(o.name is not None and o.name.value == operation_name for o in operations):
+        raise BadUserInput(
+            f"the document has no operation named {quote(operation_name)}",
+            reason="UNKNOWN_OPERATION",
+        )
+
+
+class OperationLimits(SchemaExtension):
+    """Refuses documents over the limits once parsed, before validation and execution."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
         ctx = self.execution_context
-        limits = ctx.context.settings.limits
-        if ctx.graphql_document is not None:
-            measured = measure(
+        if ctx.graphql_document is None:
+            return  # the parse failed; its error is the answer
+        # `operation_name` falls back to the first operation's; what the caller sent is kept here.
+        require_operation(ctx.graphql_document, ctx._provided_operation_name)
+        limits: Limits = ctx.context.settings.limits
+        enforce(
+            measure(
                 ctx.schema._schema,
                 ctx.graphql_document,
                 ctx.operation_name,
                 ctx.variables or {},
                 limits,
-            )
-            enforce(measured, limits)
-        yield
+            ),
+            limits,
+        )
+        bounded = bounded_overlap_rule(limits.max_fields * OVERLAP_BUDGET_PER_FIELD)
+        ctx.validation_rules = tuple(
+            bounded if rule is OverlappingFieldsCanBeMergedRule else rule
+            for rule in ctx.validation_rules
+        )

@@ -28,6 +28,20 @@ def error_body(error: SharegraphError) -> dict[str, Any]:
     return {"message": error.message, "extensions": error.extensions()}
 
 
+def _refused_variable(error: GraphQLError) -> tuple[str, dict[str, Any]] | None:
+    """A scalar's refusal of a variable (graph/scalars.py): graphql-core wraps it twice, as
+    "Variable '$f' has invalid value at .x: " + "Expected value of type ..., but encountered
+    error '<ours>'; found: ...". Keep where it was and our words, code and reason."""
+    inner = error.original_error
+    if not isinstance(inner, GraphQLError) or error.path is not None:
+        return None
+    ours = inner.original_error
+    if not isinstance(ours, SharegraphError) or not error.message.endswith(inner.message):
+        return None
+    where = error.message[: len(error.message) - len(inner.message)]
+    return where + ours.message, ours.extensions()
+
+
 def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = {"message": error.message}
     if error.locations:
@@ -37,7 +51,10 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if error.path:
         formatted["path"] = error.path
     original = error.original_error
-    if isinstance(original, SharegraphError):
+    refused = _refused_variable(error)
+    if refused is not None:
+        formatted["message"], formatted["extensions"] = refused
+    elif isinstance(original, SharegraphError):
         formatted["message"] = original.message
         formatted["extensions"] = original.extensions()
     elif error.path is None:

@@ -12,14 +12,14 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from ..authz.catalogue import CATALOGUE
+from ..datastore.outage import unavailable
 from ..errors import SharegraphError
 from ..settings import Settings
 from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
@@ -28,6 +28,7 @@ from .audit import AuditQuery
 from .capacity import CapacityMutation
 from .capacity_schedule import CapacityScheduleMutation
 from .directory_edit import DirectoryEditMutation
+from .document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
 from .email_pdf import EmailPdfMutation
 from .email_templates import EmailTemplateMutation, EmailTemplateQuery
 from .export_jobs import ExportJobMutation, ExportJobQuery
@@ -36,12 +37,15 @@ from .federation import FederationQuery
 from .follow_ups import FollowUpMutation, FollowUpQuery
 from .form_sharing import FormSharingMutation
 from .guard import guard
+from .input_text import InputText
 from .inventories import InventoryMutation, InventoryQuery
 from .limits import OperationLimits
+from .list_limits import ListLimits
 from .mutations import DataMutation
 from .queries import DataQuery
 from .queues import QueueMutation, QueueQuery
 from .referrals import ReferralMutation
+from .scalars import SCALAR_MAP
 from .statistics import StatisticsQuery
 from .types.base import NODE_TYPES
 from .types.catalogued import CATALOGUED
@@ -113,12 +117,19 @@ class Schema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # The database out of reach (and what failed after it on the same session) ends the
+        # request with SERVICE_UNAVAILABLE: an outage, logged once elsewhere, not per error.
+        outage = any(unavailable(error.original_error) for error in errors)
         for error in errors:
             if self.hide_suggestions:
                 error.message = without_suggestions(error.message)
             # Expected errors (bad input, not found, ...) are answers, not incidents: log only
             # the unexpected ones, with their traceback.
-            if not isinstance(error.original_error, SharegraphError) and error.path is not None:
+            if (
+                not outage
+                and not isinstance(error.original_error, SharegraphError)
+                and error.path is not None
+            ):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
 
@@ -126,15 +137,23 @@ def build_schema(settings: Settings) -> Schema:
     max_tokens = settings.limits.max_tokens
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        ParserCache,
-        ValidationCache,
+        SmallDocumentParserCache,
+        InputText,
+        SmallDocumentValidationCache,
+        ListLimits,
         OperationLimits,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     guard(CATALOGUED.values())
-    schema = Schema(query=Query, mutation=Mutation, types=types, extensions=extensions)
+    schema = Schema(
+        query=Query,
+        mutation=Mutation,
+        types=types,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
     schema.hide_suggestions = not settings.introspection
     require_catalogued(schema)
     return schema

@@ -146,6 +146,7 @@ def serve(
     import uvicorn
 
     from .graph.app import create_app
+    from .serving import UVICORN_LIMITS
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
 
@@ -172,7 +173,7 @@ def serve(
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", **UVICORN_LIMITS)
 
 
 @app.command()

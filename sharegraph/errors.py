@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 HTTP_STATUS = {
@@ -34,6 +35,7 @@ HTTP_STATUS = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.RATE_LIMITED: 429,
 }
 
 
@@ -56,6 +58,12 @@ class SharegraphError(Exception):
             self.code = code
         self.reason = reason
         self.extra = extensions
+
+    def http_headers(self) -> dict[str, str]:
+        """Headers an HTTP answer carries for this error: ``Retry-After`` when it says when to
+        come back (``retryAfter``, whole seconds)."""
+        seconds = self.extra.get("retryAfter")
+        return {"Retry-After": str(seconds)} if isinstance(seconds, int) else {}
 
     def extensions(self) -> dict[str, Any]:
         ext: dict[str, Any] = {"code": self.code.value}

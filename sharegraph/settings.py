@@ -54,10 +54,19 @@ class Limits:
     max_aliases: int = 30
     max_tokens: int = 5_000
     max_cost: int = 50_000
+    # Fields of one operation or fragment, fragments expanded: bounds the work of validating it.
+    max_fields: int = 2_000
     max_page_size: int = 100
     default_page_size: int = 20
     plain_list_cost: int = 10
     request_timeout_seconds: float = 30.0
+    # Request size: any input list (ids, `_entities` representations, ...), the HTTP body
+    # (5 MiB holds 40,000 representations, so a big batch meets the clearer list cap first),
+    # and JSON nesting, refused before json.loads recurses. An `ids` filter is one SQL `IN`
+    # list: keep max_list_items far below the 32,767 parameters a statement may bind.
+    max_list_items: int = 1_000
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,51 @@ class ExchangeSettings:
 
 
 @dataclass(frozen=True)
+class FairnessSettings:
+    """Per-principal limits, so one caller's script cannot starve the others (``graph.fairness``).
+
+    Kept in memory per process: with N processes a principal gets N times these. 0 turns a limit
+    off; :meth:`unlimited` turns them all off.
+    """
+
+    max_concurrent_per_principal: int = 2
+    # Anonymous HSDS callers are told apart only by their address (behind a proxy on another
+    # host, uvicorn's FORWARDED_ALLOW_IPS must name it for the address to be the client's).
+    max_concurrent_per_client_ip: int = 2
+    # A request over the cap waits this long for a slot (first come, first served) before 429.
+    concurrency_wait_seconds: float = 1.0
+    max_waiting_per_principal: int = 16
+    cost_per_minute_per_principal: int = 1_000_000
+    # A principal's operations estimated at this cost or more run one at a time.
+    expensive_cost: int = 1_000
+
+    @classmethod
+    def unlimited(cls) -> FairnessSettings:
+        return cls(0, 0, 0.0, 0, 0, 0)
+
+    @classmethod
+    def from_env(cls) -> FairnessSettings:
+        return cls(
+            max_concurrent_per_principal=_env_int(
+                "SHAREGRAPH_MAX_CONCURRENT_PER_PRINCIPAL", cls.max_concurrent_per_principal
+            ),
+            max_concurrent_per_client_ip=_env_int(
+                "SHAREGRAPH_MAX_CONCURRENT_PER_CLIENT_IP", cls.max_concurrent_per_client_ip
+            ),
+            concurrency_wait_seconds=_env_float(
+                "SHAREGRAPH_CONCURRENCY_WAIT", cls.concurrency_wait_seconds
+            ),
+            max_waiting_per_principal=_env_int(
+                "SHAREGRAPH_MAX_WAITING_PER_PRINCIPAL", cls.max_waiting_per_principal
+            ),
+            cost_per_minute_per_principal=_env_int(
+                "SHAREGRAPH_COST_PER_MINUTE", cls.cost_per_minute_per_principal
+            ),
+            expensive_cost=_env_int("SHAREGRAPH_EXPENSIVE_COST", cls.expensive_cost),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -141,6 +195,9 @@ class Settings:
     scheduler_poll_seconds: float = 5.0
     # How often the scheduler seals the audit trail; 0 leaves sealing to `sharegraph audit seal`.
     audit_seal_interval_seconds: float = 300.0
+    # Per-principal limits: on when configured from the environment, off for apps built in code
+    # unless asked for (like the scheduler).
+    fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -149,12 +206,16 @@ class Settings:
             max_aliases=_env_int("SHAREGRAPH_MAX_ALIASES", Limits.max_aliases),
             max_tokens=_env_int("SHAREGRAPH_MAX_TOKENS", Limits.max_tokens),
             max_cost=_env_int("SHAREGRAPH_MAX_COST", Limits.max_cost),
+            max_fields=_env_int("SHAREGRAPH_MAX_FIELDS", Limits.max_fields),
             max_page_size=_env_int("SHAREGRAPH_MAX_PAGE_SIZE", Limits.max_page_size),
             default_page_size=_env_int("SHAREGRAPH_DEFAULT_PAGE_SIZE", Limits.default_page_size),
             plain_list_cost=_env_int("SHAREGRAPH_PLAIN_LIST_COST", Limits.plain_list_cost),
             request_timeout_seconds=_env_float(
                 "SHAREGRAPH_REQUEST_TIMEOUT", Limits.request_timeout_seconds
             ),
+            max_list_items=_env_int("SHAREGRAPH_MAX_LIST_ITEMS", Limits.max_list_items),
+            max_body_bytes=_env_int("SHAREGRAPH_MAX_BODY_BYTES", Limits.max_body_bytes),
+            max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),
         )
         settings = cls(
             database_url=default_database_url(),
@@ -175,6 +236,7 @@ class Settings:
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
+            fairness=FairnessSettings.from_env(),
             scheduler=_env_bool("SHAREGRAPH_SCHEDULER", True),
             scheduler_poll_seconds=_env_float(
                 "SHAREGRAPH_SCHEDULER_POLL", cls.scheduler_poll_seconds

@@ -659,7 +659,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     (
         CREATE_KEY,
         {"input": {"principalId": "@prairie-api", "expiresAt": "2099-01-01T00:00:00"}},
-        "BAD_EXPIRY",
+        "BAD_DATE_TIME",  # no UTC offset: refused by the DateTime scalar itself
     ),
     (
         ROTATE_KEY,

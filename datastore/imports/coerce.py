@@ -2,8 +2,9 @@
 
 Readers hand over strings (or JSON scalars) under the column's name; here they become what the
 column holds. A value that cannot be stored (not a number, a latitude of 100, a date nobody can
-read) is dropped with a reason; a text longer than its column is cut with a reason. Required
-columns are the importer's business.
+read or one outside ``values.DATE_RANGE``) is dropped with a reason; a text longer than its
+column is cut with a reason. Required columns, and text no database can store (which refuses
+the whole record), are the importer's business.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 from sqlalchemy import Boolean, Date, Integer, Numeric, String
 from sqlalchemy import Enum as SAEnum
+
+from ...errors import quote
+from ..values import date_problem
 
 _DATE_FORMATS = (
     "%Y-%m-%d",
@@ -97,10 +101,14 @@ def coerce(model: Any, column: str, raw: Any) -> tuple[Any, str | None]:
         return round(number, 6), None
     if isinstance(kind, Date):
         if isinstance(raw, date):
-            return (raw.date() if isinstance(raw, datetime) else raw), None
-        parsed = parse_date(str(raw))
+            parsed: date | None = raw.date() if isinstance(raw, datetime) else raw
+        else:
+            parsed = parse_date(str(raw))
         if parsed is None:
             return None, f"{column} {raw!r} is not a date; left out"
+        problem = date_problem(parsed)
+        if problem is not None:
+            return None, f"{column} {quote(raw)} {problem}; left out"
         return parsed, None
     if isinstance(kind, String):
         text = str(raw).strip()

@@ -42,6 +42,7 @@ from ..models import (
     TaxonomyTerm,
 )
 from ..outbox import record_events
+from ..values import clean, first_unstorable, text_problem
 from .coerce import as_text, coerce, comparable
 from .records import (
     CHILD_SPECS,
@@ -290,6 +291,9 @@ class Importer:
             )
         if len(self.source) > 255:
             raise ImportFailed(Origin(self.path), "the source system name is over 255 characters")
+        problem = text_problem(self.source)
+        if problem is not None:
+            raise ImportFailed(Origin(self.path), f"the source system name {problem}")
         self.report.source = self.source
         await self._load_known()
         await self._load_review_flags()
@@ -409,11 +413,16 @@ class Importer:
 
     def _prepare(self, record: Record) -> Prepared | None:
         kind, key, origin = record.kind, record.key, record.origin
+        if not record.attach_only:
+            self.seen[kind].add(key)
+        problem = _unstorable(record)
+        if problem is not None:
+            self.report.reject(origin, f"{kind} {clean(key)}: {problem}")
+            return None
         if record.attach_only:
             return self._prepare_attach(record)
         model = MODELS[kind]
         ident = (kind, key)
-        self.seen[kind].add(key)
         if not key or len(key) > 255:
             self.report.reject(origin, f"{kind} has no usable key (id)")
             return None
@@ -1035,6 +1044,22 @@ class Importer:
 
 
 _RESOURCE_TYPES: dict[Any, str] = {model: kind for kind, model in MODELS.items()}
+
+
+def _unstorable(record: Record) -> str | None:
+    """Why a text of the record (key, values, children, references) cannot be stored, or None:
+    the whole record is refused, on every backend alike."""
+    children = {
+        table: [{"refs": [r.key for r in kid.refs.values()], **kid.values} for kid in kids]
+        for table, kids in record.children.items()
+    }
+    found = (
+        first_unstorable(record.key, "id")
+        or first_unstorable(record.values)
+        or first_unstorable([r.key for r in record.refs.values() if r is not None], "refs")
+        or first_unstorable(children)
+    )
+    return None if found is None else f"`{found[0]}` {found[1]}; record left out"
 
 
 def _table(model: Any) -> Table:

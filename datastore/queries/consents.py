@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..chunks import chunks
 from ..models import ClientConsent
 
 
@@ -17,9 +18,10 @@ async def consents_of(
     """The consents of a batch of clients, by client."""
     wanted = sorted({c for c in client_ids if c is not None})
     grouped: dict[uuid.UUID, list[ClientConsent]] = {}
-    if not wanted:
-        return grouped
-    found = await session.scalars(select(ClientConsent).where(ClientConsent.client_id.in_(wanted)))
-    for consent in found.all():
-        grouped.setdefault(consent.client_id, []).append(consent)
+    for batch in chunks(wanted):
+        found = await session.scalars(
+            select(ClientConsent).where(ClientConsent.client_id.in_(batch))
+        )
+        for consent in found.all():
+            grouped.setdefault(consent.client_id, []).append(consent)
     return grouped

@@ -36,6 +36,7 @@ from ...authz.credentials import generate_key
 from ...authz.principal import Principal as Actor
 from ...errors import BadUserInput, Conflict, Forbidden, NotFound
 from .. import audit
+from ..chunks import chunks
 from ..enums import PrincipalKind, Role
 from ..models import (
     ApiKey,
@@ -378,10 +379,10 @@ async def role_assignments(
 ) -> dict[uuid.UUID, list[RoleAssignment]]:
     """Role assignments by principal, for principals already authorized by the caller."""
     grouped: dict[uuid.UUID, list[RoleAssignment]] = defaultdict(list)
-    if principal_ids:
+    for batch in chunks(principal_ids):
         found = await session.scalars(
             select(RoleAssignment)
-            .where(RoleAssignment.principal_id.in_(set(principal_ids)))
+            .where(RoleAssignment.principal_id.in_(batch))
             .order_by(RoleAssignment.role, RoleAssignment.created_at, RoleAssignment.id)
         )
         for row in found.all():
@@ -394,10 +395,10 @@ async def api_keys(
 ) -> dict[uuid.UUID, list[ApiKey]]:
     """API keys by principal, newest first, for principals already authorized by the caller."""
     grouped: dict[uuid.UUID, list[ApiKey]] = defaultdict(list)
-    if principal_ids:
+    for batch in chunks(principal_ids):
         found = await session.scalars(
             select(ApiKey)
-            .where(ApiKey.principal_id.in_(set(principal_ids)))
+            .where(ApiKey.principal_id.in_(batch))
             .order_by(ApiKey.created_at.desc(), ApiKey.id)
         )
         for row in found.all():

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..chunks import chunks
+
 if TYPE_CHECKING:
     from ...authz.plan import AccessPlan
 
@@ -17,10 +19,11 @@ if TYPE_CHECKING:
 async def by_ids(
     session: AsyncSession, plan: AccessPlan, model: Any, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    if not ids:
-        return {}
-    statement = select(model).where(model.id.in_(set(ids)), plan.row_filter(model))
-    return {row.id: row for row in (await session.scalars(statement)).all()}
+    found: dict[uuid.UUID, Any] = {}
+    for batch in chunks(ids):
+        statement = select(model).where(model.id.in_(batch), plan.row_filter(model))
+        found.update((row.id, row) for row in (await session.scalars(statement)).all())
+    return found
 
 
 async def children(
@@ -33,14 +36,14 @@ async def children(
 ) -> dict[uuid.UUID, list[Any]]:
     """Rows of ``model`` grouped by ``parent_column``, in ``order`` (then by id)."""
     grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if not parent_ids:
-        return grouped
     column = getattr(model, parent_column)
-    statement = (
-        select(model)
-        .where(column.in_(set(parent_ids)), plan.row_filter(model))
-        .order_by(*order, model.id)
-    )
-    for row in (await session.scalars(statement)).all():
-        grouped[getattr(row, parent_column)].append(row)
+    # A parent's rows all come from its one chunk, so each group keeps the statement's order.
+    for batch in chunks(parent_ids):
+        statement = (
+            select(model)
+            .where(column.in_(batch), plan.row_filter(model))
+            .order_by(*order, model.id)
+        )
+        for row in (await session.scalars(statement)).all():
+            grouped[getattr(row, parent_column)].append(row)
     return grouped

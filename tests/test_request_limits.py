@@ -1,0 +1,471 @@
+"""Oversized requests are refused early, cheaply and in the GraphQL error shape.
+
+A partner's gateway that sends a whole table as `_entities` representations, a script that
+filters by every id it knows, a body without end or JSON nested a thousand deep: each gets a
+`BAD_USER_INPUT` it can act on (`LIST_TOO_LONG`, `BODY_TOO_LARGE`, `JSON_TOO_DEEP`) before
+the gateway reads, parses or queries more than it must, and the gateway keeps answering.
+Lists that are legal but longer than one SQL statement can bind are read in chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import select as socket_select
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from sharegraph.authz.authenticate import load_principal
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import ContactRecord, Phone, Principal
+from sharegraph.datastore.queries import rows
+from sharegraph.graph.app import create_app
+from sharegraph.graph.relay import to_global_id
+from sharegraph.serving import UVICORN_LIMITS
+from sharegraph.settings import Limits, Settings
+
+from .conftest import Api
+
+PROBE = Path(__file__).with_name("entities_probe.py")
+LIMITS = Limits()
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on ContactRecord { id } } }"
+BY_IDS = "query($ids: [ID!]) { contactRecords(filter: {ids: $ids}, first: 100) { totalCount edges { node { id } } } }"
+VISIBLE = "{ contactRecords(first: 100) { edges { node { id } } } }"
+MB = 1024 * 1024
+
+
+def refusal(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["data"] is None, body
+    (error,) = body["errors"]
+    extensions: dict[str, Any] = error["extensions"]
+    return extensions
+
+
+def representations(ids: list[str]) -> list[dict[str, str]]:
+    return [{"__typename": "ContactRecord", "id": i} for i in ids]
+
+
+def unknown_ids(count: int) -> list[str]:
+    return [to_global_id("ContactRecord", uuid.uuid4()) for _ in range(count)]
+
+
+async def visible_ids(api: Api, principal: str) -> list[str]:
+    data = await api.data(principal, VISIBLE)
+    ids = [edge["node"]["id"] for edge in data["contactRecords"]["edges"]]
+    assert ids, f"{principal} sees no contact records in the demo network"
+    return ids
+
+
+async def assert_still_answering(http: httpx.AsyncClient) -> None:
+    started = time.monotonic()
+    response = await asyncio.wait_for(http.get("/healthz"), timeout=1.0)
+    assert response.json() == {"status": "ok"}
+    assert time.monotonic() - started < 1.0
+
+
+# -- the list cap ----------------------------------------------------------------------------
+
+
+def probe(db: Database, principal: str, count: int, **env: str) -> dict[str, Any]:
+    """One `_entities` request of ``count`` representations, measured in a process of its own
+    (so the peak is that request's alone) whose address space is capped at 2 GiB, so a
+    regression fails there instead of exhausting the machine."""
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024 * MB, 2 * 1024 * MB))
+
+    completed = subprocess.run(
+        [sys.executable, str(PROBE), db.url, principal, str(count)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        # The defaults, whatever this shell sets, plus what the test asks for.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("SHAREGRAPH_")}, **env},
+        preexec_fn=cap_memory,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_partner_sending_40000_entities_is_refused_without_the_memory_it_used_to_take(
+    demo_db: Database,
+) -> None:
+    # About 4.4 MB: under the body limit, so it is the list cap that answers.
+    result = probe(demo_db, "eastside-portal", 40_000)
+    assert result["body_bytes"] < LIMITS.max_body_bytes
+    assert result["status"] == 200
+    assert result["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "reason": "LIST_TOO_LONG",
+        "argument": "representations",
+        "limit": LIMITS.max_list_items,
+    }
+    assert result["peak_growth_mb"] < 100, result
+
+
+async def test_100000_entities_meet_a_limit_and_never_an_internal_error(api: Api) -> None:
+    body = {"query": ENTITIES, "variables": {"r": representations(unknown_ids(100_000))}}
+    response = await api.post("eastside-portal", body)
+    assert response.status_code in (200, 413)
+    assert refusal(response.json())["reason"] in {"BODY_TOO_LARGE", "LIST_TOO_LONG"}
+    await assert_still_answering(api.http)
+
+
+async def test_filtering_by_more_ids_than_the_cap_is_refused_with_the_argument_named(
+    api: Api,
+) -> None:
+    ids = unknown_ids(LIMITS.max_list_items + 1)
+    by_variable = await api.gql("prairie-admin", BY_IDS, {"ids": ids})
+    as_literal = await api.gql(
+        "prairie-admin", "{ contactRecords(filter: {ids: " + json.dumps(ids) + "}) { totalCount } }"
+    )
+    whole_filter = await api.gql(
+        "prairie-admin",
+        "query($f: ContactRecordFilterInput) { contactRecords(filter: $f) { totalCount } }",
+        {"f": {"ids": ids}},
+    )
+    for body in (by_variable, as_literal, whole_filter):
+        extensions = refusal(body)
+        assert extensions["code"] == "BAD_USER_INPUT"
+        assert extensions["reason"] == "LIST_TOO_LONG"
+        assert extensions["argument"] == "filter.ids"
+        assert f"{LIMITS.max_list_items:,}" in body["errors"][0]["message"]
+    await assert_still_answering(api.http)
+
+
+async def test_every_list_input_is_capped_not_only_ids(api: Api) -> None:
+    tenants = [to_global_id("Tenant", uuid.uuid4()) for _ in range(LIMITS.max_list_items + 1)]
+    body = await api.gql(
+        "prairie-admin",
+        "query($t: [ID!]) { services(filter: {tenantIds: $t}) { totalCount } }",
+        {"t": tenants},
+    )
+    assert refusal(body)["argument"] == "filter.tenantIds"
+    # A variable no argument uses was still sent, and is held to the same cap.
+    body = await api.gql("prairie-admin", "{ viewer { name } }", {"unused": list(range(5_000))})
+    assert refusal(body)["argument"] == "$unused"
+
+
+async def test_a_list_at_the_cap_is_answered(api: Api) -> None:
+    mine = await visible_ids(api, "prairie-admin")
+    ids = mine + unknown_ids(LIMITS.max_list_items - len(mine))
+    data = await api.data("prairie-admin", BY_IDS, {"ids": ids})
+    assert data["contactRecords"]["totalCount"] == len(mine)
+
+    partner = await visible_ids(api, "eastside-portal")
+    batch = unknown_ids(LIMITS.max_list_items - len(partner)) + partner
+    data = await api.data("eastside-portal", ENTITIES, {"r": representations(batch)})
+    assert [e["id"] for e in data["_entities"] if e is not None] == partner
+
+
+def test_a_batch_larger_than_one_statement_binds_resolves_in_chunks(demo_db: Database) -> None:
+    # An operator raised the caps: 40,000 ids bind more parameters than PostgreSQL (32,767)
+    # allows in one statement, yet every known record resolves and no unknown id does.
+    roomy = {"SHAREGRAPH_MAX_LIST_ITEMS": "50000", "SHAREGRAPH_MAX_BODY_BYTES": str(16 * MB)}
+    for principal in ("eastside-portal", "lakeside-admin"):
+        result = probe(demo_db, principal, 40_000, **roomy)
+        assert result["status"] == 200 and result["extensions"] is None, result
+        assert result["known"] > 0
+        assert result["resolved_known"] == result["known"]
+        assert result["resolved_unknown"] == 0
+
+
+# -- chunked lookups, directly -----------------------------------------------------------------
+
+
+async def _plan_of(db: Database, name: str) -> AccessPlan:
+    store = PolicyStore(db)
+    await store.reload()
+    async with db.read_session() as session:
+        principal_id = await session.scalar(select(Principal.id).where(Principal.name == name))
+        assert principal_id is not None
+        principal = await load_principal(session, principal_id)
+    assert principal is not None
+    return store.plan_for(principal)
+
+
+async def test_by_ids_finds_every_visible_row_among_40000_ids(demo_db: Database) -> None:
+    plan = await _plan_of(demo_db, "lakeside-admin")
+    async with demo_db.read_session() as session:
+        visible = {
+            row.id: row
+            for row in await session.scalars(
+                select(ContactRecord).where(plan.row_filter(ContactRecord))
+            )
+        }
+        everyone = set(await session.scalars(select(ContactRecord.id)))
+        ids = [uuid.uuid4() for _ in range(40_000 - len(everyone))] + sorted(everyone)
+        found = await rows.by_ids(session, plan, ContactRecord, ids)
+    assert set(found) == set(visible) and len(visible) < len(everyone)
+    assert all(found[i].id == i for i in visible)
+
+
+async def test_children_keep_their_order_across_chunks(demo_db: Database) -> None:
+    plan = await _plan_of(demo_db, "prairie-admin")
+    async with demo_db.read_session() as session:
+        phones = list(
+            await session.scalars(
+                select(Phone)
+                .where(Phone.service_id.is_not(None), plan.row_filter(Phone))
+                .order_by(Phone.number, Phone.id)
+            )
+        )
+        services = list(dict.fromkeys(p.service_id for p in phones))
+        parents = [uuid.uuid4() for _ in range(40_000)]
+        for position, service in zip(
+            range(0, 40_000, 40_000 // len(services)), services, strict=False
+        ):
+            parents[position] = service
+        grouped = await rows.children(session, plan, Phone, "service_id", parents, [Phone.number])
+    expected: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for phone in phones:
+        expected.setdefault(phone.service_id, []).append(phone.id)
+    assert {k: [p.id for p in v] for k, v in grouped.items()} == expected
+
+
+async def test_scopes_of_40000_rows_are_matched_in_chunks(demo_db: Database) -> None:
+    plan = await _plan_of(demo_db, "lakeside-admin")
+    async with demo_db.read_session() as session:
+        records = list(
+            await session.scalars(select(ContactRecord).where(plan.row_filter(ContactRecord)))
+        )
+        alone = await plan.matched_scopes(session, ContactRecord, records)
+        assert alone, "lakeside-admin should read some records under more than one scope"
+        owner = next(r.tenant_id for r in records if r.id in alone)
+        padding = [SimpleNamespace(id=uuid.uuid4(), tenant_id=owner) for _ in range(40_000)]
+        padded = await plan.matched_scopes(session, ContactRecord, [*padding, *records])
+    assert {k: v for k, v in padded.items() if k in alone} == alone
+    assert all(not padded[row.id] for row in padding)
+
+
+# -- the body ----------------------------------------------------------------------------------
+
+BODY_120_MB = 120 * MB
+CHUNK = 64 * 1024
+
+
+class EndlessBody:
+    """120 MB of request body produced as the server asks for it, counting what it took."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"query": "{ viewer { name } }", "variables": {"padding": "'
+        while self.sent < BODY_120_MB:
+            self.sent += CHUNK
+            yield b"x" * CHUNK
+        yield b'"}}'
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [str(BODY_120_MB), None, "1000"],
+    ids=["content-length", "chunked", "content-length-that-lies"],
+)
+async def test_a_120_mb_body_is_refused_with_413_without_being_read(
+    api: Api, declared: str | None
+) -> None:
+    body = EndlessBody()
+    headers = {
+        "Authorization": f"Bearer {api.keys['prairie-admin']}",
+        "Content-Type": "application/json",
+    }
+    if declared is not None:
+        headers["Content-Length"] = declared
+    response = await api.http.post("/graphql", content=body, headers=headers)
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+    assert refusal(response.json()) == {
+        "code": "BAD_USER_INPUT",
+        "reason": "BODY_TOO_LARGE",
+        "limit": LIMITS.max_body_bytes,
+    }
+    # A declared length over the limit is refused before reading; otherwise reading stops at it.
+    assert body.sent <= (0 if declared == str(BODY_120_MB) else LIMITS.max_body_bytes + CHUNK)
+    await assert_still_answering(api.http)
+
+
+async def test_a_body_under_the_limit_is_read_whole(api: Api) -> None:
+    padding = "x" * (LIMITS.max_body_bytes - 1000)
+    body = {"query": "{ viewer { name } }", "variables": {"padding": padding}}
+    response = await api.post("prairie-admin", body)
+    assert response.status_code == 200
+    assert response.json()["data"] == {"viewer": {"name": "prairie-admin"}}
+
+
+# -- JSON nesting --------------------------------------------------------------------------------
+
+
+def nested(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+async def test_variables_nested_1000_levels_are_refused_as_too_deep(api: Api) -> None:
+    content = '{"query": "{ viewer { name } }", "variables": {"deep": ' + nested(1000) + "}}"
+    response = await api.http.post(
+        "/graphql",
+        content=content,
+        headers={
+            "Authorization": f"Bearer {api.keys['prairie-admin']}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 400
+    extensions = refusal(response.json())
+    assert extensions["code"] == "BAD_USER_INPUT"
+    assert extensions["reason"] == "JSON_TOO_DEEP"
+    assert extensions["limit"] == LIMITS.max_json_depth
+    await assert_still_answering(api.http)
+
+
+async def test_nesting_within_the_limit_and_brackets_inside_strings_are_fine(api: Api) -> None:
+    # The body itself is 2 levels, the value 60 more; a string full of brackets is not nesting.
+    brackets = "[{" * 1000 + '\\"' + "}]" * 1000
+    content = (
+        '{"query": "{ viewer { name } }", "variables": {"deep": '
+        + nested(60)
+        + ', "text": "'
+        + brackets
+        + '"}}'
+    )
+    response = await api.http.post(
+        "/graphql",
+        content=content,
+        headers={
+            "Authorization": f"Bearer {api.keys['prairie-admin']}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"viewer": {"name": "prairie-admin"}}
+
+
+# -- behind uvicorn, as `sharegraph serve` runs it --------------------------------------------
+
+
+@pytest.fixture
+async def served(demo_db: Database) -> AsyncIterator[int]:
+    """The app under uvicorn with `sharegraph serve`'s limits, on a free loopback port."""
+    app = create_app(Settings(database_url=demo_db.url), database=demo_db)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", lifespan="on", **UVICORN_LIMITS
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        assert not task.done(), "the server stopped during startup"
+        await asyncio.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def _send_while_reading(port: int, head: bytes, filler: bytes, total: int) -> tuple[bytes, int]:
+    """Sends ``head``, then ``filler`` over and over (``total`` bytes at most) while reading, as
+    a client that watches for an early answer does; stops sending once the server answers.
+    Returns the answer and how many bytes after ``head`` went out. A plain socket, because
+    asyncio's streams drop an answer already received once a write meets the server's reset."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.setblocking(False)
+        answer, sent, pending, writing = b"", 0, b"", total > 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            wanted = [sock] if writing and not answer else []
+            readable, writable, _ = socket_select.select([sock], wanted, [], 1)
+            if readable:
+                try:
+                    data = sock.recv(CHUNK)
+                except ConnectionError:
+                    break
+                if not data:
+                    break
+                answer += data
+            elif writable:
+                pending = pending or filler
+                try:
+                    written = sock.send(pending)
+                except BlockingIOError:
+                    continue
+                except ConnectionError:
+                    writing = False  # the server closed its end; what it answered is readable
+                    continue
+                sent += written
+                pending = pending[written:]
+                writing = sent < total
+        return answer, sent
+
+
+def _parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines if line)
+    return int(status_line.split()[1]), headers, body
+
+
+async def _healthy_over_http(port: int) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        await assert_still_answering(http)
+
+
+POST_HEAD = b"POST /graphql HTTP/1.1\r\nHost: sharegraph\r\nContent-Type: application/json\r\n"
+
+
+async def test_over_http_a_declared_120_mb_body_is_refused_before_it_is_sent(
+    served: int,
+) -> None:
+    head = POST_HEAD + b"Content-Length: %d\r\n\r\n" % BODY_120_MB
+    answer, _ = await asyncio.to_thread(_send_while_reading, served, head, b"", 0)
+    status, headers, body = _parse(answer)
+    assert status == 413 and headers["connection"] == "close"
+    assert refusal(json.loads(body))["reason"] == "BODY_TOO_LARGE"
+    await _healthy_over_http(served)
+
+
+async def test_over_http_a_chunked_body_is_cut_off_at_the_limit(served: int) -> None:
+    head = POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+    chunk = b"%x\r\n%s\r\n" % (CHUNK, b"x" * CHUNK)
+    answer, sent = await asyncio.to_thread(_send_while_reading, served, head, chunk, BODY_120_MB)
+    status, _, body = _parse(answer)
+    assert status == 413
+    assert refusal(json.loads(body))["reason"] == "BODY_TOO_LARGE"
+    # The limit plus what the socket buffers took before the answer came; never the whole body.
+    assert sent < BODY_120_MB / 4, sent
+    await _healthy_over_http(served)
+
+
+async def test_over_http_an_oversized_header_is_refused_by_uvicorn_itself(served: int) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: sharegraph\r\nConnection: close\r\nX-Padding: "
+    ordinary, _ = await asyncio.to_thread(
+        _send_while_reading, served, head + b"x" * 4096 + b"\r\n\r\n", b"", 0
+    )
+    assert _parse(ordinary)[0] == 200
+    # 1 MiB of one header: h11 stops buffering an unfinished request head at 16 KiB.
+    answer, _ = await asyncio.to_thread(_send_while_reading, served, head, b"x" * 1024, MB)
+    status, headers, _ = _parse(answer)
+    assert status == 400 and headers["content-type"].startswith("text/plain")
+    await _healthy_over_http(served)
