@@ -265,11 +265,13 @@ class ContactRecordStream:
         )
 
     def _facts(self, row: Any) -> RowFacts:
-        answers = row.answers if "answers" in row._mapping else None
+        mapping = row._mapping
+        answers = mapping.get("answers")
         present = frozenset(
             k for k, v in (answers or {}).items() if v is not None and v != "" and v != []
         )
-        return RowFacts(row.id, row.tenant_id, self._row_scopes(row), row.client_id, present)
+        client = mapping.get("client_id")
+        return RowFacts(row.id, row.tenant_id, self._row_scopes(row), client, present)
 
     async def _needs(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         statement = (

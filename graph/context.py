@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from ..authz.disclosure import Disclosure
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RequestContext:
+class RequestContext(BaseContext):  # strawberry's router sets request/response on it
     settings: Settings
     database: Database
     session: AsyncSession

@@ -15,8 +15,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from ..authz.authenticate import authenticate
-from ..authz.store import PolicyStore
 from ..datastore import audit
 from ..datastore.base import utcnow
 from ..datastore.engine import Database
@@ -24,6 +22,7 @@ from ..datastore.queries import export_jobs as jobs
 from ..errors import HTTP_STATUS, NotFound, SharegraphError
 from ..exporters.specs import MEDIA_TYPES, ExportSpec, require_allowed
 from ..settings import Settings
+from .callers import Authentication
 from .fairness import Fairness
 from .responses import refusal_body
 
@@ -34,16 +33,16 @@ def download_name(row: Any, spec: ExportSpec) -> str:
     return f"sharegraph-{spec.what.value}-{row.created_at:%Y%m%d-%H%M%S}.{spec.suffix}"
 
 
-def export_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
+def export_router(settings: Settings, state: dict[str, Any], auth: Authentication) -> APIRouter:
     """The router; ``state`` is the app's (``db`` and ``policies`` once it has started)."""
     router = APIRouter()
 
     async def _file(request: Request, job_id: str) -> FileResponse:
         db: Database = state["db"]
-        policies: PolicyStore = state["policies"]
         missing = NotFound("no such export file", reason="NO_EXPORT_FILE")
+        caller = await auth.caller(request)
+        principal = caller.principal
         async with db.read_session() as session:
-            principal = await authenticate(session, request.headers.get("authorization"), settings)
             try:
                 raw = uuid.UUID(job_id)
             except ValueError:
@@ -61,7 +60,7 @@ def export_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
         ):
             raise missing
         spec = ExportSpec.stored(row.what, row.format, row.filters)
-        require_allowed(policies.plan_for(principal), spec)
+        require_allowed(caller.plan, spec)
         async with db.write_session() as session:
             await audit.record(
                 session,

@@ -30,15 +30,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.authenticate import authenticate
 from ..authz.disclosure import Disclosure
 from ..authz.plan import AccessPlan, Action
-from ..authz.principal import Principal, RoleGrant
-from ..authz.store import PolicyStore
 from ..datastore import models as m
 from ..datastore.audit import AuditCollector, flush
 from ..datastore.engine import Database
-from ..datastore.enums import PrincipalKind, Role
 from ..datastore.queries import directory, search
 from ..datastore.queries.directory import DirectoryFilter
 from ..datastore.queries.pagination import count
@@ -50,18 +46,11 @@ from ..exporters.cells import json_line
 from ..exporters.hsds import HsdsBuilder
 from ..exporters.hsds_spec import HSDS_VERSION
 from ..settings import Settings
+from .callers import Authentication
 from .fairness import Fairness
 
 PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
-PUBLIC_PRINCIPAL = Principal(
-    id=uuid.UUID(int=0),
-    name="public",
-    kind=PrincipalKind.API_CLIENT,
-    tenant_id=None,
-    partner_organization_id=None,
-    roles=frozenset({RoleGrant(Role.API_CLIENT, None, None)}),
-)
 NDJSON = "application/x-ndjson"
 STREAM_BATCH = 100
 UNSUPPORTED = ("postcode", "proximity")
@@ -421,23 +410,16 @@ LISTINGS = {
 }  # fmt: skip
 
 
-def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
+def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication) -> APIRouter:
     """The router; ``state`` is the app's (``db`` and ``policies`` once it has started)."""
     router = APIRouter()
 
-    async def plan_of(request: Request, db: Database) -> tuple[AccessPlan, AuditCollector | None]:
-        policies: PolicyStore = state["policies"]
+    async def plan_of(request: Request) -> tuple[AccessPlan, AuditCollector | None]:
+        caller = await auth.caller_or_public(request)
         fairness: Fairness = request.app.state.fairness
-        authorization = request.headers.get("authorization")
-        if authorization is None:
-            await fairness.admit(request, None)  # anonymous: by client address
-            return policies.plan_for(PUBLIC_PRINCIPAL), None
-        async with db.read_session() as session:
-            principal = await authenticate(session, authorization, settings)
-        await fairness.admit(request, principal)
-        plan = policies.plan_for(principal)
-        purpose = request.headers.get("sharegraph-purpose") or None
-        return plan, AuditCollector(principal.id, plan.core.home, principal.tenant_id, purpose)
+        # Anonymous callers share slots by client address.
+        await fairness.admit(request, None if caller.anonymous else caller.principal)
+        return caller.plan, None if caller.anonymous else caller.audit()
 
     async def run(
         request: Request, work: Callable[[Call], Awaitable[Any]], *, stream: bool = False
@@ -446,7 +428,7 @@ def hsds_router(settings: Settings, state: dict[str, Any]) -> APIRouter:
         audit: AuditCollector | None = None
         try:
             params = Params.parse(request.query_params, settings)
-            plan, audit = await plan_of(request, db)
+            plan, audit = await plan_of(request)
             rls = plan.rls_scope()
             if stream and params.ndjson:
                 return await _ndjson(db, rls, plan, params, work)

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
@@ -108,14 +108,23 @@ def _http_error(scope: Scope, exc: HTTPException) -> SharegraphError:
     return SharegraphError(phrase.lower(), code=code, reason=phrase.upper().replace(" ", "_"))
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(app: Starlette, scope: Scope) -> str:
     """Every method some route serves at this path (Starlette's `Allow` names only the first
-    route's, and GET and POST /graphql are two routes)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
-            methods |= route.methods
-    return ", ".join(sorted(methods))
+    route's, and GET and POST /graphql are two routes, one inside an included router): asked
+    of the routes themselves, one method at a time."""
+    methods = [
+        method
+        for method in HTTP_METHODS
+        if method != "HEAD"
+        and any(
+            route.matches({**scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    ]
+    return ", ".join(methods)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

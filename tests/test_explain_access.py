@@ -160,7 +160,7 @@ async def test_every_answer_is_the_compiled_plans(demo_db: Database, keys: dict[
     allowed exactly when the plan allows, by a rule that covers the coordinate."""
     settings = Settings(
         database_url=demo_db.url,
-        limits=Limits(max_aliases=5_000, max_tokens=500_000, max_cost=500_000),
+        limits=Limits(max_aliases=5_000, max_tokens=500_000, max_cost=500_000, max_fields=50_000),
     )
     async for api in make_api(demo_db, keys, settings):
         listed = (await api.data("prairie-admin", PRINCIPALS))["principals"]["edges"]
