@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.models import ApiKey, Instance, RoleAssignment
-from ..datastore.models import Principal as PrincipalRow
-from ..errors import Unauthenticated
-from ..settings import Settings
-from .credentials import key_matches, parse_key
-from .jwts import jwt_claims
-from .principal import Principal, RoleGrant
+from sharegraph.authz.credentials import key_matches, parse_key
+from sharegraph.authz.jwts import jwt_claims
+from sharegraph.authz.principal import Principal, RoleGrant
+from sharegraph.datastore.models import ApiKey, Instance, RoleAssignment
+from sharegraph.datastore.models import Principal as PrincipalRow
+from sharegraph.errors import Unauthenticated
+from sharegraph.settings import Settings
 
 
 def bearer_token(authorization: str | None) -> str:

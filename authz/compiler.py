@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .coordinates import (
+from sharegraph.authz.coordinates import (
     ANSWERS_PREFIX,
     OPERATIONS,
     answer_coordinate,
@@ -26,7 +26,7 @@ from .coordinates import (
     field_coordinates,
     type_of,
 )
-from .policy import (
+from sharegraph.authz.policy import (
     ACTIONS,
     PUBLIC,
     ROLE_ONLY_ACTIONS,
@@ -36,7 +36,7 @@ from .policy import (
     stamp,
     valid_at,
 )
-from .scopes import Grantee, Scope, parse
+from sharegraph.authz.scopes import Grantee, Scope, parse
 
 
 @dataclass(frozen=True)

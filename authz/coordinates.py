@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .catalogue import CATALOGUE, Kind
+from sharegraph.authz.catalogue import CATALOGUE, Kind
 
 # Every field of every shared type, from the catalogue.
 TYPE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -30,10 +30,10 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, and_, case, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.enums import GranteeKind
-from ..errors import Forbidden
-from .coordinates import answer_coordinate
-from .plan import MODEL_TYPES, AccessPlan, Action, has_scopes
+from sharegraph.authz.coordinates import answer_coordinate
+from sharegraph.authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
+from sharegraph.datastore.enums import GranteeKind
+from sharegraph.errors import Forbidden
 
 RECORD_TYPE = "ContactRecord"
 NO_SCOPES: frozenset[str] = frozenset()

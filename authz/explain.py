@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 
-from ..errors import BadUserInput, quote
-from .compiler import PlanCore
-from .coordinates import (
+from sharegraph.authz.compiler import PlanCore
+from sharegraph.authz.coordinates import (
     ANSWERS_PREFIX,
     OPERATIONS,
     TYPE_FIELDS,
@@ -38,8 +37,8 @@ from .coordinates import (
     field_coordinates,
     type_of,
 )
-from .names import Names, scope_ids
-from .policy import (
+from sharegraph.authz.names import Names, scope_ids
+from sharegraph.authz.policy import (
     ACTIONS,
     OWN,
     PUBLIC,
@@ -50,7 +49,8 @@ from .policy import (
     stamp,
     valid_at,
 )
-from .scopes import parse
+from sharegraph.authz.scopes import parse
+from sharegraph.errors import BadUserInput, quote
 
 SUGGESTIONS = 5
 Rule = tuple[str, ...]

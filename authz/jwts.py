@@ -26,8 +26,8 @@ from typing import Any
 import jwt
 from jwt.algorithms import get_default_algorithms
 
-from ..errors import ErrorCode, SharegraphError, Unauthenticated, quote
-from ..settings import Settings
+from sharegraph.errors import ErrorCode, SharegraphError, Unauthenticated, quote
+from sharegraph.settings import Settings
 
 log = logging.getLogger("sharegraph.authz.jwt")
 

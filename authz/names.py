@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.models import ContactForm, Inventory, PartnerOrganization, Tenant
-from ..errors import quote
-from .policy import PUBLIC
-from .scopes import Scope
+from sharegraph.authz.policy import PUBLIC
+from sharegraph.authz.scopes import Scope
+from sharegraph.datastore.models import ContactForm, Inventory, PartnerOrganization, Tenant
+from sharegraph.errors import quote
 
 # What the id of each kind of row is called when its name is missing (deleted since).
 _UNKNOWN = {

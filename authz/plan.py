@@ -19,9 +19,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.base import Base
-from ..datastore.chunks import chunks
-from ..datastore.models import (
+from sharegraph.authz import scopes
+from sharegraph.authz.compiler import Grant, PlanCore
+from sharegraph.authz.coordinates import DIRECTORY_TYPES, SCOPED_TYPES
+from sharegraph.authz.principal import Principal
+from sharegraph.datastore.base import Base
+from sharegraph.datastore.chunks import chunks
+from sharegraph.datastore.models import (
     Address,
     Attribute,
     CapacityChange,
@@ -58,12 +62,8 @@ from ..datastore.models import (
     Tenant,
     Unit,
 )
-from ..datastore.rls import RlsScope
-from ..errors import Forbidden, NotFound
-from . import scopes
-from .compiler import Grant, PlanCore
-from .coordinates import DIRECTORY_TYPES, SCOPED_TYPES
-from .principal import Principal
+from sharegraph.datastore.rls import RlsScope
+from sharegraph.errors import Forbidden, NotFound
 
 
 class Action(StrEnum):

@@ -16,17 +16,17 @@ import casbin
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.enums import GranteeKind, Sensitivity
-from ..datastore.models import (
+from sharegraph.authz.catalogue import revision_of
+from sharegraph.authz.coordinates import answer_coordinate, coordinate_matches
+from sharegraph.datastore.enums import GranteeKind, Sensitivity
+from sharegraph.datastore.models import (
     FormField,
     Principal,
     RoleAssignment,
     SharingAgreement,
     Tenant,
 )
-from ..datastore.policy_version import current as current_version
-from .catalogue import revision_of
-from .coordinates import answer_coordinate, coordinate_matches
+from sharegraph.datastore.policy_version import current as current_version
 
 HERE = Path(__file__).parent
 MODEL_PATH = HERE / "model.conf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from ..datastore.enums import PrincipalKind, Role
+from sharegraph.datastore.enums import PrincipalKind, Role
 
 
 @dataclass(frozen=True)

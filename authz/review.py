@@ -7,10 +7,10 @@ are pending: not disclosed, listed to admins, until the agreement is approved ag
 
 from __future__ import annotations
 
-from . import catalogue
-from .catalogue import CATALOGUE
-from .coordinates import coordinate_matches
-from .policy import AgreementRow
+from sharegraph.authz import catalogue
+from sharegraph.authz.catalogue import CATALOGUE
+from sharegraph.authz.coordinates import coordinate_matches
+from sharegraph.authz.policy import AgreementRow
 
 
 def pending_review(agreement: AgreementRow, revision: int | None = None) -> list[str]:

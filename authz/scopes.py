@@ -39,8 +39,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 
-from ..datastore.enums import ReferralStatus
-from ..datastore.models import (
+from sharegraph.datastore.enums import ReferralStatus
+from sharegraph.datastore.models import (
     Address,
     CapacityChange,
     Client,
@@ -70,7 +70,7 @@ from ..datastore.models import (
     Taxonomy,
     TaxonomyTerm,
 )
-from ..errors import BadUserInput, quote
+from sharegraph.errors import BadUserInput, quote
 
 CLOSED_FOR_PARTNERS = (ReferralStatus.DRAFT, ReferralStatus.ENTERED_IN_ERROR)
 SCOPE_NAMES = (

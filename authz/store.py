@@ -13,21 +13,18 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy.engine import make_url
-
-from ..datastore.engine import Database
-from ..datastore.policy_version import POLICY_CHANNEL, current
-from .compiler import PlanCore, compile_core
-from .plan import AccessPlan
-from .policy import Snapshot, load
-from .principal import Principal
+from sharegraph.authz.compiler import PlanCore, compile_core
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.policy import Snapshot, load
+from sharegraph.authz.principal import Principal
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.listen import listen_forever
+from sharegraph.datastore.policy_version import POLICY_CHANNEL, current
 
 log = logging.getLogger("sharegraph.authz")
 
 CHECK_INTERVAL_SECONDS = 1.0
-RECONNECT_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,7 @@ class PolicyStore:
         self._plans: dict[tuple[str, frozenset[str], int], _Cached] = {}
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._reloads: set[asyncio.Task[Snapshot]] = set()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -114,30 +112,12 @@ class PolicyStore:
                 log.warning("policy version check failed", exc_info=True)
 
     async def _listen(self) -> None:
-        import asyncpg  # type: ignore[import-untyped]
+        async def caught_up() -> None:
+            await self.reload()  # anything changed while disconnected
 
-        dsn = (
-            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
-        while True:
-            connection: Any = None
-            try:
-                connection = await asyncpg.connect(dsn)
-                woke = asyncio.Event()
-                await connection.add_listener(POLICY_CHANNEL, lambda *_, event=woke: event.set())
-                await self.reload()  # anything missed while disconnected
-                while not connection.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(woke.wait(), timeout=30)
-                    if woke.is_set():
-                        woke.clear()
-                        await self.reload()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("policy LISTEN connection lost; reconnecting", exc_info=True)
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        def changed(_channel: str, _payload: str) -> None:
+            task = asyncio.create_task(self.reload())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
+        await listen_forever(self.db.url, [POLICY_CHANNEL], changed, caught_up, name="policy store")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .run import SCENARIOS, main
+from sharegraph.benchmarks.run import SCENARIOS, main
 
 
 def cli(argv: list[str] | None = None) -> None:

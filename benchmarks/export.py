@@ -31,12 +31,12 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from ..datastore import demo
-from ..datastore.demo import FIELDS, demo_id
-from ..datastore.engine import Database
-from ..datastore.enums import Channel, FieldType, RiskLevel
-from ..datastore.models import ContactRecord, ContactRecordNeed, FormField, TaxonomyTerm
-from ..settings import Settings
+from sharegraph import demo
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import Channel, FieldType, RiskLevel
+from sharegraph.datastore.models import ContactRecord, ContactRecordNeed, FormField, TaxonomyTerm
+from sharegraph.demo.network import FIELDS, demo_id
+from sharegraph.settings import Settings
 
 CHUNK = 5000
 TARGET_MB = 250
@@ -133,9 +133,9 @@ async def seed(db: Database, records: int) -> float:
 
 async def _export(database: str, output: str) -> dict[str, Any]:
     """The child's work: one owner export, timed from the first statement to the rename."""
-    from ..authz.store import PolicyStore
-    from ..exporters.contact_records import ExportFilter
-    from ..exporters.run import ExportRequest, Format, What, owner_principal, run_export
+    from sharegraph.authz.store import PolicyStore
+    from sharegraph.exporters.contact_records import ExportFilter
+    from sharegraph.exporters.run import ExportRequest, Format, What, owner_principal, run_export
 
     db = Database(database)
     try:

@@ -41,10 +41,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from ..datastore import demo
-from ..datastore.engine import Database
-from ..settings import FairnessSettings, Settings
-from .run import CONTACT_RECORDS, PARTIAL_RESULT_CODES, default_database
+from sharegraph import demo
+from sharegraph.benchmarks.run import CONTACT_RECORDS, PARTIAL_RESULT_CODES, default_database
+from sharegraph.datastore.engine import Database
+from sharegraph.settings import FairnessSettings, Settings
 
 SIMPLE = "{ viewer { name tenant { name } } }"
 HEAVY = CONTACT_RECORDS
@@ -140,7 +140,7 @@ async def serving(database: str, limits: FairnessSettings) -> AsyncIterator[str]
 def _serve(database: str, port: int, limits: dict[str, Any]) -> None:
     import uvicorn
 
-    from ..graph.app import create_app
+    from sharegraph.web.app import create_app
 
     # The scheduler's background work would be noise here.
     settings = replace(

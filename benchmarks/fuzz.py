@@ -53,12 +53,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ..datastore import demo
-from ..datastore.base import Base
-from ..datastore.engine import Database
-from ..graph.relay import to_global_id
-from ..settings import ExchangeSettings, Settings
-from .run import serve
+from sharegraph import demo
+from sharegraph.benchmarks.run import serve
+from sharegraph.datastore.base import Base
+from sharegraph.datastore.engine import Database
+from sharegraph.graph.relay import to_global_id
+from sharegraph.settings import ExchangeSettings, Settings
 
 DEFAULT_CASES = 1_200
 QUICK_CASES = 100

@@ -29,12 +29,12 @@ from typing import Any, cast
 from graphql import GraphQLError, Lexer, Source, TokenKind, get_introspection_query, parse
 from strawberry.extensions import ParserCache, ValidationCache
 
-from ..errors import QueryTooComplex
-from ..graph.limits import enforce, measure
-from ..graph.responses import format_error
-from ..graph.schema import Schema, build_schema
-from ..settings import Settings
-from .run import CONTACT_RECORDS, RESOURCE_SEARCH
+from sharegraph.benchmarks.run import CONTACT_RECORDS, RESOURCE_SEARCH
+from sharegraph.errors import QueryTooComplex
+from sharegraph.graph.limits import enforce, measure
+from sharegraph.graph.responses import format_error
+from sharegraph.graph.schema import Schema, build_schema
+from sharegraph.settings import Settings
 
 TARGET_MS = 50.0
 

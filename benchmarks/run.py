@@ -53,24 +53,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.types import Uuid
 
-from ..authz.authenticate import authenticate
-from ..authz.disclosure import Disclosure
-from ..authz.plan import AccessPlan
-from ..authz.store import PolicyStore
-from ..datastore import demo
-from ..datastore import models as m
-from ..datastore.base import Base
-from ..datastore.engine import Database
-from ..datastore.queries.search import matches
-from ..errors import SharegraphError
-from ..graph.app import create_app
-from ..graph.relay import to_global_id
-from ..settings import FairnessSettings, Settings
+from sharegraph import demo
+from sharegraph.authz.authenticate import authenticate
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore import models as m
+from sharegraph.datastore.base import Base
+from sharegraph.datastore.engine import Database
+from sharegraph.errors import SharegraphError
+from sharegraph.graph.relay import to_global_id
+from sharegraph.queries.search import matches
+from sharegraph.settings import FairnessSettings, Settings
+from sharegraph.web.app import create_app
 
 CONCURRENCY = 4
 WARMUP_SHARE = 0.10
 DEFAULT_PRINCIPAL = "prairie-admin"
-# The demo's partner (datastore/demo_sharing.py): reads Prairie 211's records referred to it.
+# The demo's partner (demo/sharing.py): reads Prairie 211's records referred to it.
 PANTRY_PRINCIPAL = "eastside-portal"
 # Errors that come with a normal, partial answer: fields the sharing policies withhold on some
 # rows are null (the SQL baselines null them too) and reported once per coordinate.
@@ -241,7 +241,7 @@ class JsonSql:
         return f"upper(replace({column}, '-', '_'))"
 
     def search(self, alias: str, table: str, parameter: str) -> str:
-        """The app's search predicate (datastore/queries/search.py) for one bound word."""
+        """The app's search predicate (queries/search.py) for one bound word."""
         if self.postgres:
             return f"{alias}.search_vector @@ to_tsquery('simple', :{parameter} || ':*')"
         return (
@@ -857,7 +857,7 @@ def _rate(count: int, seconds: float) -> float:
 
 
 async def access_plan(db: Database, settings: Settings, api_key: str) -> AccessPlan:
-    """The principal's plan, built as graph/app.py builds it for a request."""
+    """The principal's plan, built as web/app.py builds it for a request."""
     policies = PolicyStore(db)
     await policies.reload()
     async with db.read_session() as session:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ForeignKey, Index, MetaData, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from .types import UTCDateTime
+from sharegraph.datastore.types import UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ..errors import BadUserInput, quote
-from .localtime import zone
+from sharegraph.datastore.localtime import zone
+from sharegraph.errors import BadUserInput, quote
 
 SHORTHANDS = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly"})
 # Fewer steps than this always find the next time of a valid expression (a leap day every

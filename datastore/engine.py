@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ..errors import Conflict
-from .outage import raise_if_unavailable
-from .rls import RlsScope, apply_to_connection
-from .weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
-from .weeks import iso_week
+from sharegraph.datastore.outage import raise_if_unavailable
+from sharegraph.datastore.rls import RlsScope, apply_to_connection
+from sharegraph.datastore.weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
+from sharegraph.datastore.weeks import iso_week
+from sharegraph.errors import Conflict
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from ..errors import BadUserInput, quote
-from .enums import FieldType
-from .models import FormField
-from .values import date_problem
+from sharegraph.datastore.enums import FieldType
+from sharegraph.datastore.models import FormField
+from sharegraph.datastore.values import date_problem
+from sharegraph.errors import BadUserInput, quote
 
 MAX_TEXT = 20_000
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import quote
+from sharegraph.errors import quote
 
 
 @dataclass(frozen=True)

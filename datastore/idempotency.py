@@ -16,8 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import BadUserInput, Conflict
-from .models import IdempotencyKey
+from sharegraph.datastore.models import IdempotencyKey
+from sharegraph.errors import BadUserInput, Conflict
 
 MAX_KEY_LENGTH = 255
 

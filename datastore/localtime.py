@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import BadUserInput
+from sharegraph.errors import BadUserInput
 
 
 def zone(name: str) -> ZoneInfo:

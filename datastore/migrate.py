@@ -10,8 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from ..errors import NotMigrated
-from .engine import Database
+from sharegraph.datastore.engine import Database
+from sharegraph.errors import NotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

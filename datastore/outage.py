@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import ErrorCode, SharegraphError
+from sharegraph.errors import ErrorCode, SharegraphError
 
 log = logging.getLogger("sharegraph.datastore")
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .enums import EventType
-from .models import Event
+from sharegraph.datastore.enums import EventType
+from sharegraph.datastore.models import Event
 
 
 def record_event(

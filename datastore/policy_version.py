@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import Instance
+from sharegraph.datastore.models import Instance
 
 POLICY_CHANNEL = "sharegraph_policy"
 

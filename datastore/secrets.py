@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ..errors import ErrorCode, SharegraphError
+from sharegraph.errors import ErrorCode, SharegraphError
 
 GENERATE_HINT = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'

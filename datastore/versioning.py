@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Conflict
+from sharegraph.errors import Conflict
 
 
 def check_version(record: Any, expected: int, what: str) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, literal
 
-from ..errors import BadUserInput
+from sharegraph.errors import BadUserInput
 
 SQLITE_FUNCTION = "sg_iso_week"
 

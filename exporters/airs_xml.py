@@ -34,13 +34,13 @@ from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import __version__
-from ..authz.disclosure import Disclosure
-from ..datastore import models as m
-from .batches import keyset_batches
-from .contact_records import ExportFilter
-from .hsds import HsdsBuilder
-from .resources import directory_statement
+from sharegraph import __version__
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.datastore import models as m
+from sharegraph.exporters.batches import keyset_batches
+from sharegraph.exporters.contact_records import ExportFilter
+from sharegraph.exporters.hsds import HsdsBuilder
+from sharegraph.exporters.resources import directory_statement
 
 ORGANIZATION_BATCH_SIZE = 50
 DAYS = (("SU", "Sunday"), ("MO", "Monday"), ("TU", "Tuesday"), ("WE", "Wednesday"),

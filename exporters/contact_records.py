@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.catalogue import CATALOGUE, Storage
-from ..authz.coordinates import answer_coordinate
-from ..authz.disclosure import Disclosure, RowFacts, ScopeColumn
-from ..datastore.models import (
+from sharegraph.authz.catalogue import CATALOGUE, Storage
+from sharegraph.authz.coordinates import answer_coordinate
+from sharegraph.authz.disclosure import Disclosure, RowFacts, ScopeColumn
+from sharegraph.datastore.models import (
     ContactForm,
     ContactFormVersion,
     ContactRecord,
@@ -34,7 +34,7 @@ from ..datastore.models import (
     TaxonomyTerm,
     Tenant,
 )
-from ..datastore.queries.consents import consents_of
+from sharegraph.queries.consents import consents_of
 
 DEFAULT_BATCH_SIZE = 1000
 RECORD_TYPE = "ContactRecord"

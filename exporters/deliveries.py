@@ -20,17 +20,17 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from ..datastore.queries import export_schedules as schedules
-from ..datastore.scheduler.work import DueWork, Failure, Job, retry_delay
-from ..datastore.secrets import SecretBox
-from ..errors import SharegraphError
-from ..settings import ExchangeSettings
-from .destinations import deliver, stored_target
-from .feeds import file_name, parts
-from .jobs import export_jobs_work
-from .run import ExportRequest, run_export
-from .run_as import RunAs
-from .specs import ExportSpec, require_allowed
+from sharegraph.datastore.secrets import SecretBox
+from sharegraph.datastore.work import DueWork, Failure, Job, retry_delay
+from sharegraph.errors import SharegraphError
+from sharegraph.exporters.destinations import deliver, stored_target
+from sharegraph.exporters.feeds import file_name, parts
+from sharegraph.exporters.jobs import export_jobs_work
+from sharegraph.exporters.run import ExportRequest, run_export
+from sharegraph.exporters.run_as import RunAs
+from sharegraph.exporters.specs import ExportSpec, require_allowed
+from sharegraph.queries import export_schedules as schedules
+from sharegraph.settings import ExchangeSettings
 
 log = logging.getLogger("sharegraph.deliveries")
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import asyncssh
 
-from ..errors import BadUserInput, quote
-from ..settings import ExchangeSettings
+from sharegraph.errors import BadUserInput, quote
+from sharegraph.settings import ExchangeSettings
 
 MAX_PATH = 1024
 _HOSTNAME = re.compile(

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..datastore.audit import DISCLOSURE, record
-from ..datastore.engine import Database
+from sharegraph.datastore.audit import DISCLOSURE, record
+from sharegraph.datastore.engine import Database
 
 IDS_PER_ROW = 5000
 

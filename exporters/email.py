@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from ..settings import SmtpSettings
+from sharegraph.settings import SmtpSettings
 
 MAX_ERROR_LENGTH = 500
 

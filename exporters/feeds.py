@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from ..datastore.localtime import zone
-from .specs import ExportSpec, Feed
+from sharegraph.datastore.localtime import zone
+from sharegraph.exporters.specs import ExportSpec, Feed
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.disclosure import Disclosure
-from ..datastore import models as m
-from .hsds_spec import (
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.datastore import models as m
+from sharegraph.exporters.hsds_spec import (
     ADDRESS,
     LANGUAGE,
     LOCATION,

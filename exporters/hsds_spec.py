@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..datastore import models as m
-from .cells import utc_iso
+from sharegraph.datastore import models as m
+from sharegraph.exporters.cells import utc_iso
 
 HSDS_VERSION = "3.0"
 # Namespace of the ids of objects that are not rows (organization identifiers, source-id

@@ -28,13 +28,13 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.disclosure import Disclosure
-from ..authz.plan import MODEL_TYPES
-from .batches import keyset_batches
-from .cells import SafeCsvWriter
-from .contact_records import ExportFilter
-from .disclosures import DisclosureLog
-from .hsds_spec import (
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import MODEL_TYPES
+from sharegraph.exporters.batches import keyset_batches
+from sharegraph.exporters.cells import SafeCsvWriter
+from sharegraph.exporters.contact_records import ExportFilter
+from sharegraph.exporters.disclosures import DisclosureLog
+from sharegraph.exporters.hsds_spec import (
     ADDRESS,
     ATTRIBUTE,
     ATTRIBUTE_ENTITIES,
@@ -58,7 +58,7 @@ from .hsds_spec import (
     convert,
     organization_identifiers,
 )
-from .resources import directory_statement
+from sharegraph.exporters.resources import directory_statement
 
 TABLES: tuple[Table, ...] = (
     ORGANIZATION,

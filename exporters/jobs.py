@@ -16,14 +16,14 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from ..datastore.models import ExportJob
-from ..datastore.queries import export_jobs as jobs
-from ..datastore.scheduler.work import DueWork, Failure, Job, retry_delay
-from ..errors import SharegraphError
-from ..settings import ExchangeSettings
-from .run import ExportRequest, run_export
-from .run_as import RunAs
-from .specs import ExportSpec, require_allowed
+from sharegraph.datastore.models import ExportJob
+from sharegraph.datastore.work import DueWork, Failure, Job, retry_delay
+from sharegraph.errors import SharegraphError
+from sharegraph.exporters.run import ExportRequest, run_export
+from sharegraph.exporters.run_as import RunAs
+from sharegraph.exporters.specs import ExportSpec, require_allowed
+from sharegraph.queries import export_jobs as jobs
+from sharegraph.settings import ExchangeSettings
 
 log = logging.getLogger("sharegraph.exports")
 

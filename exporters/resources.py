@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.disclosure import Disclosure
-from ..datastore import models as m
-from .batches import keyset_batches
-from .contact_records import ExportFilter
-from .hsds import HsdsBuilder
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.datastore import models as m
+from sharegraph.exporters.batches import keyset_batches
+from sharegraph.exporters.contact_records import ExportFilter
+from sharegraph.exporters.hsds import HsdsBuilder
 
 SERVICE_BATCH_SIZE = 100
 

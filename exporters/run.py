@@ -23,19 +23,24 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.disclosure import Disclosure
-from ..authz.plan import AccessPlan, Action
-from ..authz.principal import Principal, RoleGrant
-from ..datastore import models as m
-from ..datastore.engine import Database
-from ..datastore.enums import PrincipalKind, Role
-from ..errors import BadUserInput, Forbidden
-from .airs_xml import AirsKeys, AirsWriter, agencies
-from .cells import SafeCsvWriter, json_line
-from .contact_records import ContactRecordStream, ExportFilter
-from .disclosures import DisclosureLog
-from .hsds_tabular import TabularWriter, remove_folder, temporary_folder, zip_folder
-from .resources import RESOURCE_COLUMNS, resource_rows, service_batches
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.authz.principal import Principal, RoleGrant
+from sharegraph.datastore import models as m
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import PrincipalKind, Role
+from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.exporters.airs_xml import AirsKeys, AirsWriter, agencies
+from sharegraph.exporters.cells import SafeCsvWriter, json_line
+from sharegraph.exporters.contact_records import ContactRecordStream, ExportFilter
+from sharegraph.exporters.disclosures import DisclosureLog
+from sharegraph.exporters.hsds_tabular import (
+    TabularWriter,
+    remove_folder,
+    temporary_folder,
+    zip_folder,
+)
+from sharegraph.exporters.resources import RESOURCE_COLUMNS, resource_rows, service_batches
 
 REDISCLOSURE_NOTICE = (
     "This information has been disclosed to you from records protected by federal "

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 
-from ..authz.authenticate import load_principal
-from ..authz.plan import AccessPlan
-from ..authz.store import PolicyStore
-from ..datastore.engine import Database
-from ..errors import Forbidden
+from sharegraph.authz.authenticate import load_principal
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.engine import Database
+from sharegraph.errors import Forbidden
 
 
 class RunAs:

@@ -16,10 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ..authz.plan import AccessPlan, Action
-from ..errors import BadUserInput, Forbidden
-from .contact_records import ExportFilter
-from .run import ROOT_TYPES, Format, What, check_format
+from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.exporters.contact_records import ExportFilter
+from sharegraph.exporters.run import ROOT_TYPES, Format, What, check_format
 
 
 class Feed(StrEnum):

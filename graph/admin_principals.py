@@ -2,7 +2,7 @@
 
 Merged into the Query and Mutation roots with ``strawberry.tools.merge_types``. The rules (who
 administers whom, validation, audit, policy version) live in
-``datastore/queries/principals.py``; this module translates ids and shapes payloads.
+``queries/principals.py``; this module translates ids and shapes payloads.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from ..datastore import models as m
-from ..datastore.queries import principals as q
-from ..datastore.queries.pagination import SortKey
-from ..errors import Forbidden
-from .context import Info, RequestContext
-from .enums import PrincipalKind, Role
-from .inputs import decode_id, require_id
-from .pagination import connection
-from .relay import Connection, to_global_id
-from .types.base import from_row, maybe
-from .types.tenants import PartnerOrganization, RoleGrant, Tenant
+from sharegraph.datastore import models as m
+from sharegraph.errors import Forbidden
+from sharegraph.graph.context import Info, RequestContext
+from sharegraph.graph.enums import PrincipalKind, Role
+from sharegraph.graph.inputs import decode_id, require_id
+from sharegraph.graph.pagination import connection
+from sharegraph.graph.relay import Connection, to_global_id
+from sharegraph.graph.types.base import from_row, maybe
+from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant
+from sharegraph.queries import principals as q
+from sharegraph.queries.pagination import SortKey
 
 # -- types -----------------------------------------------------------------------------------
 

@@ -9,23 +9,23 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 
-from ..authz import explain
-from ..authz.authenticate import load_principal
-from ..authz.coordinates import type_of
-from ..authz.names import load_names, subject_ids
-from ..authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
-from ..authz.policy import AgreementRow
-from ..authz.principal import Principal
-from ..authz.review import pending_review
-from ..datastore import models as m
-from ..datastore.enums import GranteeKind, Role, Sensitivity
-from ..datastore.queries import principals, sharing
-from ..errors import BadUserInput, Forbidden, NotFound
-from .context import Info
-from .inputs import require_id
-from .relay import from_global_id, to_global_id
-from .types.base import NODE_TYPES, maybe
-from .types.tenants import PartnerOrganization, Tenant
+from sharegraph.authz import explain
+from sharegraph.authz.authenticate import load_principal
+from sharegraph.authz.coordinates import type_of
+from sharegraph.authz.names import load_names, subject_ids
+from sharegraph.authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
+from sharegraph.authz.policy import AgreementRow
+from sharegraph.authz.principal import Principal
+from sharegraph.authz.review import pending_review
+from sharegraph.datastore import models as m
+from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity
+from sharegraph.errors import BadUserInput, Forbidden, NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.inputs import require_id
+from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
+from sharegraph.queries import principals, sharing
 
 strawberry.enum(GranteeKind)
 strawberry.enum(

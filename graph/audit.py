@@ -15,15 +15,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
-from ..datastore import models as m
-from ..datastore.enums import Role
-from ..datastore.queries.pagination import SortKey
-from ..errors import BadUserInput, Forbidden
-from .context import Info
-from .pagination import page_connection
-from .relay import Connection, from_global_id, to_global_id
-from .types.base import maybe
-from .types.tenants import Tenant
+from sharegraph.datastore import models as m
+from sharegraph.datastore.enums import Role
+from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.context import Info
+from sharegraph.graph.pagination import page_connection
+from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.tenants import Tenant
+from sharegraph.queries.pagination import SortKey
 
 SORT_NAME = "POSITION_DESC"
 

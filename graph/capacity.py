@@ -2,7 +2,7 @@
 
 What a partner may change comes from its ServiceCapacity write grants; on top of them, a partner
 organization changes only the capacity of organizations it operates (a pantry never edits the
-shelter's beds). Semantics of ``available`` and ``reserved``: ``datastore/queries/capacity.py``.
+shelter's beds). Semantics of ``available`` and ``reserved``: ``queries/capacity.py``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from typing import Any
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries import capacity as q
-from ..errors import NotFound
-from .context import Info
-from .enums import CapacityStatus
-from .inputs import require_id
-from .types.base import maybe
-from .types.resources import ServiceCapacity
-from .writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import CapacityStatus
+from sharegraph.graph.inputs import require_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.resources import ServiceCapacity
+from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import capacity as q
 
 
 @strawberry.input(description="Fields left out stay as they are.")

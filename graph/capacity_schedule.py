@@ -15,20 +15,20 @@ from datetime import date, datetime, time
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.base import utcnow
-from ..datastore.localtime import local_to_utc
-from ..datastore.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
-from ..errors import BadUserInput, NotFound
-from .capacity import changeable_capacity
-from .context import Info
-from .enums import CapacityStatus
-from .inputs import require_id
-from .types.base import maybe
-from .types.capacity_schedule import ScheduledCapacityChange
-from .types.resources import ServiceCapacity
-from .writes import forget_cached, require_fields, transaction
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.datastore.base import utcnow
+from sharegraph.datastore.localtime import local_to_utc
+from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.graph.capacity import changeable_capacity
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import CapacityStatus
+from sharegraph.graph.inputs import require_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.capacity_schedule import ScheduledCapacityChange
+from sharegraph.graph.types.resources import ServiceCapacity
+from sharegraph.graph.writes import forget_cached, require_fields, transaction
+from sharegraph.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
 
 # ScheduledCapacityChange field -> the ServiceCapacity field it sets when applied
 APPLIES_TO = {

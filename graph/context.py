@@ -13,18 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
-from ..authz.disclosure import Disclosure
-from ..authz.plan import AccessPlan
-from ..authz.principal import Principal
-from ..authz.store import PolicyStore
-from ..datastore.audit import AuditCollector
-from ..datastore.engine import Database
-from ..datastore.rls import RlsScope
-from ..settings import Settings
-from .relay import CursorCodec
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.principal import Principal
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.audit import AuditCollector
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.rls import RlsScope
+from sharegraph.graph.relay import CursorCodec
+from sharegraph.settings import Settings
 
 if TYPE_CHECKING:
-    from .loaders import Loaders
+    from sharegraph.graph.loaders import Loaders
 
 
 @dataclass
@@ -50,7 +50,7 @@ class RequestContext(BaseContext):  # strawberry's router sets request/response 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        from .loaders import Loaders
+        from sharegraph.graph.loaders import Loaders
 
         self.loaders = Loaders(self)
         self.disclosure = Disclosure(self.plan)

@@ -38,21 +38,21 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.coordinates import SCOPED_TYPES, TYPE_FIELDS
-from ..authz.plan import Action
-from ..datastore import hsds
-from ..datastore import models as m
-from ..datastore.queries import directory_edit
-from ..errors import BadUserInput, Conflict, NotFound
-from .context import Info
-from .enums import LocationType, ServiceStatus
-from .guard import camel
-from .inputs import decode_id, require_id
-from .relay import Node, from_global_id, to_global_id
-from .types.base import NODE_TYPES, maybe
-from .types.directory_history import coordinate_field
-from .types.resources import TaxonomyTerm
-from .writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.authz.coordinates import SCOPED_TYPES, TYPE_FIELDS
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import hsds
+from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, Conflict, NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import LocationType, ServiceStatus
+from sharegraph.graph.guard import camel
+from sharegraph.graph.inputs import decode_id, require_id
+from sharegraph.graph.relay import Node, from_global_id, to_global_id
+from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.directory_history import coordinate_field
+from sharegraph.graph.types.resources import TaxonomyTerm
+from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import directory_edit
 
 UNSET: Any = strawberry.UNSET
 

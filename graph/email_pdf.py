@@ -27,19 +27,24 @@ from typing import Any
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries import email_templates as templates
-from ..errors import BadUserInput, ErrorCode, Forbidden, NotFound, SharegraphError
-from ..exporters import email as mail
-from ..exporters.pdf import WeakPassword, check_password, generate_password, render_protected
-from ..settings import SmtpSettings
-from .context import Info
-from .email_content import attachment_name, export_scopes, record_content
-from .email_templates import template_id
-from .inputs import decode_id
-from .relay import to_global_id
-from .writes import transaction
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, ErrorCode, Forbidden, NotFound, SharegraphError
+from sharegraph.exporters import email as mail
+from sharegraph.exporters.pdf import (
+    WeakPassword,
+    check_password,
+    generate_password,
+    render_protected,
+)
+from sharegraph.graph.context import Info
+from sharegraph.graph.email_content import attachment_name, export_scopes, record_content
+from sharegraph.graph.email_templates import template_id
+from sharegraph.graph.inputs import decode_id
+from sharegraph.graph.relay import to_global_id
+from sharegraph.graph.writes import transaction
+from sharegraph.queries import email_templates as templates
+from sharegraph.settings import SmtpSettings
 
 OPERATION = "sendContactRecordByEmail"
 

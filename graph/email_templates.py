@@ -9,11 +9,11 @@ from typing import Any
 
 import strawberry
 
-from ..authz.plan import AccessPlan
-from ..datastore.queries import email_templates as templates
-from ..errors import Forbidden
-from .context import Info
-from .relay import from_global_id, to_global_id
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.errors import Forbidden
+from sharegraph.graph.context import Info
+from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.queries import email_templates as templates
 
 TYPE_NAME = "EmailTemplate"
 

@@ -6,7 +6,7 @@ them from here so the registration has happened.
 
 import strawberry
 
-from ..datastore.enums import (
+from sharegraph.datastore.enums import (
     CapacityStatus,
     Channel,
     FieldType,

@@ -18,21 +18,21 @@ from typing import Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.base import utcnow
-from ..datastore.queries import export_jobs as jobs
-from ..datastore.queries.pagination import SortKey
-from ..errors import Forbidden, NotFound
-from ..exporters.contact_records import ExportFilter
-from ..exporters.run import Format, What
-from ..exporters.specs import ExportSpec, checked, require_allowed
-from .context import Info
-from .forms import form_id_from
-from .inputs import decode_ids
-from .pagination import page_connection
-from .relay import Connection, from_global_id, to_global_id
-from .writes import transaction
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.datastore.base import utcnow
+from sharegraph.errors import Forbidden, NotFound
+from sharegraph.exporters.contact_records import ExportFilter
+from sharegraph.exporters.run import Format, What
+from sharegraph.exporters.specs import ExportSpec, checked, require_allowed
+from sharegraph.graph.context import Info
+from sharegraph.graph.forms import form_id_from
+from sharegraph.graph.inputs import decode_ids
+from sharegraph.graph.pagination import page_connection
+from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.writes import transaction
+from sharegraph.queries import export_jobs as jobs
+from sharegraph.queries.pagination import SortKey
 
 DOWNLOAD_PATH = "/exports/"
 SORT_NAME = "CREATED_DESC"

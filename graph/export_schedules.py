@@ -19,14 +19,12 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.authenticate import load_principal
-from ..datastore import models as m
-from ..datastore.base import utcnow
-from ..datastore.queries import export_schedules as schedules
-from ..datastore.queries.pagination import SortKey
-from ..datastore.secrets import SecretBox
-from ..errors import BadUserInput, NotFound
-from ..exporters.destinations import (
+from sharegraph.authz.authenticate import load_principal
+from sharegraph.datastore import models as m
+from sharegraph.datastore.base import utcnow
+from sharegraph.datastore.secrets import SecretBox
+from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.exporters.destinations import (
     DestinationKind,
     SftpAuth,
     Target,
@@ -36,19 +34,21 @@ from ..exporters.destinations import (
     sftp_target,
     stored_target,
 )
-from ..exporters.run import Format, What
-from ..exporters.specs import ExportSpec, Feed, checked, require_allowed
-from .context import Info
-from .export_jobs import (
+from sharegraph.exporters.run import Format, What
+from sharegraph.exporters.specs import ExportSpec, Feed, checked, require_allowed
+from sharegraph.graph.context import Info
+from sharegraph.graph.export_jobs import (
     ExportFilterInput,
     ExportFilters,
     ExportFormat,
     ExportWhat,
     export_filter,
 )
-from .pagination import page_connection
-from .relay import Connection, from_global_id, to_global_id
-from .writes import transaction
+from sharegraph.graph.pagination import page_connection
+from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.writes import transaction
+from sharegraph.queries import export_schedules as schedules
+from sharegraph.queries.pagination import SortKey
 
 SORT_NAME = "SCHEDULED_DESC"
 

@@ -17,9 +17,9 @@ import strawberry
 from strawberry.printer import print_schema
 from strawberry.schema.base import BaseSchema
 
-from ..authz.plan import Action
-from ..errors import Forbidden
-from .context import Info
+from sharegraph.authz.plan import Action
+from sharegraph.errors import Forbidden
+from sharegraph.graph.context import Info
 
 OPERATION = "_service"
 

@@ -9,19 +9,19 @@ from typing import Any
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries import follow_ups as queries
-from ..datastore.queries.pagination import SortKey
-from ..errors import NotFound
-from .context import Info
-from .enums import FollowUpStatus
-from .inputs import decode_id
-from .pagination import connection
-from .relay import Connection
-from .types.base import maybe
-from .types.contacts import FollowUp
-from .writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import FollowUpStatus
+from sharegraph.graph.inputs import decode_id
+from sharegraph.graph.pagination import connection
+from sharegraph.graph.relay import Connection
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.contacts import FollowUp
+from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import follow_ups as queries
+from sharegraph.queries.pagination import SortKey
 
 
 @strawberry.input(description="All given conditions must hold.")

@@ -1,6 +1,6 @@
 """Admin convenience: share a contact form with another tenant by flags, or stop sharing it.
 
-The flags become ordinary sharing agreements (see ``datastore/queries/form_sharing.py``);
+The flags become ordinary sharing agreements (see ``queries/form_sharing.py``);
 `sharingAgreements` lists them and `explainAccess` explains them like any other.
 """
 
@@ -12,12 +12,12 @@ from datetime import datetime
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.enums import Sensitivity
-from ..datastore.queries import form_sharing
-from .admin_sharing import AccessChange, SharingAgreement, access_changes
-from .context import Info
-from .forms import form_id_from
-from .relay import from_global_id
+from sharegraph.datastore.enums import Sensitivity
+from sharegraph.graph.admin_sharing import AccessChange, SharingAgreement, access_changes
+from sharegraph.graph.context import Info
+from sharegraph.graph.forms import form_id_from
+from sharegraph.graph.relay import from_global_id
+from sharegraph.queries import form_sharing
 
 
 @strawberry.input

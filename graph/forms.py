@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from ..datastore import models as m
-from ..errors import BadUserInput, NotFound
-from .context import Info
-from .relay import from_global_id
+from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.relay import from_global_id
 
 
 async def form_id_from(info: Info, value: str) -> uuid.UUID:

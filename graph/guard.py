@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
-from ..authz.coordinates import RECORD_TYPES, TYPE_FIELDS
-from ..authz.disclosure import Disclosure
-from ..authz.plan import AccessPlan
+from sharegraph.authz.coordinates import RECORD_TYPES, TYPE_FIELDS
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan
 
 FIELDS_ATTRIBUTE = "_sg_fields"
 SCOPES_ATTRIBUTE = "_sg_scopes"

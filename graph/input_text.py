@@ -26,8 +26,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from ..datastore.values import first_unstorable, text_problem
-from ..errors import BadUserInput
+from sharegraph.datastore.values import first_unstorable, text_problem
+from sharegraph.errors import BadUserInput
 
 
 def _arguments(

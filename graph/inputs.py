@@ -10,12 +10,12 @@ from typing import Any
 import strawberry
 from sqlalchemy import func
 
-from ..datastore import models as m
-from ..datastore.queries.contacts import ClientFilter, ContactRecordFilter
-from ..datastore.queries.directory import DirectoryFilter, Near
-from ..datastore.queries.pagination import SortKey
-from .enums import Channel, RiskLevel
-from .relay import from_global_id
+from sharegraph.datastore import models as m
+from sharegraph.graph.enums import Channel, RiskLevel
+from sharegraph.graph.relay import from_global_id
+from sharegraph.queries.contacts import ClientFilter, ContactRecordFilter
+from sharegraph.queries.directory import DirectoryFilter, Near
+from sharegraph.queries.pagination import SortKey
 
 
 def decode_ids(ids: list[strawberry.ID] | None, expected: str) -> tuple[uuid.UUID, ...]:

@@ -20,16 +20,16 @@ import strawberry
 from sqlalchemy import ColumnElement, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.plan import AccessPlan
-from ..datastore.enums import Role
-from ..datastore.models import Inventory as InventoryRow
-from ..datastore.models import Tenant as TenantRow
-from ..datastore.queries import inventories
-from ..errors import BadUserInput, Forbidden, NotFound, quote
-from .context import Info
-from .relay import Node, from_global_id, to_global_id
-from .types.base import NODE_TYPES, maybe
-from .types.tenants import Tenant
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.datastore.enums import Role
+from sharegraph.datastore.models import Inventory as InventoryRow
+from sharegraph.datastore.models import Tenant as TenantRow
+from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.context import Info
+from sharegraph.graph.relay import Node, from_global_id, to_global_id
+from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.tenants import Tenant
+from sharegraph.queries import inventories
 
 InventoryArgument = Annotated[
     strawberry.ID | None,

@@ -49,8 +49,8 @@ from graphql import (
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
-from ..errors import BadUserInput, QueryTooComplex, quote
-from ..settings import Limits
+from sharegraph.errors import BadUserInput, QueryTooComplex, quote
+from sharegraph.settings import Limits
 
 # Every cost above this is simply too costly; saturating keeps the numbers machine-sized.
 _SATURATED = 10**15

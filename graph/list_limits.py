@@ -23,7 +23,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from ..errors import BadUserInput
+from sharegraph.errors import BadUserInput
 
 
 def _arguments(document: DocumentNode) -> Iterator[tuple[str, ValueNode]]:

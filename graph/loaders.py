@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
-from ..datastore.queries import rows
-from ..datastore.queries.consents import consents_of
-from .guard import annotate_scopes
+from sharegraph.graph.guard import annotate_scopes
+from sharegraph.queries import rows
+from sharegraph.queries.consents import consents_of
 
 if TYPE_CHECKING:
-    from .context import RequestContext
+    from sharegraph.graph.context import RequestContext
 
 
 class Loaders:

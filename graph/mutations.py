@@ -9,27 +9,27 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from ..authz.catalogue import CATALOGUE
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries.contacts import (
+from sharegraph.authz.catalogue import CATALOGUE
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import Channel, RiskLevel
+from sharegraph.graph.guard import camel
+from sharegraph.graph.inputs import decode_id, decode_ids, require_id
+from sharegraph.graph.types.answers import part2_write_consented
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.contacts import ContactRecord
+from sharegraph.graph.writes import forget_cached, transaction, write_target
+from sharegraph.queries.contacts import (
     UNSET,
     ContactRecordChanges,
     create_contact_record,
     update_contact_record,
 )
-from ..datastore.queries.contacts import (
+from sharegraph.queries.contacts import (
     ClientInput as ClientData,
 )
-from ..errors import BadUserInput, Forbidden
-from .context import Info
-from .enums import Channel, RiskLevel
-from .guard import camel
-from .inputs import decode_id, decode_ids, require_id
-from .types.answers import part2_write_consented
-from .types.base import maybe
-from .types.contacts import ContactRecord
-from .writes import forget_cached, transaction, write_target
 
 
 @strawberry.input

@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..datastore.queries.pagination import SortKey, count, fetch_page
-from ..errors import BadUserInput
-from .context import Info
-from .guard import annotate_scopes
-from .relay import Connection, Edge, PageInfo
-from .types.base import from_row
+from sharegraph.errors import BadUserInput
+from sharegraph.graph.context import Info
+from sharegraph.graph.guard import annotate_scopes
+from sharegraph.graph.relay import Connection, Edge, PageInfo
+from sharegraph.graph.types.base import from_row
+from sharegraph.queries.pagination import SortKey, count, fetch_page
 
 T = TypeVar("T")
 

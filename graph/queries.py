@@ -9,14 +9,12 @@ from typing import Any, TypeVar
 import strawberry
 from sqlalchemy import select
 
-from ..authz.disclosure import Disclosure
-from ..authz.plan import AccessPlan, Action
-from ..datastore import models as m
-from ..datastore.queries import contacts, directory
-from ..datastore.queries.pagination import SortKey
-from ..errors import BadUserInput, Forbidden, NotFound, quote
-from .context import Info
-from .inputs import (
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.context import Info
+from sharegraph.graph.inputs import (
     ClientFilterInput,
     ContactRecordFilterInput,
     ContactRecordSort,
@@ -27,13 +25,21 @@ from .inputs import (
     directory_sort_field,
     directory_sort_keys,
 )
-from .inventories import InventoryArgument, visible_inventory
-from .pagination import connection
-from .relay import Connection, Node, from_global_id, to_global_id
-from .types.base import NODE_TYPES, maybe
-from .types.contacts import Client, ContactRecord, FollowUp, Referral
-from .types.resources import Location, Organization, Service, ServiceAtLocation, TaxonomyTerm
-from .types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
+from sharegraph.graph.inventories import InventoryArgument, visible_inventory
+from sharegraph.graph.pagination import connection
+from sharegraph.graph.relay import Connection, Node, from_global_id, to_global_id
+from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.contacts import Client, ContactRecord, FollowUp, Referral
+from sharegraph.graph.types.resources import (
+    Location,
+    Organization,
+    Service,
+    ServiceAtLocation,
+    TaxonomyTerm,
+)
+from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
+from sharegraph.queries import contacts, directory
+from sharegraph.queries.pagination import SortKey
 
 T = TypeVar("T")
 

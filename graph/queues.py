@@ -2,7 +2,7 @@
 
 Queue mutations take an optional ``idempotencyKey``; those that change a queue or an entry take
 the ``version`` the caller read. Assignment takes a capacity slot atomically (see
-``datastore/queries/capacity.py``): when no serving program has one, the entry stays awaiting
+``queries/capacity.py``): when no serving program has one, the entry stays awaiting
 services and the answer is ``CONFLICT`` / ``NO_CAPACITY``.
 """
 
@@ -13,20 +13,20 @@ from typing import Any
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries import queues as q
-from ..datastore.queries.pagination import SortKey
-from ..errors import Forbidden, NotFound, quote
-from .context import Info
-from .enums import ReferralStatus
-from .inputs import decode_id, decode_ids, require_id
-from .pagination import connection
-from .relay import Connection, from_global_id
-from .types.base import maybe
-from .types.contacts import Referral
-from .types.queues import QueueEntry, ReferralQueue
-from .writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import Forbidden, NotFound, quote
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import ReferralStatus
+from sharegraph.graph.inputs import decode_id, decode_ids, require_id
+from sharegraph.graph.pagination import connection
+from sharegraph.graph.relay import Connection, from_global_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.contacts import Referral
+from sharegraph.graph.types.queues import QueueEntry, ReferralQueue
+from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import queues as q
+from sharegraph.queries.pagination import SortKey
 
 
 @strawberry.input

@@ -11,15 +11,15 @@ from datetime import UTC, date, datetime
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.queries import referrals as q
-from .context import Info
-from .enums import OutcomeCode, ReferralStatus
-from .inputs import decode_id, require_id
-from .types.base import maybe
-from .types.contacts import Outcome, Referral
-from .writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import OutcomeCode, ReferralStatus
+from sharegraph.graph.inputs import decode_id, require_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.contacts import Outcome, Referral
+from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import referrals as q
 
 
 @strawberry.input

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from ..errors import BadUserInput, quote
+from sharegraph.errors import BadUserInput, quote
 
 T = TypeVar("T")
 

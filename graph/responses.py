@@ -9,7 +9,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.types import ExecutionResult
 
-from ..errors import ErrorCode, SharegraphError, internal_error, quote
+from sharegraph.errors import ErrorCode, SharegraphError, internal_error, quote
 
 log = logging.getLogger("sharegraph.graph")
 

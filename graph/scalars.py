@@ -14,8 +14,8 @@ from typing import Any
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from ..datastore.values import DATE_RANGE, INSTANT_RANGE, date_problem, instant_problem
-from ..errors import BadUserInput, quote
+from sharegraph.datastore.values import DATE_RANGE, INSTANT_RANGE, date_problem, instant_problem
+from sharegraph.errors import BadUserInput, quote
 
 DATE_TIME_EXAMPLE = "2026-03-02T14:00:00Z or 2026-03-02T08:00:00-06:00"
 

@@ -18,37 +18,37 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from ..authz.catalogue import CATALOGUE
-from ..datastore.outage import unavailable
-from ..errors import SharegraphError
-from ..settings import Settings
-from .admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
-from .admin_sharing import SharingAdminMutation, SharingAdminQuery
-from .audit import AuditQuery
-from .capacity import CapacityMutation
-from .capacity_schedule import CapacityScheduleMutation
-from .directory_edit import DirectoryEditMutation
-from .document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
-from .email_pdf import EmailPdfMutation
-from .email_templates import EmailTemplateMutation, EmailTemplateQuery
-from .export_jobs import ExportJobMutation, ExportJobQuery
-from .export_schedules import ExportScheduleMutation, ExportScheduleQuery
-from .federation import FederationQuery
-from .follow_ups import FollowUpMutation, FollowUpQuery
-from .form_sharing import FormSharingMutation
-from .guard import guard
-from .input_text import InputText
-from .inventories import InventoryMutation, InventoryQuery
-from .limits import OperationLimits
-from .list_limits import ListLimits
-from .mutations import DataMutation
-from .queries import DataQuery
-from .queues import QueueMutation, QueueQuery
-from .referrals import ReferralMutation
-from .scalars import SCALAR_MAP
-from .statistics import StatisticsQuery
-from .types.base import NODE_TYPES
-from .types.catalogued import CATALOGUED
+from sharegraph.authz.catalogue import CATALOGUE
+from sharegraph.datastore.outage import unavailable
+from sharegraph.errors import SharegraphError
+from sharegraph.graph.admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
+from sharegraph.graph.admin_sharing import SharingAdminMutation, SharingAdminQuery
+from sharegraph.graph.audit import AuditQuery
+from sharegraph.graph.capacity import CapacityMutation
+from sharegraph.graph.capacity_schedule import CapacityScheduleMutation
+from sharegraph.graph.directory_edit import DirectoryEditMutation
+from sharegraph.graph.document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
+from sharegraph.graph.email_pdf import EmailPdfMutation
+from sharegraph.graph.email_templates import EmailTemplateMutation, EmailTemplateQuery
+from sharegraph.graph.export_jobs import ExportJobMutation, ExportJobQuery
+from sharegraph.graph.export_schedules import ExportScheduleMutation, ExportScheduleQuery
+from sharegraph.graph.federation import FederationQuery
+from sharegraph.graph.follow_ups import FollowUpMutation, FollowUpQuery
+from sharegraph.graph.form_sharing import FormSharingMutation
+from sharegraph.graph.guard import guard
+from sharegraph.graph.input_text import InputText
+from sharegraph.graph.inventories import InventoryMutation, InventoryQuery
+from sharegraph.graph.limits import OperationLimits
+from sharegraph.graph.list_limits import ListLimits
+from sharegraph.graph.mutations import DataMutation
+from sharegraph.graph.queries import DataQuery
+from sharegraph.graph.queues import QueueMutation, QueueQuery
+from sharegraph.graph.referrals import ReferralMutation
+from sharegraph.graph.scalars import SCALAR_MAP
+from sharegraph.graph.statistics import StatisticsQuery
+from sharegraph.graph.types.base import NODE_TYPES
+from sharegraph.graph.types.catalogued import CATALOGUED
+from sharegraph.settings import Settings
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
 Query = merge_types(

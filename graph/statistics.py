@@ -1,5 +1,5 @@
 """`networkStatistics`: counts of contact records on a shared form across the tenants sharing it,
-with small cells suppressed (see ``datastore/queries/statistics.py`` for the rules).
+with small cells suppressed (see ``queries/statistics.py`` for the rules).
 
 When another tenant's records may be counted (network mode), every figure is rounded to a
 multiple of 5 and only whole, completed ISO weeks on the form owner's clock are counted; with
@@ -16,16 +16,16 @@ from typing import Annotated
 
 import strawberry
 
-from ..authz.plan import Action
-from ..datastore import models as m
-from ..datastore.base import utcnow
-from ..datastore.queries import statistics as stats
-from .context import Info
-from .enums import Channel
-from .forms import form_id_from
-from .relay import to_global_id
-from .types.base import maybe
-from .types.resources import TaxonomyTerm
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.datastore.base import utcnow
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import Channel
+from sharegraph.graph.forms import form_id_from
+from sharegraph.graph.relay import to_global_id
+from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.resources import TaxonomyTerm
+from sharegraph.queries import statistics as stats
 
 # Decides which weeks are complete; tests pin it.
 clock: Callable[[], datetime] = utcnow

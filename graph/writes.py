@@ -23,11 +23,11 @@ from typing import Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..authz.plan import MODEL_TYPES, Action
-from ..datastore import idempotency
-from ..errors import Forbidden, NotFound
-from .context import Info
-from .guard import row_scopes
+from sharegraph.authz.plan import MODEL_TYPES, Action
+from sharegraph.datastore import idempotency
+from sharegraph.errors import Forbidden, NotFound
+from sharegraph.graph.context import Info
+from sharegraph.graph.guard import row_scopes
 
 
 async def write_target(

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 
 from sharegraph.datastore import migrate
 from sharegraph.datastore.engine import Database
-from sharegraph.graph.app import create_app
 from sharegraph.settings import Settings
+from sharegraph.web.app import create_app
 
 POSTGRES_URL = os.environ.get(
     "SHAREGRAPH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -150,7 +150,7 @@ _DEMO: dict[str, Database] = {}
 @pytest.fixture
 async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
     """The demo network, seeded once per backend and shared by read-only tests."""
-    from sharegraph.datastore import demo
+    from sharegraph import demo
 
     if backend not in _DEMO:
         db = await databases.create(backend)
@@ -162,7 +162,7 @@ async def demo_db(databases: DatabaseFactory, backend: str) -> Database:
 @pytest.fixture
 async def seeded_db(databases: DatabaseFactory, backend: str) -> AsyncIterator[Database]:
     """A private copy of the demo network, for tests that write."""
-    from sharegraph.datastore import demo
+    from sharegraph import demo
 
     db = await databases.create(backend)
     await demo.seed(db, scale=1, demo_secret=Settings().demo_secret)
@@ -172,7 +172,7 @@ async def seeded_db(databases: DatabaseFactory, backend: str) -> AsyncIterator[D
 
 @pytest.fixture(scope="session")
 def keys() -> dict[str, str]:
-    from sharegraph.datastore import demo
+    from sharegraph import demo
 
     return {p["name"]: p["apiKey"] for p in demo.demo_principal_keys(Settings().demo_secret)}
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from sharegraph.datastore import demo
+from sharegraph import demo
 from sharegraph.datastore.engine import Database
-from sharegraph.graph.app import create_app
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import Settings
+from sharegraph.web.app import create_app
 
 ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on ContactRecord { id } } }"
 VISIBLE = "{ contactRecords(first: 100) { edges { node { id } } } }"

@@ -18,8 +18,8 @@ from sharegraph.datastore.models import (
     Tenant,
 )
 from sharegraph.datastore.policy_version import current
-from sharegraph.datastore.queries import principals
 from sharegraph.graph.relay import to_global_id
+from sharegraph.queries import principals
 
 from .conftest import Api
 

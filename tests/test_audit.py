@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from sharegraph.authz.principal import Principal as AuthPrincipal
 from sharegraph.authz.principal import RoleGrant
-from sharegraph.cli_audit import audit_app
-from sharegraph.datastore import audit
+from sharegraph.cli.audit import audit_app
+from sharegraph.datastore import audit, audit_chain
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind, Role
 from sharegraph.datastore.models import AuditEvent, PartnerOrganization, Principal, Tenant
@@ -320,18 +320,18 @@ async def test_sealed_chains_verify_and_link_up(db: Database) -> None:
             detail={"version": "1"},
         )
 
-    assert await audit.seal(db, settle_seconds=0) == 3 + 2 + 1
-    assert await audit.seal(db, settle_seconds=0) == 0  # nothing new
+    assert await audit_chain.seal(db, settle_seconds=0) == 3 + 2 + 1
+    assert await audit_chain.seal(db, settle_seconds=0) == 0  # nothing new
     for tenant, rows in ((net.a, 3), (net.b, 2), (None, 1)):
-        report = await audit.verify(db, tenant)
+        report = await audit_chain.verify(db, tenant)
         assert report.ok, report.problems
         assert (report.seals_checked, report.rows_sealed, report.rows_unsealed) == (1, rows, 0)
 
     await write_reads(db, net, net.a, 2)
-    report = await audit.verify(db, net.a)
+    report = await audit_chain.verify(db, net.a)
     assert report.ok and report.rows_unsealed == 2
-    assert await audit.seal(db, settle_seconds=0) == 2
-    report = await audit.verify(db, net.a)
+    assert await audit_chain.seal(db, settle_seconds=0) == 2
+    report = await audit_chain.verify(db, net.a)
     assert report.ok and (report.seals_checked, report.rows_sealed, report.rows_unsealed) == (
         2,
         5,
@@ -339,7 +339,7 @@ async def test_sealed_chains_verify_and_link_up(db: Database) -> None:
     )
 
     first, second = await seals_of(db, net.a)
-    assert first.previous_seal_hash == audit.GENESIS_HASH
+    assert first.previous_seal_hash == audit_chain.GENESIS_HASH
     assert second.previous_seal_hash == first.seal_hash
     assert second.first_position == first.last_position + 1
     assert report.head_seal_hash == second.seal_hash and report.head_sequence == 2
@@ -348,15 +348,15 @@ async def test_sealed_chains_verify_and_link_up(db: Database) -> None:
 async def test_only_settled_rows_are_sealed(db: Database) -> None:
     net = await network(db)
     await write_reads(db, net, net.a, 2)
-    assert await audit.seal(db, settle_seconds=60) == 0
-    assert (await audit.verify(db, net.a)).rows_unsealed == 2
-    assert await audit.seal(db, settle_seconds=0) == 2
+    assert await audit_chain.seal(db, settle_seconds=60) == 0
+    assert (await audit_chain.verify(db, net.a)).rows_unsealed == 2
+    assert await audit_chain.seal(db, settle_seconds=0) == 2
 
 
 async def test_seals_are_append_only(db: Database) -> None:
     net = await network(db)
     await write_reads(db, net, net.a, 1)
-    await audit.seal(db, settle_seconds=0)
+    await audit_chain.seal(db, settle_seconds=0)
     for statement in (update(AuditSeal).values(row_count=0), delete(AuditSeal)):
         with pytest.raises((DBAPIError, IntegrityError), match="append-only"):
             async with db.write_session() as session:
@@ -380,7 +380,7 @@ async def _three_seals(db: Database, net: Net) -> list[AuditSeal]:
     for n in (2, 3, 2):
         await write_reads(db, net, net.a, n)
         await write_reads(db, net, net.b, 1, home="b")  # interleaved positions of another tenant
-        await audit.seal(db, settle_seconds=0)
+        await audit_chain.seal(db, settle_seconds=0)
     seals = await seals_of(db, net.a)
     assert [s.row_count for s in seals] == [2, 3, 2]
     return seals
@@ -401,15 +401,15 @@ async def test_a_changed_row_is_reported_at_its_seal(db: Database) -> None:
         .where(AuditEvent.position == victim.position)
         .values(record_ids=[str(uuid.uuid4())]),
     )
-    report = await audit.verify(db, net.a)
+    report = await audit_chain.verify(db, net.a)
     assert not report.ok
     assert report.first_broken is not None
-    assert (report.first_broken.sequence, report.first_broken.kind) == (2, audit.ROW_CHANGED)
+    assert (report.first_broken.sequence, report.first_broken.kind) == (2, audit_chain.ROW_CHANGED)
     assert report.first_broken.seal_id == seals[1].id
     assert len(report.problems) == 1  # seals 1 and 3 still verify
     for page_size in (1, 2):  # walking the chain a page of seals at a time finds the same
-        assert (await audit.verify(db, net.a, page_size=page_size)) == report
-    assert (await audit.verify(db, net.b)).ok  # another tenant's chain is untouched
+        assert (await audit_chain.verify(db, net.a, page_size=page_size)) == report
+    assert (await audit_chain.verify(db, net.b)).ok  # another tenant's chain is untouched
 
     result = await cli("verify", "--tenant", str(net.a), "--database", db.url)
     assert result.exit_code == 1, result.output
@@ -426,9 +426,9 @@ async def test_a_removed_row_is_reported(db: Database) -> None:
         "audit_events",
         delete(AuditEvent).where(AuditEvent.position == victim.position),
     )
-    report = await audit.verify(db, net.a)
+    report = await audit_chain.verify(db, net.a)
     assert report.first_broken is not None
-    assert (report.first_broken.sequence, report.first_broken.kind) == (1, audit.ROW_MISSING)
+    assert (report.first_broken.sequence, report.first_broken.kind) == (1, audit_chain.ROW_MISSING)
     assert report.first_broken.seal_id == seals[0].id
 
 
@@ -447,17 +447,17 @@ async def test_a_row_inserted_below_a_seal_is_reported(db: Database) -> None:
             )
             session.add(AuditEvent(tenant_id=net.a, action="read"))
     await write_reads(db, net, net.a, 1)
-    assert await audit.seal(db, settle_seconds=0) == 4
-    assert (await audit.verify(db, net.a)).ok
+    assert await audit_chain.seal(db, settle_seconds=0) == 4
+    assert (await audit_chain.verify(db, net.a)).ok
 
     # INSERT is allowed (append-only): a row slipped into the sealed range with a chosen position.
     async with db.write_session() as session:
         session.add(
             AuditEvent(position=top + 2, tenant_id=net.a, action="read", record_ids=["forged"])
         )
-    report = await audit.verify(db, net.a)
+    report = await audit_chain.verify(db, net.a)
     assert report.first_broken is not None
-    assert (report.first_broken.sequence, report.first_broken.kind) == (1, audit.ROW_INSERTED)
+    assert (report.first_broken.sequence, report.first_broken.kind) == (1, audit_chain.ROW_INSERTED)
     assert top + 2 in report.first_broken.suspect_positions
 
     result = await cli("verify", "--tenant", str(net.a), "--database", db.url, "--json")
@@ -475,13 +475,13 @@ async def test_an_altered_seal_breaks_the_chain(db: Database) -> None:
         "audit_seals",
         update(AuditSeal).where(AuditSeal.id == seals[1].id).values(rows_digest="0" * 64),
     )
-    report = await audit.verify(db, net.a)
+    report = await audit_chain.verify(db, net.a)
     assert report.first_broken is not None
-    assert (report.first_broken.sequence, report.first_broken.kind) == (2, audit.CHAIN_BROKEN)
+    assert (report.first_broken.sequence, report.first_broken.kind) == (2, audit_chain.CHAIN_BROKEN)
     # A removed seal leaves a hole in the numbering.
     await tamper(db, "audit_seals", delete(AuditSeal).where(AuditSeal.id == seals[0].id))
-    report = await audit.verify(db, net.a)
-    assert report.first_broken is not None and report.first_broken.kind == audit.CHAIN_BROKEN
+    report = await audit_chain.verify(db, net.a)
+    assert report.first_broken is not None and report.first_broken.kind == audit_chain.CHAIN_BROKEN
     assert report.first_broken.sequence == 2
 
 
@@ -500,8 +500,8 @@ async def test_concurrent_sealers_never_overlap(db: Database) -> None:
     other = Database(db.url)
     try:
         sealed = await asyncio.gather(
-            audit.seal(db, settle_seconds=0, batch_size=3),
-            audit.seal(other, settle_seconds=0, batch_size=3),
+            audit_chain.seal(db, settle_seconds=0, batch_size=3),
+            audit_chain.seal(other, settle_seconds=0, batch_size=3),
         )
     finally:
         await other.dispose()
@@ -512,10 +512,10 @@ async def test_concurrent_sealers_never_overlap(db: Database) -> None:
         for before, after in itertools.pairwise(seals):
             assert after.first_position == before.last_position + 1
             assert after.previous_seal_hash == before.seal_hash
-        report = await audit.verify(db, tenant)
+        report = await audit_chain.verify(db, tenant)
         assert report.ok and report.rows_unsealed == 0
-        assert await audit.verify(db, tenant, page_size=4) == report
-    assert (await audit.verify(db, net.a)).rows_sealed == a_rows
+        assert await audit_chain.verify(db, tenant, page_size=4) == report
+    assert (await audit_chain.verify(db, net.a)).rows_sealed == a_rows
 
 
 async def test_rows_of_a_transaction_still_open_are_not_sealed_past(db: Database) -> None:
@@ -534,9 +534,9 @@ async def test_rows_of_a_transaction_still_open_are_not_sealed_past(db: Database
         )
         # Its position is taken, the row not committed.
         await write_reads(db, net, net.a, 1)  # a newer row, committed first
-        assert await audit.seal(db, settle_seconds=0) == 1  # only the first row
-    assert await audit.seal(db, settle_seconds=0) == 2
-    report = await audit.verify(db, net.a)
+        assert await audit_chain.seal(db, settle_seconds=0) == 1  # only the first row
+    assert await audit_chain.seal(db, settle_seconds=0) == 2
+    report = await audit_chain.verify(db, net.a)
     assert report.ok, report.problems
     assert report.rows_sealed == 3
 
@@ -594,7 +594,7 @@ def test_the_commands_have_help() -> None:
 
 def test_the_serialization_covers_every_column() -> None:
     """A new audit_events column needs a new serialization version (and old seals keep theirs)."""
-    assert set(audit.SEALED_COLUMNS) == {c.name for c in AuditEvent.__table__.columns}
+    assert set(audit_chain.SEALED_COLUMNS) == {c.name for c in AuditEvent.__table__.columns}
 
 
 # -- auditEvents ------------------------------------------------------------------------------

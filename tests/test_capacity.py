@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from sharegraph.datastore.base import utcnow
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import CapacityStatus
 from sharegraph.datastore.models import CapacityChange, Event, ServiceCapacity
-from sharegraph.datastore.queries import capacity as slots
+from sharegraph.demo import demo_id
 from sharegraph.errors import BadUserInput, Conflict
 from sharegraph.graph.relay import to_global_id
+from sharegraph.queries import capacity as slots
 
 from .conftest import Api
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.enums import EventType
 from sharegraph.datastore.localtime import local_to_utc
 from sharegraph.datastore.models import (
@@ -19,10 +18,11 @@ from sharegraph.datastore.models import (
     ScheduledCapacityChange,
     ServiceCapacity,
 )
-from sharegraph.datastore.scheduler import SCHEDULED_CAPACITY, Scheduler
-from sharegraph.datastore.scheduler.capacity import SCHEDULED_CAPACITY_WORK
+from sharegraph.demo import demo_id
 from sharegraph.errors import BadUserInput
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.worker import SCHEDULED_CAPACITY, Scheduler
+from sharegraph.worker.capacity import SCHEDULED_CAPACITY_WORK
 
 from .conftest import Api
 
@@ -308,7 +308,7 @@ async def test_other_centers_do_not_see_what_prairie_scheduled(write_api: Api) -
 
 # -- partners, through their own portal ----------------------------------------------------------
 # The demo lets Eastside Food Pantry and Harbor Housing report capacity on Prairie 211's directory
-# ("Capacity reporting by ...", datastore/demo_queues.py), scheduled changes included.
+# ("Capacity reporting by ...", demo/queues.py), scheduled changes included.
 
 AGREE = """
 mutation($input: SharingAgreementInput!) { createSharingAgreement(input: $input) { agreement { id } } }

@@ -15,9 +15,6 @@ import strawberry
 
 from sharegraph.authz.catalogue import CATALOGUE, Format, Storage
 from sharegraph.authz.coordinates import TYPE_FIELDS
-from sharegraph.datastore.queries import statistics
-from sharegraph.datastore.queries.email_templates import CLIENT_FIELDS, RECORD_FIELDS
-from sharegraph.datastore.queries.form_sharing import STATISTICS_FIELDS
 from sharegraph.exporters import hsds_spec
 from sharegraph.exporters.contact_records import FIXED_COLUMNS
 from sharegraph.graph.directory_edit import SPECS
@@ -30,6 +27,9 @@ from sharegraph.graph.mutations import (
 )
 from sharegraph.graph.schema import build_schema
 from sharegraph.graph.types.catalogued import CATALOGUED
+from sharegraph.queries import statistics
+from sharegraph.queries.email_templates import CLIENT_FIELDS, RECORD_FIELDS
+from sharegraph.queries.form_sharing import STATISTICS_FIELDS
 from sharegraph.settings import Settings
 
 SCHEMA = build_schema(Settings())

@@ -16,8 +16,6 @@ from sqlalchemy import select
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.plan import Action
 from sharegraph.authz.store import PolicyStore
-from sharegraph.datastore.demo import demo_id
-from sharegraph.datastore.demo_sharing import DIRECTORY
 from sharegraph.datastore.models import (
     ContactFormVersion,
     ContactRecord,
@@ -27,9 +25,11 @@ from sharegraph.datastore.models import (
     Principal,
     Referral,
 )
-from sharegraph.datastore.queries import queues
+from sharegraph.demo import demo_id
+from sharegraph.demo.sharing import DIRECTORY
 from sharegraph.errors import Forbidden
 from sharegraph.graph.relay import to_global_id
+from sharegraph.queries import queues
 
 from .builders import add_tenant_with_admin
 from .conftest import Api

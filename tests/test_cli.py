@@ -15,7 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from sharegraph.cli import app
+from sharegraph.cli.main import app
 from sharegraph.datastore.engine import Database
 
 runner = CliRunner()

@@ -38,14 +38,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, or_, select
 from typer.testing import CliRunner
 
+from sharegraph import demo
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.catalogue import CATALOGUE, Format, Storage
 from sharegraph.authz.disclosure import Disclosure, RowFacts
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.store import PolicyStore
-from sharegraph.cli import app as cli_app
-from sharegraph.datastore import demo
-from sharegraph.datastore.demo import demo_id
+from sharegraph.cli.main import app as cli_app
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
 from sharegraph.datastore.models import (
@@ -64,7 +63,7 @@ from sharegraph.datastore.models import (
     ServiceAtLocation,
     ServiceCapacity,
 )
-from sharegraph.datastore.queries.consents import consents_of
+from sharegraph.demo import demo_id
 from sharegraph.exporters.cells import neutralize, text
 from sharegraph.exporters.contact_records import FIXED_COLUMNS
 from sharegraph.exporters.hsds_spec import (
@@ -84,6 +83,7 @@ from sharegraph.exporters.hsds_spec import (
     UNIT,
 )
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.queries.consents import consents_of
 from sharegraph.settings import Settings, SmtpSettings
 
 from .conftest import Api, DatabaseFactory, make_api

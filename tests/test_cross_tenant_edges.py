@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from sharegraph.datastore.demo import demo_id
-from sharegraph.datastore.demo_sharing import DIRECTORY
 from sharegraph.datastore.models import (
     ContactFormVersion,
     ContactRecord,
@@ -23,6 +21,8 @@ from sharegraph.datastore.models import (
     Service,
     ServiceCapacity,
 )
+from sharegraph.demo import demo_id
+from sharegraph.demo.sharing import DIRECTORY
 from sharegraph.graph.relay import to_global_id
 
 from .builders import add_tenant_with_admin

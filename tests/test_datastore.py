@@ -16,8 +16,8 @@ from sharegraph.datastore import migrate
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import AuditEvent, Tenant
 from sharegraph.errors import Conflict, NotMigrated
-from sharegraph.graph.app import create_app
 from sharegraph.settings import Settings
+from sharegraph.web.app import create_app
 
 from .builders import add_tenant_with_admin
 

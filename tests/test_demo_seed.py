@@ -11,14 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from sharegraph.authz.credentials import demo_key, key_matches
-from sharegraph.datastore.demo import (
-    DEMO_PRINCIPALS,
-    RESULT_MODELS,
-    SeedResult,
-    demo_principal_keys,
-    is_demo,
-    seed,
-)
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import (
     STATUSES_NEEDING_REASON,
@@ -38,6 +30,14 @@ from sharegraph.datastore.models import (
     ReferralStatusChange,
     RoleAssignment,
     ServiceCapacity,
+)
+from sharegraph.demo.network import (
+    DEMO_PRINCIPALS,
+    RESULT_MODELS,
+    SeedResult,
+    demo_principal_keys,
+    is_demo,
+    seed,
 )
 
 SECRET = "test-demo-secret"

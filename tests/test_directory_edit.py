@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.models import (
     Attribute,
     DirectoryChange,
@@ -20,6 +19,7 @@ from sharegraph.datastore.models import (
     Schedule,
     Service,
 )
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
 from .builders import add_tenant_with_admin

@@ -24,7 +24,6 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from pypdf.errors import FileNotDecryptedError
 from sqlalchemy import func, select, update
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import (
     AuditEvent,
@@ -34,6 +33,7 @@ from sharegraph.datastore.models import (
     ContactRecord,
     EmailSend,
 )
+from sharegraph.demo import demo_id
 from sharegraph.exporters import email as mail
 from sharegraph.exporters.pdf import Document, Entry, Section, WeakPassword, render_protected
 from sharegraph.graph.relay import to_global_id

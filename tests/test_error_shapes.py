@@ -20,10 +20,10 @@ import pytest
 
 from sharegraph.authz import authenticate
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.queries import export_jobs
-from sharegraph.graph import hsds_api
-from sharegraph.graph.app import create_app
+from sharegraph.queries import export_jobs
 from sharegraph.settings import Settings
+from sharegraph.web import hsds_api
+from sharegraph.web.app import create_app
 
 from .conftest import Api
 

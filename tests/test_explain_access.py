@@ -30,10 +30,10 @@ from sharegraph.authz.names import Names
 from sharegraph.authz.policy import ACTIONS, AgreementRow, Snapshot
 from sharegraph.authz.scopes import parse
 from sharegraph.authz.store import PolicyStore
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
 from sharegraph.datastore.models import Client
+from sharegraph.demo import demo_id
 from sharegraph.errors import BadUserInput
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import Limits, Settings

@@ -25,14 +25,13 @@ import pytest
 from sqlalchemy import or_, select
 from typer.testing import CliRunner
 
+from sharegraph import demo
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
-from sharegraph.cli import app
-from sharegraph.datastore import demo
-from sharegraph.datastore.demo import demo_id
+from sharegraph.cli.main import app
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import Channel, GranteeKind, Sensitivity
 from sharegraph.datastore.models import (
@@ -45,6 +44,7 @@ from sharegraph.datastore.models import (
     SharingAgreement,
 )
 from sharegraph.datastore.policy_version import bump
+from sharegraph.demo import demo_id
 from sharegraph.exporters.cells import neutralize
 from sharegraph.exporters.contact_records import ContactRecordStream, ExportFilter
 from sharegraph.exporters.run import (
@@ -590,7 +590,7 @@ def test_cli_exit_codes(net: Network, tmp_path: Path) -> None:
 async def test_airs_round_trip_through_our_importer_changes_nothing(
     net: Network, tmp_path: Path
 ) -> None:
-    imports = pytest.importorskip("sharegraph.datastore.imports")
+    imports = pytest.importorskip("sharegraph.importers")
     sample = SAMPLE_DATA / "samples" / "icarol-airs-xml-bc211" / "BC211_data_excerpt.xml"
     name = f"Round Trip {uuid.uuid4().hex[:6]}"
     tenant, _ = await add_tenant_with_admin(net.db, name, f"admin-{name}")

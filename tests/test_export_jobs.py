@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import delete, select
 
 from sharegraph.datastore.base import utcnow
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
 from sharegraph.datastore.models import (
@@ -31,10 +30,11 @@ from sharegraph.datastore.models import (
     SharingAgreement,
 )
 from sharegraph.datastore.policy_version import bump
-from sharegraph.datastore.scheduler import Scheduler
+from sharegraph.demo import demo_id
 from sharegraph.exporters.jobs import export_jobs_work
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import ExchangeSettings, Settings
+from sharegraph.worker import Scheduler
 
 from .builders import add_tenant_with_admin
 from .conftest import Api, make_api

@@ -22,7 +22,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from sharegraph.datastore import cron
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import Channel
 from sharegraph.datastore.models import (
@@ -34,8 +33,8 @@ from sharegraph.datastore.models import (
     SharingAgreement,
 )
 from sharegraph.datastore.policy_version import bump
-from sharegraph.datastore.scheduler import Scheduler
 from sharegraph.datastore.secrets import SecretBox
+from sharegraph.demo import demo_id
 from sharegraph.errors import BadUserInput
 from sharegraph.exporters.deliveries import export_deliveries_work
 from sharegraph.exporters.destinations import directory_target
@@ -44,6 +43,7 @@ from sharegraph.exporters.run import Format, What
 from sharegraph.exporters.specs import ExportSpec, Feed
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import ExchangeSettings, Settings
+from sharegraph.worker import Scheduler
 
 from .conftest import Api, make_api
 from .sftp_server import PASSWORD, USERNAME, SftpServer, free_port

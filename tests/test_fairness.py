@@ -22,12 +22,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import Principal
 from sharegraph.exporters.hsds import HsdsBuilder
-from sharegraph.graph.app import create_app
 from sharegraph.graph.context import RequestContext
-from sharegraph.graph.fairness import ConcurrencyLimiter, CostBudget, Fairness, operation_cost
 from sharegraph.graph.loaders import Loaders
 from sharegraph.graph.schema import build_schema
 from sharegraph.settings import FairnessSettings, Limits, Settings
+from sharegraph.web.app import create_app
+from sharegraph.web.fairness import ConcurrencyLimiter, CostBudget, Fairness, operation_cost
 
 from .conftest import POSTGRES_URL, Api
 

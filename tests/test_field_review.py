@@ -17,17 +17,18 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from sharegraph import demo
 from sharegraph.authz import catalogue, coordinates, policy
 from sharegraph.authz.catalogue import CATALOGUE, REVISION, TypeSpec
 from sharegraph.authz.catalogue.spec import column
 from sharegraph.authz.compiler import PlanCore, compile_core
 from sharegraph.authz.policy import Snapshot
-from sharegraph.datastore import demo, migrate, policy_version
+from sharegraph.datastore import migrate, policy_version
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
 from sharegraph.datastore.models import Principal, RoleAssignment, SharingAgreement
-from sharegraph.datastore.queries import sharing
 from sharegraph.graph.relay import to_global_id
+from sharegraph.queries import sharing
 from sharegraph.settings import Settings
 
 from .conftest import DatabaseFactory, make_api

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.enums import EventType
 from sharegraph.datastore.models import ContactRecord, Event, FollowUp
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
 from .conftest import Api

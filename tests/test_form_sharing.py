@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.models import ContactFormVersion, ContactRecord, SharingAgreement
 from sharegraph.datastore.weeks import week_start
+from sharegraph.demo import demo_id
 from sharegraph.graph import statistics as graph_statistics
 from sharegraph.graph.relay import to_global_id
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind
 from sharegraph.datastore.models import Service, SharingAgreement
 from sharegraph.datastore.policy_version import bump
+from sharegraph.demo import demo_id
 
 from .builders import add_tenant_with_admin
 from .conftest import Api, StatementCounter, make_api

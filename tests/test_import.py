@@ -22,12 +22,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from sharegraph.authz.store import PolicyStore
-from sharegraph.cli import app
-from sharegraph.datastore.demo import demo_id
+from sharegraph.cli.main import app
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import ServiceStatus
-from sharegraph.datastore.imports import ImportReport, import_path
-from sharegraph.datastore.imports.core import REVIEW_TERM_KEY
 from sharegraph.datastore.models import (
     Address,
     Attribute,
@@ -46,8 +43,11 @@ from sharegraph.datastore.models import (
     TaxonomyTerm,
     Tenant,
 )
+from sharegraph.demo import demo_id
 from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import ExportRequest, Format, What, owner_principal, run_export
+from sharegraph.importers import ImportReport, import_path
+from sharegraph.importers.core import REVIEW_TERM_KEY
 
 from .builders import add_tenant_with_admin
 from .conftest import SAMPLE_DATA
@@ -877,7 +877,7 @@ async def test_a_large_file_imports_in_bulk_not_record_by_record(
 
 
 def test_escaped_html_becomes_plain_text() -> None:
-    from sharegraph.datastore.imports.sources import html_to_text
+    from sharegraph.importers.sources import html_to_text
 
     assert (
         html_to_text("The &lt;b&gt;Infant Program&lt;/b&gt; offers") == "The Infant Program offers"
@@ -897,13 +897,13 @@ def test_escaped_html_becomes_plain_text() -> None:
      ("17:30", "17:30"), ("09:00:00", "09:00:00"), ("25:00", None), ("noon", None)],
 )  # fmt: skip
 def test_clock_times_are_normalized(text: str, expected: str | None) -> None:
-    from sharegraph.datastore.imports.tabular import clock
+    from sharegraph.importers.tabular import clock
 
     assert clock(text) == expected
 
 
 def test_formats_are_told_by_content() -> None:
-    from sharegraph.datastore.imports import detect_format
+    from sharegraph.importers import detect_format
 
     assert detect_format(ONE_AGENCY) == "airs-xml"
     assert detect_format(HSDS_30 / "service_full.json") == "hsds-json"
@@ -915,7 +915,7 @@ def test_formats_are_told_by_content() -> None:
 
 
 def test_hsds_objects_are_told_apart() -> None:
-    from sharegraph.datastore.imports.hsds_json import kind_of
+    from sharegraph.importers.hsds_json import kind_of
 
     for name, kind in (
         ("service_full.json", "service"),
@@ -1112,7 +1112,7 @@ async def test_typed_out_airs_hours_become_weekly_schedules(db: Database, tmp_pa
      ("9am", None)],
 )  # fmt: skip
 def test_airs_day_hours_are_read(text: str, expected: list[tuple[str, str]] | None) -> None:
-    from sharegraph.datastore.imports.airs_hours import day_ranges
+    from sharegraph.importers.airs_hours import day_ranges
 
     assert day_ranges(text) == expected
 
@@ -1155,8 +1155,8 @@ async def test_a_data_package_reads_only_its_own_folder(db: Database, tmp_path: 
 
 
 def test_a_csv_without_line_breaks_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
-    from sharegraph.datastore.imports.report import ImportFailed
-    from sharegraph.datastore.imports.sources import csv_header, read_csv
+    from sharegraph.importers.report import ImportFailed
+    from sharegraph.importers.sources import csv_header, read_csv
 
     path = tmp_path / "organizations.csv"
     size = 48 * 1024 * 1024

@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.imports import import_path
 from sharegraph.datastore.models import (
     ContactRecord,
     Event,
@@ -28,8 +26,10 @@ from sharegraph.datastore.models import (
     Service,
     Tenant,
 )
+from sharegraph.demo import demo_id
 from sharegraph.exporters.cells import SafeCsvWriter
 from sharegraph.graph.relay import to_global_id
+from sharegraph.importers import import_path
 
 from .conftest import Api
 from .test_contact_records import CREATE, _form_version, _valid_answers

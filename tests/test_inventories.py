@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.models import (
     Attribute,
     AuditEvent,
@@ -19,6 +18,7 @@ from sharegraph.datastore.models import (
     ServiceAtLocation,
     TaxonomyTerm,
 )
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
 from .builders import add_tenant_with_admin

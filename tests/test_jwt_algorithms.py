@@ -29,8 +29,8 @@ from sqlalchemy import select
 from sharegraph.authz import jwts
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import Principal
-from sharegraph.graph.app import create_app
 from sharegraph.settings import DEFAULT_JWT_ALGORITHMS, Settings
+from sharegraph.web.app import create_app
 
 from .builders import add_tenant_with_admin
 from .conftest import Api, make_api

@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.models import (
     AuditEvent,
     ContactFormVersion,
     ContactRecord,
     ContactRecordNeed,
 )
-from sharegraph.datastore.queries.statistics import Disclosure, suppress
+from sharegraph.demo import demo_id
 from sharegraph.graph import statistics as graph_statistics
 from sharegraph.graph.relay import to_global_id
+from sharegraph.queries.statistics import Disclosure, suppress
 
 from .conftest import Api, StatementCounter
 

@@ -1,4 +1,4 @@
-"""Every HTTP entry authenticates through one step (graph/callers.py), so the rules for who is
+"""Every HTTP entry authenticates through one step (web/callers.py), so the rules for who is
 calling and under which plan cannot drift between GraphQL, the HSDS API and downloads."""
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from sqlalchemy import func, select, update
 
 from sharegraph.authz import scopes
 from sharegraph.authz.scopes import Grantee
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import CapacityStatus, ReferralStatus
 from sharegraph.datastore.models import (
@@ -35,6 +34,7 @@ from sharegraph.datastore.models import (
     ReferralQueue,
     ServiceCapacity,
 )
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import from_global_id, to_global_id
 
 from .conftest import Api, StatementCounter, make_api

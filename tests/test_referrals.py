@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.enums import ReferralStatus
 from sharegraph.datastore.models import (
     ContactRecord,
@@ -25,6 +24,7 @@ from sharegraph.datastore.models import (
     Service,
     ServiceAtLocation,
 )
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
 from .conftest import Api

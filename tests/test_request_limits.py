@@ -32,13 +32,13 @@ from sqlalchemy import select
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.store import PolicyStore
+from sharegraph.cli.serving import UVICORN_LIMITS
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ContactRecord, Phone, Principal
-from sharegraph.datastore.queries import rows
-from sharegraph.graph.app import create_app
 from sharegraph.graph.relay import to_global_id
-from sharegraph.serving import UVICORN_LIMITS
+from sharegraph.queries import rows
 from sharegraph.settings import Limits, Settings
+from sharegraph.web.app import create_app
 
 from .conftest import Api
 

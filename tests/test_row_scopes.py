@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from sharegraph.authz import scopes
 from sharegraph.authz.scopes import Facts, Grantee, Scope
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import Channel
 from sharegraph.datastore.models import (
@@ -43,6 +42,7 @@ from sharegraph.datastore.models import (
     Taxonomy,
     TaxonomyTerm,
 )
+from sharegraph.demo import demo_id
 
 MODELS: dict[type[Any], str] = {
     ContactRecord: "ContactRecord",

@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from sharegraph.cli import app as cli_app
-from sharegraph.datastore import audit
-from sharegraph.datastore.demo import demo_id
+from sharegraph.cli.main import app as cli_app
+from sharegraph.datastore import audit, audit_chain
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import CapacityStatus, EventType
 from sharegraph.datastore.models import (
@@ -25,7 +24,9 @@ from sharegraph.datastore.models import (
     ServiceCapacity,
     Tenant,
 )
-from sharegraph.datastore.scheduler import (
+from sharegraph.demo import demo_id
+from sharegraph.settings import Settings
+from sharegraph.worker import (
     AUDIT_SEAL,
     SCHEDULED_CAPACITY,
     Scheduler,
@@ -34,10 +35,9 @@ from sharegraph.datastore.scheduler import (
     notify_due,
     retry_delay,
 )
-from sharegraph.datastore.scheduler import capacity as capacity_work
-from sharegraph.datastore.scheduler.capacity import SCHEDULED_CAPACITY_WORK
-from sharegraph.datastore.scheduler.sealing import audit_sealing
-from sharegraph.settings import Settings
+from sharegraph.worker import capacity as capacity_work
+from sharegraph.worker.capacity import SCHEDULED_CAPACITY_WORK
+from sharegraph.worker.sealing import audit_sealing
 
 from .conftest import make_api
 
@@ -304,7 +304,7 @@ async def test_the_scheduler_seals_the_audit_trail_every_few_minutes(seeded_db: 
     now = datetime.now(UTC)
     first = await scheduler.run_once(now)
     assert first.ok and first.kind(AUDIT_SEAL).done >= 3
-    report = await audit.verify(db, prairie)
+    report = await audit_chain.verify(db, prairie)
     assert report.ok and report.rows_unsealed == 0 and report.seals_checked >= 1
 
     assert not (await scheduler.run_once(now + timedelta(minutes=1))).kind(AUDIT_SEAL).ran

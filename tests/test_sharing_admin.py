@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import AuditEvent
+from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
 from .conftest import Api, make_api

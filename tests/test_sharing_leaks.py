@@ -1,6 +1,6 @@
 """Sharing policies as partners and neighbouring centers meet them: nothing leaks.
 
-User stories over the demo sharing scenario (datastore/demo_sharing.py), on both backends.
+User stories over the demo sharing scenario (demo/sharing.py), on both backends.
 What each caller should see is computed from the demo tables with plain SQLAlchemy queries
 (and the fixed demo ids), never from the API itself.
 """
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, or_, select
 
-from sharegraph.datastore.demo import demo_id
 from sharegraph.datastore.enums import GranteeKind, ReferralStatus, Sensitivity
 from sharegraph.datastore.models import (
     Client,
@@ -35,6 +34,7 @@ from sharegraph.datastore.models import (
     Service,
     ServiceAtLocation,
 )
+from sharegraph.demo import demo_id
 
 from .conftest import Api
 
@@ -48,7 +48,7 @@ AFTER_HOURS_PURPOSE = "after-hours coverage"
 CLOSED_FOR_PARTNERS = (ReferralStatus.DRAFT, ReferralStatus.ENTERED_IN_ERROR)
 LAKESIDE_CALL_TAKER = demo_id("principal", "lakeside-call-taker")
 
-# What the food pantry may never read (datastore/demo_sharing.py: PARTNER_NEVER).
+# What the food pantry may never read (demo/sharing.py: PARTNER_NEVER).
 PARTNER_DENIED = {
     "ContactRecord.narrative",
     "ContactRecord.riskLevel",

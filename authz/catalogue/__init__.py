@@ -13,8 +13,8 @@ is never shared on the day it ships.
 
 from __future__ import annotations
 
-from . import capacity, directory, queues, records
-from .spec import Export, FieldSpec, Format, Kind, Storage, TypeSpec
+from sharegraph.authz.catalogue import capacity, directory, queues, records
+from sharegraph.authz.catalogue.spec import Export, FieldSpec, Format, Kind, Storage, TypeSpec
 
 CATALOGUE: dict[str, TypeSpec] = {
     spec.name: spec for spec in (*records.TYPES, *queues.TYPES, *directory.TYPES, *capacity.TYPES)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...datastore.enums import CapacityStatus
-from ...datastore.enums import Sensitivity as S
-from .spec import HSDS, Export, Kind, TypeSpec, column, computed, identity, relation, uuid_of
+from sharegraph.authz.catalogue.spec import (
+    HSDS,
+    Export,
+    Kind,
+    TypeSpec,
+    column,
+    computed,
+    identity,
+    relation,
+    uuid_of,
+)
+from sharegraph.datastore.enums import CapacityStatus
+from sharegraph.datastore.enums import Sensitivity as S
 
 NOT_IN_HSDS = Export.none("HSDS has no property for it")
 HISTORY_ONLY = Export.none("capacity history is read through the API")

@@ -6,9 +6,19 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from ...datastore.enums import LocationType, ServiceStatus
-from ...datastore.enums import Sensitivity as S
-from .spec import HSDS, Export, FieldSpec, Kind, TypeSpec, column, identity, relation, uuid_of
+from sharegraph.authz.catalogue.spec import (
+    HSDS,
+    Export,
+    FieldSpec,
+    Kind,
+    TypeSpec,
+    column,
+    identity,
+    relation,
+    uuid_of,
+)
+from sharegraph.datastore.enums import LocationType, ServiceStatus
+from sharegraph.datastore.enums import Sensitivity as S
 
 HISTORY_ONLY = Export.none("field history is read through the API")
 NOT_IN_HSDS = Export.none("HSDS has no property for it")
@@ -28,7 +38,7 @@ def hsds_text(name: str, description: str, *, editable: bool = True, value: Any 
 
 
 def _snake(name: str) -> str:
-    from .spec import snake
+    from sharegraph.authz.catalogue.spec import snake
 
     return snake(name)
 

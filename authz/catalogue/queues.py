@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...datastore.enums import ReferralStatus
-from ...datastore.enums import Sensitivity as S
-from .spec import Export, Kind, TypeSpec, column, computed, identity, relation, uuid_of
+from sharegraph.authz.catalogue.spec import (
+    Export,
+    Kind,
+    TypeSpec,
+    column,
+    computed,
+    identity,
+    relation,
+    uuid_of,
+)
+from sharegraph.datastore.enums import ReferralStatus
+from sharegraph.datastore.enums import Sensitivity as S
 
 NO_FILE = Export.none("queues are worked through the API; no file export carries them")
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from ...datastore.enums import (
-    Channel,
-    FollowUpStatus,
-    OutcomeCode,
-    ReferralStatus,
-    RiskLevel,
-)
-from ...datastore.enums import Sensitivity as S
-from .spec import (
+from sharegraph.authz.catalogue.spec import (
     PDF_ONLY,
     Export,
     Kind,
@@ -25,6 +17,14 @@ from .spec import (
     relation,
     uuid_of,
 )
+from sharegraph.datastore.enums import (
+    Channel,
+    FollowUpStatus,
+    OutcomeCode,
+    ReferralStatus,
+    RiskLevel,
+)
+from sharegraph.datastore.enums import Sensitivity as S
 
 NO_FILE = Export.none("no file export carries it; read it through the API")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ...datastore.enums import Sensitivity
+from sharegraph.datastore.enums import Sensitivity
 
 
 class Storage(StrEnum):

@@ -1,8 +1,8 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
-from ..base import Base
-from .audit import AuditSeal
-from .contacts import (
+from sharegraph.datastore.base import Base
+from sharegraph.datastore.models.audit import AuditSeal
+from sharegraph.datastore.models.contacts import (
     Client,
     ContactForm,
     ContactFormVersion,
@@ -10,12 +10,24 @@ from .contacts import (
     ContactRecordNeed,
     FormField,
 )
-from .events import AuditEvent, Event
-from .exchange import EmailSend, EmailTemplate, ExportJob, ExportRun, ExportSchedule
-from .idempotency import IdempotencyKey
-from .queues import QueueEntry, QueueForm, QueueProgram, QueueStatus, ReferralQueue
-from .referrals import FollowUp, Outcome, Referral, ReferralStatusChange
-from .resources import (
+from sharegraph.datastore.models.events import AuditEvent, Event
+from sharegraph.datastore.models.exchange import (
+    EmailSend,
+    EmailTemplate,
+    ExportJob,
+    ExportRun,
+    ExportSchedule,
+)
+from sharegraph.datastore.models.idempotency import IdempotencyKey
+from sharegraph.datastore.models.queues import (
+    QueueEntry,
+    QueueForm,
+    QueueProgram,
+    QueueStatus,
+    ReferralQueue,
+)
+from sharegraph.datastore.models.referrals import FollowUp, Outcome, Referral, ReferralStatusChange
+from sharegraph.datastore.models.resources import (
     Address,
     Attribute,
     CapacityChange,
@@ -35,8 +47,20 @@ from .resources import (
     TaxonomyTerm,
     Unit,
 )
-from .sharing import ClientConsent, Inventory, InventoryItem, SharingAgreement
-from .tenants import ApiKey, Instance, PartnerOrganization, Principal, RoleAssignment, Tenant
+from sharegraph.datastore.models.sharing import (
+    ClientConsent,
+    Inventory,
+    InventoryItem,
+    SharingAgreement,
+)
+from sharegraph.datastore.models.tenants import (
+    ApiKey,
+    Instance,
+    PartnerOrganization,
+    Principal,
+    RoleAssignment,
+    Tenant,
+)
 
 __all__ = [
     "Address",

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, utcnow
-from .events import AuditEvent
+from sharegraph.datastore.base import Base, utcnow
+from sharegraph.datastore.models.events import AuditEvent
 
 
 class AuditSeal(Base):
@@ -26,7 +26,7 @@ class AuditSeal(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
     sequence: Mapped[int] = mapped_column(Integer)
-    # The canonical row serialization the digest used (``datastore.audit.SEAL_VERSION``).
+    # The canonical row serialization the digest used (``datastore.audit_chain.SEAL_VERSION``).
     version: Mapped[int] = mapped_column(Integer)
     first_position: Mapped[int] = mapped_column(BigInteger)
     last_position: Mapped[int] = mapped_column(BigInteger)

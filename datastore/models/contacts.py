@@ -17,9 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey
-from ..enums import Channel, FieldType, RiskLevel, Sensitivity, db_enum
-from ..types import JSONType, name_type
+from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey
+from sharegraph.datastore.enums import Channel, FieldType, RiskLevel, Sensitivity, db_enum
+from sharegraph.datastore.types import JSONType, name_type
 
 
 class ContactForm(UUIDPrimaryKey, TenantOwned, Timestamps, Base):

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, utcnow
-from ..enums import EventType, db_enum
-from ..types import JSONType
+from sharegraph.datastore.base import Base, utcnow
+from sharegraph.datastore.enums import EventType, db_enum
+from sharegraph.datastore.types import JSONType
 
 # An ordered position for consumers; SQLite only auto-increments "INTEGER PRIMARY KEY".
 BigIntPk = BigInteger().with_variant(Integer(), "sqlite")

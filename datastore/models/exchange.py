@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
-from ..types import JSONType, name_type
+from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
+from sharegraph.datastore.types import JSONType, name_type
 
 
 class ExportJob(UUIDPrimaryKey, TenantOwned, Base):

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, UUIDPrimaryKey, utcnow
-from ..types import JSONType
+from sharegraph.datastore.base import Base, UUIDPrimaryKey, utcnow
+from sharegraph.datastore.types import JSONType
 
 
 class IdempotencyKey(UUIDPrimaryKey, Base):

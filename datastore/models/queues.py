@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
-from ..enums import ReferralStatus, db_enum
-from ..types import name_type
+from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
+from sharegraph.datastore.enums import ReferralStatus, db_enum
+from sharegraph.datastore.types import name_type
 
 
 class ReferralQueue(UUIDPrimaryKey, TenantOwned, Timestamps, Base):

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
-from ..enums import FollowUpStatus, OutcomeCode, ReferralStatus, db_enum
+from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
+from sharegraph.datastore.enums import FollowUpStatus, OutcomeCode, ReferralStatus, db_enum
 
 
 class Referral(UUIDPrimaryKey, TenantOwned, Timestamps, Base):

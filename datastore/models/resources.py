@@ -21,9 +21,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, Versioned, partial_unique, utcnow
-from ..enums import AddressType, CapacityStatus, LocationType, ServiceStatus, db_enum
-from ..types import name_type
+from sharegraph.datastore.base import (
+    Base,
+    TenantOwned,
+    Timestamps,
+    UUIDPrimaryKey,
+    Versioned,
+    partial_unique,
+    utcnow,
+)
+from sharegraph.datastore.enums import (
+    AddressType,
+    CapacityStatus,
+    LocationType,
+    ServiceStatus,
+    db_enum,
+)
+from sharegraph.datastore.types import name_type
 
 
 class SourceTracked:

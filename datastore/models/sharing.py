@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, TenantOwned, Timestamps, UUIDPrimaryKey
-from ..enums import GranteeKind, Role, Sensitivity, db_enum
-from ..types import JSONType, name_type
+from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey
+from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity, db_enum
+from sharegraph.datastore.types import JSONType, name_type
 
 
 class SharingAgreement(UUIDPrimaryKey, TenantOwned, Timestamps, Base):

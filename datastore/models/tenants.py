@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, UUIDPrimaryKey, partial_unique, utcnow
-from ..enums import PrincipalKind, Role, db_enum
-from ..types import name_type
+from sharegraph.datastore.base import Base, UUIDPrimaryKey, partial_unique, utcnow
+from sharegraph.datastore.enums import PrincipalKind, Role, db_enum
+from sharegraph.datastore.types import name_type
 
 
 class Instance(Base):

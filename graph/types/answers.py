@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ...authz.disclosure import Disclosure, RowDisclosure, RowFacts
-from ..context import Info
-from ..guard import row_scopes_of
+from sharegraph.authz.disclosure import Disclosure, RowDisclosure, RowFacts
+from sharegraph.graph.context import Info
+from sharegraph.graph.guard import row_scopes_of
 
 
 async def client_consents(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from ..relay import to_global_id
+from sharegraph.graph.relay import to_global_id
 
 T = TypeVar("T")
 
@@ -24,7 +24,7 @@ def node_type(model: Any) -> Any:
         NODE_TYPES[cls.__name__] = (model, cls)
 
         async def resolve_reference(kls: Any, info: Any, id: str) -> Any:
-            from ..relay import from_global_id
+            from sharegraph.graph.relay import from_global_id
 
             _, row_id = from_global_id(id, expected=kls.__name__)
             return maybe(kls, await info.context.loaders.one(model, row_id))
@@ -39,7 +39,7 @@ def _plain_fields(cls: Any) -> list[tuple[str, str]]:
     """(field, row attribute) of the fields copied from the row."""
     cached = cls.__dict__.get("_sg_plain_fields")
     if cached is None:
-        from .catalogued import column_attributes
+        from sharegraph.graph.types.catalogued import column_attributes
 
         attributes = column_attributes(cls.__name__)
         cached = [

@@ -6,9 +6,9 @@ from typing import Any
 
 import strawberry
 
-from ...datastore import models as m
-from ..relay import Node
-from .catalogued import shared_type
+from sharegraph.datastore import models as m
+from sharegraph.graph.relay import Node
+from sharegraph.graph.types.catalogued import shared_type
 
 
 @shared_type("ScheduledCapacityChange", m.ScheduledCapacityChange)

@@ -18,7 +18,7 @@ from typing import Any, Optional, TypeVar
 import strawberry
 from strawberry.types.field import StrawberryField
 
-from ...authz.catalogue import CATALOGUE, Storage
+from sharegraph.authz.catalogue import CATALOGUE, Storage
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def shared_type(
 ) -> Callable[[type[T]], type[T]]:
     """The GraphQL type of catalogue type ``type_name``; with ``model``, also a Node fetchable
     by id and (``entity``) an Apollo Federation entity keyed by ``id``."""
-    from .base import node_type
+    from sharegraph.graph.types.base import node_type
 
     description = CATALOGUE[type_name].description
 

@@ -8,18 +8,18 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
-from ...datastore import models as m
-from ..context import Info
-from ..enums import (
+from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import (
     FieldType,
     Sensitivity,
 )
-from ..relay import Node
-from .answers import readable_answers
-from .base import many, maybe
-from .catalogued import shared_type
-from .resources import Program, Service, ServiceAtLocation, TaxonomyTerm
-from .tenants import Tenant
+from sharegraph.graph.relay import Node
+from sharegraph.graph.types.answers import readable_answers
+from sharegraph.graph.types.base import many, maybe
+from sharegraph.graph.types.catalogued import shared_type
+from sharegraph.graph.types.resources import Program, Service, ServiceAtLocation, TaxonomyTerm
+from sharegraph.graph.types.tenants import Tenant
 
 
 @shared_type("Client", m.Client)

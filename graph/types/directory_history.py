@@ -6,11 +6,11 @@ from typing import Any
 
 import strawberry
 
-from ...datastore import models as m
-from ..context import Info
-from ..guard import camel, readable_fields
-from .base import many
-from .catalogued import shared_type
+from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
+from sharegraph.graph.guard import camel, readable_fields
+from sharegraph.graph.types.base import many
+from sharegraph.graph.types.catalogued import shared_type
 
 
 def coordinate_field(column: str, *, reference: bool = False) -> str:

@@ -10,19 +10,19 @@ from typing import Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from ...datastore import models as m
-from ...datastore.queries import queues as q
-from ...datastore.queries.pagination import SortKey
-from ..context import Info
-from ..enums import ReferralStatus
-from ..guard import readable_fields
-from ..pagination import connection
-from ..relay import Connection, Node
-from .base import many, maybe
-from .catalogued import shared_type
-from .contacts import Client, ContactFormVersion, ContactRecord, Referral
-from .resources import Program, ServiceCapacity, TaxonomyTerm
-from .tenants import Tenant
+from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
+from sharegraph.graph.enums import ReferralStatus
+from sharegraph.graph.guard import readable_fields
+from sharegraph.graph.pagination import connection
+from sharegraph.graph.relay import Connection, Node
+from sharegraph.graph.types.base import many, maybe
+from sharegraph.graph.types.catalogued import shared_type
+from sharegraph.graph.types.contacts import Client, ContactFormVersion, ContactRecord, Referral
+from sharegraph.graph.types.resources import Program, ServiceCapacity, TaxonomyTerm
+from sharegraph.graph.types.tenants import Tenant
+from sharegraph.queries import queues as q
+from sharegraph.queries.pagination import SortKey
 
 
 @shared_type("QueueStatus")

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 import strawberry
 
-from ...datastore import models as m
-from ..context import Info
-from ..relay import Node
-from .base import many, maybe
-from .capacity_schedule import ScheduledCapacityChange
-from .catalogued import shared_type
-from .directory_history import DirectoryChange, history_of
-from .tenants import Tenant
+from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
+from sharegraph.graph.relay import Node
+from sharegraph.graph.types.base import many, maybe
+from sharegraph.graph.types.capacity_schedule import ScheduledCapacityChange
+from sharegraph.graph.types.catalogued import shared_type
+from sharegraph.graph.types.directory_history import DirectoryChange, history_of
+from sharegraph.graph.types.tenants import Tenant
 
 
 async def _tenant(info: Info, tenant_id: uuid.UUID) -> Tenant | None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import strawberry
 
-from ...datastore import models as m
-from ..enums import PrincipalKind, Role
-from ..relay import Node
-from .base import node_type
+from sharegraph.datastore import models as m
+from sharegraph.graph.enums import PrincipalKind, Role
+from sharegraph.graph.relay import Node
+from sharegraph.graph.types.base import node_type
 
 
 @node_type(m.Tenant)

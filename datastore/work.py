@@ -1,0 +1,149 @@
+"""What one kind of due work is, and what it gets and reports in one pass of the scheduler.
+
+A kind is a coroutine ``run(job)`` that claims its due rows and processes them. The shapes
+that keep it exactly once:
+
+- Database-only work (a scheduled capacity change): claim the due rows with
+  :func:`claim` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transactions are
+  exclusive) inside the one write transaction that applies the work and stamps it done. A
+  second process skips the locked rows and finds them done once they unlock. Each item runs
+  in a savepoint, so one failing item is rolled back alone and the others still commit.
+- Work with external side effects (an export delivered to SFTP): claim and stamp a lease in one
+  short transaction, do the side effect outside it, then record the outcome (run history,
+  next attempt) in another. Such kinds keep their attempts in their own rows and use
+  :func:`retry_delay` for the backoff.
+
+Kinds whose rows have no place for attempts report a failing item with :meth:`Job.failed`;
+the scheduler logs it and keeps the item out of the kind's claims until its backoff elapses
+(:meth:`Job.waiting`), in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sharegraph.datastore.engine import Database
+
+log = logging.getLogger("sharegraph.scheduler")
+
+S = TypeVar("S", bound=Select[Any])
+
+# PostgreSQL channel that wakes every scheduler at once (e.g. "an export job was queued").
+DUE_WORK_CHANNEL = "sharegraph_due_work"
+
+FIRST_RETRY = timedelta(seconds=5)
+LAST_RETRY = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failure: 5 s, doubling, at most an hour."""
+    exponent = max(0, min(attempts - 1, 20))
+    delay: timedelta = FIRST_RETRY * 2**exponent
+    return min(delay, LAST_RETRY)
+
+
+def claim(statement: S, *, of: Any = None) -> S:
+    """``statement`` locking the rows it returns, skipping rows another worker holds.
+
+    SQLite compiles no locking clause: its write transaction already excludes other writers.
+    """
+    return statement.with_for_update(skip_locked=True, of=of)
+
+
+async def notify_due(session: AsyncSession, kind: str) -> None:
+    """Wake the schedulers listening on PostgreSQL when this transaction commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :kind)"), {"channel": DUE_WORK_CHANNEL, "kind": kind}
+        )
+
+
+@dataclass(frozen=True)
+class Failure:
+    item: str
+    error: str
+    attempts: int
+    retry_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "error": self.error,
+            "attempts": self.attempts,
+            "retryAt": self.retry_at.isoformat(),
+        }
+
+
+@dataclass
+class Retries:
+    """Per-item backoff for kinds whose rows keep no attempts (in memory, per process)."""
+
+    attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    retry_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def failed(self, kind: str, item: str, now: datetime) -> tuple[int, datetime]:
+        key = (kind, item)
+        attempts = self.attempts.get(key, 0) + 1
+        self.attempts[key] = attempts
+        self.retry_at[key] = now + retry_delay(attempts)
+        return attempts, self.retry_at[key]
+
+    def succeeded(self, kind: str, item: str) -> None:
+        self.attempts.pop((kind, item), None)
+        self.retry_at.pop((kind, item), None)
+
+    def waiting(self, kind: str, now: datetime) -> frozenset[str]:
+        return frozenset(i for (k, i), at in self.retry_at.items() if k == kind and at > now)
+
+
+@dataclass
+class Job:
+    """One kind's share of one scheduler pass: the database, the pass's clock, and the tally."""
+
+    kind: str
+    db: Database
+    now: datetime
+    retries: Retries
+    batch_size: int = 100
+    done: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    def succeeded(self, item: str) -> None:
+        self.done += 1
+        self.retries.succeeded(self.kind, item)
+
+    def failed(self, item: str, error: BaseException) -> None:
+        """Record a failed item: logged, reported, and retried after a growing delay."""
+        attempts, retry_at = self.retries.failed(self.kind, item, self.now)
+        message = f"{type(error).__name__}: {error}"
+        self.failures.append(Failure(item, message, attempts, retry_at))
+        log.warning(
+            "%s: %s failed (attempt %d, retry after %s): %s",
+            self.kind,
+            item,
+            attempts,
+            retry_at.isoformat(),
+            message,
+            exc_info=error,
+        )
+
+    def waiting(self) -> frozenset[str]:
+        """Items of this kind still backing off after a failure: leave them out of claims."""
+        return self.retries.waiting(self.kind, self.now)
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """A kind of due work. ``every``: run at most this often (periodic upkeep such as sealing
+    the audit trail); ``None``: look for due rows on every pass."""
+
+    name: str
+    run: Callable[[Job], Awaitable[None]]
+    every: timedelta | None = None

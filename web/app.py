@@ -1,0 +1,120 @@
+"""The ASGI application: /graphql, /hsds/, /exports/, /healthz."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+
+from sharegraph.authz.jwts import check_algorithms as check_jwt_algorithms
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.migrate import ensure_migrated
+from sharegraph.datastore.models import Instance
+from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
+from sharegraph.graph.relay import CursorCodec
+from sharegraph.graph.responses import refusal_body
+from sharegraph.graph.schema import build_schema
+from sharegraph.settings import Settings
+from sharegraph.web.body_limit import BodyLimit
+from sharegraph.web.callers import Authentication
+from sharegraph.web.endpoint import GraphQLEndpoint
+from sharegraph.web.export_download import export_router
+from sharegraph.web.fairness import Fairness, FairnessMiddleware
+from sharegraph.web.hsds_api import hsds_router
+from sharegraph.web.http_errors import install as install_error_shapes
+from sharegraph.worker import scheduler_for
+
+log = logging.getLogger("sharegraph.app")
+
+
+def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
+    return JSONResponse(
+        refusal_body(error),
+        status_code=status or HTTP_STATUS[error.code],
+        headers=error.http_headers(),
+    )
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """The app, on ``database`` or on one it opens from the settings."""
+    check_jwt_algorithms(settings.jwt_algorithms)
+    schema = build_schema(settings)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(settings.database_url, echo=settings.echo_sql)
+        await ensure_migrated(db)
+        async with db.read_session() as session:
+            secret = await session.scalar(select(Instance.secret).where(Instance.id == 1))
+        if secret is None:
+            raise RuntimeError("the instance row is missing; run `sharegraph db upgrade`")
+        policies = PolicyStore(db)
+        await policies.start()
+        # Everything loaded so far (modules, schema, policy snapshot) lives as long as the
+        # process: move it out of the collector's way, so full collections stop walking it on
+        # every few requests (they froze the loop for ~100 ms each).
+        gc.collect()
+        gc.freeze()
+        state["db"] = db
+        state["policies"] = policies
+        state["cursors"] = CursorCodec(secret)
+        scheduler = scheduler_for(db, settings) if settings.scheduler else None
+        if scheduler is not None:
+            await scheduler.start()
+        _app.state.scheduler = scheduler
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                await scheduler.stop()
+            await policies.stop()
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="sharegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.fairness = Fairness(settings)
+    app.add_middleware(FairnessMiddleware)
+    # Inside the error shield: an over-long body raises out of the app up to the limit, which
+    # answers 413 itself; anything else unexpected reaches the shield. A SharegraphError a
+    # route lets through (a rate limit, the database out of reach) gets the route family's
+    # error shape from the shield's handlers.
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    install_error_shapes(app)
+    auth = Authentication(settings, state)
+    app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
+    app.include_router(export_router(settings, state, auth), prefix="/exports")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        db: Database = state["db"]
+        try:
+            await db.ping()
+        except Exception:  # the database did not answer
+            log.exception("health check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/graphql")
+    async def graphql_get() -> Response:
+        if settings.graphiql:
+            from strawberry.http.ides import get_graphql_ide_html
+
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        error = BadUserInput(
+            "queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED"
+        )
+        return _refusal(error, 405)
+
+    app.include_router(GraphQLEndpoint(schema, settings, state, auth))
+
+    return app

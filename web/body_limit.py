@@ -1,0 +1,87 @@
+"""Request bodies over ``Limits.max_body_bytes`` are refused with 413 while they stream in.
+
+A declared ``Content-Length`` over the limit is refused before one byte is read; a body without
+one (chunked), or longer than it declared, is counted as the app reads it and cut off at the
+limit. Either way the answer is GraphQL-shaped, ``BAD_USER_INPUT`` / ``BODY_TOO_LARGE``, and
+says ``Connection: close``: the unread rest of the body is never read, so the connection cannot
+serve another request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sharegraph.errors import BadUserInput
+from sharegraph.graph.responses import refusal_body
+
+log = logging.getLogger("sharegraph.app")
+
+
+class _TooLarge(Exception):
+    """Raised into the app from ``receive`` once the body passes the limit."""
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:  # a route that answers while reading; its answer is already cut
+                log.warning("request body over %d bytes after the response started", received)
+                return
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        error = BadUserInput(
+            f"the request body is larger than {self.max_bytes:,} bytes",
+            reason="BODY_TOO_LARGE",
+            limit=self.max_bytes,
+        )
+        body = json.dumps(refusal_body(error)).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0  # the HTTP parser refuses these; counting still applies
+    return 0

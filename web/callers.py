@@ -1,0 +1,84 @@
+"""The one authentication step of every HTTP entry: credentials -> principal -> access plan.
+
+GraphQL, the HSDS API and export downloads take their caller from :class:`Authentication`,
+used as a FastAPI dependency (``Depends(auth.caller)``, or ``auth.caller_or_public`` where the
+public may read without credentials); later entries (WebSockets, web pages, webhook
+administration) use the same step, so "who is calling and what may they do" is answered in one
+place. Refusals are :class:`~sharegraph.errors.SharegraphError` values; the app's error
+handlers give them the route's error shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from sharegraph.authz.authenticate import authenticate
+from sharegraph.authz.plan import AccessPlan
+from sharegraph.authz.principal import Principal, RoleGrant
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.audit import AuditCollector
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import PrincipalKind, Role
+from sharegraph.settings import Settings
+
+# Who reads without credentials (the HSDS API): no home, the api-client role, so its plan holds
+# only what owners share with `public`.
+PUBLIC_PRINCIPAL = Principal(
+    id=uuid.UUID(int=0),
+    name="public",
+    kind=PrincipalKind.API_CLIENT,
+    tenant_id=None,
+    partner_organization_id=None,
+    roles=frozenset({RoleGrant(Role.API_CLIENT, None, None)}),
+)
+PURPOSE_HEADER = "sharegraph-purpose"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated principal (or the public) and the plan its request runs under."""
+
+    principal: Principal
+    plan: AccessPlan
+    purpose: str | None  # why the caller reads, for the audit trail (``Sharegraph-Purpose``)
+    anonymous: bool = False
+
+    def audit(self) -> AuditCollector:
+        """A fresh collector of what this request reads, refuses and discloses."""
+        return AuditCollector(
+            self.principal.id, self.plan.core.home, self.principal.tenant_id, self.purpose
+        )
+
+
+class Authentication:
+    """Credentials to a :class:`Caller`, for the app's routes (state: the started app's
+    ``db`` and ``policies``)."""
+
+    def __init__(self, settings: Settings, state: dict[str, Any]) -> None:
+        self.settings = settings
+        self.state = state
+
+    async def principal(self, authorization: str | None) -> Principal:
+        """The principal behind an ``Authorization`` value; ``UNAUTHENTICATED`` otherwise."""
+        db: Database = self.state["db"]
+        async with db.read_session() as session:
+            return await authenticate(session, authorization, self.settings)
+
+    def of(self, principal: Principal, purpose: str | None, *, anonymous: bool = False) -> Caller:
+        policies: PolicyStore = self.state["policies"]
+        return Caller(principal, policies.plan_for(principal), purpose, anonymous)
+
+    async def caller(self, request: Request) -> Caller:
+        """The caller of a request that must carry credentials."""
+        principal = await self.principal(request.headers.get("authorization"))
+        return self.of(principal, request.headers.get(PURPOSE_HEADER) or None)
+
+    async def caller_or_public(self, request: Request) -> Caller:
+        """The caller, or the public when the request carries no credentials at all."""
+        if request.headers.get("authorization") is None:
+            return self.of(PUBLIC_PRINCIPAL, None, anonymous=True)
+        return await self.caller(request)

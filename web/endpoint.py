@@ -1,0 +1,187 @@
+"""``POST /graphql`` through strawberry's own FastAPI integration, subclassed where we differ.
+
+strawberry's router runs the operation (and, once enabled, the WebSocket protocols on the same
+path); we keep what the gateway promises on top of it:
+- the caller comes from the one authentication step (:mod:`.callers`), and the request's
+  context holds its plan, one read session under the plan's RLS scope, and the audit collector;
+- the body is JSON only, read within the JSON depth limit, one operation per request;
+- fair use is admitted on the operation's cost before it runs, and it runs within the request
+  timeout (``TIMEOUT`` with what was read before the cut recorded);
+- the answer carries one ``FORBIDDEN_FIELD`` per denied coordinate and the 42 CFR Part 2
+  redisclosure notice when due, and the audit trail is durable before the response leaves;
+- every refusal is a :class:`SharegraphError`, shaped by the app's error handlers: strawberry's
+  own plain-text ``HTTPException`` answers never reach a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cross_web import HTTPException
+from fastapi import Depends, Request
+from graphql import GraphQLError
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.audit import flush
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.outage import raise_if_unavailable
+from sharegraph.errors import BadUserInput, ErrorCode, SharegraphError
+from sharegraph.graph.context import RequestContext
+from sharegraph.graph.responses import REDISCLOSURE_NOTICE, result_body
+from sharegraph.graph.schema import Schema
+from sharegraph.settings import Settings
+from sharegraph.web.callers import Authentication, Caller
+from sharegraph.web.fairness import Fairness
+from sharegraph.web.json_depth import refuse_deep_json
+
+CONTEXT_KEY = "graphql_context"
+
+
+def _request_data(payload: Any) -> GraphQLRequestData:
+    if not isinstance(payload, dict):
+        raise BadUserInput(
+            "the body must be a JSON object with `query` (one operation per request)",
+            reason="BAD_REQUEST",
+        )
+    query = payload.get("query")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise BadUserInput("`query` must be a non-empty string", reason="BAD_REQUEST")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadUserInput("`variables` must be a JSON object", reason="BAD_REQUEST")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadUserInput("`operationName` must be a string", reason="BAD_REQUEST")
+    return GraphQLRequestData(
+        query=query,
+        variables=variables,
+        operation_name=operation_name,
+        extensions=None,
+        protocol="http",
+    )
+
+
+class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
+    def __init__(
+        self, schema: Schema, settings: Settings, state: dict[str, Any], auth: Authentication
+    ) -> None:
+        self.settings = settings
+        self.state = state
+
+        async def context(
+            request: Request, caller: Caller = Depends(auth.caller)
+        ) -> AsyncIterator[RequestContext]:
+            db: Database = state["db"]
+            policies: PolicyStore = state["policies"]
+            rls = caller.plan.rls_scope()
+            async with db.read_session(rls=rls) as session:
+                found = RequestContext(
+                    settings=settings,
+                    database=db,
+                    session=session,
+                    principal=caller.principal,
+                    plan=caller.plan,
+                    cursors=state["cursors"],
+                    audit=caller.audit(),
+                    policies=policies,
+                    rls=rls,
+                )
+                setattr(request.state, CONTEXT_KEY, found)
+                yield found
+
+        super().__init__(
+            schema,
+            path="/graphql",
+            graphql_ide=None,  # GET /graphql is the app's own route (GraphiQL or a refusal)
+            allow_queries_via_get=False,
+            context_getter=context,  # type: ignore[arg-type]  # a yield dependency
+            subscription_protocols=(),
+            multipart_uploads_enabled=False,
+        )
+
+    # -- the request ------------------------------------------------------------------------
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as error:  # strawberry's own refusals, in our shape
+            raise BadUserInput(error.reason, reason="BAD_REQUEST") from error
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        if "application/json" not in (request.content_type or ""):
+            raise BadUserInput(
+                "send the operation as JSON (Content-Type: application/json)",
+                reason="BAD_REQUEST",
+            )
+        body = await request.get_body()
+        refuse_deep_json(body, self.settings.limits.max_json_depth)
+        try:
+            # Decoded first, so json.loads reads the UTF-8 text json_depth scanned.
+            payload = json.loads(body.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadUserInput(f"the body is not valid JSON: {exc}", reason="BAD_REQUEST") from exc
+        return _request_data(payload)
+
+    def encode_json(self, data: object) -> str:  # UTF-8 as it is, like Starlette's JSON
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    # -- running it -------------------------------------------------------------------------
+    async def execute_operation(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData,
+        context: RequestContext,
+        root_value: Any,
+        sub_response: Any,
+    ) -> ExecutionResult:
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit_operation(
+            request,
+            context.principal,
+            self.schema._schema,  # type: ignore[attr-defined]
+            request_data.query or "",
+            request_data.variables,
+            request_data.operation_name,
+        )
+        limit = self.settings.limits.request_timeout_seconds
+        try:
+            result = await asyncio.wait_for(
+                super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                ),
+                timeout=limit,
+            )
+        except TimeoutError:
+            timeout = SharegraphError(
+                f"the operation took longer than {limit:g}s", code=ErrorCode.TIMEOUT
+            )
+            return ExecutionResult(
+                data=None, errors=[StrawberryGraphQLError(timeout.message, original_error=timeout)]
+            )
+        assert isinstance(result, ExecutionResult)
+        return result
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        context: RequestContext = getattr(request.state, CONTEXT_KEY)
+        errors: list[GraphQLError] = list(result.errors or ())
+        raise_if_unavailable(e.original_error for e in errors)
+        body = result_body(result, denied=context.denied)
+        for refusal in body.get("errors", []):
+            extensions = refusal.get("extensions", {})
+            if extensions.get("code") == ErrorCode.FORBIDDEN.value:
+                where = extensions.get("coordinate") or extensions.get("operation")
+                context.audit.denied(None, str(where or refusal["message"]), "FORBIDDEN")
+        if context.part2_disclosed:
+            body.setdefault("extensions", {})["redisclosureNotice"] = REDISCLOSURE_NOTICE
+        # The audit trail is durable before the response leaves.
+        await flush(context.database, context.audit)
+        return body  # type: ignore[return-value]
