@@ -91,6 +91,7 @@ def _wait_healthy(process: subprocess.Popen[str], port: int, timeout: float = 12
     raise AssertionError("serve did not become healthy")
 
 
+@pytest.mark.multiprocess
 async def test_serve_refuses_an_unmigrated_database(empty_db: Database) -> None:
     process, _ = _serve(empty_db.url)
     output, _ = await asyncio.to_thread(process.communicate, timeout=60)
@@ -99,6 +100,7 @@ async def test_serve_refuses_an_unmigrated_database(empty_db: Database) -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.multiprocess
 async def test_serve_demo_seeds_and_answers_over_http(empty_db: Database) -> None:
     process, port = _serve(empty_db.url, "--demo")
     try:

@@ -414,6 +414,7 @@ def test_buckets_that_filled_up_again_are_forgotten() -> None:
     assert len(budget) == 1  # "light" refilled and was dropped; "busy" is empty again
 
 
+@pytest.mark.faults
 async def test_no_free_database_connection_is_a_503_to_retry_not_an_internal_error(
     demo_db: Database, keys: dict[str, str], gate: Gate, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -486,6 +487,7 @@ def postgres_only(backend: str) -> None:
 
 
 @pytest.mark.usefixtures("postgres_only")
+@pytest.mark.faults
 async def test_a_connection_lost_mid_query_ends_the_request_with_503(
     demo_db: Database, keys: dict[str, str], gate: Gate, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -516,6 +518,7 @@ async def test_a_connection_lost_mid_query_ends_the_request_with_503(
 
 
 @pytest.mark.usefixtures("postgres_only")
+@pytest.mark.faults
 async def test_a_connection_lost_after_the_last_read_still_answers_and_closes_quietly(
     demo_db: Database, keys: dict[str, str], gate: Gate, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -540,6 +543,7 @@ async def test_a_connection_lost_after_the_last_read_still_answers_and_closes_qu
 
 
 @pytest.mark.usefixtures("postgres_only")
+@pytest.mark.faults
 async def test_a_timeout_mid_query_ends_the_query_and_closes_the_session_cleanly(
     demo_db: Database, keys: dict[str, str], gate: Gate, caplog: pytest.LogCaptureFixture
 ) -> None:

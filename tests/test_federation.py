@@ -195,6 +195,7 @@ def _assert_composes_with_partner(compose: Compose, sdl: str) -> None:
     assert not {"_entities", "_service"} & set().union(*query.values())
 
 
+@pytest.mark.multiprocess
 async def test_served_sdl_composes_with_a_partner_subgraph(api: Api, compose: Compose) -> None:
     data = await api.data("prairie-api", "{ _service { sdl } }")
     sdl = data["_service"]["sdl"]
@@ -205,11 +206,13 @@ async def test_served_sdl_composes_with_a_partner_subgraph(api: Api, compose: Co
     await asyncio.to_thread(_assert_composes_with_partner, compose, sdl)
 
 
+@pytest.mark.multiprocess
 def test_schema_sdl_composes_with_a_partner_subgraph(compose: Compose) -> None:
     """The same check without a database: the SDL `_service` serves is strawberry's printer's."""
     _assert_composes_with_partner(compose, print_schema(build_schema(Settings())))
 
 
+@pytest.mark.multiprocess
 def test_composition_failures_are_reported(compose: Compose) -> None:
     """The harness does report a broken supergraph (so `ok` above means something)."""
     # Referral.status is a ReferralStatus! in sharegraph: a partner cannot make it an Int.

@@ -105,6 +105,7 @@ def probe(db: Database, principal: str, count: int, **env: str) -> dict[str, Any
     return result
 
 
+@pytest.mark.multiprocess
 def test_a_partner_sending_40000_entities_is_refused_without_the_memory_it_used_to_take(
     demo_db: Database,
 ) -> None:
