@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import strawberry
@@ -134,7 +135,13 @@ class Schema(strawberry.federation.Schema):
 
 
 def build_schema(settings: Settings) -> Schema:
-    max_tokens = settings.limits.max_tokens
+    """The schema for these settings: built once per distinct (token limit, introspection);
+    every other limit is read from the request's settings when it runs."""
+    return _schema(settings.limits.max_tokens, settings.introspection)
+
+
+@cache
+def _schema(max_tokens: int, introspection: bool) -> Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         SmallDocumentParserCache,
@@ -143,7 +150,7 @@ def build_schema(settings: Settings) -> Schema:
         ListLimits,
         OperationLimits,
     ]
-    if not settings.introspection:
+    if not introspection:
         extensions.append(DisableIntrospection)
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     guard(CATALOGUED.values())
@@ -154,7 +161,7 @@ def build_schema(settings: Settings) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
-    schema.hide_suggestions = not settings.introspection
+    schema.hide_suggestions = not introspection
     require_catalogued(schema)
     return schema
 

@@ -193,8 +193,8 @@ async def test_filters(api: Api) -> None:
         ("/services?format=xml", 400, "BAD_PARAMETER", "format"),
         ("/service_at_locations?postcode=51410", 400, "UNSUPPORTED_PARAMETER", "postcode"),
         ("/services/not-a-uuid", 404, "NO_SUCH_ID", None),
-        (f"/organizations/{uuid.uuid4()}", 404, "NO_SUCH_ID", None),
-        (f"/taxonomy_terms/{uuid.uuid4()}", 404, "NO_SUCH_ID", None),
+        ("/organizations/0b6f1a52-9d0e-4c33-8a67-0d3d6e0b2c11", 404, "NO_SUCH_ID", None),
+        ("/taxonomy_terms/5c1f4e0a-77d2-4b9e-a1f3-2e6d9c8b7a44", 404, "NO_SUCH_ID", None),
     ],
 )
 async def test_errors_are_json_with_stable_codes(
