@@ -177,11 +177,17 @@ async def test_a_list_at_the_cap_is_answered(api: Api) -> None:
     assert [e["id"] for e in data["_entities"] if e is not None] == partner
 
 
-def test_a_batch_larger_than_one_statement_binds_resolves_in_chunks(demo_db: Database) -> None:
+@pytest.mark.multiprocess
+def test_a_batch_larger_than_one_statement_binds_resolves_in_chunks(
+    demo_db: Database, backend: str
+) -> None:
     # An operator raised the caps: 40,000 ids bind more parameters than PostgreSQL (32,767)
     # allows in one statement, yet every known record resolves and no unknown id does.
+    # (SQLite's limit here is far higher; the direct tests below cover its chunking.)
+    if backend != "postgresql":
+        pytest.skip("the bind-parameter limit this proves is PostgreSQL's")
     roomy = {"SHAREGRAPH_MAX_LIST_ITEMS": "50000", "SHAREGRAPH_MAX_BODY_BYTES": str(16 * MB)}
-    for principal in ("eastside-portal", "lakeside-admin"):
+    for principal in ("eastside-portal",):
         result = probe(demo_db, principal, 40_000, **roomy)
         assert result["status"] == 200 and result["extensions"] is None, result
         assert result["known"] > 0
