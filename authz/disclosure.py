@@ -35,6 +35,27 @@ from sharegraph.authz.plan import MODEL_TYPES, AccessPlan, Action, has_scopes
 from sharegraph.datastore.enums import GranteeKind
 from sharegraph.errors import Forbidden
 
+# 42 CFR 2.32 (as amended in 2024): the notice that must accompany each disclosure made with
+# the patient's consent, on every path (responses, files, deliveries, PDFs).
+REDISCLOSURE_NOTICE = (
+    "This record which has been disclosed to you is protected by federal confidentiality rules "
+    "(42 CFR part 2). These rules prohibit you from using or disclosing this record, or "
+    "testimony that describes the information contained in this record, for any criminal, "
+    "civil, or administrative proceedings by any Federal, State, or local authority, against "
+    "the patient, unless authorized by the consent of the patient, except as provided at 42 "
+    "CFR 2.12(c)(5) or as authorized by a court in accordance with 42 CFR 2.64 or 2.65. In "
+    "addition, the Federal rules prohibit you from making any other use or disclosure of this "
+    "record unless at least one of the following applies: (i) Further use or disclosure is "
+    "expressly permitted by the written consent of the individual whose information is being "
+    "disclosed in this record or as otherwise permitted by 42 CFR part 2. (ii) You are a "
+    "covered entity or business associate and have received the record for treatment, payment, "
+    "or health care operations, or (iii) You have received the record from a covered entity or "
+    "business associate as permitted by 45 CFR part 164, subparts A and E. A general "
+    "authorization for the release of medical or other information is NOT sufficient to meet "
+    "the required elements of written consent to further use or redisclose the record (see 42 "
+    "CFR 2.31)."
+)
+
 RECORD_TYPE = "ContactRecord"
 NO_SCOPES: frozenset[str] = frozenset()
 

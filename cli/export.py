@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 import typer
 
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.errors import SharegraphError
 from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import (
-    REDISCLOSURE_NOTICE,
     ExportRequest,
     ExportResult,
     Format,

@@ -20,6 +20,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import asyncssh
+
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.datastore.secrets import SecretBox
 from sharegraph.datastore.work import DueWork, Failure, Job, retry_delay
 from sharegraph.errors import SharegraphError
@@ -69,8 +72,27 @@ async def _export_and_deliver(
         result = await run_export(job.db, plan, request)
         files.append((request.output, name))
         rows += result.records
+        if result.redisclosure_notice:
+            files.append(await notice_beside(request.output, name))
     await deliver(target, files, secret=secret, settings=settings, tenant_id=claimed.tenant_id)
     return rows, [name for _path, name in files]
+
+
+def failure_text(error: Exception, incident: str) -> str:
+    """What the schedule's admins read of a failed attempt: the destination's own answer (a
+    refused connection, a rejected key), never the text of an error inside the gateway."""
+    if isinstance(error, OSError | asyncssh.Error):
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+    return f"the delivery failed on our side (incident {incident}); it will be retried"
+
+
+async def notice_beside(output: Path, name: str) -> tuple[Path, str]:
+    """The 42 CFR Part 2 redisclosure notice, delivered beside a file that carries Part 2
+    answers of another organization (a CSV cannot carry it inside)."""
+    notice_name = f"{name}.REDISCLOSURE-NOTICE.txt"
+    path = output.with_name(notice_name)
+    await asyncio.to_thread(path.write_text, REDISCLOSURE_NOTICE + "\n", encoding="utf-8")
+    return path, notice_name
 
 
 async def _deliver_one(
@@ -86,14 +108,16 @@ async def _deliver_one(
         job.failures.append(Failure(str(claimed.id), error.message, claimed.attempts, now))
         return
     except Exception as error:
-        message = f"{type(error).__name__}: {error}".rstrip(": ")
+        incident = uuid.uuid4().hex[:12]
+        message = failure_text(error, incident)
         retry_at = now + retry_delay(claimed.attempts)
         retry = claimed.attempts < claimed.max_attempts
         log.warning(
-            "delivery %s failed (attempt %d of %d)",
+            "delivery %s failed (attempt %d of %d, incident %s)",
             claimed.id,
             claimed.attempts,
             claimed.max_attempts,
+            incident,
             exc_info=True,
         )
         await schedules.finish_run(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,10 +57,16 @@ async def _run_one(
         log.info("export job %s refused: %s", claimed.id, error.message)
         await jobs.finish(job.db, claimed, now=now, error=error.message)
         return
-    except Exception as error:
-        message = f"{type(error).__name__}: {error}"
+    except Exception:
+        # The job's `error` is read by the client: an incident id, never our exception's text.
+        incident = uuid.uuid4().hex[:12]
+        message = f"the export failed on our side (incident {incident}); it will be retried"
         log.warning(
-            "export job %s failed (attempt %d)", claimed.id, claimed.attempts, exc_info=True
+            "export job %s failed (attempt %d, incident %s)",
+            claimed.id,
+            claimed.attempts,
+            incident,
+            exc_info=True,
         )
         retry_at = now + retry_delay(claimed.attempts)
         retry = claimed.attempts < jobs.MAX_ATTEMPTS
@@ -75,6 +82,7 @@ async def _run_one(
         file_path=str(output),
         row_count=result.records,
         expires_at=now + timedelta(seconds=settings.export_ttl_seconds),
+        redisclosure_notice=result.redisclosure_notice,
     )
     if recorded:
         job.done += 1

@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE, Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.principal import Principal, RoleGrant
 from sharegraph.datastore import models as m
@@ -41,16 +41,6 @@ from sharegraph.exporters.hsds_tabular import (
     zip_folder,
 )
 from sharegraph.exporters.resources import RESOURCE_COLUMNS, resource_rows, service_batches
-
-REDISCLOSURE_NOTICE = (
-    "This information has been disclosed to you from records protected by federal "
-    "confidentiality rules (42 CFR part 2). The federal rules prohibit you from making any "
-    "further disclosure of information in this record that identifies a patient as having or "
-    "having had a substance use disorder either directly, by reference to publicly available "
-    "information, or through verification of such identification by another person unless "
-    "further disclosure is expressly permitted by the written consent of the individual whose "
-    "information is being disclosed or as otherwise permitted by 42 CFR part 2."
-)
 
 
 class What(StrEnum):

@@ -21,13 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sharegraph.authz.coordinates import answer_coordinate
-from sharegraph.authz.disclosure import Disclosure, RowDisclosure, RowFacts
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE, Disclosure, RowDisclosure, RowFacts
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.exporters.pdf import Document, Entry, Section
 from sharegraph.graph.context import Info
 from sharegraph.graph.guard import readable_fields, row_scopes, row_scopes_of
-from sharegraph.graph.responses import REDISCLOSURE_NOTICE
 from sharegraph.graph.types.answers import answers_disclosure, client_consents
 from sharegraph.queries.email_templates import ALL_ANSWERS, CLIENT_FIELDS, RECORD_FIELDS
 

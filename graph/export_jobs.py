@@ -18,6 +18,7 @@ from typing import Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.datastore.base import utcnow
@@ -137,6 +138,11 @@ class ExportJob:
         description="While DONE: the file, at this path of the API's address, with the same "
         "Authorization header as /graphql."
     )
+    redisclosure_notice: str | None = strawberry.field(
+        description="When the file carries 42 CFR Part 2 answers of another organization: the "
+        "notice that must accompany them (the download carries it too, in the "
+        "`Sharegraph-Redisclosure-Notice` header)."
+    )
 
     @classmethod
     def of(cls, row: Any) -> ExportJob:
@@ -157,6 +163,7 @@ class ExportJob:
             error=row.error,
             expires_at=row.expires_at,
             download_url=f"{DOWNLOAD_PATH}{row.id}" if row.status == jobs.DONE else None,
+            redisclosure_notice=REDISCLOSURE_NOTICE if row.redisclosure_notice else None,
         )
 
 

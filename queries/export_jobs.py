@@ -151,6 +151,7 @@ async def finish(
     error: str | None = None,
     retry_at: datetime | None = None,
     expires_at: datetime | None = None,
+    redisclosure_notice: bool = False,
 ) -> bool:
     """Record the outcome of ``claimed``'s attempt: done (``file_path``), failed for good
     (``error``), or back to pending until ``retry_at``. False when the job has moved on."""
@@ -171,6 +172,7 @@ async def finish(
             job.status = DONE
             job.file_path = file_path
             job.row_count = row_count
+            job.redisclosure_notice = redisclosure_notice
             job.expires_at = expires_at
             job.finished_at = now
             job.lease_until = None

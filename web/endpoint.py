@@ -28,13 +28,14 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.audit import flush
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.outage import raise_if_unavailable
 from sharegraph.errors import BadUserInput, ErrorCode, SharegraphError
 from sharegraph.graph.context import RequestContext
-from sharegraph.graph.responses import REDISCLOSURE_NOTICE, result_body
+from sharegraph.graph.responses import result_body
 from sharegraph.graph.schema import Schema
 from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication, Caller

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.datastore import audit
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.engine import Database
@@ -27,6 +28,8 @@ from sharegraph.web.callers import Authentication
 from sharegraph.web.fairness import Fairness
 
 DOWNLOAD = "export.download"
+# 42 CFR 2.32: the notice travels with a file carrying Part 2 answers of another organization.
+NOTICE_HEADER = "Sharegraph-Redisclosure-Notice"
 
 
 def download_name(row: Any, spec: ExportSpec) -> str:
@@ -81,7 +84,10 @@ def export_router(settings: Settings, state: dict[str, Any], auth: Authenticatio
             row.file_path,
             media_type=MEDIA_TYPES[spec.format],
             filename=download_name(row, spec),
-            headers={"Cache-Control": "no-store"},
+            headers={
+                "Cache-Control": "no-store",
+                **({NOTICE_HEADER: REDISCLOSURE_NOTICE} if row.redisclosure_notice else {}),
+            },
         )
 
     @router.get("/{job_id}")

@@ -34,6 +34,9 @@ class ExportJob(UUIDPrimaryKey, TenantOwned, Base):
     row_count: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None]
+    # The file carries 42 CFR Part 2 answers of another organization: the redisclosure notice
+    # goes with every download of it.
+    redisclosure_notice: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     __table_args__ = (Index(None, "status", "created_at"),)
 
