@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from sharegraph.authz.jwts import check_algorithms as check_jwt_algorithms
@@ -17,11 +17,13 @@ from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.migrate import ensure_migrated
 from sharegraph.datastore.models import Instance
+from sharegraph.demo import demo_principal_keys
 from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
 from sharegraph.graph.relay import CursorCodec
 from sharegraph.graph.responses import refusal_body
 from sharegraph.graph.schema import build_schema
 from sharegraph.settings import Settings
+from sharegraph.web import graphiql
 from sharegraph.web.body_limit import BodyLimit
 from sharegraph.web.callers import Authentication
 from sharegraph.web.endpoint import GraphQLEndpoint
@@ -42,6 +44,11 @@ def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
     )
 
 
+def _demo_key(settings: Settings) -> str | None:
+    keys = {p["name"]: p["apiKey"] for p in demo_principal_keys(settings.demo_secret)}
+    return keys.get(graphiql.DEMO_PRINCIPAL)
+
+
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     """The app, on ``database`` or on one it opens from the settings."""
     check_jwt_algorithms(settings.jwt_algorithms)
@@ -53,9 +60,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         db = database or Database(settings.database_url, echo=settings.echo_sql)
         await ensure_migrated(db)
         async with db.read_session() as session:
-            secret = await session.scalar(select(Instance.secret).where(Instance.id == 1))
-        if secret is None:
+            instance = (
+                await session.execute(
+                    select(Instance.secret, Instance.demo).where(Instance.id == 1)
+                )
+            ).first()
+        if instance is None:
             raise RuntimeError("the instance row is missing; run `sharegraph db upgrade`")
+        secret, demo = instance
         policies = PolicyStore(db)
         await policies.start()
         # Everything loaded so far (modules, schema, policy snapshot) lives as long as the
@@ -66,6 +78,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         state["db"] = db
         state["policies"] = policies
         state["cursors"] = CursorCodec(secret)
+        state["demo"] = bool(demo)
         scheduler = scheduler_for(db, settings) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
@@ -104,12 +117,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/graphql")
-    async def graphql_get() -> Response:
-        if settings.graphiql:
-            from strawberry.http.ides import get_graphql_ide_html
+    if settings.graphiql:
+        app.include_router(graphiql.asset_router())
 
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+    @app.get("/graphql")
+    async def graphql_get(request: Request) -> Response:
+        if settings.graphiql and graphiql.wants_graphiql(request):
+            return graphiql.page(_demo_key(settings) if state.get("demo") else None)
         error = BadUserInput(
             "queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED"
         )
