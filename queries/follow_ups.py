@@ -263,7 +263,7 @@ async def complete_follow_up(
     bump(row, expected_version, "follow-up")
     if row.status is not FollowUpStatus.OPEN:
         raise BadUserInput(
-            f"only an open follow-up can be completed; this one is {row.status.value}",
+            f"only an OPEN follow-up can be completed; this one is {row.status.name}",
             reason="NOT_OPEN",
         )
     row.status = FollowUpStatus.COMPLETED

@@ -1,10 +1,12 @@
 """Closed-loop referrals: creating them, the FHIR Task status lifecycle, outcomes, external ids.
 
-Who may set which status follows the Gravity SDOH Task: the *referrer* (the tenant that owns the
-referral) requests, cancels and marks entered-in-error; the *performer* (the organization that
-receives it) accepts, rejects, starts, holds, fails and completes, and may cancel. When the
-receiving organization has no portal of its own (no partner organization linked), the referring
-tenant records the performer's answers on its behalf.
+Who may set which status follows the FHIR Task lifecycle (Gravity SDOH): the *referrer* (the
+requester, the tenant that owns the referral) requests, cancels and marks entered-in-error; the
+*performer* (the organization that receives it) accepts, rejects, starts, holds, fails and
+completes. The performer never cancels: it rejects a referral it will not take and fails one it
+cannot finish. When the receiving organization has no portal of its own (no partner
+organization linked), the referring tenant records the performer's answers on its behalf.
+Messages name statuses as the GraphQL enum does (``IN_PROGRESS``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 }
 REFERRER_SETS = frozenset({S.DRAFT, S.REQUESTED, S.CANCELLED, S.ENTERED_IN_ERROR})
 PERFORMER_SETS = frozenset(
-    {S.ACCEPTED, S.REJECTED, S.IN_PROGRESS, S.ON_HOLD, S.FAILED, S.COMPLETED, S.CANCELLED}
+    {S.ACCEPTED, S.REJECTED, S.IN_PROGRESS, S.ON_HOLD, S.FAILED, S.COMPLETED}
 )
 REASON_REQUIRED = frozenset({S.REJECTED, S.CANCELLED, S.ON_HOLD, S.FAILED})
 CREATABLE = frozenset({S.DRAFT, S.REQUESTED})
@@ -67,18 +69,18 @@ def check_transition(current: ReferralStatus, target: ReferralStatus, reason: st
     )
     if target not in allowed:
         raise BadUserInput(
-            f"a referral cannot go from {current.value} to {target.value}"
+            f"a referral cannot go from {current.name} to {target.name}"
             + (
-                f"; from {current.value} it may go to {', '.join(sorted(allowed))}"
+                f"; from {current.name} it may go to {', '.join(sorted(s.name for s in allowed))}"
                 if allowed
                 else ""
             ),
             reason="ILLEGAL_TRANSITION",
-            currentStatus=current.value,
+            currentStatus=current.name,
         )
     if target in REASON_REQUIRED and not (reason and reason.strip()):
         raise BadUserInput(
-            f"a reason is required to set a referral {target.value}", reason="REASON_REQUIRED"
+            f"a reason is required to set a referral {target.name}", reason="REASON_REQUIRED"
         )
     _check_text(reason, "reason")
 
@@ -89,7 +91,10 @@ def check_side(sides: Sides, target: ReferralStatus) -> None:
     ):
         return
     who = "the receiving organization" if target in PERFORMER_SETS else "the referring center"
-    raise Forbidden(f"only {who} may set a referral {target.value}", reason="STATUS_NOT_YOURS")
+    message = f"only {who} may set a referral {target.name}"
+    if target is S.CANCELLED and sides.performer:
+        message += f"; the receiving organization sets {S.REJECTED.name} or {S.FAILED.name} instead"
+    raise Forbidden(message, reason="STATUS_NOT_YOURS")
 
 
 def _check_text(value: str | None, name: str, limit: int = MAX_TEXT) -> None:

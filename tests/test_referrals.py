@@ -408,3 +408,83 @@ async def test_history_keeps_when(write_api: Api) -> None:
         ),
     )
     assert changed_at >= before
+
+
+async def test_the_performer_may_not_cancel_and_the_requester_may_after_acceptance(
+    write_api: Api,
+) -> None:
+    """FHIR Task lifecycle: the requester cancels; the performer rejects or fails instead."""
+    api = write_api
+    referral = await _refer_to(api, EASTSIDE)
+    for version, status in ((1, "ACCEPTED"), (2, "IN_PROGRESS")):
+        await api.data(
+            "eastside-portal",
+            STATUS,
+            {"input": {"id": referral["id"], "version": version, "status": status}},
+        )
+    body = await api.gql(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": referral["id"], "version": 3, "status": "CANCELLED", "reason": "full"}},
+    )
+    error = body["errors"][0]
+    assert (error["extensions"]["code"], error["extensions"]["reason"]) == (
+        "FORBIDDEN",
+        "STATUS_NOT_YOURS",
+    )
+    assert "CANCELLED" in error["message"] and "FAILED" in error["message"]
+    row = await _scalar(api, select(Referral).where(Referral.id == uuid.UUID(referral["uuid"])))
+    assert (row.status, row.version) == (ReferralStatus.IN_PROGRESS, 3)
+    # The performer fails what it cannot finish ...
+    failed = await _refer_to(api, EASTSIDE)
+    await api.data(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": failed["id"], "version": 1, "status": "ACCEPTED"}},
+    )
+    data = await api.data(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": failed["id"], "version": 2, "status": "FAILED", "reason": "no stock"}},
+    )
+    assert data["updateReferralStatus"]["referral"]["status"] == "FAILED"
+    # ... and the requester cancels an accepted, in-progress referral.
+    data = await api.data(
+        "prairie-call-taker",
+        STATUS,
+        {
+            "input": {
+                "id": referral["id"],
+                "version": 3,
+                "status": "CANCELLED",
+                "reason": "caller moved away",
+            }
+        },
+    )
+    assert data["updateReferralStatus"]["referral"]["status"] == "CANCELLED"
+
+
+async def test_messages_name_statuses_as_the_enum_does(write_api: Api) -> None:
+    api = write_api
+    referral = await _refer_to(api, EASTSIDE)
+    await api.data(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": referral["id"], "version": 1, "status": "ACCEPTED"}},
+    )
+    body = await api.gql(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": referral["id"], "version": 2, "status": "ACCEPTED"}},
+    )
+    error = body["errors"][0]
+    assert error["extensions"]["reason"] == "ILLEGAL_TRANSITION"
+    assert error["extensions"]["currentStatus"] == "ACCEPTED"
+    assert "IN_PROGRESS" in error["message"] and "ON_HOLD" in error["message"]
+    assert "in-progress" not in error["message"] and "accepted" not in error["message"]
+    body = await api.gql(
+        "eastside-portal",
+        STATUS,
+        {"input": {"id": referral["id"], "version": 2, "status": "ON_HOLD"}},
+    )
+    assert body["errors"][0]["message"] == "a reason is required to set a referral ON_HOLD"
