@@ -770,12 +770,17 @@ async def _fixtures(db: Database, settings: Settings) -> Fixtures:
 
 
 @contextlib.asynccontextmanager
-async def serve(db: Database, settings: Settings) -> AsyncIterator[str]:
-    """The real app under uvicorn on a free loopback port, in this event loop; yields its URL."""
+async def serve(db: Database, settings: Settings, port: int = 0) -> AsyncIterator[str]:
+    """The real app under uvicorn on a loopback port (0: a free one), in this event loop;
+    yields its URL."""
     app = create_app(settings, database=db)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app, log_config=None, log_level="warning", access_log=False, lifespan="on"
@@ -1005,7 +1010,7 @@ def _machine() -> dict[str, Any]:
 
 
 async def _main(
-    scale: int, requests: int, database: str | None, only: Sequence[str] | None
+    scale: int, requests: int, database: str | None, only: Sequence[str] | None, port: int = 0
 ) -> Report:
     started = time.perf_counter()
     url = database or default_database(scale)
@@ -1055,7 +1060,7 @@ async def _main(
             search_word=fixtures.search_word,
             machine=_machine(),
         )
-        async with serve(db, settings) as base_url:
+        async with serve(db, settings, port) as base_url:
             limits = httpx.Limits(
                 max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY
             )
@@ -1170,6 +1175,7 @@ def main(
     database: str | None = None,
     as_json: bool = False,
     scenarios: Sequence[str] | None = None,
+    port: int = 0,
 ) -> Report:
     """Run the benchmark and print a table (or, with ``as_json``, one JSON object) on stdout."""
     if requests < 2:
@@ -1182,7 +1188,7 @@ def main(
             contextlib.redirect_stdout(sys.stderr),
             asyncio.Runner(loop_factory=_loop_factory()) as runner,
         ):
-            report = runner.run(_main(scale, requests, database, scenarios))
+            report = runner.run(_main(scale, requests, database, scenarios, port))
     except SharegraphError as error:
         raise SystemExit(f"error [{error.code.value}]: {error.message}") from error
     except (OSError, ValueError, RuntimeError, SQLAlchemyError) as error:

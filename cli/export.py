@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
+from sharegraph.cli.progress import progress_bar
 from sharegraph.errors import SharegraphError
 from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import (
@@ -182,7 +183,8 @@ def export_command(
             store = PolicyStore(db)
             await store.reload()
             plan = store.plan_for(principal)
-            result = await run_export(db, plan, request)
+            with progress_bar("exporting", enabled=not as_json) as advance:
+                result = await run_export(db, plan, request, advance)
             return result, target, principal.name
         finally:
             await db.dispose()

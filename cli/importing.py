@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from sharegraph.cli.progress import progress_bar
 from sharegraph.errors import SharegraphError
 from sharegraph.settings import Settings, default_database_url
 
@@ -38,6 +38,7 @@ def import_command(
         typer.Argument(
             help="A file (AIRS XML, HSDS JSON) or a folder of CSV files (HSDS tabular, Ohana).",
             show_default=False,
+            exists=True,
         ),
     ],
     tenant: Annotated[
@@ -99,7 +100,7 @@ def import_command(
         db = Database(settings.database_url)
         try:
             await ensure_migrated(db)
-            with _progress(input_size(path)) as advance:
+            with progress_bar("importing", input_size(path), unit="bytes") as advance:
                 return await import_path(
                     db,
                     path,
@@ -140,7 +141,8 @@ def import_command(
 
 
 def _print_human(report: Any) -> None:
-    typer.echo(f"{report.path} ({report.format}, source {report.source!r}) -> {report.tenant}")
+    source = f", source {report.source!r}" if report.source else ""
+    typer.echo(f"{report.path} ({report.format}{source}) -> {report.tenant}")
     typer.echo(report.summary())
     for title, issues, omitted in (
         ("errors", report.errors, report.omitted_errors),
@@ -159,33 +161,3 @@ def _print_human(report: Any) -> None:
         more = len(issues) - _SHOWN + omitted
         if more > 0:
             typer.echo(f"  ... and {more} more (--json lists them)")
-
-
-class _progress:
-    """A progress bar over the bytes read, on stderr, only when stderr is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not sys.stderr.isatty():
-            return lambda _: None
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "importing",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task("import", total=self.total or None)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *_: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -13,6 +14,7 @@ import typer
 from sharegraph.cli.audit import audit_app
 from sharegraph.cli.export import export_command
 from sharegraph.cli.importing import import_command
+from sharegraph.cli.progress import progress_bar
 from sharegraph.cli.worker import worker
 from sharegraph.errors import SharegraphError
 from sharegraph.settings import Settings, default_database_url
@@ -22,6 +24,9 @@ T = TypeVar("T")
 app = typer.Typer(
     help="sharegraph: a GraphQL gateway over shared helpline and 2-1-1 data.", no_args_is_help=True
 )
+# Loggers that narrate their start at INFO (Casbin prints its whole model, Alembic its
+# migration context): quiet unless --verbose.
+CHATTY_LOGGERS = ("casbin", "alembic")
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -30,6 +35,35 @@ app.add_typer(audit_app, name="audit")
 app.command("export")(export_command)
 app.command("import")(import_command)
 app.command()(worker)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"sharegraph {version('sharegraph')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show dependencies' warnings and start-up logs too."),
+    ] = False,
+) -> None:
+    """sharegraph: a GraphQL gateway over shared helpline and 2-1-1 data."""
+    if verbose:
+        warnings.simplefilter("default")
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+
 
 DatabaseOption = Annotated[
     str | None,
@@ -88,8 +122,13 @@ def demo_seed(
             help="Multiply the demo data (100 gives tens of thousands of contact records).",
         ),
     ] = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the row counts as one JSON object.")
+    ] = False,
 ) -> None:
     """Migrate an empty database and load the demo network into it."""
+    from dataclasses import asdict
+
     from sharegraph import demo
     from sharegraph.datastore.engine import Database
 
@@ -98,15 +137,50 @@ def demo_seed(
     async def go() -> Any:
         db = Database(settings.database_url)
         try:
-            return await demo.seed(db, scale=scale, demo_secret=settings.demo_secret)
+            with progress_bar("seeding", unit="rows", enabled=not as_json) as advance:
+                return await demo.seed(
+                    db, scale=scale, demo_secret=settings.demo_secret, progress=advance
+                )
         finally:
             await db.dispose()
 
     result = _run(go)
-    if not result.created:
+    if as_json:
+        typer.echo(json.dumps(asdict(result), indent=2))
+    elif not result.created:
         typer.echo("the database already has data; nothing seeded")
-        return
-    typer.echo(f"seeded demo data: {result}")
+    else:
+        typer.echo(_seed_summary(result))
+
+
+def _seed_summary(result: Any) -> str:
+    """What `demo seed` wrote, in words: the network, then the records."""
+    counts = [
+        (result.tenants, "tenant"),
+        (result.partner_organizations, "partner organization"),
+        (result.principals, "principal"),
+        (result.organizations, "organization"),
+        (result.services, "service"),
+        (result.locations, "location"),
+        (result.clients, "client"),
+        (result.contact_records, "contact record"),
+        (result.referrals, "referral"),
+        (result.outcomes, "outcome"),
+        (result.follow_ups, "follow-up"),
+        (result.referral_queues, "referral queue"),
+        (result.queue_entries, "queue entry"),
+        (result.service_capacities, "capacity report"),
+    ]
+
+    def words(n: int, noun: str) -> str:
+        plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+        return f"{n:,} {noun if n == 1 else plural}"
+
+    listed = ", ".join(words(n, noun) for n, noun in counts)
+    return (
+        f"seeded the demo network in {result.seconds:.1f}s: {listed}\n"
+        "API keys: sharegraph demo principals"
+    )
 
 
 @demo_app.command("principals")
@@ -115,11 +189,16 @@ def demo_principals(
 ) -> None:
     """The demo principals and their API keys (derived from the demo secret)."""
     from sharegraph import demo
+    from sharegraph.graph.relay import to_global_id
 
-    principals = demo.demo_principal_keys(Settings.from_env().demo_secret)
+    principals = [
+        {"id": to_global_id("Principal", demo.demo_id("principal", p["name"])), **p}
+        for p in demo.demo_principal_keys(Settings.from_env().demo_secret)
+    ]
     if as_json:
         typer.echo(json.dumps(principals, indent=2))
         return
+    typer.echo(f"{'NAME':<22} {'ROLE':<13} {'HOME':<22} API KEY")
     for p in principals:
         home = p["tenant"] or p["organization"]
         typer.echo(f"{p['name']:<22} {p['role']:<13} {home:<22} {p['apiKey']}")
@@ -172,6 +251,8 @@ def serve(
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
+    if settings.graphiql:
+        typer.echo(f"GraphiQL: open {url}/graphql in a browser", err=True)
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(application, host=host, port=port, log_level="info", **UVICORN_LIMITS)
 
@@ -182,11 +263,17 @@ def bench(
     requests: Annotated[int, typer.Option(min=10, help="Requests per scenario.")] = 200,
     database: DatabaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Loopback port the gateway listens on (0: a free one)."
+        ),
+    ] = 0,
 ) -> None:
     """Latency and throughput of the main query shapes through the real HTTP stack."""
     from sharegraph.benchmarks.run import main as run_bench
 
-    run_bench(scale=scale, requests=requests, database=database, as_json=as_json)
+    run_bench(scale=scale, requests=requests, database=database, as_json=as_json, port=port)
 
 
 if __name__ == "__main__":

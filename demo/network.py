@@ -26,7 +26,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -1669,8 +1669,19 @@ RESULT_MODELS: dict[str, type[Base]] = {
 }
 
 
-async def seed(db: Database, *, scale: int = 1, demo_secret: str) -> SeedResult:
-    """Migrate, then write the demo data unless the database already has a tenant."""
+def _no_progress(written: int, total: int) -> None:
+    return None
+
+
+async def seed(
+    db: Database,
+    *,
+    scale: int = 1,
+    demo_secret: str,
+    progress: Callable[[int, int], None] = _no_progress,
+) -> SeedResult:
+    """Migrate, then write the demo data unless the database already has a tenant.
+    ``progress(n, total)`` hears of every ``n`` rows inserted of ``total``."""
     if scale < 1:
         raise ValueError("scale must be a positive integer")
     started = time.perf_counter()
@@ -1683,7 +1694,7 @@ async def seed(db: Database, *, scale: int = 1, demo_secret: str) -> SeedResult:
         builder = _Builder(scale=scale, demo_secret=demo_secret)
         rows = builder.build()
         demo_queues.extend(builder, rows)
-        await _insert_all(session, rows)
+        await _insert_all(session, rows, progress)
         session.add_all(
             demo_sharing.agreements(
                 builder.tenant_ids, builder.partner_ids, builder.form_ids, demo_id
@@ -1718,7 +1729,11 @@ async def _count_existing(session: AsyncSession) -> SeedResult:
     return result
 
 
-async def _insert_all(session: AsyncSession, rows: dict[type[Base], list[Row]]) -> None:
+async def _insert_all(
+    session: AsyncSession,
+    rows: dict[type[Base], list[Row]],
+    progress: Callable[[int, int], None] = _no_progress,
+) -> None:
     """Bulk-insert every table in foreign-key order (parents first within a table too).
 
     Core ``insert(table)`` executemany, not the ORM bulk path: the ORM leaves out None values
@@ -1726,11 +1741,14 @@ async def _insert_all(session: AsyncSession, rows: dict[type[Base], list[Row]]) 
     inserts for most of the demo tables, about 5x slower at scale 100).
     """
     model_of = {mapper.local_table: mapper.class_ for mapper in Base.registry.mappers}
+    total = sum(len(table_rows) for table_rows in rows.values())
     for table in Base.metadata.sorted_tables:
         model = model_of.get(table)
         table_rows = rows.get(model, []) if model is not None else []
         for start in range(0, len(table_rows), CHUNK_SIZE):
-            await session.execute(insert(table), table_rows[start : start + CHUNK_SIZE])
+            chunk = table_rows[start : start + CHUNK_SIZE]
+            await session.execute(insert(table), chunk)
+            progress(len(chunk), total)
 
 
 _T = TypeVar("_T")

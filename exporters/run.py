@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -158,10 +159,17 @@ def check_output(request: ExportRequest, *, force: bool = False) -> None:
     )
 
 
+def _no_progress(_: int) -> None:
+    return None
+
+
 class _Export:
-    def __init__(self, plan: AccessPlan, request: ExportRequest) -> None:
+    def __init__(
+        self, plan: AccessPlan, request: ExportRequest, progress: Callable[[int], None]
+    ) -> None:
         self.plan = plan
         self.request = request
+        self.progress = progress
         self.access = Disclosure(plan, Action.EXPORT)
         self.withheld = 0
         self.redisclosure = False
@@ -210,6 +218,7 @@ class _Export:
                     stream.write(json_line(record.document(layout)))
                 self.log.record(record.owner, "ContactRecord", record.id, record.coordinates)
                 self.redisclosure = self.redisclosure or record.part2_disclosed
+            self.progress(len(batch))
 
     # -- resources ------------------------------------------------------------------------------
     async def services(self, session: AsyncSession, stream: IO[str]) -> None:
@@ -233,6 +242,7 @@ class _Export:
                 first = False
                 owner = owners[obj["id"]]
                 self.log.count(owner, "Service", self.access.coordinates("Service", owner))
+            self.progress(len(objects))
         if fmt is Format.HSDS_JSON:
             stream.write("\n]\n" if not first else "]\n")
 
@@ -252,6 +262,7 @@ class _Export:
                 self.log.count(
                     owner, "Service", self.access.coordinates("Service", owner), services
                 )
+            self.progress(len(organizations))
         writer.end()
 
     async def tabular(self, session: AsyncSession, folder: Path) -> None:
@@ -298,10 +309,16 @@ class _Export:
         return "sharegraph " + ", ".join(names)
 
 
-async def run_export(db: Database, plan: AccessPlan, request: ExportRequest) -> ExportResult:
-    """Write the export, record its disclosures, then move the file into place."""
+async def run_export(
+    db: Database,
+    plan: AccessPlan,
+    request: ExportRequest,
+    progress: Callable[[int], None] = _no_progress,
+) -> ExportResult:
+    """Write the export, record its disclosures, then move the file into place.
+    ``progress(n)`` hears of every ``n`` records written (not for hsds-csv)."""
     check_format(request.what, request.format)
-    export = _Export(plan, request)
+    export = _Export(plan, request, progress)
     export.check_allowed()
     output = request.output
     temporary = output.with_name(f".{output.name}.{export.log.export_id.hex[:8]}.partial")
@@ -334,6 +351,9 @@ async def run_export(db: Database, plan: AccessPlan, request: ExportRequest) -> 
             folder = None
         else:
             os.replace(temporary, output)
+    except OSError as error:
+        # Name the destination the caller gave, never our temporary file or folder.
+        raise OSError(f"cannot write {output}: {error.strerror or 'failed'}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

@@ -132,7 +132,12 @@ async def import_path(
     else (unreadable input, bad records, database refusals) is in the report."""
     tenant_id, tenant_name = await find_tenant(db, tenant)
     report = ImportReport(
-        format=fmt, path=str(path), tenant=tenant_name, partial=partial, strict=strict
+        format=fmt,
+        path=str(path),
+        tenant=tenant_name,
+        source=source,
+        partial=partial,
+        strict=strict,
     )
     try:
         reader = open_reader(path, fmt, progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import socket
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 
 from sharegraph.cli.main import app
 from sharegraph.datastore.engine import Database
+
+from .conftest import Api
 
 runner = CliRunner()
 SHAREGRAPH = [sys.executable, "-m", "sharegraph.cli"]
@@ -49,7 +52,7 @@ def test_demo_principals_json() -> None:
         "portal-user",
     }
     for p in principals:
-        assert set(p) == {"name", "tenant", "organization", "role", "apiKey"}
+        assert set(p) == {"id", "name", "tenant", "organization", "role", "apiKey"}
         assert (p["tenant"] is None) != (p["organization"] is None)
         assert (p["role"] == "portal-user") == (p["organization"] is not None)
     again = json.loads(runner.invoke(app, ["demo", "principals", "--json"]).output)
@@ -125,7 +128,10 @@ async def test_serve_demo_seeds_and_answers_over_http(empty_db: Database) -> Non
         assert body["data"]["services"]["totalCount"] > 0
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=30)
+    # Start-up says where things are, without dependencies' warnings or Casbin's model.
+    assert f"GraphiQL: open http://127.0.0.1:{port}/graphql" in output
+    assert "Warning" not in output and "casbin" not in output.lower(), output
 
 
 def test_db_upgrade_and_demo_seed_on_a_file(tmp_path: Path) -> None:
@@ -135,8 +141,15 @@ def test_db_upgrade_and_demo_seed_on_a_file(tmp_path: Path) -> None:
     assert "revision" in result.output
     result = runner.invoke(app, ["demo", "seed", "--database", url])
     assert result.exit_code == 0, result.output
+    assert "SeedResult" not in result.output and "created=" not in result.output
+    assert "seeded the demo network in" in result.output
+    assert "3 tenants" in result.output and " contact records" in result.output
     result = runner.invoke(app, ["demo", "seed", "--database", url])
     assert result.exit_code == 0 and "nothing seeded" in result.output
+    result = runner.invoke(app, ["demo", "seed", "--database", url, "--json"])
+    assert result.exit_code == 0
+    counts = json.loads(result.stdout)
+    assert counts["created"] is False and counts["tenants"] == 3 and counts["contact_records"] > 0
 
 
 def test_bad_database_urls_get_a_clear_error() -> None:
@@ -149,3 +162,197 @@ def test_bad_database_urls_get_a_clear_error() -> None:
 def test_bad_options_exit_with_usage_errors(scale: str) -> None:
     result = runner.invoke(app, ["demo", "seed", "--scale", scale])
     assert result.exit_code == 2
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"sharegraph {version('sharegraph')}"
+
+
+def test_demo_principals_has_a_header() -> None:
+    lines = runner.invoke(app, ["demo", "principals"]).output.splitlines()
+    assert lines[0].split() == ["NAME", "ROLE", "HOME", "API", "KEY"]
+    assert lines[1].startswith("prairie-admin ")
+
+
+async def test_demo_principal_ids_are_the_principals_global_ids(api: Api) -> None:
+    listed = json.loads(
+        (await asyncio.to_thread(runner.invoke, app, ["demo", "principals", "--json"])).output
+    )
+    ids = {p["name"]: p["id"] for p in listed}
+    data = await api.data("prairie-admin", "{ viewer { tenant { name } } }")
+    assert data["viewer"]["tenant"]["name"] == "Prairie 211"
+    for name in ("prairie-admin", "prairie-call-taker", "prairie-api"):
+        found = await api.data(
+            "prairie-admin", "query($id: ID!) { principal(id: $id) { id name } }", {"id": ids[name]}
+        )
+        assert found["principal"] == {"id": ids[name], "name": name}
+    # explainAccess takes the same id.
+    explained = await api.gql(
+        "prairie-admin",
+        'query($id: ID!) { explainAccess(principalId: $id, coordinate: "Client.phone") { allowed } }',
+        {"id": ids["prairie-call-taker"]},
+    )
+    assert "errors" not in explained, explained
+
+
+def test_chatty_loggers_are_quiet_unless_verbose() -> None:
+    import logging
+
+    # Levels, not isEnabledFor: every Enforcer casbin builds flags its loggers disabled again.
+    policy = logging.getLogger("casbin.policy")
+    migration = logging.getLogger("alembic.runtime.migration")
+    assert runner.invoke(app, ["demo", "principals"]).exit_code == 0
+    assert policy.getEffectiveLevel() > logging.INFO
+    assert migration.getEffectiveLevel() > logging.INFO
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.INFO)
+        assert runner.invoke(app, ["--verbose", "demo", "principals"]).exit_code == 0
+        assert policy.getEffectiveLevel() <= logging.INFO
+    finally:
+        root.setLevel(level)
+        runner.invoke(app, ["demo", "principals"])
+
+
+@pytest.mark.multiprocess
+def test_no_dependency_warnings_on_start(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/quiet.db"
+    assert runner.invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    quiet = subprocess.run(
+        [*SHAREGRAPH, "worker", "--once", "--database", url],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Warning" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "sharegraph.cli", "worker", "--once",
+         "--database", url],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert "CryptographyDeprecationWarning" in loud.stderr
+
+
+async def test_a_missing_import_path_is_a_usage_error(migrated_db: Database) -> None:
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["import", "/no/such/dir.json", "--tenant", "x", "--database", migrated_db.url],
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+async def test_a_failed_import_names_the_given_source(seeded_db: Database, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    args = ["import", str(broken), "--tenant", "Prairie 211", "--database", seeded_db.url]
+    result = await asyncio.to_thread(runner.invoke, app, [*args, "--source", "pantry-feed"])
+    assert result.exit_code == 1
+    assert "source 'pantry-feed'" in result.stdout and "None" not in result.stdout
+    result = await asyncio.to_thread(runner.invoke, app, args)
+    assert result.exit_code == 1 and "source None" not in result.stdout
+
+
+async def test_export_errors_name_the_output_not_a_temporary_file(
+    seeded_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "services.ndjson"
+    real_open = Path.open
+
+    def refuse_partial(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name.endswith(".partial"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", refuse_partial)
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["export", "--what", "resources", "--format", "ndjson", "--tenant", "Prairie 211",
+         "--output", str(output), "--database", seeded_db.url],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert f"cannot write {output}: Permission denied" in result.stderr
+    assert ".partial" not in result.output and not output.exists()
+    assert not os.listdir(tmp_path)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sharegraph.cli.progress import progress_bar
+
+    for stream, enabled, shown in (
+        (_Terminal(), True, True),
+        (_Terminal(), False, False),  # --json
+        (io.StringIO(), True, False),  # a pipe or a log
+    ):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with progress_bar("seeding", unit="rows", enabled=enabled) as advance:
+            advance(5, 10)
+            advance(5)
+        assert ("seeding" in stream.getvalue()) is shown
+
+
+async def test_seed_and_export_report_progress(empty_db: Database, tmp_path: Path) -> None:
+    from sharegraph import demo
+    from sharegraph.authz.store import PolicyStore
+    from sharegraph.exporters.run import (
+        ExportFilter,
+        ExportRequest,
+        Format,
+        What,
+        owner_principal,
+        run_export,
+    )
+
+    seen: list[tuple[int, int]] = []
+    result = await demo.seed(
+        empty_db, demo_secret="s", progress=lambda n, total: seen.append((n, total))
+    )
+    total = seen[0][1]
+    assert {t for _, t in seen} == {total} and sum(n for n, _ in seen) == total
+    assert total >= result.contact_records + result.referrals + result.clients
+
+    prairie = demo.demo_id("tenant", "prairie")
+    store = PolicyStore(empty_db)
+    await store.reload()
+    plan = store.plan_for(owner_principal(prairie, "Prairie 211"))
+    counted: list[int] = []
+    exported = await run_export(
+        empty_db,
+        plan,
+        ExportRequest(
+            what=What.CONTACT_RECORDS,
+            format=Format.NDJSON,
+            output=tmp_path / "records.ndjson",
+            filter=ExportFilter(tenant_ids=(prairie,)),
+        ),
+        counted.append,
+    )
+    assert sum(counted) == exported.records > 0
+
+
+async def test_bench_listens_on_the_port_given(migrated_db: Database) -> None:
+    from sharegraph.benchmarks.run import serve as bench_serve
+    from sharegraph.settings import Settings
+
+    assert "--port" in runner.invoke(app, ["bench", "--help"]).output
+    port = _free_port()
+    settings = Settings(database_url=migrated_db.url, scheduler=False)
+    async with bench_serve(migrated_db, settings, port) as url:
+        assert url == f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{url}/healthz")).json() == {"status": "ok"}
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            async with bench_serve(migrated_db, settings, port):
+                pass
