@@ -356,3 +356,53 @@ async def test_bench_listens_on_the_port_given(migrated_db: Database) -> None:
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
             async with bench_serve(migrated_db, settings, port):
                 pass
+
+
+_FAKE_PYTHON = """#!/usr/bin/env bash
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then echo "pip ${*:3}" >> "$here/calls"; exit 0; fi
+if [ "$1" = "-" ]; then cat > /dev/null; cat "$here/installed"; exit 0; fi
+exit 1
+"""
+
+
+def test_scripts_demo_installs_only_when_something_changed(tmp_path: Path) -> None:
+    """A second `scripts/demo` goes straight to `serve` (no pip): same checkout, same version,
+    same pyproject.toml. A fresh .venv, a new version or changed dependencies install again."""
+    repo = Path(__file__).resolve().parent.parent
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "demo"
+    script.write_text((repo / "scripts" / "demo").read_text())
+    script.chmod(0o755)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text((repo / "pyproject.toml").read_text())
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(_FAKE_PYTHON)
+    (bin_dir / "sharegraph").write_text('#!/usr/bin/env bash\necho "sharegraph $*"\n')
+    for tool in ("python", "sharegraph"):
+        (bin_dir / tool).chmod(0o755)
+    from importlib.metadata import version
+
+    installed = tmp_path / "installed"
+    installed.write_text(f"{version('sharegraph')} {tmp_path.resolve()}/sharegraph\n")
+    calls = tmp_path / "calls"
+
+    def start() -> list[str]:
+        calls.unlink(missing_ok=True)
+        result = subprocess.run(
+            [str(script), "--port", "9"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "sharegraph serve --demo --port 9"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    assert "pip install --quiet -e ." in start()  # the first start installs
+    assert start() == []  # the second does not
+    pyproject.write_text(pyproject.read_text() + "\n# a new dependency\n")
+    assert "pip install --quiet -e ." in start()
+    assert start() == []
+    installed.write_text(f"0.0.0 {tmp_path.resolve()}/sharegraph\n")  # another version
+    assert "pip install --quiet -e ." in start()
+    installed.write_text("")  # not installed at all
+    assert "pip install --quiet -e ." in start()
