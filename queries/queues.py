@@ -263,7 +263,7 @@ def _check_statuses(statuses: list[StatusSpec]) -> list[StatusSpec]:
         checked.append(StatusSpec(status.key, str(label), status.canonical_status))
     if not any(s.canonical_status in AWAITING for s in checked):
         raise BadUserInput(
-            "a queue needs a status mapped to requested (or draft) for clients awaiting services",
+            "a queue needs a status mapped to REQUESTED (or DRAFT) for clients awaiting services",
             reason="NO_AWAITING_STATUS",
         )
     return checked

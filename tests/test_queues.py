@@ -462,6 +462,8 @@ async def test_an_admin_creates_and_updates_a_queue(write_api: Api) -> None:
             "prairie-admin", CREATE_QUEUE, {"input": {"name": "Bad", "statuses": statuses}}
         )
         assert codes(bad) == ["BAD_USER_INPUT"] and reasons(bad) == [reason]
+        if reason == "NO_AWAITING_STATUS":  # statuses named as the enum names them
+            assert "REQUESTED (or DRAFT)" in bad["errors"][0]["message"]
     assert await _scalar(db, select(func.count()).select_from(ReferralQueue)) == before
 
     updated = await write_api.data(
