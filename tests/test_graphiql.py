@@ -130,3 +130,20 @@ async def test_no_graphiql_files_when_graphiql_is_off(
         response = await api.http.get("/graphiql/graphiql.min.js")
         assert response.status_code == 404
         assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_vendored_files_ship_with_their_licenses() -> None:
+    import tomllib
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    folder = repo / "web" / "static" / "graphiql"
+    shipped = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["sharegraph.web"]
+    for name in [*graphiql.ASSETS, "LICENSE-graphiql", "LICENSE-react", "LICENSE-react-dom"]:
+        assert (folder / name).is_file(), name
+        assert any(fnmatch(f"static/graphiql/{name}", pattern) for pattern in shipped), name
+    for name in ("LICENSE-graphiql", "LICENSE-react", "LICENSE-react-dom"):
+        assert "MIT License" in (folder / name).read_text()
