@@ -261,3 +261,26 @@ def test_weekdays_are_numbered_as_the_importer_reads_them(weekdays: tuple[str, i
     rows = [row for table, row in Rows11().service(service) if table == "regular_schedule"]
     assert [r["weekday"] for r in rows] == [number]
     assert weekday(str(number)) == day
+
+
+async def test_the_11_importer_reads_eligibility_as_the_services_eligibility_description(
+    seeded_db: Database,
+) -> None:
+    from sharegraph.importers import import_path
+
+    tenant, _ = await add_tenant_with_admin(seeded_db, "Example City 211", "example-admin")
+    report = await import_path(seeded_db, EXAMPLE, tenant="Example City 211")
+    assert report.committed, report.summary()
+    assert not any("eligibility" in w.reason for w in report.warnings)
+    async with seeded_db.read_session() as session:
+        found = dict(
+            (
+                await session.execute(
+                    select(Service.source_key, Service.eligibility_description).where(
+                        Service.tenant_id == tenant
+                    )
+                )
+            ).all()
+        )
+    assert found["c89eb05c-62dd-4b64-b494-0cc347b6ea7f"] == "adult"
+    assert sum(1 for v in found.values() if v) == 1

@@ -123,9 +123,7 @@ async def test_an_export_imports_back_into_the_same_directory(
     elif fmt in (Format.HSDS_CSV, Format.HSDS11_CSV):
         before_rows, after_rows = tabular_rows(exported), tabular_rows(again)
         for table, rows in before_rows.items():
-            # (the HSDS 1.1 importer does not read eligibility.csv)
-            if table in ("metadata", "organization_identifier", "unit", "service_capacity",
-                         "eligibility"):  # fmt: skip
+            if table in ("metadata", "organization_identifier", "unit", "service_capacity"):
                 continue
             assert _without_identity(after_rows.get(table, [])) == _without_identity(rows), table
     else:
