@@ -30,6 +30,7 @@ from sharegraph.exporters.run import (
 from sharegraph.importers import ImportReport, import_path
 
 from .builders import add_tenant_with_admin
+from .conftest import Api
 from .hsds_schema import tabular_rows
 
 PRAIRIE = demo_id("tenant", "prairie")
@@ -134,3 +135,20 @@ async def test_an_export_imports_back_into_the_same_directory(
     repeated = await import_path(db, exported, tenant=name, fmt=ROUND_TRIPS[fmt], source=source)
     assert repeated.committed, repeated.summary()
     assert _changes(repeated) == {"created": 0, "updated": 0, "deactivated": 0, "rejected": 0}
+
+
+async def test_the_hsds_apis_ndjson_answer_imports_too(write_api: Api, tmp_path: Path) -> None:
+    response = await write_api.http.get("/hsds/services?format=ndjson&full=true")
+    assert response.status_code == 200
+    lines = response.text.splitlines()
+    assert len(lines) > 1
+    path = tmp_path / "services.ndjson"
+    path.write_text(response.text, encoding="utf-8")
+    db = write_api.database
+    await add_tenant_with_admin(db, "From The API", "from-api-admin")
+
+    report = await import_path(db, path, tenant="From The API", source="prairie-hsds-api")
+
+    assert report.committed and report.errors == [], report.summary()
+    assert report.format == "hsds-json"
+    assert report.to_json()["byType"]["service"]["created"] == len(lines)
