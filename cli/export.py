@@ -102,8 +102,8 @@ def export_command(
         Format,
         typer.Option(
             "--format",
-            help="csv or ndjson for both; hsds-json, hsds-csv (a folder, or a .zip) and "
-            "airs-xml for resources.",
+            help="csv or ndjson for both; hsds-json, hsds-csv (a folder, or a .zip), "
+            "hsds11-json, hsds11-csv (HSDS 1.1; a folder, or a .zip) and airs-xml for resources.",
             case_sensitive=False,
             show_default=False,
         ),
@@ -113,7 +113,8 @@ def export_command(
         typer.Option("--tenant", help="Whose records: a tenant's name or id.", show_default=False),
     ],
     output: Annotated[
-        Path, typer.Option("--output", help="File (or folder, for hsds-csv) to write.")
+        Path,
+        typer.Option("--output", help="File (or folder, for hsds-csv and hsds11-csv) to write."),
     ],
     as_principal: Annotated[
         str | None,

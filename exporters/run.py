@@ -35,6 +35,7 @@ from sharegraph.exporters.airs_xml import AirsKeys, AirsWriter, agencies
 from sharegraph.exporters.cells import SafeCsvWriter, json_line
 from sharegraph.exporters.contact_records import ContactRecordStream, ExportFilter
 from sharegraph.exporters.disclosures import DisclosureLog
+from sharegraph.exporters.hsds11 import Hsds11Writer
 from sharegraph.exporters.hsds_tabular import (
     TabularWriter,
     remove_folder,
@@ -55,8 +56,12 @@ class Format(StrEnum):
     HSDS_JSON = "hsds-json"
     HSDS_CSV = "hsds-csv"
     AIRS_XML = "airs-xml"
+    HSDS11_JSON = "hsds11-json"
+    HSDS11_CSV = "hsds11-csv"
 
 
+# Formats written as a folder of files first (then zipped, moved into place or assembled).
+TABULAR = frozenset({Format.HSDS_CSV, Format.HSDS11_CSV})
 FORMATS: dict[What, tuple[Format, ...]] = {
     What.RESOURCES: tuple(Format),
     What.CONTACT_RECORDS: (Format.CSV, Format.NDJSON),
@@ -101,11 +106,11 @@ class ExportRequest:
 
     @property
     def zipped(self) -> bool:
-        return self.format is Format.HSDS_CSV and self.output.suffix.lower() == ".zip"
+        return self.format in TABULAR and self.output.suffix.lower() == ".zip"
 
     @property
     def is_folder(self) -> bool:
-        return self.format is Format.HSDS_CSV and not self.zipped
+        return self.format in TABULAR and not self.zipped
 
 
 @dataclass
@@ -246,6 +251,24 @@ class _Export:
         if fmt is Format.HSDS_JSON:
             stream.write("\n]\n" if not first else "]\n")
 
+    async def hsds11(self, session: AsyncSession, folder: Path, stream: IO[str] | None) -> None:
+        """HSDS 1.1 tables under ``folder``; with ``stream``, assembled into one JSON package."""
+        title = await self._title(session)
+        sources = await self._sources(session)
+        writer = Hsds11Writer(folder, as_json=stream is not None)
+        async for rows, objects in service_batches(session, self.access, self.request.filter):
+            self.withheld += len(rows) - len(objects)
+            owners = {str(r.id): r.tenant_id for r in rows}
+            for obj in objects:
+                if not writer.service(obj):
+                    self.withheld += 1
+                    continue
+                owner = owners[obj["id"]]
+                self.log.count(owner, "Service", self.access.coordinates("Service", owner))
+        writer.finish(title, sources)
+        if stream is not None:
+            writer.assemble(title, sources, stream)
+
     async def airs(self, session: AsyncSession, stream: IO[str]) -> None:
         title = await self._title(session)
         writer = AirsWriter(stream, AirsKeys(title), await self._taxonomy_version(session))
@@ -330,6 +353,13 @@ async def run_export(
             if request.format is Format.HSDS_CSV:
                 folder = temporary_folder(output.parent)
                 await export.tabular(session, folder)
+            elif request.format is Format.HSDS11_CSV:
+                folder = temporary_folder(output.parent)
+                await export.hsds11(session, folder, None)
+            elif request.format is Format.HSDS11_JSON:
+                folder = temporary_folder(output.parent)
+                with temporary.open("w", encoding="utf-8", newline="") as stream:
+                    await export.hsds11(session, folder, stream)
             else:
                 encoding = "utf-8-sig" if request.format is Format.CSV else "utf-8"
                 with temporary.open("w", encoding=encoding, newline="") as stream:
@@ -344,7 +374,11 @@ async def run_export(
                 zip_folder(folder, archive)
         # The disclosure is on record before anyone can take the file.
         audit_rows = await export.log.write(db)
-        if folder is not None and not request.zipped:
+        if folder is not None and not request.is_folder and not request.zipped:
+            remove_folder(folder)  # the JSON package is assembled; its parts go
+            folder = None
+            os.replace(temporary, output)
+        elif folder is not None and not request.zipped:
             if output.is_dir():
                 remove_folder(output)  # empty, or an earlier data package (check_output)
             os.replace(folder, output)

@@ -34,6 +34,8 @@ SUFFIXES = {
     Format.HSDS_JSON: "json",
     Format.HSDS_CSV: "zip",
     Format.AIRS_XML: "xml",
+    Format.HSDS11_JSON: "json",
+    Format.HSDS11_CSV: "zip",
 }
 MEDIA_TYPES = {
     Format.CSV: "text/csv; charset=utf-8",
@@ -41,6 +43,8 @@ MEDIA_TYPES = {
     Format.HSDS_JSON: "application/json",
     Format.HSDS_CSV: "application/zip",
     Format.AIRS_XML: "application/xml",
+    Format.HSDS11_JSON: "application/json",
+    Format.HSDS11_CSV: "application/zip",
 }
 MAX_PURPOSE = 255
 

@@ -48,7 +48,7 @@ class ExportWhat(Enum):
 @strawberry.enum(
     name="ExportFormat",
     description="CSV and NDJSON for both; HSDS_JSON (a JSON list of HSDS services), HSDS_CSV (a "
-    "zipped HSDS tabular data package) and AIRS_XML for resources.",
+    "zipped HSDS tabular data package), HSDS11_JSON, HSDS11_CSV and AIRS_XML for resources.",
 )
 class ExportFormat(Enum):
     CSV = Format.CSV.value
@@ -56,6 +56,17 @@ class ExportFormat(Enum):
     HSDS_JSON = Format.HSDS_JSON.value
     HSDS_CSV = Format.HSDS_CSV.value
     AIRS_XML = Format.AIRS_XML.value
+    HSDS11_JSON = strawberry.enum_value(
+        Format.HSDS11_JSON.value,
+        description="Resources as one HSDS 1.1 JSON data package: the HSDS 1.1 tables "
+        "(organization, service, services_at_location, location, phone, regular_schedule...) "
+        "with their rows inline in each resource's `data`.",
+    )
+    HSDS11_CSV = strawberry.enum_value(
+        Format.HSDS11_CSV.value,
+        description="Resources as a zipped HSDS 1.1 tabular data package (`datapackage.json` "
+        "and one CSV file per HSDS 1.1 table), as older directory consumers read it.",
+    )
 
 
 @strawberry.enum(name="ExportJobStatus")

@@ -1,4 +1,6 @@
-"""HSDS 3.0 JSON: one object, a list of objects, or an API ``Page`` (``contents``).
+"""HSDS 3.0 JSON: one object, a list of objects, an API ``Page`` (``contents``), or several of
+these one after the other (NDJSON: one object a line, as ``--format ndjson`` exports and
+``/hsds/...?format=ndjson`` answer).
 
 Objects may be services, organizations, locations, services at locations, taxonomies or
 taxonomy terms, each with what HSDS nests in it (a service's organization, program, phones,
@@ -119,7 +121,8 @@ class HsdsJsonReader:
         with raw:
             counted = _Counting(raw, self.progress)
             try:
-                for path, obj in _objects(ijson.parse(counted, use_float=True), self.file):
+                events = ijson.parse(counted, use_float=True, multiple_values=True)
+                for path, obj in _objects(events, self.file):
                     yield from self._object(obj, path)
             except ijson.JSONError as error:
                 raise ImportFailed(Origin(self.file), f"malformed JSON: {error}") from None
@@ -384,31 +387,47 @@ class _Counting:
 
 def _objects(events: Iterator[tuple[str, str, Any]], file: str) -> Iterator[tuple[str, Any]]:
     """(JSON path, value) of each record: the items of a top-level list or of a page's
-    ``contents``, else the top-level object itself. Items are built one at a time."""
+    ``contents``, else the top-level object itself; the same for each further top-level value
+    (NDJSON), whose paths start with ``line N`` (counting values; one a line in NDJSON). Items
+    are built one at a time."""
+    count = 0
+    for _, event, _ in events:
+        count += 1
+        where = "" if count == 1 else f"line {count}"
+        if event == "start_array":
+            yield from _items(events, where)
+        elif event == "start_map":
+            yield from _top_object(events, where)
+        else:
+            raise ImportFailed(Origin(file), "expected a JSON object or a list of objects")
+    if count == 0:
+        raise ImportFailed(Origin(file), "the file is empty")
+
+
+def _top_object(events: Iterator[tuple[str, str, Any]], where: str) -> Iterator[tuple[str, Any]]:
+    """The records of one top-level object, whose ``start_map`` has been read."""
     from ijson.common import ObjectBuilder  # type: ignore[import-untyped]
 
-    first = next(events, None)
-    if first is None:
-        raise ImportFailed(Origin(file), "the file is empty")
-    _, event, _ = first
-    if event == "start_array":
-        yield from _items(events, "")
-        return
-    if event != "start_map":
-        raise ImportFailed(Origin(file), "expected a JSON object or a list of objects")
     top = ObjectBuilder()
     top.event("start_map", None)
     paged = False
+    depth = 1
     for prefix, event, value in events:
-        if prefix == "contents" and event == "start_array":
+        if depth == 1 and prefix == "contents" and event == "start_array":
             paged = True
-            yield from _items(events, "contents")
+            yield from _items(events, f"{where} contents".strip())
             top.event("start_array", None)
             top.event("end_array", None)
             continue
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                break
         top.event(event, value)
     if not paged:
-        yield "", top.value
+        yield where, top.value
 
 
 def _items(events: Iterator[tuple[str, str, Any]], prefix: str) -> Iterator[tuple[str, Any]]:

@@ -4,9 +4,10 @@ Reads HSDS 3.0 (``service_at_location.csv``, ``addresses.csv``, ``schedules.csv`
 ``taxonomies.csv``, ``taxonomy_terms.csv``, ``attributes.csv``) and HSDS 1.1
 (``services_at_location.csv``, ``physical_addresses.csv`` / ``postal_addresses.csv``,
 ``regular_schedules.csv`` / ``holiday_schedules.csv``, ``taxonomy.csv``,
-``services_taxonomy.csv``). File names come from the data package's resources when it has
-them. The source system is the data package's ``name`` (or ``--source``). Only the columns a
-file has are imported; a child file that is present replaces its rows per record.
+``services_taxonomy.csv``, ``eligibility.csv`` as the service's eligibility description).
+File names come from the data package's resources when it has them. The source system is
+the data package's ``name`` (or ``--source``). Only the columns a file has are imported; a
+child file that is present replaces its rows per record.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ _FILES: dict[str, tuple[str, ...]] = {
     "service_area": ("service_areas.csv",),
     "attribute": ("attributes.csv",),
     "service_taxonomy": ("services_taxonomy.csv",),
+    "eligibility": ("eligibility.csv",),
 }
 _IGNORED = {
     "contacts.csv": "contacts",
     "funding.csv": "funding sources",
-    "eligibility.csv": "eligibility rows",
     "payments_accepted.csv": "payments accepted",
     "required_documents.csv": "required documents",
     "accessibility.csv": "accessibility rows",
@@ -126,6 +127,9 @@ class HsdsTabularReader:
         self.package: dict[str, Any] | None = None
         self.paths: dict[str, Path] = {}
         self.notes: list[Item] = []
+        # HSDS 1.1 eligibility.csv: service id -> its eligibility texts (a service's
+        # eligibility_description, as 3.0 and our directory hold it).
+        self.eligibility: dict[str, list[str]] = {}
         self._read_package()
         self.carried: frozenset[Kind] = frozenset(
             kind
@@ -225,12 +229,30 @@ class HsdsTabularReader:
                 ref_key = (row.values[column] or "").strip()
                 refs[column] = Ref(target, ref_key) if ref_key else None
         record = Record(kind, key, origin, values=values, refs=refs)
+        if (
+            kind == "service"
+            and "eligibility" in self.paths
+            and "eligibility_description" not in values
+        ):
+            values["eligibility_description"] = "; ".join(self.eligibility.get(key, [])) or None
         if kind == "service" and "taxonomy_ids" in row.values:
             record.children["attributes"] = [
                 Child({}, {"taxonomy_term_id": Ref("taxonomy_term", code)}, origin)
                 for code in split_list(row.values["taxonomy_ids"])
             ]
         yield index.attach(record)
+
+    def _eligibility(self, path: Path) -> Iterator[Item]:
+        for row in self.folder.rows(path):
+            if isinstance(row, Rejected):
+                yield row
+                continue
+            service = (row.values.get("service_id") or "").strip()
+            text = (row.values.get("eligibility") or "").strip()
+            if not service:
+                yield Rejected(Origin(str(path), row.line), "eligibility row needs service_id")
+            elif text:
+                self.eligibility.setdefault(service, []).append(text)
 
     def _terms_v1(self, path: Path, vocabularies: set[str]) -> Iterator[Item]:
         """HSDS 1.1 ``taxonomy.csv``: terms, with the taxonomy named by ``vocabulary``."""
@@ -288,6 +310,8 @@ class HsdsTabularReader:
             yield from self._child_rows(
                 self.paths["holiday_schedule"], "schedules", index, _holiday_schedule
             )
+        if "eligibility" in self.paths:
+            yield from self._eligibility(self.paths["eligibility"])
         if "attribute" in self.paths:
             yield from self._attributes(self.paths["attribute"], index)
         if "service_taxonomy" in self.paths:

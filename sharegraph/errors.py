@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    UNSUPPORTED_PARAMETER = "UNSUPPORTED_PARAMETER"
 
 
 HTTP_STATUS = {
@@ -36,6 +37,7 @@ HTTP_STATUS = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNSUPPORTED_PARAMETER: 400,
 }
 
 
@@ -91,6 +93,12 @@ class BadUserInput(SharegraphError):
 
 class Conflict(SharegraphError):
     code = ErrorCode.CONFLICT
+
+
+class UnsupportedParameter(SharegraphError):
+    """A query parameter the HTTP route does not take (HSDS API)."""
+
+    code = ErrorCode.UNSUPPORTED_PARAMETER
 
 
 class QueryTooComplex(SharegraphError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_SQLITE_PATH = Path("var") / "sharegraph.db"
 # JWT algorithms accepted by default: HS256 with the shared secret, the asymmetric ones with the
@@ -44,6 +45,29 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_origins(name: str) -> tuple[str, ...]:
+    """Comma-separated web origins (``https://pantry.example.org``, ``http://localhost:3000``),
+    or ``*`` for any; a path, query or trailing slash is refused (browsers never send one)."""
+    found = []
+    for raw in (os.environ.get(name) or "").split(","):
+        origin = raw.strip()
+        if not origin:
+            continue
+        if origin != "*":
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or origin != (f"{parts.scheme}://{parts.netloc}")
+            ):
+                raise SystemExit(
+                    f"{name}: {origin!r} is not an origin; write scheme://host[:port] without a "
+                    "path or trailing slash, or *"
+                )
+        found.append(origin)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,8 @@ class Settings:
     # Per-principal limits: on when configured from the environment, off for apps built in code
     # unless asked for (like the scheduler).
     fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
+    # Web origins whose pages may call /graphql and /hsds/ from a browser (CORS); empty: none.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -244,5 +270,6 @@ class Settings:
             audit_seal_interval_seconds=_env_float(
                 "SHAREGRAPH_AUDIT_SEAL_INTERVAL", cls.audit_seal_interval_seconds
             ),
+            cors_origins=_env_origins("SHAREGRAPH_CORS_ORIGINS"),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -218,6 +218,28 @@ async def test_resources_as_an_hsds_data_package_download_as_a_zip(world: World)
         assert "datapackage.json" in archive.namelist()
 
 
+@pytest.mark.parametrize(
+    ("format", "media_type"),
+    [("HSDS11_CSV", "application/zip"), ("HSDS11_JSON", "application/json")],
+)
+async def test_resources_as_hsds_11_download_in_either_form(
+    world: World, format: str, media_type: str
+) -> None:
+    job = await world.started(
+        "prairie-admin", what="RESOURCES", format=format, filters={"tenantIds": [PRAIRIE_ID]}
+    )
+    await world.run()
+    done = await world.job("prairie-admin", job["id"])
+    assert done is not None and done["status"] == "DONE" and done["rowCount"] > 0
+    response = await world.download("prairie-admin", done["downloadUrl"])
+    assert response.headers["content-type"].startswith(media_type)
+    if format == "HSDS11_CSV":
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            assert {"datapackage.json", "services_at_location.csv"} <= set(archive.namelist())
+    else:
+        assert response.json()["version"] == "1.1"
+
+
 async def test_a_retry_with_the_same_idempotency_key_gets_the_same_job(world: World) -> None:
     first = await world.started(
         "prairie-api", what="RESOURCES", format="CSV", idempotencyKey="nightly-1"

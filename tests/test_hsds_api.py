@@ -191,7 +191,8 @@ async def test_filters(api: Api) -> None:
         ("/services?modified_after=yesterday", 400, "BAD_PARAMETER", "modified_after"),
         ("/services?full=maybe", 400, "BAD_PARAMETER", "full"),
         ("/services?format=xml", 400, "BAD_PARAMETER", "format"),
-        ("/service_at_locations?postcode=51410", 400, "UNSUPPORTED_PARAMETER", "postcode"),
+        ("/service_at_locations?postcode=51410", 400, "NOT_IMPLEMENTED", "postcode"),
+        ("/services?organisation_id=x", 400, "UNKNOWN_PARAMETER", "organisation_id"),
         ("/services/not-a-uuid", 404, "NO_SUCH_ID", None),
         ("/organizations/0b6f1a52-9d0e-4c33-8a67-0d3d6e0b2c11", 404, "NO_SUCH_ID", None),
         ("/taxonomy_terms/5c1f4e0a-77d2-4b9e-a1f3-2e6d9c8b7a44", 404, "NO_SUCH_ID", None),
@@ -204,7 +205,9 @@ async def test_errors_are_json_with_stable_codes(
     assert response.status_code == status
     error = response.json()["error"]
     assert error["reason"] == reason and error["message"]
-    assert error["code"] == ("BAD_USER_INPUT" if status == 400 else "NOT_FOUND")
+    unsupported = reason in ("NOT_IMPLEMENTED", "UNKNOWN_PARAMETER")
+    expected = "UNSUPPORTED_PARAMETER" if unsupported else "BAD_USER_INPUT"
+    assert error["code"] == (expected if status == 400 else "NOT_FOUND")
     if parameter:
         assert error["parameter"] == parameter
 
@@ -268,3 +271,140 @@ async def test_a_page_beyond_any_offset_is_a_bad_parameter_not_a_crash(api: Api)
         response = await api.http.get(f"/hsds/services?page={page}")
         assert response.status_code == 400, response.text
         assert response.json()["error"]["parameter"] == "page"
+
+
+# -- the OpenAPI description, path by path ------------------------------------------------------
+
+# A value of each documented query parameter that the API must accept.
+SAMPLE_VALUES = {
+    "search": "food", "page": "1", "per_page": "5", "format": "json", "minimal": "true",
+    "full": "true", "full_service": "true", "modified_after": "2020-01-01T00:00:00Z",
+    "taxonomy_term_id": str(uuid.UUID(int=1)), "taxonomy_id": str(uuid.UUID(int=2)),
+    "organization_id": str(uuid.UUID(int=3)), "parent_id": str(uuid.UUID(int=4)),
+    "top_only": "true", "postcode": "51410", "proximity": "1000",
+}  # fmt: skip
+# The response schema openapi.json names, as our copy holds it: compiled/service.json and
+# compiled/organization.json are not published (service.json and organization.json are), and
+# the description gives /service_at_locations/{id} the service schema by mistake.
+OUR_SCHEMA = {
+    "compiled/service.json": "service.json",
+    "compiled/organization.json": "organization.json",
+}
+
+
+def _documented() -> list[tuple[str, str, list[str]]]:
+    """(path, method, query parameter names) of every operation in openapi.json."""
+    spec = openapi()
+    found = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            names = []
+            for parameter in operation.get("parameters", []):
+                if "$ref" in parameter:
+                    parameter = spec["components"]["parameters"][parameter["$ref"].split("/")[-1]]
+                if parameter["in"] == "query":
+                    names.append(parameter["name"])
+            found.append((path, method, names))
+    return found
+
+
+async def _concrete(api: Api, path: str) -> str:
+    if "{id}" not in path:
+        return path
+    listing = path.split("/")[1]
+    first = (await get(api, f"/{listing}?per_page=1")).json()["contents"][0]
+    return path.replace("{id}", first["id"])
+
+
+def _schema_name(path: str, method: str) -> str | None:
+    response = openapi()["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+    ref = response["schema"].get("$ref")
+    if ref is None:
+        return None
+    if path == "/service_at_locations/{id}":
+        return "service_at_location.json"
+    name = ref.split("/schema/")[-1]
+    return OUR_SCHEMA.get(name, name)
+
+
+async def test_every_operation_of_the_openapi_description_is_served(api: Api) -> None:
+    from sharegraph.web.hsds_api import PARAMETERS
+
+    operations = _documented()
+    assert {p for p, _, _ in operations} == set(PARAMETERS)
+    assert "/service_at_locations/{id}" in {p for p, _, _ in operations}
+    for path, method, names in operations:
+        assert method == "get", (path, method)
+        concrete = await _concrete(api, path)
+        response = await api.http.request(method.upper(), f"/hsds{concrete}")
+        assert response.status_code == 200, (path, response.text)
+        schema = _schema_name(path, method)
+        if schema is not None:
+            assert_valid(response.json(), schema)
+        assert set(names) <= PARAMETERS[path], path
+        for name in names:
+            answer = await api.http.get(f"/hsds{concrete}", params={name: SAMPLE_VALUES[name]})
+            if name in ("postcode", "proximity"):
+                assert answer.json()["error"]["reason"] == "NOT_IMPLEMENTED"
+                continue
+            assert answer.status_code == 200, (path, name, answer.text)
+
+
+async def test_a_parameter_no_route_takes_is_refused_not_ignored(api: Api) -> None:
+    from sharegraph.web.hsds_api import PARAMETERS
+
+    for path, _, _ in _documented():
+        concrete = await _concrete(api, path)
+        response = await get(api, f"{concrete}?colour=blue")
+        assert response.status_code == 400, (path, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "UNSUPPORTED_PARAMETER" and error["reason"] == "UNKNOWN_PARAMETER"
+        assert error["parameter"] == "colour"
+        assert error["supported"] == sorted(PARAMETERS[path])
+    # a parameter of another route is not this route's
+    response = await get(api, "/taxonomies?organization_id=" + str(uuid.UUID(int=3)))
+    assert response.json()["error"]["parameter"] == "organization_id"
+
+
+@pytest.mark.parametrize("listing", list(LIST_ITEMS))
+async def test_ndjson_honours_page_and_per_page(api: Api, listing: str) -> None:
+    everything = (await get(api, f"/{listing}?format=ndjson")).text.splitlines()
+    total = (await get(api, f"/{listing}?per_page=1")).json()["total_items"]
+    assert len(everything) == total >= 1
+    per_page = max(1, total // 2)
+    for page in (1, 2, 3):
+        paged = await get(api, f"/{listing}?format=ndjson&page={page}&per_page={per_page}")
+        assert paged.status_code == 200
+        assert paged.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in paged.text.splitlines()]
+        page_json = (await get(api, f"/{listing}?page={page}&per_page={per_page}")).json()
+        assert [o["id"] for o in lines] == [o["id"] for o in page_json["contents"]]
+        assert len(lines) == min(per_page, max(0, total - (page - 1) * per_page))
+    only_size = (await get(api, f"/{listing}?format=ndjson&per_page=1")).text.splitlines()
+    assert len(only_size) == 1
+    refused = await get(api, f"/{listing}?format=ndjson&per_page=0")
+    assert refused.status_code == 400 and refused.json()["error"]["parameter"] == "per_page"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "reason"),
+    [
+        ("GET", "/hsds/nothing", 404, "NOT_FOUND", "NO_SUCH_ROUTE"),
+        ("GET", "/hsds/services/x/phones", 404, "NOT_FOUND", "NO_SUCH_ROUTE"),
+        ("GET", "/hsds/service_at_location", 404, "NOT_FOUND", "NO_SUCH_ROUTE"),
+        ("POST", "/hsds/services", 405, "BAD_USER_INPUT", "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/hsds/service_at_locations/x", 405, "BAD_USER_INPUT", "METHOD_NOT_ALLOWED"),
+    ],
+)
+async def test_unknown_routes_under_hsds_answer_the_hsds_error_shape(
+    api: Api, method: str, path: str, status: int, code: str, reason: str
+) -> None:
+    response = await api.http.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert (body["error"]["code"], body["error"]["reason"]) == (code, reason)
+    assert body["error"]["message"]

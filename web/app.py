@@ -26,6 +26,7 @@ from sharegraph.settings import Settings
 from sharegraph.web import graphiql
 from sharegraph.web.body_limit import BodyLimit
 from sharegraph.web.callers import Authentication
+from sharegraph.web.cors import Cors
 from sharegraph.web.endpoint import GraphQLEndpoint
 from sharegraph.web.export_download import export_router
 from sharegraph.web.fairness import Fairness, FairnessMiddleware
@@ -103,6 +104,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     # error shape from the shield's handlers.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     install_error_shapes(app)
+    if settings.cors_origins:
+        # Outside the error shield: refusals and failures carry the CORS headers too, so a
+        # page can read why it was refused.
+        app.add_middleware(Cors, origins=settings.cors_origins)
     auth = Authentication(settings, state)
     app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
     app.include_router(export_router(settings, state, auth), prefix="/exports")

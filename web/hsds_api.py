@@ -1,9 +1,15 @@
 """The HSDS 3.0 REST API under ``/hsds/`` (Open Referral's ``openapi.json``).
 
-``GET /hsds/``, ``/services``, ``/services/{id}``, ``/organizations``, ``/organizations/{id}``,
-``/taxonomies``, ``/taxonomies/{id}``, ``/taxonomy_terms``, ``/taxonomy_terms/{id}`` and
-``/service_at_locations``; lists come in HSDS's ``Page`` envelope, or with ``format=ndjson``
-as every result, one object a line, unpaginated.
+Every path of the OpenAPI description: ``GET /hsds/``, ``/services``, ``/services/{id}``,
+``/organizations``, ``/organizations/{id}``, ``/taxonomies``, ``/taxonomies/{id}``,
+``/taxonomy_terms``, ``/taxonomy_terms/{id}``, ``/service_at_locations`` and
+``/service_at_locations/{id}``. Lists come in HSDS's ``Page`` envelope, or with
+``format=ndjson`` one object a line: the page asked for when ``page`` or ``per_page`` is given,
+else every result (as the OpenAPI describes ``ndjson``).
+
+Each route takes the query parameters the OpenAPI documents for it (:data:`PARAMETERS`, plus
+the few extensions named there); any other is refused with 400 ``UNSUPPORTED_PARAMETER``
+rather than ignored, so a misspelt filter never silently returns everything.
 
 With credentials (``Authorization: Bearer``, the same API keys and JWTs as ``/graphql``) a
 caller gets what its access plan lets it read; without, only what owners share with
@@ -12,8 +18,8 @@ subject besides nothing is ``public``), so existing HSDS consumers work unchange
 come from :mod:`sharegraph.exporters.hsds`, the same code the HSDS exports use.
 
 Errors are JSON: ``{"error": {"code", "reason", "message", ...}}`` with the status of the code
-(400 bad parameter, 401 bad credentials, 403 a filter on something the caller may not read,
-404 no such object for this caller).
+(400 bad or unsupported parameter, 401 bad credentials, 403 a filter on something the caller
+may not read, 404 no such object for this caller).
 """
 
 from __future__ import annotations
@@ -37,7 +43,16 @@ from sharegraph.datastore.audit import AuditCollector, flush
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.rls import RlsScope
 from sharegraph.datastore.values import clean, instant_problem, text_problem
-from sharegraph.errors import HTTP_STATUS, BadUserInput, Forbidden, NotFound, SharegraphError, quote
+from sharegraph.errors import (
+    HTTP_STATUS,
+    QUOTE_LIMIT,
+    BadUserInput,
+    Forbidden,
+    NotFound,
+    SharegraphError,
+    UnsupportedParameter,
+    quote,
+)
 from sharegraph.exporters.batches import keyset_batches
 from sharegraph.exporters.cells import json_line
 from sharegraph.exporters.hsds import HsdsBuilder
@@ -53,13 +68,54 @@ PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
 NDJSON = "application/x-ndjson"
 STREAM_BATCH = 100
-UNSUPPORTED = ("postcode", "proximity")
+UNSUPPORTED = ("postcode", "proximity")  # documented, but need a geocoder we do not have
+_PAGED = frozenset({"page", "per_page", "format"})
+_LOCATED = frozenset({"taxonomy_term_id", "taxonomy_id", "organization_id", "modified_after"})
+# The query parameters each route takes: the OpenAPI's, plus our extensions (``organizations``
+# filters by taxonomy term and modification time, ``taxonomy_terms`` by modification time;
+# the full objects' routes accept ``full``, which they always are).
+PARAMETERS: dict[str, frozenset[str]] = {
+    "/": frozenset(),
+    "/services": _PAGED | _LOCATED | {"search", "minimal", "full"},
+    "/services/{id}": frozenset({"full"}),
+    "/organizations": _PAGED
+    | {"search", "full", "full_service", "taxonomy_term_id", "modified_after"},
+    "/organizations/{id}": frozenset({"full", "full_service"}),
+    "/service_at_locations": _PAGED | _LOCATED | {"search", "full", *UNSUPPORTED},
+    "/service_at_locations/{id}": frozenset({"full"}),
+    "/taxonomies": _PAGED | {"search"},
+    "/taxonomies/{id}": frozenset(),
+    "/taxonomy_terms": _PAGED
+    | {"search", "taxonomy_id", "top_only", "parent_id", "modified_after"},
+    "/taxonomy_terms/{id}": frozenset(),
+}
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
 def _bad(parameter: str, message: str) -> BadUserInput:
     return BadUserInput(message, reason="BAD_PARAMETER", parameter=parameter)
+
+
+def check_parameters(query: Any, accepted: frozenset[str]) -> None:
+    """``UNSUPPORTED_PARAMETER`` for the first query parameter the route does not take."""
+    for name, raw in query.multi_items():
+        problem = text_problem(name + raw)
+        if problem is not None:
+            raise _bad(clean(name), f"`{clean(name)}` {problem}")
+        if name not in accepted:
+            supported = ", ".join(sorted(accepted)) or "none"
+            raise UnsupportedParameter(
+                f"this route takes no parameter {quote(name)}; it takes: {supported}",
+                reason="UNKNOWN_PARAMETER",
+                parameter=clean(name)[:QUOTE_LIMIT],
+                supported=sorted(accepted),
+            )
+    for name in UNSUPPORTED:
+        if query.get(name):
+            raise UnsupportedParameter(
+                f"`{name}` is not supported by this API", reason="NOT_IMPLEMENTED", parameter=name
+            )
 
 
 def error_response(
@@ -96,19 +152,11 @@ class Params:
     full_service: bool = False
     top_only: bool = False
     ndjson: bool = False
+    paged: bool = True  # False: an NDJSON stream of every result (no page asked for)
 
     @classmethod
-    def parse(cls, query: Any, settings: Settings) -> Params:
-        for name, raw in query.multi_items():
-            problem = text_problem(name + raw)
-            if problem is not None:
-                raise _bad(clean(name), f"`{clean(name)}` {problem}")
-        for name in UNSUPPORTED:
-            if query.get(name):
-                raise BadUserInput(
-                    f"`{name}` is not supported by this API", reason="UNSUPPORTED_PARAMETER",
-                    parameter=name,
-                )  # fmt: skip
+    def parse(cls, query: Any, settings: Settings, accepted: frozenset[str]) -> Params:
+        check_parameters(query, accepted)
         limits = settings.limits
         per_page = _int(query, "per_page", limits.default_page_size)
         if not 1 <= per_page <= limits.max_page_size:
@@ -136,6 +184,7 @@ class Params:
             full_service=_bool(query, "full_service"),
             top_only=_bool(query, "top_only"),
             ndjson=fmt == "ndjson",
+            paged=fmt != "ndjson" or bool(query.get("page") or query.get("per_page")),
         )
 
 
@@ -197,6 +246,13 @@ def page_envelope(total: int, params: Params, contents: list[Any]) -> dict[str, 
         "empty": not contents,
         "contents": contents,
     }
+
+
+@dataclass(frozen=True)
+class NdjsonPage:
+    """One page of a list, answered one object a line."""
+
+    objects: list[dict[str, Any]]
 
 
 @dataclass
@@ -421,16 +477,14 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
         await fairness.admit(request, None if caller.anonymous else caller.principal)
         return caller.plan, None if caller.anonymous else caller.audit()
 
-    async def run(
-        request: Request, work: Callable[[Call], Awaitable[Any]], *, stream: bool = False
-    ) -> Response:
+    async def run(request: Request, route: str, work: Callable[[Call], Awaitable[Any]]) -> Response:
         db: Database = state["db"]
         audit: AuditCollector | None = None
         try:
-            params = Params.parse(request.query_params, settings)
+            params = Params.parse(request.query_params, settings, PARAMETERS[route])
             plan, audit = await plan_of(request)
             rls = plan.rls_scope()
-            if stream and params.ndjson:
+            if params.ndjson and not params.paged:
                 return await _ndjson(db, rls, plan, params, work)
             async with db.read_session(rls=rls) as session:
                 call = Call(plan, session, params, db.dialect, audit)
@@ -439,6 +493,8 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
             if audit:
                 await flush(db, audit)
             return error_response(error)
+        if isinstance(body, NdjsonPage):
+            return Response("".join(json_line(o) for o in body.objects), media_type=NDJSON)
         return JSONResponse(body)
 
     async def _ndjson(
@@ -465,7 +521,11 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
         return StreamingResponse(lines(), media_type=NDJSON)
 
     @router.get("/")
-    async def api_info() -> Response:
+    async def api_info(request: Request) -> Response:
+        try:
+            check_parameters(request.query_params, PARAMETERS["/"])
+        except SharegraphError as error:
+            return error_response(error)
         return JSONResponse(
             {"version": HSDS_VERSION, "profile": PROFILE, "openapi_url": OPENAPI_URL}
         )
@@ -478,18 +538,21 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
                 if listing.operation is not None:
                     call.plan.require_operation(listing.operation, Action.READ)
                 statement = listing.statement(call)
-                if call.params.ndjson:
+                params = call.params
+                if not params.paged:
                     return listing, statement
-                total = await count(call.session, statement)
                 page = (
                     statement.order_by(*call.order(listing.model, listing.type_name))
-                    .offset((call.params.page - 1) * call.params.per_page)
-                    .limit(call.params.per_page)
+                    .offset((params.page - 1) * params.per_page)
+                    .limit(params.per_page)
                 )
                 rows = list((await call.session.scalars(page)).all())
-                return page_envelope(total, call.params, await listing.objects(call, rows))
+                objects = await listing.objects(call, rows)
+                if params.ndjson:
+                    return NdjsonPage(objects)
+                return page_envelope(await count(call.session, statement), params, objects)
 
-            return await run(request, work, stream=True)
+            return await run(request, f"/{name}", work)
 
         router.add_api_route(f"/{name}", endpoint, methods=["GET"], name=f"hsds_{name}")
 
@@ -519,7 +582,7 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
                     )
                 return objects[0]
 
-            return await run(request, work)
+            return await run(request, f"/{name}/{{id}}", work)
 
         router.add_api_route(f"/{name}/{{id}}", endpoint, methods=["GET"], name=f"hsds_{name}_id")
 
@@ -529,4 +592,5 @@ def hsds_router(settings: Settings, state: dict[str, Any], auth: Authentication)
     item_route("organizations", True)
     item_route("taxonomies", False)
     item_route("taxonomy_terms", False)
+    item_route("service_at_locations", True)
     return router
