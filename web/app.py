@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         state["db"] = db
         state["policies"] = policies
         state["cursors"] = CursorCodec(secret)
+        state["secret"] = secret
         scheduler = scheduler_for(db, settings) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
@@ -91,6 +92,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     install_error_shapes(app)
     auth = Authentication(settings, state)
+    # What pages served by the same app (console/) run on: the started app's state, the one
+    # authentication step and the schema.
+    app.state.sharegraph = state
+    app.state.auth = auth
     app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
     app.include_router(export_router(settings, state, auth), prefix="/exports")
 
