@@ -146,7 +146,7 @@ def serve(
     import uvicorn
 
     from sharegraph.cli.serving import UVICORN_LIMITS
-    from sharegraph.web.app import create_app
+    from sharegraph.console.site import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
 
