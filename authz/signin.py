@@ -196,9 +196,20 @@ async def redeem_link(session: AsyncSession, token: str, password: str) -> Princ
     """Set the password through a link: the link is used, the lockout cleared, and every
     session of the principal ended (whoever knew the old password is signed out)."""
     link, principal = await open_link(session, token)
+    link.used_at = now()
+    await store_password(session, principal, password)
+    return principal
+
+
+async def store_password(session: AsyncSession, principal: Principal, password: str) -> None:
+    """Set a person's password: the lockout cleared, every session of theirs ended."""
+    if principal.kind is not PrincipalKind.USER:
+        raise BadUserInput(
+            "only principals of kind USER sign in with a password; programs use API keys",
+            reason="NOT_A_USER",
+        )
     check_new_password(password, (principal.name, principal.email or ""))
     at = now()
-    link.used_at = at
     row = await session.get(Password, principal.id, with_for_update=True)
     if row is None:
         row = Password(principal_id=principal.id)
@@ -212,10 +223,17 @@ async def redeem_link(session: AsyncSession, token: str, password: str) -> Princ
         .where(WebSession.principal_id == principal.id, WebSession.revoked_at.is_(None))
         .values(revoked_at=at)
     )
-    return principal
 
 
 async def person_for_reset(session: AsyncSession, email: str) -> Principal | None:
     """The enabled user with this e-mail address, if any (resets never say which exist)."""
     person = await person_by_login(session, email)
     return person if person is not None and person.email else None
+
+
+async def person_by_name(session: AsyncSession, name: str) -> Principal:
+    """The principal named ``name`` (for operators); ``NOT_FOUND`` otherwise."""
+    found = await session.scalar(select(Principal).where(Principal.name == name))
+    if found is None:
+        raise NotFound(f"no principal is named {name!r}", reason="UNKNOWN_PRINCIPAL")
+    return found

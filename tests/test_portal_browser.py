@@ -67,15 +67,12 @@ WORKER_EMAIL = "dana@eastsidefoodpantry.example.org"
 
 
 @pytest.fixture(scope="session")
-def screens(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[Path]:
-    folder = tmp_path_factory.getbasetemp() / "screens"
+def screens(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's screenshot folder (shared by xdist workers); conftest prints its path."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "screens"
     folder.mkdir(exist_ok=True)
-    yield folder
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"portal screenshots: {folder}")
+    return folder
 
 
 @pytest.fixture

@@ -279,3 +279,38 @@ async def test_the_session_cookie_is_secure_over_tls(portal: Portal) -> None:
     )
     assert response.status_code == 303
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+@pytest.mark.sqlite_only
+def test_an_operator_sets_a_password_from_the_command_line(tmp_path: Any) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from sharegraph.authz.passwords import verify_password
+    from sharegraph.cli.main import app
+
+    runner = CliRunner()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert runner.invoke(app, ["demo", "seed", "--database", url]).exit_code == 0
+    typed = f"{PASSWORD}\n{PASSWORD}\n"
+    done = runner.invoke(app, ["user", "password", "eastside-portal", "--database", url], input=typed)
+    assert done.exit_code == 0, done.output
+    program = runner.invoke(app, ["user", "password", "prairie-api", "--database", url], input=typed)
+    assert program.exit_code == 1 and "NOT_A_USER" not in program.output
+    assert "programs use API keys" in program.output
+
+    async def stored() -> str | None:
+        db = Database(url)
+        try:
+            async with db.read_session() as session:
+                return await session.scalar(
+                    select(Password.hash)
+                    .join(Principal, Principal.id == Password.principal_id)
+                    .where(Principal.name == "eastside-portal")
+                )
+        finally:
+            await db.dispose()
+
+    hashed = asyncio.run(stored())
+    assert hashed is not None and asyncio.run(verify_password(hashed, PASSWORD))
