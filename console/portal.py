@@ -107,10 +107,14 @@ def portal_router() -> APIRouter:
         if result.unauthenticated:
             return _signin(request)
         rows = []
+        withheld = result.withheld()
         records = ((result.data or {}).get("contactRecords") or {}).get("edges") or []
-        for edge in records:
+        for index, edge in enumerate(records):
             node = edge.get("node") or {}
-            client = node.get("client")
+            at = ("contactRecords", "edges", index, "node", "client")
+            client: Any = (node.get("client") or {}).get("firstName")
+            if at in withheld or (*at, "firstName") in withheld:
+                client = WITHHELD
             for referral in node.get("referrals") or []:
                 if status and referral.get("status") != status:
                     continue
@@ -119,8 +123,10 @@ def portal_router() -> APIRouter:
                         "id": referral["id"],
                         "status": referral.get("status"),
                         "created": referral.get("createdAt"),
-                        "program": (referral.get("program") or {}).get("name"),
-                        "client": client.get("firstName") if client else None,
+                        "program": (referral.get("program") or referral.get("service") or {}).get(
+                            "name"
+                        ),
+                        "client": client,
                         "external_id": referral.get("externalId"),
                     }
                 )
@@ -355,13 +361,25 @@ def portal_router() -> APIRouter:
         if result.unauthenticated:
             return _signin(request)
         queues = []
-        for edge in ((result.data or {}).get("referralQueues") or {}).get("edges") or []:
+        withheld = result.withheld()
+        for q_index, edge in enumerate(
+            ((result.data or {}).get("referralQueues") or {}).get("edges") or []
+        ):
             node = edge.get("node") or {}
-            entries = [
-                e["node"]
-                for e in ((node.get("entries") or {}).get("edges") or [])
-                if e.get("node") and e["node"].get("assignedProgram")
-            ]
+            entries = []
+            for e_index, entry in enumerate((node.get("entries") or {}).get("edges") or []):
+                found = dict(entry.get("node") or {})
+                if not found.get("assignedProgram"):
+                    continue
+                at = (
+                    "referralQueues", "edges", q_index, "node", "entries", "edges", e_index,
+                    "node", "client",
+                )  # fmt: skip
+                client: Any = (found.get("client") or {}).get("firstName")
+                if at in withheld or (*at, "firstName") in withheld:
+                    client = WITHHELD
+                found["client"] = client
+                entries.append(found)
             queues.append({"name": node.get("name"), "entries": entries})
         return page(
             request,
