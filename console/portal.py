@@ -19,7 +19,7 @@ from sharegraph.console.render import WITHHELD, page, redirect
 from sharegraph.console.words import ACTIONS, OUTCOME_WORDS, STATUS_WORDS
 from sharegraph.errors import HTTP_STATUS, ErrorCode, SharegraphError
 
-INBOX_SIZE = 100
+INBOX_SIZE = 50
 INBOX_STATUSES = [
     (s, STATUS_WORDS[s])
     for s in (
