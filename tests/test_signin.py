@@ -294,9 +294,13 @@ def test_an_operator_sets_a_password_from_the_command_line(tmp_path: Any) -> Non
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert runner.invoke(app, ["demo", "seed", "--database", url]).exit_code == 0
     typed = f"{PASSWORD}\n{PASSWORD}\n"
-    done = runner.invoke(app, ["user", "password", "eastside-portal", "--database", url], input=typed)
+    done = runner.invoke(
+        app, ["user", "password", "eastside-portal", "--database", url], input=typed
+    )
     assert done.exit_code == 0, done.output
-    program = runner.invoke(app, ["user", "password", "prairie-api", "--database", url], input=typed)
+    program = runner.invoke(
+        app, ["user", "password", "prairie-api", "--database", url], input=typed
+    )
     assert program.exit_code == 1 and "NOT_A_USER" not in program.output
     assert "programs use API keys" in program.output
 
@@ -314,3 +318,50 @@ def test_an_operator_sets_a_password_from_the_command_line(tmp_path: Any) -> Non
 
     hashed = asyncio.run(stored())
     assert hashed is not None and asyncio.run(verify_password(hashed, PASSWORD))
+
+
+async def test_a_resent_invitation_voids_the_earlier_link(
+    portal: Portal, smtp: Smtp, keys: dict[str, str]
+) -> None:
+    body = await _gql(
+        portal,
+        keys["prairie-admin"],
+        INVITE,
+        {
+            "input": {
+                "name": "eastside-volunteer",
+                "email": "volunteer@eastsidefoodpantry.example.org",
+                "partnerOrganizationId": await _eastside(portal.db),
+            }
+        },
+    )
+    assert body["data"]["inviteUser"]["sent"] is True
+    async with portal.db.read_session() as session:
+        person = await session.scalar(
+            select(Principal.id).where(Principal.name == "eastside-volunteer")
+        )
+    assert person is not None
+    resent = await _gql(
+        portal,
+        keys["prairie-admin"],
+        "mutation($id: ID!) { resendInvitation(principalId: $id) { sent principal { name } } }",
+        {"id": to_global_id("Principal", person)},
+    )
+    assert resent["data"]["resendInvitation"] == {
+        "sent": True,
+        "principal": {"name": "eastside-volunteer"},
+    }
+    first, second = (link.removeprefix("http://sharegraph.test") for link in smtp.links())
+    assert (await portal.browser.http.get(first)).status_code == 404
+    assert (await portal.browser.http.get(second)).status_code == 200
+    # Programs are not invited.
+    async with portal.db.read_session() as session:
+        program = await session.scalar(select(Principal.id).where(Principal.name == "prairie-api"))
+    assert program is not None
+    refused = await _gql(
+        portal,
+        keys["prairie-admin"],
+        "mutation($id: ID!) { resendInvitation(principalId: $id) { sent } }",
+        {"id": to_global_id("Principal", program)},
+    )
+    assert refused["errors"][0]["extensions"]["reason"] == "NOT_A_USER"
