@@ -70,7 +70,11 @@ def _problem(error: SharegraphError) -> Problem:
 
 def _status_code(result: Result) -> int:
     failures = result.failures()
-    return HTTP_STATUS.get(ErrorCode(failures[0].code), 400) if failures else 200
+    if not failures:
+        return 200
+    known = {code.value: code for code in ErrorCode}
+    code = known.get(failures[0].code)
+    return HTTP_STATUS[code] if code is not None else 400
 
 
 def _viewer(result: Result) -> dict[str, Any] | None:
@@ -103,6 +107,7 @@ def portal_router() -> APIRouter:
 
     @router.get("/portal")
     async def inbox(request: Request, status: str | None = None) -> Response:
+        status = status if status in STATUS_WORDS else None
         result = await run(request, "inbox", {"first": INBOX_SIZE})
         if result.unauthenticated:
             return _signin(request)
@@ -142,7 +147,7 @@ def portal_router() -> APIRouter:
             viewer=_viewer(result),
             problems=result.failures(),
             rows=new + rest,
-            status=status if status in STATUS_WORDS else "",
+            status=status or "",
             statuses=INBOX_STATUSES,
         )
 

@@ -71,6 +71,8 @@ async def test_the_inbox_shows_new_referrals_first_and_filters_by_status(portal:
     assert statuses and "New" in statuses
     first_other = next(i for i, s in enumerate(statuses) if s != "New")
     assert "New" not in statuses[first_other:]
+    unknown = await portal.browser.http.get("/portal?status=BOGUS")
+    assert re.findall(r'<span class="status">([^<]+)</span>', unknown.text) == statuses
     completed = await portal.browser.http.get("/portal?status=COMPLETED")
     assert set(re.findall(r'<span class="status">([^<]+)</span>', completed.text)) <= {"Completed"}
 
