@@ -4,24 +4,32 @@ capacity, each a GraphQL operation of the public schema run as that person."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from graphql import parse, validate
 from sqlalchemy import select
 
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.console.graph_client import PAGES
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import GranteeKind, Sensitivity
 from sharegraph.datastore.models import (
     Client,
+    ClientConsent,
+    ContactFormVersion,
     ContactRecord,
+    FormField,
     Outcome,
     Referral,
     ServiceCapacity,
 )
-from sharegraph.graph.relay import from_global_id
+from sharegraph.demo import demo_id
+from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.schema import build_schema
 from sharegraph.settings import Settings
 
@@ -160,3 +168,65 @@ async def test_queue_and_follow_up_pages_answer(portal: Portal) -> None:
         page = await portal.browser.http.get(path)
         assert page.status_code == 200, path
         assert 'class="problem"' not in page.text, path
+
+
+async def test_part2_answers_come_with_the_redisclosure_notice(seeded_db: Database) -> None:
+    """Lakeside's call-taker reads Prairie 211's after-hours answers; the Part 2 ones only under
+    the client's consent, and then the page shows the redisclosure notice."""
+    prairie, lakeside = demo_id("tenant", "prairie"), demo_id("tenant", "lakeside")
+    async with seeded_db.read_session() as session:
+        part2 = set(
+            (
+                await session.scalars(
+                    select(FormField.key)
+                    .join(ContactFormVersion, ContactFormVersion.id == FormField.form_version_id)
+                    .where(
+                        ContactFormVersion.form_id
+                        == demo_id("contact-form", "prairie-after-hours"),
+                        FormField.sensitivity == Sensitivity.PART2,
+                    )
+                )
+            ).all()
+        )
+        rows = (
+            await session.execute(
+                select(Referral.id, ContactRecord.client_id, ContactRecord.answers)
+                .join(ContactRecord, ContactRecord.id == Referral.contact_record_id)
+                .join(ContactFormVersion, ContactFormVersion.id == ContactRecord.form_version_id)
+                .where(
+                    ContactRecord.tenant_id == prairie,
+                    ContactRecord.client_id.is_not(None),
+                    ContactFormVersion.form_id == demo_id("contact-form", "prairie-after-hours"),
+                )
+            )
+        ).all()
+    assert part2, "the after-hours form has Part 2 questions"
+    referral_id, client_id, _answers = next(
+        r for r in rows if part2 & {k for k, v in (r[2] or {}).items() if v not in (None, "")}
+    )
+    await set_password(seeded_db, "lakeside-call-taker")
+    async for portal in open_portal(seeded_db, portal_settings(seeded_db, None)):
+        await portal.browser.sign_in("lakeside-call-taker")
+        path = f"/portal/referrals/{to_global_id('Referral', referral_id)}"
+        before = await portal.browser.http.get(path)
+        assert before.status_code == 200
+        assert "Redisclosure notice" not in before.text
+        now = datetime.now(UTC)
+        async with seeded_db.write_session() as session:
+            session.add(
+                ClientConsent(
+                    tenant_id=prairie,
+                    client_id=client_id,
+                    recipient_kind=GranteeKind.TENANT,
+                    recipient_tenant_id=lakeside,
+                    purpose="after-hours coverage",
+                    granted_at=now - timedelta(days=1),
+                    expires_at=now + timedelta(days=30),
+                )
+            )
+        after = await portal.browser.http.get(path)
+        assert "Redisclosure notice (42 CFR Part 2)" in after.text
+        assert html.escape(REDISCLOSURE_NOTICE, quote=False) in after.text
+        shown = {key for key in part2 if f"<dt>{key}</dt>" in after.text}
+        assert shown, "the consented Part 2 answers are on the page"
+        assert not {key for key in part2 if f"<dt>{key}</dt>" in before.text}
