@@ -161,6 +161,20 @@ async def test_reporting_capacity(portal: Portal) -> None:
     assert row is not None and row.available == 7 and row.maximum == 90
     after = await portal.browser.http.get(done.headers["location"])
     assert "Capacity is reported." in after.text and "Truck back" in after.text
+    scheduled = await portal.browser.submit(
+        "/portal/capacity",
+        f"/portal/capacity/{capacity_id}/schedule",
+        {"local_date": "2030-01-06", "local_time": "08:00", "available": "40"},
+    )
+    assert scheduled.status_code == 303, scheduled.text
+    later = await portal.browser.http.get(scheduled.headers["location"])
+    assert "The change is scheduled." in later.text and "available 40" in later.text
+    nonsense = await portal.browser.submit(
+        "/portal/capacity",
+        f"/portal/capacity/{capacity_id}/schedule",
+        {"local_date": "2030-01-06", "local_time": "08:00", "available": "many"},
+    )
+    assert nonsense.status_code == 400 and "<small>BAD_USER_INPUT" in nonsense.text
 
 
 async def test_queue_and_follow_up_pages_answer(portal: Portal) -> None:
