@@ -86,7 +86,13 @@ class InvitationMutation:
         "`BAD_USER_INPUT` (`EMAIL_NOT_CONFIGURED`) before anything is written when this server "
         "has no mail server set.",
     )
-    async def invite_user(self, info: Info, input: InviteUserInput) -> InvitationPayload:
+    async def invite_user(
+        self,
+        info: Info,
+        input: Annotated[
+            InviteUserInput, strawberry.argument(description="Who to invite, and where.")
+        ],
+    ) -> InvitationPayload:
         ctx = info.context
         _require_mail(info)
         if not input.email:
