@@ -45,6 +45,7 @@ def people_router(people: People) -> APIRouter:
 
     @router.post("/signin")
     async def signin_post(request: Request) -> Response:
+        form: dict[str, str] = {}
         try:
             form = await read_form(request)
             token = await people.sign_in(
@@ -60,8 +61,8 @@ def people_router(people: People) -> APIRouter:
                 title="Sign in",
                 problems=[_problem(error)],
                 status_code=_status(error),
-                next=safe_next(request.query_params.get("next")),
-                login="",
+                next=safe_next(form.get("next")),
+                login=form.get("login", ""),
             )
         response = redirect(safe_next(form.get("next")))
         csrf.set_session(request, response, token, int(people.settings.signin.session_ttl_seconds))

@@ -158,6 +158,13 @@ async def test_wrong_passwords_lock_the_account(portal: Portal) -> None:
     for _ in range(2):
         wrong = await portal.browser.sign_in("eastside-portal", "not the password at all")
         assert wrong.status_code == 401 and "BAD_CREDENTIALS" in wrong.text
+    kept = await portal.browser.submit(
+        "/signin",
+        "/signin?next=/console",
+        {"login": "nobody-at-all", "password": "x" * 12, "next": "/console"},
+    )
+    assert kept.status_code == 401
+    assert 'name="next" value="/console"' in kept.text and 'value="nobody-at-all"' in kept.text
     third = await portal.browser.sign_in("eastside-portal", "not the password at all")
     assert third.status_code == 429 and "ACCOUNT_LOCKED" in third.text
     assert "locked" in third.text and "Retry-After" not in third.text
@@ -170,7 +177,7 @@ async def test_wrong_passwords_lock_the_account(portal: Portal) -> None:
                 select(AuditEvent.action).where(AuditEvent.action.like("session.%"))
             )
         ).all()
-    assert actions.count("session.sign_in_refused") == 4
+    assert actions.count("session.sign_in_refused") == 5  # the unknown name counts too
     assert "session.sign_in" not in actions
 
 
