@@ -1,4 +1,4 @@
-"""Bearer credentials (API keys and JWTs) to principals."""
+"""Credentials to principals: bearer API keys and JWTs, and people's session cookies."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sharegraph.authz.credentials import key_matches, parse_key
 from sharegraph.authz.jwts import jwt_claims
 from sharegraph.authz.principal import Principal, RoleGrant
+from sharegraph.authz.signin import session_principal_id
 from sharegraph.datastore.models import ApiKey, Instance, RoleAssignment
 from sharegraph.datastore.models import Principal as PrincipalRow
 from sharegraph.errors import Unauthenticated
@@ -110,3 +111,12 @@ async def authenticate(
     raise Unauthenticated(
         "the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS"
     )
+
+
+async def authenticate_session(session: AsyncSession, token: str) -> Principal:
+    """The principal of a browser session cookie (people signed in to the portal)."""
+    principal_id = await session_principal_id(session, token)
+    principal = await load_principal(session, principal_id) if principal_id else None
+    if principal is None:
+        raise Unauthenticated("your session has ended; sign in again", reason="SESSION_EXPIRED")
+    return principal

@@ -29,7 +29,9 @@ app = typer.Typer(
 CHATTY_LOGGERS = ("casbin", "alembic")
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+user_app = typer.Typer(help="People who sign in to the portal.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.command("export")(export_command)
@@ -204,6 +206,40 @@ def demo_principals(
         typer.echo(f"{p['name']:<22} {p['role']:<13} {home:<22} {p['apiKey']}")
 
 
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="The principal's name (kind USER).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Set a person's password (asked twice, never echoed; or one line on standard input):
+    the first admin's, or anyone's the e-mail cannot reach. Ends their sessions."""
+    from sharegraph.authz import signin
+    from sharegraph.datastore import audit
+    from sharegraph.datastore.engine import Database
+
+    settings = _settings(database)
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def go() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.write_session() as session:
+                person = await signin.person_by_name(session, name)
+                await signin.store_password(session, person, password)
+                await audit.record(
+                    session,
+                    tenant_id=person.tenant_id,
+                    principal_id=person.id,
+                    action="credentials.password.set",
+                    detail={"by": "cli"},
+                )
+        finally:
+            await db.dispose()
+
+    _run(go)
+    typer.echo(f"password set for {name}; their sessions have ended")
+
+
 @app.command()
 def serve(
     database: DatabaseOption = None,
@@ -225,7 +261,7 @@ def serve(
     import uvicorn
 
     from sharegraph.cli.serving import UVICORN_LIMITS
-    from sharegraph.web.app import create_app
+    from sharegraph.console.site import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
 

@@ -39,6 +39,7 @@ from sharegraph.graph.form_sharing import FormSharingMutation
 from sharegraph.graph.guard import guard
 from sharegraph.graph.input_text import InputText
 from sharegraph.graph.inventories import InventoryMutation, InventoryQuery
+from sharegraph.graph.invitations import InvitationMutation
 from sharegraph.graph.limits import OperationLimits
 from sharegraph.graph.list_limits import ListLimits
 from sharegraph.graph.mutations import DataMutation
@@ -81,6 +82,7 @@ Mutation = merge_types(
         InventoryMutation,
         FollowUpMutation,
         PrincipalAdminMutation,
+        InvitationMutation,
         SharingAdminMutation,
         EmailTemplateMutation,
         EmailPdfMutation,

@@ -121,6 +121,40 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class SignInSettings:
+    """Sign-in for people (the portal): sessions, lockout and the links sent by e-mail."""
+
+    # Where people reach this server; the start of the links in invitation and reset e-mails.
+    public_url: str = "http://localhost:8000"
+    session_ttl_seconds: float = 12 * 3600.0
+    # Wrong passwords in a row before the account is locked for lockout_seconds.
+    max_failed_attempts: int = 5
+    lockout_seconds: float = 15 * 60.0
+    # Sign-in and reset attempts per client address per minute (this process), before lockout.
+    attempts_per_minute_per_ip: int = 20
+    invitation_ttl_seconds: float = 7 * 24 * 3600.0
+    reset_ttl_seconds: float = 3600.0
+
+    @classmethod
+    def from_env(cls) -> SignInSettings:
+        return cls(
+            public_url=(os.environ.get("SHAREGRAPH_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            session_ttl_seconds=_env_float("SHAREGRAPH_SESSION_TTL", cls.session_ttl_seconds),
+            max_failed_attempts=_env_int(
+                "SHAREGRAPH_SIGNIN_MAX_FAILURES", cls.max_failed_attempts
+            ),
+            lockout_seconds=_env_float("SHAREGRAPH_SIGNIN_LOCKOUT", cls.lockout_seconds),
+            attempts_per_minute_per_ip=_env_int(
+                "SHAREGRAPH_SIGNIN_PER_MINUTE", cls.attempts_per_minute_per_ip
+            ),
+            invitation_ttl_seconds=_env_float(
+                "SHAREGRAPH_INVITATION_TTL", cls.invitation_ttl_seconds
+            ),
+            reset_ttl_seconds=_env_float("SHAREGRAPH_RESET_TTL", cls.reset_ttl_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class ExchangeSettings:
     """Export jobs (files under ``export_dir``, kept ``export_ttl_seconds``) and scheduled
     deliveries (directories only inside ``delivery_root``; stored SFTP secrets encrypted with
@@ -213,6 +247,7 @@ class Settings:
     echo_sql: bool = False
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    signin: SignInSettings = field(default_factory=SignInSettings)
     # The scheduler of due work inside `serve`: on when configured from the environment
     # (SHAREGRAPH_SCHEDULER, default on), off for apps built in code unless asked for.
     scheduler: bool = False
@@ -262,6 +297,7 @@ class Settings:
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
+            signin=SignInSettings.from_env(),
             fairness=FairnessSettings.from_env(),
             scheduler=_env_bool("SHAREGRAPH_SCHEDULER", True),
             scheduler_poll_seconds=_env_float(

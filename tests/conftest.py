@@ -290,3 +290,12 @@ def count_statements(demo_db: Database) -> Iterator[StatementCounter]:
     event.listen(demo_db.engine.sync_engine, "before_cursor_execute", counter)
     yield counter
     event.remove(demo_db.engine.sync_engine, "before_cursor_execute", counter)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where the browser tests saved their screenshots (tests/test_portal_browser.py)."""
+    if hasattr(config, "workerinput"):
+        return
+    folder = config._tmp_path_factory.getbasetemp() / "screens"  # type: ignore[attr-defined]
+    if folder.is_dir() and any(folder.iterdir()):
+        terminalreporter.write_line(f"portal screenshots: {folder}")

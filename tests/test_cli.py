@@ -34,6 +34,8 @@ def test_every_command_has_help() -> None:
         ["demo"],
         ["demo", "seed"],
         ["demo", "principals"],
+        ["user"],
+        ["user", "password"],
         ["bench"],
     ):
         result = runner.invoke(app, [*args, "--help"])

@@ -23,7 +23,7 @@ def _imports_of(path: Path) -> set[str]:
 
 
 def test_only_the_authentication_step_turns_credentials_into_principals() -> None:
-    entries = [PACKAGE / "web", PACKAGE / "graph", PACKAGE / "cli"]
+    entries = [PACKAGE / "web", PACKAGE / "graph", PACKAGE / "cli", PACKAGE / "console"]
     callers = sorted(
         {
             path.name

@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         state["policies"] = policies
         state["cursors"] = CursorCodec(secret)
         state["demo"] = bool(demo)
+        state["secret"] = secret
         scheduler = scheduler_for(db, settings) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
@@ -109,6 +110,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         # page can read why it was refused.
         app.add_middleware(Cors, origins=settings.cors_origins)
     auth = Authentication(settings, state)
+    # What pages served by the same app (console/) run on: the started app's state, the one
+    # authentication step and the schema.
+    app.state.sharegraph = state
+    app.state.auth = auth
     app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
     app.include_router(export_router(settings, state, auth), prefix="/exports")
 

@@ -1,5 +1,9 @@
 """The one authentication step of every HTTP entry: credentials -> principal -> access plan.
 
+Credentials are a bearer ``Authorization`` header (programs: API keys, JWTs) or, without one,
+a person's session cookie (the portal's pages and their in-process GraphQL calls); a request
+on a session that changes state must carry its CSRF token (:mod:`.csrf`).
+
 GraphQL, the HSDS API and export downloads take their caller from :class:`Authentication`,
 used as a FastAPI dependency (``Depends(auth.caller)``, or ``auth.caller_or_public`` where the
 public may read without credentials); later entries (WebSockets, web pages, webhook
@@ -16,7 +20,7 @@ from typing import Any
 
 from fastapi import Request
 
-from sharegraph.authz.authenticate import authenticate
+from sharegraph.authz.authenticate import authenticate, authenticate_session
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.principal import Principal, RoleGrant
 from sharegraph.authz.store import PolicyStore
@@ -24,6 +28,7 @@ from sharegraph.datastore.audit import AuditCollector
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind, Role
 from sharegraph.settings import Settings
+from sharegraph.web import csrf
 
 # Who reads without credentials (the HSDS API): no home, the api-client role, so its plan holds
 # only what owners share with `public`.
@@ -68,17 +73,32 @@ class Authentication:
         async with db.read_session() as session:
             return await authenticate(session, authorization, self.settings)
 
+    async def session_principal(self, token: str) -> Principal:
+        """The principal signed in with a session cookie; ``UNAUTHENTICATED`` once it ended."""
+        db: Database = self.state["db"]
+        async with db.read_session() as session:
+            return await authenticate_session(session, token)
+
     def of(self, principal: Principal, purpose: str | None, *, anonymous: bool = False) -> Caller:
         policies: PolicyStore = self.state["policies"]
         return Caller(principal, policies.plan_for(principal), purpose, anonymous)
 
     async def caller(self, request: Request) -> Caller:
         """The caller of a request that must carry credentials."""
-        principal = await self.principal(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        cookie = request.cookies.get(csrf.SESSION_COOKIE)
+        if authorization is None and cookie:
+            principal = await self.session_principal(cookie)
+            if request.method not in csrf.SAFE_METHODS:
+                csrf.check(self.state["secret"], request, request.headers.get(csrf.CSRF_HEADER))
+        else:
+            principal = await self.principal(authorization)
         return self.of(principal, request.headers.get(PURPOSE_HEADER) or None)
 
     async def caller_or_public(self, request: Request) -> Caller:
         """The caller, or the public when the request carries no credentials at all."""
-        if request.headers.get("authorization") is None:
+        if request.headers.get("authorization") is None and not request.cookies.get(
+            csrf.SESSION_COOKIE
+        ):
             return self.of(PUBLIC_PRINCIPAL, None, anonymous=True)
         return await self.caller(request)

@@ -53,6 +53,7 @@ from sharegraph.datastore.models.sharing import (
     InventoryItem,
     SharingAgreement,
 )
+from sharegraph.datastore.models.signin import Password, SignInLink, WebSession
 from sharegraph.datastore.models.tenants import (
     ApiKey,
     Instance,
@@ -94,6 +95,7 @@ __all__ = [
     "Organization",
     "Outcome",
     "PartnerOrganization",
+    "Password",
     "Phone",
     "Principal",
     "Program",
@@ -112,8 +114,10 @@ __all__ = [
     "ServiceAtLocation",
     "ServiceCapacity",
     "SharingAgreement",
+    "SignInLink",
     "Taxonomy",
     "TaxonomyTerm",
     "Tenant",
     "Unit",
+    "WebSession",
 ]

@@ -1,0 +1,426 @@
+"""The provider portal (``/portal``): partner staff's referrals, capacity, queue entries and
+follow-ups, every one read and changed through the public GraphQL schema as the person signed
+in (:mod:`.graph_client`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from sharegraph.console.forms import read_form
+from sharegraph.console.graph_client import Problem, Result, run
+from sharegraph.console.render import WITHHELD, page, redirect
+from sharegraph.console.words import ACTIONS, OUTCOME_WORDS, STATUS_WORDS
+from sharegraph.errors import HTTP_STATUS, ErrorCode, SharegraphError
+
+INBOX_SIZE = 50
+INBOX_STATUSES = [
+    (s, STATUS_WORDS[s])
+    for s in (
+        "REQUESTED",
+        "ACCEPTED",
+        "IN_PROGRESS",
+        "ON_HOLD",
+        "COMPLETED",
+        "REJECTED",
+        "FAILED",
+        "CANCELLED",
+    )
+]
+CLIENT_FIELDS = [
+    ("firstName", "First name"),
+    ("lastName", "Last name"),
+    ("phone", "Phone"),
+    ("dateOfBirth", "Date of birth"),
+    ("postalCode", "Postal code"),
+    ("county", "County"),
+    ("preferredLanguage", "Preferred language"),
+]
+INTAKE_FIELDS = [
+    ("startedAt", "Contact started"),
+    ("channel", "Channel"),
+    ("callerPostalCode", "Caller's postal code"),
+    ("callerCounty", "Caller's county"),
+    ("riskLevel", "Risk level"),
+    ("needs", "Needs"),
+    ("narrative", "Narrative"),
+]
+DONE_WORDS = {
+    "status": "The referral's status is changed.",
+    "outcome": "The outcome is recorded.",
+    "external-id": "Your case number is saved.",
+    "capacity": "Capacity is reported.",
+    "scheduled": "The change is scheduled.",
+}
+
+
+def _signin(request: Request) -> Response:
+    return redirect("/signin?next=" + quote(request.url.path))
+
+
+def _problem(error: SharegraphError) -> Problem:
+    return Problem(error.message, error.code.value, error.reason)
+
+
+def _status_code(result: Result) -> int:
+    failures = result.failures()
+    if not failures:
+        return 200
+    known = {code.value: code for code in ErrorCode}
+    code = known.get(failures[0].code)
+    return HTTP_STATUS[code] if code is not None else 400
+
+
+def _viewer(result: Result) -> dict[str, Any] | None:
+    return (result.data or {}).get("viewer")
+
+
+def _fields(
+    node: dict[str, Any] | None,
+    keys: list[tuple[str, str]],
+    at: tuple[str | int, ...],
+    withheld: set[tuple[str | int, ...]],
+) -> dict[str, Any]:
+    """Each field's value, or WITHHELD where the plan withheld it on this row."""
+    out: dict[str, Any] = {}
+    for key, _label in keys:
+        if (*at, key) in withheld or at in withheld:
+            out[key] = WITHHELD
+        else:
+            value = (node or {}).get(key)
+            if key == "needs" and isinstance(value, list):
+                value = ", ".join(str(n.get("name")) for n in value if n.get("name"))
+            if key == "startedAt" and value:
+                value = str(value).replace("T", " ")[:16]
+            out[key] = value
+    return out
+
+
+def portal_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/portal")
+    async def inbox(request: Request, status: str | None = None) -> Response:
+        status = status if status in STATUS_WORDS else None
+        result = await run(request, "inbox", {"first": INBOX_SIZE})
+        if result.unauthenticated:
+            return _signin(request)
+        rows = []
+        withheld = result.withheld()
+        records = ((result.data or {}).get("contactRecords") or {}).get("edges") or []
+        for index, edge in enumerate(records):
+            node = edge.get("node") or {}
+            at = ("contactRecords", "edges", index, "node", "client")
+            client: Any = (node.get("client") or {}).get("firstName")
+            if at in withheld or (*at, "firstName") in withheld:
+                client = WITHHELD
+            for referral in node.get("referrals") or []:
+                if status and referral.get("status") != status:
+                    continue
+                rows.append(
+                    {
+                        "id": referral["id"],
+                        "status": referral.get("status"),
+                        "created": referral.get("createdAt"),
+                        "program": (referral.get("program") or referral.get("service") or {}).get(
+                            "name"
+                        ),
+                        "client": client,
+                        "external_id": referral.get("externalId"),
+                    }
+                )
+        # New ones first, then the most recent.
+        new = [r for r in rows if r["status"] == "REQUESTED"]
+        rest = [r for r in rows if r["status"] != "REQUESTED"]
+        new.sort(key=lambda r: r["created"] or "", reverse=True)
+        rest.sort(key=lambda r: r["created"] or "", reverse=True)
+        return page(
+            request,
+            "inbox.html",
+            title="Referrals",
+            viewer=_viewer(result),
+            problems=result.failures(),
+            rows=new + rest,
+            status=status or "",
+            statuses=INBOX_STATUSES,
+        )
+
+    async def referral_page(
+        request: Request,
+        referral_id: str,
+        problems: list[Problem] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        result = await run(request, "referral", {"id": referral_id})
+        if result.unauthenticated:
+            return _signin(request)
+        referral = (result.data or {}).get("referral")
+        shown_problems = list(problems or []) + result.failures()
+        if referral is None and not shown_problems:
+            shown_problems.append(
+                Problem("no referral with this id is shared with you", "NOT_FOUND")
+            )
+            status_code = 404
+        withheld = result.withheld()
+        record = (referral or {}).get("contactRecord")
+        base = ("referral", "contactRecord")
+        answers: Any = (record or {}).get("answers")
+        if (*base, "answers") in withheld or base in withheld:
+            answers = WITHHELD
+        fields = {
+            "client": _fields(
+                (record or {}).get("client"), CLIENT_FIELDS, (*base, "client"), withheld
+            ),
+            "intake": _fields(record, INTAKE_FIELDS, base, withheld),
+            "answers": answers,
+        }
+        return page(
+            request,
+            "referral.html",
+            title="Referral",
+            viewer=_viewer(result),
+            problems=shown_problems,
+            status_code=status_code,
+            referral=referral,
+            record=record,
+            fields=fields,
+            client_fields=CLIENT_FIELDS,
+            intake_fields=INTAKE_FIELDS,
+            actions=ACTIONS.get((referral or {}).get("status") or "", []),
+            outcome_codes=list(OUTCOME_WORDS.items()),
+            today=date.today().isoformat(),
+            notice=result.redisclosure_notice,
+            flash=DONE_WORDS.get(request.query_params.get("done") or ""),
+        )
+
+    @router.get("/portal/referrals/{referral_id}")
+    async def referral(request: Request, referral_id: str) -> Response:
+        return await referral_page(request, referral_id)
+
+    async def change(
+        request: Request,
+        document: str,
+        build: Callable[[dict[str, str]], dict[str, Any]],
+        back: str,
+        done: str,
+        again: Callable[[list[Problem], int], Awaitable[Response]],
+    ) -> Response:
+        """Post a form as one mutation; back to the page, with the outcome or the problem."""
+        try:
+            form = await read_form(request)
+            variables = build(form)
+        except SharegraphError as error:
+            return await again([_problem(error)], HTTP_STATUS[error.code])
+        except (ValueError, KeyError):
+            bad = Problem("a field of the form is missing or not a number", "BAD_USER_INPUT")
+            return await again([bad], 400)
+        result = await run(request, document, variables)
+        if result.unauthenticated:
+            return _signin(request)
+        if result.failures():
+            return await again(result.failures(), _status_code(result))
+        return redirect(f"{back}?done={done}")
+
+    def _key() -> str:
+        return uuid.uuid4().hex
+
+    @router.post("/portal/referrals/{referral_id}/status")
+    async def referral_status(request: Request, referral_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            return {
+                "input": {
+                    "id": referral_id,
+                    "version": int(form["version"]),
+                    "status": form["status"],
+                    "reason": form.get("reason") or None,
+                    "idempotencyKey": _key(),
+                }
+            }
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await referral_page(request, referral_id, problems, code)
+
+        back = f"/portal/referrals/{referral_id}"
+        return await change(request, "referral_status", build, back, "status", again)
+
+    @router.post("/portal/referrals/{referral_id}/outcome")
+    async def referral_outcome(request: Request, referral_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            return {
+                "input": {
+                    "referralId": referral_id,
+                    "code": form["code"],
+                    "outcomeDate": form["outcome_date"],
+                    "note": form.get("note") or None,
+                    "idempotencyKey": _key(),
+                }
+            }
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await referral_page(request, referral_id, problems, code)
+
+        back = f"/portal/referrals/{referral_id}"
+        return await change(request, "referral_outcome", build, back, "outcome", again)
+
+    @router.post("/portal/referrals/{referral_id}/external-id")
+    async def referral_external_id(request: Request, referral_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            return {
+                "input": {
+                    "id": referral_id,
+                    "version": int(form["version"]),
+                    "externalId": form.get("external_id") or None,
+                    "idempotencyKey": _key(),
+                }
+            }
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await referral_page(request, referral_id, problems, code)
+
+        back = f"/portal/referrals/{referral_id}"
+        return await change(request, "referral_external_id", build, back, "external-id", again)
+
+    async def capacity_page(
+        request: Request, problems: list[Problem] | None = None, status_code: int = 200
+    ) -> Response:
+        who = await run(request, "whoami")
+        if who.unauthenticated:
+            return _signin(request)
+        viewer = _viewer(who) or {}
+        home = (viewer.get("partnerOrganization") or {}).get("name")
+        result = await run(request, "capacity", {"organization": home or ""})
+        programs: list[dict[str, Any]] = []
+        for edge in ((result.data or {}).get("organizations") or {}).get("edges") or []:
+            node = edge.get("node") or {}
+            # Until the graph links a directory organization to its partner organization, the
+            # portal shows the programs of the organization named like the person's own.
+            if home is not None and node.get("name") != home:
+                continue
+            programs.extend(p for p in node.get("programs") or [] if p.get("capacities"))
+        return page(
+            request,
+            "capacity.html",
+            title="Capacity",
+            viewer=viewer or None,
+            problems=list(problems or []) + who.failures() + result.failures(),
+            status_code=status_code,
+            programs=programs,
+            flash=DONE_WORDS.get(request.query_params.get("done") or ""),
+        )
+
+    @router.get("/portal/capacity")
+    async def capacity(request: Request) -> Response:
+        return await capacity_page(request)
+
+    @router.post("/portal/capacity/{capacity_id}")
+    async def capacity_update(request: Request, capacity_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            return {
+                "input": {
+                    "id": capacity_id,
+                    "version": int(form["version"]),
+                    "available": int(form["available"]),
+                    "maximum": int(form["maximum"]),
+                    "note": form.get("note") or None,
+                    "idempotencyKey": _key(),
+                }
+            }
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await capacity_page(request, problems, code)
+
+        return await change(
+            request, "capacity_update", build, "/portal/capacity", "capacity", again
+        )
+
+    @router.post("/portal/capacity/{capacity_id}/schedule")
+    async def capacity_schedule(request: Request, capacity_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            local_time = form["local_time"]
+            return {
+                "input": {
+                    "capacityId": capacity_id,
+                    "localDate": form["local_date"],
+                    "localTime": local_time if local_time.count(":") == 2 else local_time + ":00",
+                    "available": int(form["available"]),
+                    "idempotencyKey": _key(),
+                }
+            }
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await capacity_page(request, problems, code)
+
+        return await change(
+            request, "capacity_schedule", build, "/portal/capacity", "scheduled", again
+        )
+
+    @router.get("/portal/queue")
+    async def queue(request: Request) -> Response:
+        result = await run(request, "queue")
+        if result.unauthenticated:
+            return _signin(request)
+        queues = []
+        withheld = result.withheld()
+        for q_index, edge in enumerate(
+            ((result.data or {}).get("referralQueues") or {}).get("edges") or []
+        ):
+            node = edge.get("node") or {}
+            entries = []
+            for e_index, entry in enumerate((node.get("entries") or {}).get("edges") or []):
+                found = dict(entry.get("node") or {})
+                if not found.get("assignedProgram"):
+                    continue
+                at = (
+                    "referralQueues", "edges", q_index, "node", "entries", "edges", e_index,
+                    "node", "client",
+                )  # fmt: skip
+                client: Any = (found.get("client") or {}).get("firstName")
+                if at in withheld or (*at, "firstName") in withheld:
+                    client = WITHHELD
+                found["client"] = client
+                entries.append(found)
+            queues.append({"name": node.get("name"), "entries": entries})
+        return page(
+            request,
+            "queue.html",
+            title="Queue",
+            viewer=_viewer(result),
+            problems=result.failures(),
+            queues=queues,
+        )
+
+    @router.get("/portal/follow-ups")
+    async def follow_ups(request: Request) -> Response:
+        result = await run(request, "follow_ups")
+        if result.unauthenticated:
+            return _signin(request)
+        edges = ((result.data or {}).get("followUps") or {}).get("edges") or []
+        return page(
+            request,
+            "follow_ups.html",
+            title="Follow-ups",
+            viewer=_viewer(result),
+            problems=result.failures(),
+            follow_ups=[e["node"] for e in edges if e.get("node")],
+        )
+
+    @router.get("/console")
+    async def console_home(request: Request) -> Response:
+        result = await run(request, "whoami")
+        if result.unauthenticated:
+            return _signin(request)
+        return page(
+            request,
+            "console_home.html",
+            title="Console",
+            viewer=_viewer(result),
+            problems=result.failures(),
+        )
+
+    return router
