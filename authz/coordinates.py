@@ -33,6 +33,8 @@ OPERATIONS: dict[str, str] = {
     "clients": "read",
     "referralQueues": "read",
     "followUps": "read",
+    "referrals": "read",
+    "queueEntries": "read",
     "networkStatistics": "statistics",
     # mutations (action write)
     "createContactRecord": "write",
