@@ -1,4 +1,4 @@
-"""Tenants, partner organizations and the viewer."""
+"""Tenants and partner organizations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from sharegraph.datastore import models as m
-from sharegraph.graph.enums import PrincipalKind, Role
+from sharegraph.graph.enums import Role
 from sharegraph.graph.relay import Node
 from sharegraph.graph.types.base import node_type
 
@@ -36,13 +36,3 @@ class RoleGrant:
     tenant: Tenant | None
     partner_organization: PartnerOrganization | None
 
-
-@strawberry.type(description="Who is calling.")
-class Viewer:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    kind: PrincipalKind
-    tenant: Tenant | None
-    partner_organization: PartnerOrganization | None
-    roles: list[RoleGrant]
