@@ -43,6 +43,8 @@ OPERATIONS: dict[str, str] = {
     "updateReferralStatus": "write",
     "addOutcome": "write",
     "setReferralExternalId": "write",
+    "addReferralNote": "write",
+    "updateClientContact": "write",
     "createReferralQueue": "write",
     "updateReferralQueue": "write",
     "enqueueClient": "write",

@@ -59,6 +59,7 @@ from sharegraph.datastore.models import (
     QueueProgram,
     QueueStatus,
     Referral,
+    ReferralNote,
     ReferralQueue,
     ReferralStatusChange,
     Schedule,
@@ -344,6 +345,7 @@ CHILD_PARENTS: dict[Any, tuple[tuple[Any, Any], ...]] = {
         )
     ),
     Outcome: ((Outcome.referral_id, Referral),),
+    ReferralNote: ((ReferralNote.referral_id, Referral),),
     ReferralStatusChange: ((ReferralStatusChange.referral_id, Referral),),
     QueueStatus: ((QueueStatus.queue_id, ReferralQueue),),
 }  # fmt: skip

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.scopes import received_by, referrals_to_organizations
+from sharegraph.datastore import audit
 from sharegraph.datastore.enums import EventType, OutcomeCode, ReferralStatus
 from sharegraph.datastore.models import (
     ContactRecord,
@@ -27,6 +28,7 @@ from sharegraph.datastore.models import (
     Outcome,
     Program,
     Referral,
+    ReferralNote,
     ReferralStatusChange,
     Service,
     ServiceAtLocation,
@@ -337,3 +339,37 @@ async def add_outcome(
     record_event(session, outcome, EventType.CREATED, plan.principal.id)
     await session.flush()
     return outcome
+
+
+async def add_note(
+    session: AsyncSession, plan: AccessPlan, referral_id: uuid.UUID, body: str
+) -> ReferralNote:
+    """Append a case note, owned by the referral's tenant and attributed to the caller."""
+    referral = await locked_referral(session, plan, referral_id)
+    if not body.strip():
+        raise BadUserInput("a note needs some text", reason="MISSING_FIELD", field="body")
+    _check_text(body, "body")
+    principal = plan.principal
+    note = ReferralNote(
+        id=uuid.uuid4(),
+        tenant_id=referral.tenant_id,
+        referral_id=referral.id,
+        body=body,
+        author_id=principal.id,
+        author_tenant_id=principal.tenant_id,
+        author_partner_id=principal.partner_organization_id,
+    )
+    session.add(note)
+    await session.flush()
+    record_event(session, note, EventType.CREATED, principal.id)
+    await audit.record(
+        session,
+        tenant_id=referral.tenant_id,
+        principal_id=principal.id,
+        action="record.referral_note.create",
+        detail={"referral": referral.id},
+        record_type="ReferralNote",
+        record_ids=[note.id],
+        coordinates=["ReferralNote.body"],
+    )
+    return note

@@ -40,6 +40,7 @@ query($filter: ReferralFilterInput, $sort: ReferralSort, $first: Int, $after: St
       serviceAtLocation { uuid }
       program { uuid }
       contactRecord { id startedAt client { firstName phone } }
+      notes { body authorTenant { name } }
     } }
   }
 }
@@ -262,8 +263,8 @@ async def test_referrals_nested_cost_no_more_statements_for_more_rows(
         counts.append(len(reads))
     assert counts[0] == counts[1], count_statements.statements
     # authentication (2), page, count, then one per relation: tenant, service at location,
-    # program, contact record, client
-    assert counts[0] <= 10
+    # program, contact record, client, notes, their author tenants
+    assert counts[0] <= 12
 
 
 QUEUE_ENTRIES = """

@@ -35,4 +35,3 @@ class RoleGrant:
     role: Role
     tenant: Tenant | None
     partner_organization: PartnerOrganization | None
-
