@@ -22,10 +22,10 @@ from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity
 from sharegraph.errors import BadUserInput, Forbidden, NotFound
 from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import require_id
+from sharegraph.graph.permissions import PermissionEntry, permission_entries
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
-from sharegraph.graph.viewer import PermissionEntry, permission_entries
 from sharegraph.queries import principals, sharing
 
 strawberry.enum(GranteeKind)

@@ -37,8 +37,7 @@ from sharegraph.graph.types.resources import (
     ServiceAtLocation,
     TaxonomyTerm,
 )
-from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant
-from sharegraph.graph.viewer import Viewer
+from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
 from sharegraph.queries import contacts, directory
 from sharegraph.queries.pagination import SortKey
 

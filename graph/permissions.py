@@ -1,5 +1,5 @@
-"""The viewer (who is calling) and its effective permissions, which `viewer { permissions }`
-and the admin's `effectivePermissions` both read from here."""
+"""Effective permissions: what `viewer { permissions }` and the admin's `effectivePermissions`
+both return, built here once."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import strawberry
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.datastore import models as m
 from sharegraph.graph.context import Info
-from sharegraph.graph.enums import PrincipalKind
 from sharegraph.graph.relay import to_global_id
 from sharegraph.graph.types.base import maybe
-from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant
+from sharegraph.graph.types.tenants import Tenant
 
 # The `typeName` of entries that are operations (queries and mutations) rather than fields.
 OPERATION = "Operation"
@@ -117,23 +116,3 @@ async def permission_entries(
         for name in sorted(names)
     ]
     return fields + operations
-
-
-@strawberry.type(description="Who is calling.")
-class Viewer:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    kind: PrincipalKind
-    tenant: Tenant | None
-    partner_organization: PartnerOrganization | None
-    roles: list[RoleGrant]
-
-    @strawberry.field(
-        description="Everything you may do, as your tenant admin's `effectivePermissions` shows "
-        "it for you: each field of each owner tenant's data with the actions, row scopes and "
-        "sharing agreements (with their validity) it comes from, then the operations your roles "
-        "allow. Read it instead of learning from `FORBIDDEN_FIELD` errors."
-    )
-    async def permissions(self, info: Info) -> list[PermissionEntry]:
-        return await permission_entries(info, info.context.plan)
