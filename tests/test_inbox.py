@@ -305,3 +305,35 @@ async def test_a_partner_lists_its_assigned_entries_across_queues(api: Api) -> N
     assert expected <= {e["node"]["uuid"] for e in everything["queueEntries"]["edges"]}
     assert all(e["node"]["assignedProgram"] is None for e in awaiting["queueEntries"]["edges"])
     assert awaiting["queueEntries"]["totalCount"] < everything["queueEntries"]["totalCount"]
+
+
+async def test_queue_entries_nested_cost_no_more_statements_for_more_rows(
+    api: Api, count_statements: StatementCounter
+) -> None:
+    query = """
+    query($first: Int) {
+      queueEntries(first: $first) {
+        edges { node { priority status { label } queue { name } assignedProgram { name }
+          client { firstName } referral { status } } }
+      }
+    }
+    """
+    total = (await api.data("prairie-admin", QUEUE_ENTRIES, {"first": 100}))["queueEntries"][
+        "totalCount"
+    ]
+    assert total > 5
+    counts = []
+    for first in (5, min(total, 100)):
+        count_statements.statements.clear()
+        data = await api.data("prairie-admin", query, {"first": first})
+        assert len(data["queueEntries"]["edges"]) == first
+        counts.append(
+            len(
+                [
+                    s
+                    for s in count_statements.statements
+                    if not s.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS")
+                ]
+            )
+        )
+    assert counts[0] == counts[1], count_statements.statements
