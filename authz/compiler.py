@@ -126,7 +126,8 @@ def compile_core(
                 role_cache[owner] = _role_allowed(snapshot, roles, action, universe)
             allowed_by_role = role_cache[owner]
             denies = [r[2] for r in rules if r[4] == "deny"]
-            per_scope: dict[str, tuple[set[str], set[str]]] = {}
+            # scope -> (coordinates, type -> ids of the agreements that share that type)
+            per_scope: dict[str, tuple[set[str], dict[str, set[str]]]] = {}
             for rule in rules:
                 if rule[4] != "allow":
                     continue
@@ -138,9 +139,10 @@ def compile_core(
                 matched = {c for c in matched if not any(coordinate_matches(c, d) for d in denies)}
                 if not matched:
                     continue
-                coords, agreements = per_scope.setdefault(rule[5], (set(), set()))
+                coords, agreements = per_scope.setdefault(rule[5], (set(), defaultdict(set)))
                 coords |= matched
-                agreements.add(rule[8])
+                for coordinate in matched:
+                    agreements[type_of(coordinate)].add(rule[8])
             by_type: dict[str, list[Grant]] = defaultdict(list)
             for scope_text, (coords, agreements) in per_scope.items():
                 fields_by_type: dict[str, set[str]] = defaultdict(set)
@@ -158,7 +160,7 @@ def compile_core(
                 for type_name, fields in fields_by_type.items():
                     keys = frozenset(answer_keys) if type_name == "ContactRecord" else frozenset()
                     by_type[type_name].append(
-                        Grant(scope, frozenset(fields), keys, frozenset(agreements))
+                        Grant(scope, frozenset(fields), keys, frozenset(agreements[type_name]))
                     )
             for type_name, type_grants in by_type.items():
                 grants[(action, type_name)][owner] = tuple(

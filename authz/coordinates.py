@@ -33,6 +33,8 @@ OPERATIONS: dict[str, str] = {
     "clients": "read",
     "referralQueues": "read",
     "followUps": "read",
+    "referrals": "read",
+    "queueEntries": "read",
     "networkStatistics": "statistics",
     # mutations (action write)
     "createContactRecord": "write",
@@ -41,6 +43,8 @@ OPERATIONS: dict[str, str] = {
     "updateReferralStatus": "write",
     "addOutcome": "write",
     "setReferralExternalId": "write",
+    "addReferralNote": "write",
+    "updateClientContact": "write",
     "createReferralQueue": "write",
     "updateReferralQueue": "write",
     "enqueueClient": "write",

@@ -59,6 +59,7 @@ from sharegraph.datastore.models import (
     QueueProgram,
     QueueStatus,
     Referral,
+    ReferralNote,
     ReferralQueue,
     ReferralStatusChange,
     Schedule,
@@ -146,20 +147,27 @@ def _grantee_organizations(grantee: Grantee) -> Any:
     return None
 
 
-def _referral_to_grantee(grantee: Grantee) -> ColumnElement[bool]:
-    orgs = _grantee_organizations(grantee)
-    if orgs is None:
-        return false()
+def referrals_to_organizations(orgs: Any) -> ColumnElement[bool]:
+    """Referrals whose service at location or program belongs to one of ``orgs`` (a select of
+    organization ids)."""
     sals = (
         select(ServiceAtLocation.id)
         .join(Service, Service.id == ServiceAtLocation.service_id)
         .where(Service.organization_id.in_(orgs))
     )
     programs = select(Program.id).where(Program.organization_id.in_(orgs))
-    return and_(
-        Referral.status.not_in(CLOSED_FOR_PARTNERS),
-        or_(Referral.service_at_location_id.in_(sals), Referral.program_id.in_(programs)),
-    )
+    return or_(Referral.service_at_location_id.in_(sals), Referral.program_id.in_(programs))
+
+
+def received_by(grantee: Grantee) -> ColumnElement[bool]:
+    """Referrals to an organization the grantee operates, in any status (the inbox filter; the
+    row scopes still decide which of them the grantee sees)."""
+    orgs = _grantee_organizations(grantee)
+    return false() if orgs is None else referrals_to_organizations(orgs)
+
+
+def _referral_to_grantee(grantee: Grantee) -> ColumnElement[bool]:
+    return and_(Referral.status.not_in(CLOSED_FOR_PARTNERS), received_by(grantee))
 
 
 PARTNER_QUEUE_SCOPES = frozenset({"assigned_to_grantee", "referred_to_grantee"})
@@ -337,6 +345,7 @@ CHILD_PARENTS: dict[Any, tuple[tuple[Any, Any], ...]] = {
         )
     ),
     Outcome: ((Outcome.referral_id, Referral),),
+    ReferralNote: ((ReferralNote.referral_id, Referral),),
     ReferralStatusChange: ((ReferralStatusChange.referral_id, Referral),),
     QueueStatus: ((QueueStatus.queue_id, ReferralQueue),),
 }  # fmt: skip

@@ -22,6 +22,7 @@ from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity
 from sharegraph.errors import BadUserInput, Forbidden, NotFound
 from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import require_id
+from sharegraph.graph.permissions import PermissionEntry, permission_entries
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
@@ -234,15 +235,6 @@ class Explanation:
     )
 
 
-@strawberry.type
-class PermissionEntry:
-    owner: Tenant | None
-    type_name: str
-    field: str
-    action: str
-    row_scopes: list[str]
-
-
 def _own_admin_tenant(info: Info) -> uuid.UUID:
     principal = info.context.principal
     for grant in principal.roles:
@@ -351,7 +343,10 @@ class SharingAdminQuery:
 
     @strawberry.field(
         name="effectivePermissions",
-        description="Types x fields x actions with row scopes, per owner tenant.",
+        description="What a principal you administer may do: types x fields x actions with row "
+        "scopes and the agreements behind them, per owner tenant (of your tenant's data, or all "
+        "of it for your own staff), then the operations its roles allow. Each principal reads "
+        "its own as `viewer { permissions }`.",
     )
     async def effective_permissions(
         self, info: Info, principal_id: strawberry.ID
@@ -361,28 +356,12 @@ class SharingAdminQuery:
         if subject is None:
             return []  # a disabled principal can do nothing
         plan = info.context.policies.plan_for(subject)
-        merged: dict[tuple[uuid.UUID, str, str, str], set[str]] = {}
-        for (action, type_name), by_owner in plan.core.grants.items():
-            for owner, grants in by_owner.items():
-                if owner != admin_tenant and subject.tenant_id != admin_tenant:
-                    # an admin sees what flows out of its tenant, and its own staff's reach
-                    continue
-                for grant in grants:
-                    names = [*grant.fields, *(f"answers.{k}" for k in grant.answer_keys)]
-                    for name in names:
-                        merged.setdefault((owner, type_name, name, action), set()).add(
-                            str(grant.scope)
-                        )
-        tenants = {
-            o: maybe(Tenant, await info.context.loaders.one(m.Tenant, o))
-            for o in {k[0] for k in merged}
-        }
-        return [
-            PermissionEntry(owner=tenants[o], type_name=t, field=f, action=a, row_scopes=sorted(s))
-            for (o, t, f, a), s in sorted(
-                merged.items(), key=lambda kv: (str(kv[0][0]), *kv[0][1:])
-            )
-        ]
+
+        def shown(owner: uuid.UUID) -> bool:
+            # an admin sees what flows out of its tenant, and its own staff's reach
+            return owner == admin_tenant or subject.tenant_id == admin_tenant
+
+        return await permission_entries(info, plan, shown)
 
 
 async def access_changes(info: Info, changes: list[sharing.Change]) -> list[AccessChange]:

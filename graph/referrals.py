@@ -13,12 +13,14 @@ import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput, NotFound
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import OutcomeCode, ReferralStatus
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.types.base import maybe
-from sharegraph.graph.types.contacts import Outcome, Referral
+from sharegraph.graph.types.contacts import Client, Outcome, Referral, ReferralNote
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
+from sharegraph.queries import contacts
 from sharegraph.queries import referrals as q
 
 
@@ -66,6 +68,50 @@ class ReferralPayload:
 class OutcomePayload:
     outcome: Outcome | None
     referral: Referral | None
+
+
+@strawberry.input(description="A case note to append to a referral.")
+class AddReferralNoteInput:
+    referral_id: strawberry.ID = strawberry.field(description="The referral (global id).")
+    body: str = strawberry.field(description="The note's text (at most 10,000 characters).")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Send the same key when retrying: the note is added once, and the retry "
+        "answers with it.",
+    )
+
+
+@strawberry.type(description="What `addReferralNote` wrote.")
+class ReferralNotePayload:
+    note: ReferralNote | None = strawberry.field(
+        description="The note, as far as you may read it (the owner's agreements decide)."
+    )
+    referral: Referral | None = strawberry.field(description="The referral it is on.")
+
+
+@strawberry.input(
+    description="New contact details for a client; fields left out stay as they are, null "
+    "clears one."
+)
+class UpdateClientContactInput:
+    client_id: strawberry.ID = strawberry.field(description="The client (global id).")
+    version: int = strawberry.field(description="The `Client.version` you read.")
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Phone number to reach the client, as given."
+    )
+    preferred_language: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The language the client prefers to be spoken to in.",
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Send the same key when retrying: the change is made once.",
+    )
+
+
+@strawberry.type(description="What `updateClientContact` wrote.")
+class ClientPayload:
+    client: Client | None = strawberry.field(description="The client, as far as you may read it.")
 
 
 async def _referral(info: Info, referral_id: uuid.UUID) -> Referral | None:
@@ -153,3 +199,69 @@ class ReferralMutation:
         referral = await _referral(info, referral_id)
         outcome_row = await info.context.loaders.one(m.Outcome, outcome_id)
         return OutcomePayload(outcome=maybe(Outcome, outcome_row), referral=referral)
+
+    @strawberry.mutation(
+        name="addReferralNote",
+        description="Append a case note to a referral you may write (either side). Notes "
+        "cannot be changed or deleted; each names the tenant or partner organization that "
+        "wrote it and belongs to the referring tenant, whose agreements decide who else reads "
+        "it. Needs write on `ReferralNote.body` (`FORBIDDEN` / `FORBIDDEN_INPUT` otherwise).",
+    )
+    async def add_referral_note(
+        self, info: Info, input: AddReferralNoteInput
+    ) -> ReferralNotePayload:
+        ctx = info.context
+        ctx.plan.require_operation("addReferralNote", Action.WRITE)
+        referral_id = require_id(input.referral_id, "Referral")
+        target, scopes = await write_target(info, m.Referral, referral_id, "referral")
+        require_fields(info, "ReferralNote", target.tenant_id, ["body"], scopes)
+        async with transaction(info, "addReferralNote", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                note = await q.add_note(w.session, ctx.plan, referral_id, input.body)
+                w.result = {"note": str(note.id), "referral": str(referral_id)}
+            note_id = uuid.UUID((w.replayed or w.result)["note"])
+        referral = await _referral(info, referral_id)
+        note_row = await info.context.loaders.one(m.ReferralNote, note_id)
+        return ReferralNotePayload(note=maybe(ReferralNote, note_row), referral=referral)
+
+    @strawberry.mutation(
+        name="updateClientContact",
+        description="Correct a client's phone or preferred language, where the owner tenant's "
+        "agreement lets you write those fields on that client (for a partner, typically the "
+        "clients referred to it): else `FORBIDDEN` / `FORBIDDEN_INPUT`, or `NOT_FOUND` for a "
+        "client you may not change at all. Takes the `version` you read (`CONFLICT` / "
+        "`VERSION_MISMATCH`).",
+    )
+    async def update_client_contact(
+        self, info: Info, input: UpdateClientContactInput
+    ) -> ClientPayload:
+        ctx = info.context
+        ctx.plan.require_operation("updateClientContact", Action.WRITE)
+        client_id = require_id(input.client_id, "Client")
+        changes = {
+            column: getattr(input, column)
+            for column in contacts.CONTACT_FIELDS
+            if getattr(input, column) is not strawberry.UNSET
+        }
+        if not changes:
+            raise BadUserInput(
+                "give phone or preferredLanguage (null clears one)", reason="MISSING_FIELD"
+            )
+        written = [contacts.CONTACT_FIELDS[c] for c in changes]
+        try:
+            target, scopes = await write_target(info, m.Client, client_id, "client")
+        except NotFound:
+            # A client you may read but not write under any agreement: say what is refused.
+            target = await ctx.loaders.one(m.Client, client_id)
+            if target is None:
+                raise
+            scopes = frozenset()
+        require_fields(info, "Client", target.tenant_id, written, scopes)
+        async with transaction(info, "updateClientContact", input, input.idempotency_key) as w:
+            if w.replayed is None:
+                await contacts.update_client_contact(
+                    w.session, ctx.plan, client_id, input.version, changes
+                )
+                w.result = {"client": str(client_id)}
+        forget_cached(info, m.Client, client_id)
+        return ClientPayload(client=maybe(Client, await ctx.loaders.one(m.Client, client_id)))

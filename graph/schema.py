@@ -37,6 +37,7 @@ from sharegraph.graph.federation import FederationQuery
 from sharegraph.graph.follow_ups import FollowUpMutation, FollowUpQuery
 from sharegraph.graph.form_sharing import FormSharingMutation
 from sharegraph.graph.guard import guard
+from sharegraph.graph.inbox import InboxQuery
 from sharegraph.graph.input_text import InputText
 from sharegraph.graph.inventories import InventoryMutation, InventoryQuery
 from sharegraph.graph.invitations import InvitationMutation
@@ -67,6 +68,7 @@ Query = merge_types(
         ExportScheduleQuery,
         InventoryQuery,
         QueueQuery,
+        InboxQuery,
         FederationQuery,
     ),
 )

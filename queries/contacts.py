@@ -11,6 +11,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.datastore import audit
 from sharegraph.datastore.enums import Channel, EventType, RiskLevel
 from sharegraph.datastore.forms import validate_answers
 from sharegraph.datastore.models import (
@@ -22,7 +23,7 @@ from sharegraph.datastore.models import (
     TaxonomyTerm,
 )
 from sharegraph.datastore.outbox import record_event
-from sharegraph.datastore.versioning import check_version
+from sharegraph.datastore.versioning import bump, check_version
 from sharegraph.errors import BadUserInput, NotFound
 
 UNSET: Any = object()
@@ -323,3 +324,52 @@ async def update_contact_record(
     record_event(session, record, EventType.UPDATED, plan.principal.id)
     await session.flush()
     return record
+
+
+# The client's contact details a receiving organization may correct: column -> catalogue field.
+CONTACT_FIELDS = {"phone": "phone", "preferred_language": "preferredLanguage"}
+_CONTACT_LIMITS = {"phone": 64, "preferred_language": 64}
+
+
+async def update_client_contact(
+    session: AsyncSession,
+    plan: AccessPlan,
+    client_id: uuid.UUID,
+    expected_version: int,
+    changes: dict[str, str | None],
+) -> Client:
+    """Set a client's phone and preferred language (``changes``: column -> value, None clears),
+    on a client the plan lets the caller write."""
+    client = await session.scalar(
+        select(Client)
+        .where(Client.id == client_id, plan.row_filter(Client, Action.WRITE))
+        .with_for_update()
+    )
+    if client is None:
+        raise NotFound("no such client you may change")
+    cleaned: dict[str, str | None] = {}
+    for column, value in changes.items():
+        text = value.strip() if value is not None else None
+        if text is not None and len(text) > _CONTACT_LIMITS[column]:
+            raise BadUserInput(
+                f"{CONTACT_FIELDS[column]} is longer than {_CONTACT_LIMITS[column]} characters",
+                reason="TOO_LONG",
+                field=CONTACT_FIELDS[column],
+            )
+        cleaned[column] = text or None
+    bump(client, expected_version, "client")
+    for column, value in cleaned.items():
+        setattr(client, column, value)
+    await session.flush()
+    record_event(session, client, EventType.UPDATED, plan.principal.id)
+    await audit.record(
+        session,
+        tenant_id=client.tenant_id,
+        principal_id=plan.principal.id,
+        action="record.client.update_contact",
+        detail={"version": client.version},
+        record_type="Client",
+        record_ids=[client.id],
+        coordinates=[f"Client.{CONTACT_FIELDS[c]}" for c in sorted(cleaned)],
+    )
+    return client

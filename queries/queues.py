@@ -91,27 +91,36 @@ def queues(plan: AccessPlan, *, active: bool | None = None) -> Select[Any]:
 
 def entries(
     plan: AccessPlan,
-    queue_id: uuid.UUID,
+    queue_id: uuid.UUID | None,
     *,
     status_keys: Sequence[str] = (),
     canonical: Sequence[ReferralStatus] = (),
     awaiting: bool | None = None,
     include_removed: bool = False,
+    queue_ids: Sequence[uuid.UUID] = (),
+    program_ids: Sequence[uuid.UUID] = (),
 ) -> Select[Any]:
-    statement = select(QueueEntry).where(
-        QueueEntry.queue_id == queue_id, plan.row_filter(QueueEntry)
-    )
+    """Entries of one queue, or (``queue_id`` None) of every queue the plan lets through."""
+    statement = select(QueueEntry).where(plan.row_filter(QueueEntry))
+    if queue_id is not None:
+        statement = statement.where(QueueEntry.queue_id == queue_id)
+    if queue_ids:
+        statement = statement.where(QueueEntry.queue_id.in_(list(queue_ids)))
+    if program_ids:
+        statement = statement.where(QueueEntry.assigned_program_id.in_(list(program_ids)))
+    # Statuses are each queue's own keys: across queues, read them off the entry's queue.
+    status_queue: Any = queue_id if queue_id is not None else QueueEntry.queue_id
     if not include_removed:
         statement = statement.where(QueueEntry.removed_at.is_(None))
     if status_keys:
         statement = statement.where(QueueEntry.status_key.in_(set(status_keys)))
     if canonical:
-        statement = statement.where(QueueEntry.status_key.in_(_keys_of(queue_id, canonical)))
+        statement = statement.where(QueueEntry.status_key.in_(_keys_of(status_queue, canonical)))
     if awaiting is not None:
         condition = and_(
             QueueEntry.assigned_program_id.is_(None),
             QueueEntry.removed_at.is_(None),
-            QueueEntry.status_key.in_(_keys_of(queue_id, AWAITING)),
+            QueueEntry.status_key.in_(_keys_of(status_queue, AWAITING)),
         )
         statement = statement.where(condition if awaiting else ~condition)
     return statement

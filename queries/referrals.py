@@ -14,11 +14,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.authz.scopes import received_by, referrals_to_organizations
+from sharegraph.datastore import audit
 from sharegraph.datastore.enums import EventType, OutcomeCode, ReferralStatus
 from sharegraph.datastore.models import (
     ContactRecord,
@@ -26,6 +30,7 @@ from sharegraph.datastore.models import (
     Outcome,
     Program,
     Referral,
+    ReferralNote,
     ReferralStatusChange,
     Service,
     ServiceAtLocation,
@@ -61,6 +66,53 @@ class Sides:
 
     referrer: bool
     performer: bool
+
+
+class Direction(StrEnum):
+    RECEIVED = "received"  # to an organization the caller operates
+    SENT = "sent"  # made by the caller's tenant
+
+
+@dataclass(frozen=True)
+class ReferralFilter:
+    direction: Direction | None = None
+    statuses: tuple[ReferralStatus, ...] = ()
+    organization_id: uuid.UUID | None = None
+    program_id: uuid.UUID | None = None
+    service_id: uuid.UUID | None = None
+    updated_after: datetime | None = None
+    external_id: str | None = None
+
+
+def referrals(plan: AccessPlan, flt: ReferralFilter) -> Select[Any]:
+    """The referrals the plan lets through, narrowed by ``flt`` (the inbox and the outbox)."""
+    statement = select(Referral).where(plan.row_filter(Referral))
+    if flt.direction is Direction.RECEIVED:
+        statement = statement.where(received_by(plan.core.grantee))
+    elif flt.direction is Direction.SENT:
+        home = plan.principal.tenant_id
+        statement = statement.where(Referral.tenant_id == home if home else false())
+    if flt.statuses:
+        statement = statement.where(Referral.status.in_(flt.statuses))
+    if flt.organization_id is not None:
+        statement = statement.where(
+            referrals_to_organizations(
+                select(Organization.id).where(Organization.id == flt.organization_id)
+            )
+        )
+    if flt.program_id is not None:
+        statement = statement.where(Referral.program_id == flt.program_id)
+    if flt.service_id is not None:
+        statement = statement.where(
+            Referral.service_at_location_id.in_(
+                select(ServiceAtLocation.id).where(ServiceAtLocation.service_id == flt.service_id)
+            )
+        )
+    if flt.updated_after is not None:
+        statement = statement.where(Referral.updated_at > flt.updated_after)
+    if flt.external_id is not None:
+        statement = statement.where(Referral.external_id == flt.external_id)
+    return statement
 
 
 def check_transition(current: ReferralStatus, target: ReferralStatus, reason: str | None) -> None:
@@ -292,3 +344,37 @@ async def add_outcome(
     record_event(session, outcome, EventType.CREATED, plan.principal.id)
     await session.flush()
     return outcome
+
+
+async def add_note(
+    session: AsyncSession, plan: AccessPlan, referral_id: uuid.UUID, body: str
+) -> ReferralNote:
+    """Append a case note, owned by the referral's tenant and attributed to the caller."""
+    referral = await locked_referral(session, plan, referral_id)
+    if not body.strip():
+        raise BadUserInput("a note needs some text", reason="MISSING_FIELD", field="body")
+    _check_text(body, "body")
+    principal = plan.principal
+    note = ReferralNote(
+        id=uuid.uuid4(),
+        tenant_id=referral.tenant_id,
+        referral_id=referral.id,
+        body=body,
+        author_id=principal.id,
+        author_tenant_id=principal.tenant_id,
+        author_partner_id=principal.partner_organization_id,
+    )
+    session.add(note)
+    await session.flush()
+    record_event(session, note, EventType.CREATED, principal.id)
+    await audit.record(
+        session,
+        tenant_id=referral.tenant_id,
+        principal_id=principal.id,
+        action="record.referral_note.create",
+        detail={"referral": referral.id},
+        record_type="ReferralNote",
+        record_ids=[note.id],
+        coordinates=["ReferralNote.body"],
+    )
+    return note

@@ -180,7 +180,7 @@ def test_column_fields_are_columns_of_their_model() -> None:
 
 
 def test_relations_name_catalogue_or_network_types() -> None:
-    network = {"Tenant", "FormField"}
+    network = {"Tenant", "PartnerOrganization", "FormField"}
     for field in FIELDS:
         if field.storage is Storage.RELATION:
             assert field.target in CATALOGUE or field.target in network, field.coordinate

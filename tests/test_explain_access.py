@@ -257,10 +257,15 @@ async def test_a_record_of_another_type_is_refused(api: Api) -> None:
     assert "needs the id of a ContactRecord" in body["errors"][0]["message"]
 
 
-async def test_the_pantrys_role_does_not_let_it_change_a_phone_number(api: Api) -> None:
-    answer = await explained(api, PANTRY, "Client.phone", action="write")
+async def test_the_pantrys_role_does_not_let_it_change_a_name(api: Api) -> None:
+    answer = await explained(api, PANTRY, "Client.lastName", action="write")
     assert answer["allowed"] is False and answer["decidedBy"] == "NO_ROLE_RULE"
-    assert answer["reason"] == "no role of the principal (portal-user) allows write on Client.phone"
+    assert (
+        answer["reason"] == "no role of the principal (portal-user) allows write on Client.lastName"
+    )
+    # A phone number its role may correct (`updateClientContact`), once an agreement says so.
+    phone = await explained(api, PANTRY, "Client.phone", action="write")
+    assert phone["allowed"] is False and phone["decidedBy"] == "NO_AGREEMENT"
     # Reading it is what the pantry's agreement is for.
     read = await explained(api, PANTRY, "Client.phone")
     assert read["decidedBy"] == "AGREEMENT" and read["roleRule"] == [

@@ -51,10 +51,14 @@ def matrix(core: PlanCore) -> dict[Any, Any]:
     }
 
 
+# The catalogue's revision when migration 0007 gave agreements one (its column default).
+MIGRATED_AT = 1
+
+
 def unreviewed(snapshot: Snapshot) -> Snapshot:
-    """The same policies with every agreement's globs covering every field, as before agreements
-    carried a catalogue revision."""
-    rows = [replace(a, catalogue_revision=10**9) for a in snapshot.agreements.values()]
+    """The same policies with every agreement's globs covering every field there was, as before
+    agreements carried a catalogue revision (fields added since wait for review)."""
+    rows = [replace(a, catalogue_revision=MIGRATED_AT) for a in snapshot.agreements.values()]
     grants = [
         (uuid.UUID(sub.split(":", 1)[1]), role, domain, home)
         for sub, role, domain in snapshot.enforcer.get_named_grouping_policy("g")
@@ -113,7 +117,7 @@ async def test_existing_grants_are_kept_exactly_through_the_migration(
             before, home_tenant=tenant, home_partner=partner, roles=roles, now=now
         )
         assert matrix(after_core) == matrix(before_core), (tenant, partner, roles)
-    assert {a.catalogue_revision for a in snapshot.agreements.values()} == {REVISION}
+    assert {a.catalogue_revision for a in snapshot.agreements.values()} == {MIGRATED_AT}
     await db.dispose()
 
 

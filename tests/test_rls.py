@@ -41,7 +41,12 @@ NOT_ON_SQLITE = "row-level security is PostgreSQL-only (SQLite has no RLS; scope
 
 
 # Migrations that put tables under row-level security, each with its own table lists.
-RLS_MIGRATIONS = ("0003_row_level_security", "0005_closed_loop_referral", "0006_data_exchange")
+RLS_MIGRATIONS = (
+    "0003_row_level_security",
+    "0005_closed_loop_referral",
+    "0006_data_exchange",
+    "0010_referral_notes",
+)
 
 
 def _migration() -> ModuleType:
@@ -385,6 +390,8 @@ async def test_the_migration_is_idempotent_across_databases_of_one_cluster(
         assert await _app_role_privileges(db, "events") == {"SELECT", "INSERT"}
         assert await _app_role_privileges(db, "audit_events") == {"SELECT", "INSERT"}
         assert await _app_role_privileges(db, "alembic_version") == set()
+        # case notes are append-only (migration 0010)
+        assert await _app_role_privileges(db, "referral_notes") == {"SELECT", "INSERT"}
         assert await _app_role_privileges(db, "clients") == {
             "SELECT",
             "INSERT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 
 from sharegraph.authz.catalogue.spec import (
@@ -27,6 +28,8 @@ from sharegraph.datastore.enums import (
 from sharegraph.datastore.enums import Sensitivity as S
 
 NO_FILE = Export.none("no file export carries it; read it through the API")
+# Referral notes and the client's version (for `updateClientContact`) came with revision 2.
+NOTES_REVISION = 2
 
 CONTACT_RECORD = TypeSpec(
     "ContactRecord",
@@ -250,6 +253,14 @@ CLIENT = TypeSpec(
             inputs=("preferred_language",),
             export=PDF_ONLY,
         ),
+        column(
+            "version",
+            int,
+            "Bumped by every change to the client; pass it back to `updateClientContact`.",
+            S.INTERNAL,
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
     ),
 )
 
@@ -353,6 +364,16 @@ REFERRAL = TypeSpec(
             many=True,
             export=NO_FILE,
         ),
+        relation(
+            "notes",
+            "ReferralNote",
+            "Case notes on the referral (`addReferralNote`), oldest first; only those the "
+            "referring tenant's agreements let you read.",
+            S.INTERNAL,
+            many=True,
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
     ),
 )
 
@@ -378,6 +399,50 @@ OUTCOME = TypeSpec(
             export=NO_FILE,
         ),
         column("createdAt", datetime, "When it was reported (UTC).", S.INTERNAL, export=NO_FILE),
+    ),
+)
+
+REFERRAL_NOTE = TypeSpec(
+    "ReferralNote",
+    "A case note on a referral, written by either side (`addReferralNote`). Notes are "
+    "append-only and belong to the referring tenant: its sharing agreements decide who else "
+    "reads them.",
+    Kind.RECORD,
+    fields=(
+        replace(uuid_of("note", NO_FILE), added=NOTES_REVISION),
+        column(
+            "body",
+            str,
+            "The note's text, as written (at most 10,000 characters).",
+            S.CLINICAL,
+            inputs=("body",),
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
+        column(
+            "createdAt",
+            datetime,
+            "When it was written (UTC).",
+            S.INTERNAL,
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
+        relation(
+            "authorTenant",
+            "Tenant",
+            "The tenant whose staff wrote it (null when a partner organization did).",
+            S.PUBLIC,
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
+        relation(
+            "authorPartnerOrganization",
+            "PartnerOrganization",
+            "The partner organization whose staff wrote it (null when a tenant did).",
+            S.PUBLIC,
+            export=NO_FILE,
+            added=NOTES_REVISION,
+        ),
     ),
 )
 
@@ -477,6 +542,7 @@ TYPES = (
     CLIENT,
     REFERRAL,
     OUTCOME,
+    REFERRAL_NOTE,
     REFERRAL_STATUS_CHANGE,
     FOLLOW_UP,
     CONTACT_FORM_VERSION,

@@ -26,7 +26,13 @@ from sharegraph.datastore.models.queues import (
     QueueStatus,
     ReferralQueue,
 )
-from sharegraph.datastore.models.referrals import FollowUp, Outcome, Referral, ReferralStatusChange
+from sharegraph.datastore.models.referrals import (
+    FollowUp,
+    Outcome,
+    Referral,
+    ReferralNote,
+    ReferralStatusChange,
+)
 from sharegraph.datastore.models.resources import (
     Address,
     Attribute,
@@ -104,6 +110,7 @@ __all__ = [
     "QueueProgram",
     "QueueStatus",
     "Referral",
+    "ReferralNote",
     "ReferralQueue",
     "ReferralStatusChange",
     "RoleAssignment",

@@ -92,3 +92,20 @@ class FollowUp(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
     completed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ReferralNote(UUIDPrimaryKey, TenantOwned, Timestamps, Base):
+    """A case note on a referral: append-only, owned by the referral's tenant (whose agreements
+    decide who reads it), attributed to the principal and organization that wrote it."""
+
+    __tablename__ = "referral_notes"
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    author_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    author_partner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("partner_organizations.id")
+    )

@@ -19,7 +19,7 @@ from sharegraph.graph.types.answers import readable_answers
 from sharegraph.graph.types.base import many, maybe
 from sharegraph.graph.types.catalogued import shared_type
 from sharegraph.graph.types.resources import Program, Service, ServiceAtLocation, TaxonomyTerm
-from sharegraph.graph.types.tenants import Tenant
+from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
 
 
 @shared_type("Client", m.Client)
@@ -66,6 +66,20 @@ class ContactFormVersion(Node):
 @shared_type("Outcome")
 class Outcome:
     row: strawberry.Private[Any]
+
+
+@shared_type("ReferralNote")
+class ReferralNote:
+    row: strawberry.Private[Any]
+
+    @strawberry.field(name="authorTenant")
+    async def author_tenant(self, info: Info) -> Tenant | None:
+        return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.author_tenant_id))
+
+    @strawberry.field(name="authorPartnerOrganization")
+    async def author_partner_organization(self, info: Info) -> PartnerOrganization | None:
+        row = await info.context.loaders.one(m.PartnerOrganization, self.row.author_partner_id)
+        return maybe(PartnerOrganization, row)
 
 
 @shared_type("ReferralStatusChange")
@@ -116,6 +130,13 @@ class Referral(Node):
             m.ReferralStatusChange, "referral_id", (m.ReferralStatusChange.changed_at,)
         ).load(self.row.id)
         return many(ReferralStatusChange, rows)
+
+    @strawberry.field
+    async def notes(self, info: Info) -> list[ReferralNote] | None:
+        rows = await info.context.loaders.children(
+            m.ReferralNote, "referral_id", (m.ReferralNote.created_at, m.ReferralNote.id)
+        ).load(self.row.id)
+        return many(ReferralNote, rows)
 
 
 @shared_type("FollowUp", m.FollowUp)

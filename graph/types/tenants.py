@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from sharegraph.datastore import models as m
+from sharegraph.graph.context import Info
 from sharegraph.graph.enums import PrincipalKind, Role
 from sharegraph.graph.relay import Node
 from sharegraph.graph.types.base import node_type
+
+if TYPE_CHECKING:
+    from sharegraph.graph.permissions import PermissionEntry
 
 
 @node_type(m.Tenant)
@@ -46,3 +50,16 @@ class Viewer:
     tenant: Tenant | None
     partner_organization: PartnerOrganization | None
     roles: list[RoleGrant]
+
+    @strawberry.field(
+        description="Everything you may do, as your tenant admin's `effectivePermissions` shows "
+        "it for you: each field of each owner tenant's data with the actions, row scopes and "
+        "sharing agreements (with their validity) it comes from, then the operations your roles "
+        "allow. Read it instead of learning from `FORBIDDEN_FIELD` errors."
+    )
+    async def permissions(
+        self, info: Info
+    ) -> list[Annotated[PermissionEntry, strawberry.lazy("sharegraph.graph.permissions")]]:
+        from sharegraph.graph.permissions import permission_entries  # it builds on Tenant
+
+        return await permission_entries(info, info.context.plan)
