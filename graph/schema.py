@@ -49,6 +49,7 @@ from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
+from sharegraph.graph.validation_failures import MarkValidationFailures
 from sharegraph.settings import Settings
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
@@ -147,6 +148,7 @@ def _schema(max_tokens: int, introspection: bool) -> Schema:
         SmallDocumentParserCache,
         InputText,
         SmallDocumentValidationCache,
+        MarkValidationFailures,
         ListLimits,
         OperationLimits,
     ]
