@@ -22,6 +22,7 @@ from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection, to_global_id
 from sharegraph.graph.types.base import from_row, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant
 from sharegraph.queries import principals as q
 from sharegraph.queries.pagination import SortKey
@@ -190,6 +191,7 @@ class PrincipalAdminQuery:
 
 
 @strawberry.input
+@catalogued_input("Principal")
 class CreatePrincipalInput:
     kind: PrincipalKind
     name: str = strawberry.field(description="Unique across the network (case-insensitive).")
@@ -213,6 +215,7 @@ class CreatePrincipalPayload:
 
 
 @strawberry.input(description="A role within a tenant or partner organization.")
+@catalogued_input("Principal")
 class PrincipalRoleInput:
     principal_id: strawberry.ID
     role: Role
@@ -238,6 +241,7 @@ class PrincipalRolePayload:
 
 
 @strawberry.input
+@catalogued_input("ApiKey")
 class CreateApiKeyInput:
     principal_id: strawberry.ID
     label: str | None = None
@@ -256,6 +260,7 @@ class CreateApiKeyPayload:
 
 
 @strawberry.input
+@catalogued_input("ApiKey")
 class RotateApiKeyInput:
     id: strawberry.ID
     overlap_seconds: int = strawberry.field(
@@ -283,6 +288,7 @@ class RotateApiKeyPayload:
 
 
 @strawberry.input
+@catalogued_input("ApiKey")
 class RevokeApiKeyInput:
     id: strawberry.ID
 

@@ -24,6 +24,7 @@ from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
 from sharegraph.queries import principals, sharing
 
@@ -124,6 +125,7 @@ class SharingAgreement:
 
 
 @strawberry.input
+@catalogued_input("SharingAgreement")
 class SharingAgreementInput:
     name: str
     purpose: str

@@ -19,12 +19,14 @@ from sharegraph.graph.context import Info
 from sharegraph.graph.enums import CapacityStatus
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.resources import ServiceCapacity
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import capacity as q
 
 
 @strawberry.input(description="Fields left out stay as they are.")
+@catalogued_input("ServiceCapacity")
 class UpdateCapacityInput:
     id: strawberry.ID
     version: int = strawberry.field(

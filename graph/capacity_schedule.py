@@ -26,6 +26,7 @@ from sharegraph.graph.enums import CapacityStatus
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.types.base import maybe
 from sharegraph.graph.types.capacity_schedule import ScheduledCapacityChange
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.resources import ServiceCapacity
 from sharegraph.graph.writes import forget_cached, require_fields, transaction
 from sharegraph.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
@@ -60,6 +61,7 @@ class ScheduleCapacityInput:
 
 
 @strawberry.input
+@catalogued_input("ScheduledCapacityChange")
 class CancelScheduledCapacityInput:
     id: strawberry.ID
     idempotency_key: str | None = None

@@ -49,6 +49,7 @@ from sharegraph.graph.guard import camel
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.relay import Node, from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input, input_descriptions
 from sharegraph.graph.types.directory_history import coordinate_field
 from sharegraph.graph.types.resources import TaxonomyTerm
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
@@ -546,15 +547,19 @@ async def delete(info: Info, spec: RecordSpec, input: Any) -> Any:
 
 # -- GraphQL: inputs, payloads and the Mutation root, generated from SPECS -----------------------
 
-IDEMPOTENCY = "Same key and input -> the first result; another input -> CONFLICT."
 
-
-def _input(name: str, description: str, fields: list[tuple[str, Any, Any, str | None]]) -> Any:
-    """A strawberry input class from (python name, type, default, description) tuples."""
+def _input(
+    spec: RecordSpec, name: str, description: str, fields: list[tuple[str, Any, Any, str | None]]
+) -> Any:
+    """A strawberry input class from (python name, type, default, description) tuples; a field
+    without a description of its own gets the catalogue's (or the write conventions')."""
+    known = input_descriptions(spec.type_name)
     namespace: dict[str, Any] = {"__annotations__": {}}
     for python_name, annotation, default, text in fields:
         namespace["__annotations__"][python_name] = annotation
-        namespace[python_name] = strawberry.field(default=default, description=text)
+        namespace[python_name] = strawberry.field(
+            default=default, description=text or known.get(python_name)
+        )
     return strawberry.input(type(name, (), namespace), description=description)
 
 
@@ -585,18 +590,19 @@ def _create_input(spec: RecordSpec) -> Any:
         description = f"A new {spec.type_name}: give exactly one of {parents}."
     else:
         description = f"A new {spec.type_name}."
-    fields.append(("idempotency_key", str | None, None, IDEMPOTENCY))
-    return _input(f"Create{spec.type_name}Input", description, fields)
+    fields.append(("idempotency_key", str | None, None, None))
+    return _input(spec, f"Create{spec.type_name}Input", description, fields)
 
 
 def _update_input(spec: RecordSpec) -> Any:
     fields: list[tuple[str, Any, Any, str | None]] = [
         ("id", strawberry.ID, UNSET, None),
-        ("version", int, UNSET, "The version you read; a newer one -> CONFLICT."),
+        ("version", int, UNSET, None),
     ]
     fields += [(f.column, f.type | None, UNSET, f.description) for f in spec.fields]
-    fields.append(("idempotency_key", str | None, None, IDEMPOTENCY))
+    fields.append(("idempotency_key", str | None, None, None))
     return _input(
+        spec,
         f"Update{spec.type_name}Input",
         "Fields left out stay as they are; `null` clears a field.",
         fields,
@@ -606,12 +612,13 @@ def _update_input(spec: RecordSpec) -> Any:
 def _retire_input(spec: RecordSpec) -> Any:
     verb = spec.retire.capitalize()
     return _input(
+        spec,
         f"{verb}{spec.type_name}Input",
         f"{verb} a {spec.type_name}.",
         [
             ("id", strawberry.ID, UNSET, None),
-            ("version", int, UNSET, "The version you read; a newer one -> CONFLICT."),
-            ("idempotency_key", str | None, None, IDEMPOTENCY),
+            ("version", int, UNSET, None),
+            ("idempotency_key", str | None, None, None),
         ],
     )
 
@@ -675,13 +682,18 @@ def _mutations() -> dict[str, Any]:
 
 
 @strawberry.input(description="A taxonomy term on an organization, service or service at location.")
+@catalogued_input()
 class TaxonomyLinkInput:
-    record_id: strawberry.ID
-    taxonomy_term_id: strawberry.ID
+    record_id: strawberry.ID = strawberry.field(
+        description="The global id of the Organization, Service or ServiceAtLocation."
+    )
+    taxonomy_term_id: strawberry.ID = strawberry.field(
+        description="The global id of the TaxonomyTerm (see `taxonomyTerms`)."
+    )
     version: int | None = strawberry.field(
         default=None, description="The record's version you read, if it must not have changed."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
+    idempotency_key: str | None = None
 
 
 @strawberry.type

@@ -42,6 +42,7 @@ from sharegraph.graph.email_content import attachment_name, export_scopes, recor
 from sharegraph.graph.email_templates import template_id
 from sharegraph.graph.inputs import decode_id
 from sharegraph.graph.relay import to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import email_templates as templates
 from sharegraph.settings import SmtpSettings
@@ -50,6 +51,7 @@ OPERATION = "sendContactRecordByEmail"
 
 
 @strawberry.input
+@catalogued_input()
 class SendContactRecordByEmailInput:
     contact_record_id: strawberry.ID
     template_id: strawberry.ID

@@ -13,6 +13,7 @@ from sharegraph.authz.plan import AccessPlan
 from sharegraph.errors import Forbidden
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.queries import email_templates as templates
 
 TYPE_NAME = "EmailTemplate"
@@ -56,6 +57,7 @@ class EmailTemplate:
 
 
 @strawberry.input
+@catalogued_input("EmailTemplate")
 class EmailTemplateInput:
     name: str
     subject: str = strawberry.field(description="One line.")

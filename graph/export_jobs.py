@@ -31,6 +31,7 @@ from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.inputs import decode_ids
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import export_jobs as jobs
 from sharegraph.queries.pagination import SortKey
@@ -87,6 +88,7 @@ class ExportFilterInput:
 
 
 @strawberry.input
+@catalogued_input()
 class StartExportInput:
     what: ExportWhat
     format: ExportFormat

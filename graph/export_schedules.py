@@ -46,6 +46,7 @@ from sharegraph.graph.export_jobs import (
 )
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import export_schedules as schedules
 from sharegraph.queries.pagination import SortKey
@@ -101,6 +102,7 @@ class ExportDestinationInput:
 
 
 @strawberry.input
+@catalogued_input("ExportSchedule")
 class ExportScheduleInput:
     name: str
     what: ExportWhat

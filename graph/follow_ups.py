@@ -18,6 +18,7 @@ from sharegraph.graph.inputs import decode_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import FollowUp
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import follow_ups as queries
@@ -88,6 +89,7 @@ class FollowUpQuery:
 
 
 @strawberry.input
+@catalogued_input("FollowUp")
 class CreateFollowUpInput:
     contact_record_id: strawberry.ID
     due_at: datetime
@@ -104,6 +106,7 @@ class CreateFollowUpInput:
 
 
 @strawberry.input(description="Fields left out stay as they are.")
+@catalogued_input("FollowUp")
 class UpdateFollowUpInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
@@ -122,6 +125,7 @@ class UpdateFollowUpInput:
 
 
 @strawberry.input
+@catalogued_input("FollowUp")
 class CompleteFollowUpInput:
     id: strawberry.ID
     version: int

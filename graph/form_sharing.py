@@ -17,10 +17,12 @@ from sharegraph.graph.admin_sharing import AccessChange, SharingAgreement, acces
 from sharegraph.graph.context import Info
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.relay import from_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.queries import form_sharing
 
 
 @strawberry.input
+@catalogued_input()
 class ShareContactFormInput:
     form_id: strawberry.ID = strawberry.field(
         description="The form's UUID, or the id of one of its versions."
@@ -60,6 +62,7 @@ class ShareContactFormInput:
 
 
 @strawberry.input
+@catalogued_input()
 class UnshareContactFormInput:
     form_id: strawberry.ID
     grantee_tenant_id: strawberry.ID

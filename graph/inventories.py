@@ -28,6 +28,7 @@ from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import Node, from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import Tenant
 from sharegraph.queries import inventories
 
@@ -132,6 +133,7 @@ class DeletedInventoryPayload:
 
 
 @strawberry.input
+@catalogued_input("Inventory")
 class CreateInventoryInput:
     name: str
     description: str | None = None
@@ -141,6 +143,7 @@ class CreateInventoryInput:
 
 
 @strawberry.input(description="Fields left out stay as they are; `null` clears the description.")
+@catalogued_input("Inventory")
 class UpdateInventoryInput:
     id: strawberry.ID
     name: str | None = strawberry.UNSET

@@ -19,6 +19,7 @@ from sharegraph.graph.guard import camel
 from sharegraph.graph.inputs import decode_id, decode_ids, require_id
 from sharegraph.graph.types.answers import part2_write_consented
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import ContactRecord
 from sharegraph.graph.writes import forget_cached, transaction, write_target
 from sharegraph.queries.contacts import (
@@ -33,6 +34,7 @@ from sharegraph.queries.contacts import (
 
 
 @strawberry.input
+@catalogued_input("Client")
 class ClientInput:
     first_name: str | None = None
     last_name: str | None = None
@@ -44,6 +46,7 @@ class ClientInput:
 
 
 @strawberry.input
+@catalogued_input("ContactRecord")
 class CreateContactRecordInput:
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="Owner tenant; defaults to yours."
@@ -64,6 +67,7 @@ class CreateContactRecordInput:
 
 
 @strawberry.input(description="Fields left out stay as they are; `null` clears a field.")
+@catalogued_input("ContactRecord")
 class UpdateContactRecordInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")

@@ -22,6 +22,7 @@ from sharegraph.graph.inputs import decode_id, decode_ids, require_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection, from_global_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import Referral
 from sharegraph.graph.types.queues import QueueEntry, ReferralQueue
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
@@ -35,6 +36,7 @@ class ReferralQueueFilterInput:
 
 
 @strawberry.input
+@catalogued_input("QueueStatus")
 class QueueStatusInput:
     key: str = strawberry.field(description="Stable key: lowercase letters, digits, '-', '_'.")
     label: str
@@ -42,6 +44,7 @@ class QueueStatusInput:
 
 
 @strawberry.input
+@catalogued_input("ReferralQueue")
 class CreateReferralQueueInput:
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="Owner tenant; defaults to yours."
@@ -61,6 +64,7 @@ class CreateReferralQueueInput:
 
 
 @strawberry.input(description="Fields left out stay as they are; lists replace the current ones.")
+@catalogued_input("ReferralQueue")
 class UpdateReferralQueueInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
@@ -75,6 +79,7 @@ class UpdateReferralQueueInput:
 
 
 @strawberry.input
+@catalogued_input("QueueEntry")
 class EnqueueClientInput:
     queue_id: strawberry.ID
     contact_record_id: strawberry.ID
@@ -83,6 +88,7 @@ class EnqueueClientInput:
 
 
 @strawberry.input
+@catalogued_input("QueueEntry")
 class AssignQueueEntryInput:
     id: strawberry.ID
     version: int
@@ -94,6 +100,7 @@ class AssignQueueEntryInput:
 
 
 @strawberry.input
+@catalogued_input("QueueEntry")
 class UpdateQueueEntryStatusInput:
     id: strawberry.ID
     version: int
@@ -102,6 +109,7 @@ class UpdateQueueEntryStatusInput:
 
 
 @strawberry.input
+@catalogued_input("QueueEntry")
 class ReprioritizeQueueEntryInput:
     id: strawberry.ID
     version: int
@@ -110,6 +118,7 @@ class ReprioritizeQueueEntryInput:
 
 
 @strawberry.input
+@catalogued_input("QueueEntry")
 class RemoveQueueEntryInput:
     id: strawberry.ID
     version: int

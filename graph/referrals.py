@@ -17,12 +17,14 @@ from sharegraph.graph.context import Info
 from sharegraph.graph.enums import OutcomeCode, ReferralStatus
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import Outcome, Referral
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import referrals as q
 
 
 @strawberry.input
+@catalogued_input("Referral")
 class CreateReferralInput:
     contact_record_id: strawberry.ID
     service_at_location_id: strawberry.ID | None = None
@@ -32,6 +34,7 @@ class CreateReferralInput:
 
 
 @strawberry.input
+@catalogued_input("Referral")
 class UpdateReferralStatusInput:
     id: strawberry.ID
     version: int
@@ -41,6 +44,7 @@ class UpdateReferralStatusInput:
 
 
 @strawberry.input
+@catalogued_input("Outcome")
 class AddOutcomeInput:
     referral_id: strawberry.ID
     code: OutcomeCode
@@ -50,6 +54,7 @@ class AddOutcomeInput:
 
 
 @strawberry.input
+@catalogued_input("Referral")
 class SetReferralExternalIdInput:
     id: strawberry.ID
     version: int
