@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
 from sharegraph.errors import Forbidden
+from sharegraph.graph.arguments import INPUT, After, First
 from sharegraph.graph.context import Info, RequestContext
 from sharegraph.graph.enums import PrincipalKind, Role
 from sharegraph.graph.inputs import decode_id, require_id
@@ -148,8 +149,8 @@ class PrincipalAdminQuery:
     async def principals(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
         tenant_id: strawberry.ID | None = None,
         include_partner_organizations: Annotated[
             bool,
@@ -302,7 +303,7 @@ class RevokeApiKeyPayload:
 class PrincipalAdminMutation:
     @strawberry.mutation(name="createPrincipal")
     async def create_principal(
-        self, info: Info, input: CreatePrincipalInput
+        self, info: Info, input: Annotated[CreatePrincipalInput, INPUT]
     ) -> CreatePrincipalPayload:
         ctx = info.context
         tenant_id = decode_id(input.tenant_id, "Tenant")
@@ -323,7 +324,9 @@ class PrincipalAdminMutation:
         return CreatePrincipalPayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="assignRole")
-    async def assign_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+    async def assign_role(
+        self, info: Info, input: Annotated[PrincipalRoleInput, INPUT]
+    ) -> PrincipalRolePayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
@@ -333,7 +336,9 @@ class PrincipalAdminMutation:
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="revokeRole")
-    async def revoke_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+    async def revoke_role(
+        self, info: Info, input: Annotated[PrincipalRoleInput, INPUT]
+    ) -> PrincipalRolePayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
@@ -343,7 +348,9 @@ class PrincipalAdminMutation:
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(name="createApiKey")
-    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+    async def create_api_key(
+        self, info: Info, input: Annotated[CreateApiKeyInput, INPUT]
+    ) -> CreateApiKeyPayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         async with ctx.write_session() as session:
@@ -359,7 +366,9 @@ class PrincipalAdminMutation:
         )
 
     @strawberry.mutation(name="rotateApiKey")
-    async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
+    async def rotate_api_key(
+        self, info: Info, input: Annotated[RotateApiKeyInput, INPUT]
+    ) -> RotateApiKeyPayload:
         ctx = info.context
         key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:
@@ -379,7 +388,9 @@ class PrincipalAdminMutation:
         )
 
     @strawberry.mutation(name="revokeApiKey")
-    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
+    async def revoke_api_key(
+        self, info: Info, input: Annotated[RevokeApiKeyInput, INPUT]
+    ) -> RevokeApiKeyPayload:
         ctx = info.context
         key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from sharegraph.authz.review import pending_review
 from sharegraph.datastore import models as m
 from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity
 from sharegraph.errors import BadUserInput, Forbidden, NotFound
+from sharegraph.graph.arguments import ID, INPUT, VERSION
 from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.relay import from_global_id, to_global_id
@@ -288,7 +289,10 @@ class SharingAdminQuery:
         "per grantee and coordinate.",
     )
     async def preview_sharing_agreement(
-        self, info: Info, input: SharingAgreementInput, id: strawberry.ID | None = None
+        self,
+        info: Info,
+        input: Annotated[SharingAgreementInput, INPUT],
+        id: strawberry.ID | None = None,
     ) -> list[AccessChange]:
         owner = _own_admin_tenant(info)
         given = input.to_input()
@@ -480,7 +484,7 @@ async def _explanation(
 class SharingAdminMutation:
     @strawberry.mutation(name="createSharingAgreement")
     async def create_sharing_agreement(
-        self, info: Info, input: SharingAgreementInput
+        self, info: Info, input: Annotated[SharingAgreementInput, INPUT]
     ) -> AgreementPayload:
         owner = _own_admin_tenant(info)
         async with info.context.write_session() as session:
@@ -490,7 +494,11 @@ class SharingAdminMutation:
 
     @strawberry.mutation(name="updateSharingAgreement")
     async def update_sharing_agreement(
-        self, info: Info, id: strawberry.ID, version: int, input: SharingAgreementInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: SharingAgreementInput,
     ) -> AgreementPayload:
         _own_admin_tenant(info)
         _, raw = from_global_id(id, expected="SharingAgreement")
@@ -507,7 +515,7 @@ class SharingAdminMutation:
         "globs grant the fields pending review (see `pendingReview`).",
     )
     async def approve_sharing_agreement(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> AgreementPayload:
         _own_admin_tenant(info)
         _, raw = from_global_id(id, expected="SharingAgreement")

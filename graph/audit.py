@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import Select, select
@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from sharegraph.datastore import models as m
 from sharegraph.datastore.enums import Role
 from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.arguments import FILTER, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
@@ -159,9 +160,9 @@ class AuditQuery:
     async def audit_events(
         self,
         info: Info,
-        filter: AuditEventFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[AuditEventFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AuditEvent]:
         flt = filter or AuditEventFilterInput()
         tenant_id = administered_tenant(info, flt.tenant_id)

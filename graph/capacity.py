@@ -8,13 +8,14 @@ shelter's beds). Semantics of ``available`` and ``reserved``: ``queries/capacity
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import CapacityStatus
 from sharegraph.graph.inputs import require_id
@@ -77,7 +78,9 @@ async def changeable_capacity(info: Info, capacity_id: uuid.UUID) -> tuple[Any, 
 @strawberry.type
 class CapacityMutation:
     @strawberry.mutation(name="updateCapacity")
-    async def update_capacity(self, info: Info, input: UpdateCapacityInput) -> CapacityPayload:
+    async def update_capacity(
+        self, info: Info, input: Annotated[UpdateCapacityInput, INPUT]
+    ) -> CapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("updateCapacity", Action.WRITE)
         capacity_id = require_id(input.id, "ServiceCapacity")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from typing import Annotated
 
 import strawberry
 
@@ -20,6 +21,7 @@ from sharegraph.datastore import models as m
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.localtime import local_to_utc
 from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.capacity import changeable_capacity
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import CapacityStatus
@@ -113,7 +115,7 @@ class CapacityScheduleMutation:
         description="Announce a capacity change that applies itself at a future time.",
     )
     async def schedule_capacity(
-        self, info: Info, input: ScheduleCapacityInput
+        self, info: Info, input: Annotated[ScheduleCapacityInput, INPUT]
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("scheduleCapacity", Action.WRITE)
@@ -156,7 +158,7 @@ class CapacityScheduleMutation:
         "(`CONFLICT` `ALREADY_APPLIED` once it has).",
     )
     async def cancel_scheduled_capacity(
-        self, info: Info, input: CancelScheduledCapacityInput
+        self, info: Info, input: Annotated[CancelScheduledCapacityInput, INPUT]
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("cancelScheduledCapacity", Action.WRITE)

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -43,6 +43,7 @@ from sharegraph.authz.plan import Action
 from sharegraph.datastore import hsds
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Conflict, NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import LocationType, ServiceStatus
 from sharegraph.graph.guard import camel
@@ -651,7 +652,7 @@ def _mutation(
 
     resolve.__annotations__ = {
         "info": Info,
-        "input": input_cls,
+        "input": Annotated[input_cls, INPUT],
         "return": DeletedRecordPayload if payload is None else payload,
     }
     return strawberry.mutation(resolver=resolve, name=f"{verb}{spec.type_name}")
@@ -742,12 +743,14 @@ async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyL
 @strawberry.type
 class TaxonomyLinkMutation:
     @strawberry.mutation(name="addTaxonomyLink")
-    async def add_taxonomy_link(self, info: Info, input: TaxonomyLinkInput) -> TaxonomyLinkPayload:
+    async def add_taxonomy_link(
+        self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
+    ) -> TaxonomyLinkPayload:
         return await _link(info, input, add=True)
 
     @strawberry.mutation(name="removeTaxonomyLink")
     async def remove_taxonomy_link(
-        self, info: Info, input: TaxonomyLinkInput
+        self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
     ) -> TaxonomyLinkPayload:
         return await _link(info, input, add=False)
 

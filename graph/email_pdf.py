@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -37,6 +37,7 @@ from sharegraph.exporters.pdf import (
     generate_password,
     render_protected,
 )
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.email_content import attachment_name, export_scopes, record_content
 from sharegraph.graph.email_templates import template_id
@@ -196,7 +197,7 @@ class EmailPdfMutation:
         "may read and export on that record. Recorded as a disclosure in the audit trail.",
     )
     async def send_contact_record_by_email(
-        self, info: Info, input: SendContactRecordByEmailInput
+        self, info: Info, input: Annotated[SendContactRecordByEmailInput, INPUT]
     ) -> SendContactRecordByEmailPayload:
         ctx = info.context
         record, template, scopes = await _decide(info, input)

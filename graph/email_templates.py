@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.errors import Forbidden
+from sharegraph.graph.arguments import ID, INPUT, VERSION
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.catalogued import catalogued_input
@@ -125,7 +126,7 @@ class EmailTemplateQuery:
 class EmailTemplateMutation:
     @strawberry.mutation(name="createEmailTemplate")
     async def create_email_template(
-        self, info: Info, input: EmailTemplateInput
+        self, info: Info, input: Annotated[EmailTemplateInput, INPUT]
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)
@@ -140,7 +141,11 @@ class EmailTemplateMutation:
         description="Replace a template; `version` is the one you read (a newer one: CONFLICT).",
     )
     async def update_email_template(
-        self, info: Info, id: strawberry.ID, version: int, input: EmailTemplateInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: EmailTemplateInput,
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)
@@ -157,7 +162,7 @@ class EmailTemplateMutation:
         "made from them refer to them. `updateEmailTemplate` with `active: true` restores one.",
     )
     async def deactivate_email_template(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from sharegraph.errors import Forbidden, NotFound
 from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import Format, What
 from sharegraph.exporters.specs import ExportSpec, checked, require_allowed
+from sharegraph.graph.arguments import INPUT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.inputs import decode_ids
@@ -208,8 +209,8 @@ class ExportJobQuery:
         self,
         info: Info,
         status: ExportJobStatus | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExportJob]:
         ctx = info.context
         statement = jobs.jobs_of(ctx.principal.id, status.value if status else None)
@@ -238,7 +239,9 @@ class ExportJobMutation:
         description="Queue an export of what your plan lets you export; follow it with "
         "`exportJob(id)` and download the file from its `downloadUrl`.",
     )
-    async def start_export(self, info: Info, input: StartExportInput) -> StartExportPayload:
+    async def start_export(
+        self, info: Info, input: Annotated[StartExportInput, INPUT]
+    ) -> StartExportPayload:
         ctx = info.context
         ctx.plan.require_operation("startExport", Action.EXPORT)
         principal = ctx.principal

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import strawberry
 from sqlalchemy import select
@@ -36,6 +36,7 @@ from sharegraph.exporters.destinations import (
 )
 from sharegraph.exporters.run import Format, What
 from sharegraph.exporters.specs import ExportSpec, Feed, checked, require_allowed
+from sharegraph.graph.arguments import ID, INPUT, VERSION, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.export_jobs import (
     ExportFilterInput,
@@ -225,8 +226,8 @@ class ExportSchedule:
         self,
         info: Info,
         status: ExportRunStatus | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExportRun]:
         statement = schedules.runs_of(self.row.id)
         if status is not None:
@@ -413,7 +414,7 @@ class ExportScheduleQuery:
 class ExportScheduleMutation:
     @strawberry.mutation(name="createExportSchedule")
     async def create_export_schedule(
-        self, info: Info, input: ExportScheduleInput
+        self, info: Info, input: Annotated[ExportScheduleInput, INPUT]
     ) -> ExportSchedulePayload:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
@@ -433,7 +434,11 @@ class ExportScheduleMutation:
         description="Replace a schedule; `version` is the one you read (a newer one: CONFLICT).",
     )
     async def update_export_schedule(
-        self, info: Info, id: strawberry.ID, version: int, input: ExportScheduleInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: ExportScheduleInput,
     ) -> ExportSchedulePayload:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
@@ -458,7 +463,7 @@ class ExportScheduleMutation:
         "history. `updateExportSchedule` with `active: true` starts it again.",
     )
     async def deactivate_export_schedule(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> ExportSchedulePayload:
         ctx = info.context
         schedule_id = _schedule_id(id)

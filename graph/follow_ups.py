@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import NotFound
+from sharegraph.graph.arguments import FILTER, INPUT, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import FollowUpStatus
 from sharegraph.graph.inputs import decode_id
@@ -69,10 +70,10 @@ class FollowUpQuery:
     async def follow_ups(
         self,
         info: Info,
-        filter: FollowUpFilterInput | None = None,
-        sort: FollowUpSort = FollowUpSort.DUE_AT_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[FollowUpFilterInput | None, FILTER] = None,
+        sort: Annotated[FollowUpSort, SORT] = FollowUpSort.DUE_AT_ASC,
+        first: First = None,
+        after: After = None,
     ) -> Connection[FollowUp]:
         ctx = info.context
         plan = ctx.plan
@@ -161,7 +162,9 @@ def _decoded(value: Any, expected: str) -> uuid.UUID | None:
 @strawberry.type
 class FollowUpMutation:
     @strawberry.mutation(name="createFollowUp")
-    async def create_follow_up(self, info: Info, input: CreateFollowUpInput) -> FollowUpPayload:
+    async def create_follow_up(
+        self, info: Info, input: Annotated[CreateFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("createFollowUp", Action.WRITE)
         record_id = decode_id(input.contact_record_id, "ContactRecord")
@@ -197,7 +200,9 @@ class FollowUpMutation:
         return await _payload(info, w.replayed if w.replayed is not None else w.result)
 
     @strawberry.mutation(name="updateFollowUp")
-    async def update_follow_up(self, info: Info, input: UpdateFollowUpInput) -> FollowUpPayload:
+    async def update_follow_up(
+        self, info: Info, input: Annotated[UpdateFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("updateFollowUp", Action.WRITE)
         follow_up_id = decode_id(input.id, "FollowUp")
@@ -247,7 +252,9 @@ class FollowUpMutation:
         description="Marks an open follow-up completed, by you, now. The assignee tenant may "
         "complete it where the owner's agreement lets it write FollowUp.status.",
     )
-    async def complete_follow_up(self, info: Info, input: CompleteFollowUpInput) -> FollowUpPayload:
+    async def complete_follow_up(
+        self, info: Info, input: Annotated[CompleteFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("completeFollowUp", Action.WRITE)
         follow_up_id = decode_id(input.id, "FollowUp")

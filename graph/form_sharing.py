@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.datastore.enums import Sensitivity
 from sharegraph.graph.admin_sharing import AccessChange, SharingAgreement, access_changes
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.relay import from_global_id
@@ -112,7 +114,7 @@ class FormSharingMutation:
         "the form's owner). Sharing again replaces the flags; flags left false are revoked.",
     )
     async def share_contact_form(
-        self, info: Info, input: ShareContactFormInput
+        self, info: Info, input: Annotated[ShareContactFormInput, INPUT]
     ) -> ContactFormSharePayload:
         form_id = await form_id_from(info, input.form_id)
         share = form_sharing.FormShare(
@@ -133,7 +135,7 @@ class FormSharingMutation:
         description="Revoke every agreement sharing the form with that tenant.",
     )
     async def unshare_contact_form(
-        self, info: Info, input: UnshareContactFormInput
+        self, info: Info, input: Annotated[UnshareContactFormInput, INPUT]
     ) -> ContactFormSharePayload:
         form_id = await form_id_from(info, input.form_id)
         grantee = from_global_id(input.grantee_tenant_id, expected="Tenant")[1]

@@ -25,6 +25,7 @@ from sharegraph.datastore.enums import Role
 from sharegraph.datastore.models import Inventory as InventoryRow
 from sharegraph.datastore.models import Tenant as TenantRow
 from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import Node, from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
@@ -200,7 +201,9 @@ class InventoryQuery:
 @strawberry.type
 class InventoryMutation:
     @strawberry.mutation(name="createInventory")
-    async def create_inventory(self, info: Info, input: CreateInventoryInput) -> InventoryPayload:
+    async def create_inventory(
+        self, info: Info, input: Annotated[CreateInventoryInput, INPUT]
+    ) -> InventoryPayload:
         owner = _admin_tenant(info, input.tenant_id)
         async with _writing(info) as session:
             row = await inventories.create(
@@ -209,7 +212,9 @@ class InventoryMutation:
         return await _payload(info, row)
 
     @strawberry.mutation(name="updateInventory")
-    async def update_inventory(self, info: Info, input: UpdateInventoryInput) -> InventoryPayload:
+    async def update_inventory(
+        self, info: Info, input: Annotated[UpdateInventoryInput, INPUT]
+    ) -> InventoryPayload:
         async with _writing(info) as session:
             row = await inventories.update(
                 session,
@@ -222,7 +227,9 @@ class InventoryMutation:
         return await _payload(info, row)
 
     @strawberry.mutation(name="addInventoryItems")
-    async def add_inventory_items(self, info: Info, input: InventoryItemsInput) -> InventoryPayload:
+    async def add_inventory_items(
+        self, info: Info, input: Annotated[InventoryItemsInput, INPUT]
+    ) -> InventoryPayload:
         records = _records(input.record_ids)
         async with _writing(info) as session:
             row = await inventories.add_items(
@@ -232,7 +239,7 @@ class InventoryMutation:
 
     @strawberry.mutation(name="removeInventoryItems")
     async def remove_inventory_items(
-        self, info: Info, input: InventoryItemsInput
+        self, info: Info, input: Annotated[InventoryItemsInput, INPUT]
     ) -> InventoryPayload:
         records = _records(input.record_ids)
         async with _writing(info) as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,6 +13,7 @@ from sharegraph.authz.catalogue import CATALOGUE
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import Channel, RiskLevel
 from sharegraph.graph.guard import camel
@@ -164,7 +165,7 @@ async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
 class DataMutation:
     @strawberry.mutation(name="createContactRecord")
     async def create_contact_record(
-        self, info: Info, input: CreateContactRecordInput
+        self, info: Info, input: Annotated[CreateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
         ctx = info.context
         ctx.plan.require_operation("createContactRecord", Action.WRITE)
@@ -196,7 +197,7 @@ class DataMutation:
 
     @strawberry.mutation(name="updateContactRecord")
     async def update_contact_record(
-        self, info: Info, input: UpdateContactRecordInput
+        self, info: Info, input: Annotated[UpdateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
         ctx = info.context
         ctx.plan.require_operation("updateContactRecord", Action.WRITE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import (
     ClientFilterInput,
@@ -167,10 +168,10 @@ class DataQuery:
     async def organizations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Organization]:
         return await _directory(
@@ -189,10 +190,10 @@ class DataQuery:
     async def services(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Service]:
         return await _directory(
@@ -203,10 +204,10 @@ class DataQuery:
     async def locations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Location]:
         return await _directory(
@@ -217,10 +218,10 @@ class DataQuery:
     async def service_at_locations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[ServiceAtLocation]:
         return await _directory(
@@ -239,10 +240,10 @@ class DataQuery:
     async def taxonomy_terms(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[TaxonomyTerm]:
         return await _directory(
@@ -261,10 +262,10 @@ class DataQuery:
     async def contact_records(
         self,
         info: Info,
-        filter: ContactRecordFilterInput | None = None,
-        sort: ContactRecordSort = ContactRecordSort.STARTED_AT_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ContactRecordFilterInput | None, FILTER] = None,
+        sort: Annotated[ContactRecordSort, SORT] = ContactRecordSort.STARTED_AT_DESC,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ContactRecord]:
         plan = info.context.plan
         plan.require_operation("contactRecords", Action.READ)
@@ -294,9 +295,9 @@ class DataQuery:
     async def clients(
         self,
         info: Info,
-        filter: ClientFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ClientFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Client]:
         plan = info.context.plan
         plan.require_operation("clients", Action.READ)

@@ -9,13 +9,14 @@ services and the answer is ``CONFLICT`` / ``NO_CAPACITY``.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import Forbidden, NotFound, quote
+from sharegraph.graph.arguments import FILTER, INPUT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import ReferralStatus
 from sharegraph.graph.inputs import decode_id, decode_ids, require_id
@@ -183,9 +184,9 @@ class QueueQuery:
     async def referral_queues(
         self,
         info: Info,
-        filter: ReferralQueueFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ReferralQueueFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ReferralQueue]:
         plan = info.context.plan
         plan.require_operation("referralQueues", Action.READ)
@@ -221,7 +222,7 @@ class QueueQuery:
 class QueueMutation:
     @strawberry.mutation(name="createReferralQueue")
     async def create_referral_queue(
-        self, info: Info, input: CreateReferralQueueInput
+        self, info: Info, input: Annotated[CreateReferralQueueInput, INPUT]
     ) -> ReferralQueuePayload:
         ctx = info.context
         ctx.plan.require_operation("createReferralQueue", Action.WRITE)
@@ -258,7 +259,7 @@ class QueueMutation:
 
     @strawberry.mutation(name="updateReferralQueue")
     async def update_referral_queue(
-        self, info: Info, input: UpdateReferralQueueInput
+        self, info: Info, input: Annotated[UpdateReferralQueueInput, INPUT]
     ) -> ReferralQueuePayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralQueue", Action.WRITE)
@@ -306,7 +307,9 @@ class QueueMutation:
         return ReferralQueuePayload(referral_queue=await _queue(info, queue_id))
 
     @strawberry.mutation(name="enqueueClient", description="A client waits in a queue.")
-    async def enqueue_client(self, info: Info, input: EnqueueClientInput) -> QueueEntryPayload:
+    async def enqueue_client(
+        self, info: Info, input: Annotated[EnqueueClientInput, INPUT]
+    ) -> QueueEntryPayload:
         ctx = info.context
         ctx.plan.require_operation("enqueueClient", Action.WRITE)
         queue_id = require_id(input.queue_id, "ReferralQueue")
@@ -331,7 +334,7 @@ class QueueMutation:
         "the slot and creates the referral, or CONFLICT (NO_CAPACITY) with nothing changed.",
     )
     async def assign_queue_entry(
-        self, info: Info, input: AssignQueueEntryInput
+        self, info: Info, input: Annotated[AssignQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         fields = ["assignedProgram", "assignedAt", "referral", "status"]
@@ -350,7 +353,7 @@ class QueueMutation:
 
     @strawberry.mutation(name="updateQueueEntryStatus")
     async def update_queue_entry_status(
-        self, info: Info, input: UpdateQueueEntryStatusInput
+        self, info: Info, input: Annotated[UpdateQueueEntryStatusInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         _, entry_id = await _entry_target(info, "updateQueueEntryStatus", input.id, ["status"])
@@ -362,7 +365,7 @@ class QueueMutation:
 
     @strawberry.mutation(name="reprioritizeQueueEntry")
     async def reprioritize_queue_entry(
-        self, info: Info, input: ReprioritizeQueueEntryInput
+        self, info: Info, input: Annotated[ReprioritizeQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         _, entry_id = await _entry_target(info, "reprioritizeQueueEntry", input.id, ["priority"])
@@ -378,7 +381,7 @@ class QueueMutation:
         "started, and its open referral is cancelled with the same reason.",
     )
     async def remove_queue_entry(
-        self, info: Info, input: RemoveQueueEntryInput
+        self, info: Info, input: Annotated[RemoveQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         fields = ["removedAt", "removalReason", "status"]

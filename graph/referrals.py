@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Annotated
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import OutcomeCode, ReferralStatus
 from sharegraph.graph.inputs import decode_id, require_id
@@ -81,7 +83,9 @@ async def _referral(info: Info, referral_id: uuid.UUID) -> Referral | None:
 @strawberry.type
 class ReferralMutation:
     @strawberry.mutation(name="createReferral")
-    async def create_referral(self, info: Info, input: CreateReferralInput) -> ReferralPayload:
+    async def create_referral(
+        self, info: Info, input: Annotated[CreateReferralInput, INPUT]
+    ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("createReferral", Action.WRITE)
         record_id = require_id(input.contact_record_id, "ContactRecord")
@@ -101,7 +105,7 @@ class ReferralMutation:
 
     @strawberry.mutation(name="updateReferralStatus")
     async def update_referral_status(
-        self, info: Info, input: UpdateReferralStatusInput
+        self, info: Info, input: Annotated[UpdateReferralStatusInput, INPUT]
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralStatus", Action.WRITE)
@@ -119,7 +123,7 @@ class ReferralMutation:
 
     @strawberry.mutation(name="setReferralExternalId")
     async def set_referral_external_id(
-        self, info: Info, input: SetReferralExternalIdInput
+        self, info: Info, input: Annotated[SetReferralExternalIdInput, INPUT]
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("setReferralExternalId", Action.WRITE)
@@ -135,7 +139,9 @@ class ReferralMutation:
         return ReferralPayload(referral=await _referral(info, referral_id))
 
     @strawberry.mutation(name="addOutcome")
-    async def add_outcome(self, info: Info, input: AddOutcomeInput) -> OutcomePayload:
+    async def add_outcome(
+        self, info: Info, input: Annotated[AddOutcomeInput, INPUT]
+    ) -> OutcomePayload:
         ctx = info.context
         ctx.plan.require_operation("addOutcome", Action.WRITE)
         referral_id = require_id(input.referral_id, "Referral")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
+from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import ReferralStatus
 from sharegraph.graph.guard import readable_fields
@@ -206,10 +207,10 @@ class ReferralQueue(Node):
     async def entries(
         self,
         info: Info,
-        filter: QueueEntryFilterInput | None = None,
-        sort: QueueEntrySort = QueueEntrySort.PRIORITY,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[QueueEntryFilterInput | None, FILTER] = None,
+        sort: Annotated[QueueEntrySort, SORT] = QueueEntrySort.PRIORITY,
+        first: First = None,
+        after: After = None,
     ) -> Connection[QueueEntry]:
         plan = info.context.plan
         given = filter or QueueEntryFilterInput()
