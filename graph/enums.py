@@ -44,11 +44,12 @@ def describe_enum(enum: E, description: str, **values: str) -> E:
     return enum
 
 
-def described(description: str, **values: str) -> Callable[[E], E]:
-    """``describe_enum`` as a class decorator, for enums declared in the graph layer."""
+def described(description: str, /, name: str | None = None, **values: str) -> Callable[[E], E]:
+    """``describe_enum`` as a class decorator (in place of ``@strawberry.enum``), for enums
+    declared in the graph layer; ``name`` is the GraphQL name when not the class's."""
 
     def decorate(enum: E) -> E:
-        return describe_enum(strawberry.enum(enum), description, **values)
+        return describe_enum(strawberry.enum(enum, name=name), description, **values)
 
     return decorate
 
