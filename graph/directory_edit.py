@@ -625,17 +625,24 @@ def _retire_input(spec: RecordSpec) -> Any:
 
 
 def _payload(spec: RecordSpec) -> Any:
-    namespace = {"__annotations__": {_snake(spec.payload_field): spec.cls | None}}
-    return strawberry.type(type(f"{spec.type_name}Payload", (), namespace))
+    name = _snake(spec.payload_field)
+    namespace = {
+        "__annotations__": {name: spec.cls | None},
+        name: strawberry.field(description=f"The {spec.type_name} as it is now."),
+    }
+    return strawberry.type(
+        type(f"{spec.type_name}Payload", (), namespace),
+        description=f"The {spec.type_name} as written.",
+    )
 
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-@strawberry.type
+@strawberry.type(description="What a delete removed.")
 class DeletedRecordPayload:
-    deleted_id: strawberry.ID
+    deleted_id: strawberry.ID = strawberry.field(description="The global id of the deleted row.")
 
 
 Operation = Callable[[Info, RecordSpec, Any], Awaitable[Any]]
@@ -655,7 +662,31 @@ def _mutation(
         "input": Annotated[input_cls, INPUT],
         "return": DeletedRecordPayload if payload is None else payload,
     }
-    return strawberry.mutation(resolver=resolve, name=f"{verb}{spec.type_name}")
+    return strawberry.mutation(
+        resolver=resolve, name=f"{verb}{spec.type_name}", description=_WHAT[verb](spec)
+    )
+
+
+# What each generated mutation does, for the schema's readers.
+_WHAT: dict[str, Callable[[RecordSpec], str]] = {
+    "create": lambda spec: (
+        f"Adds a {spec.type_name} where you may write: a record that hangs "
+        "off nothing needs a write grant with row scope `all` on its owner, a child one the right "
+        "to change its parent. Checked against HSDS 3.0 (`BAD_USER_INPUT` with `extensions.field`)."
+    ),
+    "update": lambda spec: (
+        f"Changes fields of a {spec.type_name} inside your write scopes "
+        "(`NOT_FOUND` outside them, `FORBIDDEN` / `FORBIDDEN_INPUT` for a field you may not "
+        "write); fields left out stay as they are, `null` clears one. Field history is kept."
+    ),
+    "deactivate": lambda spec: (
+        f"Retires a {spec.type_name} inside your write scopes: it is "
+        "kept, marked inactive, with its history."
+    ),
+    "delete": lambda spec: (
+        f"Deletes a {spec.type_name}, under the write scopes of the record it belongs to."
+    ),
+}
 
 
 def _mutations() -> dict[str, Any]:
@@ -697,10 +728,10 @@ class TaxonomyLinkInput:
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The record and term of a taxonomy link change.")
 class TaxonomyLinkPayload:
-    record: Node | None
-    taxonomy_term: TaxonomyTerm | None
+    record: Node | None = strawberry.field(description="The record, as it is now.")
+    taxonomy_term: TaxonomyTerm | None = strawberry.field(description="The term.")
 
 
 async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyLinkPayload:
@@ -742,13 +773,22 @@ async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyL
 
 @strawberry.type
 class TaxonomyLinkMutation:
-    @strawberry.mutation(name="addTaxonomyLink")
+    @strawberry.mutation(
+        name="addTaxonomyLink",
+        description=(
+            "Tags an organization, service or service at location with a "
+            "taxonomy term, when you may change that record."
+        ),
+    )
     async def add_taxonomy_link(
         self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
     ) -> TaxonomyLinkPayload:
         return await _link(info, input, add=True)
 
-    @strawberry.mutation(name="removeTaxonomyLink")
+    @strawberry.mutation(
+        name="removeTaxonomyLink",
+        description=("Removes a taxonomy term from a record you may change."),
+    )
     async def remove_taxonomy_link(
         self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
     ) -> TaxonomyLinkPayload:
