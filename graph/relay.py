@@ -87,7 +87,9 @@ class CursorCodec:
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The object's global id: opaque, stable, for `node(id:)` and typed lookups."
+    )
 
 
 @strawberry.type(description="Where a page lies in its list (Relay).")
