@@ -43,13 +43,17 @@ class UpdateCapacityInput:
     unit_id: uuid.UUID | None = strawberry.field(default=None, description="A unit's uuid.")
     status: CapacityStatus | None = None
     note: str | None = strawberry.field(default=None, description='"" clears the note.')
-    description: str | None = None
+    description: str | None = strawberry.field(
+        default=None, description="What is counted (HSDS `service_capacity.description`)."
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A capacity as written.")
 class CapacityPayload:
-    capacity: ServiceCapacity | None
+    capacity: ServiceCapacity | None = strawberry.field(
+        description=("The capacity as it is now (its `version` for the next report).")
+    )
 
 
 INPUT_COORDINATES = {
@@ -77,7 +81,14 @@ async def changeable_capacity(info: Info, capacity_id: uuid.UUID) -> tuple[Any, 
 
 @strawberry.type
 class CapacityMutation:
-    @strawberry.mutation(name="updateCapacity")
+    @strawberry.mutation(
+        name="updateCapacity",
+        description=(
+            "Reports a service's capacity now (its organization's users, "
+            "or where an agreement grants `write` on it); evented, kept "
+            "in `history`."
+        ),
+    )
     async def update_capacity(
         self, info: Info, input: Annotated[UpdateCapacityInput, INPUT]
     ) -> CapacityPayload:

@@ -50,29 +50,67 @@ APPLIES_TO = {
     "`status`, `note`."
 )
 class ScheduleCapacityInput:
-    capacity_id: strawberry.ID
-    apply_at: datetime | None = None
-    local_date: date | None = None
-    local_time: time | None = None
-    available_delta: int | None = None
-    available: int | None = None
-    maximum: int | None = None
-    status: CapacityStatus | None = None
-    note: str | None = None
-    idempotency_key: str | None = None
+    capacity_id: strawberry.ID = strawberry.field(
+        description=("The global id of the ServiceCapacity (you must be able to write it).")
+    )
+    apply_at: datetime | None = strawberry.field(
+        default=None,
+        description=(
+            "When it applies, ISO 8601 with a UTC offset; or give `localDate` and `localTime`."
+        ),
+    )
+    local_date: date | None = strawberry.field(
+        default=None,
+        description=(
+            "The day it applies on the owner tenant's clock (`YYYY-MM-DD`), with `localTime`."
+        ),
+    )
+    local_time: time | None = strawberry.field(
+        default=None,
+        description=(
+            "The time it applies on the owner tenant's clock (`HH:MM`), with `localDate`."
+        ),
+    )
+    available_delta: int | None = strawberry.field(
+        default=None,
+        description=(
+            "Slots to add (or, negative, take away) from what is "
+            "available then; not with `available`."
+        ),
+    )
+    available: int | None = strawberry.field(
+        default=None, description=("What is available from then; not with `availableDelta`.")
+    )
+    maximum: int | None = strawberry.field(default=None, description="A new maximum from then.")
+    status: CapacityStatus | None = strawberry.field(
+        default=None, description="A new status from then."
+    )
+    note: str | None = strawberry.field(default=None, description="A new note from then.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "A key you choose for this write, so that retrying after a "
+            "timeout cannot write twice (same key and input: the first "
+            "result)."
+        ),
+    )
 
 
-@strawberry.input
+@strawberry.input(description=("A scheduled capacity change to cancel before it applies."))
 @catalogued_input("ScheduledCapacityChange")
 class CancelScheduledCapacityInput:
     id: strawberry.ID
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description=("The change as scheduled or cancelled, and its capacity."))
 class ScheduleCapacityPayload:
-    scheduled_change: ScheduledCapacityChange | None
-    capacity: ServiceCapacity | None
+    scheduled_change: ScheduledCapacityChange | None = strawberry.field(
+        description="The scheduled change."
+    )
+    capacity: ServiceCapacity | None = strawberry.field(
+        description="The capacity it applies to, as it is now."
+    )
 
 
 async def _apply_at(info: Info, input: ScheduleCapacityInput, tenant_id: uuid.UUID) -> datetime:

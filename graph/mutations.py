@@ -34,7 +34,11 @@ from sharegraph.queries.contacts import (
 )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A new client, or changes to a record's client (fields left out stay as they are)."
+    )
+)
 @catalogued_input("Client")
 class ClientInput:
     first_name: str | None = None
@@ -46,7 +50,12 @@ class ClientInput:
     preferred_language: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A new contact record: a call, chat, text, e-mail or visit to"
+        " the helpline (call-takers and admins of the owner tenant)."
+    )
+)
 @catalogued_input("ContactRecord")
 class CreateContactRecordInput:
     tenant_id: strawberry.ID | None = strawberry.field(
@@ -61,7 +70,16 @@ class CreateContactRecordInput:
     need_term_ids: list[strawberry.ID] | None = None
     narrative: str | None = None
     risk_level: RiskLevel | None = None
-    answers: JSON | None = None
+    answers: JSON | None = strawberry.field(
+        default=None,
+        description=(
+            "The form's answers as a JSON object keyed by field key (see "
+            "`ContactRecord.formVersion.fields`), each value of its "
+            "field's type; checked against the form. Answers of Part 2 "
+            "fields move to another organization only with the client's "
+            "consent."
+        ),
+    )
     caller_postal_code: str | None = None
     caller_county: str | None = None
     idempotency_key: str | None = None
@@ -80,15 +98,27 @@ class UpdateContactRecordInput:
     need_term_ids: list[strawberry.ID] | None = strawberry.UNSET
     narrative: str | None = strawberry.UNSET
     risk_level: RiskLevel | None = strawberry.UNSET
-    answers: JSON | None = strawberry.UNSET
+    answers: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The form's answers as a JSON object keyed by field key (see "
+            "`ContactRecord.formVersion.fields`), each value of its "
+            "field's type; checked against the form. Answers of Part 2 "
+            "fields move to another organization only with the client's "
+            "consent. Given answers replace the stored ones key by key; a"
+            " key set to `null` removes its answer."
+        ),
+    )
     caller_postal_code: str | None = strawberry.UNSET
     caller_county: str | None = strawberry.UNSET
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A contact record as written.")
 class ContactRecordPayload:
-    contact_record: ContactRecord | None
+    contact_record: ContactRecord | None = strawberry.field(
+        description=("The record as it is now (its `version` for the next change).")
+    )
 
 
 def _value(value: Any) -> Any:
@@ -163,7 +193,12 @@ async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
 
 @strawberry.type
 class DataMutation:
-    @strawberry.mutation(name="createContactRecord")
+    @strawberry.mutation(
+        name="createContactRecord",
+        description=(
+            "Records a contact (call-takers and admins of the owner tenant); evented and audited."
+        ),
+    )
     async def create_contact_record(
         self, info: Info, input: Annotated[CreateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
@@ -195,7 +230,14 @@ class DataMutation:
             record_id = uuid.UUID((w.replayed or w.result)["contactRecord"])
         return ContactRecordPayload(contact_record=await _reloaded(info, record_id))
 
-    @strawberry.mutation(name="updateContactRecord")
+    @strawberry.mutation(
+        name="updateContactRecord",
+        description=(
+            "Changes a contact record you may write (the owner's users, "
+            "or a tenant whose agreement grants `write` on its fields); "
+            "fields left out stay as they are, `null` clears one."
+        ),
+    )
     async def update_contact_record(
         self, info: Info, input: Annotated[UpdateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
