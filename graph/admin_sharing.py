@@ -636,7 +636,7 @@ class SharingAdminMutation:
         version: Annotated[int, VERSION],
         input: Annotated[
             SharingAgreementInput,
-            strawberry.argument(description="What to write: see the input type's fields."),
+            INPUT,
         ],
     ) -> AgreementPayload:
         _own_admin_tenant(info)

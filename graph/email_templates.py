@@ -172,7 +172,7 @@ class EmailTemplateMutation:
         version: Annotated[int, VERSION],
         input: Annotated[
             EmailTemplateInput,
-            strawberry.argument(description="What to write: see the input type's fields."),
+            INPUT,
         ],
     ) -> EmailTemplatePayload:
         ctx = info.context

@@ -588,7 +588,7 @@ class ExportScheduleMutation:
         info: Info,
         id: Annotated[strawberry.ID, ID],
         version: Annotated[int, VERSION],
-        input: ExportScheduleInput,
+        input: Annotated[ExportScheduleInput, INPUT],
     ) -> ExportSchedulePayload:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)

@@ -91,6 +91,16 @@ Mutation = merge_types(
     ),
 )
 
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Reads. Every answer is decided by your sharing plan: rows outside it are left out (or "
+    "null), fields you may not read are null with a `FORBIDDEN_FIELD` error."
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Writes. Each is checked by your roles and sharing agreements (operation, input fields, the "
+    "row's write scopes) before anything is written, adds its event in the same transaction and "
+    "is audited."
+)
+
 log = logging.getLogger("sharegraph.graph")
 
 # graphql-core's suggestions (pyutils.did_you_mean): "Cannot query field 'dob' on type 'Client'.
