@@ -65,7 +65,13 @@ class CreateContactRecordInput:
     channel: Channel
     started_at: datetime
     ended_at: datetime | None = None
-    client_id: strawberry.ID | None = None
+    client_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The global id of an existing client the contact was about; "
+            "or give `client` to create one."
+        ),
+    )
     client: ClientInput | None = strawberry.field(default=None, description="Creates a new client.")
     need_term_ids: list[strawberry.ID] | None = None
     narrative: str | None = None
@@ -93,8 +99,14 @@ class UpdateContactRecordInput:
     channel: Channel | None = strawberry.UNSET
     started_at: datetime | None = strawberry.UNSET
     ended_at: datetime | None = strawberry.UNSET
-    client_id: strawberry.ID | None = strawberry.UNSET
-    client: ClientInput | None = strawberry.UNSET
+    client_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("The global id of an existing client to link the record to."),
+    )
+    client: ClientInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("Changes to the record's client (fields left out stay as they are)."),
+    )
     need_term_ids: list[strawberry.ID] | None = strawberry.UNSET
     narrative: str | None = strawberry.UNSET
     risk_level: RiskLevel | None = strawberry.UNSET

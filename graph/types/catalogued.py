@@ -113,7 +113,7 @@ def input_descriptions(type_name: str | None) -> dict[str, str]:
     }
     if type_name is None:
         return found
-    found["id"] = f"The global id of the {type_name} to change."
+    found["id"] = f"The global id of the {type_name} it acts on."
     for spec in CATALOGUE[type_name].fields if type_name in CATALOGUE else ():
         for name in spec.inputs:
             found[name] = f"{spec.description} Writes `{spec.coordinate}`."
