@@ -113,9 +113,7 @@ class SharingAgreement:
         description="When it stops applying (UTC); null: until revoked."
     )
     emergency: bool = strawberry.field(
-        description=(
-            "An emergency (break-glass) grant: every read under it is flagged in the audit trail."
-        )
+        description=("An emergency (break-glass) grant; it must have a `validUntil`.")
     )
     revoked_at: datetime | None = strawberry.field(
         description="When it was revoked (UTC); null while in force."
@@ -233,9 +231,7 @@ class SharingAgreementInput:
     )
     emergency: bool = strawberry.field(
         default=False,
-        description=(
-            "An emergency (break-glass) grant: every read under it is flagged in the audit trail."
-        ),
+        description=("An emergency (break-glass) grant; it must have a `validUntil`."),
     )
 
     def to_input(self) -> sharing.AgreementInput:

@@ -119,7 +119,7 @@ describe_enum(
     RUNNING="Exporting or delivering now.",
     DONE="Delivered (`fileNames`, `rowCount`).",
     FAILED=("Gave up after `maxAttempts` attempts (`error` says why)."),
-    CANCELLED=("Will not run (the schedule was deactivated or changed)."),
+    CANCELLED="Will not run: the schedule was deactivated before it was delivered.",
 )
 
 

@@ -186,7 +186,7 @@ class ContactRecordFilterInput:
         default=None, description=("Records with any of these needs (taxonomy term global ids).")
     )
     caller_county: str | None = strawberry.field(
-        default=None, description=("Records whose caller's county is this (case-insensitive).")
+        default=None, description="Records whose caller's county is exactly this."
     )
 
     def used_fields(self) -> list[str]:
@@ -243,8 +243,7 @@ def contact_record_sort_field(sort: ContactRecordSort) -> str:
 @strawberry.input(
     description=(
         "Filters for clients; all given conditions must hold. "
-        "Matching is exact (phone digits only, names "
-        "case-insensitive) and only on fields you may read."
+        "Values match exactly, and each condition needs read access to its field."
     )
 )
 class ClientFilterInput:
@@ -253,15 +252,17 @@ class ClientFilterInput:
         description=("Owner tenants' global ids; left out: every owner whose clients you may see."),
     )
     last_name: str | None = strawberry.field(
-        default=None, description="The last name, case-insensitive, whole."
+        default=None, description="The last name, exactly as stored."
     )
     date_of_birth: date | None = strawberry.field(
         default=None, description="The date of birth (`YYYY-MM-DD`)."
     )
     phone: str | None = strawberry.field(
-        default=None, description="The phone number; only its digits are compared."
+        default=None, description="The phone number, exactly as stored."
     )
-    county: str | None = strawberry.field(default=None, description="The county, case-insensitive.")
+    county: str | None = strawberry.field(
+        default=None, description="The county, exactly as stored."
+    )
     postal_code: str | None = strawberry.field(default=None, description="The postal code.")
 
     def used_fields(self) -> list[str]:

@@ -44,7 +44,8 @@ class QueueStatusInput:
     key: str = strawberry.field(description="Stable key: lowercase letters, digits, '-', '_'.")
     label: str = strawberry.field(description="What users see.")
     canonical_status: ReferralStatus = strawberry.field(
-        description=("The referral status it stands for (its referral follows it).")
+        description="The referral lifecycle status it maps to (DRAFT and REQUESTED: "
+        "awaiting services)."
     )
 
 
@@ -422,9 +423,8 @@ class QueueMutation:
     @strawberry.mutation(
         name="updateQueueEntryStatus",
         description=(
-            "Moves a queue entry to another of the queue's statuses "
-            "(call-takers of the queue's tenant; partners for entries "
-            "assigned to their programs)."
+            "Moves a queue entry to another of the queue's statuses (call-takers and admins "
+            "who may write the entry)."
         ),
     )
     async def update_queue_entry_status(
