@@ -10,18 +10,21 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
 from sharegraph.errors import Forbidden
+from sharegraph.graph.arguments import INPUT, After, First
 from sharegraph.graph.context import Info, RequestContext
 from sharegraph.graph.enums import PrincipalKind, Role
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection, to_global_id
 from sharegraph.graph.types.base import from_row, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant
 from sharegraph.queries import principals as q
 from sharegraph.queries.pagination import SortKey
@@ -32,15 +35,21 @@ from sharegraph.queries.pagination import SortKey
 @strawberry.type(name="ApiKey", description="An API key; its secret part is shown only once.")
 class ApiKey:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
+    uuid: UUID = strawberry.field(description="The key's UUID.")
     prefix: str = strawberry.field(description="The public start of the key (`sg_<prefix>_...`).")
-    label: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    label: str | None = strawberry.field(description="What the key is for, as its admin named it.")
+    created_at: datetime = strawberry.field(description="When it was issued (UTC).")
+    expires_at: datetime | None = strawberry.field(
+        description="When it stops working (UTC); null: never."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked (UTC); null: not revoked."
+    )
+    last_used_at: datetime | None = strawberry.field(
+        description="When it last authenticated a request (UTC); null when not recorded."
+    )
 
-    @strawberry.field
+    @strawberry.field(description="The key's global id (not the key itself).")
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("ApiKey", self.row.id))
 
@@ -73,16 +82,20 @@ class _Related:
 @strawberry.type(name="Principal", description="A user or an API client, as its admins see it.")
 class Principal:
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
-    display_name: str | None
-    email: str | None
-    kind: PrincipalKind
-    disabled: bool
-    created_at: datetime
+    uuid: UUID = strawberry.field(description="The principal's UUID.")
+    name: str = strawberry.field(description="Its unique sign-in name.")
+    display_name: str | None = strawberry.field(description="A human-readable name.")
+    email: str | None = strawberry.field(description="A contact e-mail address.")
+    kind: PrincipalKind = strawberry.field(description="USER or API_CLIENT.")
+    disabled: bool = strawberry.field(
+        description=("A disabled principal can do nothing, whatever its roles and keys.")
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
     related: strawberry.Private[_Related | None] = None
 
-    @strawberry.field
+    @strawberry.field(
+        description=("The principal's global id (for `explainAccess`, `effectivePermissions`).")
+    )
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Principal", self.row.id))
 
@@ -102,7 +115,7 @@ class Principal:
         )
         return maybe(PartnerOrganization, row)
 
-    @strawberry.field
+    @strawberry.field(description=("Its roles, each within a tenant or partner organization."))
     async def roles(self, info: Info) -> list[RoleGrant]:
         loaders = info.context.loaders
         grants = []
@@ -147,9 +160,16 @@ class PrincipalAdminQuery:
     async def principals(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        tenant_id: strawberry.ID | None = None,
+        first: First = None,
+        after: After = None,
+        tenant_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The global id of a tenant you administer; left out: your home tenant."
+                )
+            ),
+        ] = None,
         include_partner_organizations: Annotated[
             bool,
             strawberry.argument(
@@ -179,7 +199,11 @@ class PrincipalAdminQuery:
         return page
 
     @strawberry.field(description="A principal you administer; NOT_FOUND for any other.")
-    async def principal(self, info: Info, id: strawberry.ID) -> Principal | None:
+    async def principal(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The principal's global id.")],
+    ) -> Principal | None:
         ctx = info.context
         async with ctx.db() as session:
             row = await q.get_principal(session, ctx.principal, require_id(id, "Principal"))
@@ -189,12 +213,15 @@ class PrincipalAdminQuery:
 # -- mutations -------------------------------------------------------------------------------
 
 
-@strawberry.input
+@strawberry.input(
+    description=("A new user or API client in a tenant or partner organization you administer.")
+)
+@catalogued_input("Principal")
 class CreatePrincipalInput:
-    kind: PrincipalKind
+    kind: PrincipalKind = strawberry.field(description="USER or API_CLIENT.")
     name: str = strawberry.field(description="Unique across the network (case-insensitive).")
-    display_name: str | None = None
-    email: str | None = None
+    display_name: str | None = strawberry.field(default=None, description="A human-readable name.")
+    email: str | None = strawberry.field(default=None, description="A contact e-mail address.")
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Home tenant; defaults to yours unless partnerOrganizationId is given.",
@@ -207,15 +234,18 @@ class CreatePrincipalInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The principal created.")
 class CreatePrincipalPayload:
-    principal: Principal
+    principal: Principal = strawberry.field(description="The new principal.")
 
 
 @strawberry.input(description="A role within a tenant or partner organization.")
+@catalogued_input("Principal")
 class PrincipalRoleInput:
-    principal_id: strawberry.ID
-    role: Role
+    principal_id: strawberry.ID = strawberry.field(
+        description="The global id of a principal you administer."
+    )
+    role: Role = strawberry.field(description="The role to grant or revoke.")
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="Defaults to the principal's home."
     )
@@ -232,30 +262,36 @@ class PrincipalRoleInput:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The principal after the change.")
 class PrincipalRolePayload:
-    principal: Principal
+    principal: Principal = strawberry.field(description="The principal with its roles now.")
 
 
-@strawberry.input
+@strawberry.input(description=("A new API key for a principal you administer (tenant admins)."))
+@catalogued_input("ApiKey")
 class CreateApiKeyInput:
-    principal_id: strawberry.ID
-    label: str | None = None
+    principal_id: strawberry.ID = strawberry.field(
+        description=("The global id of the principal the key signs in as.")
+    )
+    label: str | None = strawberry.field(
+        default=None, description=("What the key is for (shown to admins, never secret).")
+    )
     expires_at: datetime | None = strawberry.field(
         default=None, description="With a time zone offset; null: never expires."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The new key, shown once.")
 class CreateApiKeyPayload:
-    api_key: ApiKey
+    api_key: ApiKey = strawberry.field(description="The key's record.")
     plaintext_key: str | None = strawberry.field(
         description="The key itself: shown this once, never stored, never shown again."
     )
-    principal: Principal
+    principal: Principal = strawberry.field(description="The principal it signs in as.")
 
 
-@strawberry.input
+@strawberry.input(description=("The API key to replace, and how long the old one keeps working."))
+@catalogued_input("ApiKey")
 class RotateApiKeyInput:
     id: strawberry.ID
     overlap_seconds: int = strawberry.field(
@@ -271,7 +307,7 @@ class RotateApiKeyInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The new key (shown once) and the old one.")
 class RotateApiKeyPayload:
     api_key: ApiKey = strawberry.field(description="The new key.")
     plaintext_key: str | None = strawberry.field(
@@ -282,21 +318,28 @@ class RotateApiKeyPayload:
     )
 
 
-@strawberry.input
+@strawberry.input(description="The API key to revoke.")
+@catalogued_input("ApiKey")
 class RevokeApiKeyInput:
     id: strawberry.ID
 
 
-@strawberry.type
+@strawberry.type(description="The revoked key.")
 class RevokeApiKeyPayload:
-    api_key: ApiKey
+    api_key: ApiKey = strawberry.field(description="The key, with `revokedAt` set.")
 
 
 @strawberry.type
 class PrincipalAdminMutation:
-    @strawberry.mutation(name="createPrincipal")
+    @strawberry.mutation(
+        name="createPrincipal",
+        description=(
+            "Creates a user or API client in a tenant you administer or a"
+            " partner organization in your directory (tenant admins)."
+        ),
+    )
     async def create_principal(
-        self, info: Info, input: CreatePrincipalInput
+        self, info: Info, input: Annotated[CreatePrincipalInput, INPUT]
     ) -> CreatePrincipalPayload:
         ctx = info.context
         tenant_id = decode_id(input.tenant_id, "Tenant")
@@ -316,8 +359,16 @@ class PrincipalAdminMutation:
         await info.context.see_own_writes()
         return CreatePrincipalPayload(principal=_principal(info, row))
 
-    @strawberry.mutation(name="assignRole")
-    async def assign_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+    @strawberry.mutation(
+        name="assignRole",
+        description=(
+            "Grants a role to a principal you administer, within its home"
+            " or `tenantId` / `partnerOrganizationId` (tenant admins)."
+        ),
+    )
+    async def assign_role(
+        self, info: Info, input: Annotated[PrincipalRoleInput, INPUT]
+    ) -> PrincipalRolePayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
@@ -326,8 +377,13 @@ class PrincipalAdminMutation:
         await info.context.see_own_writes()
         return PrincipalRolePayload(principal=_principal(info, row))
 
-    @strawberry.mutation(name="revokeRole")
-    async def revoke_role(self, info: Info, input: PrincipalRoleInput) -> PrincipalRolePayload:
+    @strawberry.mutation(
+        name="revokeRole",
+        description=("Takes a role away from a principal you administer (tenant admins)."),
+    )
+    async def revoke_role(
+        self, info: Info, input: Annotated[PrincipalRoleInput, INPUT]
+    ) -> PrincipalRolePayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         domain = input.domain()
@@ -336,8 +392,16 @@ class PrincipalAdminMutation:
         await info.context.see_own_writes()
         return PrincipalRolePayload(principal=_principal(info, row))
 
-    @strawberry.mutation(name="createApiKey")
-    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+    @strawberry.mutation(
+        name="createApiKey",
+        description=(
+            "Issues an API key for a principal you administer (tenant "
+            "admins); the key is in `plaintextKey`, this once."
+        ),
+    )
+    async def create_api_key(
+        self, info: Info, input: Annotated[CreateApiKeyInput, INPUT]
+    ) -> CreateApiKeyPayload:
         ctx = info.context
         principal_id = require_id(input.principal_id, "Principal")
         async with ctx.write_session() as session:
@@ -352,8 +416,16 @@ class PrincipalAdminMutation:
             principal=_principal(info, owner),
         )
 
-    @strawberry.mutation(name="rotateApiKey")
-    async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
+    @strawberry.mutation(
+        name="rotateApiKey",
+        description=(
+            "Issues a new key in place of an old one, which keeps working"
+            " for `overlapSeconds` (tenant admins)."
+        ),
+    )
+    async def rotate_api_key(
+        self, info: Info, input: Annotated[RotateApiKeyInput, INPUT]
+    ) -> RotateApiKeyPayload:
         ctx = info.context
         key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:
@@ -372,8 +444,10 @@ class PrincipalAdminMutation:
             previous_api_key=from_row(ApiKey, rotated.previous),
         )
 
-    @strawberry.mutation(name="revokeApiKey")
-    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
+    @strawberry.mutation(name="revokeApiKey", description="Stops a key at once (tenant admins).")
+    async def revoke_api_key(
+        self, info: Info, input: Annotated[RevokeApiKeyInput, INPUT]
+    ) -> RevokeApiKeyPayload:
         ctx = info.context
         key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from sqlalchemy import select
@@ -20,56 +21,109 @@ from sharegraph.authz.review import pending_review
 from sharegraph.datastore import models as m
 from sharegraph.datastore.enums import GranteeKind, Role, Sensitivity
 from sharegraph.errors import BadUserInput, Forbidden, NotFound
+from sharegraph.graph.arguments import ID, INPUT, VERSION
 from sharegraph.graph.context import Info
+from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.permissions import PermissionEntry, permission_entries
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
 from sharegraph.queries import principals, sharing
 
-strawberry.enum(GranteeKind)
-strawberry.enum(
-    explain.Decision,
-    name="AccessDecision",
-    description="The kind of rule that decided an `explainAccess` question: OWN_DATA (the "
-    "owner's own data, and a role allows it), AGREEMENT (a sharing agreement), ROLE_DENY (a "
-    "deny line of the role policy), NO_ROLE_RULE (no role of the principal allows it), "
-    "DENY_RULE (an agreement's denied fields), NO_AGREEMENT (nothing shares it), "
-    "PENDING_REVIEW (an agreement would share it once the field is approved), NOT_VALID_NOW "
-    "(an agreement outside its validity window), OUTSIDE_ROW_SCOPE (shared, but not on that "
-    "record), OPERATION_ALLOWED / OPERATION_DENIED (an operation, decided by roles), DISABLED "
-    "(the principal is disabled).",
+describe_enum(
+    GranteeKind,
+    "Who a sharing agreement shares with.",
+    TENANT="Another tenant (a helpline or 2-1-1), optionally only its principals with a role.",
+    PARTNER="A partner organization (a pantry, a shelter) through its portal users and keys.",
+    PUBLIC="Anyone, signed in or not (published directory data only).",
+)
+describe_enum(
+    strawberry.enum(explain.Decision, name="AccessDecision"),
+    "The kind of rule that decided an `explainAccess` question.",
+    OWN_DATA="The owner's own data, and a role of the principal allows it.",
+    AGREEMENT="A sharing agreement allows it.",
+    ROLE_DENY="A deny line of the role policy refuses it.",
+    NO_ROLE_RULE="No role of the principal allows it.",
+    DENY_RULE="An agreement lists the field among its denied fields.",
+    NO_AGREEMENT="No agreement shares it.",
+    PENDING_REVIEW="An agreement would share it once an admin approves the new field.",
+    NOT_VALID_NOW="An agreement shares it, but outside its validity window.",
+    OUTSIDE_ROW_SCOPE="Shared, but the record is outside the agreement's row scope.",
+    OPERATION_ALLOWED="An operation the principal's roles allow.",
+    OPERATION_DENIED="An operation the principal's roles do not allow.",
+    DISABLED="The principal is disabled: it has no access at all.",
 )
 
 
-@strawberry.type
+@strawberry.type(description="Who an agreement shares with.")
 class Grantee:
-    kind: GranteeKind
-    tenant: Tenant | None
-    partner_organization: PartnerOrganization | None
-    role: Role | None
+    kind: GranteeKind = strawberry.field(description="TENANT, PARTNER or PUBLIC.")
+    tenant: Tenant | None = strawberry.field(description="The tenant, for TENANT.")
+    partner_organization: PartnerOrganization | None = strawberry.field(
+        description="The partner organization, for PARTNER."
+    )
+    role: Role | None = strawberry.field(
+        description=("Only the grantee's principals with this role; null: all of them.")
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "What one tenant shares with a grantee: coordinates, actions,"
+        " rows and validity. Readable and writable by the owner "
+        "tenant's admins."
+    )
+)
 class SharingAgreement:
     row: strawberry.Private[Any]
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    purpose: str
-    actions: list[str]
-    fields: list[str]
-    denied_fields: list[str]
-    answer_sensitivity: Sensitivity | None
-    row_scope: str
-    valid_from: datetime | None
-    valid_until: datetime | None
-    emergency: bool
-    revoked_at: datetime | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(description="The agreement's global id.")
+    uuid: UUID = strawberry.field(description="The agreement's UUID.")
+    name: str = strawberry.field(description="Its name, unique among the owner's agreements.")
+    purpose: str = strawberry.field(
+        description=("Why the data is shared (shown in audits and consent checks).")
+    )
+    actions: list[str] = strawberry.field(
+        description=(
+            "What the grantee may do: `read`, `write`, `export`, "
+            "`subscribe`, `statistics`, `compose`."
+        )
+    )
+    fields: list[str] = strawberry.field(
+        description=("Coordinate globs it shares (`Client.*`, `ContactRecord.startedAt`).")
+    )
+    denied_fields: list[str] = strawberry.field(
+        description=("Coordinates withheld even where `fields` matches them.")
+    )
+    answer_sensitivity: Sensitivity | None = strawberry.field(
+        description=("The most sensitive class of form answers it shares; null: none.")
+    )
+    row_scope: str = strawberry.field(
+        description=(
+            "Which of the owner's rows it covers: `all`, "
+            "`referred_to_grantee`, `assigned_to_grantee`, "
+            "`follow_up_assigned_to_grantee`, `shared_form:<form id>`, "
+            "`region:<county or postal prefix>` or `inventory:<inventory id>`."
+        )
+    )
+    valid_from: datetime | None = strawberry.field(
+        description="When it starts to apply (UTC); null: at once."
+    )
+    valid_until: datetime | None = strawberry.field(
+        description="When it stops applying (UTC); null: until revoked."
+    )
+    emergency: bool = strawberry.field(
+        description=("An emergency (break-glass) grant; it must have a `validUntil`.")
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked (UTC); null while in force."
+    )
+    version: int = strawberry.field(
+        description=("Increases with every change; pass it back to update or revoke.")
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
     catalogue_revision: int = strawberry.field(
         description="The field catalogue's revision when an admin last approved the agreement; "
         "its globs grant only the fields that existed then."
@@ -106,7 +160,7 @@ class SharingAgreement:
             catalogue_revision=row.catalogue_revision,
         )
 
-    @strawberry.field
+    @strawberry.field(description="Who it shares with.")
     async def grantee(self, info: Info) -> Grantee:
         loaders = info.context.loaders
         return Grantee(
@@ -119,31 +173,67 @@ class SharingAgreement:
             role=self.row.grantee_role,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The tenant whose data it shares.")
     async def owner(self, info: Info) -> Tenant | None:
         return maybe(Tenant, await info.context.loaders.one(m.Tenant, self.row.tenant_id))
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A sharing agreement to create, replace or preview (tenant "
+        "admins, for their own tenant's data)."
+    )
+)
+@catalogued_input("SharingAgreement")
 class SharingAgreementInput:
-    name: str
-    purpose: str
-    grantee_kind: GranteeKind
-    grantee_tenant_id: strawberry.ID | None = None
-    grantee_partner_id: strawberry.ID | None = None
-    grantee_role: Role | None = None
-    actions: list[str]
+    name: str = strawberry.field(description="A name, unique among your tenant's agreements.")
+    purpose: str = strawberry.field(description="Why the data is shared.")
+    grantee_kind: GranteeKind = strawberry.field(description="TENANT, PARTNER or PUBLIC.")
+    grantee_tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description=("TENANT: the global id of the tenant (not your own).")
+    )
+    grantee_partner_id: strawberry.ID | None = strawberry.field(
+        default=None, description=("PARTNER: the global id of the partner organization.")
+    )
+    grantee_role: Role | None = strawberry.field(
+        default=None, description=("Only the grantee's principals with this role; left out: all.")
+    )
+    actions: list[str] = strawberry.field(
+        description=(
+            "What the grantee may do: `read`, `write`, `export`, "
+            "`subscribe`, `statistics`, `compose`."
+        )
+    )
     fields: list[str] = strawberry.field(
         description="Coordinate globs: `Client.*`, `ContactRecord.startedAt`."
     )
-    denied_fields: list[str] = strawberry.field(default_factory=list)
+    denied_fields: list[str] = strawberry.field(
+        description=("Coordinates to withhold even where `fields` matches."), default_factory=list
+    )
     answer_sensitivity: Sensitivity | None = strawberry.field(
         default=None, description="Grant form answers up to this sensitivity class."
     )
-    row_scope: str = "all"
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    emergency: bool = False
+    row_scope: str = strawberry.field(
+        default="all",
+        description=(
+            "Which of the owner's rows it covers: `all`, "
+            "`referred_to_grantee`, `assigned_to_grantee`, "
+            "`follow_up_assigned_to_grantee`, `shared_form:<form id>`, "
+            "`region:<county or postal prefix>` or `inventory:<inventory id>`."
+        ),
+    )
+    valid_from: datetime | None = strawberry.field(
+        default=None,
+        description=("When it starts to apply (ISO 8601 with offset); left out: at once."),
+    )
+    valid_until: datetime | None = strawberry.field(
+        default=None,
+        description=("When it stops applying (ISO 8601 with offset); left out: until revoked."),
+    )
+    emergency: bool = strawberry.field(
+        default=False,
+        description=("An emergency (break-glass) grant; it must have a `validUntil`."),
+    )
 
     def to_input(self) -> sharing.AgreementInput:
         return sharing.AgreementInput(
@@ -170,7 +260,7 @@ class SharingAgreementInput:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One grant an agreement change would add or remove.")
 class AccessChange:
     grantee: str = strawberry.field(
         description='Who gains or loses it, by name: "Eastside Food Pantry (portal-user)", '
@@ -180,19 +270,19 @@ class AccessChange:
         description="The same grantee as the policy spells it (`partner:<id>/role:portal-user`), "
         "for tooling."
     )
-    coordinate: str
-    action: str
-    row_scope: str
-    change: str
+    coordinate: str = strawberry.field(description="The field (`Type.field`) or operation.")
+    action: str = strawberry.field(description="The action (`read`, `write`...).")
+    row_scope: str = strawberry.field(description="The rows it covers.")
+    change: str = strawberry.field(description="`grant` or `revoke`.")
     pending_review: bool = strawberry.field(
         description="A field added to the catalogue since the agreement was last approved, "
         "granted by saving it."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The agreement as written.")
 class AgreementPayload:
-    agreement: SharingAgreement | None
+    agreement: SharingAgreement | None = strawberry.field(description="The agreement as it is now.")
 
 
 @strawberry.type(
@@ -278,7 +368,13 @@ class SharingAdminQuery:
         "per grantee and coordinate.",
     )
     async def preview_sharing_agreement(
-        self, info: Info, input: SharingAgreementInput, id: strawberry.ID | None = None
+        self,
+        info: Info,
+        input: Annotated[SharingAgreementInput, INPUT],
+        id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The agreement to replace; left out: a new one."),
+        ] = None,
     ) -> list[AccessChange]:
         owner = _own_admin_tenant(info)
         given = input.to_input()
@@ -305,10 +401,31 @@ class SharingAdminQuery:
     async def explain_access(
         self,
         info: Info,
-        principal_id: strawberry.ID,
-        coordinate: str,
-        record_id: strawberry.ID | None = None,
-        action: str | None = None,
+        principal_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The global id of a principal (of any tenant)."),
+        ],
+        coordinate: Annotated[
+            str,
+            strawberry.argument(
+                description=("A field (`Client.phone`) or an operation (`createReferral`).")
+            ),
+        ],
+        record_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=("The global id of one record, to check row scopes on it.")
+            ),
+        ] = None,
+        action: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "`read`, `write`, `export`, `subscribe`, `statistics` or "
+                    "`compose`; left out: read (fields) or the operation's own."
+                )
+            ),
+        ] = None,
     ) -> Explanation:
         subject = await _subject_principal(info, principal_id)
         owner = _own_admin_tenant(info)
@@ -349,7 +466,11 @@ class SharingAdminQuery:
         "its own as `viewer { permissions }`.",
     )
     async def effective_permissions(
-        self, info: Info, principal_id: strawberry.ID
+        self,
+        info: Info,
+        principal_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The global id of the principal.")
+        ],
     ) -> list[PermissionEntry]:
         subject = await _subject_principal(info, principal_id)
         admin_tenant = _own_admin_tenant(info)
@@ -455,9 +576,14 @@ async def _explanation(
 
 @strawberry.type
 class SharingAdminMutation:
-    @strawberry.mutation(name="createSharingAgreement")
+    @strawberry.mutation(
+        name="createSharingAgreement",
+        description=(
+            "Creates a sharing agreement on your tenant's data (tenant admins); it applies at once."
+        ),
+    )
     async def create_sharing_agreement(
-        self, info: Info, input: SharingAgreementInput
+        self, info: Info, input: Annotated[SharingAgreementInput, INPUT]
     ) -> AgreementPayload:
         owner = _own_admin_tenant(info)
         async with info.context.write_session() as session:
@@ -465,9 +591,22 @@ class SharingAdminMutation:
         await _policies_changed(info)
         return AgreementPayload(agreement=SharingAgreement.of(row))
 
-    @strawberry.mutation(name="updateSharingAgreement")
+    @strawberry.mutation(
+        name="updateSharingAgreement",
+        description=(
+            "Replaces an agreement's terms (tenant admins); its fields "
+            "are approved again at the current catalogue revision."
+        ),
+    )
     async def update_sharing_agreement(
-        self, info: Info, id: strawberry.ID, version: int, input: SharingAgreementInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: Annotated[
+            SharingAgreementInput,
+            INPUT,
+        ],
     ) -> AgreementPayload:
         _own_admin_tenant(info)
         _, raw = from_global_id(id, expected="SharingAgreement")
@@ -484,7 +623,7 @@ class SharingAdminMutation:
         "globs grant the fields pending review (see `pendingReview`).",
     )
     async def approve_sharing_agreement(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> AgreementPayload:
         _own_admin_tenant(info)
         _, raw = from_global_id(id, expected="SharingAgreement")
@@ -493,8 +632,17 @@ class SharingAdminMutation:
         await _policies_changed(info)
         return AgreementPayload(agreement=SharingAgreement.of(row))
 
-    @strawberry.mutation(name="revokeSharingAgreement")
-    async def revoke_sharing_agreement(self, info: Info, id: strawberry.ID) -> AgreementPayload:
+    @strawberry.mutation(
+        name="revokeSharingAgreement",
+        description=(
+            "Revokes an agreement at once (tenant admins); it stays listed with `revokedAt`."
+        ),
+    )
+    async def revoke_sharing_agreement(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The agreement's global id.")],
+    ) -> AgreementPayload:
         _own_admin_tenant(info)
         _, raw = from_global_id(id, expected="SharingAgreement")
         async with info.context.write_session() as session:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from sqlalchemy import Select, select
@@ -18,6 +19,7 @@ from strawberry.scalars import JSON
 from sharegraph.datastore import models as m
 from sharegraph.datastore.enums import Role
 from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.arguments import FILTER, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
@@ -35,28 +37,36 @@ SORT_NAME = "POSITION_DESC"
 )
 class AuditEvent:
     row: strawberry.Private[Any]
-    id: strawberry.ID
-    uuid: uuid.UUID
+    id: strawberry.ID = strawberry.field(description="The event's global id.")
+    uuid: UUID = strawberry.field(description="The event's UUID.")
     position: str = strawberry.field(
         description="Order in the audit table (a decimal string: it outgrows a 32-bit Int)."
     )
-    occurred_at: datetime
+    occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
     action: str = strawberry.field(
         description="`read`, `denied`, `disclosure`, or a change such as "
         "`policy.agreement.create`, `credentials.key.create`."
     )
-    purpose: str | None
-    record_type: str | None
+    purpose: str | None = strawberry.field(
+        description=("The purpose given (exports, e-mails, sharing), if any.")
+    )
+    record_type: str | None = strawberry.field(
+        description=("The type of the records it concerns (`ContactRecord`...), if any.")
+    )
     record_ids: list[str] | None = strawberry.field(description="Raw UUIDs of the records.")
     coordinates: list[str] | None = strawberry.field(
         description="Schema coordinates (`Type.field`) returned, refused or disclosed."
     )
-    detail: JSON | None
+    detail: JSON | None = strawberry.field(
+        description=("More about the event, as JSON (what changed, the reason for a refusal).")
+    )
     principal_id: strawberry.ID | None = strawberry.field(
         description="Global id of the principal who acted."
     )
-    principal_name: str | None
-    tenant: Tenant | None
+    principal_name: str | None = strawberry.field(
+        description="The sign-in name of the principal who acted."
+    )
+    tenant: Tenant | None = strawberry.field(description="The tenant whose trail it is in.")
 
 
 @strawberry.input(description="Filters for `auditEvents`; all given conditions must hold.")
@@ -70,8 +80,12 @@ class AuditEventFilterInput:
     principal_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only events of this principal (global id or uuid)."
     )
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
+    occurred_after: datetime | None = strawberry.field(
+        default=None, description=("Events at or after this instant (ISO 8601 with offset).")
+    )
+    occurred_before: datetime | None = strawberry.field(
+        default=None, description="Events before this instant."
+    )
 
 
 def administered_tenant(info: Info, requested: strawberry.ID | None) -> uuid.UUID:
@@ -159,9 +173,9 @@ class AuditQuery:
     async def audit_events(
         self,
         info: Info,
-        filter: AuditEventFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[AuditEventFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AuditEvent]:
         flt = filter or AuditEventFilterInput()
         tenant_id = administered_tenant(info, flt.tenant_id)

@@ -8,23 +8,26 @@ shelter's beds). Semantics of ``available`` and ``reserved``: ``queries/capacity
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import CapacityStatus
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.resources import ServiceCapacity
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import capacity as q
 
 
 @strawberry.input(description="Fields left out stay as they are.")
+@catalogued_input("ServiceCapacity")
 class UpdateCapacityInput:
     id: strawberry.ID
     version: int = strawberry.field(
@@ -40,13 +43,17 @@ class UpdateCapacityInput:
     unit_id: uuid.UUID | None = strawberry.field(default=None, description="A unit's uuid.")
     status: CapacityStatus | None = None
     note: str | None = strawberry.field(default=None, description='"" clears the note.')
-    description: str | None = None
+    description: str | None = strawberry.field(
+        default=None, description="What is counted (HSDS `service_capacity.description`)."
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A capacity as written.")
 class CapacityPayload:
-    capacity: ServiceCapacity | None
+    capacity: ServiceCapacity | None = strawberry.field(
+        description=("The capacity as it is now (its `version` for the next report).")
+    )
 
 
 INPUT_COORDINATES = {
@@ -74,8 +81,17 @@ async def changeable_capacity(info: Info, capacity_id: uuid.UUID) -> tuple[Any, 
 
 @strawberry.type
 class CapacityMutation:
-    @strawberry.mutation(name="updateCapacity")
-    async def update_capacity(self, info: Info, input: UpdateCapacityInput) -> CapacityPayload:
+    @strawberry.mutation(
+        name="updateCapacity",
+        description=(
+            "Reports a service's capacity now (its organization's users, "
+            "or where an agreement grants `write` on it); evented, kept "
+            "in `history`."
+        ),
+    )
+    async def update_capacity(
+        self, info: Info, input: Annotated[UpdateCapacityInput, INPUT]
+    ) -> CapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("updateCapacity", Action.WRITE)
         capacity_id = require_id(input.id, "ServiceCapacity")

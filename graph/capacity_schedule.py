@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from typing import Annotated
 
 import strawberry
 
@@ -20,12 +21,14 @@ from sharegraph.datastore import models as m
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.localtime import local_to_utc
 from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.capacity import changeable_capacity
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import CapacityStatus
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.types.base import maybe
 from sharegraph.graph.types.capacity_schedule import ScheduledCapacityChange
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.resources import ServiceCapacity
 from sharegraph.graph.writes import forget_cached, require_fields, transaction
 from sharegraph.queries.capacity_schedule import PlannedChange, cancel_change, schedule_change
@@ -47,28 +50,67 @@ APPLIES_TO = {
     "`status`, `note`."
 )
 class ScheduleCapacityInput:
-    capacity_id: strawberry.ID
-    apply_at: datetime | None = None
-    local_date: date | None = None
-    local_time: time | None = None
-    available_delta: int | None = None
-    available: int | None = None
-    maximum: int | None = None
-    status: CapacityStatus | None = None
-    note: str | None = None
-    idempotency_key: str | None = None
+    capacity_id: strawberry.ID = strawberry.field(
+        description=("The global id of the ServiceCapacity (you must be able to write it).")
+    )
+    apply_at: datetime | None = strawberry.field(
+        default=None,
+        description=(
+            "When it applies, ISO 8601 with a UTC offset; or give `localDate` and `localTime`."
+        ),
+    )
+    local_date: date | None = strawberry.field(
+        default=None,
+        description=(
+            "The day it applies on the owner tenant's clock (`YYYY-MM-DD`), with `localTime`."
+        ),
+    )
+    local_time: time | None = strawberry.field(
+        default=None,
+        description=(
+            "The time it applies on the owner tenant's clock (`HH:MM`), with `localDate`."
+        ),
+    )
+    available_delta: int | None = strawberry.field(
+        default=None,
+        description=(
+            "Slots to add (or, negative, take away) from what is "
+            "available then; not with `available`."
+        ),
+    )
+    available: int | None = strawberry.field(
+        default=None, description=("What is available from then; not with `availableDelta`.")
+    )
+    maximum: int | None = strawberry.field(default=None, description="A new maximum from then.")
+    status: CapacityStatus | None = strawberry.field(
+        default=None, description="A new status from then."
+    )
+    note: str | None = strawberry.field(default=None, description="A new note from then.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "A key you choose for this write, so that retrying after a "
+            "timeout cannot write twice (same key and input: the first "
+            "result)."
+        ),
+    )
 
 
-@strawberry.input
+@strawberry.input(description=("A scheduled capacity change to cancel before it applies."))
+@catalogued_input("ScheduledCapacityChange")
 class CancelScheduledCapacityInput:
     id: strawberry.ID
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description=("The change as scheduled or cancelled, and its capacity."))
 class ScheduleCapacityPayload:
-    scheduled_change: ScheduledCapacityChange | None
-    capacity: ServiceCapacity | None
+    scheduled_change: ScheduledCapacityChange | None = strawberry.field(
+        description="The scheduled change."
+    )
+    capacity: ServiceCapacity | None = strawberry.field(
+        description="The capacity it applies to, as it is now."
+    )
 
 
 async def _apply_at(info: Info, input: ScheduleCapacityInput, tenant_id: uuid.UUID) -> datetime:
@@ -111,7 +153,7 @@ class CapacityScheduleMutation:
         description="Announce a capacity change that applies itself at a future time.",
     )
     async def schedule_capacity(
-        self, info: Info, input: ScheduleCapacityInput
+        self, info: Info, input: Annotated[ScheduleCapacityInput, INPUT]
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("scheduleCapacity", Action.WRITE)
@@ -154,7 +196,7 @@ class CapacityScheduleMutation:
         "(`CONFLICT` `ALREADY_APPLIED` once it has).",
     )
     async def cancel_scheduled_capacity(
-        self, info: Info, input: CancelScheduledCapacityInput
+        self, info: Info, input: Annotated[CancelScheduledCapacityInput, INPUT]
     ) -> ScheduleCapacityPayload:
         ctx = info.context
         ctx.plan.require_operation("cancelScheduledCapacity", Action.WRITE)

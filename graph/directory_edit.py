@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -43,12 +43,14 @@ from sharegraph.authz.plan import Action
 from sharegraph.datastore import hsds
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Conflict, NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import LocationType, ServiceStatus
 from sharegraph.graph.guard import camel
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.relay import Node, from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input, input_descriptions
 from sharegraph.graph.types.directory_history import coordinate_field
 from sharegraph.graph.types.resources import TaxonomyTerm
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
@@ -546,15 +548,19 @@ async def delete(info: Info, spec: RecordSpec, input: Any) -> Any:
 
 # -- GraphQL: inputs, payloads and the Mutation root, generated from SPECS -----------------------
 
-IDEMPOTENCY = "Same key and input -> the first result; another input -> CONFLICT."
 
-
-def _input(name: str, description: str, fields: list[tuple[str, Any, Any, str | None]]) -> Any:
-    """A strawberry input class from (python name, type, default, description) tuples."""
+def _input(
+    spec: RecordSpec, name: str, description: str, fields: list[tuple[str, Any, Any, str | None]]
+) -> Any:
+    """A strawberry input class from (python name, type, default, description) tuples; a field
+    without a description of its own gets the catalogue's (or the write conventions')."""
+    known = input_descriptions(spec.type_name)
     namespace: dict[str, Any] = {"__annotations__": {}}
     for python_name, annotation, default, text in fields:
         namespace["__annotations__"][python_name] = annotation
-        namespace[python_name] = strawberry.field(default=default, description=text)
+        namespace[python_name] = strawberry.field(
+            default=default, description=text or known.get(python_name)
+        )
     return strawberry.input(type(name, (), namespace), description=description)
 
 
@@ -585,18 +591,19 @@ def _create_input(spec: RecordSpec) -> Any:
         description = f"A new {spec.type_name}: give exactly one of {parents}."
     else:
         description = f"A new {spec.type_name}."
-    fields.append(("idempotency_key", str | None, None, IDEMPOTENCY))
-    return _input(f"Create{spec.type_name}Input", description, fields)
+    fields.append(("idempotency_key", str | None, None, None))
+    return _input(spec, f"Create{spec.type_name}Input", description, fields)
 
 
 def _update_input(spec: RecordSpec) -> Any:
     fields: list[tuple[str, Any, Any, str | None]] = [
         ("id", strawberry.ID, UNSET, None),
-        ("version", int, UNSET, "The version you read; a newer one -> CONFLICT."),
+        ("version", int, UNSET, None),
     ]
     fields += [(f.column, f.type | None, UNSET, f.description) for f in spec.fields]
-    fields.append(("idempotency_key", str | None, None, IDEMPOTENCY))
+    fields.append(("idempotency_key", str | None, None, None))
     return _input(
+        spec,
         f"Update{spec.type_name}Input",
         "Fields left out stay as they are; `null` clears a field.",
         fields,
@@ -606,28 +613,36 @@ def _update_input(spec: RecordSpec) -> Any:
 def _retire_input(spec: RecordSpec) -> Any:
     verb = spec.retire.capitalize()
     return _input(
+        spec,
         f"{verb}{spec.type_name}Input",
         f"{verb} a {spec.type_name}.",
         [
             ("id", strawberry.ID, UNSET, None),
-            ("version", int, UNSET, "The version you read; a newer one -> CONFLICT."),
-            ("idempotency_key", str | None, None, IDEMPOTENCY),
+            ("version", int, UNSET, None),
+            ("idempotency_key", str | None, None, None),
         ],
     )
 
 
 def _payload(spec: RecordSpec) -> Any:
-    namespace = {"__annotations__": {_snake(spec.payload_field): spec.cls | None}}
-    return strawberry.type(type(f"{spec.type_name}Payload", (), namespace))
+    name = _snake(spec.payload_field)
+    namespace = {
+        "__annotations__": {name: spec.cls | None},
+        name: strawberry.field(description=f"The {spec.type_name} as it is now."),
+    }
+    return strawberry.type(
+        type(f"{spec.type_name}Payload", (), namespace),
+        description=f"The {spec.type_name} as written.",
+    )
 
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-@strawberry.type
+@strawberry.type(description="What a delete removed.")
 class DeletedRecordPayload:
-    deleted_id: strawberry.ID
+    deleted_id: strawberry.ID = strawberry.field(description="The global id of the deleted row.")
 
 
 Operation = Callable[[Info, RecordSpec, Any], Awaitable[Any]]
@@ -644,10 +659,34 @@ def _mutation(
 
     resolve.__annotations__ = {
         "info": Info,
-        "input": input_cls,
+        "input": Annotated[input_cls, INPUT],
         "return": DeletedRecordPayload if payload is None else payload,
     }
-    return strawberry.mutation(resolver=resolve, name=f"{verb}{spec.type_name}")
+    return strawberry.mutation(
+        resolver=resolve, name=f"{verb}{spec.type_name}", description=_WHAT[verb](spec)
+    )
+
+
+# What each generated mutation does, for the schema's readers.
+_WHAT: dict[str, Callable[[RecordSpec], str]] = {
+    "create": lambda spec: (
+        f"Adds a {spec.type_name} where you may write: a record that hangs "
+        "off nothing needs a write grant with row scope `all` on its owner, a child one the right "
+        "to change its parent. Checked against HSDS 3.0 (`BAD_USER_INPUT` with `extensions.field`)."
+    ),
+    "update": lambda spec: (
+        f"Changes fields of a {spec.type_name} inside your write scopes "
+        "(`NOT_FOUND` outside them, `FORBIDDEN` / `FORBIDDEN_INPUT` for a field you may not "
+        "write); fields left out stay as they are, `null` clears one. Field history is kept."
+    ),
+    "deactivate": lambda spec: (
+        f"Retires a {spec.type_name} inside your write scopes: it is "
+        "kept, marked inactive, with its history."
+    ),
+    "delete": lambda spec: (
+        f"Deletes a {spec.type_name}, under the write scopes of the record it belongs to."
+    ),
+}
 
 
 def _mutations() -> dict[str, Any]:
@@ -675,19 +714,24 @@ def _mutations() -> dict[str, Any]:
 
 
 @strawberry.input(description="A taxonomy term on an organization, service or service at location.")
+@catalogued_input()
 class TaxonomyLinkInput:
-    record_id: strawberry.ID
-    taxonomy_term_id: strawberry.ID
+    record_id: strawberry.ID = strawberry.field(
+        description="The global id of the Organization, Service or ServiceAtLocation."
+    )
+    taxonomy_term_id: strawberry.ID = strawberry.field(
+        description="The global id of the TaxonomyTerm (see `taxonomyTerms`)."
+    )
     version: int | None = strawberry.field(
         default=None, description="The record's version you read, if it must not have changed."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
+    idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The record and term of a taxonomy link change.")
 class TaxonomyLinkPayload:
-    record: Node | None
-    taxonomy_term: TaxonomyTerm | None
+    record: Node | None = strawberry.field(description="The record, as it is now.")
+    taxonomy_term: TaxonomyTerm | None = strawberry.field(description="The term.")
 
 
 async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyLinkPayload:
@@ -729,13 +773,24 @@ async def _link(info: Info, input: TaxonomyLinkInput, *, add: bool) -> TaxonomyL
 
 @strawberry.type
 class TaxonomyLinkMutation:
-    @strawberry.mutation(name="addTaxonomyLink")
-    async def add_taxonomy_link(self, info: Info, input: TaxonomyLinkInput) -> TaxonomyLinkPayload:
+    @strawberry.mutation(
+        name="addTaxonomyLink",
+        description=(
+            "Tags an organization, service or service at location with a "
+            "taxonomy term, when you may change that record."
+        ),
+    )
+    async def add_taxonomy_link(
+        self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
+    ) -> TaxonomyLinkPayload:
         return await _link(info, input, add=True)
 
-    @strawberry.mutation(name="removeTaxonomyLink")
+    @strawberry.mutation(
+        name="removeTaxonomyLink",
+        description=("Removes a taxonomy term from a record you may change."),
+    )
     async def remove_taxonomy_link(
-        self, info: Info, input: TaxonomyLinkInput
+        self, info: Info, input: Annotated[TaxonomyLinkInput, INPUT]
     ) -> TaxonomyLinkPayload:
         return await _link(info, input, add=False)
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 
@@ -37,11 +38,13 @@ from sharegraph.exporters.pdf import (
     generate_password,
     render_protected,
 )
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.email_content import attachment_name, export_scopes, record_content
 from sharegraph.graph.email_templates import template_id
 from sharegraph.graph.inputs import decode_id
 from sharegraph.graph.relay import to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import email_templates as templates
 from sharegraph.settings import SmtpSettings
@@ -49,10 +52,20 @@ from sharegraph.settings import SmtpSettings
 OPERATION = "sendContactRecordByEmail"
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A contact record to e-mail as a PDF with a template (needs "
+        "`export` on the fields it holds)."
+    )
+)
+@catalogued_input()
 class SendContactRecordByEmailInput:
-    contact_record_id: strawberry.ID
-    template_id: strawberry.ID
+    contact_record_id: strawberry.ID = strawberry.field(
+        description="The contact record's global id."
+    )
+    template_id: strawberry.ID = strawberry.field(
+        description="The global id of an active e-mail template (see `emailTemplates`)."
+    )
     password: str | None = strawberry.field(
         default=None,
         description="The PDF's password, at least 12 characters. Left out: one is generated "
@@ -62,17 +75,27 @@ class SendContactRecordByEmailInput:
     idempotency_key: str | None = None
 
 
-@strawberry.type(name="EmailSend")
+@strawberry.type(
+    description=(
+        "One e-mail of a contact record as a PDF, as the audit trail "
+        "keeps it (never the PDF or its password)."
+    ),
+    name="EmailSend",
+)
 class EmailSend:
-    id: strawberry.ID
-    uuid: uuid.UUID
+    id: strawberry.ID = strawberry.field(description="The send's global id.")
+    uuid: UUID = strawberry.field(description="The send's UUID.")
     status: str = strawberry.field(description="`sending`, `sent` or `failed`.")
-    recipients: list[str]
+    recipients: list[str] = strawberry.field(description="The addresses it went to.")
     fields: list[str] = strawberry.field(description="Coordinates the PDF holds.")
-    sent_at: datetime
-    error: str | None
-    template_id: strawberry.ID
-    contact_record_id: strawberry.ID
+    sent_at: datetime = strawberry.field(description="When it was sent (UTC).")
+    error: str | None = strawberry.field(description="Why sending failed, when it did.")
+    template_id: strawberry.ID = strawberry.field(
+        description="The global id of the e-mail template used."
+    )
+    contact_record_id: strawberry.ID = strawberry.field(
+        description="The global id of the contact record sent."
+    )
 
     @classmethod
     def of(cls, row: Any) -> EmailSend:
@@ -89,9 +112,9 @@ class EmailSend:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The send, and the password when one was generated.")
 class SendContactRecordByEmailPayload:
-    email_send: EmailSend
+    email_send: EmailSend = strawberry.field(description="The send as recorded.")
     password: str | None = strawberry.field(
         description="The generated password, shown this once (null when you chose one, and on "
         "a replay)."
@@ -194,7 +217,7 @@ class EmailPdfMutation:
         "may read and export on that record. Recorded as a disclosure in the audit trail.",
     )
     async def send_contact_record_by_email(
-        self, info: Info, input: SendContactRecordByEmailInput
+        self, info: Info, input: Annotated[SendContactRecordByEmailInput, INPUT]
     ) -> SendContactRecordByEmailPayload:
         ctx = info.context
         record, template, scopes = await _decide(info, input)

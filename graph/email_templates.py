@@ -5,37 +5,51 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.errors import Forbidden
+from sharegraph.graph.arguments import ID, INPUT, VERSION
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.queries import email_templates as templates
 
 TYPE_NAME = "EmailTemplate"
 
 
-@strawberry.type(name="EmailTemplate")
+@strawberry.type(
+    description=(
+        "How contact records are e-mailed as password-protected PDFs:"
+        " recipients, wording and fields (tenant admins manage them; "
+        "call-takers send with them)."
+    ),
+    name="EmailTemplate",
+)
 class EmailTemplate:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    subject: str
-    body: str
-    recipients: list[str]
+    id: strawberry.ID = strawberry.field(description="The template's global id.")
+    uuid: UUID = strawberry.field(description="The template's UUID.")
+    name: str = strawberry.field(description="Its name, unique in the tenant.")
+    subject: str = strawberry.field(description="The e-mail's subject line.")
+    body: str = strawberry.field(description="The e-mail's plain-text body.")
+    recipients: list[str] = strawberry.field(
+        description=("The addresses it sends to (fixed: senders cannot add any).")
+    )
     fields: list[str] = strawberry.field(
         description="Coordinates put in the PDF (`ContactRecord.narrative`, `Client.firstName`, "
         "`ContactRecord.answers` for every readable answer, `ContactRecord.answers.<key>`); "
         "a sender's PDF holds only those the sender may read and export on that record."
     )
     purpose: str = strawberry.field(description="Recorded with every send in the audit trail.")
-    active: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    active: bool = strawberry.field(description="Inactive templates cannot be sent with.")
+    version: int = strawberry.field(
+        description=("Increases with every change; pass it back to update or deactivate.")
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
 
     @classmethod
     def of(cls, row: Any) -> EmailTemplate:
@@ -55,15 +69,22 @@ class EmailTemplate:
         )
 
 
-@strawberry.input
+@strawberry.input(description=("An e-mail template to create or replace (tenant admins)."))
+@catalogued_input("EmailTemplate")
 class EmailTemplateInput:
-    name: str
+    name: str = strawberry.field(description="A name, unique in your tenant.")
     subject: str = strawberry.field(description="One line.")
     body: str = strawberry.field(description="Plain text. Never put the PDF's password here.")
     recipients: list[str] = strawberry.field(description="Plain addresses: name@example.org.")
-    fields: list[str]
-    purpose: str
-    active: bool = True
+    fields: list[str] = strawberry.field(
+        description=(
+            "Coordinates to put in the PDF (`ContactRecord.narrative`, "
+            "`Client.firstName`, `ContactRecord.answers` or "
+            "`ContactRecord.answers.<key>`)."
+        )
+    )
+    purpose: str = strawberry.field(description="Why records are sent (recorded with every send).")
+    active: bool = strawberry.field(default=True, description="False: it cannot be sent with.")
 
     def to_input(self) -> templates.TemplateInput:
         return templates.TemplateInput(
@@ -77,9 +98,9 @@ class EmailTemplateInput:
         )
 
 
-@strawberry.type
+@strawberry.type(description="An e-mail template as written.")
 class EmailTemplatePayload:
-    email_template: EmailTemplate
+    email_template: EmailTemplate = strawberry.field(description="The template as it is now.")
 
 
 def known_answer_keys(plan: AccessPlan) -> frozenset[str]:
@@ -104,7 +125,11 @@ class EmailTemplateQuery:
         "everyone else in the tenant sees the active ones, to send with.",
     )
     async def email_templates(
-        self, info: Info, include_inactive: bool = False
+        self,
+        info: Info,
+        include_inactive: Annotated[
+            bool, strawberry.argument(description="True: inactive templates too.")
+        ] = False,
     ) -> list[EmailTemplate]:
         principal = info.context.principal
         tenant_id = principal.tenant_id
@@ -121,9 +146,12 @@ class EmailTemplateQuery:
 
 @strawberry.type
 class EmailTemplateMutation:
-    @strawberry.mutation(name="createEmailTemplate")
+    @strawberry.mutation(
+        name="createEmailTemplate",
+        description=("Creates an e-mail template for your tenant (tenant admins)."),
+    )
     async def create_email_template(
-        self, info: Info, input: EmailTemplateInput
+        self, info: Info, input: Annotated[EmailTemplateInput, INPUT]
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)
@@ -138,7 +166,14 @@ class EmailTemplateMutation:
         description="Replace a template; `version` is the one you read (a newer one: CONFLICT).",
     )
     async def update_email_template(
-        self, info: Info, id: strawberry.ID, version: int, input: EmailTemplateInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: Annotated[
+            EmailTemplateInput,
+            INPUT,
+        ],
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)
@@ -155,7 +190,7 @@ class EmailTemplateMutation:
         "made from them refer to them. `updateEmailTemplate` with `active: true` restores one.",
     )
     async def deactivate_email_template(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> EmailTemplatePayload:
         ctx = info.context
         templates.admin_tenant(ctx.principal)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,11 +27,14 @@ from sharegraph.errors import Forbidden, NotFound
 from sharegraph.exporters.contact_records import ExportFilter
 from sharegraph.exporters.run import Format, What
 from sharegraph.exporters.specs import ExportSpec, checked, require_allowed
+from sharegraph.graph.arguments import INPUT, After, First
 from sharegraph.graph.context import Info
+from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.inputs import decode_ids
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import export_jobs as jobs
 from sharegraph.queries.pagination import SortKey
@@ -45,28 +49,41 @@ class ExportWhat(Enum):
     CONTACT_RECORDS = What.CONTACT_RECORDS.value
 
 
-@strawberry.enum(
-    name="ExportFormat",
-    description="CSV and NDJSON for both; HSDS_JSON (a JSON list of HSDS services), HSDS_CSV (a "
-    "zipped HSDS tabular data package), HSDS11_JSON, HSDS11_CSV and AIRS_XML for resources.",
+describe_enum(
+    ExportWhat,
+    "What an export contains.",
+    RESOURCES=("The resource directory (organizations, services, locations) you may export."),
+    CONTACT_RECORDS=(
+        "Contact records you may export, with the fields your agreements' `export` action allows."
+    ),
 )
+
+
+@strawberry.enum(name="ExportFormat")
 class ExportFormat(Enum):
     CSV = Format.CSV.value
     NDJSON = Format.NDJSON.value
     HSDS_JSON = Format.HSDS_JSON.value
     HSDS_CSV = Format.HSDS_CSV.value
     AIRS_XML = Format.AIRS_XML.value
-    HSDS11_JSON = strawberry.enum_value(
-        Format.HSDS11_JSON.value,
-        description="Resources as one HSDS 1.1 JSON data package: the HSDS 1.1 tables "
-        "(organization, service, services_at_location, location, phone, regular_schedule...) "
-        "with their rows inline in each resource's `data`.",
-    )
-    HSDS11_CSV = strawberry.enum_value(
-        Format.HSDS11_CSV.value,
-        description="Resources as a zipped HSDS 1.1 tabular data package (`datapackage.json` "
-        "and one CSV file per HSDS 1.1 table), as older directory consumers read it.",
-    )
+    HSDS11_JSON = Format.HSDS11_JSON.value
+    HSDS11_CSV = Format.HSDS11_CSV.value
+
+
+describe_enum(
+    ExportFormat,
+    "A file format for exports.",
+    CSV="Comma-separated values with a header row (UTF-8).",
+    NDJSON="One JSON object per line.",
+    HSDS_JSON="Resources only: a JSON list of HSDS 3.0 services.",
+    HSDS_CSV=("Resources only: a zipped HSDS 3.0 tabular data package."),
+    AIRS_XML="Resources only: AIRS 3.0 XML.",
+    HSDS11_JSON="Resources only: one HSDS 1.1 JSON data package, the HSDS 1.1 tables "
+    "(organization, service, services_at_location, location, phone, regular_schedule...) with "
+    "their rows inline in each resource's `data`.",
+    HSDS11_CSV="Resources only: a zipped HSDS 1.1 tabular data package (`datapackage.json` and "
+    "one CSV file per HSDS 1.1 table), as older directory consumers read it.",
+)
 
 
 @strawberry.enum(name="ExportJobStatus")
@@ -76,6 +93,17 @@ class ExportJobStatus(Enum):
     DONE = jobs.DONE
     FAILED = jobs.FAILED
     EXPIRED = jobs.EXPIRED
+
+
+describe_enum(
+    ExportJobStatus,
+    "Where an export job stands.",
+    PENDING="Queued.",
+    RUNNING="Being written.",
+    DONE="Ready at `downloadUrl` until `expiresAt`.",
+    FAILED="Gave up (`error` says why).",
+    EXPIRED="Was ready; its file has been deleted.",
+)
 
 
 @strawberry.input(description="Which records; all given conditions must hold.")
@@ -89,7 +117,9 @@ class ExportFilterInput:
     started_before: datetime | None = strawberry.field(
         default=None, description="Contact records started before this instant."
     )
-    updated_after: datetime | None = None
+    updated_after: datetime | None = strawberry.field(
+        default=None, description=("Records changed after this instant (incremental exports).")
+    )
     form_ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="Contact records on these forms: a form's UUID or the id of one of its "
@@ -97,24 +127,42 @@ class ExportFilterInput:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "An export to run in the background; its file is downloaded "
+        "from `downloadUrl` with your credentials."
+    )
+)
+@catalogued_input()
 class StartExportInput:
-    what: ExportWhat
-    format: ExportFormat
-    filters: ExportFilterInput | None = None
+    what: ExportWhat = strawberry.field(description="RESOURCES or CONTACT_RECORDS.")
+    format: ExportFormat = strawberry.field(
+        description=("The file format (HSDS and AIRS formats for resources only).")
+    )
+    filters: ExportFilterInput | None = strawberry.field(
+        default=None, description="Which records; left out: all you may export."
+    )
     purpose: str | None = strawberry.field(
         default=None, description="Why the data leaves; recorded with the disclosure."
     )
     idempotency_key: str | None = None
 
 
-@strawberry.type(name="ExportFilters")
+@strawberry.type(description="The filters an export was started with.", name="ExportFilters")
 class ExportFilters:
-    tenant_ids: list[strawberry.ID]
+    tenant_ids: list[strawberry.ID] = strawberry.field(
+        description=("Owner tenants' global ids; empty: all you may export.")
+    )
     form_ids: list[str] = strawberry.field(description="Form UUIDs.")
-    started_after: datetime | None
-    started_before: datetime | None
-    updated_after: datetime | None
+    started_after: datetime | None = strawberry.field(
+        description="Contact records started at or after this instant."
+    )
+    started_before: datetime | None = strawberry.field(
+        description="Contact records started before this instant."
+    )
+    updated_after: datetime | None = strawberry.field(
+        description="Records changed after this instant."
+    )
 
     @classmethod
     def of(cls, flt: ExportFilter) -> ExportFilters:
@@ -129,17 +177,21 @@ class ExportFilters:
 
 @strawberry.type(name="ExportJob", description="An export you started; yours alone.")
 class ExportJob:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    what: ExportWhat
-    format: ExportFormat
-    filters: ExportFilters
-    purpose: str | None
-    status: ExportJobStatus
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    id: strawberry.ID = strawberry.field(description="The job's global id.")
+    uuid: UUID = strawberry.field(description="The job's UUID.")
+    what: ExportWhat = strawberry.field(description="What it exports.")
+    format: ExportFormat = strawberry.field(description="The file format.")
+    filters: ExportFilters = strawberry.field(description="The filters it was started with.")
+    purpose: str | None = strawberry.field(description="Why the data leaves, as given.")
+    status: ExportJobStatus = strawberry.field(description="Where it stands.")
+    attempts: int = strawberry.field(
+        description=("Attempts made so far (it is retried on transient failures).")
+    )
+    created_at: datetime = strawberry.field(description="When it was started (UTC).")
+    started_at: datetime | None = strawberry.field(description="When writing began (UTC).")
+    finished_at: datetime | None = strawberry.field(
+        description="When it was done or gave up (UTC)."
+    )
     row_count: int | None = strawberry.field(
         description="Records written (services, for resources)."
     )
@@ -178,9 +230,11 @@ class ExportJob:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The export job started.")
 class StartExportPayload:
-    export_job: ExportJob | None
+    export_job: ExportJob | None = strawberry.field(
+        description="The job; poll `exportJob(id)` until DONE."
+    )
 
 
 async def export_filter(info: Info, given: ExportFilterInput | None) -> ExportFilter:
@@ -209,16 +263,23 @@ async def _job(info: Info, job_id: uuid.UUID) -> ExportJob | None:
 @strawberry.type
 class ExportJobQuery:
     @strawberry.field(name="exportJob", description="One of your export jobs.")
-    async def export_job(self, info: Info, id: strawberry.ID) -> ExportJob | None:
+    async def export_job(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The job's global id.")],
+    ) -> ExportJob | None:
         return await _job(info, _job_id(id))
 
     @strawberry.field(name="exportJobs", description="Your export jobs, newest first.")
     async def export_jobs(
         self,
         info: Info,
-        status: ExportJobStatus | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        status: Annotated[
+            ExportJobStatus | None,
+            strawberry.argument(description="Only jobs in this status; left out: all."),
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExportJob]:
         ctx = info.context
         statement = jobs.jobs_of(ctx.principal.id, status.value if status else None)
@@ -247,7 +308,9 @@ class ExportJobMutation:
         description="Queue an export of what your plan lets you export; follow it with "
         "`exportJob(id)` and download the file from its `downloadUrl`.",
     )
-    async def start_export(self, info: Info, input: StartExportInput) -> StartExportPayload:
+    async def start_export(
+        self, info: Info, input: Annotated[StartExportInput, INPUT]
+    ) -> StartExportPayload:
         ctx = info.context
         ctx.plan.require_operation("startExport", Action.EXPORT)
         principal = ctx.principal

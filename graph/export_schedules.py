@@ -13,7 +13,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import strawberry
 from sqlalchemy import select
@@ -36,7 +37,9 @@ from sharegraph.exporters.destinations import (
 )
 from sharegraph.exporters.run import Format, What
 from sharegraph.exporters.specs import ExportSpec, Feed, checked, require_allowed
+from sharegraph.graph.arguments import ID, INPUT, VERSION, After, First
 from sharegraph.graph.context import Info
+from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.export_jobs import (
     ExportFilterInput,
     ExportFilters,
@@ -46,6 +49,7 @@ from sharegraph.graph.export_jobs import (
 )
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.writes import transaction
 from sharegraph.queries import export_schedules as schedules
 from sharegraph.queries.pagination import SortKey
@@ -58,16 +62,45 @@ class ExportFeed(Enum):
     DAILY_COUNTS = Feed.DAILY_COUNTS.value
 
 
+describe_enum(
+    ExportFeed,
+    ("A ready-made feed a schedule can send instead of a full export."),
+    DAILY_COUNTS=(
+        "The contact records started yesterday (your time zone) on "
+        "the filtered forms; a run on the 1st also re-sends the "
+        "previous month."
+    ),
+)
+
+
 @strawberry.enum(name="DeliveryKind")
 class DeliveryKind(Enum):
     DIRECTORY = DestinationKind.DIRECTORY.value
     SFTP = DestinationKind.SFTP.value
 
 
+describe_enum(
+    DeliveryKind,
+    "Where a scheduled export's files are delivered.",
+    DIRECTORY=("A folder under the server's delivery root (your tenant's own subfolder)."),
+    SFTP="An SFTP server of yours.",
+)
+
+
 @strawberry.enum(name="SftpAuthMethod")
 class SftpAuthMethod(Enum):
     PASSWORD = SftpAuth.PASSWORD.value
     PRIVATE_KEY = SftpAuth.PRIVATE_KEY.value
+
+
+describe_enum(
+    SftpAuthMethod,
+    "How sharegraph signs in to your SFTP server.",
+    PASSWORD="With `password`.",
+    PRIVATE_KEY=(
+        "With `privateKey` (OpenSSH or PEM text), and `privateKeyPassphrase` when it is encrypted."
+    ),
+)
 
 
 @strawberry.enum(name="ExportRunStatus")
@@ -79,6 +112,17 @@ class ExportRunStatus(Enum):
     CANCELLED = schedules.CANCELLED
 
 
+describe_enum(
+    ExportRunStatus,
+    "Where one run of a schedule stands.",
+    PENDING=("Due, or waiting for its next attempt (`nextAttemptAt`)."),
+    RUNNING="Exporting or delivering now.",
+    DONE="Delivered (`fileNames`, `rowCount`).",
+    FAILED=("Gave up after `maxAttempts` attempts (`error` says why)."),
+    CANCELLED="Will not run: the schedule was deactivated before it was delivered.",
+)
+
+
 @strawberry.input(
     description="DIRECTORY: `path`, relative to your tenant's folder under the server's "
     "delivery root. SFTP: `host`, `port`, `username`, `remoteDir`, `hostKey` (the server's "
@@ -87,24 +131,75 @@ class ExportRunStatus(Enum):
     "shown again; on update, leave them out to keep the stored ones."
 )
 class ExportDestinationInput:
-    kind: DeliveryKind
-    path: str | None = None
-    host: str | None = None
-    port: int = 22
-    username: str | None = None
-    remote_dir: str | None = None
-    host_key: str | None = None
-    auth: SftpAuthMethod | None = None
-    password: str | None = None
-    private_key: str | None = None
-    private_key_passphrase: str | None = None
+    kind: DeliveryKind = strawberry.field(
+        description=("DIRECTORY or SFTP; the other fields needed depend on it.")
+    )
+    path: str | None = strawberry.field(
+        default=None,
+        description=(
+            "DIRECTORY: the folder, relative to your tenant's folder "
+            "under the delivery root (no `..`)."
+        ),
+    )
+    host: str | None = strawberry.field(
+        default=None, description="SFTP: the server's host name or IP address."
+    )
+    port: int = strawberry.field(default=22, description="SFTP: the server's port (1-65535).")
+    username: str | None = strawberry.field(
+        default=None, description="SFTP: the user to sign in as."
+    )
+    remote_dir: str | None = strawberry.field(
+        default=None, description="SFTP: the folder to write into on the server."
+    )
+    host_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "SFTP: the server's public host key, one OpenSSH line as "
+            "`ssh-keyscan` prints it; a server presenting another key is "
+            "refused."
+        ),
+    )
+    auth: SftpAuthMethod | None = strawberry.field(
+        default=None, description="SFTP: how to sign in (PASSWORD or PRIVATE_KEY)."
+    )
+    password: str | None = strawberry.field(
+        default=None,
+        description=(
+            "SFTP with PASSWORD: the password; stored encrypted, never "
+            "shown again. Left out on update: the stored one is kept."
+        ),
+    )
+    private_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "SFTP with PRIVATE_KEY: the private key (OpenSSH or PEM "
+            "text); stored encrypted, never shown again. Left out on "
+            "update: the stored one is kept."
+        ),
+    )
+    private_key_passphrase: str | None = strawberry.field(
+        default=None,
+        description=(
+            "SFTP with PRIVATE_KEY: the key's passphrase, when it is encrypted; stored encrypted."
+        ),
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "An export that runs on a schedule and delivers its files to "
+        "a folder or an SFTP server (tenant admins)."
+    )
+)
+@catalogued_input("ExportSchedule")
 class ExportScheduleInput:
-    name: str
-    what: ExportWhat
-    format: ExportFormat
+    name: str = strawberry.field(description="A name for the schedule, unique in your tenant.")
+    what: ExportWhat = strawberry.field(
+        description=("What each run exports: RESOURCES or CONTACT_RECORDS.")
+    )
+    format: ExportFormat = strawberry.field(
+        description="The file format of each run (see ExportFormat)."
+    )
     cron: str = strawberry.field(
         description="Five fields (minute hour day-of-month month day-of-week) or @daily, "
         "@weekly...; on your tenant's wall clock, daylight saving time included."
@@ -112,45 +207,68 @@ class ExportScheduleInput:
     run_as_id: strawberry.ID = strawberry.field(
         description="The principal of your tenant whose plan decides what each run exports."
     )
-    destination: ExportDestinationInput
-    filters: ExportFilterInput | None = None
+    destination: ExportDestinationInput = strawberry.field(description="Where the files go.")
+    filters: ExportFilterInput | None = strawberry.field(
+        default=None,
+        description=("Which rows each run exports; left out: all that `runAsId` may read."),
+    )
     feed: ExportFeed | None = strawberry.field(
         default=None,
         description="DAILY_COUNTS: each run sends the contact records started yesterday (your "
         "time zone) on `filters.formIds`; a run on the 1st also re-sends the previous month.",
     )
-    purpose: str | None = None
-    active: bool = True
+    purpose: str | None = strawberry.field(
+        default=None,
+        description=("Why the data leaves (recorded in the audit trail with every run)."),
+    )
+    active: bool = strawberry.field(
+        default=True, description="False: the schedule is kept but does not run."
+    )
     max_attempts: int = strawberry.field(
         default=6, description="Attempts per run before it fails (1-20); retries back off."
     )
 
 
-@strawberry.type(name="ExportDestination")
+@strawberry.type(
+    description=("Where a schedule delivers; credentials are never shown."),
+    name="ExportDestination",
+)
 class ExportDestination:
-    kind: DeliveryKind
-    path: str | None
-    host: str | None
-    port: int | None
-    username: str | None
-    remote_dir: str | None
-    host_key: str | None
-    auth: SftpAuthMethod | None
-    has_secret: bool
+    kind: DeliveryKind = strawberry.field(description="DIRECTORY or SFTP.")
+    path: str | None = strawberry.field(
+        description=("DIRECTORY: the folder, relative to your tenant's folder.")
+    )
+    host: str | None = strawberry.field(description="SFTP: the server's host.")
+    port: int | None = strawberry.field(description="SFTP: the server's port.")
+    username: str | None = strawberry.field(description="SFTP: the user it signs in as.")
+    remote_dir: str | None = strawberry.field(description="SFTP: the folder it writes into.")
+    host_key: str | None = strawberry.field(
+        description="SFTP: the host key the server must present."
+    )
+    auth: SftpAuthMethod | None = strawberry.field(description="SFTP: how it signs in.")
+    has_secret: bool = strawberry.field(
+        description=("Whether a password or private key is stored (it is never shown).")
+    )
 
 
 @strawberry.type(name="ExportRun", description="One delivery of a schedule, for one due time.")
 class ExportRun:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    scheduled_for: datetime
-    status: ExportRunStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    row_count: int | None
-    file_names: list[str]
+    id: strawberry.ID = strawberry.field(description="The run's global id.")
+    uuid: UUID = strawberry.field(description="The run's UUID.")
+    scheduled_for: datetime = strawberry.field(description="The due time it runs for (UTC).")
+    status: ExportRunStatus = strawberry.field(description="Where the run stands.")
+    attempts: int = strawberry.field(description="Attempts made so far.")
+    next_attempt_at: datetime | None = strawberry.field(
+        description=("When the next attempt is due (UTC), while it is retried.")
+    )
+    started_at: datetime | None = strawberry.field(
+        description="When the first attempt started (UTC)."
+    )
+    finished_at: datetime | None = strawberry.field(
+        description="When it was delivered or gave up (UTC)."
+    )
+    row_count: int | None = strawberry.field(description="Rows exported, once done.")
+    file_names: list[str] = strawberry.field(description="Names of the files delivered.")
     error: str | None = strawberry.field(
         description="Why the run failed, or the error of the last attempt being retried."
     )
@@ -172,26 +290,44 @@ class ExportRun:
         )
 
 
-@strawberry.type(name="ExportSchedule")
+@strawberry.type(
+    description=(
+        "An export that runs on a schedule and delivers its files "
+        "(visible to your tenant's admins)."
+    ),
+    name="ExportSchedule",
+)
 class ExportSchedule:
     row: strawberry.Private[Any]
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    what: ExportWhat
-    format: ExportFormat
-    filters: ExportFilters
-    feed: ExportFeed | None
-    purpose: str | None
-    cron: str
-    run_as_id: strawberry.ID
-    destination: ExportDestination
-    active: bool
-    next_run_at: datetime | None
-    max_attempts: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(description="The schedule's global id.")
+    uuid: UUID = strawberry.field(description="The schedule's UUID.")
+    name: str = strawberry.field(description="Its name, unique in the tenant.")
+    what: ExportWhat = strawberry.field(description="What each run exports.")
+    format: ExportFormat = strawberry.field(description="The file format of each run.")
+    filters: ExportFilters = strawberry.field(description="Which rows each run exports.")
+    feed: ExportFeed | None = strawberry.field(description="The ready-made feed it sends, if any.")
+    purpose: str | None = strawberry.field(
+        description="Why the data leaves (recorded with every run)."
+    )
+    cron: str = strawberry.field(
+        description=("When it runs: a cron expression on the tenant's wall clock.")
+    )
+    run_as_id: strawberry.ID = strawberry.field(
+        description=(
+            "The global id of the principal whose sharing plan decides what each run exports."
+        )
+    )
+    destination: ExportDestination = strawberry.field(description="Where the files go.")
+    active: bool = strawberry.field(description="Whether it runs.")
+    next_run_at: datetime | None = strawberry.field(
+        description="The next due time (UTC); null while inactive."
+    )
+    max_attempts: int = strawberry.field(description="Attempts per run before it fails.")
+    version: int = strawberry.field(
+        description=("Increases with every change; pass it back to update or deactivate.")
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
 
     @classmethod
     def of(cls, row: Any) -> ExportSchedule:
@@ -222,9 +358,12 @@ class ExportSchedule:
     async def runs(
         self,
         info: Info,
-        status: ExportRunStatus | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        status: Annotated[
+            ExportRunStatus | None,
+            strawberry.argument(description="Only runs in this status; left out: all."),
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExportRun]:
         statement = schedules.runs_of(self.row.id)
         if status is not None:
@@ -269,15 +408,15 @@ def _destination(target: Target, has_secret: bool) -> ExportDestination:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The schedule as written.")
 class ExportSchedulePayload:
-    export_schedule: ExportSchedule
+    export_schedule: ExportSchedule = strawberry.field(description="The schedule as it is now.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of `runExportScheduleNow`.")
 class ExportRunPayload:
-    run: ExportRun
-    export_schedule: ExportSchedule
+    run: ExportRun = strawberry.field(description="The run that was queued.")
+    export_schedule: ExportSchedule = strawberry.field(description="Its schedule.")
 
 
 def _schedule_id(value: strawberry.ID) -> uuid.UUID:
@@ -388,7 +527,11 @@ class ExportScheduleQuery:
         name="exportSchedules", description="Your tenant's export schedules, by name (admins)."
     )
     async def export_schedules(
-        self, info: Info, include_inactive: bool = True
+        self,
+        info: Info,
+        include_inactive: Annotated[
+            bool, strawberry.argument(description="False: only active schedules.")
+        ] = True,
     ) -> list[ExportSchedule]:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
@@ -399,7 +542,11 @@ class ExportScheduleQuery:
         return [ExportSchedule.of(r) for r in rows]
 
     @strawberry.field(name="exportSchedule", description="One of your tenant's schedules.")
-    async def export_schedule(self, info: Info, id: strawberry.ID) -> ExportSchedule | None:
+    async def export_schedule(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The schedule's global id.")],
+    ) -> ExportSchedule | None:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
         async with ctx.db() as session:
@@ -409,9 +556,15 @@ class ExportScheduleQuery:
 
 @strawberry.type
 class ExportScheduleMutation:
-    @strawberry.mutation(name="createExportSchedule")
+    @strawberry.mutation(
+        name="createExportSchedule",
+        description=(
+            "Creates an export schedule for your tenant (tenant admins); "
+            "its first run is due at the next cron time."
+        ),
+    )
     async def create_export_schedule(
-        self, info: Info, input: ExportScheduleInput
+        self, info: Info, input: Annotated[ExportScheduleInput, INPUT]
     ) -> ExportSchedulePayload:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
@@ -431,7 +584,11 @@ class ExportScheduleMutation:
         description="Replace a schedule; `version` is the one you read (a newer one: CONFLICT).",
     )
     async def update_export_schedule(
-        self, info: Info, id: strawberry.ID, version: int, input: ExportScheduleInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, ID],
+        version: Annotated[int, VERSION],
+        input: Annotated[ExportScheduleInput, INPUT],
     ) -> ExportSchedulePayload:
         ctx = info.context
         tenant_id = schedules.admin_tenant(ctx.principal)
@@ -456,7 +613,7 @@ class ExportScheduleMutation:
         "history. `updateExportSchedule` with `active: true` starts it again.",
     )
     async def deactivate_export_schedule(
-        self, info: Info, id: strawberry.ID, version: int
+        self, info: Info, id: Annotated[strawberry.ID, ID], version: Annotated[int, VERSION]
     ) -> ExportSchedulePayload:
         ctx = info.context
         schedule_id = _schedule_id(id)
@@ -470,7 +627,20 @@ class ExportScheduleMutation:
         "that today names). The scheduler picks the run up within its poll interval.",
     )
     async def run_export_schedule_now(
-        self, info: Info, id: strawberry.ID, idempotency_key: str | None = None
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The global id of the schedule.")
+        ],
+        idempotency_key: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "A key you choose so that retrying cannot queue two runs "
+                    "(same key: the first run)."
+                )
+            ),
+        ] = None,
     ) -> ExportRunPayload:
         ctx = info.context
         schedule_id = _schedule_id(id)

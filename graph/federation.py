@@ -30,14 +30,28 @@ def _sdl(schema: BaseSchema) -> str:
     return print_schema(schema)
 
 
-@strawberry.type(name="_Service")
+@strawberry.type(
+    description=(
+        "Apollo Federation: this subgraph's schema, for the router that composes the supergraph."
+    ),
+    name="_Service",
+)
 class FederationService:
-    sdl: str
+    sdl: str = strawberry.field(
+        description=("The subgraph's SDL, with its federation directives (`@key`...).")
+    )
 
 
 @strawberry.type
 class FederationQuery:
-    @strawberry.field(name="_service")
+    @strawberry.field(
+        name="_service",
+        description=(
+            "Apollo Federation: the subgraph's SDL. With introspection "
+            "off, only the router's principals (api-client role) may read"
+            " it; others get `FORBIDDEN` / `FEDERATION_DENIED`."
+        ),
+    )
     async def federation_service(self, info: Info) -> FederationService:
         # Async on purpose: when a sync resolver raises in a non-null root field, graphql-core
         # leaves its async siblings running in the background, past the request's session;

@@ -5,19 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import NotFound
+from sharegraph.graph.arguments import FILTER, INPUT, SORT, After, First
 from sharegraph.graph.context import Info
-from sharegraph.graph.enums import FollowUpStatus
+from sharegraph.graph.enums import FollowUpStatus, describe_enum
 from sharegraph.graph.inputs import decode_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import FollowUp
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import follow_ups as queries
@@ -26,13 +28,17 @@ from sharegraph.queries.pagination import SortKey
 
 @strawberry.input(description="All given conditions must hold.")
 class FollowUpFilterInput:
-    status: FollowUpStatus | None = None
+    status: FollowUpStatus | None = strawberry.field(
+        default=None, description="Only follow-ups in this status."
+    )
     due_before: datetime | None = strawberry.field(default=None, description="Due strictly before.")
     due_after: datetime | None = strawberry.field(default=None, description="Due at or after.")
     assigned_to_me: bool | None = strawberry.field(
         default=None, description="Only follow-ups assigned to you personally."
     )
-    assigned_tenant_id: strawberry.ID | None = None
+    assigned_tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description=("Only follow-ups assigned to this tenant (global id).")
+    )
 
     def used_fields(self) -> list[str]:
         used = {
@@ -58,6 +64,14 @@ class FollowUpSort(Enum):
     DUE_AT_DESC = "DUE_AT_DESC"
 
 
+describe_enum(
+    FollowUpSort,
+    "The order of follow-ups (ties broken by id).",
+    DUE_AT_ASC="Soonest due first.",
+    DUE_AT_DESC="Latest due first.",
+)
+
+
 @strawberry.type
 class FollowUpQuery:
     @strawberry.field(
@@ -68,10 +82,10 @@ class FollowUpQuery:
     async def follow_ups(
         self,
         info: Info,
-        filter: FollowUpFilterInput | None = None,
-        sort: FollowUpSort = FollowUpSort.DUE_AT_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[FollowUpFilterInput | None, FILTER] = None,
+        sort: Annotated[FollowUpSort, SORT] = FollowUpSort.DUE_AT_ASC,
+        first: First = None,
+        after: After = None,
     ) -> Connection[FollowUp]:
         ctx = info.context
         plan = ctx.plan
@@ -87,11 +101,14 @@ class FollowUpQuery:
         )
 
 
-@strawberry.input
+@strawberry.input(description=("A task to follow up on a contact record, by a due time."))
+@catalogued_input("FollowUp")
 class CreateFollowUpInput:
-    contact_record_id: strawberry.ID
-    due_at: datetime
-    note: str | None = None
+    contact_record_id: strawberry.ID = strawberry.field(
+        description="The contact record's global id."
+    )
+    due_at: datetime = strawberry.field(description="When it is due (ISO 8601 with offset).")
+    note: str | None = strawberry.field(default=None, description="What to do.")
     assigned_tenant_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Another tenant to hand the follow-up to; the record's owner must share "
@@ -104,11 +121,16 @@ class CreateFollowUpInput:
 
 
 @strawberry.input(description="Fields left out stay as they are.")
+@catalogued_input("FollowUp")
 class UpdateFollowUpInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
-    due_at: datetime | None = strawberry.UNSET
-    note: str | None = strawberry.UNSET
+    due_at: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="A new due time (ISO 8601 with offset)."
+    )
+    note: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A new note; `null` clears it."
+    )
     status: FollowUpStatus | None = strawberry.field(
         default=strawberry.UNSET, description="OPEN or CANCELLED; use completeFollowUp to complete."
     )
@@ -121,17 +143,25 @@ class UpdateFollowUpInput:
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A follow-up to mark completed (its assignee, where an "
+        "agreement lets it write `FollowUp.status`)."
+    )
+)
+@catalogued_input("FollowUp")
 class CompleteFollowUpInput:
     id: strawberry.ID
     version: int
-    note: str | None = strawberry.UNSET
+    note: str | None = strawberry.field(
+        default=strawberry.UNSET, description="What was done; left out: the note stays."
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A follow-up as written.")
 class FollowUpPayload:
-    follow_up: FollowUp | None
+    follow_up: FollowUp | None = strawberry.field(description="The follow-up as it is now.")
 
 
 def _set(value: Any) -> bool:
@@ -156,8 +186,17 @@ def _decoded(value: Any, expected: str) -> uuid.UUID | None:
 
 @strawberry.type
 class FollowUpMutation:
-    @strawberry.mutation(name="createFollowUp")
-    async def create_follow_up(self, info: Info, input: CreateFollowUpInput) -> FollowUpPayload:
+    @strawberry.mutation(
+        name="createFollowUp",
+        description=(
+            "Creates a follow-up on a contact record, for the owner "
+            "tenant or handed to another tenant the owner shares "
+            "follow-ups with (else `FORBIDDEN` / `NO_SHARING_AGREEMENT`)."
+        ),
+    )
+    async def create_follow_up(
+        self, info: Info, input: Annotated[CreateFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("createFollowUp", Action.WRITE)
         record_id = decode_id(input.contact_record_id, "ContactRecord")
@@ -192,8 +231,16 @@ class FollowUpMutation:
                 w.result = {"id": str(row.id)}
         return await _payload(info, w.replayed if w.replayed is not None else w.result)
 
-    @strawberry.mutation(name="updateFollowUp")
-    async def update_follow_up(self, info: Info, input: UpdateFollowUpInput) -> FollowUpPayload:
+    @strawberry.mutation(
+        name="updateFollowUp",
+        description=(
+            "Changes a follow-up's due time, note, status (OPEN or "
+            "CANCELLED) or assignment; fields left out stay as they are."
+        ),
+    )
+    async def update_follow_up(
+        self, info: Info, input: Annotated[UpdateFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("updateFollowUp", Action.WRITE)
         follow_up_id = decode_id(input.id, "FollowUp")
@@ -243,7 +290,9 @@ class FollowUpMutation:
         description="Marks an open follow-up completed, by you, now. The assignee tenant may "
         "complete it where the owner's agreement lets it write FollowUp.status.",
     )
-    async def complete_follow_up(self, info: Info, input: CompleteFollowUpInput) -> FollowUpPayload:
+    async def complete_follow_up(
+        self, info: Info, input: Annotated[CompleteFollowUpInput, INPUT]
+    ) -> FollowUpPayload:
         ctx = info.context
         ctx.plan.require_operation("completeFollowUp", Action.WRITE)
         follow_up_id = decode_id(input.id, "FollowUp")

@@ -8,24 +8,37 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.datastore.enums import Sensitivity
 from sharegraph.graph.admin_sharing import AccessChange, SharingAgreement, access_changes
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.relay import from_global_id
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.queries import form_sharing
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Shares the records on one of your tenant's contact forms "
+        "with another tenant, iCarol-style: each flag becomes an "
+        "ordinary sharing agreement on `shared_form:<form id>` "
+        "(tenant admins of the form's owner)."
+    )
+)
+@catalogued_input()
 class ShareContactFormInput:
     form_id: strawberry.ID = strawberry.field(
         description="The form's UUID, or the id of one of its versions."
     )
-    grantee_tenant_id: strawberry.ID
+    grantee_tenant_id: strawberry.ID = strawberry.field(
+        description="The global id of the tenant to share with."
+    )
     search: bool = strawberry.field(default=False, description="Read its records.")
     edit: bool = strawberry.field(default=False, description="Change its records (needs search).")
     follow_ups: bool = strawberry.field(default=False, description="See their follow-ups.")
@@ -37,8 +50,13 @@ class ShareContactFormInput:
         default=False, description="Count them in `networkStatistics`."
     )
     export: bool = strawberry.field(default=False, description="Include them in exports.")
-    purpose: str
-    valid_until: datetime | None = None
+    purpose: str = strawberry.field(
+        description=("Why the records are shared (on every agreement made).")
+    )
+    valid_until: datetime | None = strawberry.field(
+        default=None,
+        description=("When the share ends (ISO 8601 with offset); left out: until unshared."),
+    )
     answer_sensitivity: Sensitivity | None = strawberry.field(
         default=None,
         description="Form answers up to this class go with search, edit and export; none if null.",
@@ -59,14 +77,23 @@ class ShareContactFormInput:
         return frozenset(flag for flag, on in chosen.items() if on)
 
 
-@strawberry.input
+@strawberry.input(
+    description=("Ends a form share: revokes its agreements (tenant admins of the form's owner).")
+)
+@catalogued_input()
 class UnshareContactFormInput:
-    form_id: strawberry.ID
-    grantee_tenant_id: strawberry.ID
-    dry_run: bool = False
+    form_id: strawberry.ID = strawberry.field(
+        description="The form's UUID, or the id of one of its versions."
+    )
+    grantee_tenant_id: strawberry.ID = strawberry.field(
+        description="The global id of the tenant it was shared with."
+    )
+    dry_run: bool = strawberry.field(
+        default=False, description="True: only say what would change; write nothing."
+    )
 
 
-@strawberry.type
+@strawberry.type(description=("The agreements a form share made, and what changed."))
 class ContactFormSharePayload:
     agreements: list[SharingAgreement] = strawberry.field(
         description="The share's live agreements (after the change, unless dryRun)."
@@ -74,7 +101,7 @@ class ContactFormSharePayload:
     changes: list[AccessChange] = strawberry.field(
         description="What the grantee gains or loses, per coordinate."
     )
-    applied: bool
+    applied: bool = strawberry.field(description="False for a dry run: nothing was written.")
 
 
 Planner = Callable[[AsyncSession], Awaitable[form_sharing.ShareChanges]]
@@ -109,7 +136,7 @@ class FormSharingMutation:
         "the form's owner). Sharing again replaces the flags; flags left false are revoked.",
     )
     async def share_contact_form(
-        self, info: Info, input: ShareContactFormInput
+        self, info: Info, input: Annotated[ShareContactFormInput, INPUT]
     ) -> ContactFormSharePayload:
         form_id = await form_id_from(info, input.form_id)
         share = form_sharing.FormShare(
@@ -130,7 +157,7 @@ class FormSharingMutation:
         description="Revoke every agreement sharing the form with that tenant.",
     )
     async def unshare_contact_form(
-        self, info: Info, input: UnshareContactFormInput
+        self, info: Info, input: Annotated[UnshareContactFormInput, INPUT]
     ) -> ContactFormSharePayload:
         form_id = await form_id_from(info, input.form_id)
         grantee = from_global_id(input.grantee_tenant_id, expected="Tenant")[1]

@@ -11,7 +11,7 @@ import strawberry
 from sqlalchemy import func
 
 from sharegraph.datastore import models as m
-from sharegraph.graph.enums import Channel, RiskLevel
+from sharegraph.graph.enums import Channel, RiskLevel, describe_enum
 from sharegraph.graph.relay import from_global_id
 from sharegraph.queries.contacts import ClientFilter, ContactRecordFilter
 from sharegraph.queries.directory import DirectoryFilter, Near
@@ -31,11 +31,11 @@ def require_id(global_id: strawberry.ID, expected: str) -> uuid.UUID:
     return from_global_id(global_id, expected=expected)[1]
 
 
-@strawberry.input
+@strawberry.input(description=("A circle on the map: a point (WGS 84) and a radius."))
 class NearInput:
-    latitude: float
-    longitude: float
-    radius_km: float
+    latitude: float = strawberry.field(description="Degrees north, -90 to 90.")
+    longitude: float = strawberry.field(description="Degrees east, -180 to 180.")
+    radius_km: float = strawberry.field(description="The radius in kilometres (more than 0).")
 
 
 @strawberry.input(description="Filters for directory lists; all given conditions must hold.")
@@ -45,17 +45,35 @@ class DirectoryFilterInput:
         description="Words that must all match name, alternate name or description "
         "(case-insensitive; each word also matches as a prefix).",
     )
-    taxonomy_term_ids: list[strawberry.ID] | None = None
-    organization_id: strawberry.ID | None = None
-    service_id: strawberry.ID | None = None
-    location_id: strawberry.ID | None = None
-    taxonomy_id: strawberry.ID | None = None
+    taxonomy_term_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description=("Records linked to any of these taxonomy terms (global ids).")
+    )
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Records of this organization (global id)."
+    )
+    service_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Records of this service (global id)."
+    )
+    location_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Records at this location (global id)."
+    )
+    taxonomy_id: strawberry.ID | None = strawberry.field(
+        default=None, description=("Taxonomy terms only: terms of this taxonomy (global id).")
+    )
     parent_id: strawberry.ID | None = strawberry.field(
         default=None, description="Taxonomy terms only."
     )
-    near: NearInput | None = None
-    modified_after: datetime | None = None
-    tenant_ids: list[strawberry.ID] | None = None
+    near: NearInput | None = strawberry.field(
+        default=None,
+        description=("Records within a distance of a point (locations, and services at them)."),
+    )
+    modified_after: datetime | None = strawberry.field(
+        default=None, description=("Records changed after this instant (ISO 8601 with offset).")
+    )
+    tenant_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=("Owner tenants' global ids; left out: every directory you may see."),
+    )
 
     def used_fields(self, type_name: str) -> list[str]:
         """The fields of ``type_name`` this filter reads (searched text is handled apart)."""
@@ -101,6 +119,16 @@ class DirectorySort(Enum):
     UPDATED_AT_DESC = "UPDATED_AT_DESC"
 
 
+describe_enum(
+    DirectorySort,
+    ("The order of directory records (ties broken by id)."),
+    NAME_ASC="By name, A to Z.",
+    NAME_DESC="By name, Z to A.",
+    UPDATED_AT_ASC=("Least recently changed first (for incremental sync)."),
+    UPDATED_AT_DESC="Most recently changed first.",
+)
+
+
 def directory_sort_field(model: Any, sort: DirectorySort) -> str:
     if sort.name.startswith("NAME"):
         return "name" if hasattr(model, "name") else "updatedAt"
@@ -119,22 +147,47 @@ def directory_sort_keys(model: Any, sort: DirectorySort) -> list[SortKey]:
     return [SortKey(column, descending), SortKey(model.id, descending)]
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Filters for contact records; all given conditions must hold,"
+        " and each needs read access to the field it filters on."
+    )
+)
 class ContactRecordFilterInput:
     ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="Only these contact records (global ids); ids of records you cannot see "
         "match nothing, and so does an empty list.",
     )
-    tenant_ids: list[strawberry.ID] | None = None
-    started_after: datetime | None = None
-    started_before: datetime | None = None
-    updated_after: datetime | None = None
-    channels: list[Channel] | None = None
-    risk_levels: list[RiskLevel] | None = None
-    client_id: strawberry.ID | None = None
-    need_term_ids: list[strawberry.ID] | None = None
-    caller_county: str | None = None
+    tenant_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=("Owner tenants' global ids; left out: every owner whose records you may see."),
+    )
+    started_after: datetime | None = strawberry.field(
+        default=None,
+        description=("Records started at or after this instant (ISO 8601 with offset)."),
+    )
+    started_before: datetime | None = strawberry.field(
+        default=None, description="Records started before this instant."
+    )
+    updated_after: datetime | None = strawberry.field(
+        default=None, description=("Records changed after this instant (for incremental sync).")
+    )
+    channels: list[Channel] | None = strawberry.field(
+        default=None, description="Records that came in on any of these channels."
+    )
+    risk_levels: list[RiskLevel] | None = strawberry.field(
+        default=None, description="Records assessed at any of these risk levels."
+    )
+    client_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Records about this client (its global id)."
+    )
+    need_term_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description=("Records with any of these needs (taxonomy term global ids).")
+    )
+    caller_county: str | None = strawberry.field(
+        default=None, description="Records whose caller's county is exactly this."
+    )
 
     def used_fields(self) -> list[str]:
         # `ids` is not listed: it filters on identity, which is never withheld on a visible row.
@@ -173,18 +226,44 @@ class ContactRecordSort(Enum):
     UPDATED_AT_ASC = "UPDATED_AT_ASC"
 
 
+describe_enum(
+    ContactRecordSort,
+    "The order of contact records (ties broken by id).",
+    STARTED_AT_DESC="Newest contact first.",
+    STARTED_AT_ASC="Oldest contact first.",
+    UPDATED_AT_DESC="Most recently changed first.",
+    UPDATED_AT_ASC=("Least recently changed first (for incremental sync)."),
+)
+
+
 def contact_record_sort_field(sort: ContactRecordSort) -> str:
     return "startedAt" if sort.name.startswith("STARTED") else "updatedAt"
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Filters for clients; all given conditions must hold. "
+        "Values match exactly, and each condition needs read access to its field."
+    )
+)
 class ClientFilterInput:
-    tenant_ids: list[strawberry.ID] | None = None
-    last_name: str | None = None
-    date_of_birth: date | None = None
-    phone: str | None = None
-    county: str | None = None
-    postal_code: str | None = None
+    tenant_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=("Owner tenants' global ids; left out: every owner whose clients you may see."),
+    )
+    last_name: str | None = strawberry.field(
+        default=None, description="The last name, exactly as stored."
+    )
+    date_of_birth: date | None = strawberry.field(
+        default=None, description="The date of birth (`YYYY-MM-DD`)."
+    )
+    phone: str | None = strawberry.field(
+        default=None, description="The phone number, exactly as stored."
+    )
+    county: str | None = strawberry.field(
+        default=None, description="The county, exactly as stored."
+    )
+    postal_code: str | None = strawberry.field(default=None, description="The postal code.")
 
     def used_fields(self) -> list[str]:
         used = {

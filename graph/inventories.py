@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from sqlalchemy import ColumnElement, and_
@@ -25,9 +26,11 @@ from sharegraph.datastore.enums import Role
 from sharegraph.datastore.models import Inventory as InventoryRow
 from sharegraph.datastore.models import Tenant as TenantRow
 from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import Node, from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES, maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import Tenant
 from sharegraph.queries import inventories
 
@@ -71,22 +74,27 @@ async def _writing(info: Info) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-@strawberry.type
+@strawberry.type(description="One directory record in an inventory.")
 class InventoryItem:
     record_type: str = strawberry.field(description="Organization, Service, Location or ...")
-    record: Node | None
+    record: Node | None = strawberry.field(description="The record; null when you may not see it.")
 
 
 @strawberry.type(description="A named, curated selection of one tenant's directory records.")
 class Inventory:
     row: strawberry.Private[Any]
     items_rows: strawberry.Private[list[Any]]
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    description: str | None
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(
+        description=(
+            "The inventory's global id (a sharing agreement's "
+            "`inventory:<id>` row scope names its UUID)."
+        )
+    )
+    uuid: UUID = strawberry.field(description="The inventory's UUID.")
+    name: str = strawberry.field(description="Its name.")
+    description: str | None = strawberry.field(description="What it collects and why.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
 
     @classmethod
     def of(cls, row: Any, items: list[Any]) -> Inventory:
@@ -101,7 +109,7 @@ class Inventory:
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The tenant whose directory records it lists.")
     async def owner(self, info: Info) -> Tenant | None:
         return maybe(Tenant, await info.context.loaders.one(TenantRow, self.row.tenant_id))
 
@@ -121,35 +129,41 @@ class Inventory:
         return [item for item in resolved if item is not None]
 
 
-@strawberry.type
+@strawberry.type(description="An inventory as written.")
 class InventoryPayload:
-    inventory: Inventory | None
+    inventory: Inventory | None = strawberry.field(description="The inventory as it is now.")
 
 
-@strawberry.type
+@strawberry.type(description="What `deleteInventory` removed.")
 class DeletedInventoryPayload:
-    deleted_id: strawberry.ID
+    deleted_id: strawberry.ID = strawberry.field(description="The deleted inventory's global id.")
 
 
-@strawberry.input
+@strawberry.input(description=("A new inventory (tenant admins)."))
+@catalogued_input("Inventory")
 class CreateInventoryInput:
-    name: str
-    description: str | None = None
+    name: str = strawberry.field(description="Its name, unique in the tenant.")
+    description: str | None = strawberry.field(
+        default=None, description="What it collects and why."
+    )
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="The tenant you administer that owns it; defaults to yours."
     )
 
 
 @strawberry.input(description="Fields left out stay as they are; `null` clears the description.")
+@catalogued_input("Inventory")
 class UpdateInventoryInput:
     id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="A new name.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A new description; `null` clears it."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Records to add to or remove from an inventory.")
 class InventoryItemsInput:
-    inventory_id: strawberry.ID
+    inventory_id: strawberry.ID = strawberry.field(description="The inventory's global id.")
     record_ids: list[strawberry.ID] = strawberry.field(
         description="Global ids of organizations, services, locations or services at locations "
         "of the inventory's tenant."
@@ -196,8 +210,13 @@ class InventoryQuery:
 
 @strawberry.type
 class InventoryMutation:
-    @strawberry.mutation(name="createInventory")
-    async def create_inventory(self, info: Info, input: CreateInventoryInput) -> InventoryPayload:
+    @strawberry.mutation(
+        name="createInventory",
+        description=("Creates an inventory of your tenant's directory records (tenant admins)."),
+    )
+    async def create_inventory(
+        self, info: Info, input: Annotated[CreateInventoryInput, INPUT]
+    ) -> InventoryPayload:
         owner = _admin_tenant(info, input.tenant_id)
         async with _writing(info) as session:
             row = await inventories.create(
@@ -205,8 +224,13 @@ class InventoryMutation:
             )
         return await _payload(info, row)
 
-    @strawberry.mutation(name="updateInventory")
-    async def update_inventory(self, info: Info, input: UpdateInventoryInput) -> InventoryPayload:
+    @strawberry.mutation(
+        name="updateInventory",
+        description=("Renames or redescribes an inventory of your tenant (tenant admins)."),
+    )
+    async def update_inventory(
+        self, info: Info, input: Annotated[UpdateInventoryInput, INPUT]
+    ) -> InventoryPayload:
         async with _writing(info) as session:
             row = await inventories.update(
                 session,
@@ -218,8 +242,13 @@ class InventoryMutation:
             )
         return await _payload(info, row)
 
-    @strawberry.mutation(name="addInventoryItems")
-    async def add_inventory_items(self, info: Info, input: InventoryItemsInput) -> InventoryPayload:
+    @strawberry.mutation(
+        name="addInventoryItems",
+        description=("Adds directory records of the inventory's tenant to it (tenant admins)."),
+    )
+    async def add_inventory_items(
+        self, info: Info, input: Annotated[InventoryItemsInput, INPUT]
+    ) -> InventoryPayload:
         records = _records(input.record_ids)
         async with _writing(info) as session:
             row = await inventories.add_items(
@@ -227,9 +256,12 @@ class InventoryMutation:
             )
         return await _payload(info, row)
 
-    @strawberry.mutation(name="removeInventoryItems")
+    @strawberry.mutation(
+        name="removeInventoryItems",
+        description="Removes records from an inventory (tenant admins).",
+    )
     async def remove_inventory_items(
-        self, info: Info, input: InventoryItemsInput
+        self, info: Info, input: Annotated[InventoryItemsInput, INPUT]
     ) -> InventoryPayload:
         records = _records(input.record_ids)
         async with _writing(info) as session:
@@ -238,8 +270,15 @@ class InventoryMutation:
             )
         return await _payload(info, row)
 
-    @strawberry.mutation(name="deleteInventory")
-    async def delete_inventory(self, info: Info, id: strawberry.ID) -> DeletedInventoryPayload:
+    @strawberry.mutation(
+        name="deleteInventory",
+        description=("Deletes an inventory (agreements scoped to it then match no rows)."),
+    )
+    async def delete_inventory(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The inventory's global id.")],
+    ) -> DeletedInventoryPayload:
         async with _writing(info) as session:
             await inventories.remove(session, info.context.principal, _inventory_id(id))
         return DeletedInventoryPayload(deleted_id=id)

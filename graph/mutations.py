@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,12 +13,14 @@ from sharegraph.authz.catalogue import CATALOGUE
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Forbidden
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import Channel, RiskLevel
 from sharegraph.graph.guard import camel
 from sharegraph.graph.inputs import decode_id, decode_ids, require_id
 from sharegraph.graph.types.answers import part2_write_consented
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import ContactRecord
 from sharegraph.graph.writes import forget_cached, transaction, write_target
 from sharegraph.queries.contacts import (
@@ -32,7 +34,12 @@ from sharegraph.queries.contacts import (
 )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A new client, or changes to a record's client (fields left out stay as they are)."
+    )
+)
+@catalogued_input("Client")
 class ClientInput:
     first_name: str | None = None
     last_name: str | None = None
@@ -43,7 +50,13 @@ class ClientInput:
     preferred_language: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A new contact record: a call, chat, text, e-mail or visit to"
+        " the helpline (call-takers and admins of the owner tenant)."
+    )
+)
+@catalogued_input("ContactRecord")
 class CreateContactRecordInput:
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="Owner tenant; defaults to yours."
@@ -52,38 +65,72 @@ class CreateContactRecordInput:
     channel: Channel
     started_at: datetime
     ended_at: datetime | None = None
-    client_id: strawberry.ID | None = None
+    client_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The global id of an existing client the contact was about; "
+            "or give `client` to create one."
+        ),
+    )
     client: ClientInput | None = strawberry.field(default=None, description="Creates a new client.")
     need_term_ids: list[strawberry.ID] | None = None
     narrative: str | None = None
     risk_level: RiskLevel | None = None
-    answers: JSON | None = None
+    answers: JSON | None = strawberry.field(
+        default=None,
+        description=(
+            "The form's answers as a JSON object keyed by field key (see "
+            "`ContactRecord.formVersion.fields`), each value of its "
+            "field's type; checked against the form. Answers of Part 2 "
+            "fields move to another organization only with the client's "
+            "consent."
+        ),
+    )
     caller_postal_code: str | None = None
     caller_county: str | None = None
     idempotency_key: str | None = None
 
 
 @strawberry.input(description="Fields left out stay as they are; `null` clears a field.")
+@catalogued_input("ContactRecord")
 class UpdateContactRecordInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
     channel: Channel | None = strawberry.UNSET
     started_at: datetime | None = strawberry.UNSET
     ended_at: datetime | None = strawberry.UNSET
-    client_id: strawberry.ID | None = strawberry.UNSET
-    client: ClientInput | None = strawberry.UNSET
+    client_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("The global id of an existing client to link the record to."),
+    )
+    client: ClientInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("Changes to the record's client (fields left out stay as they are)."),
+    )
     need_term_ids: list[strawberry.ID] | None = strawberry.UNSET
     narrative: str | None = strawberry.UNSET
     risk_level: RiskLevel | None = strawberry.UNSET
-    answers: JSON | None = strawberry.UNSET
+    answers: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The form's answers as a JSON object keyed by field key (see "
+            "`ContactRecord.formVersion.fields`), each value of its "
+            "field's type; checked against the form. Answers of Part 2 "
+            "fields move to another organization only with the client's "
+            "consent. Given answers replace the stored ones key by key; a"
+            " key set to `null` removes its answer."
+        ),
+    )
     caller_postal_code: str | None = strawberry.UNSET
     caller_county: str | None = strawberry.UNSET
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A contact record as written.")
 class ContactRecordPayload:
-    contact_record: ContactRecord | None
+    contact_record: ContactRecord | None = strawberry.field(
+        description=("The record as it is now (its `version` for the next change).")
+    )
 
 
 def _value(value: Any) -> Any:
@@ -158,9 +205,14 @@ async def _reloaded(info: Info, record_id: uuid.UUID) -> ContactRecord | None:
 
 @strawberry.type
 class DataMutation:
-    @strawberry.mutation(name="createContactRecord")
+    @strawberry.mutation(
+        name="createContactRecord",
+        description=(
+            "Records a contact (call-takers and admins of the owner tenant); evented and audited."
+        ),
+    )
     async def create_contact_record(
-        self, info: Info, input: CreateContactRecordInput
+        self, info: Info, input: Annotated[CreateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
         ctx = info.context
         ctx.plan.require_operation("createContactRecord", Action.WRITE)
@@ -190,9 +242,16 @@ class DataMutation:
             record_id = uuid.UUID((w.replayed or w.result)["contactRecord"])
         return ContactRecordPayload(contact_record=await _reloaded(info, record_id))
 
-    @strawberry.mutation(name="updateContactRecord")
+    @strawberry.mutation(
+        name="updateContactRecord",
+        description=(
+            "Changes a contact record you may write (the owner's users, "
+            "or a tenant whose agreement grants `write` on its fields); "
+            "fields left out stay as they are, `null` clears one."
+        ),
+    )
     async def update_contact_record(
-        self, info: Info, input: UpdateContactRecordInput
+        self, info: Info, input: Annotated[UpdateContactRecordInput, INPUT]
     ) -> ContactRecordPayload:
         ctx = info.context
         ctx.plan.require_operation("updateContactRecord", Action.WRITE)

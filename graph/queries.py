@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
+from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.inputs import (
     ClientFilterInput,
@@ -154,7 +155,11 @@ class DataQuery:
         return [maybe(Tenant, row) for row in rows]  # type: ignore[misc]
 
     @strawberry.field(description="Any object by its global id; null if it does not exist for you.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Any object's global id.")],
+    ) -> Node | None:
         type_name, row_id = from_global_id(id)
         if type_name not in NODE_TYPES:
             raise BadUserInput(
@@ -163,14 +168,20 @@ class DataQuery:
         model, cls = NODE_TYPES[type_name]
         return maybe(cls, await info.context.loaders.one(model, row_id))
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Organizations in the resource directories you may read (your"
+            " tenant's, those shared with you, public ones), matching the"
+            " filter."
+        )
+    )
     async def organizations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Organization]:
         return await _directory(
@@ -185,42 +196,61 @@ class DataQuery:
             inventory,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Services in the resource directories you may read (your "
+            "tenant's, those shared with you, public ones), matching the "
+            "filter."
+        )
+    )
     async def services(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Service]:
         return await _directory(
             info, "services", Service, directory.services, filter, sort, first, after, inventory
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Locations in the resource directories you may read (your "
+            "tenant's, those shared with you, public ones), matching the "
+            "filter."
+        )
+    )
     async def locations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[Location]:
         return await _directory(
             info, "locations", Location, directory.locations, filter, sort, first, after, inventory
         )
 
-    @strawberry.field(name="serviceAtLocations")
+    @strawberry.field(
+        name="serviceAtLocations",
+        description=(
+            "Services at locations in the resource directories you may "
+            "read (your tenant's, those shared with you, public ones), "
+            "matching the filter."
+        ),
+    )
     async def service_at_locations(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[ServiceAtLocation]:
         return await _directory(
@@ -235,14 +265,20 @@ class DataQuery:
             inventory,
         )
 
-    @strawberry.field(name="taxonomyTerms")
+    @strawberry.field(
+        name="taxonomyTerms",
+        description=(
+            "Taxonomy terms (needs and services vocabularies, e.g. 211 LA"
+            " / AIRS), matching the filter."
+        ),
+    )
     async def taxonomy_terms(
         self,
         info: Info,
-        filter: DirectoryFilterInput | None = None,
-        sort: DirectorySort = DirectorySort.NAME_ASC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[DirectoryFilterInput | None, FILTER] = None,
+        sort: Annotated[DirectorySort, SORT] = DirectorySort.NAME_ASC,
+        first: First = None,
+        after: After = None,
         inventory: InventoryArgument = None,
     ) -> Connection[TaxonomyTerm]:
         return await _directory(
@@ -257,14 +293,21 @@ class DataQuery:
             inventory,
         )
 
-    @strawberry.field(name="contactRecords")
+    @strawberry.field(
+        name="contactRecords",
+        description=(
+            "Contact records you may read: your tenant's, and other "
+            "tenants' within the row scopes of their agreements with you."
+            " Every read is audited."
+        ),
+    )
     async def contact_records(
         self,
         info: Info,
-        filter: ContactRecordFilterInput | None = None,
-        sort: ContactRecordSort = ContactRecordSort.STARTED_AT_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ContactRecordFilterInput | None, FILTER] = None,
+        sort: Annotated[ContactRecordSort, SORT] = ContactRecordSort.STARTED_AT_DESC,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ContactRecord]:
         plan = info.context.plan
         plan.require_operation("contactRecords", Action.READ)
@@ -290,13 +333,18 @@ class DataQuery:
             after=after,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Clients you may read (your tenant's, and others' within "
+            "their agreements' row scopes); every read is audited."
+        )
+    )
     async def clients(
         self,
         info: Info,
-        filter: ClientFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ClientFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Client]:
         plan = info.context.plan
         plan.require_operation("clients", Action.READ)
@@ -311,30 +359,94 @@ class DataQuery:
             info, Client, m.Client, statement, "ID", keys, first=first, after=after
         )
 
-    @strawberry.field(name="contactRecord")
-    async def contact_record(self, info: Info, id: strawberry.ID) -> ContactRecord | None:
+    @strawberry.field(
+        name="contactRecord",
+        description=(
+            "One contact record; null when it does not exist or is "
+            "outside your sharing agreements' row scopes. Fields you may "
+            "not read are null with a `FORBIDDEN_FIELD` error."
+        ),
+    )
+    async def contact_record(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The contact record's global id.")
+        ],
+    ) -> ContactRecord | None:
         return await _typed(info, ContactRecord, id)
 
-    @strawberry.field
-    async def referral(self, info: Info, id: strawberry.ID) -> Referral | None:
+    @strawberry.field(
+        description=(
+            "One referral; null when it does not exist or is outside your"
+            " sharing agreements' row scopes. Fields you may not read are"
+            " null with a `FORBIDDEN_FIELD` error."
+        )
+    )
+    async def referral(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The referral's global id.")],
+    ) -> Referral | None:
         return await _typed(info, Referral, id)
 
-    @strawberry.field
-    async def client(self, info: Info, id: strawberry.ID) -> Client | None:
+    @strawberry.field(
+        description=(
+            "One client; null when it does not exist or is outside your "
+            "sharing agreements' row scopes. Fields you may not read are "
+            "null with a `FORBIDDEN_FIELD` error."
+        )
+    )
+    async def client(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The client's global id.")],
+    ) -> Client | None:
         return await _typed(info, Client, id)
 
-    @strawberry.field(name="followUp")
-    async def follow_up(self, info: Info, id: strawberry.ID) -> FollowUp | None:
+    @strawberry.field(
+        name="followUp",
+        description=(
+            "One follow-up; null when it does not exist or is outside "
+            "your sharing agreements' row scopes. Fields you may not read"
+            " are null with a `FORBIDDEN_FIELD` error."
+        ),
+    )
+    async def follow_up(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The follow-up's global id.")],
+    ) -> FollowUp | None:
         return await _typed(info, FollowUp, id)
 
-    @strawberry.field
-    async def organization(self, info: Info, id: strawberry.ID) -> Organization | None:
+    @strawberry.field(
+        description=("One organization; null when it does not exist or you may not see it.")
+    )
+    async def organization(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The organization's global id.")
+        ],
+    ) -> Organization | None:
         return await _typed(info, Organization, id)
 
-    @strawberry.field
-    async def service(self, info: Info, id: strawberry.ID) -> Service | None:
+    @strawberry.field(
+        description=("One service; null when it does not exist or you may not see it.")
+    )
+    async def service(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service's global id.")],
+    ) -> Service | None:
         return await _typed(info, Service, id)
 
-    @strawberry.field
-    async def location(self, info: Info, id: strawberry.ID) -> Location | None:
+    @strawberry.field(
+        description=("One location; null when it does not exist or you may not see it.")
+    )
+    async def location(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The location's global id.")],
+    ) -> Location | None:
         return await _typed(info, Location, id)

@@ -9,19 +9,21 @@ services and the answer is ``CONFLICT`` / ``NO_CAPACITY``.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import Forbidden, NotFound, quote
+from sharegraph.graph.arguments import FILTER, INPUT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import ReferralStatus
 from sharegraph.graph.inputs import decode_id, decode_ids, require_id
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection, from_global_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import Referral
 from sharegraph.graph.types.queues import QueueEntry, ReferralQueue
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
@@ -29,60 +31,108 @@ from sharegraph.queries import queues as q
 from sharegraph.queries.pagination import SortKey
 
 
-@strawberry.input
+@strawberry.input(description="Filters for referral queues.")
 class ReferralQueueFilterInput:
-    active: bool | None = None
+    active: bool | None = strawberry.field(
+        default=None, description=("Only active (true) or inactive (false) queues; left out: both.")
+    )
 
 
-@strawberry.input
+@strawberry.input(description=("One status of a queue, mapped to the referral lifecycle."))
+@catalogued_input("QueueStatus")
 class QueueStatusInput:
     key: str = strawberry.field(description="Stable key: lowercase letters, digits, '-', '_'.")
-    label: str
-    canonical_status: ReferralStatus
+    label: str = strawberry.field(description="What users see.")
+    canonical_status: ReferralStatus = strawberry.field(
+        description="The referral lifecycle status it maps to (DRAFT and REQUESTED: "
+        "awaiting services)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new referral queue (tenant admins).")
+@catalogued_input("ReferralQueue")
 class CreateReferralQueueInput:
     tenant_id: strawberry.ID | None = strawberry.field(
         default=None, description="Owner tenant; defaults to yours."
     )
-    name: str
-    description: str | None = None
-    need_term_id: strawberry.ID | None = None
+    name: str = strawberry.field(description="The queue's name, unique in the tenant.")
+    description: str | None = strawberry.field(default=None, description="What the queue is for.")
+    need_term_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The need it serves (a taxonomy term's global id)."
+    )
     statuses: list[QueueStatusInput] = strawberry.field(
         description="In display order; new entries take the first one mapped to requested."
     )
-    program_ids: list[strawberry.ID] | None = None
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=(
+            "Programs that serve it (global ids); their capacity is what assignment draws on."
+        ),
+    )
     form_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Any version of each contact form."
     )
-    active: bool = True
+    active: bool = strawberry.field(
+        default=True, description="False: the queue takes no new entries."
+    )
     idempotency_key: str | None = None
 
 
 @strawberry.input(description="Fields left out stay as they are; lists replace the current ones.")
+@catalogued_input("ReferralQueue")
 class UpdateReferralQueueInput:
     id: strawberry.ID
     version: int = strawberry.field(description="The version you read; a newer one -> CONFLICT.")
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    need_term_id: strawberry.ID | None = strawberry.UNSET
-    active: bool | None = strawberry.UNSET
-    statuses: list[QueueStatusInput] | None = strawberry.UNSET
-    program_ids: list[strawberry.ID] | None = strawberry.UNSET
-    form_ids: list[strawberry.ID] | None = strawberry.UNSET
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A new name, unique in the tenant."
+    )
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="What the queue is for; `null` clears it."
+    )
+    need_term_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("The need it serves (a taxonomy term's global id); `null` clears it."),
+    )
+    active: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="False: the queue takes no new entries."
+    )
+    statuses: list[QueueStatusInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The queue's statuses, replacing the current ones (keys of statuses in use must stay)."
+        ),
+    )
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("Programs that serve it, replacing the current ones."),
+    )
+    form_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=("Contact forms it takes clients from, replacing the current ones."),
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description=("A client (through a contact record) to add to a queue."))
+@catalogued_input("QueueEntry")
 class EnqueueClientInput:
-    queue_id: strawberry.ID
-    contact_record_id: strawberry.ID
-    priority: int = 0
+    queue_id: strawberry.ID = strawberry.field(description="The queue's global id.")
+    contact_record_id: strawberry.ID = strawberry.field(
+        description=("The global id of the contact record the client came in on.")
+    )
+    priority: int = strawberry.field(
+        default=0, description="Higher comes first; -1000 to 1000, default 0."
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A waiting queue entry to place with a program: takes a free "
+        "slot and creates a requested referral."
+    )
+)
+@catalogued_input("QueueEntry")
 class AssignQueueEntryInput:
     id: strawberry.ID
     version: int
@@ -93,7 +143,8 @@ class AssignQueueEntryInput:
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description="A queue entry's new status.")
+@catalogued_input("QueueEntry")
 class UpdateQueueEntryStatusInput:
     id: strawberry.ID
     version: int
@@ -101,7 +152,8 @@ class UpdateQueueEntryStatusInput:
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description="A waiting entry's new priority.")
+@catalogued_input("QueueEntry")
 class ReprioritizeQueueEntryInput:
     id: strawberry.ID
     version: int
@@ -109,22 +161,28 @@ class ReprioritizeQueueEntryInput:
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A queue entry to take out of its queue (before service: "
+        "frees its slot and cancels its referral)."
+    )
+)
+@catalogued_input("QueueEntry")
 class RemoveQueueEntryInput:
     id: strawberry.ID
     version: int
-    reason: str
+    reason: str = strawberry.field(description="Why it is removed (kept in the history).")
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A referral queue as written.")
 class ReferralQueuePayload:
-    referral_queue: ReferralQueue | None
+    referral_queue: ReferralQueue | None = strawberry.field(description="The queue as it is now.")
 
 
-@strawberry.type
+@strawberry.type(description="A queue entry as written.")
 class QueueEntryPayload:
-    queue_entry: QueueEntry | None
+    queue_entry: QueueEntry | None = strawberry.field(description="The entry as it is now.")
     referral: Referral | None = strawberry.field(
         default=None, description="The referral an assignment made."
     )
@@ -170,13 +228,19 @@ async def _entry_target(
 
 @strawberry.type
 class QueueQuery:
-    @strawberry.field(name="referralQueues")
+    @strawberry.field(
+        name="referralQueues",
+        description=(
+            "Referral queues you may see: your tenant's, and those whose "
+            "agreements share them with you."
+        ),
+    )
     async def referral_queues(
         self,
         info: Info,
-        filter: ReferralQueueFilterInput | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[ReferralQueueFilterInput | None, FILTER] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ReferralQueue]:
         plan = info.context.plan
         plan.require_operation("referralQueues", Action.READ)
@@ -199,8 +263,15 @@ class QueueQuery:
             after=after,
         )
 
-    @strawberry.field(name="referralQueue")
-    async def referral_queue(self, info: Info, id: strawberry.ID) -> ReferralQueue | None:
+    @strawberry.field(
+        name="referralQueue",
+        description=("One referral queue; null when it does not exist or you may not see it."),
+    )
+    async def referral_queue(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The queue's global id.")],
+    ) -> ReferralQueue | None:
         _, row_id = from_global_id(id, expected="ReferralQueue")
         found = maybe(ReferralQueue, await info.context.loaders.one(m.ReferralQueue, row_id))
         if found is None:
@@ -210,9 +281,14 @@ class QueueQuery:
 
 @strawberry.type
 class QueueMutation:
-    @strawberry.mutation(name="createReferralQueue")
+    @strawberry.mutation(
+        name="createReferralQueue",
+        description=(
+            "Creates a referral queue with its statuses, programs and forms (tenant admins)."
+        ),
+    )
     async def create_referral_queue(
-        self, info: Info, input: CreateReferralQueueInput
+        self, info: Info, input: Annotated[CreateReferralQueueInput, INPUT]
     ) -> ReferralQueuePayload:
         ctx = info.context
         ctx.plan.require_operation("createReferralQueue", Action.WRITE)
@@ -247,9 +323,12 @@ class QueueMutation:
             queue_id = uuid.UUID((w.replayed or w.result)["queue"])
         return ReferralQueuePayload(referral_queue=await _queue(info, queue_id))
 
-    @strawberry.mutation(name="updateReferralQueue")
+    @strawberry.mutation(
+        name="updateReferralQueue",
+        description=("Changes a referral queue (tenant admins); fields left out stay as they are."),
+    )
     async def update_referral_queue(
-        self, info: Info, input: UpdateReferralQueueInput
+        self, info: Info, input: Annotated[UpdateReferralQueueInput, INPUT]
     ) -> ReferralQueuePayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralQueue", Action.WRITE)
@@ -297,7 +376,9 @@ class QueueMutation:
         return ReferralQueuePayload(referral_queue=await _queue(info, queue_id))
 
     @strawberry.mutation(name="enqueueClient", description="A client waits in a queue.")
-    async def enqueue_client(self, info: Info, input: EnqueueClientInput) -> QueueEntryPayload:
+    async def enqueue_client(
+        self, info: Info, input: Annotated[EnqueueClientInput, INPUT]
+    ) -> QueueEntryPayload:
         ctx = info.context
         ctx.plan.require_operation("enqueueClient", Action.WRITE)
         queue_id = require_id(input.queue_id, "ReferralQueue")
@@ -322,7 +403,7 @@ class QueueMutation:
         "the slot and creates the referral, or CONFLICT (NO_CAPACITY) with nothing changed.",
     )
     async def assign_queue_entry(
-        self, info: Info, input: AssignQueueEntryInput
+        self, info: Info, input: Annotated[AssignQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         fields = ["assignedProgram", "assignedAt", "referral", "status"]
@@ -339,9 +420,15 @@ class QueueMutation:
                 w.result = {"entry": str(assigned.id), "referral": str(assigned.referral_id)}
         return await _entry_payload(info, w.replayed or w.result)
 
-    @strawberry.mutation(name="updateQueueEntryStatus")
+    @strawberry.mutation(
+        name="updateQueueEntryStatus",
+        description=(
+            "Moves a queue entry to another of the queue's statuses (call-takers and admins "
+            "who may write the entry)."
+        ),
+    )
     async def update_queue_entry_status(
-        self, info: Info, input: UpdateQueueEntryStatusInput
+        self, info: Info, input: Annotated[UpdateQueueEntryStatusInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         _, entry_id = await _entry_target(info, "updateQueueEntryStatus", input.id, ["status"])
@@ -351,9 +438,12 @@ class QueueMutation:
                 w.result = {"entry": str(entry_id)}
         return await _entry_payload(info, w.replayed or w.result)
 
-    @strawberry.mutation(name="reprioritizeQueueEntry")
+    @strawberry.mutation(
+        name="reprioritizeQueueEntry",
+        description=("Changes a waiting entry's priority (call-takers of the queue's tenant)."),
+    )
     async def reprioritize_queue_entry(
-        self, info: Info, input: ReprioritizeQueueEntryInput
+        self, info: Info, input: Annotated[ReprioritizeQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         _, entry_id = await _entry_target(info, "reprioritizeQueueEntry", input.id, ["priority"])
@@ -369,7 +459,7 @@ class QueueMutation:
         "started, and its open referral is cancelled with the same reason.",
     )
     async def remove_queue_entry(
-        self, info: Info, input: RemoveQueueEntryInput
+        self, info: Info, input: Annotated[RemoveQueueEntryInput, INPUT]
     ) -> QueueEntryPayload:
         ctx = info.context
         fields = ["removedAt", "removalReason", "status"]

@@ -8,66 +8,112 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Annotated
 
 import strawberry
 
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, NotFound
+from sharegraph.graph.arguments import INPUT
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import OutcomeCode, ReferralStatus
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.types.base import maybe
+from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.contacts import Client, Outcome, Referral, ReferralNote
 from sharegraph.graph.writes import forget_cached, require_fields, transaction, write_target
 from sharegraph.queries import contacts
 from sharegraph.queries import referrals as q
 
 
-@strawberry.input
+@strawberry.input(
+    description=("A referral of a contact record's client to a service at a location or a program.")
+)
+@catalogued_input("Referral")
 class CreateReferralInput:
-    contact_record_id: strawberry.ID
-    service_at_location_id: strawberry.ID | None = None
-    program_id: strawberry.ID | None = None
-    status: ReferralStatus = ReferralStatus.REQUESTED
+    contact_record_id: strawberry.ID = strawberry.field(
+        description=(
+            "The global id of the contact record the need came in on (you"
+            " must be able to write its referrals)."
+        )
+    )
+    service_at_location_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "Where the client is referred (a service at a location's "
+            "global id); give this or `programId`."
+        ),
+    )
+    program_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The program the client is referred to (global id); give this or `serviceAtLocationId`."
+        ),
+    )
+    status: ReferralStatus = strawberry.field(
+        default=ReferralStatus.REQUESTED,
+        description=("DRAFT to prepare it, REQUESTED (the default) to send it."),
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description="A referral's next status in the lifecycle.")
+@catalogued_input("Referral")
 class UpdateReferralStatusInput:
     id: strawberry.ID
     version: int
-    status: ReferralStatus
-    reason: str | None = None
+    status: ReferralStatus = strawberry.field(
+        description=("The new status (see ReferralStatus for who may set which).")
+    )
+    reason: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Why; required for REJECTED, CANCELLED, ON_HOLD and FAILED. Kept in `history`."
+        ),
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description=("What came of a referral, reported by the receiving organization or the referrer.")
+)
+@catalogued_input("Outcome")
 class AddOutcomeInput:
-    referral_id: strawberry.ID
-    code: OutcomeCode
-    outcome_date: date
-    note: str | None = None
+    referral_id: strawberry.ID = strawberry.field(description="The referral's global id.")
+    code: OutcomeCode = strawberry.field(description="What came of it.")
+    outcome_date: date = strawberry.field(description="When it happened (`YYYY-MM-DD`).")
+    note: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Details (up to 10,000 characters); who else reads it is decided by sharing agreements."
+        ),
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description=("The receiving organization's own id for a referral."))
+@catalogued_input("Referral")
 class SetReferralExternalIdInput:
     id: strawberry.ID
     version: int
-    external_id: str | None
+    external_id: str | None = strawberry.field(
+        description=("The id in your system (up to 255 characters); `null` clears it.")
+    )
     idempotency_key: str | None = None
 
 
-@strawberry.type
+@strawberry.type(description="A referral as written.")
 class ReferralPayload:
-    referral: Referral | None
+    referral: Referral | None = strawberry.field(
+        description=("The referral as it is now (its `version` for the next change).")
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The outcome added, and its referral.")
 class OutcomePayload:
-    outcome: Outcome | None
-    referral: Referral | None
+    outcome: Outcome | None = strawberry.field(description="The new outcome.")
+    referral: Referral | None = strawberry.field(description="The referral as it is now.")
 
 
 @strawberry.input(description="A case note to append to a referral.")
@@ -121,8 +167,18 @@ async def _referral(info: Info, referral_id: uuid.UUID) -> Referral | None:
 
 @strawberry.type
 class ReferralMutation:
-    @strawberry.mutation(name="createReferral")
-    async def create_referral(self, info: Info, input: CreateReferralInput) -> ReferralPayload:
+    @strawberry.mutation(
+        name="createReferral",
+        description=(
+            "Refers a contact record's client to a service (the referrer:"
+            " call-takers and admins of the record's tenant, or where an "
+            "agreement grants writing its referrals). Evented and "
+            "audited."
+        ),
+    )
+    async def create_referral(
+        self, info: Info, input: Annotated[CreateReferralInput, INPUT]
+    ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("createReferral", Action.WRITE)
         record_id = require_id(input.contact_record_id, "ContactRecord")
@@ -140,9 +196,19 @@ class ReferralMutation:
             referral_id = uuid.UUID((w.replayed or w.result)["referral"])
         return ReferralPayload(referral=await _referral(info, referral_id))
 
-    @strawberry.mutation(name="updateReferralStatus")
+    @strawberry.mutation(
+        name="updateReferralStatus",
+        description=(
+            "Moves a referral through the FHIR Task lifecycle: the "
+            "referrer requests, cancels and marks entered-in-error; the "
+            "receiving organization accepts, rejects, starts, holds, "
+            "fails and completes. An illegal move is `BAD_USER_INPUT` / "
+            "`ILLEGAL_TRANSITION`, the wrong side `FORBIDDEN` / "
+            "`STATUS_NOT_YOURS`."
+        ),
+    )
     async def update_referral_status(
-        self, info: Info, input: UpdateReferralStatusInput
+        self, info: Info, input: Annotated[UpdateReferralStatusInput, INPUT]
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("updateReferralStatus", Action.WRITE)
@@ -158,9 +224,15 @@ class ReferralMutation:
                 w.result = {"referral": str(referral_id)}
         return ReferralPayload(referral=await _referral(info, referral_id))
 
-    @strawberry.mutation(name="setReferralExternalId")
+    @strawberry.mutation(
+        name="setReferralExternalId",
+        description=(
+            "Records the referral's id in the receiving organization's "
+            "own system (its portal users and keys)."
+        ),
+    )
     async def set_referral_external_id(
-        self, info: Info, input: SetReferralExternalIdInput
+        self, info: Info, input: Annotated[SetReferralExternalIdInput, INPUT]
     ) -> ReferralPayload:
         ctx = info.context
         ctx.plan.require_operation("setReferralExternalId", Action.WRITE)
@@ -175,8 +247,16 @@ class ReferralMutation:
                 w.result = {"referral": str(referral_id)}
         return ReferralPayload(referral=await _referral(info, referral_id))
 
-    @strawberry.mutation(name="addOutcome")
-    async def add_outcome(self, info: Info, input: AddOutcomeInput) -> OutcomePayload:
+    @strawberry.mutation(
+        name="addOutcome",
+        description=(
+            "Adds an outcome to a referral you may write outcomes on (the"
+            " receiving organization, or the referrer)."
+        ),
+    )
+    async def add_outcome(
+        self, info: Info, input: Annotated[AddOutcomeInput, INPUT]
+    ) -> OutcomePayload:
         ctx = info.context
         ctx.plan.require_operation("addOutcome", Action.WRITE)
         referral_id = require_id(input.referral_id, "Referral")
@@ -208,7 +288,7 @@ class ReferralMutation:
         "it. Needs write on `ReferralNote.body` (`FORBIDDEN` / `FORBIDDEN_INPUT` otherwise).",
     )
     async def add_referral_note(
-        self, info: Info, input: AddReferralNoteInput
+        self, info: Info, input: Annotated[AddReferralNoteInput, INPUT]
     ) -> ReferralNotePayload:
         ctx = info.context
         ctx.plan.require_operation("addReferralNote", Action.WRITE)
@@ -233,7 +313,7 @@ class ReferralMutation:
         "`VERSION_MISMATCH`).",
     )
     async def update_client_contact(
-        self, info: Info, input: UpdateClientContactInput
+        self, info: Info, input: Annotated[UpdateClientContactInput, INPUT]
     ) -> ClientPayload:
         ctx = info.context
         ctx.plan.require_operation("updateClientContact", Action.WRITE)

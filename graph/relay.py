@@ -87,27 +87,43 @@ class CursorCodec:
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The object's global id: opaque, stable, for `node(id:)` and typed lookups."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Where a page lies in its list (Relay).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More rows follow: ask again with `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Rows precede this page (true when it was asked for with `after`)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor, to pass as `after` for the next page; null on an "
+        "empty page."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One row of a page, with its cursor (Relay).")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description="Opaque; pass it as `after` to resume the same list and sort after this row."
+    )
+    node: T = strawberry.field(description="The row.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A page of a list (Relay cursor connection): only rows your sharing "
+    "agreements let you see, in the order asked for."
+)
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's rows, in order.")
+    page_info: PageInfo = strawberry.field(description="Whether more rows follow, and cursors.")
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Rows matching the filter that you may see; ignores paging.")

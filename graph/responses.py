@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionResult
 
 from sharegraph.errors import ErrorCode, SharegraphError, internal_error, quote
@@ -16,6 +16,8 @@ log = logging.getLogger("sharegraph.graph")
 # graphql-core quotes the caller's names and values in its messages ('field', "value") in full.
 _LONG_QUOTED = re.compile(r"'([^']{100,})'|\"([^\"]{100,})\"")
 MAX_MESSAGE = 500
+# The parser's own limits (strawberry's MaxTokensLimiter sets the token one).
+_PARSER_LIMIT = re.compile(r"Syntax Error: (?:Document|Source) contains more than \d+ ")
 
 
 def shorten_quoted(message: str) -> str:
@@ -42,6 +44,19 @@ def _refused_variable(error: GraphQLError) -> tuple[str, dict[str, Any]] | None:
     return where + ours.message, ours.extensions()
 
 
+def request_error_code(error: GraphQLError) -> ErrorCode:
+    """A document that does not parse or validate is named as the GraphQL ecosystem names it
+    (Apollo Server and Router, clients that branch on it); a parser limit is a limit; what
+    remains (a variable's value refused as the operation starts) is bad input."""
+    if isinstance(error, GraphQLSyntaxError):
+        if _PARSER_LIMIT.match(error.message):
+            return ErrorCode.QUERY_TOO_COMPLEX
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    if (error.extensions or {}).get("code") == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED
+    return ErrorCode.BAD_USER_INPUT
+
+
 def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = {"message": error.message}
     if error.locations:
@@ -60,11 +75,8 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     elif error.path is None:
         # Parse, validation and variable-coercion errors: the request itself is wrong, and
         # graphql-core's messages say how.
-        code = (
-            ErrorCode.QUERY_TOO_COMPLEX if "tokens" in error.message else ErrorCode.BAD_USER_INPUT
-        )
         formatted["message"] = shorten_quoted(error.message)
-        formatted["extensions"] = {"code": code.value}
+        formatted["extensions"] = {"code": request_error_code(error).value}
     else:
         internal = internal_error(log, original, error.path)
         formatted["message"] = internal.message

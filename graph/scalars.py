@@ -8,10 +8,13 @@ as a literal or in a variable (``graph/responses.py`` unwraps graphql-core's wra
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import date, datetime
 from typing import Any
 
 import strawberry
+from strawberry.schema.types.base_scalars import UUIDDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 from sharegraph.datastore.values import DATE_RANGE, INSTANT_RANGE, date_problem, instant_problem
@@ -63,8 +66,14 @@ def _iso(value: date) -> str:
     return value.isoformat()
 
 
-# For ``StrawberryConfig(scalar_map=...)``: every ``datetime`` and ``date`` in the schema.
+# For ``StrawberryConfig(scalar_map=...)``: every ``datetime``, ``date`` and ``UUID`` in the
+# schema (strawberry's UUID, described).
 SCALAR_MAP: dict[object, ScalarDefinition] = {
+    uuid.UUID: dataclasses.replace(
+        UUIDDefinition,
+        description="A UUID in its canonical text form (`0b3c9a4e-...`): the row's id, stable "
+        "across systems (HSDS files and the CSV and NDJSON exports identify rows by it).",
+    ),
     datetime: strawberry.scalar(
         name="DateTime",
         description=f"An instant as ISO 8601 text with its UTC offset, from {INSTANT_RANGE}.",

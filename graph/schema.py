@@ -51,6 +51,7 @@ from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
+from sharegraph.graph.validation_failures import MarkValidationFailures
 from sharegraph.settings import Settings
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
@@ -92,6 +93,16 @@ Mutation = merge_types(
         ExportScheduleMutation,
         FormSharingMutation,
     ),
+)
+
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Reads. Every answer is decided by your sharing plan: rows outside it are left out (or "
+    "null), fields you may not read are null with a `FORBIDDEN_FIELD` error."
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Writes. Each is checked by your roles and sharing agreements (operation, input fields, the "
+    "row's write scopes) before anything is written, adds its event in the same transaction and "
+    "is audited."
 )
 
 log = logging.getLogger("sharegraph.graph")
@@ -151,6 +162,7 @@ def _schema(max_tokens: int, introspection: bool) -> Schema:
         SmallDocumentParserCache,
         InputText,
         SmallDocumentValidationCache,
+        MarkValidationFailures,
         ListLimits,
         OperationLimits,
     ]

@@ -20,7 +20,7 @@ from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.datastore.base import utcnow
 from sharegraph.graph.context import Info
-from sharegraph.graph.enums import Channel
+from sharegraph.graph.enums import Channel, describe_enum
 from sharegraph.graph.forms import form_id_from
 from sharegraph.graph.relay import to_global_id
 from sharegraph.graph.types.base import maybe
@@ -39,6 +39,16 @@ class StatisticsDimension(Enum):
     WEEK = "week"
 
 
+describe_enum(
+    StatisticsDimension,
+    "What network statistics can group records by.",
+    NEED=("The record's needs (taxonomy terms); a record with several counts in each."),
+    CHANNEL="How the contact came in.",
+    COUNTY="The caller's county.",
+    WEEK=("The ISO week the contact started in, on the form owner's clock."),
+)
+
+
 @strawberry.type(
     description="One count; withheld (`count` null, `suppressed` true) when small. In network "
     "mode rounded to the nearest multiple of 5."
@@ -48,7 +58,7 @@ class StatisticsCell:
     need_term_id: strawberry.ID | None = strawberry.field(
         description="The need's taxonomy term (grouped by NEED); null for records with no need."
     )
-    channel: Channel | None
+    channel: Channel | None = strawberry.field(description="The channel (grouped by CHANNEL).")
     county: str | None = strawberry.field(description="The caller's county, when recorded.")
     week: str | None = strawberry.field(
         description="ISO week on the form owner's clock, e.g. `2026-W05`."
@@ -56,18 +66,31 @@ class StatisticsCell:
     count: int | None = strawberry.field(
         description="Records in the cell (rounded to 5 in network mode); null when suppressed."
     )
-    suppressed: bool
+    suppressed: bool = strawberry.field(
+        description=(
+            "True when `count` is withheld: under the threshold, or it "
+            "would let a withheld cell be derived."
+        )
+    )
 
     @strawberry.field(description="The need's taxonomy term, if you may read it.")
     async def need(self, info: Info) -> TaxonomyTerm | None:
         return maybe(TaxonomyTerm, await info.context.loaders.one(m.TaxonomyTerm, self.need_term))
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Counts of contact records on one form across the tenants "
+        "that grant you `statistics` on it, with small cells withheld"
+        " so no person can be singled out."
+    )
+)
 class NetworkStatistics:
-    form_uuid: uuid.UUID
+    form_uuid: uuid.UUID = strawberry.field(description="The form's UUID.")
     time_zone: str = strawberry.field(description="The form owner's; days and weeks follow it.")
-    group_by: list[StatisticsDimension]
+    group_by: list[StatisticsDimension] = strawberry.field(
+        description="The dimensions the cells are grouped by."
+    )
     threshold: int = strawberry.field(description="The threshold applied.")
     rounding: int = strawberry.field(
         description="Counts and the total are rounded to the nearest multiple of this: 5 in "
@@ -77,8 +100,15 @@ class NetworkStatistics:
     total: int | None = strawberry.field(
         description="Distinct records (rounded to 5 in network mode); null when suppressed."
     )
-    total_suppressed: bool
-    cells: list[StatisticsCell]
+    total_suppressed: bool = strawberry.field(
+        description=("True when the total is withheld (under the threshold).")
+    )
+    cells: list[StatisticsCell] = strawberry.field(
+        description=(
+            "One cell per combination of the dimensions (withheld ones "
+            "included, with `count` null)."
+        )
+    )
 
 
 def _cell(
@@ -113,7 +143,9 @@ class StatisticsQuery:
     async def network_statistics(
         self,
         info: Info,
-        form_id: strawberry.ID,
+        form_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The form's global id (or UUID).")
+        ],
         from_: Annotated[
             date | None,
             strawberry.argument(
@@ -129,8 +161,22 @@ class StatisticsQuery:
                 "BAD_USER_INPUT / UNALIGNED_PERIOD), where the current week is never counted."
             ),
         ] = None,
-        group_by: list[StatisticsDimension] | None = None,
-        threshold: int = stats.DEFAULT_THRESHOLD,
+        group_by: Annotated[
+            list[StatisticsDimension] | None,
+            strawberry.argument(
+                description=(
+                    "Dimensions to group by (each at most once); left out: the total only."
+                )
+            ),
+        ] = None,
+        threshold: Annotated[
+            int,
+            strawberry.argument(
+                description=(
+                    "Cells counting fewer records are withheld (never below 5 in network mode)."
+                )
+            ),
+        ] = stats.DEFAULT_THRESHOLD,
     ) -> NetworkStatistics:
         ctx = info.context
         plan = ctx.plan

@@ -11,6 +11,7 @@ catalogue decides coverage, not the module a class lives in).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any, Optional, TypeVar
@@ -95,3 +96,49 @@ def column_attributes(type_name: str) -> dict[str, str]:
         for f in spec.fields
         if f.graphql and f.storage is Storage.COLUMN
     }
+
+
+def input_descriptions(type_name: str | None) -> dict[str, str]:
+    """Python input-field name -> description: the catalogue's for fields that write a
+    catalogued field, and the write conventions every mutation input shares."""
+    from sharegraph.datastore.idempotency import MAX_KEY_LENGTH
+
+    found: dict[str, str] = {
+        "idempotency_key": "A key you choose for this write (1 to "
+        f"{MAX_KEY_LENGTH} characters), so that retrying after a timeout cannot write twice: "
+        "the same key with the same input returns the first result; with another input it is "
+        "`CONFLICT` / `IDEMPOTENCY_KEY_REUSED`. Keys are per principal.",
+        "version": "The `version` you last read; if the row changed since, the write is "
+        "refused with `CONFLICT` / `VERSION_MISMATCH` (read it again and retry).",
+    }
+    if type_name is None:
+        return found
+    found["id"] = f"The global id of the {type_name} it acts on."
+    for spec in CATALOGUE[type_name].fields if type_name in CATALOGUE else ():
+        for name in spec.inputs:
+            found[name] = f"{spec.description} Writes `{spec.coordinate}`."
+    return found
+
+
+def catalogued_input(type_name: str | None = None) -> Callable[[type[T]], type[T]]:
+    """Describes the fields of a mutation input (apply below ``@strawberry.input``): those
+    that write a field of catalogue type ``type_name`` get that field's catalogue description,
+    ``id``, ``version`` and ``idempotencyKey`` the shared conventions. A description the class
+    gives itself is kept."""
+    descriptions = input_descriptions(type_name)
+
+    def build(cls: type[T]) -> type[T]:
+        for name in inspect.get_annotations(cls):
+            description = descriptions.get(name)
+            if description is None:
+                continue
+            defined = cls.__dict__.get(name, dataclasses.MISSING)
+            if isinstance(defined, StrawberryField):
+                defined.description = defined.description or description
+            elif defined is dataclasses.MISSING:
+                setattr(cls, name, strawberry.field(description=description))
+            else:
+                setattr(cls, name, strawberry.field(default=defined, description=description))
+        return cls
+
+    return build

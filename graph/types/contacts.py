@@ -27,16 +27,28 @@ class Client(Node):
     row: strawberry.Private[Any]
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One field of a contact form version: what `ContactRecord.answers` holds under its key."
+    )
+)
 class FormField:
     row: strawberry.Private[Any]
-    key: str
-    label: str
-    type: FieldType
-    options: list[str] | None
-    required: bool
-    sensitivity: Sensitivity
-    position: int
+    key: str = strawberry.field(
+        description=("The answer's key in `answers` (stable across versions).")
+    )
+    label: str = strawberry.field(description="What the call-taker sees.")
+    type: FieldType = strawberry.field(description="The kind of answer it takes.")
+    options: list[str] | None = strawberry.field(
+        description="The choices, for SINGLE_SELECT and MULTI_SELECT."
+    )
+    required: bool = strawberry.field(
+        description="Whether a record on this version must answer it."
+    )
+    sensitivity: Sensitivity = strawberry.field(
+        description=("How sensitive its answers are; agreements share answers up to a class.")
+    )
+    position: int = strawberry.field(description="Its place on the form (ascending).")
 
 
 @shared_type("ContactFormVersion", m.ContactFormVersion, entity=False)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
+from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
-from sharegraph.graph.enums import ReferralStatus
+from sharegraph.graph.enums import ReferralStatus, describe_enum
 from sharegraph.graph.guard import readable_fields
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection, Node
@@ -43,6 +44,13 @@ class QueueEntrySort(Enum):
     ENQUEUED_AT_ASC = "enqueued_at_asc"
 
 
+describe_enum(
+    QueueEntrySort,
+    "The order of queue entries.",
+    PRIORITY="Highest priority first, then longest waiting.",
+    ENQUEUED_AT_ASC="Longest waiting first.",
+)
+
 SORT_KEYS = {
     QueueEntrySort.PRIORITY: [
         SortKey(m.QueueEntry.priority, descending=True),
@@ -60,11 +68,16 @@ SORT_FIELDS = {
 @strawberry.input(description="All given conditions must hold.")
 class QueueEntryFilterInput:
     statuses: list[str] | None = strawberry.field(default=None, description="The queue's keys.")
-    canonical_statuses: list[ReferralStatus] | None = None
+    canonical_statuses: list[ReferralStatus] | None = strawberry.field(
+        default=None,
+        description=("Only entries whose status maps to one of these referral statuses."),
+    )
     awaiting: bool | None = strawberry.field(
         default=None, description="Awaiting services: unassigned, in a draft/requested status."
     )
-    include_removed: bool = False
+    include_removed: bool = strawberry.field(
+        default=False, description="True: removed entries too."
+    )
 
     def used_fields(self) -> list[str]:
         used = []
@@ -77,19 +90,27 @@ class QueueEntryFilterInput:
         return used
 
 
-@strawberry.type
+@strawberry.type(description="How many entries are in one status.")
 class QueueStatusCount:
-    status: QueueStatus | None
-    count: int
+    status: QueueStatus | None = strawberry.field(description="The queue's status.")
+    count: int = strawberry.field(description="Entries in it that you may see.")
 
 
 @strawberry.type(description="A program serving the queue and its capacity you may see.")
 class QueueProgramCapacity:
-    program: Program | None
-    available: int | None
-    reserved: int | None
-    free: int | None
-    capacities: list[ServiceCapacity]
+    program: Program | None = strawberry.field(
+        description="The program; null when you may not see it."
+    )
+    available: int | None = strawberry.field(
+        description=("Free slots reported, summed over its capacities you may see.")
+    )
+    reserved: int | None = strawberry.field(description="Slots taken by assignments from queues.")
+    free: int | None = strawberry.field(
+        description=("Slots assignment can still take (`available` minus `reserved`).")
+    )
+    capacities: list[ServiceCapacity] = strawberry.field(
+        description="Its capacity records you may see."
+    )
 
 
 @strawberry.type(description="Figures over the entries you may see.")
@@ -102,7 +123,9 @@ class QueueDashboard:
     waiting_oldest_seconds: int | None = strawberry.field(
         description="How long the longest-waiting entry awaiting services has waited."
     )
-    capacity: list[QueueProgramCapacity]
+    capacity: list[QueueProgramCapacity] = strawberry.field(
+        description=("Each program serving the queue, with its capacity you may see.")
+    )
 
 
 _DASHBOARDS = "_sg_queue_dashboards"
@@ -206,10 +229,10 @@ class ReferralQueue(Node):
     async def entries(
         self,
         info: Info,
-        filter: QueueEntryFilterInput | None = None,
-        sort: QueueEntrySort = QueueEntrySort.PRIORITY,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[QueueEntryFilterInput | None, FILTER] = None,
+        sort: Annotated[QueueEntrySort, SORT] = QueueEntrySort.PRIORITY,
+        first: First = None,
+        after: After = None,
     ) -> Connection[QueueEntry]:
         plan = info.context.plan
         given = filter or QueueEntryFilterInput()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 import strawberry
 
@@ -18,38 +18,62 @@ if TYPE_CHECKING:
 
 
 @node_type(m.Tenant)
-@strawberry.type
+@strawberry.type(
+    description=(
+        "A helpline or 2-1-1 of the network; it owns its contact records, clients and directory."
+    )
+)
 class Tenant(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
-    time_zone: str
+    uuid: UUID = strawberry.field(description="The tenant's UUID.")
+    name: str = strawberry.field(description="Its name.")
+    time_zone: str = strawberry.field(
+        description=(
+            "Its IANA time zone (`America/Chicago`); schedules and statistics use its wall clock."
+        )
+    )
 
 
 @node_type(m.PartnerOrganization)
-@strawberry.type
+@strawberry.type(
+    description=(
+        "An organization that receives referrals (a pantry, a "
+        "shelter), listed in a tenant's directory; its portal users "
+        "and keys work the referrals sent to it."
+    )
+)
 class PartnerOrganization(Node):
     row: strawberry.Private[Any]
-    uuid: uuid.UUID
-    name: str
+    uuid: UUID = strawberry.field(description="The partner organization's UUID.")
+    name: str = strawberry.field(description="Its name.")
 
 
-@strawberry.type
+@strawberry.type(description=("A role a principal holds within a tenant or partner organization."))
 class RoleGrant:
-    role: Role
-    tenant: Tenant | None
-    partner_organization: PartnerOrganization | None
+    role: Role = strawberry.field(description="The role.")
+    tenant: Tenant | None = strawberry.field(
+        description="The tenant it holds in, for a tenant's principal."
+    )
+    partner_organization: PartnerOrganization | None = strawberry.field(
+        description=("The partner organization it holds in, for a partner's principal.")
+    )
 
 
 @strawberry.type(description="Who is calling.")
 class Viewer:
-    id: strawberry.ID
-    uuid: uuid.UUID
-    name: str
-    kind: PrincipalKind
-    tenant: Tenant | None
-    partner_organization: PartnerOrganization | None
-    roles: list[RoleGrant]
+    id: strawberry.ID = strawberry.field(description="Your principal's global id.")
+    uuid: UUID = strawberry.field(description="Your principal's UUID.")
+    name: str = strawberry.field(description="Your principal's sign-in name.")
+    kind: PrincipalKind = strawberry.field(description="USER or API_CLIENT.")
+    tenant: Tenant | None = strawberry.field(
+        description=("Your home tenant (null for a partner organization's principal).")
+    )
+    partner_organization: PartnerOrganization | None = strawberry.field(
+        description=("Your home partner organization (null for a tenant's principal).")
+    )
+    roles: list[RoleGrant] = strawberry.field(
+        description=("Your roles, each within a tenant or partner organization.")
+    )
 
     @strawberry.field(
         description="Everything you may do, as your tenant admin's `effectivePermissions` shows "
