@@ -5,11 +5,16 @@ commit in the other order and a reader tailing "position > last" would skip the 
 lower position for good. The relay reads instead in an order no commit can fall behind:
 
 - PostgreSQL: every event row records its transaction's id (``xid``, migration 0009). A read
-  returns only rows whose transaction is older than the oldest transaction still running
-  (``pg_snapshot_xmin`` of the statement's own snapshot), in ``(xid, position)`` order. Those
-  transactions are all over, so no row can ever appear below the reader's cursor; rows of
-  transactions still running are held back until they end. A long transaction anywhere on the
-  server holds delivery back for as long as it runs (correct, but late).
+  first takes a *bound*: the oldest transaction id still running in this database
+  (``pg_stat_activity.backend_xid``), or the next id to be assigned when none runs; then, in a
+  later snapshot, it returns only rows whose transaction is below the bound, in ``(xid,
+  position)`` order. Every transaction below the bound had ended before that later snapshot
+  (it was not running when the bound was taken), so its rows are all visible or never will be:
+  no row can appear below a reader's cursor. Rows of transactions still running are held back
+  until they end, so a long write transaction in this database delays delivery for as long as
+  it runs (correct, but late); other databases of the server do not (the server-wide
+  ``pg_snapshot_xmin`` would let one database's long ``DROP DATABASE`` stall every relay).
+  Prepared (two-phase) transactions are not used by sharegraph and not accounted for.
 - SQLite: one writer at a time, so position order is commit order; ``xid`` is 0.
 
 Wake-ups: on PostgreSQL a trigger NOTIFYs ``sharegraph_events`` with the highest position of
@@ -51,7 +56,11 @@ HELD_BACK_POLL_SECONDS = 0.05  # while rows wait behind a running transaction
 BATCH_SIZE = 500
 QUEUE_BATCHES = 64  # live batches a reader may have unread before it reads from the table
 
-_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_BOUND = text(
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
+    "ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL)"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -102,6 +111,18 @@ def _postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+async def _bound(session: AsyncSession) -> int:
+    """The lowest transaction id (64-bit, like ``pg_current_xact_id()``) that may still be
+    running in this database: rows of lower ids are final. Read it *before* the rows."""
+    xmax: int
+    running: list[int]
+    xmax, running = (await session.execute(_BOUND)).one()
+    # backend_xid is the 32-bit id: widen it into the epoch of xmax (running ids are within
+    # 2^31 of it).
+    widened = [(xmax & ~0xFFFFFFFF) | xid for xid in running]
+    return min([x - (1 << 32) if x > xmax else x for x in widened] + [xmax])
+
+
 async def read_after(
     session: AsyncSession, after: Cursor, limit: int = BATCH_SIZE
 ) -> list[CommittedEvent]:
@@ -109,9 +130,10 @@ async def read_after(
     find below another it returned."""
     query = select(Event).limit(limit)
     if _postgres(session):
+        bound = await _bound(session)
         query = query.where(
             func.row(Event.xid, Event.position) > func.row(after.xid, after.position),
-            Event.xid < text(_XMIN),
+            Event.xid < bound,
         ).order_by(Event.xid, Event.position)
     else:
         query = query.where(Event.position > after.position).order_by(Event.position)
@@ -122,9 +144,10 @@ async def read_after(
 async def head(session: AsyncSession) -> Cursor:
     """The cursor after every event that :func:`read_after` can return now."""
     if _postgres(session):
+        bound = await _bound(session)
         query = (
             select(Event.xid, Event.position)
-            .where(Event.xid < text(_XMIN))
+            .where(Event.xid < bound)
             .order_by(Event.xid.desc(), Event.position.desc())
             .limit(1)
         )
@@ -138,7 +161,8 @@ async def held_back(session: AsyncSession) -> bool:
     """Whether committed rows wait behind a transaction still running (PostgreSQL)."""
     if not _postgres(session):
         return False
-    query = select(Event.position).where(Event.xid >= text(_XMIN)).limit(1)
+    bound = await _bound(session)
+    query = select(Event.position).where(Event.xid >= bound).limit(1)
     return (await session.scalar(query)) is not None
 
 

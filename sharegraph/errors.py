@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    # A subscription asked to resume from an event no longer kept (the outbox retention window).
+    RESUME_TOO_OLD = "RESUME_TOO_OLD"
 
 
 HTTP_STATUS = {
@@ -36,6 +38,7 @@ HTTP_STATUS = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.RESUME_TOO_OLD: 410,
 }
 
 

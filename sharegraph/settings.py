@@ -182,7 +182,6 @@ class SubscriptionSettings:
     queue_size: int = 1_000
     keepalive_seconds: float = 15.0
     connection_init_timeout_seconds: float = 10.0
-    legacy_graphql_ws: bool = False
 
     @classmethod
     def from_env(cls) -> SubscriptionSettings:
@@ -200,7 +199,6 @@ class SubscriptionSettings:
             connection_init_timeout_seconds=_env_float(
                 "SHAREGRAPH_CONNECTION_INIT_TIMEOUT", cls.connection_init_timeout_seconds
             ),
-            legacy_graphql_ws=_env_bool("SHAREGRAPH_LEGACY_GRAPHQL_WS", False),
         )
 
 

@@ -4,9 +4,8 @@
 commit in the other order: a reader tailing "position > last" would skip the later-committed
 lower position for good. On PostgreSQL every event row now records the id of the transaction
 that wrote it (``xid``, from ``pg_current_xact_id()``); the relay (``datastore/relay.py``) reads
-only rows whose transaction is older than the oldest transaction still running
-(``pg_snapshot_xmin(pg_current_snapshot())``), in ``(xid, position)`` order, so no row can
-appear behind it. SQLite has one writer at a time, so position order is commit order there and
+only rows whose transaction is older than the oldest one still running in the database, in
+``(xid, position)`` order, so no row can appear behind it. SQLite has one writer at a time, so position order is commit order there and
 ``xid`` stays empty.
 
 A statement trigger sends ``NOTIFY sharegraph_events, '<highest position>'`` (delivered at commit)
