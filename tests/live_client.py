@@ -26,6 +26,7 @@ PROTOCOL = "graphql-transport-ws"
 class Served:
     api: Api
     url: str  # ws://.../graphql
+    app: Any
 
     def client(self) -> LiveClient:
         return LiveClient(self.url, self.api.keys)
@@ -49,7 +50,9 @@ async def served(
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield Served(Api(http=http, keys=keys, database=db), f"ws://127.0.0.1:{port}/graphql")
+            yield Served(
+                Api(http=http, keys=keys, database=db), f"ws://127.0.0.1:{port}/graphql", app
+            )
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)

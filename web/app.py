@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         if scheduler is not None:
             await scheduler.start()
         _app.state.scheduler = scheduler
+        _app.state.live = live
         try:
             yield
         finally:
