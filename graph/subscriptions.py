@@ -182,7 +182,10 @@ def _never() -> AsyncGenerator[Any, None]:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live updates over graphql-transport-ws on /graphql: each field sends an answer "
+    "per committed change you may see, under the same sharing rules as a query."
+)
 class Subscription:
     @strawberry.subscription(
         description="Contact records you may read, each time one is created or changed."
@@ -190,7 +193,10 @@ class Subscription:
     async def contact_record_changed(
         self,
         info: Info,
-        filter: ContactRecordChangeFilter | None = None,
+        filter: Annotated[
+            ContactRecordChangeFilter | None,
+            strawberry.argument(description="Only changes matching all given conditions."),
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> AsyncGenerator[ContactRecordChange | None, None]:
         return _never()
@@ -201,7 +207,10 @@ class Subscription:
     async def referral_changed(
         self,
         info: Info,
-        filter: ReferralChangeFilter | None = None,
+        filter: Annotated[
+            ReferralChangeFilter | None,
+            strawberry.argument(description="Only changes matching all given conditions."),
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> AsyncGenerator[ReferralChange | None, None]:
         return _never()
@@ -210,7 +219,10 @@ class Subscription:
     async def follow_up_changed(
         self,
         info: Info,
-        filter: FollowUpChangeFilter | None = None,
+        filter: Annotated[
+            FollowUpChangeFilter | None,
+            strawberry.argument(description="Only changes matching all given conditions."),
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> AsyncGenerator[FollowUpChange | None, None]:
         return _never()

@@ -36,6 +36,18 @@ from sharegraph.worker import scheduler_for
 log = logging.getLogger("sharegraph.app")
 
 
+# GraphiQL sends its Headers tab over HTTP only; subscriptions authenticate in connection_init,
+# so the page passes the tab's Authorization (GraphiQL keeps it in localStorage) there too.
+_WS_CONNECTION_PARAMS = """subscriptionUrl,
+        wsConnectionParams: () => {
+          try {
+            const h = JSON.parse(localStorage.getItem("graphiql:headers") || "{}");
+            return { authorization: h.Authorization || h.authorization || "" };
+          } catch (e) { return {}; }
+        },
+"""
+
+
 def _refusal(error: SharegraphError, status: int | None = None) -> JSONResponse:
     return JSONResponse(
         refusal_body(error),
@@ -117,7 +129,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         if settings.graphiql:
             from strawberry.http.ides import get_graphql_ide_html
 
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            page = get_graphql_ide_html(graphql_ide="graphiql")
+            return HTMLResponse(page.replace("subscriptionUrl,\n", _WS_CONNECTION_PARAMS, 1))
         error = BadUserInput(
             "queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED"
         )
