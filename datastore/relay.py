@@ -51,7 +51,8 @@ from sharegraph.datastore.models import Event
 log = logging.getLogger("sharegraph.relay")
 
 EVENTS_CHANNEL = "sharegraph_events"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # PostgreSQL: NOTIFY wakes every process; the poll is a safety net
+SQLITE_POLL_SECONDS = 0.25  # SQLite: other processes' writes are only seen by polling
 HELD_BACK_POLL_SECONDS = 0.05  # while rows wait behind a running transaction
 BATCH_SIZE = 500
 QUEUE_BATCHES = 64  # live batches a reader may have unread before it reads from the table
@@ -208,12 +209,14 @@ class EventRelay:
         self,
         db: Database,
         *,
-        poll_seconds: float = POLL_SECONDS,
+        poll_seconds: float | None = None,
         batch_size: int = BATCH_SIZE,
         listen: bool = True,
     ) -> None:
         self.db = db
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = poll_seconds or (
+            SQLITE_POLL_SECONDS if db.dialect == "sqlite" else POLL_SECONDS
+        )
         self.batch_size = batch_size
         self.listen = listen
         self.cursor = START

@@ -46,13 +46,15 @@ from sharegraph.graph.context import RequestContext
 from sharegraph.graph.relay import CursorCodec
 from sharegraph.graph.responses import error_body, finished_body, format_error
 from sharegraph.graph.schema import Schema
-from sharegraph.graph.subscriptions import FIELDS, Field
+from sharegraph.graph.subscriptions import FIELDS, PREFILTER_MODELS, Field
 from sharegraph.settings import Settings
 
 log = logging.getLogger("sharegraph.live")
 
 SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
 REVOCATION_CHECK_SECONDS = 0.5
+STORED_ROWS = 2_000
+EVALUATION_WINDOW = 8  # evaluations of one cohort in flight at once
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
 
@@ -116,6 +118,8 @@ class LiveUpdates:
         self._cohorts: dict[tuple[Any, ...], Cohort] = {}
         self._next_member = 0
         self._watch: asyncio.Task[None] | None = None
+        # position -> the event's row as stored, read once for every cohort's prefilter
+        self._stored: dict[int, asyncio.Future[Any]] = {}
 
     @property
     def cohorts(self) -> int:
@@ -279,33 +283,80 @@ class LiveUpdates:
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, cohort: Cohort) -> None:
+        """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an
+        evaluation mostly waits on the database) and deliver the answers in commit order."""
         wanted = cohort.operation.field.record_types
+        prefilter = cohort.operation.field.prefilter
+        pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]] = asyncio.Queue(
+            EVALUATION_WINDOW
+        )
+        deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
         try:
             async for event in self.relay.events(cohort.after):
                 if event.record_type not in wanted:
                     continue
-                try:
-                    body = await self._evaluate(cohort, event)
-                except SharegraphError as error:  # the database out of reach, ...
-                    body = {"data": None, "errors": [error_body(error)]}
-                except Exception:
-                    log.exception("subscription delivery failed")
+                if prefilter is not None and not prefilter(
+                    cohort.operation.args, event, await self._stored_row(event)
+                ):
                     continue
-                if body is None:
-                    continue
-                if cohort.operation.field.changes_only:
-                    # The event part always differs; compare the rest.
-                    figures = _without_event(body)
-                    if figures == cohort.last_body:
-                        continue
-                    cohort.last_body = figures
-                for deliver in list(cohort.members.values()):
-                    deliver(body)
+                await pending.put(asyncio.create_task(self._answer(cohort, event)))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("subscription cohort failed")
             self._end(cohort, Forbidden("the subscription ended; subscribe again"))
+        finally:
+            deliverer.cancel()
+            while not pending.empty():
+                pending.get_nowait().cancel()
+
+    async def _answer(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
+        try:
+            return await self._evaluate(cohort, event)
+        except SharegraphError as error:  # the database out of reach, ...
+            return {"data": None, "errors": [error_body(error)]}
+        except Exception:
+            log.exception("subscription delivery failed")
+            return None
+
+    async def _deliver_in_order(
+        self, cohort: Cohort, pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]]
+    ) -> None:
+        while True:
+            task = await pending.get()
+            try:
+                body = await task
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if body is None:
+                continue
+            if cohort.operation.field.changes_only:
+                # The event part always differs; compare the rest.
+                figures = _without_event(body)
+                if figures == cohort.last_body:
+                    continue
+                cohort.last_body = figures
+            for deliver in list(cohort.members.values()):
+                deliver(body)
+
+    async def _stored_row(self, event: Any) -> Any:
+        """The event's row as stored (no plan: for prefilters only, never delivered)."""
+        model = PREFILTER_MODELS.get(event.record_type)
+        if model is None:
+            return None
+        found = self._stored.get(event.position)
+        if found is None:
+            found = self._stored[event.position] = asyncio.get_running_loop().create_future()
+            while len(self._stored) > STORED_ROWS:
+                del self._stored[next(iter(self._stored))]
+            try:
+                async with self.db.read_session() as session:
+                    found.set_result(await session.get(model, event.record_id))
+            except Exception as error:
+                found.set_result(None)
+                log.warning("prefilter read failed: %s", error)
+        return await asyncio.shield(found)
 
     async def _evaluate(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
         plan = self.policies.plan_for(cohort.subscriber.principal)

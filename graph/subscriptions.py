@@ -297,6 +297,10 @@ class Field:
     select: Select
     # Send only when the delivered body differs from the last one (dashboards).
     changes_only: bool = False
+    # A cheap test on the event's row as stored, read once per event for every subscription
+    # of the process, before any subscriber's evaluation: False skips the event (e.g. another
+    # queue's entry). It only ever skips; what is delivered is still decided under the plan.
+    prefilter: Callable[[dict[str, Any], CommittedEvent, Any], bool] | None = None
 
 
 async def _nothing(_ctx: RequestContext, _args: dict[str, Any]) -> None:
@@ -471,6 +475,17 @@ async def _dashboard(
     return QueueDashboardUpdate(event=ChangeEvent.of(event), queue=maybe(ReferralQueue, queue))
 
 
+def _same_queue(args: dict[str, Any], event: CommittedEvent, stored: Any) -> bool:
+    if event.record_type != "QueueEntry":
+        return True
+    return stored is not None and str(stored.queue_id) == str(
+        require_id(args["queue_id"], "ReferralQueue")
+    )
+
+
+# The model of each record type a prefilter reads.
+PREFILTER_MODELS: dict[str, Any] = {"QueueEntry": m.QueueEntry}
+
 FIELDS: dict[str, Field] = {
     "contactRecordChanged": Field(
         frozenset({"ContactRecord"}), "ContactRecord", _nothing, _contact_record
@@ -478,7 +493,11 @@ FIELDS: dict[str, Field] = {
     "referralChanged": Field(frozenset({"Referral"}), "Referral", _prepare_referral, _referral),
     "followUpChanged": Field(frozenset({"FollowUp"}), "FollowUp", _prepare_follow_up, _follow_up),
     "queueEntryChanged": Field(
-        frozenset({"QueueEntry"}), "QueueEntry", _prepare_queue, _queue_entry
+        frozenset({"QueueEntry"}),
+        "QueueEntry",
+        _prepare_queue,
+        _queue_entry,
+        prefilter=_same_queue,
     ),
     "capacityChanged": Field(
         frozenset({"ServiceCapacity"}), "ServiceCapacity", _nothing, _capacity
@@ -490,5 +509,6 @@ FIELDS: dict[str, Field] = {
         _prepare_dashboard,
         _dashboard,
         changes_only=True,
+        prefilter=_same_queue,
     ),
 }
