@@ -54,7 +54,7 @@ log = logging.getLogger("sharegraph.live")
 SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
 REVOCATION_CHECK_SECONDS = 0.5
 STORED_ROWS = 2_000
-EVALUATION_WINDOW = 8  # evaluations of one cohort in flight at once
+EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds a session)
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
 
