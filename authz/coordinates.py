@@ -73,6 +73,14 @@ OPERATIONS: dict[str, str] = {
     # data leaving the system (action export)
     "sendContactRecordByEmail": "export",
     "startExport": "export",
+    # live updates (action subscribe; what they deliver is read as queries read it)
+    "contactRecordChanged": "subscribe",
+    "referralChanged": "subscribe",
+    "followUpChanged": "subscribe",
+    "queueEntryChanged": "subscribe",
+    "capacityChanged": "subscribe",
+    "directoryChanged": "subscribe",
+    "queueDashboard": "subscribe",
     # the subgraph's SDL, for composing the supergraph (action compose, no agreement grants
     # it); served to anyone only while introspection is on
     "_service": "compose",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from sharegraph.datastore.weeks import iso_week
 from sharegraph.errors import Conflict
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Set in a session's ``info`` by the outbox when the transaction adds events.
+EVENTS_WRITTEN = "sharegraph_events_written"
 
 log = logging.getLogger("sharegraph.datastore")
 
@@ -131,6 +133,8 @@ class Database:
             autoflush=True,
         )
         self._health: AsyncEngine | None = None
+        # Called after a write session that added outbox events commits (the event relay).
+        self.event_listeners: list[Callable[[], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -168,6 +172,9 @@ class Database:
             try:
                 async with session.begin():
                     yield session
+                if session.info.pop(EVENTS_WRITTEN, False):
+                    for listener in list(self.event_listeners):
+                        listener()
             except IntegrityError as error:
                 if not is_unique_violation(error):
                     raise

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sharegraph.datastore.engine import EVENTS_WRITTEN
 from sharegraph.datastore.enums import EventType
 from sharegraph.datastore.models import Event
 
@@ -25,6 +26,7 @@ def record_event(
         actor_id=actor_id,
     )
     session.add(event)
+    session.info[EVENTS_WRITTEN] = True  # wakes this process's event relay on commit
     return event
 
 
@@ -48,6 +50,7 @@ async def record_events(
     ]
     if rows:
         await session.execute(insert(Event), rows)
+        session.info[EVENTS_WRITTEN] = True
 
 
 def _version(record: Any) -> int:

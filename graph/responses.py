@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionResult
 
+if TYPE_CHECKING:
+    from sharegraph.graph.context import RequestContext
+
+from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
+from sharegraph.datastore.audit import flush
+from sharegraph.datastore.outage import raise_if_unavailable
 from sharegraph.errors import ErrorCode, SharegraphError, internal_error, quote
 
 log = logging.getLogger("sharegraph.graph")
@@ -107,3 +113,21 @@ def result_body(
 
 def refusal_body(error: SharegraphError) -> dict[str, Any]:
     return {"data": None, "errors": [error_body(error)]}
+
+
+async def finished_body(context: RequestContext, result: ExecutionResult) -> dict[str, Any]:
+    """The answer to one execution (a query, or one delivery of a subscription): errors in our
+    shape with one ``FORBIDDEN_FIELD`` per denied coordinate, refusals in the audit trail, the
+    redisclosure notice when Part 2 answers left, and the audit trail durable before it leaves."""
+    errors: list[GraphQLError] = list(result.errors or ())
+    raise_if_unavailable(e.original_error for e in errors)
+    body = result_body(result, denied=context.denied)
+    for refusal in body.get("errors", []):
+        extensions = refusal.get("extensions", {})
+        if extensions.get("code") == ErrorCode.FORBIDDEN.value:
+            where = extensions.get("coordinate") or extensions.get("operation")
+            context.audit.denied(None, str(where or refusal["message"]), "FORBIDDEN")
+    if context.part2_disclosed:
+        body.setdefault("extensions", {})["redisclosureNotice"] = REDISCLOSURE_NOTICE
+    await flush(context.database, context.audit)
+    return body

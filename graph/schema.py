@@ -49,6 +49,7 @@ from sharegraph.graph.queues import QueueMutation, QueueQuery
 from sharegraph.graph.referrals import ReferralMutation
 from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
+from sharegraph.graph.subscriptions import Subscription
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
 from sharegraph.graph.validation_failures import MarkValidationFailures
@@ -173,6 +174,7 @@ def _schema(max_tokens: int, introspection: bool) -> Schema:
     schema = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=types,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

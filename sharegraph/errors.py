@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
     UNSUPPORTED_PARAMETER = "UNSUPPORTED_PARAMETER"
+    # A subscription asked to resume from an event no longer kept (the outbox retention window).
+    RESUME_TOO_OLD = "RESUME_TOO_OLD"
 
 
 HTTP_STATUS = {
@@ -42,6 +44,7 @@ HTTP_STATUS = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNSUPPORTED_PARAMETER: 400,
+    ErrorCode.RESUME_TOO_OLD: 410,
 }
 
 

@@ -231,6 +231,36 @@ class FairnessSettings:
 
 
 @dataclass(frozen=True)
+class SubscriptionSettings:
+    """Limits of live updates (see README "Live updates")."""
+
+    max_per_connection: int = 20
+    max_per_principal: int = 200
+    # Messages a connection may have unsent before it is closed (4429, the client resumes).
+    queue_size: int = 1_000
+    keepalive_seconds: float = 15.0
+    connection_init_timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> SubscriptionSettings:
+        return cls(
+            max_per_connection=_env_int(
+                "SHAREGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION", cls.max_per_connection
+            ),
+            max_per_principal=_env_int(
+                "SHAREGRAPH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", cls.max_per_principal
+            ),
+            queue_size=_env_int("SHAREGRAPH_SUBSCRIPTION_QUEUE", cls.queue_size),
+            keepalive_seconds=_env_float(
+                "SHAREGRAPH_SUBSCRIPTION_KEEPALIVE", cls.keepalive_seconds
+            ),
+            connection_init_timeout_seconds=_env_float(
+                "SHAREGRAPH_CONNECTION_INIT_TIMEOUT", cls.connection_init_timeout_seconds
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -254,6 +284,11 @@ class Settings:
     scheduler_poll_seconds: float = 5.0
     # How often the scheduler seals the audit trail; 0 leaves sealing to `sharegraph audit seal`.
     audit_seal_interval_seconds: float = 300.0
+    # How long outbox events are kept: a subscription may resume (`after:`) within it; the
+    # scheduler prunes older ones.
+    event_retention_days: float = 7.0
+    # Live updates (GraphQL subscriptions over graphql-transport-ws on /graphql).
+    subscriptions: SubscriptionSettings = field(default_factory=lambda: SubscriptionSettings())
     # Per-principal limits: on when configured from the environment, off for apps built in code
     # unless asked for (like the scheduler).
     fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
@@ -307,5 +342,9 @@ class Settings:
                 "SHAREGRAPH_AUDIT_SEAL_INTERVAL", cls.audit_seal_interval_seconds
             ),
             cors_origins=_env_origins("SHAREGRAPH_CORS_ORIGINS"),
+            event_retention_days=_env_float(
+                "SHAREGRAPH_EVENT_RETENTION_DAYS", cls.event_retention_days
+            ),
+            subscriptions=SubscriptionSettings.from_env(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -17,8 +17,10 @@ from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.migrate import ensure_migrated
 from sharegraph.datastore.models import Instance
+from sharegraph.datastore.relay import EventRelay
 from sharegraph.demo import demo_principal_keys
 from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
+from sharegraph.graph.live import LiveUpdates
 from sharegraph.graph.relay import CursorCodec
 from sharegraph.graph.responses import refusal_body
 from sharegraph.graph.schema import build_schema
@@ -81,15 +83,21 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         state["cursors"] = CursorCodec(secret)
         state["demo"] = bool(demo)
         state["secret"] = secret
+        relay = EventRelay(db)
+        live = LiveUpdates(schema, settings, db, policies, state["cursors"], relay)
+        state["live"] = live
         scheduler = scheduler_for(db, settings) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
         _app.state.scheduler = scheduler
+        _app.state.live = live
         try:
             yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            await live.stop()
+            await relay.stop()
             await policies.stop()
             if database is None:
                 await db.dispose()

@@ -27,6 +27,7 @@ from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.audit import AuditCollector
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind, Role
+from sharegraph.errors import Unauthenticated
 from sharegraph.settings import Settings
 from sharegraph.web import csrf
 
@@ -94,6 +95,23 @@ class Authentication:
         else:
             principal = await self.principal(authorization)
         return self.of(principal, request.headers.get(PURPOSE_HEADER) or None)
+
+    async def connection_caller(self, params: dict[str, Any]) -> Caller:
+        """The caller of a WebSocket, from its ``connection_init`` payload
+        (``{"authorization": "Bearer ...", "purpose": "..."}``): the same credentials as the
+        ``Authorization`` header, ``UNAUTHENTICATED`` when missing or invalid."""
+        # Key names as HTTP headers have them, in any case: GraphiQL sends its Headers tab
+        # ({"Authorization": ...}) as the connection parameters.
+        params = {str(key).lower(): value for key, value in params.items()}
+        authorization = params.get("authorization")
+        if not isinstance(authorization, str):
+            raise Unauthenticated(
+                'send your credentials in connection_init: {"authorization": "Bearer <key>"}',
+                reason="MISSING_CREDENTIALS",
+            )
+        purpose = params.get("purpose", params.get("sharegraph-purpose"))
+        principal = await self.principal(authorization)
+        return self.of(principal, purpose if isinstance(purpose, str) and purpose else None)
 
     async def caller_or_public(self, request: Request) -> Caller:
         """The caller, or the public when the request carries no credentials at all."""

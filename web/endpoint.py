@@ -17,30 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
-from fastapi import Depends, Request
-from graphql import GraphQLError
+from fastapi import Depends, Request, WebSocket
+from fastapi.routing import APIWebSocketRoute
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
-from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.authz.store import PolicyStore
-from sharegraph.datastore.audit import flush
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.outage import raise_if_unavailable
 from sharegraph.errors import BadUserInput, ErrorCode, SharegraphError
 from sharegraph.graph.context import RequestContext
-from sharegraph.graph.responses import result_body
+from sharegraph.graph.responses import finished_body
 from sharegraph.graph.schema import Schema
 from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication, Caller
 from sharegraph.web.fairness import Fairness
 from sharegraph.web.json_depth import refuse_deep_json
+from sharegraph.web.subscriptions import Connection, SubscriptionHandler
 
 CONTEXT_KEY = "graphql_context"
 
@@ -103,9 +105,31 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
             graphql_ide=None,  # GET /graphql is the app's own route (GraphiQL or a refusal)
             allow_queries_via_get=False,
             context_getter=context,  # type: ignore[arg-type]  # a yield dependency
-            subscription_protocols=(),
+            # Only graphql-transport-ws: the legacy graphql-ws protocol is not served.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.subscriptions.connection_init_timeout_seconds
+            ),
             multipart_uploads_enabled=False,
         )
+        # WebSockets authenticate in connection_init, not with the request's header: their
+        # route gets a connection of its own instead of the HTTP context.
+        per_principal: Counter[Any] = Counter()
+
+        async def websocket_endpoint(websocket: WebSocket) -> None:
+            connection = Connection(
+                auth, state["live"], state["policies"], settings.subscriptions, per_principal
+            )
+            await self.run(request=websocket, context=connection)
+
+        self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
+        self.add_api_websocket_route("/graphql", websocket_endpoint)
+
+    graphql_transport_ws_handler_class = SubscriptionHandler  # type: ignore[assignment]
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        await context.authenticate()
+        return UNSET
 
     # -- the request ------------------------------------------------------------------------
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
@@ -173,16 +197,4 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         context: RequestContext = getattr(request.state, CONTEXT_KEY)
-        errors: list[GraphQLError] = list(result.errors or ())
-        raise_if_unavailable(e.original_error for e in errors)
-        body = result_body(result, denied=context.denied)
-        for refusal in body.get("errors", []):
-            extensions = refusal.get("extensions", {})
-            if extensions.get("code") == ErrorCode.FORBIDDEN.value:
-                where = extensions.get("coordinate") or extensions.get("operation")
-                context.audit.denied(None, str(where or refusal["message"]), "FORBIDDEN")
-        if context.part2_disclosed:
-            body.setdefault("extensions", {})["redisclosureNotice"] = REDISCLOSURE_NOTICE
-        # The audit trail is durable before the response leaves.
-        await flush(context.database, context.audit)
-        return body  # type: ignore[return-value]
+        return await finished_body(context, result)  # type: ignore[return-value]

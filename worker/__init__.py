@@ -22,12 +22,14 @@ from sharegraph.datastore.work import (
 from sharegraph.exporters.deliveries import export_kinds
 from sharegraph.settings import Settings
 from sharegraph.worker.capacity import SCHEDULED_CAPACITY, SCHEDULED_CAPACITY_WORK
+from sharegraph.worker.event_retention import EVENT_RETENTION, event_retention
 from sharegraph.worker.runner import KindReport, PassReport, Scheduler
 from sharegraph.worker.sealing import AUDIT_SEAL, audit_sealing
 
 __all__ = [
     "AUDIT_SEAL",
     "DUE_WORK_CHANNEL",
+    "EVENT_RETENTION",
     "SCHEDULED_CAPACITY",
     "DueWork",
     "Failure",
@@ -58,5 +60,6 @@ def scheduler_for(db: Database, settings: Settings) -> Scheduler:
     """The scheduler ``serve`` and ``worker`` run, configured from the settings."""
     seconds = settings.audit_seal_interval_seconds
     kinds = default_kinds(audit_seal_every=timedelta(seconds=seconds) if seconds > 0 else None)
+    kinds.append(event_retention(timedelta(days=settings.event_retention_days)))
     kinds.extend(export_kinds(settings.exchange))
     return Scheduler(db, kinds, poll_seconds=settings.scheduler_poll_seconds)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sharegraph.datastore.base import Base, utcnow
@@ -31,8 +31,15 @@ class Event(Base):
     record_version: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"))
+    # PostgreSQL: the writing transaction's id, set by the database (commit-order reads, see
+    # datastore/relay.py); empty on SQLite, where position order is commit order.
+    xid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
 
-    __table_args__ = (Index(None, "record_type", "record_id"),)
+    __table_args__ = (
+        Index(None, "record_type", "record_id"),
+        Index("ix_events_xid_position", "xid", "position"),
+        Index("ix_events_occurred_at", "occurred_at"),
+    )
 
 
 class AuditEvent(Base):

@@ -1,0 +1,429 @@
+"""Running subscriptions: from committed events to answers, shared by cohorts.
+
+:meth:`LiveUpdates.start` checks a subscription document the way a query is checked (parse,
+validation, depth, cost and alias limits, list limits: one probe execution through the same
+schema extensions), then the ``subscribe`` action for the field and the field's own checks
+(filters on denied fields, the queue being visible, the resume position).
+
+Subscribers with the same principal, document, variables and resume position form a *cohort*:
+one reader of the event relay and one evaluation per event, whose answer goes to every member.
+An evaluation runs under the principal's plan *at that moment* (a narrowed agreement narrows the
+next delivery), in a fresh read session with fresh loaders, exactly like a query: the event's
+record is loaded through the request loaders (outside the row scopes: not delivered), then the
+document is executed with the field's payload as root value, through the same field guard, and
+the answer is finished like a query's (``FORBIDDEN_FIELD`` per denied coordinate, the
+redisclosure notice, the audit trail flushed before it leaves).
+
+When the policy version moves, every cohort checks again that its principal may still subscribe
+and read what the field delivers; if not, its members get a last ``FORBIDDEN`` answer and the
+stream ends (within about a second: the policy store's check interval plus ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, get_operation_ast, parse
+from graphql.execution.collect_fields import FragmentDetails, collect_fields
+from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.graphql import OperationType
+
+from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.authz.principal import Principal
+from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.audit import AuditCollector
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.relay import Cursor, EventRelay, cursor_at
+from sharegraph.errors import BadUserInput, ErrorCode, Forbidden, SharegraphError
+from sharegraph.graph.context import RequestContext
+from sharegraph.graph.relay import CursorCodec
+from sharegraph.graph.responses import error_body, finished_body, format_error
+from sharegraph.graph.schema import Schema
+from sharegraph.graph.subscriptions import FIELDS, PREFILTER_MODELS, Field
+from sharegraph.settings import Settings
+
+log = logging.getLogger("sharegraph.live")
+
+SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
+REVOCATION_CHECK_SECONDS = 0.5
+STORED_ROWS = 2_000
+EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds a session)
+
+Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
+
+
+class Refused(Exception):
+    """The subscription cannot start: these errors go back in the protocol's ``error``."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "refused")
+        self.errors = errors
+
+
+@dataclass
+class Subscriber:
+    """Who subscribes (one per connection): the principal and why it reads."""
+
+    principal: Principal
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class _Operation:
+    name: str
+    field: Field
+    args: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Cohort:
+    key: tuple[Any, ...]
+    subscriber: Subscriber
+    operation: _Operation
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    after: Cursor | None
+    members: dict[int, Deliver] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    last_body: str | None = None  # for fields that send changes only
+    evaluations: int = 0
+
+
+class LiveUpdates:
+    """The subscriptions of one process."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        settings: Settings,
+        db: Database,
+        policies: PolicyStore,
+        cursors: CursorCodec,
+        relay: EventRelay,
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.db = db
+        self.policies = policies
+        self.cursors = cursors
+        self.relay = relay
+        self._cohorts: dict[tuple[Any, ...], Cohort] = {}
+        self._next_member = 0
+        self._watch: asyncio.Task[None] | None = None
+        # position -> the event's row as stored, read once for every cohort's prefilter
+        self._stored: dict[int, asyncio.Future[Any]] = {}
+
+    @property
+    def cohorts(self) -> int:
+        return len(self._cohorts)
+
+    async def stop(self) -> None:
+        tasks = [c.task for c in self._cohorts.values() if c.task is not None]
+        if self._watch is not None:
+            tasks.append(self._watch)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._cohorts.clear()
+        self._watch = None
+
+    # -- starting -------------------------------------------------------------------------
+    def _context(self, subscriber: Subscriber, plan: AccessPlan, session: Any) -> RequestContext:
+        principal = subscriber.principal
+        return RequestContext(
+            settings=self.settings,
+            database=self.db,
+            session=session,
+            principal=principal,
+            plan=plan,
+            cursors=self.cursors,
+            audit=AuditCollector(
+                principal.id, plan.core.home, principal.tenant_id, subscriber.purpose
+            ),
+            policies=self.policies,
+            rls=plan.rls_scope(),
+        )
+
+    async def start(
+        self,
+        subscriber: Subscriber,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        deliver: Deliver,
+    ) -> int:
+        """Check the subscription and join its cohort; the member id, for :meth:`leave`.
+        :class:`Refused` when it cannot start."""
+        plan = self.policies.plan_for(subscriber.principal)
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            ctx = self._context(subscriber, plan, session)
+            probe = await self._probe(ctx, query, variables, operation_name)
+            if probe.errors:
+                raise Refused([format_error(e) for e in probe.errors])
+            try:
+                operation = self._operation(query, variables, operation_name)
+                plan.require_operation(operation.name, Action.SUBSCRIBE)
+                await operation.field.prepare(ctx, operation.args)
+                after = await self._resume_cursor(session, operation.args.get("after"))
+            except SharegraphError as error:
+                raise Refused([error_body(error)]) from error
+        key = (
+            subscriber.principal.id,
+            subscriber.purpose,
+            query,
+            json.dumps(variables, sort_keys=True, default=str),
+            operation_name,
+            after,
+        )
+        cohort = self._cohorts.get(key)
+        if cohort is None:
+            cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
+            self._cohorts[key] = cohort
+            cohort.task = asyncio.create_task(self._run(cohort), name="live-cohort")
+        self._next_member += 1
+        cohort.members[self._next_member] = deliver
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
+        return self._next_member
+
+    def leave(self, member: int) -> None:
+        for key, cohort in list(self._cohorts.items()):
+            if cohort.members.pop(member, None) is not None and not cohort.members:
+                del self._cohorts[key]
+                if cohort.task is not None:
+                    cohort.task.cancel()
+
+    async def _probe(
+        self,
+        ctx: RequestContext,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> Any:
+        """The document through the schema's extensions and validation, as a query goes: the
+        root field resolves to nothing, so nothing is read."""
+        try:
+            return await self.schema.execute(
+                query,
+                variables,
+                ctx,
+                None,
+                operation_name,
+                allowed_operation_types=SUBSCRIPTION_ONLY,
+            )
+        except Exception as error:  # not a subscription, no operation, several without a name
+            raise Refused(
+                [
+                    error_body(
+                        BadUserInput(
+                            "send one subscription operation (queries and mutations go over "
+                            "HTTP POST)",
+                            reason="NOT_A_SUBSCRIPTION",
+                        )
+                    )
+                ]
+            ) from error
+
+    def _operation(
+        self, query: str, variables: dict[str, Any] | None, operation_name: str | None
+    ) -> _Operation:
+        """The subscribed field and its arguments (the probe has validated the document)."""
+        schema = self.schema._schema
+        document = parse(query)
+        operation = get_operation_ast(document, operation_name)
+        root = schema.subscription_type
+        assert isinstance(operation, OperationDefinitionNode) and root is not None
+        coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+        if isinstance(coerced, list):  # the probe reports these first
+            raise BadUserInput(coerced[0].message, reason="BAD_VARIABLES")
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        collected = collect_fields(schema, fragments, coerced, root, operation)
+        ((_key, details),) = collected.grouped_field_set.items()
+        node = details[0].node
+        name = node.name.value
+        definition = root.fields[name]
+        raw = get_argument_values(definition, node, coerced)
+        strawberry_field = definition.extensions["strawberry-definition"]
+        args = convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
+        return _Operation(name, FIELDS[name], args)
+
+    async def _resume_cursor(self, session: Any, after: str | None) -> Cursor | None:
+        if after is None:
+            return None
+        if not after.isdigit():
+            raise BadUserInput("`after` must be an event position", reason="BAD_POSITION")
+        found = await cursor_at(session, int(after))
+        if found is None:
+            raise SharegraphError(
+                f"event {after} is no longer kept (retention "
+                f"{self.settings.event_retention_days:g} days): refetch with a query and "
+                "subscribe again without `after`",
+                code=ErrorCode.RESUME_TOO_OLD,
+            )
+        return found
+
+    # -- running --------------------------------------------------------------------------
+    async def _run(self, cohort: Cohort) -> None:
+        """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an
+        evaluation mostly waits on the database) and deliver the answers in commit order."""
+        wanted = cohort.operation.field.record_types
+        prefilter = cohort.operation.field.prefilter
+        pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]] = asyncio.Queue(
+            EVALUATION_WINDOW
+        )
+        deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
+        try:
+            async for event in self.relay.events(cohort.after):
+                if event.record_type not in wanted:
+                    continue
+                if prefilter is not None and not prefilter(
+                    cohort.operation.args, event, await self._stored_row(event)
+                ):
+                    continue
+                await pending.put(asyncio.create_task(self._answer(cohort, event)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription cohort failed")
+            self._end(cohort, Forbidden("the subscription ended; subscribe again"))
+        finally:
+            deliverer.cancel()
+            while not pending.empty():
+                pending.get_nowait().cancel()
+
+    async def _answer(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
+        try:
+            return await self._evaluate(cohort, event)
+        except SharegraphError as error:  # the database out of reach, ...
+            return {"data": None, "errors": [error_body(error)]}
+        except Exception:
+            log.exception("subscription delivery failed")
+            return None
+
+    async def _deliver_in_order(
+        self, cohort: Cohort, pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]]
+    ) -> None:
+        while True:
+            task = await pending.get()
+            try:
+                body = await task
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if body is None:
+                continue
+            if cohort.operation.field.changes_only:
+                # The event part always differs; compare the rest.
+                figures = _without_event(body)
+                if figures == cohort.last_body:
+                    continue
+                cohort.last_body = figures
+            for deliver in list(cohort.members.values()):
+                deliver(body)
+
+    async def _stored_row(self, event: Any) -> Any:
+        """The event's row as stored (no plan: for prefilters only, never delivered)."""
+        model = PREFILTER_MODELS.get(event.record_type)
+        if model is None:
+            return None
+        found = self._stored.get(event.position)
+        if found is None:
+            found = self._stored[event.position] = asyncio.get_running_loop().create_future()
+            while len(self._stored) > STORED_ROWS:
+                del self._stored[next(iter(self._stored))]
+            try:
+                async with self.db.read_session() as session:
+                    found.set_result(await session.get(model, event.record_id))
+            except Exception as error:
+                found.set_result(None)
+                log.warning("prefilter read failed: %s", error)
+        return await asyncio.shield(found)
+
+    async def _evaluate(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
+        plan = self.policies.plan_for(cohort.subscriber.principal)
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            ctx = self._context(cohort.subscriber, plan, session)
+            payload = await cohort.operation.field.select(ctx, cohort.operation.args, event)
+            if payload is None:
+                return None
+            cohort.evaluations += 1
+            result = await asyncio.wait_for(
+                self.schema.execute(
+                    cohort.query,
+                    cohort.variables,
+                    ctx,
+                    payload,
+                    cohort.operation_name,
+                    allowed_operation_types=SUBSCRIPTION_ONLY,
+                ),
+                timeout=self.settings.limits.request_timeout_seconds,
+            )
+            return await finished_body(ctx, result)
+
+    def _end(self, cohort: Cohort, error: SharegraphError) -> None:
+        body = {"data": None, "errors": [error_body(error)]}
+        for deliver in list(cohort.members.values()):
+            deliver(body)
+            deliver(None)
+        cohort.members.clear()
+        self._cohorts.pop(cohort.key, None)
+        if cohort.task is not None and cohort.task is not asyncio.current_task():
+            cohort.task.cancel()
+
+    # -- revocation -----------------------------------------------------------------------
+    async def _watch_policies(self) -> None:
+        version = self.policies.snapshot.version
+        while True:
+            await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+            current = self.policies.snapshot.version
+            if current == version:
+                continue
+            version = current
+            for cohort in list(self._cohorts.values()):
+                try:
+                    await self._still_allowed(cohort)
+                except SharegraphError as error:
+                    self._end(cohort, error)
+                except Exception:  # the database may be restarting: check on the next change
+                    log.warning("subscription access check failed", exc_info=True)
+
+    async def _still_allowed(self, cohort: Cohort) -> None:
+        plan = self.policies.plan_for(cohort.subscriber.principal)
+        operation = cohort.operation
+        plan.require_operation(operation.name, Action.SUBSCRIBE)
+        if not plan.owners(operation.field.reads):
+            raise Forbidden(
+                f"you may no longer read {operation.field.reads}", reason="ACCESS_REVOKED"
+            )
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            await operation.field.prepare(
+                self._context(cohort.subscriber, plan, session), operation.args
+            )
+
+
+def _without_event(body: dict[str, Any]) -> str:
+    data = body.get("data") or {}
+    trimmed = {
+        key: {k: v for k, v in value.items() if k != "event"} if isinstance(value, dict) else value
+        for key, value in data.items()
+    }
+    return json.dumps([trimmed, body.get("errors")], sort_keys=True, default=str)

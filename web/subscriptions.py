@@ -1,0 +1,253 @@
+"""GraphQL subscriptions over graphql-transport-ws on ``/graphql`` (strawberry's protocol handler,
+subclassed where we differ).
+
+- The upgrade is accepted; credentials come in ``connection_init``
+  (``{"authorization": "Bearer <API key or JWT>", "purpose": "..."}``) through the one
+  authentication step (:meth:`.callers.Authentication.connection_caller`). Missing or invalid:
+  close 4403. A payload that is not an object: 4400; a ``subscribe`` before the ack: 4401; an
+  unparsable message: 4400; no ``connection_init`` within the timeout: 4408 (the protocol's codes).
+- A ``subscribe`` is checked and run by :class:`sharegraph.graph.live.LiveUpdates`; refusals come
+  back as the protocol's ``error`` message with our error bodies.
+- At most ``max_per_connection`` subscriptions per connection and ``max_per_principal`` per
+  principal in this process (``error`` with ``RATE_LIMITED`` / ``TOO_MANY_SUBSCRIPTIONS``).
+- Everything a connection is sent goes through one bounded queue; a client that lets
+  ``queue_size`` messages pile up is disconnected with 1013 (try again later) and reason
+  ``SLOW_CONSUMER``: it reconnects and resumes with ``after``. Other connections never wait on it.
+- The server pings every ``keepalive_seconds``; after a policy change the connection's
+  credentials are checked again (a revoked key or a disabled principal: close 4403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+
+from sharegraph.authz.store import PolicyStore
+from sharegraph.errors import ErrorCode, SharegraphError
+from sharegraph.graph.live import LiveUpdates, Refused, Subscriber
+from sharegraph.graph.responses import error_body
+from sharegraph.settings import SubscriptionSettings
+from sharegraph.web.callers import Authentication
+
+log = logging.getLogger("sharegraph.subscriptions")
+
+SLOW_CONSUMER = 1013
+CREDENTIALS_CHECK_SECONDS = 0.5
+
+
+@dataclass
+class Connection:
+    """One WebSocket's state: who it is once acknowledged, its subscriptions' members."""
+
+    auth: Authentication
+    live: LiveUpdates
+    policies: PolicyStore
+    settings: SubscriptionSettings
+    per_principal: Counter[Any]
+    connection_params: dict[str, Any] | None = None
+    authorization: str | None = None
+    subscriber: Subscriber | None = None
+    members: dict[str, int] = field(default_factory=dict)
+
+    async def authenticate(self) -> None:
+        """``connection_init``: the caller, or :class:`ConnectionRejectionError` (4403)."""
+        try:
+            caller = await self.auth.connection_caller(self.connection_params or {})
+        except SharegraphError as error:
+            raise ConnectionRejectionError() from error
+        self.authorization = str((self.connection_params or {}).get("authorization"))
+        self.subscriber = Subscriber(caller.principal, caller.purpose)
+
+
+class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection: Connection = self.context
+        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+            self.connection.settings.queue_size
+        )
+        self.closing = False
+        self._helpers: list[asyncio.Task[None]] = []
+
+    async def handle(self) -> None:
+        self._helpers = [
+            asyncio.create_task(self._send_loop(), name="ws-send"),
+            asyncio.create_task(self._keepalive(), name="ws-keepalive"),
+            asyncio.create_task(self._recheck_credentials(), name="ws-credentials"),
+        ]
+        try:
+            await super().handle()
+        finally:
+            for task in self._helpers:
+                task.cancel()
+            for task in self._helpers:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def shutdown(self) -> None:
+        for member in self.connection.members.values():
+            self.connection.live.leave(member)
+            self._count(-1)
+        self.connection.members.clear()
+        await super().shutdown()
+
+    # -- outgoing -------------------------------------------------------------------------
+    async def send_message(self, message: Any) -> None:
+        self.enqueue(message)
+
+    def enqueue(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        try:
+            self.outgoing.put_nowait(message)
+        except asyncio.QueueFull:
+            self.closing = True
+            task = asyncio.create_task(
+                self.websocket.close(SLOW_CONSUMER, "SLOW_CONSUMER: reconnect and resume")
+            )
+            self._helpers.append(task)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.outgoing.get()
+            try:
+                await self.websocket.send_json(message)
+            except Exception:  # the client went away; the receive loop ends the connection
+                return
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self.connection.settings.keepalive_seconds)
+            if self.connection_acknowledged:
+                self.enqueue({"type": "ping"})
+
+    async def _recheck_credentials(self) -> None:
+        policies = self.connection.policies
+        version = policies.snapshot.version
+        while True:
+            await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
+            if self.connection.subscriber is None or policies.snapshot.version == version:
+                continue
+            version = policies.snapshot.version
+            try:
+                principal = await self.connection.auth.principal(self.connection.authorization)
+            except SharegraphError:
+                self.closing = True
+                await self.websocket.close(4403, "Forbidden")
+                return
+            except Exception:  # the database may be restarting; check again on the next change
+                log.warning("credentials check failed", exc_info=True)
+                continue
+            if principal.roles != self.connection.subscriber.principal.roles:
+                self.closing = True
+                await self.websocket.close(4403, "Forbidden: your roles changed; reconnect")
+                return
+
+    # -- incoming -------------------------------------------------------------------------
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("a message is a JSON object with a `type`")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message.get("payload")
+        if (
+            not isinstance(message.get("id"), str)
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("variables") or {}, dict)
+            or not isinstance(payload.get("operationName") or "", str)
+        ):
+            await self.handle_invalid_message("subscribe needs an id and a payload with a query")
+            return
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        if message["id"] in self.operations:
+            await self.websocket.close(4409, f"Subscriber for {message['id']} already exists")
+            return
+        limits = self.connection.settings
+        refusal = None
+        if len(self.operations) >= limits.max_per_connection:
+            refusal = f"at most {limits.max_per_connection} subscriptions per connection"
+        elif self._principal_count() >= limits.max_per_principal:
+            refusal = f"at most {limits.max_per_principal} subscriptions per principal"
+        if refusal is not None:
+            error = SharegraphError(
+                refusal, code=ErrorCode.RATE_LIMITED, reason="TOO_MANY_SUBSCRIPTIONS"
+            )
+            self.enqueue({"id": message["id"], "type": "error", "payload": [error_body(error)]})
+            return
+        operation: Operation[Connection, None] = Operation(
+            self,
+            message["id"],
+            payload["query"],
+            payload.get("variables"),
+            payload.get("operationName"),
+        )
+        self.operations[message["id"]] = operation
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+
+    def _principal_count(self) -> int:
+        subscriber = self.connection.subscriber
+        return self.connection.per_principal[subscriber.principal.id] if subscriber else 0
+
+    def _count(self, delta: int) -> None:
+        subscriber = self.connection.subscriber
+        if subscriber is not None:
+            self.connection.per_principal[subscriber.principal.id] += delta
+
+    async def run_operation(self, operation: Operation[Connection, None]) -> None:
+        connection = self.connection
+        assert connection.subscriber is not None
+        ended = asyncio.Event()
+
+        def deliver(body: dict[str, Any] | None) -> None:
+            if body is None:
+                ended.set()
+            elif not operation.completed:
+                self.enqueue({"id": operation.id, "type": "next", "payload": body})
+
+        try:
+            member = await connection.live.start(
+                connection.subscriber,
+                operation.query,
+                operation.variables,
+                operation.operation_name,
+                deliver,
+            )
+        except Refused as refused:
+            self.operations.pop(operation.id, None)
+            self.enqueue({"id": operation.id, "type": "error", "payload": refused.errors})
+            return
+        except Exception:
+            log.exception("a subscription failed to start")
+            self.operations.pop(operation.id, None)
+            internal = SharegraphError("the subscription could not start", code=ErrorCode.INTERNAL)
+            self.enqueue({"id": operation.id, "type": "error", "payload": [error_body(internal)]})
+            return
+        connection.members[operation.id] = member
+        self._count(1)
+        try:
+            await ended.wait()
+            if not operation.completed:
+                operation.completed = True
+                self.operations.pop(operation.id, None)
+                self.enqueue({"id": operation.id, "type": "complete"})
+        finally:
+            if connection.members.pop(operation.id, None) is not None:
+                connection.live.leave(member)
+                self._count(-1)
