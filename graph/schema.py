@@ -27,6 +27,7 @@ from sharegraph.graph.admin_sharing import SharingAdminMutation, SharingAdminQue
 from sharegraph.graph.audit import AuditQuery
 from sharegraph.graph.capacity import CapacityMutation
 from sharegraph.graph.capacity_schedule import CapacityScheduleMutation
+from sharegraph.graph.compiled.extension import CompiledReads
 from sharegraph.graph.directory_edit import DirectoryEditMutation
 from sharegraph.graph.document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
 from sharegraph.graph.email_pdf import EmailPdfMutation
@@ -152,6 +153,7 @@ def _schema(max_tokens: int, introspection: bool) -> Schema:
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
+    extensions.append(CompiledReads)  # last: after the limits; on per Settings.compiled_reads
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     guard(CATALOGUED.values())
     schema = Schema(

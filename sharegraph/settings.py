@@ -198,6 +198,9 @@ class Settings:
     # Per-principal limits: on when configured from the environment, off for apps built in code
     # unless asked for (like the scheduler).
     fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
+    # Covered read root fields answered by one JSON-building SQL statement each
+    # (graph/compiled/); off: every field resolves through the resolvers.
+    compiled_reads: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -234,6 +237,7 @@ class Settings:
             or DEFAULT_JWT_ALGORITHMS,
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
+            compiled_reads=_env_bool("SHAREGRAPH_COMPILED_READS", cls.compiled_reads),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
             fairness=FairnessSettings.from_env(),
