@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from sharegraph.authz.catalogue import CATALOGUE
 from sharegraph.datastore.outage import unavailable
 from sharegraph.errors import SharegraphError
+from sharegraph.graph import settle
 from sharegraph.graph.admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
 from sharegraph.graph.admin_sharing import SharingAdminMutation, SharingAdminQuery
 from sharegraph.graph.audit import AuditQuery
@@ -138,6 +139,7 @@ class Schema(strawberry.federation.Schema):
 def build_schema(settings: Settings) -> Schema:
     """The schema for these settings: built once per distinct (token limit, introspection);
     every other limit is read from the request's settings when it runs."""
+    settle.install()
     return _schema(settings.limits.max_tokens, settings.introspection)
 
 

@@ -141,6 +141,34 @@ async def test_smoke_contact_records(pair: Pair) -> None:
     assert STATS["answered"] - answered >= len(PRINCIPALS) - 2  # roles without the operation
 
 
+# Found by the generated test on PostgreSQL (then on SQLite too): a root field that fails and
+# nulls the data (`first: 101` on a non-null connection) while a sibling root field is still in
+# its first database step. graphql-core cancelled the sibling there, which left the request's
+# session unclosable (a 500 after the answer) or lost the aiosqlite connection; now siblings
+# settle (graph/settle.py) and both paths record the same audit rows for them.
+FAILING_ROOT_WITH_SIBLING = (
+    'query Q($flag: Boolean!) {{ node(id: "{location}") {{ __typename ... on Location {{ id }} }}'
+    " contactRecords(first: 101) {{ edges {{ cursor node {{ ... on ContactRecord"
+    " {{ id @include(if: $flag) }} }} }} totalCount }} }}",
+    'query Q($flag: Boolean!) {{ contactRecord(id: "{record}") {{ ... on ContactRecord'
+    " {{ id @include(if: $flag) }} }} contactRecords(first: 101) {{ edges {{ cursor node"
+    " {{ ... on ContactRecord {{ id @include(if: $flag) }} }} }} totalCount }} }}",
+    'query Q {{ contactRecord(id: "{record}") {{ id channel narrative client {{ firstName }} }}'
+    " contactRecords(first: 101) {{ edges {{ node {{ id }} }} }} }}",
+)
+
+
+@pytest.mark.parametrize("template", FAILING_ROOT_WITH_SIBLING)
+async def test_a_failing_root_field_leaves_siblings_whole(pair: Pair, template: str) -> None:
+    query = template.format(location=pair.ids["Location"][0], record=pair.ids["ContactRecord"][0])
+    variables = {"flag": False} if "$flag" in query else {}
+    for principal in ("prairie-admin", "lakeside-call-taker", "eastside-portal"):
+        for _ in range(3):  # the session of each request must close cleanly, every time
+            expected, got = await both(pair, principal, query, variables)
+            assert expected["data"] is None, expected
+            assert json.dumps(got) == json.dumps(expected), principal
+
+
 # -- generated operations ---------------------------------------------------------------------
 
 SCALARS: dict[str, tuple[str, ...]] = {

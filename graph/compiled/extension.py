@@ -99,10 +99,13 @@ class CompiledReads(SchemaExtension):
         finally:
             ec.graphql_document = document
         result = ec.result
-        if isinstance(result, GraphQLExecutionResult) and result.data is not None:
+        if isinstance(result, GraphQLExecutionResult):
+            # Also when a failing root field nulled the data: the resolvers' sibling root
+            # fields run to the end (graph/settle.py) and record what they read; so do these.
             answerer.record()
-            resolved = result.data
-            result.data = {k: answered[k] if k in answered else resolved[k] for k in order}
+            if result.data is not None:
+                resolved = result.data
+                result.data = {k: answered[k] if k in answered else resolved[k] for k in order}
 
     async def _answer(
         self,
