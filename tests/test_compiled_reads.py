@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sharegraph.datastore import models as m
 from sharegraph.datastore.engine import Database
 from sharegraph.graph.compiled.extension import STATS
+from sharegraph.graph.compiled.plans import PLANS
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import Settings
 
@@ -139,6 +140,27 @@ async def test_smoke_contact_records(pair: Pair) -> None:
         expected, got = await both(pair, principal, query, {})
         assert json.dumps(got) == json.dumps(expected), principal
     assert STATS["answered"] - answered >= len(PRINCIPALS) - 2  # roles without the operation
+
+
+async def test_plan_cache_reuses_statements_with_other_ids_and_cursors(pair: Pair) -> None:
+    lookup = "query Q($id: ID!) { contactRecord(id: $id) { id channel client { firstName } } }"
+    listing = (
+        "query Q($after: String) { contactRecords(first: 2, after: $after) {"
+        " edges { cursor node { id startedAt needs { code } } } pageInfo { endCursor } } }"
+    )
+    for principal in ("prairie-admin", "eastside-portal"):
+        hits = PLANS.hits
+        for record in pair.ids["ContactRecord"][:4]:
+            expected, got = await both(pair, principal, lookup, {"id": record})
+            assert json.dumps(got) == json.dumps(expected), principal
+        after = None
+        for _ in range(3):
+            expected, got = await both(pair, principal, listing, {"after": after})
+            assert json.dumps(got) == json.dumps(expected), principal
+            page = (expected["data"] or {}).get("contactRecords") or {}
+            after = (page.get("pageInfo") or {}).get("endCursor")
+        # the same statements again: other ids and cursors are bound parameters
+        assert PLANS.hits - hits >= 4, principal
 
 
 # Found by the generated test on PostgreSQL (then on SQLite too): a root field that fails and

@@ -18,12 +18,13 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from sharegraph.authz.coordinates import RECORD_TYPES
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
+from sharegraph.graph.compiled.plans import PLANS, Template
 from sharegraph.graph.compiled.selection import (
     MODELS,
     Collector,
@@ -55,9 +56,11 @@ class Answerer:
         self.ctx = ctx
         self.collector = collector
         self.variables = variables
-        self.builder = Builder(ctx.disclosure, ctx.dialect)
-        # What the field guard would have recorded, kept until the answers are used: answers
-        # dropped (a sibling resolver's error nulls the data) must leave no audit trace.
+        # Builder.masks of the templates used (by id of their shapes)
+        self.masks: dict[int, tuple[bool, ...]] = {}
+        # What the field guard would have recorded, kept until the resolvers of the other
+        # root fields have run (the extension records them then, as the resolvers record
+        # theirs, even when a failing root field nulls the data).
         self.reads: list[tuple[str, uuid.UUID, uuid.UUID, str]] = []
         self.denials: list[tuple[str, list[str | int], uuid.UUID]] = []
 
@@ -111,11 +114,48 @@ class Answerer:
         )
         size = page_size(_InfoShim(ctx), args.get("first"))  # type: ignore[arg-type]
         after = args.get("after")
-        statement = contacts.contact_records(plan, flt)
         keys = contact_record_sort_keys(sort)
         after_id = ctx.cursors.decode(after, "ContactRecord", sort.name) if after else None
+        cache_key = ("contactRecords", ctx.dialect, parts, flt, sort, size, after_id is not None)
+        template = PLANS.get(plan.core, cache_key)
+        if template is None:
+            template = self._list_template(parts, flt, keys, size, after_id is not None)
+            PLANS.put(cache_key, template)
+        self.masks.update(template.masks)
+        params: dict[str, Any] = {}
+        async with ctx.db() as session:
+            if after_id is not None:
+                statement = contacts.contact_records(plan, flt)
+                values = await _cursor_values(session, m.ContactRecord, statement, keys, after_id)
+                params = {f"after{i}": v for i, v in enumerate(values)}
+            rows = list((await session.execute(template.statement, params)).all())
+        has_next = len(rows) > size
+        rows = rows[:size]
+        cursors = [ctx.cursors.encode("ContactRecord", sort.name, row[0]) for row in rows]
+        path: list[str | int] = [key]
+        return self.connection(
+            template.parts,
+            rows,
+            list(template.shapes),
+            cursors,
+            has_next,
+            after_id is not None,
+            path,
+        )
+
+    def _list_template(
+        self,
+        parts: tuple[Part, ...],
+        flt: contacts.ContactRecordFilter,
+        keys: list[SortKey],
+        size: int,
+        has_after: bool,
+    ) -> Template:
+        """The page statement of ``contactRecords``; the cursor row's sort values are bound
+        parameters ``after0``, ``after1``, ..."""
+        plan = self.ctx.plan
+        builder = Builder(self.ctx.disclosure, self.ctx.dialect)
         shapes = _node_shapes(parts)
-        builder = self.builder
         cr = builder.alias(m.ContactRecord)
         columns = [cr.c.id] + [
             builder.obj(shape, cr).label(f"n{i}") for i, shape in enumerate(shapes)
@@ -124,19 +164,13 @@ class Answerer:
             SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
             for k in keys
         ]
-        paged = select(*columns).select_from(cr)
-        paged = paged.where(builder.on(cr, m.ContactRecord, statement.whereclause))
-        async with ctx.db() as session:
-            if after_id is not None:
-                values = await _cursor_values(session, m.ContactRecord, statement, keys, after_id)
-                paged = paged.where(_after(on_cr, values))
-            paged = paged.order_by(*order_by(on_cr)).limit(size + 1)
-            rows = list((await session.execute(paged)).all())
-        has_next = len(rows) > size
-        rows = rows[:size]
-        cursors = [ctx.cursors.encode("ContactRecord", sort.name, row[0]) for row in rows]
-        path: list[str | int] = [key]
-        return self.connection(parts, rows, shapes, cursors, has_next, after_id is not None, path)
+        where = contacts.contact_records(plan, flt).whereclause
+        paged = select(*columns).select_from(cr).where(builder.on(cr, m.ContactRecord, where))
+        if has_after:
+            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_cr)]
+            paged = paged.where(_after(on_cr, bound))
+        paged = paged.order_by(*order_by(on_cr)).limit(size + 1)
+        return Template(plan.core, paged, tuple(shapes), dict(builder.masks), parts)
 
     def connection(
         self,
@@ -199,21 +233,32 @@ class Answerer:
         shape = object_shape(self.collector, type_name, nodes)
         if shape is None:
             return NOT_COVERED
-        model = MODELS[type_name]
-        table = self.builder.alias(model)
-        statement = (
-            self.builder.select_one(shape, table)
-            .where(table.c.id == row_id)
-            .where(self.builder.visible(table, model))
-        )
+        cache_key = ("lookup", self.ctx.dialect, type_name, shape)
+        template = PLANS.get(self.ctx.plan.core, cache_key)
+        if template is None:
+            template = self._lookup_template(type_name, shape)
+            PLANS.put(cache_key, template)
+        self.masks.update(template.masks)
         async with self.ctx.db() as session:
-            found = (await session.execute(statement)).first()
+            found = (await session.execute(template.statement, {"row_id": row_id})).first()
         if found is None:
             # contactRecord answers NOT_FOUND (the resolver's error); node answers null.
             return NOT_COVERED if name == "contactRecord" else None
         value = _parsed(found[0])
-        self.walk(value, shape, [key])
+        self.walk(value, template.shapes[0], [key])
         return value
+
+    def _lookup_template(self, type_name: str, shape: Shape) -> Template:
+        """The statement of one object by id (the bound parameter ``row_id``)."""
+        builder = Builder(self.ctx.disclosure, self.ctx.dialect)
+        model = MODELS[type_name]
+        table = builder.alias(model)
+        statement = (
+            builder.select_one(shape, table)
+            .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+            .where(builder.visible(table, model))
+        )
+        return Template(self.ctx.plan.core, statement, (shape,), dict(builder.masks))
 
     # -- finishing objects ----------------------------------------------------------------------
     def walk(self, value: dict[str, Any], shape: Shape, path: list[str | int]) -> None:
@@ -224,7 +269,7 @@ class Answerer:
         owner = _uuid(owner_text)
         type_name = shape.type_name
         audited = type_name in RECORD_TYPES
-        masked = iter(self.builder.masks[id(shape)])
+        masked = iter(self.masks[id(shape)])
         flag = iter(flags)
         for member in shape.members:
             if member.kind in ("typename", "id"):
