@@ -199,8 +199,9 @@ class Settings:
     # unless asked for (like the scheduler).
     fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
     # Covered read root fields answered by one JSON-building SQL statement each
-    # (graph/compiled/); off: every field resolves through the resolvers.
-    compiled_reads: bool = False
+    # (graph/compiled/); off (SHAREGRAPH_COMPILED_READS=false): every field resolves through
+    # the resolvers.
+    compiled_reads: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
