@@ -80,10 +80,19 @@ class RequestContext(BaseContext):  # strawberry's router sets request/response 
             await session.rollback()
 
     def deny(self, coordinate: str, path: list[str | int], owner: uuid.UUID | None) -> None:
-        # One error per coordinate; one audit entry per (owner, coordinate) (the collector
-        # de-duplicates), so each owner's trail shows what was refused on its data.
-        self.denied.setdefault(coordinate, path)
+        # One error per coordinate, at the first of its paths in a fixed order (not the order
+        # fields happened to resolve in: the resolvers and compiled reads report the same
+        # one); one audit entry per (owner, coordinate) (the collector de-duplicates), so each
+        # owner's trail shows what was refused on its data.
+        known = self.denied.get(coordinate)
+        if known is None or path_order(path) < path_order(known):
+            self.denied[coordinate] = path
         self.audit.denied(owner, coordinate, "FORBIDDEN_FIELD")
+
+
+def path_order(path: list[str | int]) -> tuple[tuple[int, int, str], ...]:
+    """Response paths in a fixed order: list indexes by number, keys by name, prefixes first."""
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in path)
 
 
 Info = StrawberryInfo[RequestContext, Any]

@@ -185,3 +185,15 @@ __all__ = [
     "describe_enum",
     "described",
 ]
+
+
+@strawberry.enum(description="Which side of a referral you are on.")
+class ReferralDirection(Enum):
+    RECEIVED = strawberry.enum_value(
+        "received",
+        description="Referrals to a service or program of an organization you operate (your "
+        "inbox).",
+    )
+    SENT = strawberry.enum_value(
+        "sent", description="Referrals your tenant made (your outbox); a partner has none."
+    )

@@ -12,7 +12,7 @@ import strawberry
 from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.graph.context import Info
-from sharegraph.graph.enums import ReferralStatus
+from sharegraph.graph.enums import ReferralDirection, ReferralStatus
 from sharegraph.graph.inputs import decode_id, decode_ids
 from sharegraph.graph.pagination import connection
 from sharegraph.graph.relay import Connection
@@ -29,18 +29,6 @@ First = Annotated[
 After = Annotated[
     str | None, strawberry.argument(description="The `endCursor` of the previous page.")
 ]
-
-
-@strawberry.enum(description="Which side of a referral you are on.")
-class ReferralDirection(Enum):
-    RECEIVED = strawberry.enum_value(
-        "received",
-        description="Referrals to a service or program of an organization you operate (your "
-        "inbox).",
-    )
-    SENT = strawberry.enum_value(
-        "sent", description="Referrals your tenant made (your outbox); a partner has none."
-    )
 
 
 @strawberry.input(

@@ -103,7 +103,7 @@ def result_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"data": result.data}
     errors = [format_error(e) for e in result.errors or ()]
-    errors += [denied_field_error(c, p) for c, p in (denied or {}).items()]
+    errors += [denied_field_error(c, p) for c, p in sorted((denied or {}).items())]
     if errors:
         body["errors"] = errors
     if result.extensions:

@@ -22,11 +22,13 @@ from strawberry.types import ExecutionContext
 from sharegraph.authz.catalogue import CATALOGUE
 from sharegraph.datastore.outage import unavailable
 from sharegraph.errors import SharegraphError
+from sharegraph.graph import settle
 from sharegraph.graph.admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
 from sharegraph.graph.admin_sharing import SharingAdminMutation, SharingAdminQuery
 from sharegraph.graph.audit import AuditQuery
 from sharegraph.graph.capacity import CapacityMutation
 from sharegraph.graph.capacity_schedule import CapacityScheduleMutation
+from sharegraph.graph.compiled.extension import CompiledReads
 from sharegraph.graph.directory_edit import DirectoryEditMutation
 from sharegraph.graph.document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
 from sharegraph.graph.email_pdf import EmailPdfMutation
@@ -153,6 +155,7 @@ class Schema(strawberry.federation.Schema):
 def build_schema(settings: Settings) -> Schema:
     """The schema for these settings: built once per distinct (token limit, introspection);
     every other limit is read from the request's settings when it runs."""
+    settle.install()
     return _schema(settings.limits.max_tokens, settings.introspection)
 
 
@@ -169,6 +172,7 @@ def _schema(max_tokens: int, introspection: bool) -> Schema:
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
+    extensions.append(CompiledReads)  # last: after the limits; on per Settings.compiled_reads
     types: list[Any] = [cls for _, cls in NODE_TYPES.values()]
     guard(CATALOGUED.values())
     schema = Schema(

@@ -26,7 +26,7 @@ from sharegraph.datastore import models as m
 from sharegraph.datastore.relay import CommittedEvent
 from sharegraph.errors import BadUserInput, NotFound, quote
 from sharegraph.graph.context import Info, RequestContext
-from sharegraph.graph.enums import FollowUpStatus, ReferralStatus
+from sharegraph.graph.enums import FollowUpStatus, ReferralDirection, ReferralStatus
 from sharegraph.graph.inputs import decode_id, require_id
 from sharegraph.graph.relay import Node
 from sharegraph.graph.types.base import NODE_TYPES, maybe
@@ -134,14 +134,6 @@ class QueueDashboardUpdate:
     event: ChangeEvent = strawberry.field(description="The change that moved the figures.")
     queue: ReferralQueue | None = strawberry.field(
         description="The queue: select `dashboard { ... }` for its figures."
-    )
-
-
-@strawberry.enum(description="Which side of a referral you are on.")
-class ReferralDirection(Enum):
-    SENT = strawberry.enum_value("sent", description="Referrals your tenant made.")
-    RECEIVED = strawberry.enum_value(
-        "received", description="Referrals to your organization's programs and services."
     )
 
 

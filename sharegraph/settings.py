@@ -294,6 +294,10 @@ class Settings:
     fairness: FairnessSettings = field(default_factory=FairnessSettings.unlimited)
     # Web origins whose pages may call /graphql and /hsds/ from a browser (CORS); empty: none.
     cors_origins: tuple[str, ...] = ()
+    # Covered read root fields answered by one JSON-building SQL statement each
+    # (graph/compiled/); off (SHAREGRAPH_COMPILED_READS=false): every field resolves through
+    # the resolvers.
+    compiled_reads: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -330,6 +334,7 @@ class Settings:
             or DEFAULT_JWT_ALGORITHMS,
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
+            compiled_reads=_env_bool("SHAREGRAPH_COMPILED_READS", cls.compiled_reads),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
             signin=SignInSettings.from_env(),

@@ -1,0 +1,149 @@
+"""The compiled read path inside strawberry's execution: covered root fields are answered by
+their one statement, the others by the resolvers, in one response.
+
+Runs after parsing, validation and the operation limits (it is the last extension). When every
+root field is covered, graphql-core does not run at all; when some are, the resolvers run on a
+copy of the document without the covered fields, and the answers are merged in the order the
+operation asked for them. On only when ``Settings.compiled_reads`` is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
+
+from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
+from sharegraph.graph.compiled.selection import Collector
+from sharegraph.graph.context import RequestContext
+
+log = logging.getLogger("sharegraph.graph.compiled")
+# Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
+# the process started; tests read them.
+STATS: Counter[str] = Counter()
+ROOTS = frozenset({"contactRecords", "contactRecord", "node"})
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == name), None)
+
+
+class CompiledReads(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        ec = self.execution_context
+        ctx = ec.context
+        document = ec.graphql_document
+        if (
+            not isinstance(ctx, RequestContext)
+            or not ctx.settings.compiled_reads
+            or document is None
+            or ec.result is not None
+        ):
+            yield
+            return
+        operation = _operation(document, ec.operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            yield
+            return
+        try:
+            answered, order, answerer = await self._answer(
+                ctx, document, operation, ec.variables or {}
+            )
+        except Exception:  # a bug here must not cost the caller an answer: resolve instead
+            log.exception("compiled read failed; the resolvers answer instead")
+            STATS["failed"] += 1
+            answered, order, answerer = {}, [], None
+        STATS["answered"] += len(answered)
+        if not answered or answerer is None:
+            yield
+            return
+        if len(answered) == len(order):
+            answerer.record()
+            ec.result = GraphQLExecutionResult(data={k: answered[k] for k in order}, errors=None)
+            yield
+            return
+        # Some root fields stay with the resolvers: run a copy without the answered ones.
+        rest = tuple(
+            s
+            for s in operation.selection_set.selections
+            if isinstance(s, FieldNode) and (s.alias or s.name).value not in answered
+        )
+        trimmed = OperationDefinitionNode(
+            operation=operation.operation,
+            name=operation.name,
+            variable_definitions=operation.variable_definitions,
+            directives=operation.directives,
+            selection_set=SelectionSetNode(selections=rest),
+        )
+        ec.graphql_document = DocumentNode(
+            definitions=tuple(trimmed if d is operation else d for d in document.definitions)
+        )
+        try:
+            yield
+        finally:
+            ec.graphql_document = document
+        result = ec.result
+        if isinstance(result, GraphQLExecutionResult):
+            # Also when a failing root field nulled the data: the resolvers' sibling root
+            # fields run to the end (graph/settle.py) and record what they read; so do these.
+            answerer.record()
+            if result.data is not None:
+                resolved = result.data
+                result.data = {k: answered[k] if k in answered else resolved[k] for k in order}
+
+    async def _answer(
+        self,
+        ctx: RequestContext,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        raw_variables: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[str], Answerer | None]:
+        """(answers of the covered root fields, every root response key in order)."""
+        schema = self.execution_context.schema._schema
+        coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
+        if isinstance(coerced, list):
+            return {}, [], None  # the resolver path reports the variables' errors
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        collector = Collector(schema, fragments, coerced.coerced)
+        query_type = schema.query_type
+        if query_type is None:
+            return {}, [], None
+        collected = collector.collect(query_type.name, [operation.selection_set])
+        if collected is None:
+            return {}, [], None
+        order = list(collected)
+        # Partial answers need root fields the resolvers can run apart from the others.
+        separable = all(isinstance(s, FieldNode) for s in operation.selection_set.selections)
+        candidates = {k: v for k, v in collected.items() if v[0].name.value in ROOTS}
+        if not candidates or (len(candidates) < len(collected) and not separable):
+            return {}, [], None
+        answerer = Answerer(ctx, collector, coerced)
+        answered: dict[str, Any] = {}
+        for key, nodes in candidates.items():
+            if len(nodes) > 1 and not separable:
+                return {}, [], None
+            field = query_type.fields[nodes[0].name.value]
+            value = await answerer.answer(key, field, nodes)
+            if value is not NOT_COVERED:
+                answered[key] = value
+        if len(answered) < len(collected) and not separable:
+            return {}, [], None
+        return answered, order, answerer

@@ -1,0 +1,320 @@
+"""Answering a covered root field: its one statement, then what SQL cannot write.
+
+Covered roots: ``contactRecords`` (filters, sorts, ``first``, ``after``; edges, cursors,
+nodes, page info), ``contactRecord(id:)`` and ``node(id:)`` for the types of
+:data:`selection.MODELS`. The arguments are checked by the same code the resolvers run
+(operation grant, filterable fields, page size, cursors); whenever that code would refuse,
+or a lookup finds nothing, the field is not answered here and its resolver gives the answer
+and the error. Walking the parsed JSON, each object's facts (key ``"."``) give its global id
+and uuid, the audit entries the field guard would write, and the refusals for the fields the
+plan withholds on it (``RequestContext.deny``, one ``FORBIDDEN_FIELD`` per coordinate).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from graphql import FieldNode, GraphQLField, GraphQLObjectType
+from graphql.execution.values import get_argument_values
+from sqlalchemy import bindparam, select
+
+from sharegraph.authz.coordinates import RECORD_TYPES
+from sharegraph.authz.plan import Action
+from sharegraph.datastore import models as m
+from sharegraph.errors import SharegraphError
+from sharegraph.graph.compiled.plans import PLANS, Template
+from sharegraph.graph.compiled.selection import (
+    MODELS,
+    Collector,
+    Part,
+    Shape,
+    connection_parts,
+    object_shape,
+)
+from sharegraph.graph.compiled.statement import META, Builder
+from sharegraph.graph.context import RequestContext
+from sharegraph.graph.inputs import (
+    ContactRecordFilterInput,
+    ContactRecordSort,
+    contact_record_sort_field,
+    contact_record_sort_keys,
+)
+from sharegraph.graph.pagination import page_size
+from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.queries import contacts
+from sharegraph.queries.pagination import SortKey, _after, _cursor_values, order_by
+
+NOT_COVERED = object()
+
+
+class Answerer:
+    """Answers covered root fields of one operation for one request."""
+
+    def __init__(self, ctx: RequestContext, collector: Collector, variables: Any) -> None:
+        self.ctx = ctx
+        self.collector = collector
+        self.variables = variables
+        # Builder.masks of the templates used (by id of their shapes)
+        self.masks: dict[int, tuple[bool, ...]] = {}
+        # What the field guard would have recorded, kept until the resolvers of the other
+        # root fields have run (the extension records them then, as the resolvers record
+        # theirs, even when a failing root field nulls the data).
+        self.reads: list[tuple[str, uuid.UUID, uuid.UUID, str]] = []
+        self.denials: list[tuple[str, list[str | int], uuid.UUID]] = []
+
+    def record(self) -> None:
+        """Write down what the used answers read and were refused (audit, FORBIDDEN_FIELD)."""
+        for type_name, owner, row_id, coordinate in self.reads:
+            self.ctx.audit.read(type_name, owner, row_id, coordinate)
+        for coordinate, path, owner in self.denials:
+            self.ctx.deny(coordinate, path, owner)
+
+    async def answer(self, key: str, field: GraphQLField, nodes: list[FieldNode]) -> Any:
+        """The value of root field ``key``, or :data:`NOT_COVERED`."""
+        name = nodes[0].name.value
+        try:
+            args = get_argument_values(field, nodes[0], self.variables)
+        except Exception:
+            return NOT_COVERED
+        try:
+            if name == "contactRecords":
+                return await self.contact_records(key, field, nodes, args)
+            if name in ("contactRecord", "node"):
+                return await self.lookup(key, name, nodes, args)
+        except SharegraphError:
+            return NOT_COVERED  # refused: the resolver refuses the same way, with its error
+        return NOT_COVERED
+
+    # -- lists ----------------------------------------------------------------------------------
+    async def contact_records(
+        self, key: str, field: GraphQLField, nodes: list[FieldNode], args: dict[str, Any]
+    ) -> Any:
+        ctx = self.ctx
+        connection_type = _named(field.type)
+        parts = connection_parts(self.collector, connection_type, "ContactRecord", nodes)
+        if parts is None:
+            return NOT_COVERED
+        given = args.get("filter") or ContactRecordFilterInput()
+        sort: ContactRecordSort = args.get("sort", ContactRecordSort.STARTED_AT_DESC)
+        if not isinstance(given, ContactRecordFilterInput) or not isinstance(
+            sort, ContactRecordSort
+        ):
+            return NOT_COVERED
+        plan = ctx.plan
+        plan.require_operation("contactRecords", Action.READ)
+        flt = given.to_filter()
+        owners = flt.tenant_ids or None
+        ctx.disclosure.require_filterable(
+            "ContactRecord", given.used_fields(), owners, use="filter"
+        )
+        ctx.disclosure.require_filterable(
+            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+        )
+        size = page_size(_InfoShim(ctx), args.get("first"))  # type: ignore[arg-type]
+        after = args.get("after")
+        keys = contact_record_sort_keys(sort)
+        after_id = ctx.cursors.decode(after, "ContactRecord", sort.name) if after else None
+        cache_key = ("contactRecords", ctx.dialect, parts, flt, sort, size, after_id is not None)
+        template = PLANS.get(plan.core, cache_key)
+        if template is None:
+            template = self._list_template(parts, flt, keys, size, after_id is not None)
+            PLANS.put(cache_key, template)
+        self.masks.update(template.masks)
+        params: dict[str, Any] = {}
+        async with ctx.db() as session:
+            if after_id is not None:
+                statement = contacts.contact_records(plan, flt)
+                values = await _cursor_values(session, m.ContactRecord, statement, keys, after_id)
+                params = {f"after{i}": v for i, v in enumerate(values)}
+            rows = list((await session.execute(template.statement, params)).all())
+        has_next = len(rows) > size
+        rows = rows[:size]
+        cursors = [ctx.cursors.encode("ContactRecord", sort.name, row[0]) for row in rows]
+        path: list[str | int] = [key]
+        return self.connection(
+            template.parts,
+            rows,
+            list(template.shapes),
+            cursors,
+            has_next,
+            after_id is not None,
+            path,
+        )
+
+    def _list_template(
+        self,
+        parts: tuple[Part, ...],
+        flt: contacts.ContactRecordFilter,
+        keys: list[SortKey],
+        size: int,
+        has_after: bool,
+    ) -> Template:
+        """The page statement of ``contactRecords``; the cursor row's sort values are bound
+        parameters ``after0``, ``after1``, ..."""
+        plan = self.ctx.plan
+        builder = Builder(self.ctx.disclosure, self.ctx.dialect)
+        shapes = _node_shapes(parts)
+        cr = builder.alias(m.ContactRecord)
+        columns = [cr.c.id] + [
+            builder.obj(shape, cr).label(f"n{i}") for i, shape in enumerate(shapes)
+        ]
+        on_cr = [
+            SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
+            for k in keys
+        ]
+        where = contacts.contact_records(plan, flt).whereclause
+        paged = select(*columns).select_from(cr).where(builder.on(cr, m.ContactRecord, where))
+        if has_after:
+            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_cr)]
+            paged = paged.where(_after(on_cr, bound))
+        paged = paged.order_by(*order_by(on_cr)).limit(size + 1)
+        return Template(plan.core, paged, tuple(shapes), dict(builder.masks), parts)
+
+    def connection(
+        self,
+        parts: tuple[Part, ...],
+        rows: list[Any],
+        shapes: list[Shape],
+        cursors: list[str],
+        has_next: bool,
+        has_previous: bool,
+        path: list[str | int],
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in parts:
+            if part.kind == "typename":
+                out[part.key] = part.typename
+            elif part.kind == "pageInfo":
+                out[part.key] = {
+                    p.key: (
+                        p.typename
+                        if p.kind == "typename"
+                        else {
+                            "hasNextPage": has_next,
+                            "hasPreviousPage": has_previous,
+                            "startCursor": cursors[0] if cursors else None,
+                            "endCursor": cursors[-1] if cursors else None,
+                        }[p.kind]
+                    )
+                    for p in part.parts
+                }
+            else:
+                edges = []
+                for i, row in enumerate(rows):
+                    edge: dict[str, Any] = {}
+                    for p in part.parts:
+                        if p.kind == "typename":
+                            edge[p.key] = p.typename
+                        elif p.kind == "cursor":
+                            edge[p.key] = cursors[i]
+                        else:
+                            assert p.node is not None
+                            column = 1 + next(j for j, s in enumerate(shapes) if s is p.node)
+                            value = _parsed(row[column])
+                            self.walk(value, p.node, [*path, part.key, i, p.key])
+                            edge[p.key] = value
+                    edges.append(edge)
+                out[part.key] = edges
+        return out
+
+    # -- lookups --------------------------------------------------------------------------------
+    async def lookup(
+        self, key: str, name: str, nodes: list[FieldNode], args: dict[str, Any]
+    ) -> Any:
+        expected = "ContactRecord" if name == "contactRecord" else None
+        type_name, row_id = from_global_id(args["id"], expected=expected)
+        if type_name not in MODELS:
+            return NOT_COVERED
+        runtime = self.collector.schema.get_type(type_name)
+        if not isinstance(runtime, GraphQLObjectType):
+            return NOT_COVERED
+        shape = object_shape(self.collector, type_name, nodes)
+        if shape is None:
+            return NOT_COVERED
+        cache_key = ("lookup", self.ctx.dialect, type_name, shape)
+        template = PLANS.get(self.ctx.plan.core, cache_key)
+        if template is None:
+            template = self._lookup_template(type_name, shape)
+            PLANS.put(cache_key, template)
+        self.masks.update(template.masks)
+        async with self.ctx.db() as session:
+            found = (await session.execute(template.statement, {"row_id": row_id})).first()
+        if found is None:
+            # contactRecord answers NOT_FOUND (the resolver's error); node answers null.
+            return NOT_COVERED if name == "contactRecord" else None
+        value = _parsed(found[0])
+        self.walk(value, template.shapes[0], [key])
+        return value
+
+    def _lookup_template(self, type_name: str, shape: Shape) -> Template:
+        """The statement of one object by id (the bound parameter ``row_id``)."""
+        builder = Builder(self.ctx.disclosure, self.ctx.dialect)
+        model = MODELS[type_name]
+        table = builder.alias(model)
+        statement = (
+            builder.select_one(shape, table)
+            .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+            .where(builder.visible(table, model))
+        )
+        return Template(self.ctx.plan.core, statement, (shape,), dict(builder.masks))
+
+    # -- finishing objects ----------------------------------------------------------------------
+    def walk(self, value: dict[str, Any], shape: Shape, path: list[str | int]) -> None:
+        """Pop the facts of ``value``, fill ids, write the audit entries and refusals the field
+        guard would, and go on into the relations that were let out."""
+        row_id_text, owner_text, *flags = value.pop(META)
+        row_id = _uuid(row_id_text)
+        owner = _uuid(owner_text)
+        type_name = shape.type_name
+        audited = type_name in RECORD_TYPES
+        masked = iter(self.masks[id(shape)])
+        flag = iter(flags)
+        for member in shape.members:
+            if member.kind in ("typename", "id"):
+                if member.kind == "id":
+                    value[member.key] = to_global_id(type_name, row_id)
+                continue
+            readable = bool(next(flag)) if next(masked) else True
+            coordinate = f"{type_name}.{member.field}"
+            if not readable:
+                self.denials.append((coordinate, [*path, member.key], owner))
+                continue
+            if audited:
+                self.reads.append((type_name, owner, row_id, coordinate))
+            if member.kind == "uuid":
+                value[member.key] = str(row_id)
+            elif member.kind == "relation":
+                child = value[member.key]
+                assert member.child is not None
+                if isinstance(child, list):
+                    for i, item in enumerate(child):
+                        self.walk(item, member.child, [*path, member.key, i])
+                elif child is not None:
+                    self.walk(child, member.child, [*path, member.key])
+
+
+class _InfoShim:
+    """What ``page_size`` reads of an ``Info``: the request's settings."""
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.context = ctx
+
+
+def _node_shapes(parts: tuple[Part, ...]) -> list[Shape]:
+    return [p.node for part in parts for p in part.parts if p.node is not None]
+
+
+def _parsed(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _named(type_: Any) -> Any:
+    while hasattr(type_, "of_type"):
+        type_ = type_.of_type
+    return type_
