@@ -141,14 +141,29 @@ def serve(
             help="Serve GraphiQL at GET /graphql (default: on with --demo).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (PostgreSQL only; each runs the scheduler "
+            "unless SHAREGRAPH_SCHEDULER=off).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway under uvicorn."""
     import uvicorn
 
-    from sharegraph.cli.serving import UVICORN_LIMITS
+    from sharegraph.cli.serving import UVICORN_LIMITS, export_settings
     from sharegraph.web.app import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
+    if workers > 1 and not settings.database_url.startswith("postgresql"):
+        raise typer.BadParameter(
+            "several worker processes need PostgreSQL: on SQLite every write would wait for "
+            "the file's single writer lock, and policy changes would reach the other "
+            "processes only by polling; run one process (--workers 1)",
+            param_hint="'--workers'",
+        )
 
     async def prepare() -> None:
         from sharegraph import demo as demo_data
@@ -167,12 +182,26 @@ def serve(
 
     # Checked before uvicorn starts, so a refusal is one clear line, not a lifespan traceback.
     _run(prepare)
-    application = create_app(settings)
     url = f"http://{host}:{port}"
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
     logging.basicConfig(level=logging.INFO)
+    if workers > 1:
+        # uvicorn starts each worker afresh from an import string; they read the settings
+        # from the environment, where this process left the ones given on the command line.
+        export_settings(settings)
+        uvicorn.run(
+            "sharegraph.cli.serving:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            **UVICORN_LIMITS,
+        )
+        return
+    application = create_app(settings)
     uvicorn.run(application, host=host, port=port, log_level="info", **UVICORN_LIMITS)
 
 
