@@ -211,8 +211,25 @@ def bench(
     requests: Annotated[int, typer.Option(min=10, help="Requests per scenario.")] = 200,
     database: DatabaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with another server on the same PostgreSQL database: postgraphile "
+            "(installed from npm into var/peers/ on first use).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --peer: processes of each server.")] = 1,
 ) -> None:
     """Latency and throughput of the main query shapes through the real HTTP stack."""
+    if peer is not None:
+        if peer != "postgraphile":
+            raise typer.BadParameter("the only peer is postgraphile", param_hint="'--peer'")
+        from sharegraph.benchmarks.peers.postgraphile import main as run_peer
+
+        run_peer(
+            database=database, scale=scale, requests=requests, workers=workers, as_json=as_json
+        )
+        return
     from sharegraph.benchmarks.run import main as run_bench
 
     run_bench(scale=scale, requests=requests, database=database, as_json=as_json)
