@@ -178,6 +178,8 @@ def _one_connection_per_worker(port: int, parent: int) -> list[http.client.HTTPC
     """Keep-alive connections until two are served by different worker processes."""
     by_process: dict[int, http.client.HTTPConnection] = {}
     for _ in range(60):
+        for kept in by_process.values():  # within uvicorn's 5 s keep-alive, on a loaded machine
+            _request(kept, "GET", "/healthz")
         connection = _connect(port)
         _request(connection, "GET", "/healthz")  # accepted and answered: the socket is a worker's
         pid = _serving_process(parent, connection)
