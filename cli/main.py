@@ -258,14 +258,29 @@ def serve(
             help="Serve GraphiQL at GET /graphql (default: on with --demo).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (PostgreSQL only; each runs the scheduler "
+            "unless SHAREGRAPH_SCHEDULER=off).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway under uvicorn."""
     import uvicorn
 
-    from sharegraph.cli.serving import UVICORN_LIMITS
+    from sharegraph.cli.serving import UVICORN_LIMITS, export_settings
     from sharegraph.console.site import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
+    if workers > 1 and not settings.database_url.startswith("postgresql"):
+        raise typer.BadParameter(
+            "several worker processes need PostgreSQL: on SQLite every write would wait for "
+            "the file's single writer lock, and policy changes would reach the other "
+            "processes only by polling; run one process (--workers 1)",
+            param_hint="'--workers'",
+        )
 
     async def prepare() -> None:
         from sharegraph import demo as demo_data
@@ -284,7 +299,6 @@ def serve(
 
     # Checked before uvicorn starts, so a refusal is one clear line, not a lifespan traceback.
     _run(prepare)
-    application = create_app(settings)
     url = f"http://{host}:{port}"
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
@@ -292,6 +306,21 @@ def serve(
     if settings.graphiql:
         typer.echo(f"GraphiQL: open {url}/graphql in a browser", err=True)
     logging.basicConfig(level=logging.INFO)
+    if workers > 1:
+        # uvicorn starts each worker afresh from an import string; they read the settings
+        # from the environment, where this process left the ones given on the command line.
+        export_settings(settings)
+        uvicorn.run(
+            "sharegraph.cli.serving:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            **UVICORN_LIMITS,
+        )
+        return
+    application = create_app(settings)
     uvicorn.run(application, host=host, port=port, log_level="info", **UVICORN_LIMITS)
 
 
@@ -307,8 +336,25 @@ def bench(
             min=0, max=65535, help="Loopback port the gateway listens on (0: a free one)."
         ),
     ] = 0,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with another server on the same PostgreSQL database: postgraphile "
+            "(installed from npm into var/peers/ on first use).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --peer: processes of each server.")] = 1,
 ) -> None:
     """Latency and throughput of the main query shapes through the real HTTP stack."""
+    if peer is not None:
+        if peer != "postgraphile":
+            raise typer.BadParameter("the only peer is postgraphile", param_hint="'--peer'")
+        from sharegraph.benchmarks.peers.postgraphile import main as run_peer
+
+        run_peer(
+            database=database, scale=scale, requests=requests, workers=workers, as_json=as_json
+        )
+        return
     from sharegraph.benchmarks.run import main as run_bench
 
     run_bench(scale=scale, requests=requests, database=database, as_json=as_json, port=port)

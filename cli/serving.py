@@ -1,4 +1,5 @@
-"""The limits uvicorn enforces itself when `sharegraph serve` runs the app.
+"""How `sharegraph serve` runs the app: the limits uvicorn enforces itself, and the app
+factory its worker processes import (``--workers N``).
 
 What uvicorn's HTTP parser refuses never reaches the app, so it is answered in uvicorn's own
 plain text (400 "Invalid HTTP request received.", 503 "Service Unavailable"), not in the
@@ -7,7 +8,13 @@ GraphQL error shape. Bodies are the app's to limit (web/body_limit.py).
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
+
+from sharegraph.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 UVICORN_LIMITS: dict[str, Any] = {
     # h11, not httptools: httptools puts no bound on a header (a 10 MB header line was read
@@ -22,3 +29,20 @@ UVICORN_LIMITS: dict[str, Any] = {
     # sends its request slowly: a reverse proxy in front should.
     "timeout_keep_alive": 5,
 }
+
+
+def export_settings(settings: Settings) -> None:
+    """Put the settings the command line chose where worker processes read them."""
+    os.environ["SHAREGRAPH_DATABASE_URL"] = settings.database_url
+    os.environ["SHAREGRAPH_GRAPHIQL"] = "true" if settings.graphiql else "false"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, from the environment (uvicorn's ``factory``).
+
+    Each process has its own pool, policy store (LISTEN for policy changes, plus the periodic
+    version check) and scheduler; due work is claimed row by row, so N processes on one
+    PostgreSQL still run every item once."""
+    from sharegraph.console.site import create_app
+
+    return create_app(Settings.from_env())

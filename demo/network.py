@@ -104,6 +104,13 @@ NAMESPACE = uuid.UUID("6b1f5a2e-9c0d-4e43-8a57-2d1e0f3c4b21")
 RANDOM_SEED = 211
 HISTORY_DAYS = 120
 CHUNK_SIZE = 1000
+# Contact records and clients of each step beyond scale 1, in multiples of scale 1's: with the
+# ~150 services a step adds, scale 100 is a statewide network (~15,000 services, ~100,000
+# contact records).
+ACTIVITY_PER_STEP = 3.5
+# The share of referrals (where the statewide directory offers the need) that go to it rather
+# than to the hand-written services and the partners.
+STATEWIDE_REFERRAL_SHARE = 0.5
 
 Row = dict[str, Any]
 
@@ -1796,13 +1803,28 @@ class _Builder:
         self.program_ids: dict[str, uuid.UUID] = {}
         self.service_ids: dict[str, uuid.UUID] = {}
         self.sals: list[_SalInfo] = []
-        self.targets: dict[tuple[str, str], list[tuple[_SalInfo, int]]] = {}
+        self.targets: dict[tuple[str, str, bool], list[tuple[_SalInfo, int]]] = {}
         self.form_versions: dict[str, tuple[uuid.UUID, list[str]]] = {}
         self.form_ids: dict[str, uuid.UUID] = {}
         self.clients: dict[str, list[Row]] = {}
         self.client_city: dict[uuid.UUID, tuple[str, str, str, float, float, str]] = {}
         self.events: list[Row] = []
         self.phone_counter = 100
+        from sharegraph.demo.statewide import statewide
+
+        grown = statewide(scale)
+        self.directory: list[DirOrganization] = [*DIRECTORY, *grown.organizations]
+        self.generated = {org.key for org in grown.organizations}
+        self.cities: dict[str, tuple[str, str, str, float, float, str]] = {
+            **CITIES,
+            **grown.cities,
+        }
+        self.link_rng = random.Random(f"{RANDOM_SEED}:queue-referrals")
+
+    def units(self, per_scale: int) -> int:
+        """How many of a per-scale count to make: scale 1 is the hand-written network; each
+        further step adds a statewide slice, ``ACTIVITY_PER_STEP`` times its activity."""
+        return round(per_scale * (1 + ACTIVITY_PER_STEP * (self.scale - 1)))
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -1969,7 +1991,7 @@ class _Builder:
 
     def build_directory(self) -> None:
         rng = self.rng
-        for org in DIRECTORY:
+        for org in self.directory:
             tenant_id = self.tenant_ids[org.tenant]
             area = _TENANT_AREA[org.tenant]
             created = self.days_ago(rng.randint(300, 400))
@@ -2020,7 +2042,7 @@ class _Builder:
             location_ids: dict[str, uuid.UUID] = {}
             location_counties: dict[str, str] = {}
             for loc in org.locations:
-                city, county, postal, lat, lon, _ = CITIES[loc.city]
+                city, county, postal, lat, lon, _ = self.cities[loc.city]
                 loc_id = location_ids[loc.key] = demo_id("location", loc.key)
                 location_counties[loc.key] = county
                 self.add(
@@ -2411,7 +2433,7 @@ class _Builder:
         for tenant, per_scale in CLIENTS_PER_SCALE.items():
             tenant_id = self.tenant_ids[tenant]
             self.clients[tenant] = []
-            for _ in range(per_scale * self.scale):
+            for _ in range(self.units(per_scale)):
                 city = self.pick_city(tenant)
                 created = self.days_ago(rng.randint(HISTORY_DAYS + 5, 700))
                 born = date(rng.randint(1942, 2006), rng.randint(1, 12), rng.randint(1, 28))
@@ -2497,7 +2519,7 @@ class _Builder:
     def build_contact_records(self) -> None:
         index = 0
         for form_key, tenant, per_scale, channels, client_share, hours in RECORD_PLAN:
-            for _ in range(per_scale * self.scale):
+            for _ in range(self.units(per_scale)):
                 self.add_contact_record(index, form_key, tenant, channels, client_share, hours)
                 index += 1
 
@@ -2640,7 +2662,7 @@ class _Builder:
         if answers.get("callback_ok") and rng.random() < 0.4:
             self.add_follow_up(index, record, ctx, form_key)
         if tenant == "prairie":
-            self.add_queue_entry(index, record, codes)
+            self.add_queue_entry(index, record, codes, ctx)
 
     def age_range(self, client: Row | None, at: datetime) -> str:
         if client is None:
@@ -2742,14 +2764,19 @@ class _Builder:
             text += "Provided information about community resources."
         return text
 
-    def referral_targets(self, tenant: str, code: str) -> list[tuple[_SalInfo, int]]:
-        """Prairie's shared directory, plus the tenant's own (preferred) but never itself."""
-        cached = self.targets.get((tenant, code))
+    def referral_targets(
+        self, tenant: str, code: str, *, statewide: bool = False
+    ) -> list[tuple[_SalInfo, int]]:
+        """Prairie's shared directory, plus the tenant's own (preferred) but never itself: the
+        hand-written services, or (``statewide``) the generated ones."""
+        cached = self.targets.get((tenant, code, statewide))
         if cached is not None:
             return cached
         targets: list[tuple[_SalInfo, int]] = []
-        self.targets[(tenant, code)] = targets
+        self.targets[(tenant, code, statewide)] = targets
         for sal in self.sals:
+            if (sal.org.key in self.generated) != statewide:
+                continue
             service = next(s for s in sal.org.services if s.key == sal.service_key)
             if code not in service.terms or sal.org.name == _TENANT_NAME[tenant]:
                 continue
@@ -2770,6 +2797,9 @@ class _Builder:
             if number == 1 and rng.random() > 0.25:
                 break
             targets = self.referral_targets(ctx.tenant, code)
+            statewide = self.referral_targets(ctx.tenant, code, statewide=True)
+            if statewide and (not targets or rng.random() < STATEWIDE_REFERRAL_SHARE):
+                targets = statewide
             if not targets:
                 continue
             sal = _weighted(rng, targets)
@@ -2777,8 +2807,18 @@ class _Builder:
             self.add_referral(f"{index}:{number}", record, ctx, sal)
         return names
 
-    def add_referral(self, key: str, record: Row, ctx: _RecordContext, sal: _SalInfo) -> None:
-        rng = self.rng
+    def add_referral(
+        self,
+        key: str,
+        record: Row,
+        ctx: _RecordContext,
+        sal: _SalInfo,
+        *,
+        rng: random.Random | None = None,
+        final: ReferralStatus | None = None,
+        created: datetime | None = None,
+    ) -> uuid.UUID:
+        rng = rng or self.rng
         tenant_id = record["tenant_id"]
         referral_id = demo_id("referral", key)
         referrer = self.actor(ctx.tenant, "call-taker")
@@ -2787,9 +2827,10 @@ class _Builder:
             if sal.org.partner
             else self.actor(ctx.tenant, "admin")
         )
-        created: datetime = record["ended_at"]
+        created = created or record["ended_at"]
         age = self.now - created
-        final = _weighted(rng, _RECENT_WEIGHTS if age < timedelta(days=7) else _FINAL_WEIGHTS)
+        if final is None:
+            final = _weighted(rng, _RECENT_WEIGHTS if age < timedelta(days=7) else _FINAL_WEIGHTS)
         path = _PATHS[final]
         # The draft and the request happen on the contact; the receiver acts over the next days.
         times = [created]
@@ -2858,6 +2899,7 @@ class _Builder:
                 },
             )
             self.event("Outcome", outcome_id, tenant_id, reported, reporter)
+        return referral_id
 
     def add_follow_up(self, index: int, record: Row, ctx: _RecordContext, form_key: str) -> None:
         rng = self.rng
@@ -2917,7 +2959,9 @@ class _Builder:
             },
         )
 
-    def add_queue_entry(self, index: int, record: Row, codes: list[str]) -> None:
+    def add_queue_entry(
+        self, index: int, record: Row, codes: list[str], ctx: _RecordContext
+    ) -> None:
         rng = self.rng
         for key, _, _, _, statuses, programs, _, need_codes in QUEUES:
             if not any(code in need_codes for code in codes) or rng.random() > 0.45:
@@ -2929,9 +2973,19 @@ class _Builder:
             age = self.now - enqueued
             assigned_at = removed_at = None
             program_id = None
+            referral_id = None
             if canonical in (_S.ACCEPTED, _S.COMPLETED):
                 program_id = self.program_ids[rng.choice(programs)]
                 assigned_at = enqueued + age * rng.uniform(0.05, 0.5)
+                referral_id = self.add_referral(
+                    f"queue:{key}:{index}",
+                    record,
+                    ctx,
+                    next(sal for sal in self.sals if sal.program_id == program_id),
+                    rng=self.link_rng,  # the main stream stays as it was before entries linked
+                    final=canonical,
+                    created=assigned_at,
+                )
             if canonical is _S.CANCELLED:
                 removed_at = enqueued + age * rng.uniform(0.1, 0.9)
             entry_id = demo_id("queue-entry", f"{key}:{index}")
@@ -2948,6 +3002,7 @@ class _Builder:
                     "priority": _weighted(rng, [(0, 50), (1, 30), (2, 15), (3, 5)]),
                     "assigned_program_id": program_id,
                     "assigned_at": assigned_at,
+                    "referral_id": referral_id,
                     "enqueued_at": enqueued,
                     "removed_at": removed_at,
                     "removal_reason": rng.choice(_QUEUE_REMOVAL_REASONS) if removed_at else None,

@@ -25,20 +25,28 @@ from sharegraph.datastore.models import (
     Event,
     FormField,
     Instance,
+    Organization,
     Principal,
+    QueueEntry,
+    QueueStatus,
     Referral,
     ReferralStatusChange,
     RoleAssignment,
+    Service,
+    ServiceAtLocation,
     ServiceCapacity,
 )
 from sharegraph.demo.network import (
     DEMO_PRINCIPALS,
+    DIRECTORY,
     RESULT_MODELS,
+    TERMS,
     SeedResult,
     demo_principal_keys,
     is_demo,
     seed,
 )
+from sharegraph.demo.statewide import SERVICES_PER_STEP, statewide
 
 SECRET = "test-demo-secret"
 
@@ -257,16 +265,74 @@ async def test_two_seeds_produce_the_same_ids(
     assert len(ids[0][0]) == 300
 
 
-async def test_scale_multiplies_activity(tmp_path: Path) -> None:
+async def test_scale_grows_the_directory_and_the_activity(tmp_path: Path) -> None:
     db = Database(sqlite_url(tmp_path))
     try:
         result = await seed(db, scale=2, demo_secret=SECRET)
+        async with db.read_session() as session:
+            services = await session.scalar(select(func.count()).select_from(Service))
+            statewide_referrals = await session.scalar(
+                select(func.count())
+                .select_from(Referral)
+                .join(ServiceAtLocation, ServiceAtLocation.id == Referral.service_at_location_id)
+                .join(Service, Service.id == ServiceAtLocation.service_id)
+                .join(Organization, Organization.id == Service.organization_id)
+                .where(Organization.name.not_in([org.name for org in DIRECTORY]))
+            )
     finally:
         await db.dispose()
     assert result.created is True
-    assert result.contact_records == 600
-    assert result.clients == 400
-    assert result.organizations == 18  # the directory does not grow with scale
+    # One statewide step: 150 generated services on top of the 33 hand-written ones, and
+    # 1 + 3.5 times scale 1's activity.
+    assert result.services == 33 + SERVICES_PER_STEP == services
+    assert result.organizations > 18 and result.locations > 23
+    assert result.contact_records == 1350
+    assert result.clients == 900
+    assert statewide_referrals and statewide_referrals > result.referrals // 5
+
+
+def test_the_statewide_directory_is_deterministic_and_complete() -> None:
+    first, again = statewide(4), statewide(4)
+    assert first == again
+    assert statewide(1).organizations == []
+    services = [svc for org in first.organizations for svc in org.services]
+    assert len(services) == 3 * SERVICES_PER_STEP
+    names = [org.name for org in first.organizations]
+    assert len(set(names)) == len(names)  # realistic names, never the same one twice
+    known_terms = {code for code, _, _ in TERMS}
+    for org in first.organizations:
+        assert org.locations and org.services
+        assert all(loc.city in first.cities for loc in org.locations)
+        assert all(svc.terms and set(svc.terms) <= known_terms for svc in org.services)
+
+
+async def test_assigned_queue_entries_link_to_their_referrals(
+    seeded: tuple[Database, SeedResult],
+) -> None:
+    db, _ = seeded
+    async with db.read_session() as session:
+        rows = (
+            await session.execute(
+                select(QueueEntry, Referral, QueueStatus.canonical_status)
+                .outerjoin(Referral, Referral.id == QueueEntry.referral_id)
+                .join(
+                    QueueStatus,
+                    (QueueStatus.queue_id == QueueEntry.queue_id)
+                    & (QueueStatus.key == QueueEntry.status_key),
+                )
+            )
+        ).all()
+    linked = [(entry, referral, status) for entry, referral, status in rows if referral]
+    assert linked
+    for entry, referral, status in rows:
+        # An entry is linked exactly when it was assigned to a program, as assignQueueEntry does.
+        assert (referral is not None) == (entry.assigned_program_id is not None)
+        if referral is None:
+            continue
+        assert referral.contact_record_id == entry.contact_record_id
+        assert referral.program_id == entry.assigned_program_id
+        assert referral.tenant_id == entry.tenant_id
+        assert referral.status is status
 
 
 async def test_scale_must_be_positive(tmp_path: Path) -> None:
