@@ -27,6 +27,7 @@ from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.audit import AuditCollector
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind, Role
+from sharegraph.errors import Unauthenticated
 from sharegraph.settings import Settings
 from sharegraph.web import csrf
 
@@ -96,9 +97,18 @@ class Authentication:
         return self.of(principal, request.headers.get(PURPOSE_HEADER) or None)
 
     async def caller_or_public(self, request: Request) -> Caller:
-        """The caller, or the public when the request carries no credentials at all."""
-        if request.headers.get("authorization") is None and not request.cookies.get(
-            csrf.SESSION_COOKIE
-        ):
+        """The caller, or the public when the request carries no credentials at all.
+
+        A session cookie that no longer signs anyone in counts as no credentials here: a
+        browser keeps an ended session's cookie, and what the public may read must not turn
+        into a 401 for it. A wrong ``Authorization`` header is still refused.
+        """
+        if request.headers.get("authorization") is None:
+            cookie = request.cookies.get(csrf.SESSION_COOKIE)
+            if cookie:
+                try:
+                    return await self.caller(request)
+                except Unauthenticated:
+                    pass
             return self.of(PUBLIC_PRINCIPAL, None, anonymous=True)
         return await self.caller(request)

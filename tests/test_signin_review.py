@@ -1,0 +1,42 @@
+"""Found in review of sign-in and the session cookie: each test is a bug that was fixed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sharegraph.datastore.engine import Database
+from sharegraph.web.csrf import SESSION_COOKIE
+
+from .portal_support import Portal, Smtp, open_portal, portal_settings, set_password
+from .portal_support import smtp as smtp  # the fixture
+
+
+@pytest.fixture
+async def portal(seeded_db: Database, smtp: Smtp) -> AsyncIterator[Portal]:
+    async for p in open_portal(seeded_db, portal_settings(seeded_db, smtp)):
+        yield p
+
+
+async def test_a_stale_session_cookie_does_not_hide_the_public_hsds_api(portal: Portal) -> None:
+    public = await portal.browser.http.get("/hsds/services")
+    assert public.status_code == 200
+    # A browser that signed in once keeps an ended session's cookie: the public API must answer
+    # it as it answers anyone, not 401.
+    portal.browser.http.cookies.set(SESSION_COOKIE, "an-ended-session", domain="sharegraph.test")
+    stale = await portal.browser.http.get("/hsds/services")
+    assert stale.status_code == 200, stale.text
+    assert stale.json()["total_items"] == public.json()["total_items"]
+    # A wrong API key still is refused: only the cookie is forgiven.
+    wrong = await portal.browser.http.get(
+        "/hsds/services", headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+
+
+async def test_a_live_session_still_reads_the_hsds_api_as_the_person(portal: Portal) -> None:
+    await set_password(portal.db, "eastside-portal")
+    assert (await portal.browser.sign_in("eastside-portal")).status_code == 303
+    response = await portal.browser.http.get("/hsds/services")
+    assert response.status_code == 200
