@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -40,3 +41,31 @@ async def test_a_live_session_still_reads_the_hsds_api_as_the_person(portal: Por
     assert (await portal.browser.sign_in("eastside-portal")).status_code == 303
     response = await portal.browser.http.get("/hsds/services")
     assert response.status_code == 200
+
+
+async def test_a_partner_user_cannot_change_another_organizations_capacity(
+    portal: Portal,
+) -> None:
+    from sqlalchemy import select
+
+    from sharegraph.datastore.models import ServiceCapacity
+    from sharegraph.graph.relay import to_global_id
+
+    await set_password(portal.db, "eastside-portal")
+    assert (await portal.browser.sign_in("eastside-portal")).status_code == 303
+    async with portal.db.read_session() as session:
+        capacities = (await session.scalars(select(ServiceCapacity))).all()
+    page = await portal.browser.http.get("/portal/capacity")
+    mine = set(re.findall(r'action="/portal/capacity/([^"/]+)"', page.text))
+    others = [c for c in capacities if to_global_id("ServiceCapacity", c.id) not in mine]
+    assert mine and others
+    other = others[0]
+    forged = await portal.browser.submit(
+        "/portal/capacity",
+        f"/portal/capacity/{to_global_id('ServiceCapacity', other.id)}",
+        {"version": str(other.version), "available": "0", "maximum": "1"},
+    )
+    assert forged.status_code in (403, 404), forged.text
+    async with portal.db.read_session() as session:
+        after = await session.get(ServiceCapacity, other.id)
+    assert after is not None and after.available == other.available
