@@ -69,3 +69,30 @@ async def test_a_partner_user_cannot_change_another_organizations_capacity(
     async with portal.db.read_session() as session:
         after = await session.get(ServiceCapacity, other.id)
     assert after is not None and after.available == other.available
+
+
+async def test_a_reset_answers_before_the_mail_leaves(portal: Portal, smtp: Smtp) -> None:
+    # Waiting for the mail server only when the address is a person's told anyone timing the
+    # form which addresses have accounts; the message now leaves after the answer.
+    from sqlalchemy import select
+
+    from sharegraph.datastore.models import Principal
+    from sharegraph.web.signin import People
+
+    await set_password(portal.db, "eastside-portal")
+    async with portal.db.write_session() as session:
+        person = await session.scalar(select(Principal).where(Principal.name == "eastside-portal"))
+        assert person is not None
+        person.email = "intake@eastsidefoodpantry.example.org"
+    people = People(portal_settings(portal.db, smtp), {"db": portal.db})
+    unknown = await people.request_reset("stranger@example.org", "192.0.2.1")
+    known = await people.request_reset("intake@eastsidefoodpantry.example.org", "192.0.2.1")
+    assert smtp.mailbox.received == []
+    assert unknown is None and known is not None
+    await known()
+    assert len(smtp.links()) == 1
+    # Through the page: the same answer, and the mail follows it.
+    page = await portal.browser.submit(
+        "/signin/reset", "/signin/reset", {"email": "intake@eastsidefoodpantry.example.org"}
+    )
+    assert page.status_code == 200 and len(smtp.links()) == 2
