@@ -214,10 +214,20 @@ def user_password(
     """Set a person's password (asked twice, never echoed; or one line on standard input):
     the first admin's, or anyone's the e-mail cannot reach. Ends their sessions."""
     from sharegraph.authz import signin
-    from sharegraph.datastore import audit
+    from sharegraph.datastore import audit, migrate
     from sharegraph.datastore.engine import Database
 
     settings = _settings(database)
+
+    async def migrated() -> None:
+        # Before asking: an empty database would otherwise end in a traceback.
+        db = Database(settings.database_url)
+        try:
+            await migrate.ensure_migrated(db)
+        finally:
+            await db.dispose()
+
+    _run(migrated)
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def go() -> None:

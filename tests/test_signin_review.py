@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,19 @@ async def test_a_reset_answers_before_the_mail_leaves(portal: Portal, smtp: Smtp
         "/signin/reset", "/signin/reset", {"email": "intake@eastsidefoodpantry.example.org"}
     )
     assert page.status_code == 200 and len(smtp.links()) == 2
+
+
+@pytest.mark.sqlite_only
+def test_user_password_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
+    # A new user who runs it before `serve --demo` has created the database got a traceback.
+    from typer.testing import CliRunner
+
+    from sharegraph.cli.main import app
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    typed = "correct horse battery staple\n" * 2
+    done = CliRunner().invoke(
+        app, ["user", "password", "eastside-portal", "--database", url], input=typed
+    )
+    assert done.exit_code == 1, done.output
+    assert "Traceback" not in done.output and "db upgrade" in done.output
