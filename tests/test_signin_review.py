@@ -113,3 +113,16 @@ def test_user_password_on_an_unmigrated_database_says_what_to_do(tmp_path: Path)
     )
     assert done.exit_code == 1, done.output
     assert "Traceback" not in done.output and "db upgrade" in done.output
+
+
+async def test_a_referral_that_is_not_there_answers_404(portal: Portal) -> None:
+    import uuid
+
+    from sharegraph.graph.relay import to_global_id
+
+    await set_password(portal.db, "eastside-portal")
+    assert (await portal.browser.sign_in("eastside-portal")).status_code == 303
+    missing = to_global_id("Referral", uuid.UUID(int=1))
+    page = await portal.browser.http.get(f"/portal/referrals/{missing}")
+    assert page.status_code == 404 and "NOT_FOUND" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
