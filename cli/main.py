@@ -297,6 +297,11 @@ def serve(
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
+        typer.echo(
+            f"provider portal: {url}/portal (sign in as eastside-portal after"
+            " `sharegraph user password eastside-portal`)",
+            err=True,
+        )
     if settings.graphiql:
         typer.echo(f"GraphiQL: open {url}/graphql in a browser", err=True)
     logging.basicConfig(level=logging.INFO)

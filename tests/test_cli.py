@@ -133,6 +133,9 @@ async def test_serve_demo_seeds_and_answers_over_http(empty_db: Database) -> Non
         output, _ = await asyncio.to_thread(process.communicate, timeout=30)
     # Start-up says where things are, without dependencies' warnings or Casbin's model.
     assert f"GraphiQL: open http://127.0.0.1:{port}/graphql" in output
+    # A new user learns where the portal is and how to sign in to it.
+    assert f"provider portal: http://127.0.0.1:{port}/portal" in output
+    assert "sharegraph user password eastside-portal" in output
     assert "Warning" not in output and "casbin" not in output.lower(), output
 
 
