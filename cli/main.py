@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 # Loggers that narrate their start at INFO (Casbin prints its whole model, Alembic its
 # migration context): quiet unless --verbose.
-CHATTY_LOGGERS = ("casbin", "alembic")
+CHATTY_LOGGERS = ("casbin", "alembic", "httpx")
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 user_app = typer.Typer(help="People who sign in to the portal.", no_args_is_help=True)

@@ -411,3 +411,17 @@ def test_scripts_demo_installs_only_when_something_changed(tmp_path: Path) -> No
     assert "pip install --quiet -e ." in start()
     installed.write_text("")  # not installed at all
     assert "pip install --quiet -e ." in start()
+
+
+def test_the_portals_in_process_graphql_calls_are_not_logged_per_page() -> None:
+    # Every portal page posts to /graphql through httpx, which logged each at INFO.
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)  # as `serve` sets it
+    try:
+        assert runner.invoke(app, ["demo", "principals", "--json"]).exit_code == 0
+        assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+    finally:
+        root.setLevel(before)
