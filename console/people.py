@@ -65,6 +65,9 @@ def people_router(people: People) -> APIRouter:
                 next=safe_next(form.get("next")),
                 login=form.get("login", ""),
             )
+        earlier = request.cookies.get(csrf.SESSION_COOKIE)
+        if earlier:  # signing in over another session (a shared computer) ends it
+            await people.sign_out(earlier, everywhere=False)
         response = redirect(safe_next(form.get("next")))
         csrf.set_session(request, response, token, int(people.settings.signin.session_ttl_seconds))
         return response

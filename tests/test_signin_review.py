@@ -126,3 +126,19 @@ async def test_a_referral_that_is_not_there_answers_404(portal: Portal) -> None:
     page = await portal.browser.http.get(f"/portal/referrals/{missing}")
     assert page.status_code == 404 and "NOT_FOUND" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+async def test_signing_in_again_ends_the_browsers_earlier_session(portal: Portal) -> None:
+    # On a shared computer the next person signs in over the last one's cookie: the earlier
+    # session must end, not stay live in the database until it expires.
+    await set_password(portal.db, "eastside-portal")
+    await set_password(portal.db, "harbor-portal")
+    assert (await portal.browser.sign_in("eastside-portal")).status_code == 303
+    first = portal.browser.http.cookies.get(SESSION_COOKIE)
+    assert first
+    assert (await portal.browser.sign_in("harbor-portal")).status_code == 303
+    assert portal.browser.http.cookies.get(SESSION_COOKIE) != first
+    async for other in portal.another_browser():
+        other.http.cookies.set(SESSION_COOKIE, first, domain="sharegraph.test")
+        after = await other.http.get("/portal")
+        assert after.status_code == 303 and after.headers["location"].startswith("/signin")
