@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 # Loggers that narrate their start at INFO (Casbin prints its whole model, Alembic its
 # migration context): quiet unless --verbose.
-CHATTY_LOGGERS = ("casbin", "alembic")
+CHATTY_LOGGERS = ("casbin", "alembic", "httpx")
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 user_app = typer.Typer(help="People who sign in to the portal.", no_args_is_help=True)
@@ -216,10 +216,20 @@ def user_password(
     """Set a person's password (asked twice, never echoed; or one line on standard input):
     the first admin's, or anyone's the e-mail cannot reach. Ends their sessions."""
     from sharegraph.authz import signin
-    from sharegraph.datastore import audit
+    from sharegraph.datastore import audit, migrate
     from sharegraph.datastore.engine import Database
 
     settings = _settings(database)
+
+    async def migrated() -> None:
+        # Before asking: an empty database would otherwise end in a traceback.
+        db = Database(settings.database_url)
+        try:
+            await migrate.ensure_migrated(db)
+        finally:
+            await db.dispose()
+
+    _run(migrated)
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def go() -> None:
@@ -303,6 +313,11 @@ def serve(
     typer.echo(f"sharegraph on {url}/graphql  (health: {url}/healthz)", err=True)
     if demo:
         typer.echo("demo API keys: `sharegraph demo principals`", err=True)
+        typer.echo(
+            f"provider portal: {url}/portal (sign in as eastside-portal after"
+            " `sharegraph user password eastside-portal`)",
+            err=True,
+        )
     if settings.graphiql:
         typer.echo(f"GraphiQL: open {url}/graphql in a browser", err=True)
     logging.basicConfig(level=logging.INFO)

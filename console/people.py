@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 
 from sharegraph.console.forms import client_ip, read_form, safe_next
 from sharegraph.console.graph_client import Problem
@@ -64,6 +65,9 @@ def people_router(people: People) -> APIRouter:
                 next=safe_next(form.get("next")),
                 login=form.get("login", ""),
             )
+        earlier = request.cookies.get(csrf.SESSION_COOKIE)
+        if earlier:  # signing in over another session (a shared computer) ends it
+            await people.sign_out(earlier, everywhere=False)
         response = redirect(safe_next(form.get("next")))
         csrf.set_session(request, response, token, int(people.settings.signin.session_ttl_seconds))
         return response
@@ -102,7 +106,7 @@ def people_router(people: People) -> APIRouter:
     async def reset_post(request: Request) -> Response:
         try:
             form = await read_form(request)
-            await people.request_reset(form.get("email", ""), client_ip(request))
+            send = await people.request_reset(form.get("email", ""), client_ip(request))
         except SharegraphError as error:
             return page(
                 request,
@@ -112,7 +116,10 @@ def people_router(people: People) -> APIRouter:
                 problems=[_problem(error)],
                 status_code=_status(error),
             )
-        return page(request, "reset.html", title="Reset your password", sent=True)
+        response = page(request, "reset.html", title="Reset your password", sent=True)
+        if send is not None:
+            response.background = BackgroundTask(send)
+        return response
 
     @router.get("/signin/link/{token}")
     async def link_page(request: Request, token: str) -> Response:

@@ -167,6 +167,8 @@ def portal_router() -> APIRouter:
                 Problem("no referral with this id is shared with you", "NOT_FOUND")
             )
             status_code = 404
+        elif status_code == 200 and result.failures():
+            status_code = _status_code(result)  # the API's own answer (NOT_FOUND: 404)
         withheld = result.withheld()
         record = (referral or {}).get("contactRecord")
         base = ("referral", "contactRecord")

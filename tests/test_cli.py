@@ -133,6 +133,9 @@ async def test_serve_demo_seeds_and_answers_over_http(empty_db: Database) -> Non
         output, _ = await asyncio.to_thread(process.communicate, timeout=30)
     # Start-up says where things are, without dependencies' warnings or Casbin's model.
     assert f"GraphiQL: open http://127.0.0.1:{port}/graphql" in output
+    # A new user learns where the portal is and how to sign in to it.
+    assert f"provider portal: http://127.0.0.1:{port}/portal" in output
+    assert "sharegraph user password eastside-portal" in output
     assert "Warning" not in output and "casbin" not in output.lower(), output
 
 
@@ -408,3 +411,17 @@ def test_scripts_demo_installs_only_when_something_changed(tmp_path: Path) -> No
     assert "pip install --quiet -e ." in start()
     installed.write_text("")  # not installed at all
     assert "pip install --quiet -e ." in start()
+
+
+def test_the_portals_in_process_graphql_calls_are_not_logged_per_page() -> None:
+    # Every portal page posts to /graphql through httpx, which logged each at INFO.
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)  # as `serve` sets it
+    try:
+        assert runner.invoke(app, ["demo", "principals", "--json"]).exit_code == 0
+        assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+    finally:
+        root.setLevel(before)

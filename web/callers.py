@@ -114,9 +114,18 @@ class Authentication:
         return self.of(principal, purpose if isinstance(purpose, str) and purpose else None)
 
     async def caller_or_public(self, request: Request) -> Caller:
-        """The caller, or the public when the request carries no credentials at all."""
-        if request.headers.get("authorization") is None and not request.cookies.get(
-            csrf.SESSION_COOKIE
-        ):
+        """The caller, or the public when the request carries no credentials at all.
+
+        A session cookie that no longer signs anyone in counts as no credentials here: a
+        browser keeps an ended session's cookie, and what the public may read must not turn
+        into a 401 for it. A wrong ``Authorization`` header is still refused.
+        """
+        if request.headers.get("authorization") is None:
+            cookie = request.cookies.get(csrf.SESSION_COOKIE)
+            if cookie:
+                try:
+                    return await self.caller(request)
+                except Unauthenticated:
+                    pass
             return self.of(PUBLIC_PRINCIPAL, None, anonymous=True)
         return await self.caller(request)

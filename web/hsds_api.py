@@ -98,7 +98,9 @@ def _bad(parameter: str, message: str) -> BadUserInput:
 
 
 def check_parameters(query: Any, accepted: frozenset[str]) -> None:
-    """``UNSUPPORTED_PARAMETER`` for the first query parameter the route does not take."""
+    """``UNSUPPORTED_PARAMETER`` for the first query parameter the route does not take;
+    ``BAD_USER_INPUT`` for one given twice (only one value would be read)."""
+    seen: set[str] = set()
     for name, raw in query.multi_items():
         problem = text_problem(name + raw)
         if problem is not None:
@@ -111,6 +113,14 @@ def check_parameters(query: Any, accepted: frozenset[str]) -> None:
                 parameter=clean(name)[:QUOTE_LIMIT],
                 supported=sorted(accepted),
             )
+        if name in seen:
+            raise BadUserInput(
+                f"`{name}` is given more than once; give it once"
+                + (" (several ids separated by commas)" if name == "taxonomy_term_id" else ""),
+                reason="REPEATED_PARAMETER",
+                parameter=name,
+            )
+        seen.add(name)
     for name in UNSUPPORTED:
         if query.get(name):
             raise UnsupportedParameter(

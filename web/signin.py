@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -140,13 +141,20 @@ class People:
                 detail=None,
             )
 
-    async def request_reset(self, email: str, client_ip: str) -> None:
-        """E-mail a reset link when the address is a person's; the same answer either way."""
+    async def request_reset(
+        self, email: str, client_ip: str
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Issue a reset link when the address is a person's; what then sends its e-mail.
+
+        The caller answers first and sends after (a background task), so the answer takes as
+        long whether or not the address has an account: waiting for the mail server only for
+        people's addresses would tell anyone timing the form which ones do.
+        """
         self.limiter.admit(client_ip)
         async with self.db.write_session() as session:
             person = await signin.person_for_reset(session, email)
             if person is None or person.email is None:
-                return
+                return None
             token = await signin.issue_link(
                 session, person, signin.RESET, self.settings.signin, None
             )
@@ -158,8 +166,12 @@ class People:
                 action="credentials.password.reset_requested",
                 detail={"clientIp": client_ip},
             )
-        try:
-            await send_link(self.settings, address, name, token, invitation=False)
-        except (NotConfigured, DeliveryFailed) as error:
-            # The person sees the same answer; the operator sees why no mail left.
-            log.warning("password reset e-mail not sent: %s", error)
+
+        async def send() -> None:
+            try:
+                await send_link(self.settings, address, name, token, invitation=False)
+            except (NotConfigured, DeliveryFailed) as error:
+                # The person sees the same answer; the operator sees why no mail left.
+                log.warning("password reset e-mail not sent: %s", error)
+
+        return send
