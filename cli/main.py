@@ -13,6 +13,7 @@ import typer
 from sharegraph.cli.audit import audit_app
 from sharegraph.cli.export import export_command
 from sharegraph.cli.importing import import_command
+from sharegraph.cli.replicate import replicate_command
 from sharegraph.cli.worker import worker
 from sharegraph.errors import SharegraphError
 from sharegraph.settings import Settings, default_database_url
@@ -29,6 +30,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.command("export")(export_command)
 app.command("import")(import_command)
+app.command("replicate")(replicate_command)
 app.command()(worker)
 
 DatabaseOption = Annotated[
