@@ -45,6 +45,7 @@ from sharegraph.graph.mutations import DataMutation
 from sharegraph.graph.queries import DataQuery
 from sharegraph.graph.queues import QueueMutation, QueueQuery
 from sharegraph.graph.referrals import ReferralMutation
+from sharegraph.graph.replication import ReplicationQuery
 from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.subscriptions import Subscription
@@ -68,6 +69,7 @@ Query = merge_types(
         InventoryQuery,
         QueueQuery,
         FederationQuery,
+        ReplicationQuery,
     ),
 )
 Mutation = merge_types(

@@ -281,3 +281,48 @@ def test_cli_one_pass_with_json_and_a_clear_error_for_a_bad_target(
         failed = runner.invoke(app, [*base, "--to", bad])
         assert failed.exit_code == 1, (bad, failed.output)
         assert "error" in failed.output and "Traceback" not in failed.output, failed.output
+
+
+STATUS_QUERY = """
+{ replicationStatus { principalName what target mode rowsWritten rowsPerSecond lagSeconds
+  lagSecondsAtPass events policyVersion } }
+"""
+
+
+async def test_replication_status_shows_lag_and_rate_to_whom_it_concerns(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    backend: str,
+    tmp_path: Path,
+) -> None:
+    url = await _target_url(databases, backend, tmp_path)
+    first = await _replicate(seeded_db, url, ADMIN)
+    async for api in make_api(seeded_db, keys):
+        mine = (await api.data("prairie-admin", STATUS_QUERY))["replicationStatus"]
+        assert len(mine) == 1
+        assert mine[0]["mode"] == "full" and mine[0]["rowsWritten"] == first.rows_written
+        assert mine[0]["rowsPerSecond"] > 0 and mine[0]["lagSeconds"] == 0
+        assert "password" not in mine[0]["target"]
+        # another tenant's admin and a partner see nothing of Prairie's target
+        assert (await api.data("lakeside-admin", STATUS_QUERY))["replicationStatus"] == []
+        assert (await api.data("eastside-portal", STATUS_QUERY))["replicationStatus"] == []
+        # a write makes the target lag until the next pass
+        records = await api.data(
+            "prairie-admin", "{ contactRecords(first: 1) { edges { node { id version } } } }"
+        )
+        node = records["contactRecords"]["edges"][0]["node"]
+        update = "mutation($input: UpdateContactRecordInput!) { updateContactRecord(input: $input) { contactRecord { id } } }"
+        await api.data(
+            "prairie-admin",
+            update,
+            {"input": {"id": node["id"], "version": node["version"], "narrative": "called back"}},
+        )
+        behind = (await api.data("prairie-admin", STATUS_QUERY))["replicationStatus"][0]
+        assert behind["lagSeconds"] > 0
+        await _replicate(seeded_db, url, ADMIN)
+        now = (await api.data("prairie-admin", STATUS_QUERY))["replicationStatus"][0]
+        assert now["mode"] == "incremental" and now["events"] == 1 and now["lagSeconds"] == 0
+        assert now["rowsWritten"] == 1
+    rows = await _target_rows(url)
+    assert rows[str(from_global_id(node["id"])[1])]["narrative"] == "called back"

@@ -27,6 +27,7 @@ from sharegraph.datastore.models.queues import (
     ReferralQueue,
 )
 from sharegraph.datastore.models.referrals import FollowUp, Outcome, Referral, ReferralStatusChange
+from sharegraph.datastore.models.replication import ReplicationStatus
 from sharegraph.datastore.models.resources import (
     Address,
     Attribute,
@@ -104,6 +105,7 @@ __all__ = [
     "Referral",
     "ReferralQueue",
     "ReferralStatusChange",
+    "ReplicationStatus",
     "RoleAssignment",
     "Schedule",
     "ScheduledCapacityChange",

@@ -25,6 +25,7 @@ from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.datastore import policy_version
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import ReplicationStatus
 from sharegraph.datastore.relay import START, Cursor, EventRelay, head, read_after
 from sharegraph.exporters.contact_records import ExportedRecord
 from sharegraph.exporters.disclosures import DisclosureLog
@@ -143,8 +144,33 @@ class Replicator:
             or point.policy_version != version
             or _now() - point.reconciled_at >= self.reconcile_every
         ):
-            return await self._full(plan, version, point)
-        return await self._incremental(plan, point)
+            return await self._record(await self._full(plan, version, point))
+        return await self._record(await self._incremental(plan, point))
+
+    async def _record(self, result: PassResult) -> PassResult:
+        """Where this target stands, for ``replicationStatus`` (sharegraph's database)."""
+        key = (self.principal_id, result.what, self.target.display)
+        values = {
+            "mode": "full" if result.full else "incremental",
+            "cursor_position": result.cursor.position,
+            "policy_version": result.policy_version,
+            "rows_written": result.rows_written,
+            "rows_deleted": result.rows_deleted,
+            "events": result.events,
+            "rows_per_second": result.rows_per_second,
+            "lag_seconds": result.lag_seconds,
+            "passed_at": _now(),
+        }
+        async with self.db.write_session() as session:
+            row = await session.get(ReplicationStatus, key)
+            if row is None:
+                session.add(
+                    ReplicationStatus(principal_id=key[0], what=key[1], target=key[2], **values)
+                )
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+        return result
 
     async def _full(self, plan: AccessPlan, version: int, point: t.Checkpoint | None) -> PassResult:
         began = time.monotonic()
