@@ -73,15 +73,13 @@ def replicate_command(
         ),
     ] = None,
 ) -> None:
-    """Replicate contact records (and, later, resources) into an external SQL database."""
+    """Replicate what a principal may read into an external SQL database (README,
+    "Replication")."""
     from sharegraph.datastore.engine import Database
     from sharegraph.datastore.migrate import ensure_migrated
     from sharegraph.exporters.replication.run import PassResult, Replicator, follow_passes
     from sharegraph.exporters.replication.target import Target
 
-    if what is not ReplicateWhat.CONTACT_RECORDS:
-        typer.echo(f"error: --what {what.value} is not available yet", err=True)
-        raise typer.Exit(2)
     settings = Settings.from_env(database_url=database or default_database_url())
 
     def report(results: list[PassResult]) -> None:
@@ -101,7 +99,12 @@ def replicate_command(
             replicator = Replicator(db, target, principal.id)
 
             async def passes() -> list[PassResult]:
-                return [await replicator.contact_records(full=full)]
+                results = []
+                if what is not ReplicateWhat.RESOURCES:
+                    results.append(await replicator.contact_records(full=full))
+                if what is not ReplicateWhat.CONTACT_RECORDS:
+                    results.append(await replicator.resources(full=full))
+                return results
 
             if follow:
                 await follow_passes(replicator, passes, report)

@@ -271,9 +271,12 @@ def test_cli_one_pass_with_json_and_a_clear_error_for_a_bad_target(
         pytest.skip("the CLI is the same on both backends")
     runner = CliRunner()
     base = ["replicate", "--database", seeded_db.url, "--as", "eastside-portal"]
-    ok = runner.invoke(app, [*base, "--to", f"sqlite:///{tmp_path / 't.db'}", "--json"])
+    to = ["--to", f"sqlite:///{tmp_path / 't.db'}"]
+    ok = runner.invoke(app, [*base, *to, "--what", "all", "--json"])
     assert ok.exit_code == 0, ok.output
-    report = json.loads(ok.stdout.strip().splitlines()[-1])
+    reports = [json.loads(line) for line in ok.stdout.strip().splitlines()]
+    assert [r["what"] for r in reports] == ["contact-records", "resources"]
+    report = reports[0]
     assert report["mode"] == "full" and report["rowsWritten"] > 0
     assert {"lagSeconds", "rowsPerSecond", "cursor"} <= set(report)
     for bad in ("nonsense://x", "not a url", "postgresql+asyncpg://nobody@127.0.0.1:1/none",
@@ -326,3 +329,68 @@ async def test_replication_status_shows_lag_and_rate_to_whom_it_concerns(
         assert now["rowsWritten"] == 1
     rows = await _target_rows(url)
     assert rows[str(from_global_id(node["id"])[1])]["narrative"] == "called back"
+
+
+SALS = """
+query($after: String) {
+  serviceAtLocations(first: 100, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id service { id name } location { id name } } }
+  }
+}
+"""
+
+
+async def _target_table(url: str, table: str) -> dict[str, dict[str, Any]]:
+    target = Target(url)
+    try:
+        rows = await target.run(
+            lambda c: c.execute(text(f"SELECT * FROM {table}")).mappings().all()
+        )
+    finally:
+        await target.dispose()
+    return {row["id"]: dict(row) for row in rows}
+
+
+@pytest.mark.parametrize("principal", ["eastside-portal", "prairie-admin"])
+async def test_resources_land_in_hsds_tables_as_the_principal_reads_them(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    backend: str,
+    tmp_path: Path,
+    principal: str,
+) -> None:
+    url = await _target_url(databases, backend, tmp_path)
+    target = Target(url)
+    try:
+        replicator = Replicator(seeded_db, target, demo_id("principal", principal), page_size=7)
+        first = await replicator.resources()
+        again = await replicator.resources()
+    finally:
+        await target.dispose()
+    assert first.full and first.rows_written > 0
+    assert not again.full and again.rows_written == 0
+    sals = await _target_table(url, "service_at_location")
+    services = await _target_table(url, "service")
+    locations = await _target_table(url, "location")
+    async for api in make_api(seeded_db, keys):
+        readable: dict[str, dict[str, Any]] = {}
+        after = None
+        while True:
+            page = (await api.data(principal, SALS, {"after": after}))["serviceAtLocations"]
+            for edge in page["edges"]:
+                readable[str(from_global_id(edge["node"]["id"])[1])] = edge["node"]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert readable and set(sals) == set(readable)
+    for sal_id, node in readable.items():
+        service_id = str(from_global_id(node["service"]["id"])[1])
+        location_id = str(from_global_id(node["location"]["id"])[1])
+        assert sals[sal_id]["service_id"] == service_id
+        assert sals[sal_id]["location_id"] == location_id
+        assert services[service_id]["name"] == node["service"]["name"]
+        assert locations[location_id]["name"] == node["location"]["name"]
+    assert await _target_table(url, "organization")
+    assert await _target_table(url, "address")

@@ -27,10 +27,12 @@ from sharegraph.datastore import policy_version
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ReplicationStatus
 from sharegraph.datastore.relay import START, Cursor, EventRelay, head, read_after
-from sharegraph.exporters.contact_records import ExportedRecord
+from sharegraph.exporters.contact_records import ExportedRecord, ExportFilter
 from sharegraph.exporters.disclosures import DisclosureLog
 from sharegraph.exporters.replication import contact_records as cr
+from sharegraph.exporters.replication import resources as rs
 from sharegraph.exporters.replication import target as t
+from sharegraph.exporters.resources import service_batches
 from sharegraph.exporters.run_as import RunAs
 
 PAGE_SIZE = 1000
@@ -101,7 +103,7 @@ class Replicator:
             version = await policy_version.current(session)
         return version, await self._run_as.plan(self.db, self.principal_id)
 
-    def _log(self, plan: AccessPlan) -> DisclosureLog:
+    def _log(self, plan: AccessPlan, what: str = cr.WHAT) -> DisclosureLog:
         principal = plan.principal
         recipient = (
             f"tenant:{principal.tenant_id}"
@@ -114,7 +116,7 @@ class Replicator:
             purpose="replication",
             detail={
                 "channel": "replication",
-                "what": cr.WHAT,
+                "what": what,
                 "target": self.target.display,
                 "asPrincipal": principal.name,
             },
@@ -215,6 +217,89 @@ class Replicator:
 
         removed = await self.target.run(end)
         return PassResult(cr.WHAT, True, written, removed, 0, seconds, lag, cursor, version)
+
+    # -- resources ------------------------------------------------------------------------------
+    async def resources(self, *, full: bool = False) -> PassResult:
+        await self.target.prepare()
+        version, plan = await self._plan()
+        point = await self.target.run(lambda c: t.read_checkpoint(c, self.principal_id, rs.WHAT))
+        began = time.monotonic()
+        async with self.db.read_session() as session:
+            cursor = await head(session)
+            lag = await _lag(session, point)
+            events = 0
+            due = (
+                full
+                or point is None
+                or point.policy_version != version
+                or _now() - point.reconciled_at >= self.reconcile_every
+            )
+            if not due and point is not None:
+                after = Cursor(point.cursor_xid, point.cursor_position)
+                while not due:
+                    page = await read_after(session, after, EVENT_PAGE)
+                    if not page:
+                        break
+                    events += len(page)
+                    due = rs.directory_changed(page)
+                    after = page[-1].cursor
+        if not due:
+            assert point is not None
+            moved = replace(point, cursor_xid=cursor.xid, cursor_position=cursor.position,
+                            updated_at=_now(), lag_seconds=int(lag))  # fmt: skip
+            await self.target.run(lambda c: t.write_checkpoint(c, moved))
+            seconds = time.monotonic() - began
+            return await self._record(
+                PassResult(rs.WHAT, False, 0, 0, events, seconds, lag, cursor, version)
+            )
+        access = Disclosure(plan, Action.READ)
+        pass_id = uuid.uuid4().hex
+        written = 0
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            if not self.db.is_sqlite:
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            batches = service_batches(session, access, ExportFilter(), batch_size=self.page_size)
+            async for rows, objects in batches:
+                tables = rs.target_rows(objects, pass_id)
+                owners = {str(r.id): r.tenant_id for r in rows}
+                log = self._log(plan, rs.WHAT)
+                for obj in objects:
+                    owner = owners[obj["id"]]
+                    log.count(owner, "Service", access.coordinates("Service", owner))
+                await log.write(self.db)
+
+                def write_page(c: Connection, found: Any = tables) -> None:
+                    rs.write(c, found)
+
+                await self.target.run(write_page)
+                written += sum(len(found) for found in tables.values())
+                self._pages += 1
+                if self.after_page is not None:
+                    self.after_page(self._pages)
+        seconds = time.monotonic() - began
+        done = _now()
+        finished = t.Checkpoint(
+            principal_id=self.principal_id,
+            what=rs.WHAT,
+            cursor_xid=cursor.xid,
+            cursor_position=cursor.position,
+            policy_version=version,
+            reconciled_at=done,
+            updated_at=done,
+            rows_written=written,
+            rows_per_second=int(written / seconds) if seconds > 0 else 0,
+            lag_seconds=int(lag),
+        )
+
+        def end(connection: Connection) -> int:
+            removed = rs.sweep(connection, pass_id)
+            t.write_checkpoint(connection, finished)
+            return removed
+
+        removed = await self.target.run(end)
+        return await self._record(
+            PassResult(rs.WHAT, True, written, removed, events, seconds, lag, cursor, version)
+        )
 
     async def _incremental(self, plan: AccessPlan, point: t.Checkpoint) -> PassResult:
         began = time.monotonic()
