@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import strawberry
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from sharegraph.datastore import models as m
 from sharegraph.datastore.enums import Role
-from sharegraph.datastore.relay import START, cursor_at, read_after
 from sharegraph.graph.context import Info
 from sharegraph.graph.relay import to_global_id
 
@@ -74,8 +73,14 @@ class ReplicationQuery:
             m.Principal.tenant_id.in_(administered),
             m.Principal.partner_organization_id.in_(hosted),
         )
+        # The oldest event after each target's position, in the same statement (no N+1).
+        oldest = (
+            select(func.min(m.Event.occurred_at))
+            .where(m.Event.position > m.ReplicationStatus.cursor_position)
+            .scalar_subquery()
+        )
         statement = (
-            select(m.ReplicationStatus, m.Principal.name)
+            select(m.ReplicationStatus, m.Principal.name, oldest)
             .join(m.Principal, m.Principal.id == m.ReplicationStatus.principal_id)
             .where(visible)
             .order_by(m.ReplicationStatus.passed_at.desc())
@@ -84,27 +89,27 @@ class ReplicationQuery:
         found = []
         async with info.context.db() as session:
             rows = (await session.execute(statement)).all()
-            for status, name in rows:
-                cursor = START
-                if status.cursor_position:
-                    cursor = await cursor_at(session, status.cursor_position) or START
-                first = await read_after(session, cursor, 1)
-                lag = (now - first[0].occurred_at).total_seconds() if first else 0.0
-                found.append(
-                    ReplicationTarget(
-                        principal_id=strawberry.ID(to_global_id("Principal", status.principal_id)),
-                        principal_name=name,
-                        what=status.what,
-                        target=status.target,
-                        mode=status.mode,
-                        passed_at=status.passed_at,
-                        rows_written=status.rows_written,
-                        rows_deleted=status.rows_deleted,
-                        events=status.events,
-                        rows_per_second=status.rows_per_second,
-                        lag_seconds_at_pass=status.lag_seconds,
-                        lag_seconds=max(0.0, lag),
-                        policy_version=status.policy_version,
-                    )
+        for status, name, behind in rows:
+            lag = (now - utc(behind)).total_seconds() if behind is not None else 0.0
+            found.append(
+                ReplicationTarget(
+                    principal_id=strawberry.ID(to_global_id("Principal", status.principal_id)),
+                    principal_name=name,
+                    what=status.what,
+                    target=status.target,
+                    mode=status.mode,
+                    passed_at=status.passed_at,
+                    rows_written=status.rows_written,
+                    rows_deleted=status.rows_deleted,
+                    events=status.events,
+                    rows_per_second=status.rows_per_second,
+                    lag_seconds_at_pass=status.lag_seconds,
+                    lag_seconds=max(0.0, lag),
+                    policy_version=status.policy_version,
                 )
+            )
         return found
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
