@@ -63,6 +63,9 @@ def replicate_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per pass (lag, rows/s...).")
     ] = False,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, help="Records per page and target transaction.")
+    ] = 1000,
     database: Annotated[
         str | None,
         typer.Option(
@@ -96,7 +99,7 @@ def replicate_command(
             await ensure_migrated(db)
             principal = await _principal(db, as_principal)
             target = Target(to)
-            replicator = Replicator(db, target, principal.id)
+            replicator = Replicator(db, target, principal.id, page_size=page_size)
 
             async def passes() -> list[PassResult]:
                 results = []

@@ -394,3 +394,51 @@ async def test_resources_land_in_hsds_tables_as_the_principal_reads_them(
         assert locations[location_id]["name"] == node["location"]["name"]
     assert await _target_table(url, "organization")
     assert await _target_table(url, "address")
+
+
+async def test_kill_9_mid_run_then_a_rerun_gives_the_same_result(
+    seeded_db: Database, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    import asyncio
+    import signal
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    command = [
+        "-m", "sharegraph.cli", "replicate", "--database", seeded_db.url,
+        "--to", url, "--as", "prairie-admin",
+    ]  # fmt: skip
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, *command, "--page-size", "2",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    killed = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and child.returncode is None:
+            try:
+                count = len(await _target_rows(url))
+            except Exception:  # not created yet, or locked by the writer
+                count = 0
+            if count >= 20:
+                child.send_signal(signal.SIGKILL)
+                killed = True
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        if child.returncode is None and not killed:
+            child.kill()
+        await child.wait()
+    assert killed, "the pass ended before it could be killed"
+    assert child.returncode == -signal.SIGKILL
+    assert 20 <= len(await _target_rows(url)) < 200  # half-written
+    rerun = await asyncio.create_subprocess_exec(
+        sys.executable, *command, "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await rerun.communicate()
+    assert rerun.returncode == 0, err
+    assert json.loads(out)["mode"] == "full"  # no checkpoint yet: the copy starts again
+    async for api in make_api(seeded_db, keys):
+        await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
