@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -30,6 +30,7 @@ from sharegraph.datastore.relay import START, Cursor, EventRelay, head, read_aft
 from sharegraph.exporters.contact_records import ExportedRecord, ExportFilter
 from sharegraph.exporters.disclosures import DisclosureLog
 from sharegraph.exporters.replication import contact_records as cr
+from sharegraph.exporters.replication import related as rel
 from sharegraph.exporters.replication import resources as rs
 from sharegraph.exporters.replication import target as t
 from sharegraph.exporters.resources import service_batches
@@ -123,12 +124,18 @@ class Replicator:
         )
 
     async def _page_written(
-        self, plan: AccessPlan, records: list[ExportedRecord], work: Callable[[Connection], Any]
+        self,
+        plan: AccessPlan,
+        records: list[ExportedRecord],
+        work: Callable[[Connection], Any],
+        related: Sequence[tuple[str, uuid.UUID, uuid.UUID, Iterable[str]]] = (),
     ) -> None:
-        if records:  # on record before the target has it
+        if records or related:  # on record before the target has it
             log = self._log(plan)
             for record in records:
                 log.record(record.owner, cr.RECORD_TYPE, record.id, record.coordinates)
+            for type_name, owner, row_id, coordinates in related:
+                log.record(owner, type_name, row_id, coordinates)
             await log.write(self.db)
         await self.target.run(work)
         self._pages += 1
@@ -195,6 +202,17 @@ class Replicator:
 
                 await self._page_written(plan, batch, page)
                 written += len(rows)
+            for kind in rel.KINDS:
+                async for found, disclosed in rel.batches(
+                    session, access, kind, pass_id, self.page_size
+                ):
+
+                    def related_page(c: Connection, k: Any = kind, f: Any = found) -> None:
+                        rel.write(c, k.table, f, [])
+
+                    named = [(kind.type_name, *d) for d in disclosed]
+                    await self._page_written(plan, [], related_page, named)
+                    written += len(found)
         seconds = time.monotonic() - began
         done = _now()
         finished = t.Checkpoint(
@@ -211,7 +229,7 @@ class Replicator:
         )
 
         def end(connection: Connection) -> int:
-            removed = cr.sweep(connection, pass_id)
+            removed = cr.sweep(connection, pass_id) + rel.sweep(connection, pass_id)
             t.write_checkpoint(connection, finished)
             return removed
 
@@ -314,13 +332,33 @@ class Replicator:
                 if not page:
                     break
                 ids = await cr.affected_records(session, page)
+                by_type: dict[str, set[uuid.UUID]] = {}
+                for event in page:
+                    by_type.setdefault(event.record_type, set()).add(event.record_id)
+                others = await rel.affected(session, by_type, ids)
             found: list[ExportedRecord] = []
-            if ids:
-                async with self.db.read_session(rls=plan.rls_scope()) as session:
+            related: list[tuple[Any, list[dict[str, Any]], list[str]]] = []
+            named: list[tuple[str, uuid.UUID, uuid.UUID, Iterable[str]]] = []
+            async with self.db.read_session(rls=plan.rls_scope()) as session:
+                if ids:
                     records = cr.stream(session, access, self.page_size, sorted(ids))
                     layout = await records.layout()
                     async for batch in records.batches(layout):
                         found += batch
+                for kind in rel.KINDS:
+                    wanted = others[kind.type_name]
+                    if not wanted:
+                        continue
+                    kept: list[dict[str, Any]] = []
+                    async for part, disclosed in rel.batches(
+                        session, access, kind, "incremental", self.page_size, sorted(wanted)
+                    ):
+                        kept += part
+                        named += [(kind.type_name, *d) for d in disclosed]
+                    left = sorted(str(i) for i in wanted - {uuid.UUID(r["id"]) for r in kept})
+                    related.append((kind.table, kept, left))
+                    written += len(kept)
+                    removed += len(left)
             rows, needs = cr.target_rows(found, "incremental")
             gone = sorted(str(i) for i in ids - {r.id for r in found})
             cursor = page[-1].cursor
@@ -336,11 +374,13 @@ class Replicator:
             )
 
             def work(c: Connection, r: Any = rows, n: Any = needs, g: Any = gone,
-                     p: t.Checkpoint = moved) -> None:  # fmt: skip
+                     o: Any = related, p: t.Checkpoint = moved) -> None:  # fmt: skip
                 cr.write(c, r, n, g)
+                for table, kept, left in o:
+                    rel.write(c, table, kept, left)
                 t.write_checkpoint(c, p)
 
-            await self._page_written(plan, found, work)
+            await self._page_written(plan, found, work, named)
         seconds = time.monotonic() - began
         return PassResult(
             cr.WHAT, False, written, removed, events, seconds, lag, cursor, point.policy_version
