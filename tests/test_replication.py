@@ -468,3 +468,36 @@ async def test_kill_9_mid_run_then_a_rerun_gives_the_same_result(
     assert json.loads(out)["mode"] == "full"  # no checkpoint yet: the copy starts again
     async for api in make_api(seeded_db, keys):
         await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
+
+
+async def test_a_crash_in_an_incremental_pass_then_a_rerun_gives_the_same_result(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    backend: str,
+    tmp_path: Path,
+) -> None:
+    url = await _target_url(databases, backend, tmp_path)
+    await _replicate(seeded_db, url, ADMIN)
+    update = "mutation($input: UpdateContactRecordInput!) { updateContactRecord(input: $input) { contactRecord { id } } }"
+    async for api in make_api(seeded_db, keys):
+        listed = await api.data(
+            "prairie-admin", "{ contactRecords(first: 3) { edges { node { id version } } } }"
+        )
+        for i, edge in enumerate(listed["contactRecords"]["edges"]):
+            node = edge["node"]
+            change = {"id": node["id"], "version": node["version"], "narrative": f"changed {i}"}
+            await api.data("prairie-admin", update, {"input": change})
+
+        def crash(pages: int) -> None:
+            raise Crash
+
+        with pytest.raises(Crash):  # the page is written with its checkpoint, then it dies
+            await _replicate(seeded_db, url, ADMIN, after_page=crash)
+        rerun = await _replicate(seeded_db, url, ADMIN)
+        assert not rerun.full
+        await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
+        rows = await _target_rows(url)
+        assert sorted(
+            r["narrative"] for r in rows.values() if (r["narrative"] or "").startswith("changed")
+        ) == ["changed 0", "changed 1", "changed 2"]
