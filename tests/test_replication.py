@@ -501,3 +501,46 @@ async def test_a_crash_in_an_incremental_pass_then_a_rerun_gives_the_same_result
         assert sorted(
             r["narrative"] for r in rows.values() if (r["narrative"] or "").startswith("changed")
         ) == ["changed 0", "changed 1", "changed 2"]
+
+
+async def test_follow_keeps_the_target_in_sync(
+    seeded_db: Database, keys: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    import asyncio
+    import signal
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'followed.db'}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sharegraph.cli", "replicate", "--database", seeded_db.url,
+        "--to", url, "--as", "prairie-admin", "--follow", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        first = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
+        assert first["mode"] == "full"
+        update = "mutation($input: UpdateContactRecordInput!) { updateContactRecord(input: $input) { contactRecord { id } } }"
+        async for api in make_api(seeded_db, keys):
+            listed = await api.data(
+                "prairie-admin", "{ contactRecords(first: 1) { edges { node { id version } } } }"
+            )
+            node = listed["contactRecords"]["edges"][0]["node"]
+            change = {"id": node["id"], "version": node["version"], "narrative": "followed"}
+            await api.data("prairie-admin", update, {"input": change})
+        record = str(from_global_id(node["id"])[1])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if (await _target_rows(url))[record]["narrative"] == "followed":
+                break
+            await asyncio.sleep(0.1)
+        assert (await _target_rows(url))[record]["narrative"] == "followed"
+    finally:
+        if child.returncode is None:
+            child.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(child.wait(), 10)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
