@@ -544,3 +544,44 @@ async def test_follow_keeps_the_target_in_sync(
         except TimeoutError:
             child.kill()
             await child.wait()
+
+
+async def test_a_deleted_directory_record_leaves_the_target(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    backend: str,
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import select
+
+    from sharegraph.datastore.models import Phone
+    from sharegraph.graph.relay import to_global_id
+
+    url = await _target_url(databases, backend, tmp_path)
+    target = Target(url)
+    try:
+        replicator = Replicator(seeded_db, target, ADMIN)
+        await replicator.resources()
+        phones = await _target_table(url, "phone")
+        async with seeded_db.read_session() as session:
+            phone = (
+                await session.execute(
+                    select(Phone.id, Phone.version)
+                    .where(Phone.id.in_([uuid.UUID(p) for p in phones]))
+                    .order_by(Phone.id)
+                    .limit(1)
+                )
+            ).one()
+        async for api in make_api(seeded_db, keys):
+            await api.data(
+                "prairie-admin",
+                "mutation($input: DeletePhoneInput!) { deletePhone(input: $input) { deletedId } }",
+                {"input": {"id": to_global_id("Phone", phone.id), "version": phone.version}},
+            )
+        after = await replicator.resources()
+        assert after.full and after.events >= 1 and after.rows_deleted >= 1
+        assert str(phone.id) not in await _target_table(url, "phone")
+        assert set(await _target_table(url, "phone")) == set(phones) - {str(phone.id)}
+    finally:
+        await target.dispose()
