@@ -15,6 +15,7 @@ from sharegraph.cli.audit import audit_app
 from sharegraph.cli.export import export_command
 from sharegraph.cli.importing import import_command
 from sharegraph.cli.progress import progress_bar
+from sharegraph.cli.replicate import replicate_command
 from sharegraph.cli.schema import schema_command
 from sharegraph.cli.worker import worker
 from sharegraph.errors import SharegraphError
@@ -38,6 +39,7 @@ app.add_typer(audit_app, name="audit")
 app.command("export")(export_command)
 app.command("import")(import_command)
 app.command("schema")(schema_command)
+app.command("replicate")(replicate_command)
 app.command()(worker)
 
 

@@ -49,6 +49,7 @@ class ExportFilter:
     started_before: datetime | None = None
     updated_after: datetime | None = None
     form_ids: tuple[uuid.UUID, ...] = ()
+    ids: tuple[uuid.UUID, ...] = ()  # only these records (replication re-checks them)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ class ContactRecordStream:
         where = [self.access.where(ContactRecord)]
         if flt.tenant_ids:
             where.append(ContactRecord.tenant_id.in_(flt.tenant_ids))
+        if flt.ids:
+            where.append(ContactRecord.id.in_(flt.ids))
         if flt.started_after is not None:
             where.append(ContactRecord.started_at >= flt.started_after)
         if flt.started_before is not None:

@@ -49,6 +49,7 @@ from sharegraph.graph.mutations import DataMutation
 from sharegraph.graph.queries import DataQuery
 from sharegraph.graph.queues import QueueMutation, QueueQuery
 from sharegraph.graph.referrals import ReferralMutation
+from sharegraph.graph.replication import ReplicationQuery
 from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.subscriptions import Subscription
@@ -74,6 +75,7 @@ Query = merge_types(
         QueueQuery,
         InboxQuery,
         FederationQuery,
+        ReplicationQuery,
     ),
 )
 Mutation = merge_types(

@@ -33,6 +33,7 @@ from sharegraph.datastore.models.referrals import (
     ReferralNote,
     ReferralStatusChange,
 )
+from sharegraph.datastore.models.replication import ReplicationStatus
 from sharegraph.datastore.models.resources import (
     Address,
     Attribute,
@@ -113,6 +114,7 @@ __all__ = [
     "ReferralNote",
     "ReferralQueue",
     "ReferralStatusChange",
+    "ReplicationStatus",
     "RoleAssignment",
     "Schedule",
     "ScheduledCapacityChange",

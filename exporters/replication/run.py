@@ -1,0 +1,417 @@
+"""One replication pass, and ``--follow``: the loop that keeps a target in sync.
+
+A pass is **full** on the first run, after the sharing rules changed (policy version), and
+when the last full pass is older than ``reconcile_every``; otherwise **incremental** from the
+checkpoint. Every page is written to the target in one transaction together with its
+checkpoint (incremental) or with its pass marker (full; the checkpoint moves only when the full
+pass ends), so a crash anywhere leaves a target that the next run brings to the same result.
+Each page is recorded as a disclosure in the audit trail before it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection
+
+from sharegraph.authz.disclosure import Disclosure
+from sharegraph.authz.plan import AccessPlan, Action
+from sharegraph.datastore import policy_version
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import ReplicationStatus
+from sharegraph.datastore.relay import START, Cursor, EventRelay, head, read_after
+from sharegraph.exporters.contact_records import ExportedRecord, ExportFilter
+from sharegraph.exporters.disclosures import DisclosureLog
+from sharegraph.exporters.replication import contact_records as cr
+from sharegraph.exporters.replication import related as rel
+from sharegraph.exporters.replication import resources as rs
+from sharegraph.exporters.replication import target as t
+from sharegraph.exporters.resources import service_batches
+from sharegraph.exporters.run_as import RunAs
+
+PAGE_SIZE = 1000
+EVENT_PAGE = 500
+RECONCILE_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    what: str
+    full: bool
+    rows_written: int
+    rows_deleted: int
+    events: int
+    seconds: float
+    lag_seconds: float  # how far behind the target was when the pass began
+    cursor: Cursor
+    policy_version: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_written / self.seconds if self.seconds > 0 else 0.0
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "mode": "full" if self.full else "incremental",
+            "rowsWritten": self.rows_written,
+            "rowsDeleted": self.rows_deleted,
+            "events": self.events,
+            "seconds": round(self.seconds, 3),
+            "rowsPerSecond": round(self.rows_per_second, 1),
+            "lagSeconds": round(self.lag_seconds, 3),
+            "cursor": {"xid": self.cursor.xid, "position": self.cursor.position},
+            "policyVersion": self.policy_version,
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Replicator:
+    """Replicates what ``principal_id`` may read into ``target``."""
+
+    def __init__(
+        self,
+        db: Database,
+        target: t.Target,
+        principal_id: uuid.UUID,
+        *,
+        page_size: int = PAGE_SIZE,
+        reconcile_every: timedelta = RECONCILE_EVERY,
+        after_page: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.target = target
+        self.principal_id = principal_id
+        self.page_size = page_size
+        self.reconcile_every = reconcile_every
+        self.after_page = after_page  # tests: raise here to simulate a crash after N pages
+        self._pages = 0
+        self._run_as = RunAs()
+
+    async def _plan(self) -> tuple[int, AccessPlan]:
+        # The version first: a change between the two makes the next pass a full one.
+        async with self.db.read_session() as session:
+            version = await policy_version.current(session)
+        return version, await self._run_as.plan(self.db, self.principal_id)
+
+    def _log(self, plan: AccessPlan, what: str = cr.WHAT) -> DisclosureLog:
+        principal = plan.principal
+        recipient = (
+            f"tenant:{principal.tenant_id}"
+            if principal.tenant_id
+            else f"partner:{principal.partner_organization_id}"
+        )
+        return DisclosureLog(
+            recipient=recipient,
+            principal_id=self.principal_id,
+            purpose="replication",
+            detail={
+                "channel": "replication",
+                "what": what,
+                "target": self.target.display,
+                "asPrincipal": principal.name,
+            },
+        )
+
+    async def _page_written(
+        self,
+        plan: AccessPlan,
+        records: list[ExportedRecord],
+        work: Callable[[Connection], Any],
+        related: Sequence[tuple[str, uuid.UUID, uuid.UUID, Iterable[str]]] = (),
+    ) -> None:
+        if records or related:  # on record before the target has it
+            log = self._log(plan)
+            for record in records:
+                log.record(record.owner, cr.RECORD_TYPE, record.id, record.coordinates)
+            for type_name, owner, row_id, coordinates in related:
+                log.record(owner, type_name, row_id, coordinates)
+            await log.write(self.db)
+        await self.target.run(work)
+        self._pages += 1
+        if self.after_page is not None:
+            self.after_page(self._pages)
+
+    # -- contact records ------------------------------------------------------------------------
+    async def contact_records(self, *, full: bool = False) -> PassResult:
+        await self.target.prepare()
+        version, plan = await self._plan()
+        point = await self.target.run(lambda c: t.read_checkpoint(c, self.principal_id, cr.WHAT))
+        if (
+            full
+            or point is None
+            or point.policy_version != version
+            or _now() - point.reconciled_at >= self.reconcile_every
+        ):
+            return await self._record(await self._full(plan, version, point))
+        return await self._record(await self._incremental(plan, point))
+
+    async def _record(self, result: PassResult) -> PassResult:
+        """Where this target stands, for ``replicationStatus`` (sharegraph's database)."""
+        key = (self.principal_id, result.what, self.target.display)
+        values = {
+            "mode": "full" if result.full else "incremental",
+            "cursor_position": result.cursor.position,
+            "policy_version": result.policy_version,
+            "rows_written": result.rows_written,
+            "rows_deleted": result.rows_deleted,
+            "events": result.events,
+            "rows_per_second": result.rows_per_second,
+            "lag_seconds": result.lag_seconds,
+            "passed_at": _now(),
+        }
+        async with self.db.write_session() as session:
+            row = await session.get(ReplicationStatus, key)
+            if row is None:
+                session.add(
+                    ReplicationStatus(principal_id=key[0], what=key[1], target=key[2], **values)
+                )
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+        return result
+
+    async def _full(self, plan: AccessPlan, version: int, point: t.Checkpoint | None) -> PassResult:
+        began = time.monotonic()
+        access = Disclosure(plan, Action.READ)
+        pass_id = uuid.uuid4().hex
+        written = 0
+        async with self.db.read_session() as session:
+            cursor = await head(session)  # events after it are applied by the next pass
+            lag = await _lag(session, point)
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            if not self.db.is_sqlite:
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            records = cr.stream(session, access, self.page_size)
+            layout = await records.layout()
+            async for batch in records.batches(layout):
+                rows, needs = cr.target_rows(batch, pass_id)
+
+                def page(c: Connection, r: Any = rows, n: Any = needs) -> None:
+                    cr.write(c, r, n)
+
+                await self._page_written(plan, batch, page)
+                written += len(rows)
+            for kind in rel.KINDS:
+                async for found, disclosed in rel.batches(
+                    session, access, kind, pass_id, self.page_size
+                ):
+
+                    def related_page(c: Connection, k: Any = kind, f: Any = found) -> None:
+                        rel.write(c, k.table, f, [])
+
+                    named = [(kind.type_name, *d) for d in disclosed]
+                    await self._page_written(plan, [], related_page, named)
+                    written += len(found)
+        seconds = time.monotonic() - began
+        done = _now()
+        finished = t.Checkpoint(
+            principal_id=self.principal_id,
+            what=cr.WHAT,
+            cursor_xid=cursor.xid,
+            cursor_position=cursor.position,
+            policy_version=version,
+            reconciled_at=done,
+            updated_at=done,
+            rows_written=written,
+            rows_per_second=int(written / seconds) if seconds > 0 else 0,
+            lag_seconds=int(lag),
+        )
+
+        def end(connection: Connection) -> int:
+            removed = cr.sweep(connection, pass_id) + rel.sweep(connection, pass_id)
+            t.write_checkpoint(connection, finished)
+            return removed
+
+        removed = await self.target.run(end)
+        return PassResult(cr.WHAT, True, written, removed, 0, seconds, lag, cursor, version)
+
+    # -- resources ------------------------------------------------------------------------------
+    async def resources(self, *, full: bool = False) -> PassResult:
+        await self.target.prepare()
+        version, plan = await self._plan()
+        point = await self.target.run(lambda c: t.read_checkpoint(c, self.principal_id, rs.WHAT))
+        began = time.monotonic()
+        async with self.db.read_session() as session:
+            cursor = await head(session)
+            lag = await _lag(session, point)
+            events = 0
+            due = (
+                full
+                or point is None
+                or point.policy_version != version
+                or _now() - point.reconciled_at >= self.reconcile_every
+            )
+            if not due and point is not None:
+                after = Cursor(point.cursor_xid, point.cursor_position)
+                while not due:
+                    page = await read_after(session, after, EVENT_PAGE)
+                    if not page:
+                        break
+                    events += len(page)
+                    due = rs.directory_changed(page)
+                    after = page[-1].cursor
+        if not due:
+            assert point is not None
+            moved = replace(point, cursor_xid=cursor.xid, cursor_position=cursor.position,
+                            updated_at=_now(), lag_seconds=int(lag))  # fmt: skip
+            await self.target.run(lambda c: t.write_checkpoint(c, moved))
+            seconds = time.monotonic() - began
+            return await self._record(
+                PassResult(rs.WHAT, False, 0, 0, events, seconds, lag, cursor, version)
+            )
+        access = Disclosure(plan, Action.READ)
+        pass_id = uuid.uuid4().hex
+        written = 0
+        async with self.db.read_session(rls=plan.rls_scope()) as session:
+            if not self.db.is_sqlite:
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            batches = service_batches(session, access, ExportFilter(), batch_size=self.page_size)
+            async for rows, objects in batches:
+                tables = rs.target_rows(objects, pass_id)
+                owners = {str(r.id): r.tenant_id for r in rows}
+                log = self._log(plan, rs.WHAT)
+                for obj in objects:
+                    owner = owners[obj["id"]]
+                    log.count(owner, "Service", access.coordinates("Service", owner))
+                await log.write(self.db)
+
+                def write_page(c: Connection, found: Any = tables) -> None:
+                    rs.write(c, found)
+
+                await self.target.run(write_page)
+                written += sum(len(found) for found in tables.values())
+                self._pages += 1
+                if self.after_page is not None:
+                    self.after_page(self._pages)
+        seconds = time.monotonic() - began
+        done = _now()
+        finished = t.Checkpoint(
+            principal_id=self.principal_id,
+            what=rs.WHAT,
+            cursor_xid=cursor.xid,
+            cursor_position=cursor.position,
+            policy_version=version,
+            reconciled_at=done,
+            updated_at=done,
+            rows_written=written,
+            rows_per_second=int(written / seconds) if seconds > 0 else 0,
+            lag_seconds=int(lag),
+        )
+
+        def end(connection: Connection) -> int:
+            removed = rs.sweep(connection, pass_id)
+            t.write_checkpoint(connection, finished)
+            return removed
+
+        removed = await self.target.run(end)
+        return await self._record(
+            PassResult(rs.WHAT, True, written, removed, events, seconds, lag, cursor, version)
+        )
+
+    async def _incremental(self, plan: AccessPlan, point: t.Checkpoint) -> PassResult:
+        began = time.monotonic()
+        access = Disclosure(plan, Action.READ)
+        cursor = Cursor(point.cursor_xid, point.cursor_position)
+        written = removed = events = 0
+        async with self.db.read_session() as session:
+            lag = await _lag(session, point)
+        while True:
+            async with self.db.read_session() as session:
+                page = await read_after(session, cursor, EVENT_PAGE)
+                if not page:
+                    break
+                ids = await cr.affected_records(session, page)
+                by_type: dict[str, set[uuid.UUID]] = {}
+                for event in page:
+                    by_type.setdefault(event.record_type, set()).add(event.record_id)
+                others = await rel.affected(session, by_type, ids)
+            found: list[ExportedRecord] = []
+            related: list[tuple[Any, list[dict[str, Any]], list[str]]] = []
+            named: list[tuple[str, uuid.UUID, uuid.UUID, Iterable[str]]] = []
+            async with self.db.read_session(rls=plan.rls_scope()) as session:
+                if ids:
+                    records = cr.stream(session, access, self.page_size, sorted(ids))
+                    layout = await records.layout()
+                    async for batch in records.batches(layout):
+                        found += batch
+                for kind in rel.KINDS:
+                    wanted = others[kind.type_name]
+                    if not wanted:
+                        continue
+                    kept: list[dict[str, Any]] = []
+                    async for part, disclosed in rel.batches(
+                        session, access, kind, "incremental", self.page_size, sorted(wanted)
+                    ):
+                        kept += part
+                        named += [(kind.type_name, *d) for d in disclosed]
+                    left = sorted(str(i) for i in wanted - {uuid.UUID(r["id"]) for r in kept})
+                    related.append((kind.table, kept, left))
+                    written += len(kept)
+                    removed += len(left)
+            rows, needs = cr.target_rows(found, "incremental")
+            gone = sorted(str(i) for i in ids - {r.id for r in found})
+            cursor = page[-1].cursor
+            events += len(page)
+            written += len(rows)
+            removed += len(gone)
+            moved = replace(
+                point,
+                cursor_xid=cursor.xid,
+                cursor_position=cursor.position,
+                updated_at=_now(),
+                lag_seconds=int(lag),
+            )
+
+            def work(c: Connection, r: Any = rows, n: Any = needs, g: Any = gone,
+                     o: Any = related, p: t.Checkpoint = moved) -> None:  # fmt: skip
+                cr.write(c, r, n, g)
+                for table, kept, left in o:
+                    rel.write(c, table, kept, left)
+                t.write_checkpoint(c, p)
+
+            await self._page_written(plan, found, work, named)
+        seconds = time.monotonic() - began
+        return PassResult(
+            cr.WHAT, False, written, removed, events, seconds, lag, cursor, point.policy_version
+        )
+
+
+async def _lag(session: Any, point: t.Checkpoint | None) -> float:
+    """Seconds since the oldest event the target does not reflect yet occurred (0: none)."""
+    after = START if point is None else Cursor(point.cursor_xid, point.cursor_position)
+    first = await read_after(session, after, 1)
+    return max(0.0, (_now() - t.utc(first[0].occurred_at)).total_seconds()) if first else 0.0
+
+
+async def follow_passes(
+    replicator: Replicator,
+    passes: Callable[[], Any],
+    report: Callable[[list[PassResult]], None],
+    *,
+    idle_seconds: float = 5.0,
+) -> None:
+    """Run passes for ever: after each, wait for the next committed event (the relay) or
+    ``idle_seconds`` (policy changes and the periodic reconcile are noticed then)."""
+    relay = EventRelay(replicator.db)
+    try:
+        while True:
+            results: list[PassResult] = await passes()
+            report(results)
+            cursor = min((r.cursor for r in results), default=None)
+            events = cast(AsyncGenerator[Any, None], relay.events(after=cursor))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(anext(events), timeout=idle_seconds)
+            await events.aclose()
+    finally:
+        await relay.stop()
