@@ -41,7 +41,12 @@ NOT_ON_SQLITE = "row-level security is PostgreSQL-only (SQLite has no RLS; scope
 
 
 # Migrations that put tables under row-level security, each with its own table lists.
-RLS_MIGRATIONS = ("0003_row_level_security", "0005_closed_loop_referral", "0006_data_exchange")
+RLS_MIGRATIONS = (
+    "0003_row_level_security",
+    "0005_closed_loop_referral",
+    "0006_data_exchange",
+    "0013_webhooks",
+)
 
 
 def _migration() -> ModuleType:

@@ -61,6 +61,7 @@ from sharegraph.datastore.models.tenants import (
     RoleAssignment,
     Tenant,
 )
+from sharegraph.datastore.models.webhooks import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "Address",
@@ -116,4 +117,7 @@ __all__ = [
     "TaxonomyTerm",
     "Tenant",
     "Unit",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]
