@@ -50,6 +50,7 @@ from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.subscriptions import Subscription
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
+from sharegraph.graph.webhooks import WebhookMutation, WebhookQuery
 from sharegraph.settings import Settings
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
@@ -65,6 +66,7 @@ Query = merge_types(
         EmailTemplateQuery,
         ExportJobQuery,
         ExportScheduleQuery,
+        WebhookQuery,
         InventoryQuery,
         QueueQuery,
         FederationQuery,
@@ -87,6 +89,7 @@ Mutation = merge_types(
         EmailPdfMutation,
         ExportJobMutation,
         ExportScheduleMutation,
+        WebhookMutation,
         FormSharingMutation,
     ),
 )

@@ -19,16 +19,15 @@ from typing import Any
 from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type, is_leaf_type
 
 from sharegraph.authz.authenticate import load_principal
-from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.principal import Principal
 from sharegraph.datastore import models as m
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.relay import CommittedEvent
-from sharegraph.errors import BadUserInput, Forbidden, quote
 from sharegraph.graph.live import LiveUpdates, Subscriber
 from sharegraph.graph.relay import to_global_id
 from sharegraph.graph.subscriptions import DIRECTORY_TYPES
 from sharegraph.graph.types.base import NODE_TYPES
+from sharegraph.graph.webhook_filters import FILTERS
 from sharegraph.settings import Settings
 from sharegraph.webhooks.render import FULL, Receiver
 
@@ -49,52 +48,6 @@ MODELS: dict[str, Any] = {
     "Outcome": m.Outcome,
     **{name: NODE_TYPES[name][0] for name in DIRECTORY_TYPES},
 }
-# Filter field -> (GraphQL field readable for it, record types carrying it, row attribute).
-FILTERS: dict[str, tuple[str, frozenset[str], str]] = {
-    "formIds": ("formVersion", frozenset({"ContactRecord"}), "form_version_id"),
-    "riskLevels": ("riskLevel", frozenset({"ContactRecord"}), "risk_level"),
-    "programIds": ("program", frozenset({"Referral", "ServiceCapacity"}), "program_id"),
-    "queueIds": ("queue", frozenset({"QueueEntry"}), "queue_id"),
-    "statuses": ("status", frozenset({"Referral", "FollowUp", "ServiceCapacity"}), "status"),
-}
-QUEUE = "__QUEUE__"  # queueEntryChanged needs the entry's queue
-TYPE_OF_PREFIX: dict[str, frozenset[str]] = {
-    "contact_record": frozenset({"ContactRecord"}),
-    "referral": frozenset({"Referral"}),
-    "follow_up": frozenset({"FollowUp"}),
-    "queue_entry": frozenset({"QueueEntry"}),
-    "capacity": frozenset({"ServiceCapacity"}),
-    "directory": DIRECTORY_TYPES,
-    "outcome": frozenset({"Outcome"}),
-}
-
-
-def record_types(event_types: list[str]) -> frozenset[str]:
-    found: set[str] = set()
-    for name in event_types:
-        found |= TYPE_OF_PREFIX.get(name.split(".", 1)[0], frozenset())
-    return frozenset(found)
-
-
-def check_filters(
-    plan_disclosure: Disclosure, filters: dict[str, Any], types: frozenset[str]
-) -> None:
-    """BAD_USER_INPUT when the receiver may not read a field the filter selects on."""
-    for key, values in filters.items():
-        if key not in FILTERS:
-            raise BadUserInput(f"unknown filter {quote(key)}", reason="BAD_FILTER")
-        if not values:
-            continue
-        field, carriers, _attribute = FILTERS[key]
-        for type_name in sorted(types & carriers):
-            try:
-                plan_disclosure.require_filterable(type_name, [field], use="filter")
-            except Forbidden as error:
-                raise BadUserInput(
-                    f"the receiving principal may not read {type_name}.{field}, so an endpoint "
-                    f"cannot filter on it ({key})",
-                    reason="FILTER_NOT_READABLE",
-                ) from error
 
 
 def _leaves(schema: Any, type_name: str) -> str:
@@ -107,6 +60,9 @@ def _leaves(schema: Any, type_name: str) -> str:
         and not any(isinstance(a.type, GraphQLNonNull) for a in field.args.values())
     ]
     return " ".join(names)
+
+
+QUEUE = "__QUEUE__"  # queueEntryChanged needs the entry's queue
 
 
 class WebhookRenderer:
