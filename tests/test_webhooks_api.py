@@ -189,3 +189,89 @@ async def test_who_may_manage_endpoints(seeded_db: Database, keys: dict[str, str
         }
         listed = await h.api.data("eastside-portal", "{ webhookEndpoints { id } }")
         assert listed["webhookEndpoints"] == [{"id": endpoint}]
+
+
+# -- the emergency-services story ---------------------------------------------------------------
+
+SHARE = """
+mutation($input: SharingAgreementInput!) { createSharingAgreement(input: $input) { agreement { id } } }
+"""
+NEW_RECORD = """
+mutation($input: CreateContactRecordInput!) { createContactRecord(input: $input) { contactRecord { id } } }
+"""
+
+
+async def test_the_county_crisis_team_receives_each_high_risk_record_with_granted_fields_only(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    import asyncio
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        # Riverbend stands in for the county crisis team: Prairie grants it four fields.
+        await h.api.data(
+            "prairie-admin",
+            SHARE,
+            {
+                "input": {
+                    "name": "Emergency services intake",
+                    "purpose": "emergency services",
+                    "granteeKind": "TENANT",
+                    "granteeTenantId": to_global_id("Tenant", demo_id("tenant", "riverbend")),
+                    "actions": ["read"],
+                    "fields": [
+                        "ContactRecord.startedAt",
+                        "ContactRecord.riskLevel",
+                        "ContactRecord.callerCounty",
+                    ],
+                    "rowScope": "all",
+                }
+            },
+        )
+        created = await h.api.data(
+            "riverbend-admin",
+            CREATE,
+            {
+                "input": {
+                    **_input(
+                        hook.url, "riverbend-api", filter={"riskLevels": ["high", "imminent"]}
+                    ),
+                    "eventTypes": ["contact_record.created"],
+                }
+            },
+        )
+        secret = created["createWebhookEndpoint"]["signingSecret"]
+        h.scheduler.poll_seconds = 0.2
+        await h.scheduler.start()
+        try:
+            wanted = []
+            for level in ("HIGH", "LOW", "IMMINENT"):
+                data = await h.api.data(
+                    "prairie-call-taker",
+                    NEW_RECORD,
+                    {
+                        "input": {
+                            "channel": "CALL",
+                            "startedAt": "2026-12-07T10:00:00Z",
+                            "riskLevel": level,
+                            "narrative": f"caller story {level}",
+                            "callerCounty": "Prairie County",
+                        }
+                    },
+                )
+                if level != "LOW":
+                    wanted.append(data["createContactRecord"]["contactRecord"]["id"])
+            async with asyncio.timeout(10):  # within seconds of the commits
+                while len(hook.received) < 2:  # noqa: ASYNC110 (polls a list)
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # and nothing for the low-risk record
+        finally:
+            await h.scheduler.stop()
+        payloads = [Webhook(secret).verify(r.body, r.headers) for r in hook.received]
+        assert sorted(p["data"]["id"] for p in payloads) == sorted(wanted)
+        for payload in payloads:
+            record = payload["data"]["record"]
+            assert record["riskLevel"] in ("HIGH", "IMMINENT")
+            assert record["callerCounty"] == "Prairie County"
+            assert "narrative" not in record and "answers" not in record
+            assert "ContactRecord.narrative" in payload["data"]["deniedFields"]
+            assert "caller story" not in str(payload)
