@@ -273,3 +273,43 @@ async def test_loopback_is_refused_unless_allowed(
         assert hook.received == []
         (message,) = await h.messages(endpoint)
         assert "BlockedAddress" in (message.last_error or "")
+
+
+async def test_a_worker_dying_after_sending_and_two_racing_workers_lose_nothing(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    import asyncio
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "first")
+        fanout = h.scheduler.kinds[0]
+        now = utcnow()
+        await fanout.run(Job(fanout.name, seeded_db, now, Retries()))
+        # A worker claims and sends, then dies before recording the outcome.
+        dying = Sender(h.settings.webhooks, SecretBox(KEY))
+        job = Job("webhook-delivery", seeded_db, now, Retries())
+        (claimed,) = await dying._claim(job)
+        await dying.send(claimed)
+        await dying.close()
+        await h.run()  # leased: not sent again yet
+        assert len(hook.received) == 1
+        await h.run(timedelta(minutes=2))  # the lease has expired: sent again, same id
+        assert len(hook.received) == 2
+        assert hook.received[0].headers["webhook-id"] == hook.received[1].headers["webhook-id"]
+        # Two workers racing over many messages: each delivered, none lost.
+        for i in range(6):
+            await _touch_record(h.api, seeded_db, f"race {i}")
+        second = Scheduler(seeded_db, list(h.scheduler.kinds))
+        later = utcnow() + timedelta(minutes=3)
+        await asyncio.gather(h.scheduler.run_once(later), second.run_once(later))
+        await h.run(timedelta(minutes=4))
+        messages = await h.messages(endpoint)
+        assert len(messages) == 7 and all(m.status == "delivered" for m in messages)
+        ids = [r.headers["webhook-id"] for r in hook.received]
+        assert set(ids) == {f"msg_{m.id.hex}" for m in messages}
+        for delivery in hook.received:
+            Webhook(secret).verify(delivery.body, delivery.headers)
