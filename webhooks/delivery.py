@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -227,60 +227,91 @@ class Sender:
             return claimed
 
     async def _record(self, job: Job, results: list[tuple[Claimed, Outcome]]) -> None:
+        """Every outcome of the pass in one transaction: attempts inserted together, each
+        message updated, each endpoint once (its breaker from its last outcomes)."""
         now = job.now
-        async with job.db.write_session() as session:
-            for message, outcome in results:
-                session.add(
-                    WebhookAttempt(
-                        tenant_id=message.tenant_id,
-                        message_id=message.id,
-                        endpoint_id=message.endpoint_id,
-                        attempted_at=now,
-                        status_code=outcome.status_code,
-                        error=outcome.error,
-                        latency_ms=outcome.latency_ms,
-                        response_body=outcome.body,
-                    )
-                )
-                attempts = message.attempts + 1
-                values: dict[str, Any] = {
-                    "attempts": attempts,
-                    "lease_until": None,
-                    "last_status_code": outcome.status_code,
-                    "last_error": outcome.error,
+        attempts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        endpoints: dict[uuid.UUID, tuple[int, bool]] = {}  # failures in a row at the end, gone
+        for message, outcome in results:
+            attempts.append(
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": message.tenant_id,
+                    "message_id": message.id,
+                    "endpoint_id": message.endpoint_id,
+                    "attempted_at": now,
+                    "status_code": outcome.status_code,
+                    "error": outcome.error,
+                    "latency_ms": outcome.latency_ms,
+                    "response_body": outcome.body,
                 }
-                endpoint: dict[str, Any]
-                if outcome.ok:
-                    values |= {"status": DELIVERED, "delivered_at": now}
-                    endpoint = {"consecutive_failures": 0, "circuit_open_until": None}
-                    job.succeeded(str(message.id))
-                elif outcome.status_code == 410:
-                    values |= {"status": DEAD, "last_error": "410 Gone: endpoint disabled"}
-                    endpoint = {
+            )
+            count = message.attempts + 1
+            values: dict[str, Any] = {
+                "message_id": message.id,
+                "attempts": count,
+                "last_status_code": outcome.status_code,
+                "last_error": outcome.error,
+                "status": PENDING,
+                "next_attempt_at": None,
+                "delivered_at": None,
+            }
+            failures, gone = endpoints.get(message.endpoint_id, (0, False))
+            if outcome.ok:
+                values |= {"status": DELIVERED, "delivered_at": now}
+                endpoints[message.endpoint_id] = (0, gone)
+                job.succeeded(str(message.id))
+                updates.append(values)
+                continue
+            job.done += 1
+            endpoints[message.endpoint_id] = (failures + 1, gone or outcome.status_code == 410)
+            if outcome.status_code == 410:
+                values |= {"status": DEAD, "last_error": "410 Gone: endpoint disabled"}
+            elif outcome.retry_after is not None:
+                values["next_attempt_at"] = now + outcome.retry_after
+            elif count <= len(SCHEDULE):
+                values["next_attempt_at"] = now + SCHEDULE[count - 1]
+            else:
+                values["status"] = DEAD
+            updates.append(values)
+        table: Any = WebhookMessage.__table__
+        async with job.db.write_session() as session:
+            await session.execute(insert(WebhookAttempt), attempts)
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("message_id"))
+                .values(
+                    attempts=bindparam("attempts"),
+                    last_status_code=bindparam("last_status_code"),
+                    last_error=bindparam("last_error"),
+                    status=bindparam("status"),
+                    next_attempt_at=func.coalesce(
+                        bindparam("next_attempt_at", type_=table.c.next_attempt_at.type),
+                        table.c.next_attempt_at,
+                    ),
+                    delivered_at=bindparam("delivered_at", type_=table.c.delivered_at.type),
+                    lease_until=None,
+                ),
+                updates,
+            )
+            for endpoint_id, (failures, gone) in endpoints.items():
+                changes: dict[str, Any]
+                if gone:
+                    changes = {
                         "enabled": False,
                         "disabled_reason": f"the receiver answered 410 Gone at {now.isoformat()}",
                     }
-                    job.done += 1
+                elif failures == 0:
+                    changes = {"consecutive_failures": 0, "circuit_open_until": None}
                 else:
-                    if outcome.retry_after is not None:
-                        values["next_attempt_at"] = now + outcome.retry_after
-                    elif attempts <= len(SCHEDULE):
-                        values["next_attempt_at"] = now + SCHEDULE[attempts - 1]
-                    else:
-                        values["status"] = DEAD
-                    failures = WebhookEndpoint.consecutive_failures + 1
-                    endpoint = {
-                        "consecutive_failures": failures,
-                        "circuit_open_until": _circuit(self.settings, failures, now),
+                    total = WebhookEndpoint.consecutive_failures + failures
+                    changes = {
+                        "consecutive_failures": total,
+                        "circuit_open_until": _circuit(self.settings, total, now),
                     }
-                    job.done += 1
                 await session.execute(
-                    update(WebhookMessage).where(WebhookMessage.id == message.id).values(values)
-                )
-                await session.execute(
-                    update(WebhookEndpoint)
-                    .where(WebhookEndpoint.id == message.endpoint_id)
-                    .values(endpoint)
+                    update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(changes)
                 )
 
 
