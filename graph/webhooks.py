@@ -299,15 +299,18 @@ async def _values(
     principal_id = from_global_id(given.receiving_principal_id, expected="Principal")[1]
     async with ctx.database.read_session() as session:
         receiver: Principal | None = await load_principal(session, principal_id)
+    # Only the caller's own side may receive: a tenant admin choosing a partner's principal
+    # would receive what *other* tenants share with that partner.
     allowed = receiver is not None and (
         receiver.partner_organization_id == partner
         if partner is not None
-        else receiver.tenant_id == tenant or receiver.partner_organization_id is not None
+        else receiver.tenant_id == tenant and receiver.partner_organization_id is None
     )
     if receiver is None or not allowed:
         raise BadUserInput(
-            "receivingPrincipalId must be an active principal of your tenant, of a partner "
-            "organization (admins), or of your own organization (partner users)",
+            "receivingPrincipalId must be an active principal of your tenant (tenant admins; "
+            "e.g. an API client standing for the external system) or of your own organization "
+            "(partner users)",
             reason="BAD_RECEIVER",
         )
     filters: dict[str, Any] = {}

@@ -3,6 +3,7 @@ delivery log, replay, delete, who may, and bad input; on both backends."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -148,18 +149,24 @@ async def test_bad_input_is_refused_with_a_reason(
     seeded_db: Database, keys: dict[str, str]
 ) -> None:
     async with harness(seeded_db, keys, allow_private_addresses=False) as h:
+        public = "http://93.184.216.34/hook"
         cases = [
-            (_input("ftp://example.org/hook"), "BAD_URL"),
-            (_input("http://127.0.0.1:9/hook"), "PRIVATE_ADDRESS"),
-            (_input("http://169.254.169.254/latest/meta-data"), "PRIVATE_ADDRESS"),
-            (_input("http://192.168.1.1/hook"), "PRIVATE_ADDRESS"),
-            ({**_input("http://93.184.216.34/hook"), "eventTypes": ["contact_record.eaten"]},
+            ("prairie-admin", _input("ftp://example.org/hook"), "BAD_URL"),
+            ("prairie-admin", _input("http://127.0.0.1:9/hook"), "PRIVATE_ADDRESS"),
+            ("prairie-admin", _input("http://169.254.169.254/latest/meta-data"), "PRIVATE_ADDRESS"),
+            ("prairie-admin", _input("http://192.168.1.1/hook"), "PRIVATE_ADDRESS"),
+            ("prairie-admin", {**_input(public), "eventTypes": ["contact_record.eaten"]},
              "UNKNOWN_EVENT_TYPE"),
-            (_input("http://93.184.216.34/hook", "eastside-portal",
-                    filter={"riskLevels": ["high"]}), "FILTER_NOT_READABLE"),
+            ("eastside-portal", _input(public, "eastside-portal", filter={"riskLevels": ["high"]}),
+             "FILTER_NOT_READABLE"),
+            ("prairie-admin", _input(public, filter={"queueIds": [to_global_id("ReferralQueue", uuid.uuid4())]}), "FILTER_NOT_APPLICABLE"),
+            # A tenant admin may not receive as a partner's principal (what other tenants
+            # share with that partner would reach the admin's URL), nor as another tenant's.
+            ("prairie-admin", _input(public, "harbor-portal"), "BAD_RECEIVER"),
+            ("prairie-admin", _input(public, "lakeside-api"), "BAD_RECEIVER"),
         ]  # fmt: skip
-        for given, reason in cases:
-            body = await h.api.gql("prairie-admin", CREATE, {"input": given})
+        for caller, given, reason in cases:
+            body = await h.api.gql(caller, CREATE, {"input": given})
             assert _code(body) == ("BAD_USER_INPUT", reason), (given, body)
         async with h.db.read_session() as session:
             from sqlalchemy import func, select
