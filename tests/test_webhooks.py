@@ -313,3 +313,22 @@ async def test_a_worker_dying_after_sending_and_two_racing_workers_lose_nothing(
         assert set(ids) == {f"msg_{m.id.hex}" for m in messages}
         for delivery in hook.received:
             Webhook(secret).verify(delivery.body, delivery.headers)
+
+
+def test_every_payload_document_is_valid_against_the_schema() -> None:
+    from types import SimpleNamespace
+
+    from graphql import parse, validate
+
+    from sharegraph.graph.relay import to_global_id
+    from sharegraph.graph.schema import build_schema
+    from sharegraph.graph.webhook_payloads import QUEUE
+
+    schema = build_schema(Settings())
+    renderer = WebhookRenderer(SimpleNamespace(schema=schema))  # type: ignore[arg-type]
+    assert set(renderer.documents) == {
+        "ContactRecord", "Referral", "FollowUp", "QueueEntry", "ServiceCapacity", "directory",
+    }  # fmt: skip
+    for document in renderer.documents.values():
+        document = document.replace(QUEUE, to_global_id("ReferralQueue", uuid.uuid4()))
+        assert validate(schema._schema, parse(document)) == [], document
