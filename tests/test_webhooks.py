@@ -332,3 +332,35 @@ def test_every_payload_document_is_valid_against_the_schema() -> None:
     for document in renderer.documents.values():
         document = document.replace(QUEUE, to_global_id("ReferralQueue", uuid.uuid4()))
         assert validate(schema._schema, parse(document)) == [], document
+
+
+async def test_a_capacity_change_is_delivered_with_its_figures(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from sharegraph.datastore.models import ServiceCapacity
+    from sharegraph.graph.relay import to_global_id
+
+    shelter = demo_id("service-capacity", "harbor-shelter")
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        _, secret = await h.endpoint("prairie-admin", hook.url, ["capacity.*", "directory.*"])
+        async with seeded_db.read_session() as session:
+            row = await session.get(ServiceCapacity, shelter)
+            assert row is not None
+            version = row.version
+        await h.api.data(
+            "harbor-portal",
+            "mutation($input: UpdateCapacityInput!) { updateCapacity(input: $input) { "
+            "capacity { id } } }",
+            {
+                "input": {
+                    "id": to_global_id("ServiceCapacity", shelter),
+                    "version": version,
+                    "available": 7,
+                }
+            },
+        )
+        await h.run()
+        payloads = [_verified(secret, r) for r in hook.received]
+        (capacity,) = [p for p in payloads if p["type"] == "capacity.updated"]
+        assert capacity["data"]["record"]["available"] == 7
+        assert capacity["data"]["version"] == version + 1
