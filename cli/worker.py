@@ -56,7 +56,9 @@ def worker(
     """
     from sharegraph.datastore.engine import Database
     from sharegraph.datastore.migrate import ensure_migrated
-    from sharegraph.worker import PassReport, scheduler_for
+    from sharegraph.graph.webhook_payloads import standalone_renderer
+    from sharegraph.webhooks import webhook_kinds
+    from sharegraph.worker import PassReport, Scheduler, scheduler_for
 
     overrides = {} if poll is None else {"scheduler_poll_seconds": poll}
     settings = Settings.from_env(database_url=database or default_database_url(), **overrides)
@@ -65,24 +67,28 @@ def worker(
         db = Database(settings.database_url, echo=settings.echo_sql)
         try:
             await ensure_migrated(db)
-            scheduler = scheduler_for(db, settings)
-            if once:
-                return await scheduler.run_once()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):  # not on every platform
-                    loop.add_signal_handler(sig, stop.set)
-            await scheduler.start()
-            every = settings.scheduler_poll_seconds
-            typer.echo(f"sharegraph worker: a pass every {every:g}s; Ctrl-C stops", err=True)
-            try:
-                await stop.wait()
-            finally:
-                await scheduler.stop()
-            return None
+            async with standalone_renderer(db, settings) as renderer:
+                scheduler = scheduler_for(db, settings, webhook_kinds(settings, renderer))
+                return await run(scheduler)
         finally:
             await db.dispose()
+
+    async def run(scheduler: Scheduler) -> PassReport | None:
+        if once:
+            return await scheduler.run_once()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # not on every platform
+                loop.add_signal_handler(sig, stop.set)
+        await scheduler.start()
+        every = settings.scheduler_poll_seconds
+        typer.echo(f"sharegraph worker: a pass every {every:g}s; Ctrl-C stops", err=True)
+        try:
+            await stop.wait()
+        finally:
+            await scheduler.stop()
+        return None
 
     if not once:
         logging.basicConfig(level=logging.INFO)

@@ -281,6 +281,15 @@ class LiveUpdates:
             )
         return found
 
+    async def evaluate(
+        self, subscriber: Subscriber, query: str, event: Any
+    ) -> dict[str, Any] | None:
+        """One event through a subscription document for one subscriber, as a delivery is
+        evaluated (webhooks render their payloads this way); None: not for the subscriber."""
+        operation = self._operation(query, None, None)
+        cohort = Cohort((), subscriber, operation, query, None, None, None)
+        return await self._evaluate(cohort, event)
+
     # -- running --------------------------------------------------------------------------
     async def _run(self, cohort: Cohort) -> None:
         """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an

@@ -56,6 +56,7 @@ from sharegraph.graph.subscriptions import Subscription
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
 from sharegraph.graph.validation_failures import MarkValidationFailures
+from sharegraph.graph.webhooks import WebhookMutation, WebhookQuery
 from sharegraph.settings import Settings
 
 # One root per domain module, merged: a newcomer finds `explainAccess` in admin_sharing.py.
@@ -71,6 +72,7 @@ Query = merge_types(
         EmailTemplateQuery,
         ExportJobQuery,
         ExportScheduleQuery,
+        WebhookQuery,
         InventoryQuery,
         QueueQuery,
         InboxQuery,
@@ -96,6 +98,7 @@ Mutation = merge_types(
         EmailPdfMutation,
         ExportJobMutation,
         ExportScheduleMutation,
+        WebhookMutation,
         FormSharingMutation,
     ),
 )

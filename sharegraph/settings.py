@@ -261,6 +261,44 @@ class SubscriptionSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook delivery (see README "Webhooks")."""
+
+    # Off in production: loopback, private, link-local and metadata addresses are refused.
+    allow_private_addresses: bool = False
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 15.0
+    concurrency_per_endpoint: int = 4
+    # Consecutive failed attempts that open an endpoint's circuit, and for how long.
+    circuit_failures: int = 5
+    circuit_open_seconds: float = 60.0
+    # Rotation: how long the previous secret keeps signing.
+    rotation_overlap_seconds: float = 86_400.0
+
+    @classmethod
+    def from_env(cls) -> WebhookSettings:
+        return cls(
+            allow_private_addresses=_env_bool("SHAREGRAPH_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False),
+            connect_timeout_seconds=_env_float(
+                "SHAREGRAPH_WEBHOOK_CONNECT_TIMEOUT", cls.connect_timeout_seconds
+            ),
+            read_timeout_seconds=_env_float(
+                "SHAREGRAPH_WEBHOOK_READ_TIMEOUT", cls.read_timeout_seconds
+            ),
+            concurrency_per_endpoint=_env_int(
+                "SHAREGRAPH_WEBHOOK_CONCURRENCY", cls.concurrency_per_endpoint
+            ),
+            circuit_failures=_env_int("SHAREGRAPH_WEBHOOK_CIRCUIT_FAILURES", cls.circuit_failures),
+            circuit_open_seconds=_env_float(
+                "SHAREGRAPH_WEBHOOK_CIRCUIT_OPEN", cls.circuit_open_seconds
+            ),
+            rotation_overlap_seconds=_env_float(
+                "SHAREGRAPH_WEBHOOK_ROTATION_OVERLAP", cls.rotation_overlap_seconds
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     graphiql: bool = False
@@ -298,6 +336,7 @@ class Settings:
     # (graph/compiled/); off (SHAREGRAPH_COMPILED_READS=false): every field resolves through
     # the resolvers.
     compiled_reads: bool = True
+    webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -351,5 +390,6 @@ class Settings:
                 "SHAREGRAPH_EVENT_RETENTION_DAYS", cls.event_retention_days
             ),
             subscriptions=SubscriptionSettings.from_env(),
+            webhooks=WebhookSettings.from_env(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

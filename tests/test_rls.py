@@ -46,6 +46,7 @@ RLS_MIGRATIONS = (
     "0005_closed_loop_referral",
     "0006_data_exchange",
     "0010_referral_notes",
+    "0013_webhooks",
 )
 
 

@@ -24,6 +24,7 @@ from sharegraph.graph.live import LiveUpdates
 from sharegraph.graph.relay import CursorCodec
 from sharegraph.graph.responses import refusal_body
 from sharegraph.graph.schema import build_schema
+from sharegraph.graph.webhook_payloads import WebhookRenderer
 from sharegraph.settings import Settings
 from sharegraph.web import graphiql
 from sharegraph.web.body_limit import BodyLimit
@@ -34,6 +35,7 @@ from sharegraph.web.export_download import export_router
 from sharegraph.web.fairness import Fairness, FairnessMiddleware
 from sharegraph.web.hsds_api import hsds_router
 from sharegraph.web.http_errors import install as install_error_shapes
+from sharegraph.webhooks import webhook_kinds
 from sharegraph.worker import scheduler_for
 
 log = logging.getLogger("sharegraph.app")
@@ -86,7 +88,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         relay = EventRelay(db)
         live = LiveUpdates(schema, settings, db, policies, state["cursors"], relay)
         state["live"] = live
-        scheduler = scheduler_for(db, settings) if settings.scheduler else None
+        kinds = webhook_kinds(settings, WebhookRenderer(live))
+        scheduler = scheduler_for(db, settings, kinds) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
         _app.state.scheduler = scheduler

@@ -1,0 +1,28 @@
+"""Signed webhooks from the outbox (Standard Webhooks): endpoints, fan-out, delivery, SSRF guard.
+
+Two kinds of due work run in the scheduler (``serve`` and ``sharegraph worker``):
+``webhook-fanout`` turns outbox events into messages (:mod:`.fanout`) and ``webhook-delivery``
+sends them (:mod:`.delivery`). The payload of a message is rendered by the layer that knows the
+schema (``graph/webhook_payloads.py``), handed in as a :data:`.render.Render`.
+"""
+
+from __future__ import annotations
+
+from sharegraph.datastore.secrets import SecretBox
+from sharegraph.datastore.work import DueWork, Job
+from sharegraph.settings import Settings
+from sharegraph.webhooks.delivery import Sender
+from sharegraph.webhooks.fanout import fan_out
+from sharegraph.webhooks.render import Render
+
+FANOUT = "webhook-fanout"
+DELIVERY = "webhook-delivery"
+
+
+def webhook_kinds(settings: Settings, render: Render) -> list[DueWork]:
+    sender = Sender(settings.webhooks, SecretBox(settings.exchange.secret_key))
+
+    async def fanout(job: Job) -> None:
+        await fan_out(job, render)
+
+    return [DueWork(FANOUT, fanout), DueWork(DELIVERY, sender.run)]

@@ -7,6 +7,7 @@ to :func:`default_kinds`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sharegraph.datastore.engine import Database
@@ -56,10 +57,14 @@ def default_kinds(
     return kinds
 
 
-def scheduler_for(db: Database, settings: Settings) -> Scheduler:
-    """The scheduler ``serve`` and ``worker`` run, configured from the settings."""
+def scheduler_for(
+    db: Database, settings: Settings, extra: Sequence[DueWork] = ()
+) -> Scheduler:
+    """The scheduler ``serve`` and ``worker`` run, configured from the settings; ``extra``:
+    kinds from layers beside this one (webhooks)."""
     seconds = settings.audit_seal_interval_seconds
     kinds = default_kinds(audit_seal_every=timedelta(seconds=seconds) if seconds > 0 else None)
     kinds.append(event_retention(timedelta(days=settings.event_retention_days)))
     kinds.extend(export_kinds(settings.exchange))
+    kinds.extend(extra)
     return Scheduler(db, kinds, poll_seconds=settings.scheduler_poll_seconds)

@@ -69,6 +69,7 @@ from sharegraph.datastore.models.tenants import (
     RoleAssignment,
     Tenant,
 )
+from sharegraph.datastore.models.webhooks import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "Address",
@@ -129,4 +130,7 @@ __all__ = [
     "Tenant",
     "Unit",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

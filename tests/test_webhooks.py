@@ -1,0 +1,366 @@
+"""Webhooks: signed deliveries from the outbox to real loopback receivers, on both backends."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook
+
+from sharegraph.datastore.base import utcnow
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import (
+    AuditEvent,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from sharegraph.datastore.secrets import SecretBox
+from sharegraph.demo import demo_id
+from sharegraph.errors import BadUserInput
+from sharegraph.graph.webhook_payloads import WebhookRenderer
+from sharegraph.settings import ExchangeSettings, Settings, WebhookSettings
+from sharegraph.web.app import create_app
+from sharegraph.webhooks import webhook_kinds
+from sharegraph.webhooks.endpoints import EndpointValues, create
+from sharegraph.webhooks.ssrf import check_url
+from sharegraph.worker import Scheduler
+
+from .conftest import Api
+from .test_subscriptions import EASTSIDE, HARBOR, _refer, _touch_record
+from .webhook_receiver import Answer, receiver
+
+PRAIRIE = demo_id("tenant", "prairie")
+KEY = Fernet.generate_key().decode()
+
+
+@dataclass
+class Harness:
+    api: Api
+    db: Database
+    settings: Settings
+    scheduler: Scheduler
+
+    async def endpoint(
+        self,
+        principal: str,
+        url: str,
+        event_types: list[str],
+        *,
+        mode: str = "full",
+        filters: dict[str, Any] | None = None,
+        tenant: uuid.UUID = PRAIRIE,
+    ) -> tuple[uuid.UUID, str]:
+        async with self.db.write_session() as session:
+            row, secret = await create(
+                session,
+                tenant_id=tenant,
+                partner_organization_id=None,
+                values=EndpointValues(
+                    url, event_types, filters or {}, mode, demo_id("principal", principal)
+                ),
+                box=SecretBox(KEY),
+                created_by=None,
+            )
+        return row.id, secret
+
+    async def run(self, after: timedelta = timedelta(0)) -> None:
+        report = await self.scheduler.run_once(utcnow() + after)
+        for kind in report.kinds:
+            assert kind.error is None, kind
+
+    async def messages(self, endpoint: uuid.UUID) -> list[WebhookMessage]:
+        async with self.db.read_session() as session:
+            rows = await session.scalars(
+                select(WebhookMessage)
+                .where(WebhookMessage.endpoint_id == endpoint)
+                .order_by(WebhookMessage.created_at)
+            )
+            return list(rows.all())
+
+    async def endpoint_row(self, endpoint: uuid.UUID) -> WebhookEndpoint:
+        async with self.db.read_session() as session:
+            row = await session.get(WebhookEndpoint, endpoint)
+            assert row is not None
+            return row
+
+
+@asynccontextmanager
+async def harness(db: Database, keys: dict[str, str], **webhooks: Any) -> AsyncIterator[Harness]:
+    settings = Settings(
+        database_url=db.url,
+        exchange=replace(ExchangeSettings(), secret_key=KEY),
+        webhooks=WebhookSettings(
+            allow_private_addresses=webhooks.pop("allow_private_addresses", True),
+            connect_timeout_seconds=1,
+            read_timeout_seconds=1,
+            **webhooks,
+        ),
+    )
+    app = create_app(settings, database=db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sg.test") as http:
+            scheduler = Scheduler(db, webhook_kinds(settings, WebhookRenderer(app.state.live)))
+            yield Harness(Api(http=http, keys=keys, database=db), db, settings, scheduler)
+
+
+def _verified(secret: str, delivery: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = Webhook(secret).verify(delivery.body, delivery.headers)
+    return payload
+
+
+async def test_a_change_is_delivered_signed_rendered_and_audited_once(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.updated"])
+        global_id = await _touch_record(h.api, seeded_db, "pushed out")
+        await h.run()
+        assert len(hook.received) == 1
+        payload = _verified(secret, hook.received[0])
+        assert payload["type"] == "contact_record.updated"
+        data = payload["data"]
+        assert data["id"] == global_id
+        assert data["record"]["narrative"] == "pushed out"
+        assert data["version"] == data["record"]["version"] >= 2
+        (message,) = await h.messages(endpoint)
+        assert message.status == "delivered"
+        assert hook.received[0].headers["webhook-id"] == f"msg_{message.id.hex}"
+        await h.run()  # nothing new, nothing sent again
+        assert len(hook.received) == 1
+        async with seeded_db.read_session() as session:
+            audited = await session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.purpose == f"webhook endpoint {endpoint}")
+            )
+        assert audited == 1
+
+
+async def test_retries_keep_the_webhook_id_and_honour_retry_after(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        hook.script = [Answer(500), Answer(429, {"Retry-After": "120"}), Answer(200)]
+        endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "retry me")
+        await h.run()
+        (message,) = await h.messages(endpoint)
+        assert message.status == "pending" and message.attempts == 1
+        assert message.next_attempt_at is not None
+        await h.run()  # the 5 s backoff has not elapsed
+        assert len(hook.received) == 1
+        await h.run(timedelta(seconds=6))  # 429, Retry-After: 120
+        (message,) = await h.messages(endpoint)
+        assert message.attempts == 2 and message.last_status_code == 429
+        await h.run(timedelta(seconds=60))
+        assert len(hook.received) == 2
+        await h.run(timedelta(seconds=130))
+        assert len(hook.received) == 3
+        (message,) = await h.messages(endpoint)
+        assert message.status == "delivered" and message.attempts == 3
+        ids = {r.headers["webhook-id"] for r in hook.received}
+        assert ids == {f"msg_{message.id.hex}"}
+        for delivery in hook.received:
+            _verified(secret, delivery)
+        assert len({r.body for r in hook.received}) == 1  # the same bytes every time
+        async with seeded_db.read_session() as session:
+            codes = (
+                await session.scalars(
+                    select(WebhookAttempt.status_code)
+                    .where(WebhookAttempt.message_id == message.id)
+                    .order_by(WebhookAttempt.attempted_at)
+                )
+            ).all()
+        assert list(codes) == [500, 429, 200]
+
+
+async def test_410_disables_the_endpoint(seeded_db: Database, keys: dict[str, str]) -> None:
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        hook.default = Answer(410)
+        endpoint, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "gone")
+        await h.run()
+        row = await h.endpoint_row(endpoint)
+        assert not row.enabled and "410" in (row.disabled_reason or "")
+        await _touch_record(h.api, seeded_db, "gone again")
+        await h.run(timedelta(hours=1))
+        assert len(hook.received) == 1
+
+
+async def test_a_hanging_or_dead_receiver_fails_fast_and_opens_the_circuit(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    async with (
+        receiver() as hang,
+        harness(seeded_db, keys, circuit_failures=2, circuit_open_seconds=3600) as h,
+    ):
+        hang.default = Answer(200, delay=3)  # past the 1 s read timeout
+        slow, _ = await h.endpoint("prairie-admin", hang.url, ["contact_record.*"])
+        async with receiver() as gone:
+            dead_url = gone.url
+        dead, _ = await h.endpoint("prairie-admin", dead_url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "anyone there?")
+        await h.run()
+        (late,) = await h.messages(slow)
+        assert late.status == "pending" and "Timeout" in (late.last_error or "")
+        (refused,) = await h.messages(dead)
+        assert refused.status == "pending" and "Connect" in (refused.last_error or "")
+        await h.run(timedelta(seconds=6))  # second failure: the circuit opens
+        row = await h.endpoint_row(dead)
+        assert row.consecutive_failures == 2 and row.circuit_open_until is not None
+        await h.run(timedelta(minutes=10))  # past the schedule's 5 min, but the circuit is open
+        (refused,) = await h.messages(dead)
+        assert refused.attempts == 2
+
+
+async def test_the_pantry_never_receives_records_out_of_scope_or_denied_fields(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        endpoint, secret = await h.endpoint(
+            "eastside-portal", hook.url, ["referral.*", "contact_record.*"]
+        )
+        await _refer(h.api, seeded_db, HARBOR)  # not the pantry's
+        ours = await _refer(h.api, seeded_db, EASTSIDE)
+        await _touch_record(h.api, seeded_db, "the pantry may not read this")
+        await h.run()
+        payloads = [_verified(secret, r) for r in hook.received]
+        referrals = [p for p in payloads if p["type"].startswith("referral.")]
+        assert [p["data"]["id"] for p in referrals] == [ours]
+        text = json.dumps(payloads)
+        assert "the pantry may not read this" not in text
+        for payload in payloads:
+            record = payload["data"]["record"]
+            assert "narrative" not in record and "riskLevel" not in record
+            assert "answers" not in record
+        records = [p for p in payloads if p["type"].startswith("contact_record.")]
+        assert records and all("ContactRecord.narrative" in p["data"]["deniedFields"]
+                               for p in records)  # fmt: skip
+        assert {m.record_type for m in await h.messages(endpoint)} <= {"Referral", "ContactRecord"}
+
+
+async def test_loopback_is_refused_unless_allowed(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    for url, reason in (
+        ("ftp://example.org/x", "BAD_URL"),
+        ("http://127.0.0.1:8080/x", "PRIVATE_ADDRESS"),
+        ("http://169.254.169.254/latest", "PRIVATE_ADDRESS"),
+        ("http://10.1.2.3/x", "PRIVATE_ADDRESS"),
+        ("http://[::1]/x", "PRIVATE_ADDRESS"),
+        ("http://user:pw@example.org/x", "BAD_URL"),
+    ):
+        with pytest.raises(BadUserInput) as raised:
+            await check_url(url, allow_private=False)
+        assert raised.value.reason == reason, url
+    assert await check_url("http://127.0.0.1/x", allow_private=True) == "http://127.0.0.1/x"
+    # At delivery: an endpoint stored with a loopback URL is not sent to.
+    async with receiver() as hook, harness(seeded_db, keys, allow_private_addresses=False) as h:
+        endpoint, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "not to loopback")
+        await h.run()
+        assert hook.received == []
+        (message,) = await h.messages(endpoint)
+        assert "BlockedAddress" in (message.last_error or "")
+
+
+async def test_a_worker_dying_after_sending_and_two_racing_workers_lose_nothing(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    import asyncio
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "first")
+        fanout = h.scheduler.kinds[0]
+        now = utcnow()
+        await fanout.run(Job(fanout.name, seeded_db, now, Retries()))
+        # A worker claims and sends, then dies before recording the outcome.
+        dying = Sender(h.settings.webhooks, SecretBox(KEY))
+        job = Job("webhook-delivery", seeded_db, now, Retries())
+        (claimed,) = await dying._claim(job)
+        await dying.send(claimed)
+        await dying.close()
+        await h.run()  # leased: not sent again yet
+        assert len(hook.received) == 1
+        await h.run(timedelta(minutes=2))  # the lease has expired: sent again, same id
+        assert len(hook.received) == 2
+        assert hook.received[0].headers["webhook-id"] == hook.received[1].headers["webhook-id"]
+        # Two workers racing over many messages: each delivered, none lost.
+        for i in range(6):
+            await _touch_record(h.api, seeded_db, f"race {i}")
+        second = Scheduler(seeded_db, list(h.scheduler.kinds))
+        later = utcnow() + timedelta(minutes=3)
+        await asyncio.gather(h.scheduler.run_once(later), second.run_once(later))
+        await h.run(timedelta(minutes=4))
+        messages = await h.messages(endpoint)
+        assert len(messages) == 7 and all(m.status == "delivered" for m in messages)
+        ids = [r.headers["webhook-id"] for r in hook.received]
+        assert set(ids) == {f"msg_{m.id.hex}" for m in messages}
+        for delivery in hook.received:
+            Webhook(secret).verify(delivery.body, delivery.headers)
+
+
+def test_every_payload_document_is_valid_against_the_schema() -> None:
+    from types import SimpleNamespace
+
+    from graphql import parse, validate
+
+    from sharegraph.graph.relay import to_global_id
+    from sharegraph.graph.schema import build_schema
+    from sharegraph.graph.webhook_payloads import QUEUE
+
+    schema = build_schema(Settings())
+    renderer = WebhookRenderer(SimpleNamespace(schema=schema))  # type: ignore[arg-type]
+    assert set(renderer.documents) == {
+        "ContactRecord", "Referral", "FollowUp", "QueueEntry", "ServiceCapacity", "directory",
+    }  # fmt: skip
+    for document in renderer.documents.values():
+        document = document.replace(QUEUE, to_global_id("ReferralQueue", uuid.uuid4()))
+        assert validate(schema._schema, parse(document)) == [], document
+
+
+async def test_a_capacity_change_is_delivered_with_its_figures(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from sharegraph.datastore.models import ServiceCapacity
+    from sharegraph.graph.relay import to_global_id
+
+    shelter = demo_id("service-capacity", "harbor-shelter")
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        _, secret = await h.endpoint("prairie-admin", hook.url, ["capacity.*", "directory.*"])
+        async with seeded_db.read_session() as session:
+            row = await session.get(ServiceCapacity, shelter)
+            assert row is not None
+            version = row.version
+        await h.api.data(
+            "harbor-portal",
+            "mutation($input: UpdateCapacityInput!) { updateCapacity(input: $input) { "
+            "capacity { id } } }",
+            {
+                "input": {
+                    "id": to_global_id("ServiceCapacity", shelter),
+                    "version": version,
+                    "available": 7,
+                }
+            },
+        )
+        await h.run()
+        payloads = [_verified(secret, r) for r in hook.received]
+        (capacity,) = [p for p in payloads if p["type"] == "capacity.updated"]
+        assert capacity["data"]["record"]["available"] == 7
+        assert capacity["data"]["version"] == version + 1
