@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -106,47 +106,59 @@ def portal_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/portal")
-    async def inbox(request: Request, status: str | None = None) -> Response:
+    async def inbox(
+        request: Request, status: str | None = None, after: str | None = None
+    ) -> Response:
         status = status if status in STATUS_WORDS else None
-        result = await run(request, "inbox", {"first": INBOX_SIZE})
+        variables: dict[str, Any] = {
+            "first": INBOX_SIZE,
+            "after": after or None,
+            "status": [status] if status else None,
+        }
+        result = await run(request, "inbox", variables)
         if result.unauthenticated:
             return _signin(request)
         rows = []
         withheld = result.withheld()
-        records = ((result.data or {}).get("contactRecords") or {}).get("edges") or []
-        for index, edge in enumerate(records):
-            node = edge.get("node") or {}
-            at = ("contactRecords", "edges", index, "node", "client")
-            client: Any = (node.get("client") or {}).get("firstName")
-            if at in withheld or (*at, "firstName") in withheld:
+        found = (result.data or {}).get("referrals") or {}
+        for index, edge in enumerate(found.get("edges") or []):
+            referral = edge.get("node") or {}
+            at = ("referrals", "edges", index, "node")
+            client: Any = ((referral.get("contactRecord") or {}).get("client") or {}).get(
+                "firstName"
+            )
+            record, person = (*at, "contactRecord"), (*at, "contactRecord", "client")
+            if {at, record, person, (*person, "firstName")} & withheld:
                 client = WITHHELD
-            for referral in node.get("referrals") or []:
-                if status and referral.get("status") != status:
-                    continue
-                rows.append(
-                    {
-                        "id": referral["id"],
-                        "status": referral.get("status"),
-                        "created": referral.get("createdAt"),
-                        "program": (referral.get("program") or referral.get("service") or {}).get(
-                            "name"
-                        ),
-                        "client": client,
-                        "external_id": referral.get("externalId"),
-                    }
-                )
-        # New ones first, then the most recent.
-        new = [r for r in rows if r["status"] == "REQUESTED"]
-        rest = [r for r in rows if r["status"] != "REQUESTED"]
-        new.sort(key=lambda r: r["created"] or "", reverse=True)
-        rest.sort(key=lambda r: r["created"] or "", reverse=True)
+            rows.append(
+                {
+                    "id": referral["id"],
+                    "status": referral.get("status"),
+                    "created": referral.get("createdAt"),
+                    "program": (referral.get("program") or referral.get("service") or {}).get(
+                        "name"
+                    ),
+                    "client": client,
+                    "external_id": referral.get("externalId"),
+                }
+            )
+        # The server pages newest first; on each page the new ones come first.
+        rows.sort(key=lambda r: r["status"] != "REQUESTED")
+        page_info = found.get("pageInfo") or {}
+        older = None
+        if page_info.get("hasNextPage") and page_info.get("endCursor"):
+            older = "/portal?" + urlencode(
+                {k: v for k, v in (("status", status), ("after", page_info["endCursor"])) if v}
+            )
         return page(
             request,
             "inbox.html",
             title="Referrals",
             viewer=_viewer(result),
             problems=result.failures(),
-            rows=new + rest,
+            rows=rows,
+            older=older,
+            first_page="/portal" + (f"?status={status}" if status else "") if after else None,
             status=status or "",
             statuses=INBOX_STATUSES,
         )

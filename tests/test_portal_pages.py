@@ -15,6 +15,7 @@ from graphql import parse, validate
 from sqlalchemy import select
 
 from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
+from sharegraph.console import portal as portal_module
 from sharegraph.console.graph_client import PAGES
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
@@ -83,6 +84,20 @@ async def test_the_inbox_shows_new_referrals_first_and_filters_by_status(portal:
     assert re.findall(r'<span class="status">([^<]+)</span>', unknown.text) == statuses
     completed = await portal.browser.http.get("/portal?status=COMPLETED")
     assert set(re.findall(r'<span class="status">([^<]+)</span>', completed.text)) <= {"Completed"}
+
+
+async def test_the_inbox_pages_through_the_referrals_received(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(portal_module, "INBOX_SIZE", 2)
+    first = await portal.browser.http.get("/portal")
+    ids = REFERRAL_LINK.findall(first.text)
+    older = re.search(r'href="(/portal\?after=[^"]+)" rel="next"', first.text)
+    assert len(ids) == 2 and older is not None
+    second = await portal.browser.http.get(html.unescape(older.group(1)))
+    more = REFERRAL_LINK.findall(second.text)
+    assert more and not set(more) & set(ids)
+    assert 'href="/portal">Newest referrals' in second.text
 
 
 async def test_the_referral_page_shows_only_allowed_fields(portal: Portal) -> None:
