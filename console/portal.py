@@ -55,6 +55,7 @@ DONE_WORDS = {
     "status": "The referral's status is changed.",
     "outcome": "The outcome is recorded.",
     "external-id": "Your case number is saved.",
+    "note": "The case note is added.",
     "capacity": "Capacity is reported.",
     "scheduled": "The change is scheduled.",
 }
@@ -185,6 +186,14 @@ def portal_router() -> APIRouter:
         answers: Any = (record or {}).get("answers")
         if (*base, "answers") in withheld or base in withheld:
             answers = WITHHELD
+        if referral is not None:
+            notes_at = ("referral", "notes")
+            if notes_at in withheld:
+                referral["notes"] = WITHHELD
+            notes = referral.get("notes")
+            for index, note in enumerate(notes if isinstance(notes, list) else []):
+                if (*notes_at, index, "body") in withheld:
+                    note["body"] = WITHHELD
         fields = {
             "client": _fields(
                 (record or {}).get("client"), CLIENT_FIELDS, (*base, "client"), withheld
@@ -279,6 +288,20 @@ def portal_router() -> APIRouter:
 
         back = f"/portal/referrals/{referral_id}"
         return await change(request, "referral_outcome", build, back, "outcome", again)
+
+    @router.post("/portal/referrals/{referral_id}/note")
+    async def referral_note(request: Request, referral_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            body = form["body"].strip()
+            if not body:
+                raise KeyError("body")
+            return {"input": {"referralId": referral_id, "body": body, "idempotencyKey": _key()}}
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await referral_page(request, referral_id, problems, code)
+
+        back = f"/portal/referrals/{referral_id}"
+        return await change(request, "referral_note", build, back, "note", again)
 
     @router.post("/portal/referrals/{referral_id}/external-id")
     async def referral_external_id(request: Request, referral_id: str) -> Response:

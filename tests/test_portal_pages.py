@@ -155,6 +155,51 @@ async def test_accepting_a_referral_and_recording_an_outcome(portal: Portal) -> 
     assert "Box delivered" in notes
 
 
+SHARE_NOTES = """
+mutation($input: SharingAgreementInput!) { createSharingAgreement(input: $input) { agreement { id } } }
+"""
+
+
+async def test_adding_a_case_note_lists_it_on_the_referral(
+    portal: Portal, keys: dict[str, str]
+) -> None:
+    referral_id = await _new_referral(portal)
+    path = f"/portal/referrals/{referral_id}"
+    # The demo's agreements do not let Eastside write notes: refused, in words.
+    refused = await portal.browser.submit(path, f"{path}/note", {"body": "Called"})
+    assert refused.status_code == 403 and "<small>FORBIDDEN" in refused.text
+    shared = await portal.browser.http.post(
+        "/graphql",
+        json={
+            "query": SHARE_NOTES,
+            "variables": {
+                "input": {
+                    "name": "Pantry notes",
+                    "purpose": "closing the loop",
+                    "granteeKind": "PARTNER",
+                    "granteePartnerId": to_global_id(
+                        "PartnerOrganization", demo_id("partner-organization", "eastside")
+                    ),
+                    "rowScope": "referred_to_grantee",
+                    "actions": ["read", "write"],
+                    "fields": ["ReferralNote.*"],
+                }
+            },
+        },
+        headers={"authorization": f"Bearer {keys['prairie-admin']}"},
+    )
+    assert "errors" not in shared.json(), shared.json()
+    empty = await portal.browser.submit(path, f"{path}/note", {"body": "   "})
+    assert empty.status_code == 400 and "<small>BAD_USER_INPUT" in empty.text
+    added = await portal.browser.submit(path, f"{path}/note", {"body": "Called, left a message"})
+    assert added.status_code == 303 and added.headers["location"] == f"{path}?done=note"
+    page = await portal.browser.http.get(added.headers["location"])
+    assert "The case note is added." in page.text
+    listed = re.search(r'<ul class="notes">(.*?)</ul>', page.text, re.S)
+    assert listed is not None and "Called, left a message" in listed.group(1)
+    assert "Eastside" in listed.group(1)  # the partner organization that wrote it
+
+
 async def test_reporting_capacity(portal: Portal) -> None:
     page = await portal.browser.http.get("/portal/capacity")
     assert page.status_code == 200
