@@ -229,7 +229,7 @@ async def test_the_intake_worker_story(
     await page.wait_for_url(re.compile(r"done=status"))
     assert "Accepted" in await page.locator(".status").first.inner_text()
     await page.get_by_label("Outcome", exact=True).select_option("GOT_HELP")
-    await page.get_by_label("Note").fill("Food box delivered on Tuesday")
+    await page.get_by_label("Note", exact=True).fill("Food box delivered on Tuesday")
     await page.get_by_role("button", name="Add outcome").click()
     await page.wait_for_url(re.compile(r"done=outcome"))
     assert "Food box delivered on Tuesday" in await page.content()
