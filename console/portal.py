@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from sharegraph.console.forms import read_form
 from sharegraph.console.graph_client import Problem, Result, run
+from sharegraph.console.readable import Prune, pruned, readable
 from sharegraph.console.render import WITHHELD, page, redirect
 from sharegraph.console.words import ACTIONS, OUTCOME_WORDS, STATUS_WORDS
 from sharegraph.errors import HTTP_STATUS, ErrorCode, SharegraphError
@@ -51,6 +52,15 @@ INTAKE_FIELDS = [
     ("needs", "Needs"),
     ("narrative", "Narrative"),
 ]
+# Fields of the referral page left out of its document when the person may never read them.
+REFERRAL_PRUNE: Prune = {
+    ("referral", "contactRecord", "client"): ("Client", frozenset(k for k, _ in CLIENT_FIELDS)),
+    ("referral", "contactRecord"): (
+        "ContactRecord",
+        frozenset([*(k for k, _ in INTAKE_FIELDS), "answers"]),
+    ),
+    ("referral", "notes"): ("ReferralNote", frozenset(["body"])),
+}
 DONE_WORDS = {
     "status": "The referral's status is changed.",
     "outcome": "The outcome is recorded.",
@@ -87,11 +97,13 @@ def _fields(
     keys: list[tuple[str, str]],
     at: tuple[str | int, ...],
     withheld: set[tuple[str | int, ...]],
+    never: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Each field's value, or WITHHELD where the plan withheld it on this row."""
+    """Each field's value, or WITHHELD where the plan withheld it on this row or never grants
+    it (then it was not even asked for)."""
     out: dict[str, Any] = {}
     for key, _label in keys:
-        if (*at, key) in withheld or at in withheld:
+        if key in never or (*at, key) in withheld or at in withheld:
             out[key] = WITHHELD
         else:
             value = (node or {}).get(key)
@@ -170,7 +182,13 @@ def portal_router() -> APIRouter:
         problems: list[Problem] | None = None,
         status_code: int = 200,
     ) -> Response:
-        result = await run(request, "referral", {"id": referral_id})
+        allowed = await readable(request)
+        never: set[tuple[str, str]] = set()
+        source = None
+        if allowed is not None:
+            source = pruned("referral", REFERRAL_PRUNE, allowed)
+            never = {(t, f) for t, fields in REFERRAL_PRUNE.values() for f in fields} - allowed
+        result = await run(request, "referral", {"id": referral_id}, source)
         if result.unauthenticated:
             return _signin(request)
         referral = (result.data or {}).get("referral")
@@ -184,7 +202,11 @@ def portal_router() -> APIRouter:
         record = (referral or {}).get("contactRecord")
         base = ("referral", "contactRecord")
         answers: Any = (record or {}).get("answers")
-        if (*base, "answers") in withheld or base in withheld:
+        if (
+            (*base, "answers") in withheld
+            or base in withheld
+            or ("ContactRecord", "answers") in never
+        ):
             answers = WITHHELD
         if referral is not None:
             notes_at = ("referral", "notes")
@@ -192,13 +214,19 @@ def portal_router() -> APIRouter:
                 referral["notes"] = WITHHELD
             notes = referral.get("notes")
             for index, note in enumerate(notes if isinstance(notes, list) else []):
-                if (*notes_at, index, "body") in withheld:
+                if (*notes_at, index, "body") in withheld or ("ReferralNote", "body") in never:
                     note["body"] = WITHHELD
         fields = {
             "client": _fields(
-                (record or {}).get("client"), CLIENT_FIELDS, (*base, "client"), withheld
+                (record or {}).get("client"),
+                CLIENT_FIELDS,
+                (*base, "client"),
+                withheld,
+                {f for t, f in never if t == "Client"},
             ),
-            "intake": _fields(record, INTAKE_FIELDS, base, withheld),
+            "intake": _fields(
+                record, INTAKE_FIELDS, base, withheld, {f for t, f in never if t == "ContactRecord"}
+            ),
             "answers": answers,
         }
         return page(

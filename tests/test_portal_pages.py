@@ -118,6 +118,48 @@ async def test_the_referral_page_shows_only_allowed_fields(portal: Portal) -> No
     assert re.search(r"<dt>Last name</dt><dd><span class=\"withheld\">", page.text)
 
 
+def test_the_referral_document_leaves_out_what_is_never_readable() -> None:
+    from sharegraph.console.readable import pruned
+
+    everything = frozenset(
+        (t, f) for t, fields in portal_module.REFERRAL_PRUNE.values() for f in fields
+    )
+    full = pruned("referral", portal_module.REFERRAL_PRUNE, everything)
+    assert "lastName" in full and "narrative" in full and "body" in full
+    narrowed = pruned(
+        "referral",
+        portal_module.REFERRAL_PRUNE,
+        everything - {("Client", "lastName"), ("ContactRecord", "narrative")},
+    )
+    assert "lastName" not in narrowed and "narrative" not in narrowed
+    assert "firstName" in narrowed and "outcomes" in narrowed
+    schema = build_schema(Settings())._schema  # type: ignore[attr-defined]
+    assert validate(schema, parse(narrowed)) == []
+    # Nothing readable under the client: the client selection goes too, the query stays valid.
+    bare = pruned("referral", portal_module.REFERRAL_PRUNE, frozenset())
+    assert "client" not in bare and validate(schema, parse(bare)) == []
+
+
+async def test_the_referral_page_asks_only_for_fields_it_may_read(portal: Portal) -> None:
+    sent: list[str] = []
+    real = portal_module.run
+
+    async def spy(request, name, variables=None, source=None):  # type: ignore[no-untyped-def]
+        if name == "referral":
+            sent.append(source or "")
+        return await real(request, name, variables, source)
+
+    referral_id = await _new_referral(portal)
+    portal_module.run = spy  # type: ignore[assignment]
+    try:
+        page = await portal.browser.http.get(f"/portal/referrals/{referral_id}")
+    finally:
+        portal_module.run = real  # type: ignore[assignment]
+    # Eastside may never read last names: not asked for, and still shown as withheld.
+    assert sent and "lastName" not in sent[0] and "firstName" in sent[0]
+    assert re.search(r"<dt>Last name</dt><dd><span class=\"withheld\">", page.text)
+
+
 async def test_accepting_a_referral_and_recording_an_outcome(portal: Portal) -> None:
     referral_id = await _new_referral(portal)
     path = f"/portal/referrals/{referral_id}"
