@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from sharegraph.console.site import create_app
 from sharegraph.datastore.engine import Database
+from sharegraph.web import subscriptions
 
 from .live_client import PROTOCOL, Served, served
 from .portal_support import Browser, portal_settings, set_password
@@ -98,3 +99,20 @@ async def test_a_cookie_websocket_from_the_own_origin_streams_the_inbox(
             assert message["payload"]["data"]["referralChanged"]["referral"]["id"] == referral_id
         finally:
             await ws.close()
+
+
+async def test_signing_out_closes_the_cookie_websocket(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subscriptions, "SESSION_CHECK_SECONDS", 0.5)
+    async with signed_in(seeded_db, keys) as (live, cookie):
+        own = str(live.api.http.base_url).rstrip("/")
+        ws = await _open(live, cookie, own)
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await _receive(ws))["type"] == "connection_ack"
+        signed_out = await Browser(live.api.http).submit("/portal", "/signout", {})
+        assert signed_out.status_code == 303
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 4403

@@ -49,6 +49,7 @@ log = logging.getLogger("sharegraph.subscriptions")
 
 SLOW_CONSUMER = 1013
 CREDENTIALS_CHECK_SECONDS = 0.5
+SESSION_CHECK_SECONDS = 30.0  # how soon a signed-out session's WebSocket is closed
 
 
 @dataclass
@@ -154,11 +155,21 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     async def _recheck_credentials(self) -> None:
         policies = self.connection.policies
         version = policies.snapshot.version
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
-            if self.connection.subscriber is None or policies.snapshot.version == version:
+            # A session also ends by signing out, which changes no policy: check it now and then.
+            session_due = (
+                self.connection.session is not None
+                and loop.time() - checked >= SESSION_CHECK_SECONDS
+            )
+            if self.connection.subscriber is None or (
+                policies.snapshot.version == version and not session_due
+            ):
                 continue
             version = policies.snapshot.version
+            checked = loop.time()
             try:
                 principal = await self.connection.principal_now()
             except SharegraphError:
