@@ -61,6 +61,9 @@ REFERRAL_PRUNE: Prune = {
     ),
     ("referral", "notes"): ("ReferralNote", frozenset(["body"])),
 }
+INBOX_PRUNE: Prune = {
+    ("referrals", "edges", "node", "contactRecord", "client"): ("Client", frozenset(["firstName"]))
+}
 DONE_WORDS = {
     "status": "The referral's status is changed.",
     "outcome": "The outcome is recorded.",
@@ -128,7 +131,10 @@ def portal_router() -> APIRouter:
             "after": after or None,
             "status": [status] if status else None,
         }
-        result = await run(request, "inbox", variables)
+        allowed = await readable(request)
+        source = None if allowed is None else pruned("inbox", INBOX_PRUNE, allowed)
+        never_client = allowed is not None and ("Client", "firstName") not in allowed
+        result = await run(request, "inbox", variables, source)
         if result.unauthenticated:
             return _signin(request)
         rows = []
@@ -141,7 +147,7 @@ def portal_router() -> APIRouter:
                 "firstName"
             )
             record, person = (*at, "contactRecord"), (*at, "contactRecord", "client")
-            if {at, record, person, (*person, "firstName")} & withheld:
+            if never_client or {at, record, person, (*person, "firstName")} & withheld:
                 client = WITHHELD
             rows.append(
                 {

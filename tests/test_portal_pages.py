@@ -135,6 +135,9 @@ def test_the_referral_document_leaves_out_what_is_never_readable() -> None:
     assert "firstName" in narrowed and "outcomes" in narrowed
     schema = build_schema(Settings())._schema  # type: ignore[attr-defined]
     assert validate(schema, parse(narrowed)) == []
+    inbox = pruned("inbox", portal_module.INBOX_PRUNE, frozenset())
+    assert "firstName" not in inbox and "contactRecord" not in inbox
+    assert validate(schema, parse(inbox)) == []
     # Nothing readable under the client: the client selection goes too, the query stays valid.
     bare = pruned("referral", portal_module.REFERRAL_PRUNE, frozenset())
     assert "client" not in bare and validate(schema, parse(bare)) == []
