@@ -71,8 +71,14 @@ def _problem(error: dict[str, Any]) -> Problem:
     )
 
 
-async def run(request: Request, name: str, variables: dict[str, Any] | None = None) -> Result:
-    """Run the document ``name`` as the person signed in on ``request``."""
+async def run(
+    request: Request,
+    name: str,
+    variables: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> Result:
+    """Run the document ``name`` (or ``source``, a narrowed copy of it) as the person signed
+    in on ``request``."""
     headers = {"content-type": "application/json"}
     cookie = request.cookies.get(csrf.SESSION_COOKIE)
     if cookie:
@@ -88,7 +94,7 @@ async def run(request: Request, name: str, variables: dict[str, Any] | None = No
     async with httpx.AsyncClient(transport=transport, base_url=str(request.base_url)) as http:
         response = await http.post(
             "/graphql",
-            json={"query": document(name), "variables": variables or {}},
+            json={"query": source or document(name), "variables": variables or {}},
             headers=headers,
         )
     try:

@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from sharegraph.console.forms import read_form
 from sharegraph.console.graph_client import Problem, Result, run
+from sharegraph.console.readable import Prune, pruned, readable
 from sharegraph.console.render import WITHHELD, page, redirect
 from sharegraph.console.words import ACTIONS, OUTCOME_WORDS, STATUS_WORDS
 from sharegraph.errors import HTTP_STATUS, ErrorCode, SharegraphError
@@ -51,10 +52,23 @@ INTAKE_FIELDS = [
     ("needs", "Needs"),
     ("narrative", "Narrative"),
 ]
+# Fields of the referral page left out of its document when the person may never read them.
+REFERRAL_PRUNE: Prune = {
+    ("referral", "contactRecord", "client"): ("Client", frozenset(k for k, _ in CLIENT_FIELDS)),
+    ("referral", "contactRecord"): (
+        "ContactRecord",
+        frozenset([*(k for k, _ in INTAKE_FIELDS), "answers"]),
+    ),
+    ("referral", "notes"): ("ReferralNote", frozenset(["body"])),
+}
+INBOX_PRUNE: Prune = {
+    ("referrals", "edges", "node", "contactRecord", "client"): ("Client", frozenset(["firstName"]))
+}
 DONE_WORDS = {
     "status": "The referral's status is changed.",
     "outcome": "The outcome is recorded.",
     "external-id": "Your case number is saved.",
+    "note": "The case note is added.",
     "capacity": "Capacity is reported.",
     "scheduled": "The change is scheduled.",
 }
@@ -86,11 +100,13 @@ def _fields(
     keys: list[tuple[str, str]],
     at: tuple[str | int, ...],
     withheld: set[tuple[str | int, ...]],
+    never: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Each field's value, or WITHHELD where the plan withheld it on this row."""
+    """Each field's value, or WITHHELD where the plan withheld it on this row or never grants
+    it (then it was not even asked for)."""
     out: dict[str, Any] = {}
     for key, _label in keys:
-        if (*at, key) in withheld or at in withheld:
+        if key in never or (*at, key) in withheld or at in withheld:
             out[key] = WITHHELD
         else:
             value = (node or {}).get(key)
@@ -106,47 +122,62 @@ def portal_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/portal")
-    async def inbox(request: Request, status: str | None = None) -> Response:
+    async def inbox(
+        request: Request, status: str | None = None, after: str | None = None
+    ) -> Response:
         status = status if status in STATUS_WORDS else None
-        result = await run(request, "inbox", {"first": INBOX_SIZE})
+        variables: dict[str, Any] = {
+            "first": INBOX_SIZE,
+            "after": after or None,
+            "status": [status] if status else None,
+        }
+        allowed = await readable(request)
+        source = None if allowed is None else pruned("inbox", INBOX_PRUNE, allowed)
+        never_client = allowed is not None and ("Client", "firstName") not in allowed
+        result = await run(request, "inbox", variables, source)
         if result.unauthenticated:
             return _signin(request)
         rows = []
         withheld = result.withheld()
-        records = ((result.data or {}).get("contactRecords") or {}).get("edges") or []
-        for index, edge in enumerate(records):
-            node = edge.get("node") or {}
-            at = ("contactRecords", "edges", index, "node", "client")
-            client: Any = (node.get("client") or {}).get("firstName")
-            if at in withheld or (*at, "firstName") in withheld:
+        found = (result.data or {}).get("referrals") or {}
+        for index, edge in enumerate(found.get("edges") or []):
+            referral = edge.get("node") or {}
+            at = ("referrals", "edges", index, "node")
+            client: Any = ((referral.get("contactRecord") or {}).get("client") or {}).get(
+                "firstName"
+            )
+            record, person = (*at, "contactRecord"), (*at, "contactRecord", "client")
+            if never_client or {at, record, person, (*person, "firstName")} & withheld:
                 client = WITHHELD
-            for referral in node.get("referrals") or []:
-                if status and referral.get("status") != status:
-                    continue
-                rows.append(
-                    {
-                        "id": referral["id"],
-                        "status": referral.get("status"),
-                        "created": referral.get("createdAt"),
-                        "program": (referral.get("program") or referral.get("service") or {}).get(
-                            "name"
-                        ),
-                        "client": client,
-                        "external_id": referral.get("externalId"),
-                    }
-                )
-        # New ones first, then the most recent.
-        new = [r for r in rows if r["status"] == "REQUESTED"]
-        rest = [r for r in rows if r["status"] != "REQUESTED"]
-        new.sort(key=lambda r: r["created"] or "", reverse=True)
-        rest.sort(key=lambda r: r["created"] or "", reverse=True)
+            rows.append(
+                {
+                    "id": referral["id"],
+                    "status": referral.get("status"),
+                    "created": referral.get("createdAt"),
+                    "program": (referral.get("program") or referral.get("service") or {}).get(
+                        "name"
+                    ),
+                    "client": client,
+                    "external_id": referral.get("externalId"),
+                }
+            )
+        # The server pages newest first; on each page the new ones come first.
+        rows.sort(key=lambda r: r["status"] != "REQUESTED")
+        page_info = found.get("pageInfo") or {}
+        older = None
+        if page_info.get("hasNextPage") and page_info.get("endCursor"):
+            older = "/portal?" + urlencode(
+                {k: v for k, v in (("status", status), ("after", page_info["endCursor"])) if v}
+            )
         return page(
             request,
             "inbox.html",
             title="Referrals",
             viewer=_viewer(result),
             problems=result.failures(),
-            rows=new + rest,
+            rows=rows,
+            older=older,
+            first_page="/portal" + (f"?status={status}" if status else "") if after else None,
             status=status or "",
             statuses=INBOX_STATUSES,
         )
@@ -157,7 +188,13 @@ def portal_router() -> APIRouter:
         problems: list[Problem] | None = None,
         status_code: int = 200,
     ) -> Response:
-        result = await run(request, "referral", {"id": referral_id})
+        allowed = await readable(request)
+        never: set[tuple[str, str]] = set()
+        source = None
+        if allowed is not None:
+            source = pruned("referral", REFERRAL_PRUNE, allowed)
+            never = {(t, f) for t, fields in REFERRAL_PRUNE.values() for f in fields} - allowed
+        result = await run(request, "referral", {"id": referral_id}, source)
         if result.unauthenticated:
             return _signin(request)
         referral = (result.data or {}).get("referral")
@@ -173,13 +210,31 @@ def portal_router() -> APIRouter:
         record = (referral or {}).get("contactRecord")
         base = ("referral", "contactRecord")
         answers: Any = (record or {}).get("answers")
-        if (*base, "answers") in withheld or base in withheld:
+        if (
+            (*base, "answers") in withheld
+            or base in withheld
+            or ("ContactRecord", "answers") in never
+        ):
             answers = WITHHELD
+        if referral is not None:
+            notes_at = ("referral", "notes")
+            if notes_at in withheld:
+                referral["notes"] = WITHHELD
+            notes = referral.get("notes")
+            for index, note in enumerate(notes if isinstance(notes, list) else []):
+                if (*notes_at, index, "body") in withheld or ("ReferralNote", "body") in never:
+                    note["body"] = WITHHELD
         fields = {
             "client": _fields(
-                (record or {}).get("client"), CLIENT_FIELDS, (*base, "client"), withheld
+                (record or {}).get("client"),
+                CLIENT_FIELDS,
+                (*base, "client"),
+                withheld,
+                {f for t, f in never if t == "Client"},
             ),
-            "intake": _fields(record, INTAKE_FIELDS, base, withheld),
+            "intake": _fields(
+                record, INTAKE_FIELDS, base, withheld, {f for t, f in never if t == "ContactRecord"}
+            ),
             "answers": answers,
         }
         return page(
@@ -269,6 +324,20 @@ def portal_router() -> APIRouter:
 
         back = f"/portal/referrals/{referral_id}"
         return await change(request, "referral_outcome", build, back, "outcome", again)
+
+    @router.post("/portal/referrals/{referral_id}/note")
+    async def referral_note(request: Request, referral_id: str) -> Response:
+        def build(form: dict[str, str]) -> dict[str, Any]:
+            body = form["body"].strip()
+            if not body:
+                raise KeyError("body")
+            return {"input": {"referralId": referral_id, "body": body, "idempotencyKey": _key()}}
+
+        async def again(problems: list[Problem], code: int) -> Response:
+            return await referral_page(request, referral_id, problems, code)
+
+        back = f"/portal/referrals/{referral_id}"
+        return await change(request, "referral_note", build, back, "note", again)
 
     @router.post("/portal/referrals/{referral_id}/external-id")
     async def referral_external_id(request: Request, referral_id: str) -> Response:

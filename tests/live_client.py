@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +34,12 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(
-    db: Database, keys: dict[str, str], settings: Settings | None = None
+    db: Database,
+    keys: dict[str, str],
+    settings: Settings | None = None,
+    app_factory: Callable[..., Any] = create_app,
 ) -> AsyncIterator[Served]:
-    app = create_app(settings or Settings(database_url=db.url), database=db)
+    app = app_factory(settings or Settings(database_url=db.url), database=db)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws="websockets"
     )

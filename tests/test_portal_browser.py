@@ -229,7 +229,7 @@ async def test_the_intake_worker_story(
     await page.wait_for_url(re.compile(r"done=status"))
     assert "Accepted" in await page.locator(".status").first.inner_text()
     await page.get_by_label("Outcome", exact=True).select_option("GOT_HELP")
-    await page.get_by_label("Note").fill("Food box delivered on Tuesday")
+    await page.get_by_label("Note", exact=True).fill("Food box delivered on Tuesday")
     await page.get_by_role("button", name="Add outcome").click()
     await page.wait_for_url(re.compile(r"done=outcome"))
     assert "Food box delivered on Tuesday" in await page.content()
@@ -344,3 +344,43 @@ async def test_a_form_forged_on_another_origin_is_refused(
     assert after.status == before.status
     assert violations == []
     await context.close()
+
+
+async def test_the_inbox_shows_a_new_referral_without_reloading(
+    browser: Browser, live: str, seeded_db: Database, keys: dict[str, str], screens: Path
+) -> None:
+    from .conftest import Api
+    from .portal_support import set_password
+    from .test_subscriptions import EASTSIDE, _refer
+
+    await set_password(seeded_db, "eastside-portal")
+    # No CSP bypass here: the page's own policy must let its script reach the WebSocket.
+    context = await browser.new_context()
+    page = await context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    await page.goto(f"{live}/signin")
+    await page.get_by_label("Name or e-mail address").fill("eastside-portal")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r"/portal$"))
+    await page.wait_for_selector("html[data-live=on]")
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+
+    async with httpx.AsyncClient(base_url=live, timeout=30) as http:
+        referral_id = await _refer(
+            Api(http=http, keys=keys, database=seeded_db), seeded_db, EASTSIDE
+        )
+    link = page.locator(f'#inbox a[href="/portal/referrals/{referral_id}"]')
+    await link.wait_for(timeout=15_000)
+    row = page.locator("#inbox tbody tr").first
+    assert await row.locator(".status").inner_text() == "New"
+    assert await row.locator(f'a[href="/portal/referrals/{referral_id}"]').count() == 1
+    assert loads == [], "the page reloaded"
+    await page.screenshot(path=str(screens / "live-inbox-01-new-referral.png"), full_page=True)
+    await context.close()
+    assert violations == []

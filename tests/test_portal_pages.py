@@ -15,6 +15,7 @@ from graphql import parse, validate
 from sqlalchemy import select
 
 from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
+from sharegraph.console import portal as portal_module
 from sharegraph.console.graph_client import PAGES
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import GranteeKind, Sensitivity
@@ -85,6 +86,20 @@ async def test_the_inbox_shows_new_referrals_first_and_filters_by_status(portal:
     assert set(re.findall(r'<span class="status">([^<]+)</span>', completed.text)) <= {"Completed"}
 
 
+async def test_the_inbox_pages_through_the_referrals_received(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(portal_module, "INBOX_SIZE", 2)
+    first = await portal.browser.http.get("/portal")
+    ids = REFERRAL_LINK.findall(first.text)
+    older = re.search(r'href="(/portal\?after=[^"]+)" rel="next"', first.text)
+    assert len(ids) == 2 and older is not None
+    second = await portal.browser.http.get(html.unescape(older.group(1)))
+    more = REFERRAL_LINK.findall(second.text)
+    assert more and not set(more) & set(ids)
+    assert 'href="/portal">Newest referrals' in second.text
+
+
 async def test_the_referral_page_shows_only_allowed_fields(portal: Portal) -> None:
     referral_id = await _new_referral(portal)
     page = await portal.browser.http.get(f"/portal/referrals/{referral_id}")
@@ -100,6 +115,51 @@ async def test_the_referral_page_shows_only_allowed_fields(portal: Portal) -> No
     # What the plan withholds is not on the page: Eastside may not read last names.
     assert client is not None and client.last_name
     assert client.last_name not in page.text
+    assert re.search(r"<dt>Last name</dt><dd><span class=\"withheld\">", page.text)
+
+
+def test_the_referral_document_leaves_out_what_is_never_readable() -> None:
+    from sharegraph.console.readable import pruned
+
+    everything = frozenset(
+        (t, f) for t, fields in portal_module.REFERRAL_PRUNE.values() for f in fields
+    )
+    full = pruned("referral", portal_module.REFERRAL_PRUNE, everything)
+    assert "lastName" in full and "narrative" in full and "body" in full
+    narrowed = pruned(
+        "referral",
+        portal_module.REFERRAL_PRUNE,
+        everything - {("Client", "lastName"), ("ContactRecord", "narrative")},
+    )
+    assert "lastName" not in narrowed and "narrative" not in narrowed
+    assert "firstName" in narrowed and "outcomes" in narrowed
+    schema = build_schema(Settings())._schema  # type: ignore[attr-defined]
+    assert validate(schema, parse(narrowed)) == []
+    inbox = pruned("inbox", portal_module.INBOX_PRUNE, frozenset())
+    assert "firstName" not in inbox and "contactRecord" not in inbox
+    assert validate(schema, parse(inbox)) == []
+    # Nothing readable under the client: the client selection goes too, the query stays valid.
+    bare = pruned("referral", portal_module.REFERRAL_PRUNE, frozenset())
+    assert "client" not in bare and validate(schema, parse(bare)) == []
+
+
+async def test_the_referral_page_asks_only_for_fields_it_may_read(portal: Portal) -> None:
+    sent: list[str] = []
+    real = portal_module.run
+
+    async def spy(request, name, variables=None, source=None):  # type: ignore[no-untyped-def]
+        if name == "referral":
+            sent.append(source or "")
+        return await real(request, name, variables, source)
+
+    referral_id = await _new_referral(portal)
+    portal_module.run = spy  # type: ignore[assignment]
+    try:
+        page = await portal.browser.http.get(f"/portal/referrals/{referral_id}")
+    finally:
+        portal_module.run = real  # type: ignore[assignment]
+    # Eastside may never read last names: not asked for, and still shown as withheld.
+    assert sent and "lastName" not in sent[0] and "firstName" in sent[0]
     assert re.search(r"<dt>Last name</dt><dd><span class=\"withheld\">", page.text)
 
 
@@ -138,6 +198,51 @@ async def test_accepting_a_referral_and_recording_an_outcome(portal: Portal) -> 
             await session.scalars(select(Outcome.note).where(Outcome.referral_id == row.id))
         ).all()
     assert "Box delivered" in notes
+
+
+SHARE_NOTES = """
+mutation($input: SharingAgreementInput!) { createSharingAgreement(input: $input) { agreement { id } } }
+"""
+
+
+async def test_adding_a_case_note_lists_it_on_the_referral(
+    portal: Portal, keys: dict[str, str]
+) -> None:
+    referral_id = await _new_referral(portal)
+    path = f"/portal/referrals/{referral_id}"
+    # The demo's agreements do not let Eastside write notes: refused, in words.
+    refused = await portal.browser.submit(path, f"{path}/note", {"body": "Called"})
+    assert refused.status_code == 403 and "<small>FORBIDDEN" in refused.text
+    shared = await portal.browser.http.post(
+        "/graphql",
+        json={
+            "query": SHARE_NOTES,
+            "variables": {
+                "input": {
+                    "name": "Pantry notes",
+                    "purpose": "closing the loop",
+                    "granteeKind": "PARTNER",
+                    "granteePartnerId": to_global_id(
+                        "PartnerOrganization", demo_id("partner-organization", "eastside")
+                    ),
+                    "rowScope": "referred_to_grantee",
+                    "actions": ["read", "write"],
+                    "fields": ["ReferralNote.*"],
+                }
+            },
+        },
+        headers={"authorization": f"Bearer {keys['prairie-admin']}"},
+    )
+    assert "errors" not in shared.json(), shared.json()
+    empty = await portal.browser.submit(path, f"{path}/note", {"body": "   "})
+    assert empty.status_code == 400 and "<small>BAD_USER_INPUT" in empty.text
+    added = await portal.browser.submit(path, f"{path}/note", {"body": "Called, left a message"})
+    assert added.status_code == 303 and added.headers["location"] == f"{path}?done=note"
+    page = await portal.browser.http.get(added.headers["location"])
+    assert "The case note is added." in page.text
+    listed = re.search(r'<ul class="notes">(.*?)</ul>', page.text, re.S)
+    assert listed is not None and "Called, left a message" in listed.group(1)
+    assert "Eastside" in listed.group(1)  # the partner organization that wrote it
 
 
 async def test_reporting_capacity(portal: Portal) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from sharegraph.authz.authenticate import authenticate, authenticate_session
 from sharegraph.authz.plan import AccessPlan
@@ -27,7 +28,7 @@ from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.audit import AuditCollector
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind, Role
-from sharegraph.errors import Unauthenticated
+from sharegraph.errors import Forbidden, Unauthenticated
 from sharegraph.settings import Settings
 from sharegraph.web import csrf
 
@@ -96,22 +97,38 @@ class Authentication:
             principal = await self.principal(authorization)
         return self.of(principal, request.headers.get(PURPOSE_HEADER) or None)
 
-    async def connection_caller(self, params: dict[str, Any]) -> Caller:
+    async def connection_caller(
+        self, params: dict[str, Any], connection: HTTPConnection | None = None
+    ) -> Caller:
         """The caller of a WebSocket, from its ``connection_init`` payload
         (``{"authorization": "Bearer ...", "purpose": "..."}``): the same credentials as the
-        ``Authorization`` header, ``UNAUTHENTICATED`` when missing or invalid."""
+        ``Authorization`` header. Without them, the upgrade's session cookie (the portal's
+        pages), but only when its ``Origin`` is this server's own: a browser sends the cookie
+        on a WebSocket opened by any site, so another site's page could otherwise subscribe
+        as the person (cross-site WebSocket hijacking; ``FORBIDDEN`` / ``CROSS_ORIGIN``).
+        ``UNAUTHENTICATED`` when missing or invalid."""
         # Key names as HTTP headers have them, in any case: GraphiQL sends its Headers tab
         # ({"Authorization": ...}) as the connection parameters.
         params = {str(key).lower(): value for key, value in params.items()}
         authorization = params.get("authorization")
+        purpose = params.get("purpose", params.get("sharegraph-purpose"))
+        purpose = purpose if isinstance(purpose, str) and purpose else None
+        cookie = connection.cookies.get(csrf.SESSION_COOKIE) if connection else None
+        if not isinstance(authorization, str) and connection is not None and cookie:
+            if not same_origin(connection):
+                raise Forbidden(
+                    "a WebSocket signed in by its session cookie must come from this site's "
+                    "own pages; programs send an API key in connection_init",
+                    reason="CROSS_ORIGIN",
+                )
+            return self.of(await self.session_principal(cookie), purpose)
         if not isinstance(authorization, str):
             raise Unauthenticated(
                 'send your credentials in connection_init: {"authorization": "Bearer <key>"}',
                 reason="MISSING_CREDENTIALS",
             )
-        purpose = params.get("purpose", params.get("sharegraph-purpose"))
         principal = await self.principal(authorization)
-        return self.of(principal, purpose if isinstance(purpose, str) and purpose else None)
+        return self.of(principal, purpose)
 
     async def caller_or_public(self, request: Request) -> Caller:
         """The caller, or the public when the request carries no credentials at all.
@@ -129,3 +146,15 @@ class Authentication:
                     pass
             return self.of(PUBLIC_PRINCIPAL, None, anonymous=True)
         return await self.caller(request)
+
+
+def same_origin(connection: HTTPConnection) -> bool:
+    """Whether the ``Origin`` header names this server's own origin (scheme, host and port as
+    the browser reached it; behind a TLS proxy that says so, https)."""
+    origin = connection.headers.get("origin")
+    host = connection.headers.get("host")
+    if not origin or not host:
+        return False
+    forwarded = connection.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    tls = connection.url.scheme in ("https", "wss") or forwarded == "https"
+    return origin.lower() == f"{'https' if tls else 'http'}://{host}".lower()

@@ -118,7 +118,12 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
 
         async def websocket_endpoint(websocket: WebSocket) -> None:
             connection = Connection(
-                auth, state["live"], state["policies"], settings.subscriptions, per_principal
+                auth,
+                state["live"],
+                state["policies"],
+                settings.subscriptions,
+                per_principal,
+                upgrade=websocket,
             )
             await self.run(request=websocket, context=connection)
 

@@ -3,9 +3,11 @@ subclassed where we differ).
 
 - The upgrade is accepted; credentials come in ``connection_init``
   (``{"authorization": "Bearer <API key or JWT>", "purpose": "..."}``) through the one
-  authentication step (:meth:`.callers.Authentication.connection_caller`). Missing or invalid:
-  close 4403. A payload that is not an object: 4400; a ``subscribe`` before the ack: 4401; an
-  unparsable message: 4400; no ``connection_init`` within the timeout: 4408 (the protocol's codes).
+  authentication step (:meth:`.callers.Authentication.connection_caller`); without them, the
+  session cookie of a page of this very origin (``Origin`` checked). Missing or invalid, or a
+  cookie from another origin: close 4403. A payload that is not an object: 4400; a
+  ``subscribe`` before the ack: 4401; an unparsable message: 4400; no ``connection_init``
+  within the timeout: 4408 (the protocol's codes).
 - A ``subscribe`` is checked and run by :class:`sharegraph.graph.live.LiveUpdates`; refusals come
   back as the protocol's ``error`` message with our error bodies.
 - At most ``max_per_connection`` subscriptions per connection and ``max_per_principal`` per
@@ -26,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -33,17 +36,20 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
+from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
 from sharegraph.errors import ErrorCode, SharegraphError
 from sharegraph.graph.live import LiveUpdates, Refused, Subscriber
 from sharegraph.graph.responses import error_body
 from sharegraph.settings import SubscriptionSettings
 from sharegraph.web.callers import Authentication
+from sharegraph.web.csrf import SESSION_COOKIE
 
 log = logging.getLogger("sharegraph.subscriptions")
 
 SLOW_CONSUMER = 1013
 CREDENTIALS_CHECK_SECONDS = 0.5
+SESSION_CHECK_SECONDS = 30.0  # how soon a signed-out session's WebSocket is closed
 
 
 @dataclass
@@ -55,19 +61,33 @@ class Connection:
     policies: PolicyStore
     settings: SubscriptionSettings
     per_principal: Counter[Any]
+    upgrade: HTTPConnection | None = None  # the WebSocket's upgrade request (cookie, Origin)
     connection_params: dict[str, Any] | None = None
     authorization: str | None = None
+    session: str | None = None  # the session cookie, when that is what authenticated it
     subscriber: Subscriber | None = None
     members: dict[str, int] = field(default_factory=dict)
 
     async def authenticate(self) -> None:
         """``connection_init``: the caller, or :class:`ConnectionRejectionError` (4403)."""
         try:
-            caller = await self.auth.connection_caller(self.connection_params or {})
+            caller = await self.auth.connection_caller(self.connection_params or {}, self.upgrade)
         except SharegraphError as error:
             raise ConnectionRejectionError() from error
-        self.authorization = str((self.connection_params or {}).get("authorization"))
+        authorization = {str(k).lower(): v for k, v in (self.connection_params or {}).items()}.get(
+            "authorization"
+        )
+        if isinstance(authorization, str):
+            self.authorization = authorization
+        elif self.upgrade is not None:
+            self.session = self.upgrade.cookies.get(SESSION_COOKIE)
         self.subscriber = Subscriber(caller.principal, caller.purpose)
+
+    async def principal_now(self) -> Principal:
+        """The connection's principal as its credentials give it now (after a policy change)."""
+        if self.session is not None:
+            return await self.auth.session_principal(self.session)
+        return await self.auth.principal(self.authorization)
 
 
 class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
@@ -135,13 +155,23 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     async def _recheck_credentials(self) -> None:
         policies = self.connection.policies
         version = policies.snapshot.version
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
-            if self.connection.subscriber is None or policies.snapshot.version == version:
+            # A session also ends by signing out, which changes no policy: check it now and then.
+            session_due = (
+                self.connection.session is not None
+                and loop.time() - checked >= SESSION_CHECK_SECONDS
+            )
+            if self.connection.subscriber is None or (
+                policies.snapshot.version == version and not session_due
+            ):
                 continue
             version = policies.snapshot.version
+            checked = loop.time()
             try:
-                principal = await self.connection.auth.principal(self.connection.authorization)
+                principal = await self.connection.principal_now()
             except SharegraphError:
                 self.closing = True
                 await self.websocket.close(4403, "Forbidden")
