@@ -1,0 +1,184 @@
+"""The subscription fields other than contact records and referrals: capacity, the queue's
+dashboard, the resource directory and follow-ups, and the slow-consumer close; both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sharegraph.datastore.engine import Database
+from sharegraph.demo import demo_id
+from sharegraph.graph.relay import to_global_id
+
+from .live_client import LiveClient, served
+from .test_subscriptions import RECORDS, _prairie_record, _touch_record
+
+PRAIRIE = demo_id("tenant", "prairie")
+SHELTER_QUEUE = to_global_id("ReferralQueue", demo_id("referral-queue", "lakeside-shelter"))
+SHELTER_BEDS = to_global_id("ServiceCapacity", demo_id("service-capacity", "harbor-shelter"))
+HARBOR_SHELTER = to_global_id("Program", demo_id("program", "harbor-shelter"))
+OTHER_PROGRAM = to_global_id("Program", demo_id("program", "eastside-boxes"))
+SERVICE = to_global_id("Service", demo_id("service", "harbor-prevention"))
+
+CAPACITY_QUERY = (
+    "query($id: ID!) { node(id: $id) { ... on ServiceCapacity { id version available free } } }"
+)
+UPDATE_CAPACITY = """
+mutation($input: UpdateCapacityInput!) { updateCapacity(input: $input) {
+  capacity { id version available free } } }
+"""
+CAPACITY = """
+subscription($programs: [ID!]) { capacityChanged(programIds: $programs) {
+  event { type recordVersion } capacity { id version available free } } }
+"""
+DASHBOARD = """
+subscription($queue: ID!) { queueDashboard(queueId: $queue) {
+  event { type } queue { id dashboard { capacity { program { name } free } } } } }
+"""
+DIRECTORY = """
+subscription($types: [DirectoryRecordType!]) { directoryChanged(types: $types) {
+  event { type } recordType node { id ... on Service { name } } } }
+"""
+SERVICE_QUERY = "query($id: ID!) { node(id: $id) { ... on Service { version } } }"
+UPDATE_SERVICE = """
+mutation($input: UpdateServiceInput!) { updateService(input: $input) { service { id name } } }
+"""
+FOLLOW_UPS = """
+subscription { followUpChanged(filter: {status: OPEN}) {
+  event { type } followUp { id note status } } }
+"""
+CREATE_FOLLOW_UP = """
+mutation($input: CreateFollowUpInput!) { createFollowUp(input: $input) { followUp { id } } }
+"""
+
+
+async def _by_id(client: LiveClient, count: int, seconds: float = 10.0) -> dict[str, Any]:
+    """The next ``count`` messages, by operation id (each id at most once)."""
+    found: dict[str, Any] = {}
+    for _ in range(count):
+        message = await client.receive(seconds)
+        assert message["id"] not in found, message
+        found[message["id"]] = message
+    return found
+
+
+async def _capacity(api: Any, available: int | None = None, note: str | None = None) -> Any:
+    now = (await api.data("harbor-portal", CAPACITY_QUERY, {"id": SHELTER_BEDS}))["node"]
+    change: dict[str, Any] = {"id": SHELTER_BEDS, "version": now["version"]}
+    if available is not None:
+        change["available"] = available
+    if note is not None:
+        change["note"] = note
+    return (await api.data("harbor-portal", UPDATE_CAPACITY, {"input": change}))["updateCapacity"][
+        "capacity"
+    ]
+
+
+async def test_capacity_and_the_queue_dashboard(seeded_db: Database, keys: dict[str, str]) -> None:
+    async with served(seeded_db, keys) as live, live.client() as client:
+        await client.init("lakeside-admin")
+        await client.subscribe("mine", CAPACITY, {"programs": [HARBOR_SHELTER]})
+        await client.subscribe("other", CAPACITY, {"programs": [OTHER_PROGRAM]})
+        await client.subscribe("dash", DASHBOARD, {"queue": SHELTER_QUEUE})
+        await client.nothing_within(0.3)
+
+        written = await _capacity(live.api, available=7)
+        got = await _by_id(client, 2)
+        assert set(got) == {"mine", "dash"}  # never the other program's subscription
+        change = got["mine"]["payload"]["data"]["capacityChanged"]
+        assert change["capacity"] == written
+        assert change["event"]["recordVersion"] == written["version"]
+        dashboard = got["dash"]["payload"]["data"]["queueDashboard"]["queue"]["dashboard"]
+        assert {"program": {"name": dashboard["capacity"][0]["program"]["name"]}, "free": 7} in [
+            {"program": c["program"], "free": c["free"]} for c in dashboard["capacity"]
+        ]
+
+        # A note moves no figure: the capacity subscriber hears of it, the dashboard does not.
+        await _capacity(live.api, note="Staff short tonight.")
+        got = await _by_id(client, 1)
+        assert set(got) == {"mine"}
+        assert await client.nothing_within(0.5)
+
+        await _capacity(live.api, available=3)
+        got = await _by_id(client, 2)
+        assert set(got) == {"mine", "dash"}
+        figures = got["dash"]["payload"]["data"]["queueDashboard"]["queue"]["dashboard"]
+        assert 3 in {c["free"] for c in figures["capacity"]}
+
+
+async def test_directory_and_follow_up_changes(seeded_db: Database, keys: dict[str, str]) -> None:
+    async with served(seeded_db, keys) as live, live.client() as client:
+        await client.init("prairie-admin")
+        await client.subscribe("services", DIRECTORY, {"types": ["SERVICE"]})
+        await client.subscribe("places", DIRECTORY, {"types": ["LOCATION"]})
+        await client.subscribe("follow", FOLLOW_UPS)
+        await client.nothing_within(0.3)
+
+        version = (await live.api.data("prairie-admin", SERVICE_QUERY, {"id": SERVICE}))["node"][
+            "version"
+        ]
+        await live.api.data(
+            "prairie-admin",
+            UPDATE_SERVICE,
+            {"input": {"id": SERVICE, "version": version, "name": "Eviction prevention (new)"}},
+        )
+        got = await _by_id(client, 1)
+        assert set(got) == {"services"}  # not the subscriber of locations only
+        update = got["services"]["payload"]["data"]["directoryChanged"]
+        assert update["recordType"] == "SERVICE"
+        assert update["node"] == {"id": SERVICE, "name": "Eviction prevention (new)"}
+
+        record_id, _ = await _prairie_record(seeded_db)
+        due = (datetime.now(UTC) + timedelta(hours=20)).replace(microsecond=0).isoformat()
+        created = await live.api.data(
+            "prairie-call-taker",
+            CREATE_FOLLOW_UP,
+            {
+                "input": {
+                    "contactRecordId": to_global_id("ContactRecord", record_id),
+                    "dueAt": due,
+                    "note": "Call back in the morning.",
+                    "assignedTenantId": to_global_id("Tenant", PRAIRIE),
+                }
+            },
+        )
+        got = await _by_id(client, 1)
+        follow_up = got["follow"]["payload"]["data"]["followUpChanged"]
+        assert follow_up["event"]["type"] == "CREATED"
+        assert follow_up["followUp"] == {
+            "id": created["createFollowUp"]["followUp"]["id"],
+            "note": "Call back in the morning.",
+            "status": "OPEN",
+        }
+        assert await client.nothing_within(0.5)
+
+
+async def test_a_slow_consumer_is_closed_with_1013_and_others_keep_receiving(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from dataclasses import replace
+
+    from sharegraph.settings import Settings, SubscriptionSettings
+
+    settings = Settings(
+        database_url=seeded_db.url, subscriptions=replace(SubscriptionSettings(), queue_size=2)
+    )
+    async with served(seeded_db, keys, settings) as live, live.client() as reader:
+        await reader.init("prairie-admin")
+        await reader.subscribe("ok", RECORDS)
+        async with live.client() as slow:
+            await slow.init("prairie-admin")
+            # One cohort, three members on this connection: one event puts three answers
+            # in its queue at once, more than it holds.
+            for op in range(3):
+                await slow.subscribe(f"s{op}", RECORDS)
+            await reader.nothing_within(0.3)
+            await _touch_record(live.api, seeded_db, "burst")
+            assert (await reader.receive())["id"] == "ok"
+            code, reason = await slow.closed()
+            assert code == 1013 and reason is not None and "SLOW_CONSUMER" in reason
+        await _touch_record(live.api, seeded_db, "after the close")
+        message = await reader.receive()
+        assert message["payload"]["data"]["contactRecordChanged"]["contactRecord"]["narrative"] == (
+            "after the close"
+        )
