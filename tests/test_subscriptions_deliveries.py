@@ -3,6 +3,7 @@ dashboard, the resource directory and follow-ups, and the slow-consumer close; b
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,62 @@ async def test_a_slow_consumer_is_closed_with_1013_and_others_keep_receiving(
         assert message["payload"]["data"]["contactRecordChanged"]["contactRecord"]["narrative"] == (
             "after the close"
         )
+
+
+AGREEMENTS = """
+{ sharingAgreements { id name version actions answerSensitivity deniedFields emergency fields
+  purpose rowScope validFrom validUntil grantee { kind partnerOrganization { id } role tenant { id } } } }
+"""
+UPDATE_AGREEMENT = """
+mutation($id: ID!, $version: Int!, $input: SharingAgreementInput!) {
+  updateSharingAgreement(id: $id, version: $version, input: $input) { agreement { version } } }
+"""
+
+
+async def test_a_narrowed_agreement_narrows_the_next_delivery(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from .test_subscriptions import EASTSIDE, PANTRY, _coordinates, _refer
+
+    async with served(seeded_db, keys) as live, live.client() as client:
+        await client.init("eastside-portal")
+        await client.subscribe("r", PANTRY)
+        await client.nothing_within(0.3)
+        await _refer(live.api, seeded_db, EASTSIDE)
+        before = (await client.receive())["payload"]
+        record = before["data"]["referralChanged"]["theReferral"]["record"]
+        assert record["startedAt"] is not None
+        assert "ContactRecord.startedAt" not in _coordinates(before)
+
+        agreements = (await live.api.data("prairie-admin", AGREEMENTS))["sharingAgreements"]
+        terms = next(a for a in agreements if a["name"] == "Referrals to eastside")
+        assert "ContactRecord.startedAt" in terms["fields"], terms["fields"]
+        grantee = terms["grantee"]
+        narrowed = {
+            "actions": terms["actions"],
+            "answerSensitivity": terms["answerSensitivity"],
+            "deniedFields": terms["deniedFields"],
+            "emergency": terms["emergency"],
+            "fields": [f for f in terms["fields"] if f != "ContactRecord.startedAt"],
+            "granteeKind": grantee["kind"],
+            "granteePartnerId": (grantee["partnerOrganization"] or {}).get("id"),
+            "granteeTenantId": (grantee["tenant"] or {}).get("id"),
+            "granteeRole": grantee["role"],
+            "name": terms["name"],
+            "purpose": terms["purpose"],
+            "rowScope": terms["rowScope"],
+            "validFrom": terms["validFrom"],
+            "validUntil": terms["validUntil"],
+        }
+        await live.api.data(
+            "prairie-admin",
+            UPDATE_AGREEMENT,
+            {"id": terms["id"], "version": terms["version"], "input": narrowed},
+        )
+        await asyncio.sleep(1.5)  # the policy store's check interval
+        await _refer(live.api, seeded_db, EASTSIDE)
+        after = (await client.receive())["payload"]
+        narrower = after["data"]["referralChanged"]["theReferral"]["record"]
+        assert narrower["startedAt"] is None
+        assert narrower["id"] is not None  # only the withdrawn field went
+        assert "ContactRecord.startedAt" in _coordinates(after)
