@@ -242,3 +242,54 @@ async def test_a_narrowed_agreement_narrows_the_next_delivery(
         assert narrower["startedAt"] is None
         assert narrower["id"] is not None  # only the withdrawn field went
         assert "ContactRecord.startedAt" in _coordinates(after)
+
+
+REFERRAL_STATUS = """
+mutation($input: UpdateReferralStatusInput!) { updateReferralStatus(input: $input) {
+  referral { status } } }
+"""
+
+
+async def test_a_referral_entered_in_error_sends_the_pantry_nothing_further(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from .test_subscriptions import EASTSIDE, PANTRY, _refer
+
+    watched = "subscription { referralChanged { referral { id status } } }"
+    async with (
+        served(seeded_db, keys) as live,
+        live.client() as pantry,
+        live.client() as center,
+    ):
+        await pantry.init("eastside-portal")
+        await pantry.subscribe("r", PANTRY)
+        await center.init("prairie-call-taker")
+        await center.subscribe("c", watched)
+        await pantry.nothing_within(0.3)
+        referral = await _refer(live.api, seeded_db, EASTSIDE)
+        assert (await pantry.receive())["payload"]["data"]["referralChanged"]["theReferral"][
+            "id"
+        ] == referral
+        assert (await center.receive())["payload"]["data"]["referralChanged"]["referral"][
+            "status"
+        ] == "REQUESTED"
+
+        await live.api.data(
+            "prairie-call-taker",
+            REFERRAL_STATUS,
+            {
+                "input": {
+                    "id": referral,
+                    "version": 1,
+                    "status": "ENTERED_IN_ERROR",
+                    "reason": "wrong caller",
+                }
+            },
+        )
+        # The event exists (the referring center hears of it) ...
+        assert (await center.receive())["payload"]["data"]["referralChanged"]["referral"] == {
+            "id": referral,
+            "status": "ENTERED_IN_ERROR",
+        }
+        # ... and the pantry, whose scope the referral left, gets nothing.
+        assert await pantry.nothing_within(1.0)
