@@ -293,3 +293,82 @@ async def test_a_referral_entered_in_error_sends_the_pantry_nothing_further(
         }
         # ... and the pantry, whose scope the referral left, gets nothing.
         assert await pantry.nothing_within(1.0)
+
+
+async def _touch(api: Any, db: Database, record_id: Any, narrative: str) -> None:
+    from sharegraph.datastore.models import ContactRecord
+
+    from .test_subscriptions import UPDATE_RECORD
+
+    async with db.read_session() as session:
+        row = await session.get(ContactRecord, record_id)
+        assert row is not None
+        version = row.version
+    await api.data(
+        "prairie-admin",
+        UPDATE_RECORD,
+        {
+            "input": {
+                "id": to_global_id("ContactRecord", record_id),
+                "version": version,
+                "narrative": narrative,
+            }
+        },
+    )
+
+
+async def test_part2_answers_are_delivered_only_under_consent_with_the_notice(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from sqlalchemy import select
+
+    from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
+    from sharegraph.datastore.models import ContactRecord
+
+    from .test_redisclosure_notice import _consent_for_one_record
+    from .test_redisclosure_notice import _treatment_partner as partner
+
+    tenant_id, key = await partner(seeded_db)
+    consented = await _consent_for_one_record(seeded_db, tenant_id)
+    async with seeded_db.write_session() as session:  # the agreement lets it read, too
+        from sharegraph.datastore.models import SharingAgreement
+        from sharegraph.datastore.policy_version import bump
+
+        agreement = await session.scalar(
+            select(SharingAgreement).where(SharingAgreement.name == "Recovery coordination")
+        )
+        assert agreement is not None
+        agreement.actions = ["read", "export"]
+        await bump(session)
+        records = (
+            await session.scalars(select(ContactRecord).where(ContactRecord.tenant_id == PRAIRIE))
+        ).all()
+        mine = next(r for r in records if r.id == consented)
+        # Same kind of record, Part 2 answers too, but its client consented to nothing.
+        other = next(
+            r.id
+            for r in records
+            if r.client_id not in (None, mine.client_id)
+            and (r.answers or {}).get("substance_use")
+            and r.form_version_id == mine.form_version_id
+        )
+    async with served(seeded_db, {**keys, "recovery": key}) as live, live.client() as client:
+        await asyncio.sleep(1.5)  # the policy store picks up the agreement
+        await client.init("recovery")
+        await client.subscribe(
+            "1", "subscription { contactRecordChanged { contactRecord { id answers } } }"
+        )
+        await client.nothing_within(0.3)
+        await _touch(live.api, seeded_db, consented, "consented")
+        body = (await client.receive())["payload"]
+        delivered = body["data"]["contactRecordChanged"]["contactRecord"]
+        assert delivered["id"] == to_global_id("ContactRecord", consented)
+        assert "substance_use" in str(delivered["answers"])
+        assert body["extensions"]["redisclosureNotice"] == REDISCLOSURE_NOTICE
+
+        await _touch(live.api, seeded_db, other, "no consent")
+        body = (await client.receive())["payload"]
+        delivered = body["data"]["contactRecordChanged"]["contactRecord"]
+        assert delivered["id"] == to_global_id("ContactRecord", other)
+        assert "substance_use" not in str(delivered["answers"])
+        assert "redisclosureNotice" not in body.get("extensions", {})
