@@ -76,9 +76,10 @@ class PolicyStore:
             log.info("policy snapshot at version %s", snapshot.version)
             return snapshot
 
-    def plan_for(self, principal: Principal, now: datetime | None = None) -> AccessPlan:
-        snapshot = self.snapshot
-        now = now or datetime.now(UTC)
+    @staticmethod
+    def plan_key(principal: Principal) -> tuple[str, frozenset[str]]:
+        """What a principal's plan depends on (its home and its roles there): principals with
+        the same key get the same plan under one policy version."""
         home = (
             f"tenant:{principal.tenant_id}"
             if principal.tenant_id
@@ -90,6 +91,12 @@ class PolicyStore:
             if grant.tenant_id == principal.tenant_id
             and grant.partner_organization_id == principal.partner_organization_id
         )
+        return home, roles
+
+    def plan_for(self, principal: Principal, now: datetime | None = None) -> AccessPlan:
+        snapshot = self.snapshot
+        now = now or datetime.now(UTC)
+        home, roles = self.plan_key(principal)
         key = (home, roles, snapshot.version)
         cached = self._plans.get(key)
         if cached is None or (cached.expires_at is not None and now >= cached.expires_at):

@@ -125,6 +125,7 @@ class AuditCollector:
         "home_tenant_id",
         "principal_id",
         "purpose",
+        "readers",
     )
 
     def __init__(
@@ -143,6 +144,9 @@ class AuditCollector:
         # (owner tenant, coordinate) -> first reason
         self._denied: dict[tuple[uuid.UUID | None, str], str] = {}
         self._disclosures: list[_Disclosure] = []
+        # For one evaluation answered to several principals (a subscription cohort): the
+        # (principal, purpose) of each, every one named in its own rows of the same insert.
+        self.readers: list[tuple[uuid.UUID | None, str | None]] = []
 
     def read(
         self, record_type: str, owner_tenant_id: uuid.UUID, record_id: uuid.UUID, coordinate: str
@@ -290,7 +294,14 @@ async def flush(db: Database, collector: AuditCollector) -> None:
     Durable when it returns. Raises if the rows could not be written: the caller must then not
     send the data. Clears the collector on success, so a second flush writes nothing twice.
     """
-    entries = collector.entries()
+    if collector.readers:
+        entries = [
+            entry
+            for principal_id, purpose in collector.readers
+            for entry in collector.entries(principal_id, purpose)
+        ]
+    else:
+        entries = collector.entries()
     if not entries:
         return
     # One executemany per set of columns (JSON columns left out are SQL NULL): usually two.

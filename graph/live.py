@@ -5,9 +5,14 @@ validation, depth, cost and alias limits, list limits: one probe execution throu
 schema extensions), then the ``subscribe`` action for the field and the field's own checks
 (filters on denied fields, the queue being visible, the resume position).
 
-Subscribers with the same principal, document, variables and resume position form a *cohort*:
-one reader of the event relay and one evaluation per event, whose answer goes to every member.
-An evaluation runs under the principal's plan *at that moment* (a narrowed agreement narrows the
+Subscribers with the same access plan (home and roles: :meth:`PolicyStore.plan_key`), document,
+variables and resume position form a *cohort* (Hasura's cohorts), whatever their principal: one
+reader of the event relay and one evaluation per event, whose answer goes to every member. A
+field whose answer depends on the principal itself (``followUpChanged(filter: {assignedToMe})``)
+keys its cohorts by principal too. The audit rows of an evaluation name every member's principal
+(and purpose), in one multi-row insert, before the answer leaves; a member that joined after the
+evaluation started gets the next one.
+An evaluation runs under the cohort's plan *at that moment* (a narrowed agreement narrows the
 next delivery), in a fresh read session with fresh loaders, exactly like a query: the event's
 record is loaded through the request loaders (outside the row scopes: not delivered), then the
 document is executed with the field's payload as root value, through the same field guard, and
@@ -55,8 +60,12 @@ SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
 REVOCATION_CHECK_SECONDS = 0.5
 STORED_ROWS = 2_000
 EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds a session)
+# Subscribes checked at once: each holds a database session for its probe and reads, so a burst
+# of subscribes queues here instead of exhausting the pool (DATABASE_BUSY).
+STARTS_AT_ONCE = 4
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
+Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was audited for
 
 
 class Refused(Exception):
@@ -91,7 +100,7 @@ class Cohort:
     variables: dict[str, Any] | None
     operation_name: str | None
     after: Cursor | None
-    members: dict[int, Deliver] = field(default_factory=dict)
+    members: dict[int, tuple[Subscriber, Deliver]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     last_body: str | None = None  # for fields that send changes only
     evaluations: int = 0
@@ -120,6 +129,7 @@ class LiveUpdates:
         self._watch: asyncio.Task[None] | None = None
         # position -> the event's row as stored, read once for every cohort's prefilter
         self._stored: dict[int, asyncio.Future[Any]] = {}
+        self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
 
     @property
     def cohorts(self) -> int:
@@ -165,7 +175,10 @@ class LiveUpdates:
         """Check the subscription and join its cohort; the member id, for :meth:`leave`.
         :class:`Refused` when it cannot start."""
         plan = self.policies.plan_for(subscriber.principal)
-        async with self.db.read_session(rls=plan.rls_scope()) as session:
+        async with (
+            self._starting,
+            self.db.read_session(rls=plan.rls_scope()) as session,
+        ):
             ctx = self._context(subscriber, plan, session)
             probe = await self._probe(ctx, query, variables, operation_name)
             if probe.errors:
@@ -178,8 +191,8 @@ class LiveUpdates:
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
         key = (
-            subscriber.principal.id,
-            subscriber.purpose,
+            self.policies.plan_key(subscriber.principal),
+            subscriber.principal.id if operation.field.per_principal(operation.args) else None,
             query,
             json.dumps(variables, sort_keys=True, default=str),
             operation_name,
@@ -191,17 +204,21 @@ class LiveUpdates:
             self._cohorts[key] = cohort
             cohort.task = asyncio.create_task(self._run(cohort), name="live-cohort")
         self._next_member += 1
-        cohort.members[self._next_member] = deliver
+        cohort.members[self._next_member] = (subscriber, deliver)
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
         return self._next_member
 
     def leave(self, member: int) -> None:
         for key, cohort in list(self._cohorts.items()):
-            if cohort.members.pop(member, None) is not None and not cohort.members:
+            if cohort.members.pop(member, None) is None:
+                continue
+            if not cohort.members:
                 del self._cohorts[key]
                 if cohort.task is not None:
                     cohort.task.cancel()
+            else:  # evaluate for one who is still there
+                cohort.subscriber = next(iter(cohort.members.values()))[0]
 
     async def _probe(
         self,
@@ -296,9 +313,7 @@ class LiveUpdates:
         evaluation mostly waits on the database) and deliver the answers in commit order."""
         wanted = cohort.operation.field.record_types
         prefilter = cohort.operation.field.prefilter
-        pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]] = asyncio.Queue(
-            EVALUATION_WINDOW
-        )
+        pending: asyncio.Queue[asyncio.Task[Answer | None]] = asyncio.Queue(EVALUATION_WINDOW)
         deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
         try:
             async for event in self.relay.events(cohort.after):
@@ -319,35 +334,37 @@ class LiveUpdates:
             while not pending.empty():
                 pending.get_nowait().cancel()
 
-    async def _answer(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
+    async def _answer(self, cohort: Cohort, event: Any) -> Answer | None:
         try:
             return await self._evaluate(cohort, event)
         except SharegraphError as error:  # the database out of reach, ...
-            return {"data": None, "errors": [error_body(error)]}
+            return {"data": None, "errors": [error_body(error)]}, frozenset(cohort.members)
         except Exception:
             log.exception("subscription delivery failed")
             return None
 
     async def _deliver_in_order(
-        self, cohort: Cohort, pending: asyncio.Queue[asyncio.Task[dict[str, Any] | None]]
+        self, cohort: Cohort, pending: asyncio.Queue[asyncio.Task[Answer | None]]
     ) -> None:
         while True:
             task = await pending.get()
             try:
-                body = await task
+                answer = await task
             except asyncio.CancelledError:
                 task.cancel()
                 raise
-            if body is None:
+            if answer is None:
                 continue
+            body, audited = answer
             if cohort.operation.field.changes_only:
                 # The event part always differs; compare the rest.
                 figures = _without_event(body)
                 if figures == cohort.last_body:
                     continue
                 cohort.last_body = figures
-            for deliver in list(cohort.members.values()):
-                deliver(body)
+            for member, (_subscriber, deliver) in list(cohort.members.items()):
+                if member in audited:
+                    deliver(body)
 
     async def _stored_row(self, event: Any) -> Any:
         """The event's row as stored (no plan: for prefilters only, never delivered)."""
@@ -367,10 +384,15 @@ class LiveUpdates:
                 log.warning("prefilter read failed: %s", error)
         return await asyncio.shield(found)
 
-    async def _evaluate(self, cohort: Cohort, event: Any) -> dict[str, Any] | None:
+    async def _evaluate(self, cohort: Cohort, event: Any) -> Answer | None:
         plan = self.policies.plan_for(cohort.subscriber.principal)
+        members = dict(cohort.members)
         async with self.db.read_session(rls=plan.rls_scope()) as session:
             ctx = self._context(cohort.subscriber, plan, session)
+            ctx.audit.readers = sorted(
+                {(s.principal.id, s.purpose) for s, _ in members.values()},
+                key=lambda reader: (str(reader[0]), reader[1] or ""),
+            )
             payload = await cohort.operation.field.select(ctx, cohort.operation.args, event)
             if payload is None:
                 return None
@@ -386,11 +408,11 @@ class LiveUpdates:
                 ),
                 timeout=self.settings.limits.request_timeout_seconds,
             )
-            return await finished_body(ctx, result)
+            return await finished_body(ctx, result), frozenset(members)
 
     def _end(self, cohort: Cohort, error: SharegraphError) -> None:
         body = {"data": None, "errors": [error_body(error)]}
-        for deliver in list(cohort.members.values()):
+        for _subscriber, deliver in list(cohort.members.values()):
             deliver(body)
             deliver(None)
         cohort.members.clear()

@@ -293,6 +293,9 @@ class Field:
     # of the process, before any subscriber's evaluation: False skips the event (e.g. another
     # queue's entry). It only ever skips; what is delivered is still decided under the plan.
     prefilter: Callable[[dict[str, Any], CommittedEvent, Any], bool] | None = None
+    # Whether these arguments make the answer depend on the principal itself, not only on its
+    # access plan (then its subscriptions share no evaluation with other principals').
+    per_principal: Callable[[dict[str, Any]], bool] = lambda _args: False
 
 
 async def _nothing(_ctx: RequestContext, _args: dict[str, Any]) -> None:
@@ -475,6 +478,11 @@ def _same_queue(args: dict[str, Any], event: CommittedEvent, stored: Any) -> boo
     )
 
 
+def _assigned_to_me(args: dict[str, Any]) -> bool:
+    flt: FollowUpChangeFilter | None = args.get("filter")
+    return bool(flt is not None and flt.assigned_to_me)
+
+
 # The model of each record type a prefilter reads.
 PREFILTER_MODELS: dict[str, Any] = {"QueueEntry": m.QueueEntry}
 
@@ -483,7 +491,13 @@ FIELDS: dict[str, Field] = {
         frozenset({"ContactRecord"}), "ContactRecord", _nothing, _contact_record
     ),
     "referralChanged": Field(frozenset({"Referral"}), "Referral", _prepare_referral, _referral),
-    "followUpChanged": Field(frozenset({"FollowUp"}), "FollowUp", _prepare_follow_up, _follow_up),
+    "followUpChanged": Field(
+        frozenset({"FollowUp"}),
+        "FollowUp",
+        _prepare_follow_up,
+        _follow_up,
+        per_principal=_assigned_to_me,
+    ),
     "queueEntryChanged": Field(
         frozenset({"QueueEntry"}),
         "QueueEntry",
