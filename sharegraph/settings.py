@@ -236,7 +236,7 @@ class SubscriptionSettings:
 
     max_per_connection: int = 20
     max_per_principal: int = 200
-    # Messages a connection may have unsent before it is closed (4429, the client resumes).
+    # Messages a connection may have unsent before it is closed (1013; the client resumes).
     queue_size: int = 1_000
     keepalive_seconds: float = 15.0
     connection_init_timeout_seconds: float = 10.0
