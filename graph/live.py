@@ -305,7 +305,9 @@ class LiveUpdates:
         evaluated (webhooks render their payloads this way); None: not for the subscriber."""
         operation = self._operation(query, None, None)
         cohort = Cohort((), subscriber, operation, query, None, None, None)
-        return await self._evaluate(cohort, event)
+        # No members: the collector audits the subscriber itself.
+        answer = await self._evaluate(cohort, event)
+        return None if answer is None else answer[0]
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, cohort: Cohort) -> None:
