@@ -155,6 +155,4 @@ def same_origin(connection: HTTPConnection) -> bool:
     host = connection.headers.get("host")
     if not origin or not host:
         return False
-    forwarded = connection.headers.get("x-forwarded-proto", "").split(",")[0].strip()
-    tls = connection.url.scheme in ("https", "wss") or forwarded == "https"
-    return origin.lower() == f"{'https' if tls else 'http'}://{host}".lower()
+    return origin.lower() == f"{'https' if csrf.secure(connection) else 'http'}://{host}".lower()

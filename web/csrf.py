@@ -13,6 +13,7 @@ import hmac
 import secrets
 
 from fastapi import Request, Response
+from starlette.requests import HTTPConnection
 
 from sharegraph.errors import Forbidden
 
@@ -45,11 +46,11 @@ def check(secret: str, request: Request, given: str | None) -> None:
         )
 
 
-def secure(request: Request) -> bool:
-    """Whether the cookie must be ``Secure``: served over TLS (directly or behind a proxy that
-    says so)."""
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
+def secure(connection: HTTPConnection) -> bool:
+    """Whether a request or WebSocket came over TLS (directly or behind a proxy that says so):
+    cookies are then ``Secure``, and its own origin is https."""
+    forwarded = connection.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    return connection.url.scheme in ("https", "wss") or forwarded == "https"
 
 
 def ensure_nonce(request: Request, response: Response) -> str:
