@@ -5,20 +5,18 @@ in (:mod:`.graph_client`)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from sharegraph.console.forms import read_form
-from sharegraph.console.graph_client import Problem, Result, run
+from sharegraph.console.answers import answer_status, submit, to_signin, viewer_of
+from sharegraph.console.graph_client import Problem, run
 from sharegraph.console.readable import Prune, pruned, readable
-from sharegraph.console.render import WITHHELD, page, redirect
+from sharegraph.console.render import WITHHELD, page
 from sharegraph.console.words import ACTIONS, OUTCOME_WORDS, STATUS_WORDS
-from sharegraph.errors import HTTP_STATUS, ErrorCode, SharegraphError
 
 INBOX_SIZE = 50
 INBOX_STATUSES = [
@@ -74,27 +72,6 @@ DONE_WORDS = {
 }
 
 
-def _signin(request: Request) -> Response:
-    return redirect("/signin?next=" + quote(request.url.path))
-
-
-def _problem(error: SharegraphError) -> Problem:
-    return Problem(error.message, error.code.value, error.reason)
-
-
-def _status_code(result: Result) -> int:
-    failures = result.failures()
-    if not failures:
-        return 200
-    known = {code.value: code for code in ErrorCode}
-    code = known.get(failures[0].code)
-    return HTTP_STATUS[code] if code is not None else 400
-
-
-def _viewer(result: Result) -> dict[str, Any] | None:
-    return (result.data or {}).get("viewer")
-
-
 def _fields(
     node: dict[str, Any] | None,
     keys: list[tuple[str, str]],
@@ -136,7 +113,7 @@ def portal_router() -> APIRouter:
         never_client = allowed is not None and ("Client", "firstName") not in allowed
         result = await run(request, "inbox", variables, source)
         if result.unauthenticated:
-            return _signin(request)
+            return to_signin(request)
         rows = []
         withheld = result.withheld()
         found = (result.data or {}).get("referrals") or {}
@@ -173,7 +150,7 @@ def portal_router() -> APIRouter:
             request,
             "inbox.html",
             title="Referrals",
-            viewer=_viewer(result),
+            viewer=viewer_of(result),
             problems=result.failures(),
             rows=rows,
             older=older,
@@ -196,7 +173,7 @@ def portal_router() -> APIRouter:
             never = {(t, f) for t, fields in REFERRAL_PRUNE.values() for f in fields} - allowed
         result = await run(request, "referral", {"id": referral_id}, source)
         if result.unauthenticated:
-            return _signin(request)
+            return to_signin(request)
         referral = (result.data or {}).get("referral")
         shown_problems = list(problems or []) + result.failures()
         if referral is None and not shown_problems:
@@ -205,7 +182,7 @@ def portal_router() -> APIRouter:
             )
             status_code = 404
         elif status_code == 200 and result.failures():
-            status_code = _status_code(result)  # the API's own answer (NOT_FOUND: 404)
+            status_code = answer_status(result)  # the API's own answer (NOT_FOUND: 404)
         withheld = result.withheld()
         record = (referral or {}).get("contactRecord")
         base = ("referral", "contactRecord")
@@ -241,7 +218,7 @@ def portal_router() -> APIRouter:
             request,
             "referral.html",
             title="Referral",
-            viewer=_viewer(result),
+            viewer=viewer_of(result),
             problems=shown_problems,
             status_code=status_code,
             referral=referral,
@@ -259,30 +236,6 @@ def portal_router() -> APIRouter:
     @router.get("/portal/referrals/{referral_id}")
     async def referral(request: Request, referral_id: str) -> Response:
         return await referral_page(request, referral_id)
-
-    async def change(
-        request: Request,
-        document: str,
-        build: Callable[[dict[str, str]], dict[str, Any]],
-        back: str,
-        done: str,
-        again: Callable[[list[Problem], int], Awaitable[Response]],
-    ) -> Response:
-        """Post a form as one mutation; back to the page, with the outcome or the problem."""
-        try:
-            form = await read_form(request)
-            variables = build(form)
-        except SharegraphError as error:
-            return await again([_problem(error)], HTTP_STATUS[error.code])
-        except (ValueError, KeyError):
-            bad = Problem("a field of the form is missing or not a number", "BAD_USER_INPUT")
-            return await again([bad], 400)
-        result = await run(request, document, variables)
-        if result.unauthenticated:
-            return _signin(request)
-        if result.failures():
-            return await again(result.failures(), _status_code(result))
-        return redirect(f"{back}?done={done}")
 
     def _key() -> str:
         return uuid.uuid4().hex
@@ -304,7 +257,7 @@ def portal_router() -> APIRouter:
             return await referral_page(request, referral_id, problems, code)
 
         back = f"/portal/referrals/{referral_id}"
-        return await change(request, "referral_status", build, back, "status", again)
+        return await submit(request, "referral_status", build, f"{back}?done=status", again)
 
     @router.post("/portal/referrals/{referral_id}/outcome")
     async def referral_outcome(request: Request, referral_id: str) -> Response:
@@ -323,7 +276,7 @@ def portal_router() -> APIRouter:
             return await referral_page(request, referral_id, problems, code)
 
         back = f"/portal/referrals/{referral_id}"
-        return await change(request, "referral_outcome", build, back, "outcome", again)
+        return await submit(request, "referral_outcome", build, f"{back}?done=outcome", again)
 
     @router.post("/portal/referrals/{referral_id}/note")
     async def referral_note(request: Request, referral_id: str) -> Response:
@@ -337,7 +290,7 @@ def portal_router() -> APIRouter:
             return await referral_page(request, referral_id, problems, code)
 
         back = f"/portal/referrals/{referral_id}"
-        return await change(request, "referral_note", build, back, "note", again)
+        return await submit(request, "referral_note", build, f"{back}?done=note", again)
 
     @router.post("/portal/referrals/{referral_id}/external-id")
     async def referral_external_id(request: Request, referral_id: str) -> Response:
@@ -355,15 +308,17 @@ def portal_router() -> APIRouter:
             return await referral_page(request, referral_id, problems, code)
 
         back = f"/portal/referrals/{referral_id}"
-        return await change(request, "referral_external_id", build, back, "external-id", again)
+        return await submit(
+            request, "referral_external_id", build, f"{back}?done=external-id", again
+        )
 
     async def capacity_page(
         request: Request, problems: list[Problem] | None = None, status_code: int = 200
     ) -> Response:
         who = await run(request, "whoami")
         if who.unauthenticated:
-            return _signin(request)
-        viewer = _viewer(who) or {}
+            return to_signin(request)
+        viewer = viewer_of(who) or {}
         home = (viewer.get("partnerOrganization") or {}).get("name")
         result = await run(request, "capacity", {"organization": home or ""})
         programs: list[dict[str, Any]] = []
@@ -406,8 +361,8 @@ def portal_router() -> APIRouter:
         async def again(problems: list[Problem], code: int) -> Response:
             return await capacity_page(request, problems, code)
 
-        return await change(
-            request, "capacity_update", build, "/portal/capacity", "capacity", again
+        return await submit(
+            request, "capacity_update", build, "/portal/capacity?done=capacity", again
         )
 
     @router.post("/portal/capacity/{capacity_id}/schedule")
@@ -427,15 +382,15 @@ def portal_router() -> APIRouter:
         async def again(problems: list[Problem], code: int) -> Response:
             return await capacity_page(request, problems, code)
 
-        return await change(
-            request, "capacity_schedule", build, "/portal/capacity", "scheduled", again
+        return await submit(
+            request, "capacity_schedule", build, "/portal/capacity?done=scheduled", again
         )
 
     @router.get("/portal/queue")
     async def queue(request: Request) -> Response:
         result = await run(request, "queue")
         if result.unauthenticated:
-            return _signin(request)
+            return to_signin(request)
         queues = []
         withheld = result.withheld()
         for q_index, edge in enumerate(
@@ -461,7 +416,7 @@ def portal_router() -> APIRouter:
             request,
             "queue.html",
             title="Queue",
-            viewer=_viewer(result),
+            viewer=viewer_of(result),
             problems=result.failures(),
             queues=queues,
         )
@@ -470,28 +425,15 @@ def portal_router() -> APIRouter:
     async def follow_ups(request: Request) -> Response:
         result = await run(request, "follow_ups")
         if result.unauthenticated:
-            return _signin(request)
+            return to_signin(request)
         edges = ((result.data or {}).get("followUps") or {}).get("edges") or []
         return page(
             request,
             "follow_ups.html",
             title="Follow-ups",
-            viewer=_viewer(result),
+            viewer=viewer_of(result),
             problems=result.failures(),
             follow_ups=[e["node"] for e in edges if e.get("node")],
-        )
-
-    @router.get("/console")
-    async def console_home(request: Request) -> Response:
-        result = await run(request, "whoami")
-        if result.unauthenticated:
-            return _signin(request)
-        return page(
-            request,
-            "console_home.html",
-            title="Console",
-            viewer=_viewer(result),
-            problems=result.failures(),
         )
 
     return router

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from sharegraph.console.admin import admin_router
 from sharegraph.console.people import people_router
 from sharegraph.console.portal import portal_router
 from sharegraph.settings import Settings
@@ -26,5 +27,6 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = create_api(settings, database=database)
     app.include_router(people_router(People(settings, app.state.sharegraph)))
     app.include_router(portal_router())
+    app.include_router(admin_router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
