@@ -4,19 +4,21 @@ answers.
 Writing (request path)
     One :class:`AuditCollector` per request gathers, in memory, every contact-record field the
     request returns (``read``), every refusal (``denied``) and every disclosure to another
-    organization (``disclosure``). :func:`flush` writes what was gathered in one write
-    transaction, before the response is sent: if it fails, the response must fail too. Flushing
-    only INSERTs rows; it takes no lock shared by every request (SQLite serializes its writers by
-    nature, PostgreSQL does not). Policy and credential changes write their row with
-    ``await record(...)`` inside their own transaction, so the change and its audit row commit
-    together.
+    organization (``disclosure``). :func:`flush` writes what was gathered before the response
+    is sent, in a transaction shared with the flushes that arrive meanwhile (group commit): if
+    it fails, the response must fail too. Flushing only INSERTs rows; it takes no lock shared by
+    every request (SQLite serializes its writers by nature, PostgreSQL does not). Policy and
+    credential changes write their row with ``await record(...)`` inside their own transaction,
+    so the change and its audit row commit together.
 
 Sealing and verifying the committed rows: :mod:`sharegraph.datastore.audit_chain`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -289,10 +291,12 @@ def _occurred_at(session: AsyncSession) -> Any:
 
 
 async def flush(db: Database, collector: AuditCollector) -> None:
-    """Write what ``collector`` gathered, in one transaction; nothing if it gathered nothing.
+    """Write what ``collector`` gathered; nothing if it gathered nothing.
 
     Durable when it returns. Raises if the rows could not be written: the caller must then not
     send the data. Clears the collector on success, so a second flush writes nothing twice.
+    Flushes that arrive while another is being written go together in the next transaction
+    (:class:`_GroupCommit`).
     """
     if collector.readers:
         entries = [
@@ -304,16 +308,97 @@ async def flush(db: Database, collector: AuditCollector) -> None:
         entries = collector.entries()
     if not entries:
         return
-    # One executemany per set of columns (JSON columns left out are SQL NULL): usually two.
+    await _group_for(db).write(entries)
+    collector.clear()
+
+
+async def _insert(db: Database, entries: list[AuditEntry]) -> None:
+    """The entries in one transaction: one executemany per set of columns (JSON columns left
+    out are SQL NULL), usually two."""
     batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for entry in entries:
         values = entry.values()
         batches.setdefault(tuple(values), []).append(values)
-    async with db.write_session() as session:
+    async with db.own_write_session() as session:
         statement = insert(AUDIT_EVENTS).values(occurred_at=_occurred_at(session))
         for rows in batches.values():
             await session.execute(statement, rows)
-    collector.clear()
+
+
+GROUP_COMMIT_MAX_FLUSHES = 200  # flushes written together at most (bounds one transaction)
+
+
+class _GroupCommit:
+    """Group commit for one database in one event loop: while a transaction of audit rows is
+    being written, the flushes that arrive wait and are written together in the next one. Under
+    load that is one commit (one WAL sync; on SQLite one turn of its single writer) for many
+    requests or deliveries instead of one each; alone, a flush is written at once as before.
+
+    Each flush still returns only when its own rows are durable, and fails if they were not
+    written. When a shared transaction fails, each of its flushes is tried alone, so one bad
+    flush never fails another's answer."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.loop = asyncio.get_running_loop()
+        self.waiting: list[tuple[list[AuditEntry], asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def write(self, entries: list[AuditEntry]) -> None:
+        done: asyncio.Future[None] = self.loop.create_future()
+        # A caller cancelled while waiting leaves its outcome unread: read it here, not as a
+        # "never retrieved" warning.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.waiting.append((entries, done))
+        if self.writer is None or self.writer.done():
+            self.writer = self.loop.create_task(self._write_waiting(), name="audit-group-commit")
+        await asyncio.shield(done)
+
+    async def _write_waiting(self) -> None:
+        while self.waiting:
+            group = self.waiting[:GROUP_COMMIT_MAX_FLUSHES]
+            del self.waiting[:GROUP_COMMIT_MAX_FLUSHES]
+            try:
+                await _insert(self.db, [entry for entries, _ in group for entry in entries])
+            except Exception as error:
+                if len(group) == 1:
+                    _settle(group[0][1], error)
+                    continue
+                for entries, done in group:
+                    try:
+                        await _insert(self.db, entries)
+                    except Exception as alone:
+                        _settle(done, alone)
+                    else:
+                        _settle(done, None)
+                continue
+            except BaseException as error:  # cancelled with the loop: nobody is left waiting
+                for _entries, done in group:
+                    _settle(done, error)
+                raise
+            for _entries, done in group:
+                _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    elif isinstance(error, asyncio.CancelledError):
+        done.cancel()
+    else:
+        done.set_exception(error)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
+
+
+def _group_for(db: Database) -> _GroupCommit:
+    group = _GROUPS.get(db)
+    if group is None or group.loop is not asyncio.get_running_loop():
+        group = _GROUPS[db] = _GroupCommit(db)
+    return group
 
 
 async def record(

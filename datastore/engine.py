@@ -133,6 +133,7 @@ class Database:
             autoflush=True,
         )
         self._health: AsyncEngine | None = None
+        self._own_engine: AsyncEngine | None = None
         # Called after a write session that added outbox events commits (the event relay).
         self.event_listeners: list[Callable[[], None]] = []
 
@@ -188,6 +189,25 @@ class Database:
                 raise_if_unavailable([error], writing=True)
                 raise
 
+    @asynccontextmanager
+    async def own_write_session(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction on a connection of its own, outside the pool: for the one task
+        that writes what many requests wait for (the audit's group commit). Those requests hold
+        pooled connections while they wait; this one must never queue behind them."""
+        if self._own_engine is None:
+            self._own_engine = create_engine(self.url, pool_size=1)
+        session = AsyncSession(
+            self._own_engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+        try:
+            async with session.begin():
+                yield session
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error], writing=True)
+            raise
+        finally:
+            await _close(session)
+
     async def ping(self) -> None:
         """``SELECT 1`` on a connection of its own, so a health check never queues behind
         requests for the pool."""
@@ -198,6 +218,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._own_engine is not None:
+            await self._own_engine.dispose()
         if self._health is not None:
             await self._health.dispose()
 

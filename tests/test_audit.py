@@ -247,6 +247,49 @@ async def test_flushed_rows_are_durable_and_describe_the_request(db: Database) -
     assert nulls == 1  # the denied row
 
 
+async def test_concurrent_flushes_share_transactions_and_each_returns_durable(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: 40 flushes at once are written in fewer transactions than flushes, every
+    row is there when its flush returns, and a flush whose rows cannot be written fails alone."""
+    net = await network(db)
+    transactions: list[int] = []
+    real_insert = audit._insert
+
+    async def counting_insert(database: Database, entries: list[audit.AuditEntry]) -> None:
+        if any(e.coordinates == ["ContactRecord.poison"] for e in entries):
+            raise RuntimeError("this flush cannot be written")
+        transactions.append(len(entries))
+        await real_insert(database, entries)
+
+    monkeypatch.setattr(audit, "_insert", counting_insert)
+    records = [uuid.uuid4() for _ in range(40)]
+
+    async def one(record_id: uuid.UUID, poison: bool) -> None:
+        c = collector_for(net, "a")
+        c.read("ContactRecord", net.a, record_id, "ContactRecord.poison" if poison else "x")
+        await audit.flush(db, c)
+        async with db.read_session() as session:  # durable when flush returns
+            found = (
+                await session.scalars(
+                    select(AuditEvent.record_ids).where(
+                        AuditEvent.tenant_id == net.a, AuditEvent.action == "read"
+                    )
+                )
+            ).all()
+        assert [str(record_id)] in found
+
+    await asyncio.gather(*(one(r, poison=False) for r in records[:20]))
+    assert sum(transactions) == 20 and len(transactions) < 20  # shared transactions
+    transactions.clear()
+    outcomes = await asyncio.gather(
+        *(one(r, poison=(i == 7)) for i, r in enumerate(records[20:])), return_exceptions=True
+    )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failed) == 1 and "cannot be written" in str(failed[0])
+    assert sum(transactions) == 19  # every other flush written once, each alone after the failure
+
+
 async def test_a_partner_reading_a_tenants_records_is_a_disclosure(db: Database) -> None:
     net = await network(db)
     record_id = uuid.uuid4()
