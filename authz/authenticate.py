@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.credentials import key_matches, parse_key
 from sharegraph.authz.jwts import jwt_claims
 from sharegraph.authz.principal import Principal, RoleGrant
 from sharegraph.authz.signin import session_principal_id
+from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ApiKey, Instance, RoleAssignment
 from sharegraph.datastore.models import Principal as PrincipalRow
 from sharegraph.errors import Unauthenticated
 from sharegraph.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -111,6 +116,45 @@ async def authenticate(
     raise Unauthenticated(
         "the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS"
     )
+
+
+KEY_USE_RESOLUTION_SECONDS = 60.0
+KEY_USE_REMEMBERED = 10_000
+
+
+class KeyUse:
+    """When each API key last authenticated a request (``ApiKey.last_used_at``), to the
+    minute: written at most once a minute per key and process, so a busy integration costs one
+    small write a minute, not one per request."""
+
+    def __init__(self) -> None:
+        self._written: dict[str, float] = {}  # key prefix -> monotonic time of the last write
+
+    def due(self, authorization: str | None) -> str | None:
+        """The prefix of the API key in ``authorization`` when its use should be written now."""
+        prefix = parse_key(bearer_token(authorization)) if authorization else None
+        if prefix is None:
+            return None
+        now = time.monotonic()
+        last = self._written.get(prefix)
+        if last is not None and now - last < KEY_USE_RESOLUTION_SECONDS:
+            return None
+        if len(self._written) >= KEY_USE_REMEMBERED:
+            self._written.clear()
+        self._written[prefix] = now
+        return prefix
+
+    async def record(self, db: Database, prefix: str) -> None:
+        """Write the use; a failure is logged, never the request's failure."""
+        try:
+            async with db.write_session() as session:
+                await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.prefix == prefix)
+                    .values(last_used_at=datetime.now(UTC))
+                )
+        except Exception:
+            log.warning("could not record an API key's use", exc_info=True)
 
 
 async def authenticate_session(session: AsyncSession, token: str) -> Principal:

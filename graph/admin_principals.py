@@ -46,7 +46,7 @@ class ApiKey:
         description="When it was revoked (UTC); null: not revoked."
     )
     last_used_at: datetime | None = strawberry.field(
-        description="When it last authenticated a request (UTC); null when not recorded."
+        description="When it last authenticated a request (UTC, to the minute); null: never used."
     )
 
     @strawberry.field(description="The key's global id (not the key itself).")

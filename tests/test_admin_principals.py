@@ -213,7 +213,20 @@ async def test_a_tenant_admin_creates_an_api_client_and_its_key_works_at_once(
     assert _parse(created["apiKey"]["expiresAt"]) == _parse(expires)
     assert created["principal"]["apiKeys"] == [{"id": created["apiKey"]["id"]}]
 
+    unused = await api.data(
+        "prairie-admin",
+        "query($id: ID!) { principal(id: $id) { apiKeys { lastUsedAt } } }",
+        {"id": principal["id"]},
+    )
+    assert unused["principal"]["apiKeys"] == [{"lastUsedAt": None}]
     viewer = (await api.data(created["plaintextKey"], VIEWER))["viewer"]
+    used = await api.data(
+        "prairie-admin",
+        "query($id: ID!) { principal(id: $id) { apiKeys { lastUsedAt } } }",
+        {"id": principal["id"]},
+    )
+    last_used = _parse(used["principal"]["apiKeys"][0]["lastUsedAt"])
+    assert datetime.now(UTC) - timedelta(minutes=1) < last_used <= datetime.now(UTC)
     assert viewer == {
         "name": "prairie-dashboard",
         "kind": "API_CLIENT",

@@ -173,3 +173,22 @@ async def test_an_api_key_is_resolved_in_two_statements(
     assert principal.name == "prairie-admin"
     assert {grant.role for grant in principal.roles} == {Role.TENANT_ADMIN}
     assert count_statements.count == 2, count_statements.statements
+
+
+def test_a_keys_use_is_written_at_most_once_a_minute_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sharegraph.authz import authenticate as module
+
+    clock = [1_000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    uses = module.KeyUse()
+    key = "Bearer sg_abcdefghijkl_" + "x" * 40
+    assert module.parse_key(key.split()[1]) == "abcdefghijkl"
+    assert uses.due(key) == "abcdefghijkl"
+    assert uses.due(key) is None  # the same minute
+    clock[0] += 59
+    assert uses.due(key) is None
+    clock[0] += 2
+    assert uses.due(key) == "abcdefghijkl"
+    assert uses.due("Bearer a.jwt.token") is None and uses.due(None) is None

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
-from sharegraph.authz.authenticate import authenticate, authenticate_session
+from sharegraph.authz.authenticate import KeyUse, authenticate, authenticate_session
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.principal import Principal, RoleGrant
 from sharegraph.authz.store import PolicyStore
@@ -68,12 +68,17 @@ class Authentication:
     def __init__(self, settings: Settings, state: dict[str, Any]) -> None:
         self.settings = settings
         self.state = state
+        self.key_use = KeyUse()
 
     async def principal(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization`` value; ``UNAUTHENTICATED`` otherwise."""
         db: Database = self.state["db"]
         async with db.read_session() as session:
-            return await authenticate(session, authorization, self.settings)
+            principal = await authenticate(session, authorization, self.settings)
+        used = self.key_use.due(authorization)
+        if used is not None:
+            await self.key_use.record(db, used)
+        return principal
 
     async def session_principal(self, token: str) -> Principal:
         """The principal signed in with a session cookie; ``UNAUTHENTICATED`` once it ended."""
