@@ -32,3 +32,11 @@ async def test_signed_out_visitors_are_sent_to_sign_in(seeded_db: Database) -> N
     async for p in open_portal(seeded_db, portal_settings(seeded_db, None)):
         home = await p.browser.http.get("/console")
         assert home.status_code == 303 and home.headers["location"] == "/signin?next=/console"
+
+
+async def test_an_address_that_leads_nowhere_is_a_page_saying_so(console: Portal) -> None:
+    for path in ("/portal/nowhere", "/console/nowhere/at/all"):
+        missing = await console.browser.http.get(path)
+        assert missing.status_code == 404, path
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "Page not found" in missing.text and "NOT_FOUND" in missing.text
