@@ -386,6 +386,10 @@ async def test_ndjson_honours_page_and_per_page(api: Api, listing: str) -> None:
     assert len(only_size) == 1
     refused = await get(api, f"/{listing}?format=ndjson&per_page=0")
     assert refused.status_code == 400 and refused.json()["error"]["parameter"] == "per_page"
+    for odd in ("1_0", "+1", " 1", "\u0661", "1e1", "99999999999"):
+        refused = await api.http.get(f"/hsds/{listing}", params={"per_page": odd})
+        assert refused.status_code == 400, (odd, refused.text)
+        assert refused.json()["error"]["parameter"] == "per_page"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ may not read, 404 no such object for this caller).
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -202,10 +203,10 @@ def _int(query: Any, name: str, default: int) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise _bad(name, f"`{name}` must be a whole number, got {quote(raw)}") from None
+    # Plain ASCII digits only: int() would also take "1_0", " 10" and other scripts' digits.
+    if not re.fullmatch(r"-?[0-9]{1,9}", raw):
+        raise _bad(name, f"`{name}` must be a whole number, got {quote(raw)}")
+    return int(raw)
 
 
 def _bool(query: Any, name: str) -> bool:
