@@ -286,15 +286,18 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
                 next_at = begin + index * interval
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             write_seconds = time.perf_counter() - begin
+            print(f"{report.writes} writes in {write_seconds:.1f} s; draining", file=sys.stderr)
             await asyncio.sleep(5.0)  # drain
             report.server_cpu_per_second = (_cpu_seconds(pid) - cpu_before) / (write_seconds + 5.0)
         finally:
             await db.dispose()
             for task in listeners:
                 task.cancel()
-            for ws in sockets:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+            # At once and bounded: one by one, a busy server's close handshakes add up to hours.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 30
+                )
 
     latencies = [
         (at - committed[position]) * 1000
