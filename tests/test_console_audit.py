@@ -268,6 +268,8 @@ async def test_bad_filters_are_clear_problems(console: Portal) -> None:
     http = console.browser.http
     bad_time = await http.get("/console/audit", params={"from": "yesterday"})
     assert bad_time.status_code == 400 and "BAD_DATE_TIME" in bad_time.text
+    # the filter form is there again, to correct it
+    assert 'id="f-from" name="from" type="datetime-local" value="yesterday"' in bad_time.text
     bad_record = await http.get("/console/audit", params={"record": "not-an-id"})
     assert bad_record.status_code == 400 and "BAD_ID" in bad_record.text
     reversed_period = await http.get(
@@ -292,3 +294,29 @@ async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str])
         for query in (CHAIN, DISCLOSURES):
             body = await gql(p.browser.http, keys["prairie-call-taker"], query)
             assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_another_tenants_admin_sees_none_of_it(console: Portal, keys: dict[str, str]) -> None:
+    http = console.browser.http
+    people = await ids_by_name(http, keys)
+    made = await gql(
+        http,
+        keys["prairie-admin"],
+        CREATE_KEY,
+        {"input": {"principalId": people["prairie-api"]["id"]}},
+    )
+    key_uuid = made["data"]["createApiKey"]["apiKey"]["uuid"]
+    tenants = await gql(http, keys["prairie-admin"], "{ viewer { tenant { id } } }")
+    prairie = tenants["data"]["viewer"]["tenant"]["id"]
+    lakeside = keys["lakeside-admin"]
+    # Lakeside's own trail holds no row naming Prairie's key, and Prairie's is closed to it.
+    mine = await gql(http, lakeside, EVENTS, {"filter": {"recordId": key_uuid}})
+    assert mine["data"]["auditEvents"]["totalCount"] == 0
+    for query, variables in (
+        (EVENTS, {"filter": {"tenantId": prairie, "recordId": key_uuid}}),
+        ("query($t: ID) { auditChain(tenantId: $t) { intact } }", {"t": prairie}),
+        ("query($t: ID) { auditDisclosures(tenantId: $t) { count } }", {"t": prairie}),
+    ):
+        body = await gql(http, lakeside, query, variables)
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+        assert body["errors"][0]["extensions"]["reason"] == "NOT_TENANT_ADMIN"

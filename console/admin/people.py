@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from sharegraph.console.admin.shell import admin_page, is_admin
+from sharegraph.console.admin.shell import admin_page, is_admin, who
 from sharegraph.console.answers import answer_status, problem_of, submit, to_signin, viewer_of
 from sharegraph.console.forms import read_form
-from sharegraph.console.graph_client import Problem, run
+from sharegraph.console.graph_client import Problem, Result, run
 from sharegraph.console.render import redirect
 from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
 
@@ -96,6 +96,15 @@ def _homes(viewer: dict[str, Any] | None, principals: list[dict[str, Any]]) -> l
     return homes
 
 
+async def viewer_anyway(request: Request, result: Result) -> dict[str, Any] | None:
+    """The signed-in person for the page's frame, also when the answer failed as a whole
+    (``data: null``): then asked on its own."""
+    viewer = viewer_of(result)
+    if viewer is None and result.failures():
+        viewer = viewer_of(await who(request))
+    return viewer
+
+
 def routes() -> APIRouter:
     router = APIRouter()
 
@@ -106,7 +115,7 @@ def routes() -> APIRouter:
         result = await run(request, "admin/people_list", {"after": after})
         if result.unauthenticated:
             return to_signin(request)
-        viewer = viewer_of(result)
+        viewer = await viewer_anyway(request, result)
         connection = (result.data or {}).get("principals") or {}
         people = [edge["node"] for edge in connection.get("edges") or []]
         all_problems = [*(problems or []), *result.failures()]
@@ -141,7 +150,7 @@ def routes() -> APIRouter:
         result = await run(request, "admin/people_person", {"id": principal_id})
         if result.unauthenticated:
             return to_signin(request)
-        viewer = viewer_of(result)
+        viewer = await viewer_anyway(request, result)
         person = (result.data or {}).get("principal")
         return admin_page(
             request,
