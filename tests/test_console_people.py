@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import SignInLink
 
 from .console_support import console as console  # the fixture
 from .portal_support import PASSWORD, Portal, Smtp, open_portal, portal_settings, set_password
@@ -233,9 +236,20 @@ async def test_invitations_are_sent_and_their_state_shown(
         person = body["data"]["principal"]
         assert person["invitation"] == {"status": "PENDING"}
         assert person["roles"] == [{"role": "PORTAL_USER"}]
+        # a link that lapsed unused is an expired invitation, with a way to send a new one
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                update(SignInLink).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
+        body = await gql(b.http, keys["prairie-admin"], PRINCIPAL, {"id": person_id})
+        assert body["data"]["principal"]["invitation"] == {"status": "EXPIRED"}
+        lapsed = await b.http.get(f"/console/people/{person_id}")
+        assert "Invitation expired" in lapsed.text and "Send a new invitation" in lapsed.text
         resent = await b.submit(where, f"/console/people/{person_id}/invitation", {})
         assert resent.status_code == 303 and resent.headers["location"].endswith("done=resent")
         assert len(smtp.links()) == 2
+        body = await gql(b.http, keys["prairie-admin"], PRINCIPAL, {"id": person_id})
+        assert body["data"]["principal"]["invitation"] == {"status": "PENDING"}
         # the person accepts through the newest link
         async for person_browser in p.another_browser():
             link = smtp.links()[-1].removeprefix("http://sharegraph.test")
