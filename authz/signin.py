@@ -237,3 +237,61 @@ async def person_by_name(session: AsyncSession, name: str) -> Principal:
     if found is None:
         raise NotFound(f"no principal is named {name!r}", reason="UNKNOWN_PRINCIPAL")
     return found
+
+
+@dataclass(frozen=True)
+class InvitationState:
+    """Where a person's latest invitation stands: ``accepted`` (a password was chosen),
+    ``pending`` (the newest link can still be used), ``expired`` (it lapsed unused, or a later
+    link replaced it)."""
+
+    state: str
+    sent_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+
+
+ACCEPTED = "accepted"
+PENDING = "pending"
+EXPIRED = "expired"
+
+
+async def invitation_states(
+    session: AsyncSession, principal_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, InvitationState]:
+    """The latest invitation of each principal that was ever invited (for principals already
+    authorized by the caller)."""
+    if not principal_ids:
+        return {}
+    links = (
+        await session.scalars(
+            select(SignInLink)
+            .where(SignInLink.principal_id.in_(principal_ids), SignInLink.purpose == INVITATION)
+            .order_by(SignInLink.created_at, SignInLink.id)
+        )
+    ).all()
+    latest = {link.principal_id: link for link in links}  # ordered: the last one wins
+    if not latest:
+        return {}
+    passwords = {
+        row.principal_id: row
+        for row in (
+            await session.scalars(select(Password).where(Password.principal_id.in_(list(latest))))
+        ).all()
+    }
+    at = now()
+    states: dict[uuid.UUID, InvitationState] = {}
+    for principal_id, link in latest.items():
+        password = passwords.get(principal_id)
+        if password is not None and password.hash is not None:
+            state, accepted = ACCEPTED, link.used_at or password.changed_at
+        elif link.used_at is None and _aware(link.expires_at) > at:
+            state, accepted = PENDING, None
+        else:
+            state, accepted = EXPIRED, None
+        states[principal_id] = InvitationState(state, link.created_at, link.expires_at, accepted)
+    return states
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from sharegraph.authz import signin
 from sharegraph.datastore import models as m
 from sharegraph.errors import Forbidden
 from sharegraph.graph.arguments import INPUT, After, First
@@ -61,6 +63,33 @@ class ApiKey:
         return not (revoked or expired)
 
 
+@strawberry.enum(name="InvitationStatus", description="Where a person's latest invitation stands.")
+class InvitationStatus(Enum):
+    PENDING = strawberry.enum_value(
+        signin.PENDING, description="Sent; its link can still be used to choose a password."
+    )
+    ACCEPTED = strawberry.enum_value(
+        signin.ACCEPTED, description="The person chose a password: they can sign in."
+    )
+    EXPIRED = strawberry.enum_value(
+        signin.EXPIRED,
+        description="The link lapsed unused (or a later link replaced it): resend the invitation.",
+    )
+
+
+@strawberry.type(
+    name="Invitation",
+    description="The latest invitation e-mailed to a person (`inviteUser`, `resendInvitation`).",
+)
+class Invitation:
+    status: InvitationStatus = strawberry.field(description="Where it stands.")
+    sent_at: datetime = strawberry.field(description="When its link was issued (UTC).")
+    expires_at: datetime = strawberry.field(description="When its link stops working (UTC).")
+    accepted_at: datetime | None = strawberry.field(
+        description="When the person chose a password (UTC); null until then."
+    )
+
+
 class _Related:
     """Roles and keys of a set of principals (one page), each loaded in one batch."""
 
@@ -75,8 +104,14 @@ class _Related:
                 grouped = await q.api_keys(session, ids)
             return [grouped.get(i, []) for i in ids]
 
+        async def load_invitations(ids: list[uuid.UUID]) -> list[signin.InvitationState | None]:
+            async with context.db() as session:
+                found = await signin.invitation_states(session, ids)
+            return [found.get(i) for i in ids]
+
         self.roles = DataLoader(load_fn=load_roles)
         self.keys = DataLoader(load_fn=load_keys)
+        self.invitations = DataLoader(load_fn=load_invitations)
 
 
 @strawberry.type(name="Principal", description="A user or an API client, as its admins see it.")
@@ -130,6 +165,20 @@ class Principal:
                 )
             )
         return grants
+
+    @strawberry.field(
+        description="Its latest invitation to the portal; null when it was never invited."
+    )
+    async def invitation(self, info: Info) -> Invitation | None:
+        found = await self._related(info).invitations.load(self.row.id)
+        if found is None:
+            return None
+        return Invitation(
+            status=InvitationStatus(found.state),
+            sent_at=found.sent_at,
+            expires_at=found.expires_at,
+            accepted_at=found.accepted_at,
+        )
 
     @strawberry.field(description="Every key of this principal, newest first.")
     async def api_keys(self, info: Info) -> list[ApiKey]:
