@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.plan import AccessPlan, Action
@@ -236,6 +236,50 @@ async def dashboards(
             ],
         )
     return result
+
+
+async def lengths_over_time(
+    session: AsyncSession,
+    plan: AccessPlan,
+    queue_ids: Sequence[uuid.UUID],
+    instants: Sequence[datetime],
+) -> dict[uuid.UUID, list[int]]:
+    """How many entries the caller may see were waiting in each queue at each instant, in one
+    statement for every queue: enqueued by then, and neither assigned to a program nor removed
+    by then (an entry's timestamps are its history; statuses changed by hand are not)."""
+    ids = set(queue_ids)
+    if not ids or not instants:
+        return {i: [0] * len(instants) for i in ids}
+    latest = max(instants)
+
+    def waiting_at(moment: datetime) -> Any:
+        return func.sum(
+            case(
+                (
+                    and_(
+                        QueueEntry.enqueued_at <= moment,
+                        or_(QueueEntry.assigned_at.is_(None), QueueEntry.assigned_at > moment),
+                        or_(QueueEntry.removed_at.is_(None), QueueEntry.removed_at > moment),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+
+    rows = (
+        await session.execute(
+            select(QueueEntry.queue_id, *[waiting_at(moment) for moment in instants])
+            .where(
+                QueueEntry.queue_id.in_(ids),
+                plan.row_filter(QueueEntry),
+                QueueEntry.enqueued_at <= latest,
+            )
+            .group_by(QueueEntry.queue_id)
+        )
+    ).all()
+    found = {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+    return {i: found.get(i, [0] * len(instants)) for i in ids}
 
 
 # -- queues -------------------------------------------------------------------------------------

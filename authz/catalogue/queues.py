@@ -104,6 +104,16 @@ REFERRAL_QUEUE = TypeSpec(
             S.INTERNAL,
             export=NO_FILE,
         ),
+        # Derived only from entry times the caller must already read on every entry it sees
+        # (checked like `dashboard`), so it needs no review of its own: revision 1.
+        computed(
+            "lengthOverTime",
+            list,
+            "How many entries you may see were waiting at each moment of a bounded time range, "
+            "from the entries' enqueued, assigned and removed times.",
+            S.INTERNAL,
+            export=NO_FILE,
+        ),
     ),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -11,6 +11,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput
 from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import ReferralStatus, describe_enum
@@ -183,6 +184,67 @@ async def _dashboard(info: Info, found: q.Dashboard) -> QueueDashboard:
     )
 
 
+# Bounds of `lengthOverTime`: one statement with a column per bucket, over a bounded span.
+MAX_BUCKETS = 96
+MIN_BUCKETS = 2
+MAX_SPAN = timedelta(days=92)
+DEFAULT_BUCKETS = 24
+
+
+@strawberry.type(description="How many entries were waiting in a queue at one moment.")
+class QueueLengthPoint:
+    at: datetime = strawberry.field(description="The moment (UTC): the end of its bucket.")
+    waiting: int = strawberry.field(
+        description="Entries you may see that were waiting then: enqueued, and neither "
+        "assigned to a program nor removed yet."
+    )
+
+
+def _instants(start: datetime, end: datetime, buckets: int) -> list[datetime]:
+    """The end of each of ``buckets`` equal buckets from ``start`` to ``end``, checked."""
+    if not MIN_BUCKETS <= buckets <= MAX_BUCKETS:
+        raise BadUserInput(
+            f"buckets must be from {MIN_BUCKETS} to {MAX_BUCKETS}",
+            reason="TOO_MANY_BUCKETS" if buckets > MAX_BUCKETS else "TOO_FEW_BUCKETS",
+            field="buckets",
+        )
+    if end <= start:
+        raise BadUserInput("`to` must be after `from`", reason="BAD_RANGE", field="to")
+    if end - start > MAX_SPAN:
+        raise BadUserInput(
+            f"the time range may span at most {MAX_SPAN.days} days",
+            reason="RANGE_TOO_LONG",
+            field="from",
+        )
+    step = (end - start) / buckets
+    return [start + step * (i + 1) for i in range(buckets)]
+
+
+_LENGTHS = "_sg_queue_lengths"
+
+
+def _lengths_loader(
+    info: Info, instants: tuple[datetime, ...]
+) -> DataLoader[uuid.UUID, list[int]]:
+    """Per request and time axis: every queue of a page asking for the same axis shares one
+    statement."""
+    ctx = info.context
+    by_axis: dict[tuple[datetime, ...], DataLoader[uuid.UUID, list[int]]] = getattr(
+        ctx.loaders, _LENGTHS, None
+    ) or {}
+    setattr(ctx.loaders, _LENGTHS, by_axis)
+    loader = by_axis.get(instants)
+    if loader is None:
+
+        async def load(queue_ids: list[uuid.UUID]) -> list[list[int]]:
+            async with ctx.db() as session:
+                found = await q.lengths_over_time(session, ctx.plan, queue_ids, instants)
+            return [found[i] for i in queue_ids]
+
+        loader = by_axis[instants] = DataLoader(load_fn=load)
+    return loader
+
+
 @shared_type("ReferralQueue", m.ReferralQueue)
 class ReferralQueue(Node):
     row: strawberry.Private[Any]
@@ -276,6 +338,44 @@ class ReferralQueue(Node):
             use="aggregate",
         )
         return await _dashboard(info, await _dashboard_loader(info).load(self.row.id))
+
+    @strawberry.field(
+        name="lengthOverTime",
+        description="How many entries were waiting at the end of each of `buckets` equal "
+        "buckets from `from` to `to`: enqueued, and neither assigned to a program nor removed "
+        f"by then (from the entries' timestamps). At most {MAX_SPAN.days} days and "
+        f"{MAX_BUCKETS} buckets (else BAD_USER_INPUT); needs the entries' times readable like "
+        "`dashboard`.",
+    )
+    async def length_over_time(
+        self,
+        info: Info,
+        start: Annotated[
+            datetime,
+            strawberry.argument(name="from", description="Start of the first bucket (UTC offset)."),
+        ],
+        end: Annotated[
+            datetime,
+            strawberry.argument(name="to", description="End of the last bucket (UTC offset)."),
+        ],
+        buckets: Annotated[
+            int,
+            strawberry.argument(
+                description=f"How many buckets, {MIN_BUCKETS} to {MAX_BUCKETS}."
+            ),
+        ] = DEFAULT_BUCKETS,
+    ) -> list[QueueLengthPoint]:
+        instants = tuple(_instants(start, end, buckets))
+        info.context.disclosure.require_filterable(
+            "QueueEntry",
+            ["enqueuedAt", "assignedAt", "removedAt"],
+            [self.row.tenant_id],
+            use="aggregate",
+        )
+        counts = await _lengths_loader(info, instants).load(self.row.id)
+        return [
+            QueueLengthPoint(at=moment, waiting=n) for moment, n in zip(instants, counts, strict=True)
+        ]
 
 
 @shared_type("QueueEntry", m.QueueEntry)
