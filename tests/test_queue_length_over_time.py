@@ -52,9 +52,7 @@ async def test_queue_length_over_time_counts_the_entries_waiting_then(api: Api) 
             assert len(points) == 12
             rows = (
                 await session.scalars(
-                    select(QueueEntry).where(
-                        QueueEntry.queue_id == from_global_id(queue["id"])[1]
-                    )
+                    select(QueueEntry).where(QueueEntry.queue_id == from_global_id(queue["id"])[1])
                 )
             ).all()
             expected = [_waiting_at(list(rows), datetime.fromisoformat(p["at"])) for p in points]

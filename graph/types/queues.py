@@ -223,15 +223,13 @@ def _instants(start: datetime, end: datetime, buckets: int) -> list[datetime]:
 _LENGTHS = "_sg_queue_lengths"
 
 
-def _lengths_loader(
-    info: Info, instants: tuple[datetime, ...]
-) -> DataLoader[uuid.UUID, list[int]]:
+def _lengths_loader(info: Info, instants: tuple[datetime, ...]) -> DataLoader[uuid.UUID, list[int]]:
     """Per request and time axis: every queue of a page asking for the same axis shares one
     statement."""
     ctx = info.context
-    by_axis: dict[tuple[datetime, ...], DataLoader[uuid.UUID, list[int]]] = getattr(
-        ctx.loaders, _LENGTHS, None
-    ) or {}
+    by_axis: dict[tuple[datetime, ...], DataLoader[uuid.UUID, list[int]]] = (
+        getattr(ctx.loaders, _LENGTHS, None) or {}
+    )
     setattr(ctx.loaders, _LENGTHS, by_axis)
     loader = by_axis.get(instants)
     if loader is None:
@@ -360,9 +358,7 @@ class ReferralQueue(Node):
         ],
         buckets: Annotated[
             int,
-            strawberry.argument(
-                description=f"How many buckets, {MIN_BUCKETS} to {MAX_BUCKETS}."
-            ),
+            strawberry.argument(description=f"How many buckets, {MIN_BUCKETS} to {MAX_BUCKETS}."),
         ] = DEFAULT_BUCKETS,
     ) -> list[QueueLengthPoint]:
         instants = tuple(_instants(start, end, buckets))
@@ -374,7 +370,8 @@ class ReferralQueue(Node):
         )
         counts = await _lengths_loader(info, instants).load(self.row.id)
         return [
-            QueueLengthPoint(at=moment, waiting=n) for moment, n in zip(instants, counts, strict=True)
+            QueueLengthPoint(at=moment, waiting=n)
+            for moment, n in zip(instants, counts, strict=True)
         ]
 
 
