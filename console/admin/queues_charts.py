@@ -72,6 +72,8 @@ def line_chart(
             )
     for n, s in enumerate(series):
         colour, dash = COLOURS[n % len(COLOURS)], DASHES[n % len(DASHES)]
+        shown = " ".join("-" if v is None else str(v) for v in s.values)
+        parts.append(f'<g class="series" data-series="{escape(s.name)}" data-values="{shown}">')
         runs: list[list[str]] = [[]]
         for i, v in enumerate(s.values):
             if v is None:
@@ -88,6 +90,7 @@ def line_chart(
             elif run:
                 cx, cy = run[0].split(",")
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>')
+        parts.append("</g>")
         legend_y = TOP + plot_h + 40 + 16 * (n // 2)
         legend_x = LEFT + (n % 2) * (plot_w // 2)
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
