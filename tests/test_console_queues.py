@@ -83,7 +83,7 @@ async def test_the_charts_are_named_images_with_the_same_numbers_as_their_tables
         charts = re.findall(r'(<svg class="chart" id="([^"]+)" role="img".*?</svg>)', section, re.S)
         assert [chart_id.split("-")[0] for _svg, chart_id in charts] == ["length", "capacity"]
         for svg, chart_id in charts:
-            assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in svg
+            assert f'aria-labelledby="{chart_id}-title" aria-describedby="{chart_id}-desc"' in svg
             assert re.search(rf'<title id="{chart_id}-title">[^<]+over time</title>', svg)
             assert re.search(rf'<desc id="{chart_id}-desc">[^<]+</desc>', svg)
             table = section.split(f'data-chart="{chart_id}"', 1)[1].split("</table>", 1)[0]
