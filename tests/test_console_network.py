@@ -63,7 +63,7 @@ async def test_the_overview_shows_the_demo_networks_shares(console: Portal, admi
     # Prairie shares its after-hours form with Lakeside (the demo's "After-hours intake").
     after_hours = next(f for f in forms if f["formName"] == "After-hours intake")
     card = body.split(f'id="form-{after_hours["formId"]}"', 1)[1].split('class="card', 1)[0]
-    assert "Lakeside Crisis Line" in card and "After-hours intake: read, write" in card
+    assert "Lakeside Crisis Line" in card and "After-hours intake (read, write)" in card
     # Follow-ups handed to Lakeside, under which agreement, with the API's counts.
     lakeside = await _tenant(admin_api, "Lakeside Crisis Line")
     counted = await admin_api.data(
@@ -76,7 +76,7 @@ async def test_the_overview_shows_the_demo_networks_shares(console: Portal, admi
     )
     follow_ups = body.split('id="follow-ups-heading"', 1)[1]
     assert "Follow-ups handed to lakeside" in follow_ups
-    assert "follow_up_assigned_to_grantee" in follow_ups
+    assert "follow-ups assigned to that tenant" in follow_ups
     expected = f"{counted['open']['totalCount']} / {counted['all']['totalCount']}"
     assert f'<span class="follow-up-count">{expected}</span>' in follow_ups
     assert counted["all"]["totalCount"] > 0
@@ -107,6 +107,8 @@ async def test_sharing_and_unsharing_a_form_version(console: Portal, admin_api: 
     assert "The form is shared." in page.text
     card = main(page.text).split(f'id="form-{standard["formId"]}"', 1)[1].split("</table>")[0]
     assert "Riverbend 211" in card
+    assert "Read its records (read)" in card
+    assert "Count them in network statistics (statistics)" in card
 
     unshared = await console.browser.submit(
         OVERVIEW,

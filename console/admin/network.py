@@ -65,8 +65,27 @@ def _form_shares(
         if shared is None or tenant is None:
             continue
         grantee = shared["grantees"].setdefault(tenant["id"], {"tenant": tenant, "agreements": []})
-        grantee["agreements"].append(agreement)
+        grantee["agreements"].append({**agreement, "words": _share_words(agreement)})
     return list(forms.values())
+
+
+def _share_words(agreement: dict[str, Any]) -> str:
+    """What an agreement of a form share lets the tenant do, in words: the flag it was made
+    for (``shared_form:<form> -> <tenant>: <flag>``), else its own name."""
+    name = str(agreement.get("name") or "")
+    flag = name.rsplit(": ", 1)[-1].split(" #", 1)[0] if name.startswith("shared_form:") else ""
+    words = dict(FLAGS).get(flag)
+    return words.split(" (", 1)[0] if words else name
+
+
+def _rows_words(scope: str, form_names: dict[str, str]) -> str:
+    """An agreement's row scope in words, for the follow-up table."""
+    if scope == "follow_up_assigned_to_grantee":
+        return "follow-ups assigned to that tenant"
+    if scope.startswith("shared_form:"):
+        form = form_names.get(scope.split(":", 1)[1], "a shared form")
+        return f"follow-ups on records of {form}"
+    return scope
 
 
 def _follow_up_shares(agreements: list[dict[str, Any]], own: str | None) -> list[dict[str, Any]]:
@@ -141,6 +160,11 @@ def routes() -> APIRouter:
                     "all": counted.data["all"]["totalCount"],
                 }
         failures = result.failures()
+        form_names = {
+            str(v["formId"]): str(v["formName"]) for v in data.get("contactFormVersions") or []
+        }
+        for agreement in follow_ups:
+            agreement["rows"] = _rows_words(str(agreement.get("rowScope") or ""), form_names)
         return admin_page(
             request,
             "network_overview.html",
