@@ -76,6 +76,18 @@ async def test_the_admin_shares_a_form_and_watches_the_queues(
     await page.wait_for_url(re.compile(r"done=unshared"))
     assert await unshare.count() == 0
     await story.check("network-unshared")
+
+    # The other pages of the area pass axe too: inventories, and statistics with suppression.
+    await page.get_by_role("link", name="Inventories").click()
+    await page.wait_for_url(re.compile(r"/console/network/inventories$"))
+    await page.get_by_label("Name").last.fill("Winter shelters")
+    await page.get_by_role("button", name="Create").click()
+    await page.wait_for_url(re.compile(r"done=created"))
+    await story.check("inventories")
+    await page.get_by_role("link", name="Network statistics").click()
+    await page.wait_for_url(re.compile(r"/console/network/statistics$"))
+    assert await page.locator(".threshold").inner_text() == "5"
+    await story.check("statistics")
     await context.close()
 
     # The queue dashboard on a phone: the charts are there and fit the screen.
