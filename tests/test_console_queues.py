@@ -152,3 +152,16 @@ async def test_non_admins_are_refused(seeded_db: Database) -> None:
                 page = await p.browser.http.get(path)
                 assert page.status_code == 403, (name, path)
                 assert "NOT_ADMIN" in page.text and 'role="img"' not in page.text
+
+
+async def test_a_poll_after_the_session_ended_sends_the_page_to_sign_in(
+    seeded_db: Database,
+) -> None:
+    async for p in open_portal(seeded_db, portal_settings(seeded_db, None)):
+        polled = await p.browser.http.get(LIVE, headers={"HX-Request": "true"})
+        assert polled.status_code == 204
+        assert polled.headers["hx-redirect"] == "/signin?next=/console/queues"
+        page = await p.browser.http.get(DASHBOARD)
+        assert (
+            page.status_code == 303 and page.headers["location"] == "/signin?next=/console/queues"
+        )

@@ -186,6 +186,9 @@ def routes() -> APIRouter:
     async def live(request: Request) -> Response:
         """The dashboard's figures alone, for htmx to swap in."""
         signed = await who(request)
+        if signed.unauthenticated and request.headers.get("hx-request"):
+            # A poll after the session ended: the whole page goes to sign-in, not the fragment.
+            return Response(status_code=204, headers={"HX-Redirect": "/signin?next=" + AREA})
         if signed.unauthenticated:
             return to_signin(request)
         if not is_admin(viewer_of(signed)):
