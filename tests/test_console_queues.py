@@ -115,6 +115,30 @@ async def test_the_charts_are_named_images_with_the_same_numbers_as_their_tables
         )
         expected = [str(p["waiting"]) for p in answer["referralQueue"]["lengthOverTime"]]
         assert _column(table, 0) == expected
+        # And the capacity chart's table holds the API's capacityOverTime, program by program.
+        capacity_id = charts[1][1]
+        table = section.split(f'data-chart="{capacity_id}"', 1)[1].split("</table>", 1)[0]
+        answer = await admin_api.data(
+            "prairie-admin",
+            """query($id: ID!, $from: DateTime!, $to: DateTime!, $n: Int!) {
+                 referralQueue(id: $id) { capacityOverTime(from: $from, to: $to, buckets: $n) {
+                   program { name } points { available maximum } } } }""",
+            {
+                "id": queue_id,
+                "from": (moments[0] - step).isoformat(),
+                "to": moments[-1].isoformat(),
+                "n": 14,
+            },
+        )
+        column = 0
+        for program in answer["referralQueue"]["capacityOverTime"]:
+            for figure in ("available", "maximum"):
+                shown = _column(table, column)
+                column += 1
+                assert shown == [
+                    "—" if p[figure] is None else str(p[figure]) for p in program["points"]
+                ], (program["program"]["name"], figure)
+        assert column > 0
 
 
 async def test_the_dashboard_refreshes_a_fragment_every_five_seconds(console: Portal) -> None:

@@ -1,4 +1,4 @@
-"""`ReferralQueue.lengthOverTime` and `contactFormVersions`: the reads the console's queue
+"""`ReferralQueue.lengthOverTime`, `.capacityOverTime` and `contactFormVersions`: the reads the console's queue
 dashboard and network pages needed, checked at the API, on both backends."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sharegraph.datastore.models import QueueEntry
+from sharegraph.datastore.models import CapacityChange, QueueEntry, QueueProgram, ServiceCapacity
 from sharegraph.graph.relay import from_global_id
 
 from .conftest import Api, StatementCounter
@@ -107,3 +107,69 @@ async def test_contact_form_versions_are_those_you_may_see(api: Api) -> None:
     assert {v["formId"] for v in riverbend}.isdisjoint({v["formId"] for v in prairie})
     partner = await api.gql("eastside-portal", query)
     assert partner.get("data") is None or partner["data"]["contactFormVersions"] == []
+
+
+CAPACITY = """
+query($from: DateTime!, $to: DateTime!, $buckets: Int!) {
+  referralQueues(first: 10) { edges { node {
+    id
+    capacityOverTime(from: $from, to: $to, buckets: $buckets) {
+      program { id name } points { at available maximum }
+    }
+  } } }
+}
+"""
+
+
+async def test_capacity_over_time_follows_the_capacity_history(api: Api) -> None:
+    data = await api.data("prairie-admin", CAPACITY, _span(days=20, buckets=10))
+    queues = [e["node"] for e in data["referralQueues"]["edges"]]
+    async with api.database.read_session() as session:
+        for queue in queues:
+            served = (
+                await session.scalars(
+                    select(QueueProgram.program_id).where(
+                        QueueProgram.queue_id == from_global_id(queue["id"])[1]
+                    )
+                )
+            ).all()
+            assert {
+                from_global_id(p["program"]["id"])[1] for p in queue["capacityOverTime"]
+            } == set(served)
+            for program in queue["capacityOverTime"]:
+                capacities = (
+                    await session.scalars(
+                        select(ServiceCapacity.id).where(
+                            ServiceCapacity.program_id
+                            == from_global_id(program["program"]["id"])[1]
+                        )
+                    )
+                ).all()
+                history = (
+                    await session.scalars(
+                        select(CapacityChange)
+                        .where(CapacityChange.capacity_id.in_(capacities))
+                        .order_by(CapacityChange.changed_at)
+                    )
+                ).all()
+                for point in program["points"]:
+                    moment = datetime.fromisoformat(point["at"])
+                    latest: dict[Any, Any] = {}
+                    for change in history:
+                        if change.changed_at <= moment:
+                            latest[change.capacity_id] = change
+                    expected = sum(c.available for c in latest.values()) if latest else None
+                    assert point["available"] == expected, (program["program"]["name"], point)
+            assert any(p["available"] for pr in queue["capacityOverTime"] for p in pr["points"])
+
+
+async def test_capacity_over_time_is_bounded_and_batched(
+    api: Api, count_statements: StatementCounter
+) -> None:
+    body = await api.gql("prairie-admin", CAPACITY, _span(buckets=97))
+    assert {e["extensions"].get("reason") for e in body["errors"]} == {"TOO_MANY_BUCKETS"}
+    await api.data("prairie-admin", CAPACITY, _span())
+    count_statements.statements.clear()
+    await api.data("prairie-admin", CAPACITY, _span(buckets=30))
+    history = [s for s in count_statements.statements if "capacity_history" in s.lower()]
+    assert len(history) == 1, history

@@ -114,6 +114,16 @@ REFERRAL_QUEUE = TypeSpec(
             S.INTERNAL,
             export=NO_FILE,
         ),
+        # Figures come only from capacity history rows the caller may already read (checked
+        # per row like `ServiceCapacity.history`): revision 1, like `lengthOverTime`.
+        computed(
+            "capacityOverTime",
+            list,
+            "Each serving program's capacity at each moment of a bounded time range, from the "
+            "history of its capacities you may read.",
+            S.INTERNAL,
+            export=NO_FILE,
+        ),
     ),
 )
 

@@ -4,7 +4,7 @@ as server-side SVG with a table of the same numbers. The figures refresh every f
 htmx polling a fragment (``/console/queues/live``).
 
 Everything comes from the public GraphQL schema (``ReferralQueue.dashboard``,
-``.lengthOverTime`` and the programs' ``ServiceCapacity.history``) as the signed-in admin.
+``.lengthOverTime`` and ``.capacityOverTime``, bounded and batched) as the signed-in admin.
 """
 
 from __future__ import annotations
@@ -42,32 +42,6 @@ def waited(seconds: int | None) -> str:
     return f"{days} d {hours} h"
 
 
-def _value_at(history: list[dict[str, Any]], name: str, moment: datetime) -> int | None:
-    """A capacity's figure as of ``moment``: its last change then; None before its first."""
-    found: tuple[datetime, int] | None = None
-    for change in history:
-        if change.get("changedAt") is None or change.get(name) is None:
-            continue
-        at = datetime.fromisoformat(change["changedAt"])
-        if at <= moment and (found is None or at > found[0]):
-            found = (at, int(change[name]))
-    return None if found is None else found[1]
-
-
-def _program_series(
-    program: dict[str, Any], moments: list[datetime], name: str
-) -> list[int | None]:
-    values: list[int | None] = []
-    for moment in moments:
-        known = [
-            v
-            for capacity in program.get("capacities") or []
-            if (v := _value_at(capacity.get("history") or [], name, moment)) is not None
-        ]
-        values.append(sum(known) if known else None)
-    return values
-
-
 def _queue_view(queue: dict[str, Any], index: int) -> dict[str, Any]:
     """What the page shows of one queue: its figures, both charts and their tables."""
     dashboard = queue.get("dashboard") or {}
@@ -75,12 +49,11 @@ def _queue_view(queue: dict[str, Any], index: int) -> dict[str, Any]:
     moments = [datetime.fromisoformat(p["at"]) for p in points]
     length = [Series("Waiting", [int(p["waiting"]) for p in points])]
     capacity: list[Series] = []
-    for program in dashboard.get("capacity") or []:
+    for program in queue.get("capacityOverTime") or []:
         name = (program.get("program") or {}).get("name") or "A program"
-        capacity.append(
-            Series(f"{name}: available", _program_series(program, moments, "available"))
-        )
-        capacity.append(Series(f"{name}: maximum", _program_series(program, moments, "maximum")))
+        figures = program.get("points") or []
+        for figure, words in (("available", "available"), ("maximum", "maximum")):
+            capacity.append(Series(f"{name}: {words}", [p.get(figure) for p in figures]))
     name = queue.get("name") or "Queue"
     span = f"from {moments[0]:%d %b %H:%M} to {moments[-1]:%d %b %H:%M} UTC" if moments else ""
     waiting_now = length[0].values[-1] if points else 0
