@@ -173,3 +173,13 @@ async def test_capacity_over_time_is_bounded_and_batched(
     await api.data("prairie-admin", CAPACITY, _span(buckets=30))
     history = [s for s in count_statements.statements if "capacity_history" in s.lower()]
     assert len(history) == 1, history
+
+
+def test_the_schema_states_the_bounds_it_enforces() -> None:
+    from pathlib import Path
+
+    from sharegraph.graph.types.queues import MAX_BUCKETS, MAX_SPAN
+
+    sdl = (Path(__file__).parent.parent / "schema.graphql").read_text(encoding="utf-8")
+    stated = f"at most {MAX_SPAN.days} days and {MAX_BUCKETS} buckets"
+    assert sdl.count(stated) == 2

@@ -110,7 +110,9 @@ REFERRAL_QUEUE = TypeSpec(
             "lengthOverTime",
             list,
             "How many entries you may see were waiting at each moment of a bounded time range, "
-            "from the entries' enqueued, assigned and removed times.",
+            "from the entries' enqueued, assigned and removed times: at most 92 days and 96 "
+            "buckets (else BAD_USER_INPUT); needs the entries' times readable on every entry "
+            "you see, like `dashboard`.",
             S.INTERNAL,
             export=NO_FILE,
         ),
@@ -120,7 +122,8 @@ REFERRAL_QUEUE = TypeSpec(
             "capacityOverTime",
             list,
             "Each serving program's capacity at each moment of a bounded time range, from the "
-            "history of its capacities you may read.",
+            "history of its capacities you may read: at most 92 days and 96 buckets (else "
+            "BAD_USER_INPUT).",
             S.INTERNAL,
             export=NO_FILE,
         ),

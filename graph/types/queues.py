@@ -184,7 +184,8 @@ async def _dashboard(info: Info, found: q.Dashboard) -> QueueDashboard:
     )
 
 
-# Bounds of `lengthOverTime`: one statement with a column per bucket, over a bounded span.
+# Bounds of `lengthOverTime` and `capacityOverTime` (one statement with a column per bucket,
+# over a bounded span); the field catalogue's descriptions (authz/catalogue/queues.py) say them.
 MAX_BUCKETS = 96
 MIN_BUCKETS = 2
 MAX_SPAN = timedelta(days=92)
