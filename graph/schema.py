@@ -38,6 +38,7 @@ from sharegraph.graph.export_schedules import ExportScheduleMutation, ExportSche
 from sharegraph.graph.federation import FederationQuery
 from sharegraph.graph.follow_ups import FollowUpMutation, FollowUpQuery
 from sharegraph.graph.form_sharing import FormSharingMutation
+from sharegraph.graph.forms import ContactFormQuery
 from sharegraph.graph.guard import guard
 from sharegraph.graph.inbox import InboxQuery
 from sharegraph.graph.input_text import InputText
@@ -74,6 +75,7 @@ Query = merge_types(
         ExportScheduleQuery,
         WebhookQuery,
         InventoryQuery,
+        ContactFormQuery,
         QueueQuery,
         InboxQuery,
         FederationQuery,

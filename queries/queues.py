@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.enums import EventType, ReferralStatus
 from sharegraph.datastore.models import (
+    CapacityChange,
     ContactForm,
     ContactFormVersion,
     ContactRecord,
@@ -236,6 +238,115 @@ async def dashboards(
             ],
         )
     return result
+
+
+async def lengths_over_time(
+    session: AsyncSession,
+    plan: AccessPlan,
+    queue_ids: Sequence[uuid.UUID],
+    instants: Sequence[datetime],
+) -> dict[uuid.UUID, list[int]]:
+    """How many entries the caller may see were waiting in each queue at each instant, in one
+    statement for every queue: enqueued by then, and neither assigned to a program nor removed
+    by then (an entry's timestamps are its history; statuses changed by hand are not)."""
+    ids = set(queue_ids)
+    if not ids or not instants:
+        return {i: [0] * len(instants) for i in ids}
+    latest = max(instants)
+
+    def waiting_at(moment: datetime) -> Any:
+        return func.sum(
+            case(
+                (
+                    and_(
+                        QueueEntry.enqueued_at <= moment,
+                        or_(QueueEntry.assigned_at.is_(None), QueueEntry.assigned_at > moment),
+                        or_(QueueEntry.removed_at.is_(None), QueueEntry.removed_at > moment),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+
+    rows = (
+        await session.execute(
+            select(QueueEntry.queue_id, *[waiting_at(moment) for moment in instants])
+            .where(
+                QueueEntry.queue_id.in_(ids),
+                plan.row_filter(QueueEntry),
+                QueueEntry.enqueued_at <= latest,
+            )
+            .group_by(QueueEntry.queue_id)
+        )
+    ).all()
+    found = {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+    return {i: found.get(i, [0] * len(instants)) for i in ids}
+
+
+@dataclass
+class CapacityHistory:
+    """A capacity (of a program serving a queue) the caller may see, with its changes from
+    the last one before a time range to the end of it."""
+
+    program_id: uuid.UUID
+    capacity: Any | None  # ServiceCapacity row; None for a program with none the caller sees
+    changes: list[Any] = field(default_factory=list)  # CapacityChange rows, oldest first
+
+
+async def capacity_histories(
+    session: AsyncSession,
+    plan: AccessPlan,
+    queue_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+) -> dict[uuid.UUID, list[CapacityHistory]]:
+    """The capacities of the programs serving each queue, with the changes that set their
+    figures from ``start`` to ``end``: two statements for every queue, whatever the history
+    outside the range holds."""
+    ids = set(queue_ids)
+    found: dict[uuid.UUID, list[CapacityHistory]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = (
+        await session.execute(
+            select(QueueProgram.queue_id, QueueProgram.program_id, ServiceCapacity)
+            .join(Program, Program.id == QueueProgram.program_id)
+            .outerjoin(
+                ServiceCapacity,
+                and_(
+                    ServiceCapacity.program_id == QueueProgram.program_id,
+                    plan.row_filter(ServiceCapacity),
+                ),
+            )
+            .where(QueueProgram.queue_id.in_(ids), plan.row_filter(Program))
+            .order_by(Program.name, Program.id, ServiceCapacity.id)
+        )
+    ).all()
+    capacity_ids = {capacity.id for _q, _p, capacity in rows if capacity is not None}
+    changes: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if capacity_ids:
+        earlier = aliased(CapacityChange)
+        last_before = (
+            select(func.max(earlier.changed_at))
+            .where(earlier.capacity_id == CapacityChange.capacity_id, earlier.changed_at < start)
+            .scalar_subquery()
+        )
+        for change in await session.scalars(
+            select(CapacityChange)
+            .where(
+                CapacityChange.capacity_id.in_(capacity_ids),
+                plan.row_filter(CapacityChange),
+                CapacityChange.changed_at <= end,
+                or_(CapacityChange.changed_at >= start, CapacityChange.changed_at == last_before),
+            )
+            .order_by(CapacityChange.changed_at, CapacityChange.id)
+        ):
+            changes[change.capacity_id].append(change)
+    for queue_id, program_id, capacity in rows:
+        history = changes.get(capacity.id, []) if capacity is not None else []
+        found[queue_id].append(CapacityHistory(program_id, capacity, history))
+    return found
 
 
 # -- queues -------------------------------------------------------------------------------------

@@ -104,6 +104,29 @@ REFERRAL_QUEUE = TypeSpec(
             S.INTERNAL,
             export=NO_FILE,
         ),
+        # Derived only from entry times the caller must already read on every entry it sees
+        # (checked like `dashboard`), so it needs no review of its own: revision 1.
+        computed(
+            "lengthOverTime",
+            list,
+            "How many entries you may see were waiting at each moment of a bounded time range, "
+            "from the entries' enqueued, assigned and removed times: at most 92 days and 96 "
+            "buckets (else BAD_USER_INPUT); needs the entries' times readable on every entry "
+            "you see, like `dashboard`.",
+            S.INTERNAL,
+            export=NO_FILE,
+        ),
+        # Figures come only from capacity history rows the caller may already read (checked
+        # per row like `ServiceCapacity.history`): revision 1, like `lengthOverTime`.
+        computed(
+            "capacityOverTime",
+            list,
+            "Each serving program's capacity at each moment of a bounded time range, from the "
+            "history of its capacities you may read: at most 92 days and 96 buckets (else "
+            "BAD_USER_INPUT).",
+            S.INTERNAL,
+            export=NO_FILE,
+        ),
     ),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -11,6 +11,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from sharegraph.datastore import models as m
+from sharegraph.errors import BadUserInput
 from sharegraph.graph.arguments import FILTER, SORT, After, First
 from sharegraph.graph.context import Info
 from sharegraph.graph.enums import ReferralStatus, describe_enum
@@ -183,6 +184,155 @@ async def _dashboard(info: Info, found: q.Dashboard) -> QueueDashboard:
     )
 
 
+# Bounds of `lengthOverTime` and `capacityOverTime` (one statement with a column per bucket,
+# over a bounded span); the field catalogue's descriptions (authz/catalogue/queues.py) say them.
+MAX_BUCKETS = 96
+MIN_BUCKETS = 2
+MAX_SPAN = timedelta(days=92)
+DEFAULT_BUCKETS = 24
+
+
+@strawberry.type(description="How many entries were waiting in a queue at one moment.")
+class QueueLengthPoint:
+    at: datetime = strawberry.field(description="The moment (UTC): the end of its bucket.")
+    waiting: int = strawberry.field(
+        description="Entries you may see that were waiting then: enqueued, and neither "
+        "assigned to a program nor removed yet."
+    )
+
+
+def _instants(start: datetime, end: datetime, buckets: int) -> list[datetime]:
+    """The end of each of ``buckets`` equal buckets from ``start`` to ``end``, checked."""
+    if not MIN_BUCKETS <= buckets <= MAX_BUCKETS:
+        raise BadUserInput(
+            f"buckets must be from {MIN_BUCKETS} to {MAX_BUCKETS}",
+            reason="TOO_MANY_BUCKETS" if buckets > MAX_BUCKETS else "TOO_FEW_BUCKETS",
+            field="buckets",
+        )
+    if end <= start:
+        raise BadUserInput("`to` must be after `from`", reason="BAD_RANGE", field="to")
+    if end - start > MAX_SPAN:
+        raise BadUserInput(
+            f"the time range may span at most {MAX_SPAN.days} days",
+            reason="RANGE_TOO_LONG",
+            field="from",
+        )
+    step = (end - start) / buckets
+    return [start + step * (i + 1) for i in range(buckets)]
+
+
+_LENGTHS = "_sg_queue_lengths"
+
+
+def _lengths_loader(info: Info, instants: tuple[datetime, ...]) -> DataLoader[uuid.UUID, list[int]]:
+    """Per request and time axis: every queue of a page asking for the same axis shares one
+    statement."""
+    ctx = info.context
+    by_axis: dict[tuple[datetime, ...], DataLoader[uuid.UUID, list[int]]] = (
+        getattr(ctx.loaders, _LENGTHS, None) or {}
+    )
+    setattr(ctx.loaders, _LENGTHS, by_axis)
+    loader = by_axis.get(instants)
+    if loader is None:
+
+        async def load(queue_ids: list[uuid.UUID]) -> list[list[int]]:
+            async with ctx.db() as session:
+                found = await q.lengths_over_time(session, ctx.plan, queue_ids, instants)
+            return [found[i] for i in queue_ids]
+
+        loader = by_axis[instants] = DataLoader(load_fn=load)
+    return loader
+
+
+@strawberry.type(description="A program's capacity at one moment.")
+class CapacityPoint:
+    at: datetime = strawberry.field(description="The moment (UTC): the end of its bucket.")
+    available: int | None = strawberry.field(
+        description="Places available then (as last reported or changed by then), summed over "
+        "its capacities whose history you may read; null when none had a figure yet."
+    )
+    maximum: int | None = strawberry.field(
+        description="The most it could take then, summed the same way; null when unknown."
+    )
+
+
+@strawberry.type(description="A program serving the queue, and its capacity over time.")
+class ProgramCapacityOverTime:
+    program: Program | None = strawberry.field(
+        description="The program; null when you may not see it."
+    )
+    points: list[CapacityPoint] = strawberry.field(description="One per bucket, in time order.")
+
+
+def _figure_at(info: Info, changes: list[Any], name: str, moment: datetime) -> int | None:
+    """A capacity's figure at ``moment``: its last readable change by then."""
+    disclosure = info.context.disclosure
+    value: int | None = None
+    for change in changes:  # oldest first
+        if change.changed_at > moment:
+            break
+        if name in readable_fields(disclosure, "CapacityChange", change):
+            figure = getattr(change, name)
+            value = None if figure is None else int(figure)
+    return value
+
+
+def _capacity_over_time(
+    info: Info, found: list[q.CapacityHistory], instants: tuple[datetime, ...]
+) -> list[tuple[uuid.UUID, list[CapacityPoint]]]:
+    disclosure = info.context.disclosure
+    programs: dict[uuid.UUID, list[q.CapacityHistory]] = {}
+    for history in found:
+        programs.setdefault(history.program_id, []).append(history)
+    result = []
+    for program_id, histories in programs.items():
+        points = []
+        for moment in instants:
+            sums: dict[str, int | None] = {"available": None, "maximum": None}
+            for history in histories:
+                if history.capacity is None:
+                    continue
+                readable = readable_fields(disclosure, "ServiceCapacity", history.capacity)
+                if "history" not in readable:
+                    continue
+                for name in sums:
+                    if name not in readable:
+                        continue
+                    figure = _figure_at(info, history.changes, name, moment)
+                    if figure is not None:
+                        sums[name] = (sums[name] or 0) + figure
+            points.append(CapacityPoint(at=moment, **sums))
+        result.append((program_id, points))
+    return result
+
+
+_CAPACITIES = "_sg_queue_capacities"
+
+
+def _capacities_loader(
+    info: Info, instants: tuple[datetime, ...]
+) -> DataLoader[uuid.UUID, list[q.CapacityHistory]]:
+    """Per request and time axis, like `_lengths_loader`."""
+    ctx = info.context
+    by_axis: dict[tuple[datetime, ...], DataLoader[uuid.UUID, list[q.CapacityHistory]]] = (
+        getattr(ctx.loaders, _CAPACITIES, None) or {}
+    )
+    setattr(ctx.loaders, _CAPACITIES, by_axis)
+    loader = by_axis.get(instants)
+    if loader is None:
+        start = instants[0] - (instants[1] - instants[0])
+
+        async def load(queue_ids: list[uuid.UUID]) -> list[list[q.CapacityHistory]]:
+            async with ctx.db() as session:
+                found = await q.capacity_histories(
+                    session, ctx.plan, queue_ids, start, instants[-1]
+                )
+            return [found[i] for i in queue_ids]
+
+        loader = by_axis[instants] = DataLoader(load_fn=load)
+    return loader
+
+
 @shared_type("ReferralQueue", m.ReferralQueue)
 class ReferralQueue(Node):
     row: strawberry.Private[Any]
@@ -276,6 +426,76 @@ class ReferralQueue(Node):
             use="aggregate",
         )
         return await _dashboard(info, await _dashboard_loader(info).load(self.row.id))
+
+    @strawberry.field(
+        name="lengthOverTime",
+        description="How many entries were waiting at the end of each of `buckets` equal "
+        "buckets from `from` to `to`: enqueued, and neither assigned to a program nor removed "
+        f"by then (from the entries' timestamps). At most {MAX_SPAN.days} days and "
+        f"{MAX_BUCKETS} buckets (else BAD_USER_INPUT); needs the entries' times readable like "
+        "`dashboard`.",
+    )
+    async def length_over_time(
+        self,
+        info: Info,
+        start: Annotated[
+            datetime,
+            strawberry.argument(name="from", description="Start of the first bucket (UTC offset)."),
+        ],
+        end: Annotated[
+            datetime,
+            strawberry.argument(name="to", description="End of the last bucket (UTC offset)."),
+        ],
+        buckets: Annotated[
+            int,
+            strawberry.argument(description=f"How many buckets, {MIN_BUCKETS} to {MAX_BUCKETS}."),
+        ] = DEFAULT_BUCKETS,
+    ) -> list[QueueLengthPoint]:
+        instants = tuple(_instants(start, end, buckets))
+        info.context.disclosure.require_filterable(
+            "QueueEntry",
+            ["enqueuedAt", "assignedAt", "removedAt"],
+            [self.row.tenant_id],
+            use="aggregate",
+        )
+        counts = await _lengths_loader(info, instants).load(self.row.id)
+        return [
+            QueueLengthPoint(at=moment, waiting=n)
+            for moment, n in zip(instants, counts, strict=True)
+        ]
+
+    @strawberry.field(
+        name="capacityOverTime",
+        description="The capacity of each program serving the queue at the end of each of "
+        "`buckets` equal buckets from `from` to `to`, from its capacities' history (reports, "
+        "reservations, releases) as far as you may read it. Same bounds as `lengthOverTime`.",
+    )
+    async def capacity_over_time(
+        self,
+        info: Info,
+        start: Annotated[
+            datetime,
+            strawberry.argument(name="from", description="Start of the first bucket (UTC offset)."),
+        ],
+        end: Annotated[
+            datetime,
+            strawberry.argument(name="to", description="End of the last bucket (UTC offset)."),
+        ],
+        buckets: Annotated[
+            int,
+            strawberry.argument(description=f"How many buckets, {MIN_BUCKETS} to {MAX_BUCKETS}."),
+        ] = DEFAULT_BUCKETS,
+    ) -> list[ProgramCapacityOverTime]:
+        instants = tuple(_instants(start, end, buckets))
+        found = await _capacities_loader(info, instants).load(self.row.id)
+        series = _capacity_over_time(info, found, instants)
+        programs = await info.context.loaders.many(m.Program, [p for p, _ in series])
+        by_id = {p.id: p for p in programs}
+        return [
+            ProgramCapacityOverTime(program=maybe(Program, by_id.get(program_id)), points=points)
+            for program_id, points in series
+            if program_id in by_id
+        ]
 
 
 @shared_type("QueueEntry", m.QueueEntry)
