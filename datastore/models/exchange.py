@@ -123,3 +123,36 @@ class EmailSend(UUIDPrimaryKey, TenantOwned, Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16))  # sent | failed
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportJob(UUIDPrimaryKey, TenantOwned, Base):
+    """A resource directory file uploaded through the API (``POST /imports``); the scheduler
+    imports it into the tenant's directory and keeps the report here (counts and the first
+    problems, each with the row it came from)."""
+
+    __tablename__ = "import_jobs"
+
+    requested_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id"), index=True)
+    format: Mapped[str] = mapped_column(String(32))  # as asked: auto or one importer's name
+    detected_format: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(255))
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_path: Mapped[str | None] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    committed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {"created": n, "updated": n, "unchanged": n, "deactivated": n, "rejected": n, ...}
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # [{"severity", "code", "file", "line", "path", "message"}], the first MAX_PROBLEMS
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    omitted_problems: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "status", "created_at"),)
