@@ -16,12 +16,15 @@ from cryptography.fernet import Fernet
 
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.engine import Database
+from sharegraph.graph.webhook_payloads import WebhookRenderer
 from sharegraph.importers.jobs import import_jobs_work
 from sharegraph.settings import ExchangeSettings, Settings, WebhookSettings
+from sharegraph.webhooks import webhook_kinds
 from sharegraph.worker import Scheduler
 
 from .conftest import Api
 from .portal_support import Browser, open_portal, portal_settings, set_password
+from .webhook_receiver import Answer, receiver
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
 INVALID = SAMPLES / "icarol-airs-xml-bc211" / "BC211_data_with_invalid_agencies.xml"
@@ -58,8 +61,20 @@ class Console:
         for kind in report.kinds:
             assert kind.error is None and not kind.failures, kind
 
+    async def deliver(self) -> None:
+        """One pass of the webhook kinds (fan-out and sending), as the scheduler runs them."""
+        scheduler = Scheduler(
+            self.db, webhook_kinds(self.settings, WebhookRenderer(self.app.state.live))
+        )
+        report = await scheduler.run_once(utcnow())
+        for kind in report.kinds:
+            assert kind.error is None, kind
 
-def exchange_settings(db: Database, tmp_path: Path) -> Settings:
+    async def post(self, page: str, action: str, fields: dict[str, str]) -> httpx.Response:
+        return await self.browser.submit(page, action, fields)
+
+
+def exchange_settings(db: Database, tmp_path: Path, *, allow_private: bool = True) -> Settings:
     base = portal_settings(db, None)
     return replace(
         base,
@@ -72,23 +87,30 @@ def exchange_settings(db: Database, tmp_path: Path) -> Settings:
             delivery_root=tmp_path / "deliveries",
         ),
         webhooks=WebhookSettings(
-            allow_private_addresses=True, connect_timeout_seconds=1, read_timeout_seconds=1
+            allow_private_addresses=allow_private, connect_timeout_seconds=1, read_timeout_seconds=1
         ),
     )
+
+
+async def open_console(
+    db: Database, keys: dict[str, str], tmp_path: Path, who: str = ADMIN, **options: Any
+) -> AsyncIterator[Console]:
+    await set_password(db, who)
+    settings = exchange_settings(db, tmp_path, **options)
+    async for p in open_portal(db, settings):
+        signed = await p.browser.sign_in(who)
+        assert signed.status_code == 303, signed.text
+        api = Api(http=p.browser.http, keys=keys, database=db)
+        imports = Scheduler(db, [import_jobs_work(settings.exchange)])
+        yield Console(p.app, db, p.browser, api, settings, imports)
 
 
 @pytest.fixture
 async def console(
     seeded_db: Database, keys: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[Console]:
-    await set_password(seeded_db, ADMIN)
-    settings = exchange_settings(seeded_db, tmp_path)
-    async for p in open_portal(seeded_db, settings):
-        signed = await p.browser.sign_in(ADMIN)
-        assert signed.status_code == 303, signed.text
-        api = Api(http=p.browser.http, keys=keys, database=seeded_db)
-        imports = Scheduler(seeded_db, [import_jobs_work(settings.exchange)])
-        yield Console(p.app, seeded_db, p.browser, api, settings, imports)
+    async for c in open_console(seeded_db, keys, tmp_path):
+        yield c
 
 
 def problem_codes(page: str) -> list[str]:
@@ -201,3 +223,238 @@ async def test_the_upload_route_takes_an_api_key_and_refuses_non_admins(console:
     # Another tenant's admin does not see it.
     other = await console.api.gql("lakeside-admin", "{ importJobs { edges { node { id } } } }")
     assert other["data"]["importJobs"]["edges"] == []
+
+
+# -- every page, real data -----------------------------------------------------------------------
+
+
+async def test_every_page_of_the_area_answers_with_its_navigation(console: Console) -> None:
+    for path in (
+        "/console/exchange",
+        "/console/exchange/imports",
+        "/console/exchange/exports",
+        "/console/exchange/templates",
+        "/console/exchange/webhooks",
+    ):
+        page = await console.get(path)
+        assert page.status_code == 200, (path, page.text)
+        assert 'class="problem"' not in page.text, (path, page.text)
+        assert f'<a href="{path}" aria-current="page">' in page.text
+    overview = await console.get("/console/exchange")
+    assert "Replication" in overview.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/exchange/imports",
+        "/console/exchange/exports",
+        "/console/exchange/templates",
+        "/console/exchange/webhooks",
+    ],
+)
+async def test_non_admins_are_refused(
+    seeded_db: Database, keys: dict[str, str], tmp_path: Path, path: str
+) -> None:
+    async for c in open_console(seeded_db, keys, tmp_path, who="prairie-call-taker"):
+        page = await c.get(path)
+        assert page.status_code == 403, page.text
+        assert "FORBIDDEN" in problem_codes(page.text)
+        if path.endswith("/imports"):
+            refused = await c.upload(INVALID.read_bytes(), "bc211.xml")
+            assert refused.status_code == 403 and "FORBIDDEN" in problem_codes(refused.text)
+
+
+# -- exports, schedules, templates ---------------------------------------------------------------
+
+
+async def test_an_export_started_from_the_page_is_a_job(console: Console) -> None:
+    started = await console.post(
+        "/console/exchange/exports",
+        "/console/exchange/exports",
+        {"what": "RESOURCES", "format": "HSDS_JSON", "purpose": "directory refresh"},
+    )
+    assert started.status_code == 303, started.text
+    assert started.headers["location"] == "/console/exchange/exports?done=export"
+    data = await console.api.data(
+        ADMIN, "{ exportJobs { edges { node { format purpose status } } } }"
+    )
+    jobs = [e["node"] for e in data["exportJobs"]["edges"]]
+    assert jobs == [{"format": "HSDS_JSON", "purpose": "directory refresh", "status": "PENDING"}]
+    page = await console.get("/console/exchange/exports?done=export")
+    assert "The export was started." in page.text and "HSDS_JSON" in page.text
+
+
+async def test_a_bad_export_shows_its_code_and_starts_nothing(console: Console) -> None:
+    refused = await console.post(
+        "/console/exchange/exports",
+        "/console/exchange/exports",
+        {"what": "CONTACT_RECORDS", "format": "AIRS_XML"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert problem_codes(refused.text) == ["BAD_USER_INPUT"]
+    data = await console.api.data(ADMIN, "{ exportJobs { edges { node { id } } } }")
+    assert data["exportJobs"]["edges"] == []
+
+
+async def test_a_schedule_is_created_run_now_and_deactivated(console: Console) -> None:
+    created = await console.post(
+        "/console/exchange/exports",
+        "/console/exchange/exports/schedules",
+        {
+            "name": "Nightly directory",
+            "what": "RESOURCES",
+            "format": "CSV",
+            "cron": "0 2 * * *",
+            "path": "nightly",
+        },
+    )
+    assert created.status_code == 303, created.text
+    query = "{ exportSchedules { id name active version runs { edges { node { status } } } } }"
+    schedule = (await console.api.data(ADMIN, query))["exportSchedules"][0]
+    assert schedule["name"] == "Nightly directory" and schedule["active"]
+
+    ran = await console.post(
+        "/console/exchange/exports", f"/console/exchange/exports/schedules/{schedule['id']}/run", {}
+    )
+    assert ran.status_code == 303, ran.text
+    schedule = (await console.api.data(ADMIN, query))["exportSchedules"][0]
+    assert [e["node"]["status"] for e in schedule["runs"]["edges"]] == ["PENDING"]
+    page = await console.get("/console/exchange/exports")
+    assert "Nightly directory" in page.text and "pending" in page.text
+
+    off = await console.post(
+        "/console/exchange/exports",
+        f"/console/exchange/exports/schedules/{schedule['id']}/deactivate",
+        {"version": str(schedule["version"])},
+    )
+    assert off.status_code == 303, off.text
+    schedule = (await console.api.data(ADMIN, query))["exportSchedules"][0]
+    assert not schedule["active"]
+    on = await console.post(
+        "/console/exchange/exports",
+        f"/console/exchange/exports/schedules/{schedule['id']}/activate",
+        {"version": str(schedule["version"])},
+    )
+    assert on.status_code == 303, on.text
+    assert (await console.api.data(ADMIN, query))["exportSchedules"][0]["active"]
+
+
+async def test_a_template_is_created_and_deactivated(console: Console) -> None:
+    created = await console.post(
+        "/console/exchange/templates",
+        "/console/exchange/templates",
+        {
+            "name": "Mobile crisis hand-off",
+            "subject": "Contact for follow-up",
+            "body": "Attached.",
+            "recipients": "team@mobile-crisis.example.org",
+            "fields": "ContactRecord.narrative, Client.firstName",
+            "purpose": "mobile crisis dispatch",
+        },
+    )
+    assert created.status_code == 303, created.text
+    query = "{ emailTemplates(includeInactive: true) { id name active version fields } }"
+    template = (await console.api.data(ADMIN, query))["emailTemplates"][0]
+    assert template["fields"] == ["ContactRecord.narrative", "Client.firstName"]
+    page = await console.get("/console/exchange/templates")
+    assert "Mobile crisis hand-off" in page.text and "team@mobile-crisis.example.org" in page.text
+
+    off = await console.post(
+        "/console/exchange/templates",
+        f"/console/exchange/templates/{template['id']}/deactivate",
+        {"version": str(template["version"])},
+    )
+    assert off.status_code == 303, off.text
+    assert not (await console.api.data(ADMIN, query))["emailTemplates"][0]["active"]
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+async def _endpoints(console: Console) -> list[dict[str, Any]]:
+    data = await console.api.data(ADMIN, "{ webhookEndpoints { id url } }")
+    endpoints: list[dict[str, Any]] = data["webhookEndpoints"]
+    return endpoints
+
+
+async def test_an_endpoint_shows_its_secret_once_and_replay_queues_deliveries_again(
+    console: Console,
+) -> None:
+    async with receiver() as hook:
+        hook.default = Answer(500)
+        created = await console.post(
+            "/console/exchange/webhooks",
+            "/console/exchange/webhooks",
+            {"url": hook.url, "event_types": "referral.*", "payload_mode": "FULL"},
+        )
+        assert created.status_code == 200, created.text
+        secret = re.search(r'value="(whsec_[^"]+)"', created.text)
+        assert secret, created.text
+        again = await console.get("/console/exchange/webhooks")
+        assert hook.url in again.text and "whsec_" not in again.text  # shown once
+        (endpoint,) = await _endpoints(console)
+        log = f"/console/exchange/webhooks/{endpoint['id']}"
+
+        sent = await console.post(log, f"{log}/test", {})
+        assert sent.status_code == 303 and sent.headers["location"] == f"{log}?done=test"
+        await console.deliver()
+        assert len(hook.received) == 1
+        first_id = hook.received[0].headers["webhook-id"]
+        page = await console.get(log)
+        assert first_id in page.text and "HTTP 500" in page.text and " ms" in page.text
+
+        query = "query($id: ID!) { webhookDeliveries(endpointId: $id) { id status attemptCount } }"
+        (delivery,) = (await console.api.data(ADMIN, query, {"id": endpoint["id"]}))[
+            "webhookDeliveries"
+        ]
+        hook.default = Answer(200)
+        replayed = await console.post(log, f"{log}/replay", {"delivery_id": delivery["id"]})
+        assert replayed.status_code == 303, replayed.text
+        assert replayed.headers["location"] == f"{log}?done=replayed&count=1"
+        await console.deliver()
+        assert [r.headers["webhook-id"] for r in hook.received] == [first_id, first_id]
+        (delivery,) = (await console.api.data(ADMIN, query, {"id": endpoint["id"]}))[
+            "webhookDeliveries"
+        ]
+        assert delivery["status"] == "DELIVERED"
+        shown = await console.get(f"{log}?done=replayed&count=1")
+        assert "1 deliveries were queued again." in shown.text and "delivered" in shown.text
+
+        # A time range without its end is refused with its code; nothing is queued.
+        bad = await console.post(log, f"{log}/replay", {"from": "2026-01-02T00:00", "to": ""})
+        assert bad.status_code == 400 and "BAD_USER_INPUT" in problem_codes(bad.text)
+
+        rotated = await console.post("/console/exchange/webhooks", f"{log}/rotate", {})
+        assert rotated.status_code == 200
+        new_secret = re.search(r'value="(whsec_[^"]+)"', rotated.text)
+        assert new_secret and new_secret.group(1) != secret.group(1)
+
+        deleted = await console.post("/console/exchange/webhooks", f"{log}/delete", {})
+        assert deleted.status_code == 303 and await _endpoints(console) == []
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.org/hook"])
+async def test_a_bad_url_shows_its_code_and_registers_nothing(console: Console, url: str) -> None:
+    refused = await console.post(
+        "/console/exchange/webhooks",
+        "/console/exchange/webhooks",
+        {"url": url, "event_types": "referral.*"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert "BAD_USER_INPUT" in problem_codes(refused.text) and "whsec_" not in refused.text
+    assert await _endpoints(console) == []
+
+
+async def test_a_private_address_is_refused_when_not_allowed(
+    seeded_db: Database, keys: dict[str, str], tmp_path: Path
+) -> None:
+    async for c in open_console(seeded_db, keys, tmp_path, allow_private=False):
+        refused = await c.post(
+            "/console/exchange/webhooks",
+            "/console/exchange/webhooks",
+            {"url": "http://127.0.0.1:9/hook", "event_types": "referral.*"},
+        )
+        assert refused.status_code == 400, refused.text
+        assert "BAD_USER_INPUT" in problem_codes(refused.text)
+        assert await _endpoints(c) == []
