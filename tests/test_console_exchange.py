@@ -419,7 +419,7 @@ async def test_an_endpoint_shows_its_secret_once_and_replay_queues_deliveries_ag
         ]
         assert delivery["status"] == "DELIVERED"
         shown = await console.get(f"{log}?done=replayed&count=1")
-        assert "1 deliveries were queued again." in shown.text and "delivered" in shown.text
+        assert "1 delivery was queued again." in shown.text and "delivered" in shown.text
 
         # A time range without its end is refused with its code; nothing is queued.
         bad = await console.post(log, f"{log}/replay", {"from": "2026-01-02T00:00", "to": ""})

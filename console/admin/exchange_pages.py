@@ -37,8 +37,11 @@ DONE_WORDS = {
 
 def flash(request: Request) -> str | None:
     done = request.query_params.get("done") or ""
-    if done == "replayed" and request.query_params.get("count"):
-        return f"{request.query_params['count']} deliveries were queued again."
+    count = request.query_params.get("count") or ""
+    if done == "replayed" and count.isdigit():
+        if count == "1":
+            return "1 delivery was queued again."
+        return f"{int(count)} deliveries were queued again."
     return DONE_WORDS.get(done)
 
 
