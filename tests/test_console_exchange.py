@@ -4,7 +4,9 @@ endpoints with their delivery log and replays, replication status; refusals and 
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -458,3 +460,59 @@ async def test_a_private_address_is_refused_when_not_allowed(
         assert refused.status_code == 400, refused.text
         assert "BAD_USER_INPUT" in problem_codes(refused.text)
         assert await _endpoints(c) == []
+
+
+def _zipped(folder: Path, *, under: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for child in sorted(folder.iterdir()):
+            zipped.write(child, f"{under}{child.name}")
+    return buffer.getvalue()
+
+
+async def test_a_zip_of_csv_files_is_imported_as_the_folder_it_holds(console: Console) -> None:
+    posted = await console.upload(
+        _zipped(SAMPLES / "ohana-sample-csv", under="ohana/"),
+        "ohana.zip",
+        {"source": "ohana-san-mateo"},
+    )
+    assert posted.status_code == 303, posted.text
+    job_id = posted.headers["location"].split("/")[-1].split("?")[0]
+    await console.run_imports()
+    query = (
+        "query($id: ID!) { importJob(id: $id) { status source committed detectedFormat error "
+        "counts { created } problems { file code message } } }"
+    )
+    job = (await console.api.data(ADMIN, query, {"id": job_id}))["importJob"]
+    assert job["status"] == "DONE" and job["committed"], job
+    assert job["detectedFormat"] == "ohana-csv" and job["counts"]["created"] > 0
+    # Problems name the CSV file inside the ZIP, never the server's copy.
+    assert all(p["file"].endswith(".csv") for p in job["problems"]), job["problems"]
+
+
+async def test_a_zip_without_csv_files_fails_with_its_reason_and_writes_nothing(
+    console: Console,
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("readme.txt", "no data here")
+    posted = await console.upload(buffer.getvalue(), "empty.zip")
+    assert posted.status_code == 303, posted.text
+    location = posted.headers["location"].split("?")[0]
+    await console.run_imports()
+    report = await console.get(location)
+    assert (
+        "the ZIP holds no CSV files" in report.text
+        and "<code>UNREADABLE_FILE</code>" in report.text
+    )
+    job_id = location.split("/")[-1]
+    job = (
+        await console.api.data(
+            ADMIN,
+            "query($id: ID!) { importJob(id: $id) { status committed error } }",
+            {"id": job_id},
+        )
+    )["importJob"]
+    assert job["status"] == "FAILED" and not job["committed"]
+    assert job["error"] == "the ZIP holds no CSV files; nothing was written"
+    assert not any(console.settings.exchange.import_dir.glob("*"))  # the upload is gone

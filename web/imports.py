@@ -193,10 +193,11 @@ def import_router(settings: Settings, state: dict[str, Any], auth: Authenticatio
         try:
             return await _upload(request)
         except SharegraphError as error:
+            headers = dict(error.http_headers())
+            if error.reason == "FILE_TOO_LARGE":  # the rest of the body is never read
+                headers["connection"] = "close"
             return JSONResponse(
-                refusal_body(error),
-                status_code=HTTP_STATUS[error.code],
-                headers=error.http_headers(),
+                refusal_body(error), status_code=HTTP_STATUS[error.code], headers=headers
             )
 
     return router
