@@ -37,6 +37,7 @@ from sharegraph.importers import FORMATS
 from sharegraph.queries import import_jobs as jobs
 from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication
+from sharegraph.web.fairness import Fairness
 
 UPLOAD = "import.upload"
 _SNIFF = 512
@@ -89,6 +90,8 @@ def import_router(settings: Settings, state: dict[str, Any], auth: Authenticatio
         caller = await auth.caller(request)
         principal = caller.principal
         tenant_id = jobs.admin_tenant(principal)
+        fairness: Fairness = request.app.state.fairness
+        await fairness.admit(request, principal)  # one of the principal's concurrent requests
         if not (request.headers.get("content-type") or "").startswith("multipart/form-data"):
             raise BadUserInput(
                 "send the file as multipart/form-data with a `file` part", reason="BAD_REQUEST"
