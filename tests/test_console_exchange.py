@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.engine import Database
+from sharegraph.exporters.jobs import export_jobs_work
 from sharegraph.graph.webhook_payloads import WebhookRenderer
 from sharegraph.importers.jobs import import_jobs_work
 from sharegraph.settings import ExchangeSettings, Settings, WebhookSettings
@@ -285,6 +286,16 @@ async def test_an_export_started_from_the_page_is_a_job(console: Console) -> Non
     assert jobs == [{"format": "HSDS_JSON", "purpose": "directory refresh", "status": "PENDING"}]
     page = await console.get("/console/exchange/exports?done=export")
     assert "The export was started." in page.text and "HSDS_JSON" in page.text
+    assert "Download" not in page.text
+
+    # Once the scheduler has run it, the page links the file, which downloads as this person.
+    ran = await Scheduler(console.db, [export_jobs_work(console.settings.exchange)]).run_once()
+    assert ran.ok, ran.to_json()
+    page = await console.get("/console/exchange/exports")
+    link = re.search(r'<a href="(/exports/[0-9a-f-]+)" download>Download</a>', page.text)
+    assert link, page.text
+    file = await console.get(link.group(1))
+    assert file.status_code == 200 and file.json()  # HSDS 3.0 JSON: a list of services
 
 
 async def test_a_bad_export_shows_its_code_and_starts_nothing(console: Console) -> None:
