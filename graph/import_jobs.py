@@ -23,6 +23,7 @@ from sharegraph.graph.context import Info
 from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.pagination import page_connection
 from sharegraph.graph.relay import Connection, from_global_id, to_global_id
+from sharegraph.importers.jobs import running_progress
 from sharegraph.queries import import_jobs as jobs
 from sharegraph.queries.pagination import SortKey
 
@@ -118,6 +119,14 @@ class ImportJob:
     )
     strict: bool = strawberry.field(description="Nothing is written if any record is bad.")
     status: ImportJobStatus = strawberry.field(description="Where it stands.")
+    bytes_read: int | None = strawberry.field(
+        description="Progress: bytes of the input read so far (while RUNNING, updated about "
+        "every second), or in all once finished; null before it starts."
+    )
+    bytes_total: int | None = strawberry.field(
+        description="The input's size as it is read (a ZIP's: its CSV files unpacked); with "
+        "`bytesRead`, how far a running import has got."
+    )
     attempts: int = strawberry.field(description="Attempts made so far.")
     committed: bool = strawberry.field(description="Whether its records were written.")
     created_at: datetime = strawberry.field(description="When it was uploaded (UTC).")
@@ -141,6 +150,11 @@ class ImportJob:
     @classmethod
     def of(cls, row: Any) -> ImportJob:
         counts = row.counts
+        read, total = row.bytes_read, row.bytes_total
+        if row.status == jobs.RUNNING:
+            here = running_progress(row.id)  # importing in this process: its latest count
+            if here is not None:
+                read, total = here
         return cls(
             id=strawberry.ID(to_global_id("ImportJob", row.id)),
             uuid=row.id,
@@ -152,6 +166,8 @@ class ImportJob:
             partial=row.partial,
             strict=row.strict,
             status=ImportJobStatus(row.status),
+            bytes_read=read,
+            bytes_total=total,
             attempts=row.attempts,
             committed=row.committed,
             created_at=row.created_at,

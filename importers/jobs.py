@@ -11,6 +11,7 @@ unexpected (a full disk, a database restart) is retried with growing delays, at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from typing import Any
 
 from sharegraph.datastore.models import ImportJob
 from sharegraph.datastore.work import DueWork, Failure, Job, retry_delay
-from sharegraph.importers import import_path
+from sharegraph.importers import import_path, input_size
 from sharegraph.importers.records import Origin
 from sharegraph.importers.report import ImportFailed, ImportReport, Issue
 from sharegraph.queries import import_jobs as jobs
@@ -103,7 +104,44 @@ def _counts(report: ImportReport) -> dict[str, Any]:
     }
 
 
-async def _import(job: Job, claimed: jobs.Claimed) -> ImportReport:
+class Progress:
+    """How far a running import has read: kept in this process (what a single-process SQLite
+    deployment reads) and, on PostgreSQL, written to the job's row every ``PROGRESS_EVERY``
+    seconds in a transaction of its own (what every process reads)."""
+
+    def __init__(self, job_id: uuid.UUID, total: int) -> None:
+        self.job_id = job_id
+        self.read = 0
+        self.total = total
+        _RUNNING[job_id] = self
+
+    def __call__(self, size: int) -> None:
+        self.read = min(self.read + size, self.total)
+
+    def close(self) -> None:
+        _RUNNING.pop(self.job_id, None)
+
+
+_RUNNING: dict[uuid.UUID, Progress] = {}
+PROGRESS_EVERY = 1.0
+
+
+def running_progress(job_id: uuid.UUID) -> tuple[int, int] | None:
+    """``(bytes read, bytes in all)`` of a job importing in this process; None otherwise."""
+    found = _RUNNING.get(job_id)
+    return (found.read, found.total) if found is not None else None
+
+
+async def _write_progress(job: Job, claimed: jobs.Claimed, progress: Progress) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        try:
+            await jobs.record_progress(job.db, claimed, progress.read, progress.total)
+        except Exception:  # progress is a courtesy: the import goes on without it
+            log.debug("import job %s: progress not recorded", claimed.id, exc_info=True)
+
+
+async def _import(job: Job, claimed: jobs.Claimed) -> tuple[ImportReport, int, int]:
     if claimed.file_path is None:
         raise FileNotFoundError("the upload is gone")
     upload = Path(claimed.file_path)
@@ -115,22 +153,35 @@ async def _import(job: Job, claimed: jobs.Claimed) -> ImportReport:
             except ImportFailed as failure:
                 report = ImportReport(format=claimed.format, path=claimed.file_name)
                 report.fail(failure.issue)
-                return report
-        return await import_path(
-            job.db,
-            path,
-            tenant=str(claimed.tenant_id),
-            fmt=claimed.format,
-            source=claimed.source,
-            partial=claimed.partial,
-            strict=claimed.strict,
-        )
+                return report, 0, 0
+        progress = Progress(claimed.id, await asyncio.to_thread(input_size, path))
+        writer = None
+        if job.db.dialect == "postgresql":
+            writer = asyncio.create_task(_write_progress(job, claimed, progress))
+        try:
+            report = await import_path(
+                job.db,
+                path,
+                tenant=str(claimed.tenant_id),
+                fmt=claimed.format,
+                source=claimed.source,
+                partial=claimed.partial,
+                strict=claimed.strict,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+        return report, progress.read, progress.total
 
 
 async def _run_one(job: Job, claimed: jobs.Claimed) -> None:
     now = job.now
     try:
-        report = await _import(job, claimed)
+        report, read, total = await _import(job, claimed)
     except Exception:
         incident = uuid.uuid4().hex[:12]
         message = f"the import failed on our side (incident {incident}); it will be retried"
@@ -169,6 +220,8 @@ async def _run_one(job: Job, claimed: jobs.Claimed) -> None:
         problems=problems,
         omitted_problems=omitted,
         error=error,
+        bytes_read=read,
+        bytes_total=total,
     )
     if recorded:
         job.done += 1

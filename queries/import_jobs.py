@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.principal import Principal
@@ -162,6 +162,23 @@ async def claim(db: Database, now: datetime, lease: timedelta) -> Claimed | Impo
         )
 
 
+async def record_progress(
+    db: Database, claimed: Claimed, bytes_read: int, bytes_total: int
+) -> None:
+    """How far ``claimed``'s attempt has read (a separate short transaction: PostgreSQL only,
+    where it does not wait for the import's own)."""
+    async with db.write_session() as session:
+        await session.execute(
+            update(ImportJob)
+            .where(
+                ImportJob.id == claimed.id,
+                ImportJob.status == RUNNING,
+                ImportJob.attempts == claimed.attempts,
+            )
+            .values(bytes_read=bytes_read, bytes_total=bytes_total)
+        )
+
+
 async def finish(
     db: Database,
     claimed: Claimed,
@@ -175,6 +192,8 @@ async def finish(
     omitted_problems: int = 0,
     error: str | None = None,
     retry_at: datetime | None = None,
+    bytes_read: int | None = None,
+    bytes_total: int | None = None,
 ) -> bool:
     """Record the outcome of ``claimed``'s attempt (``status`` DONE or FAILED), or put it back
     to pending until ``retry_at``. False when the job has moved on."""
@@ -196,6 +215,8 @@ async def finish(
             job.lease_until = retry_at
             return True
         job.status = status
+        job.bytes_read = bytes_read
+        job.bytes_total = bytes_total
         job.committed = committed
         job.detected_format = detected_format
         job.counts = counts

@@ -20,7 +20,7 @@ from .conftest import Api, make_api
 from .test_console_exchange import IMPORT_LIMIT, INVALID, exchange_settings
 
 REPORT = """query($id: ID!) { importJob(id: $id) {
-  status committed fileName format detectedFormat sizeBytes
+  status committed fileName format detectedFormat sizeBytes bytesRead bytesTotal
   counts { created updated unchanged deactivated rejected placeholders }
   problems { severity code file row path message } omittedProblems error } }"""
 
@@ -57,11 +57,13 @@ async def test_an_upload_is_imported_and_reported_by_row(
     pending = (await api.data("prairie-admin", REPORT, {"id": job_id}))["importJob"]
     assert pending["status"] == "PENDING" and pending["counts"] is None
     assert pending["sizeBytes"] == INVALID.stat().st_size
+    assert pending["bytesRead"] is None and pending["bytesTotal"] is None
 
     await _run(seeded_db, tmp_path)
     job = (await api.data("prairie-admin", REPORT, {"id": job_id}))["importJob"]
     assert job["status"] == "DONE" and job["committed"] and job["detectedFormat"] == "airs-xml"
     assert job["counts"]["rejected"] == 2
+    assert job["bytesRead"] == job["bytesTotal"] == INVALID.stat().st_size
     assert [p for p in job["problems"] if p["severity"] == "ERROR"] == [
         {
             "severity": "ERROR",
@@ -159,3 +161,27 @@ async def test_bad_uploads_are_refused_with_their_codes_and_nothing_is_kept(
     listed = await api.data("prairie-admin", "{ importJobs { totalCount } }")
     assert listed["importJobs"]["totalCount"] == 0
     assert not any((tmp_path / "imports").glob("*"))
+
+
+async def test_a_running_import_reports_how_far_it_has_read(
+    api: Api, seeded_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress as a running job shows it: from the importing process (and on PostgreSQL
+    from the row, written about every second)."""
+    from sharegraph.importers import jobs as import_jobs
+
+    seen: list[tuple[str, int | None, int | None]] = []
+    real = import_jobs.import_path
+
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        progress = kwargs["progress"]
+        progress(1000)  # as the reader reports its first bytes
+        job = (await api.data("prairie-admin", REPORT, {"id": job_id}))["importJob"]
+        seen.append((job["status"], job["bytesRead"], job["bytesTotal"]))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(import_jobs, "import_path", watched)
+    posted = await _upload(api, "prairie-admin", INVALID.read_bytes())
+    job_id = posted.json()["data"]["importJob"]["id"]
+    await _run(seeded_db, tmp_path)
+    assert seen == [("RUNNING", 1000, INVALID.stat().st_size)]

@@ -7,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
@@ -141,6 +150,9 @@ class ImportJob(UUIDPrimaryKey, TenantOwned, Base):
     file_name: Mapped[str] = mapped_column(String(255))
     file_path: Mapped[str | None] = mapped_column(String(1024))
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # Progress: bytes of the input read so far, of how many (a ZIP's: its CSV files unpacked).
+    bytes_read: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]

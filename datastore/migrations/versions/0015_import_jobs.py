@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("file_name", sa.String(length=255), nullable=False),
         sa.Column("file_path", sa.String(length=1024), nullable=True),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("bytes_read", sa.BigInteger(), nullable=True),
+        sa.Column("bytes_total", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_until", WHEN, nullable=True),
