@@ -185,3 +185,19 @@ async def test_a_running_import_reports_how_far_it_has_read(
     job_id = posted.json()["data"]["importJob"]["id"]
     await _run(seeded_db, tmp_path)
     assert seen == [("RUNNING", 1000, INVALID.stat().st_size)]
+
+
+async def test_progress_written_to_the_row_is_what_other_processes_read(
+    api: Api, seeded_db: Database
+) -> None:
+    from datetime import timedelta
+
+    from sharegraph.queries import import_jobs as jobs
+
+    posted = await _upload(api, "prairie-admin", INVALID.read_bytes())
+    job_id = posted.json()["data"]["importJob"]["id"]
+    claimed = await jobs.claim(seeded_db, utcnow(), timedelta(minutes=5))
+    assert isinstance(claimed, jobs.Claimed)
+    await jobs.record_progress(seeded_db, claimed, 4096, 45220)
+    job = (await api.data("prairie-admin", REPORT, {"id": job_id}))["importJob"]
+    assert (job["status"], job["bytesRead"], job["bytesTotal"]) == ("RUNNING", 4096, 45220)
