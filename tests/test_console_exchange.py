@@ -18,6 +18,8 @@ from cryptography.fernet import Fernet
 
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import ReplicationStatus
+from sharegraph.demo import demo_id
 from sharegraph.exporters.jobs import export_jobs_work
 from sharegraph.graph.webhook_payloads import WebhookRenderer
 from sharegraph.importers.jobs import import_jobs_work
@@ -244,7 +246,29 @@ async def test_every_page_of_the_area_answers_with_its_navigation(console: Conso
         assert 'class="problem"' not in page.text, (path, page.text)
         assert f'<a href="{path}" aria-current="page">' in page.text
     overview = await console.get("/console/exchange")
-    assert "Replication" in overview.text
+    assert "No replication target has reported a pass yet." in overview.text
+
+    # A pass of `sharegraph replicate` as Prairie's API client: the overview shows its lag.
+    async with console.db.write_session() as session:
+        session.add(
+            ReplicationStatus(
+                principal_id=demo_id("principal", "prairie-api"),
+                what="resources",
+                target="postgresql://warehouse.prairie211.example.org/directory",
+                mode="incremental",
+                cursor_position=1,
+                policy_version=1,
+                rows_written=120,
+                rows_deleted=3,
+                events=7,
+                rows_per_second=850.0,
+                lag_seconds=0.0,
+                passed_at=utcnow(),
+            )
+        )
+    overview = await console.get("/console/exchange")
+    assert "warehouse.prairie211.example.org/directory" in overview.text
+    assert "120 / 3" in overview.text and "prairie-api" in overview.text
 
 
 @pytest.mark.parametrize(
