@@ -403,7 +403,26 @@ async def test_a_template_is_created_and_deactivated(console: Console) -> None:
         {"version": str(template["version"])},
     )
     assert off.status_code == 303, off.text
-    assert not (await console.api.data(ADMIN, query))["emailTemplates"][0]["active"]
+    template = (await console.api.data(ADMIN, query))["emailTemplates"][0]
+    assert not template["active"]
+
+    # Editing it saves the new wording and makes it active again.
+    edited = await console.post(
+        "/console/exchange/templates",
+        f"/console/exchange/templates/{template['id']}",
+        {
+            "version": str(template["version"]),
+            "active": "true",
+            "name": "Mobile crisis hand-off",
+            "subject": "Please follow up today",
+            "recipients": "team@mobile-crisis.example.org",
+            "fields": "ContactRecord.narrative",
+            "purpose": "mobile crisis dispatch",
+        },
+    )
+    assert edited.status_code == 303, edited.text
+    template = (await console.api.data(ADMIN, query))["emailTemplates"][0]
+    assert template["active"] and template["fields"] == ["ContactRecord.narrative"]
 
 
 # -- webhooks ------------------------------------------------------------------------------------
@@ -466,6 +485,23 @@ async def test_an_endpoint_shows_its_secret_once_and_replay_queues_deliveries_ag
         assert rotated.status_code == 200
         new_secret = re.search(r'value="(whsec_[^"]+)"', rotated.text)
         assert new_secret and new_secret.group(1) != secret.group(1)
+
+        state = "{ webhookEndpoints { enabled version eventTypes } }"
+        before = (await console.api.data(ADMIN, state))["webhookEndpoints"][0]
+        off = await console.post(
+            "/console/exchange/webhooks",
+            f"{log}/enabled",
+            {"enabled": "false", "version": str(before["version"])},
+        )
+        assert off.status_code == 303, off.text
+        after = (await console.api.data(ADMIN, state))["webhookEndpoints"][0]
+        assert not after["enabled"] and after["eventTypes"] == before["eventTypes"]
+        stale = await console.post(
+            "/console/exchange/webhooks",
+            f"{log}/enabled",
+            {"enabled": "true", "version": str(before["version"])},
+        )
+        assert stale.status_code == 409 and "CONFLICT" in problem_codes(stale.text)
 
         deleted = await console.post("/console/exchange/webhooks", f"{log}/delete", {})
         assert deleted.status_code == 303 and await _endpoints(console) == []
