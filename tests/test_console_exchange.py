@@ -9,6 +9,7 @@ import re
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -476,6 +477,15 @@ async def test_an_endpoint_shows_its_secret_once_and_replay_queues_deliveries_ag
         assert delivery["status"] == "DELIVERED"
         shown = await console.get(f"{log}?done=replayed&count=1")
         assert "1 delivery was queued again." in shown.text and "delivered" in shown.text
+
+        # A time range (the page's datetime-local fields, in UTC) queues what it covers.
+        start = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        end = (utcnow() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        ranged = await console.post(log, f"{log}/replay", {"from": start, "to": end})
+        assert ranged.status_code == 303, ranged.text
+        assert ranged.headers["location"] == f"{log}?done=replayed&count=1"
+        await console.deliver()
+        assert [r.headers["webhook-id"] for r in hook.received] == [first_id] * 3
 
         # A time range without its end is refused with its code; nothing is queued.
         bad = await console.post(log, f"{log}/replay", {"from": "2026-01-02T00:00", "to": ""})
