@@ -79,7 +79,30 @@ async def run(
 ) -> Result:
     """Run the document ``name`` (or ``source``, a narrowed copy of it) as the person signed
     in on ``request``."""
-    headers = {"content-type": "application/json"}
+    async with _client(request) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": source or document(name), "variables": variables or {}},
+            headers={"content-type": "application/json", **_as_signed_in(request)},
+        )
+    return _result(response)
+
+
+async def upload(
+    request: Request, path: str, fields: dict[str, str], file: tuple[str, Any, str]
+) -> Result:
+    """Post a file (``(name, binary file, media type)``) with ``fields`` as multipart to the
+    app's own upload route ``path`` (e.g. ``/imports``), as the person signed in; its JSON
+    answer as a :class:`Result` (the refusal's errors as problems)."""
+    async with _client(request) as http:
+        response = await http.post(
+            path, data=fields, files={"file": file}, headers=_as_signed_in(request)
+        )
+    return _result(response)
+
+
+def _as_signed_in(request: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
     cookie = request.cookies.get(csrf.SESSION_COOKIE)
     if cookie:
         headers["cookie"] = f"{csrf.SESSION_COOKIE}={cookie}"
@@ -89,14 +112,16 @@ async def run(
     for forwarded in ("x-forwarded-proto", "user-agent"):
         if forwarded in request.headers:
             headers[forwarded] = request.headers[forwarded]
+    return headers
+
+
+def _client(request: Request) -> httpx.AsyncClient:
     client = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
     transport = httpx.ASGITransport(app=request.app, client=client)
-    async with httpx.AsyncClient(transport=transport, base_url=str(request.base_url)) as http:
-        response = await http.post(
-            "/graphql",
-            json={"query": source or document(name), "variables": variables or {}},
-            headers=headers,
-        )
+    return httpx.AsyncClient(transport=transport, base_url=str(request.base_url))
+
+
+def _result(response: httpx.Response) -> Result:
     try:
         body = response.json()
     except ValueError:

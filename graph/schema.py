@@ -40,6 +40,7 @@ from sharegraph.graph.follow_ups import FollowUpMutation, FollowUpQuery
 from sharegraph.graph.form_sharing import FormSharingMutation
 from sharegraph.graph.forms import ContactFormQuery
 from sharegraph.graph.guard import guard
+from sharegraph.graph.import_jobs import ImportJobQuery
 from sharegraph.graph.inbox import InboxQuery
 from sharegraph.graph.input_text import InputText
 from sharegraph.graph.inventories import InventoryMutation, InventoryQuery
@@ -72,6 +73,7 @@ Query = merge_types(
         AuditQuery,
         EmailTemplateQuery,
         ExportJobQuery,
+        ImportJobQuery,
         ExportScheduleQuery,
         WebhookQuery,
         InventoryQuery,

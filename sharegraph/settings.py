@@ -168,6 +168,11 @@ class ExchangeSettings:
     # How long a worker holds an export or delivery before another may take it over.
     lease_seconds: float = 1800.0
     sftp_timeout_seconds: float = 30.0
+    # Directory files uploaded through ``POST /imports`` wait under ``import_dir`` until the
+    # scheduler has imported them; a larger upload is refused while it streams in (the request
+    # body limit, ``Limits.max_body_bytes``, applies first).
+    import_dir: Path = Path("var") / "imports"
+    import_max_bytes: int = 5 * 1024 * 1024
 
     @classmethod
     def from_env(cls) -> ExchangeSettings:
@@ -180,6 +185,8 @@ class ExchangeSettings:
             secret_key=os.environ.get("SHAREGRAPH_SECRET_KEY") or None,
             lease_seconds=_env_float("SHAREGRAPH_EXPORT_LEASE_SECONDS", cls.lease_seconds),
             sftp_timeout_seconds=_env_float("SHAREGRAPH_SFTP_TIMEOUT", cls.sftp_timeout_seconds),
+            import_dir=Path(os.environ.get("SHAREGRAPH_IMPORT_DIR") or cls.import_dir),
+            import_max_bytes=_env_int("SHAREGRAPH_IMPORT_MAX_BYTES", cls.import_max_bytes),
         )
 
 

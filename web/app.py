@@ -35,6 +35,7 @@ from sharegraph.web.export_download import export_router
 from sharegraph.web.fairness import Fairness, FairnessMiddleware
 from sharegraph.web.hsds_api import hsds_router
 from sharegraph.web.http_errors import install as install_error_shapes
+from sharegraph.web.imports import import_router
 from sharegraph.webhooks import webhook_kinds
 from sharegraph.worker import scheduler_for
 
@@ -127,6 +128,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.auth = auth
     app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
     app.include_router(export_router(settings, state, auth), prefix="/exports")
+    app.include_router(import_router(settings, state, auth), prefix="/imports")
 
     @app.get("/healthz")
     async def healthz() -> Response:

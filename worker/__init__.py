@@ -21,6 +21,7 @@ from sharegraph.datastore.work import (
     retry_delay,
 )
 from sharegraph.exporters.deliveries import export_kinds
+from sharegraph.importers.jobs import import_jobs_work
 from sharegraph.settings import Settings
 from sharegraph.worker.capacity import SCHEDULED_CAPACITY, SCHEDULED_CAPACITY_WORK
 from sharegraph.worker.event_retention import EVENT_RETENTION, event_retention
@@ -64,5 +65,6 @@ def scheduler_for(db: Database, settings: Settings, extra: Sequence[DueWork] = (
     kinds = default_kinds(audit_seal_every=timedelta(seconds=seconds) if seconds > 0 else None)
     kinds.append(event_retention(timedelta(days=settings.event_retention_days)))
     kinds.extend(export_kinds(settings.exchange))
+    kinds.append(import_jobs_work(settings.exchange))
     kinds.extend(extra)
     return Scheduler(db, kinds, poll_seconds=settings.scheduler_poll_seconds)

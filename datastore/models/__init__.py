@@ -17,6 +17,7 @@ from sharegraph.datastore.models.exchange import (
     ExportJob,
     ExportRun,
     ExportSchedule,
+    ImportJob,
 )
 from sharegraph.datastore.models.idempotency import IdempotencyKey
 from sharegraph.datastore.models.queues import (
@@ -95,6 +96,7 @@ __all__ = [
     "FollowUp",
     "FormField",
     "IdempotencyKey",
+    "ImportJob",
     "Instance",
     "Inventory",
     "InventoryItem",

@@ -7,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sharegraph.datastore.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, utcnow
@@ -123,3 +132,39 @@ class EmailSend(UUIDPrimaryKey, TenantOwned, Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16))  # sent | failed
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportJob(UUIDPrimaryKey, TenantOwned, Base):
+    """A resource directory file uploaded through the API (``POST /imports``); the scheduler
+    imports it into the tenant's directory and keeps the report here (counts and the first
+    problems, each with the row it came from)."""
+
+    __tablename__ = "import_jobs"
+
+    requested_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id"), index=True)
+    format: Mapped[str] = mapped_column(String(32))  # as asked: auto or one importer's name
+    detected_format: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(255))
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_path: Mapped[str | None] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # Progress: bytes of the input read so far, of how many (a ZIP's: its CSV files unpacked).
+    bytes_read: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    committed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {"created": n, "updated": n, "unchanged": n, "deactivated": n, "rejected": n, ...}
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # [{"severity", "code", "file", "line", "path", "message"}], the first MAX_PROBLEMS
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    omitted_problems: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "status", "created_at"),)
