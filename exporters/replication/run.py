@@ -3,9 +3,11 @@
 A pass is **full** on the first run, after the sharing rules changed (policy version), and
 when the last full pass is older than ``reconcile_every``; otherwise **incremental** from the
 checkpoint. Every page is written to the target in one transaction together with its
-checkpoint (incremental) or with its pass marker (full; the checkpoint moves only when the full
-pass ends), so a crash anywhere leaves a target that the next run brings to the same result.
-Each page is recorded as a disclosure in the audit trail before it is written.
+checkpoint (incremental) or with its pass marker and the pass's progress (full; the checkpoint
+moves only when the full pass ends), so a crash anywhere leaves a target that the next run
+brings to the same result, and a full pass that stopped (crash, kill, time budget) continues
+after its last committed page instead of starting again. Each page is recorded as a
+disclosure in the audit trail before it is written.
 """
 
 from __future__ import annotations
