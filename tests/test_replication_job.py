@@ -266,3 +266,29 @@ async def test_the_target_schema_moves_from_version_1(tmp_path: Path) -> None:
         await target.run(lambda c: c.execute(text("SELECT * FROM sg_replication_progress")))
     finally:
         await target.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_sharegraph_worker_runs_the_targets_of_the_environment(
+    seeded_db: Database, tmp_path: Path, backend: str
+) -> None:
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from sharegraph.cli.main import app
+
+    if backend != "sqlite":
+        pytest.skip("the CLI is the same on both backends")
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    targets = json.dumps([{"to": url, "as": "eastside-portal", "what": "all"}])
+    result = CliRunner().invoke(
+        app,
+        ["worker", "--once", "--json", "--database", seeded_db.url],
+        env={"SHAREGRAPH_REPLICATION_TARGETS": targets, "SHAREGRAPH_AUDIT_SEAL_INTERVAL": "0"},
+    )
+    assert result.exit_code == 0, result.output
+    kind = json.loads(result.stdout)["kinds"][REPLICATION]
+    assert kind["ran"] and kind["done"] == 1 and kind["failed"] == 0
+    assert asyncio.run(_target_rows(url))
