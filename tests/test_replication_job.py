@@ -132,8 +132,31 @@ def _hold_elsewhere_sqlite(db: Database, url: str) -> int:
     name = f"replication:{redacted(url)}"
     path = f"{make_url(db.url).database}.lock-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise
     return descriptor
+
+
+async def _free_elsewhere(db: Database, url: str) -> bool:
+    """Whether another process could take the target's lock now (taken and let go at once)."""
+    name = f"replication:{redacted(url)}"
+    if db.dialect == "postgresql":
+        import asyncpg  # type: ignore[import-untyped]
+
+        source = make_url(db.url).set(drivername="postgresql")
+        other = await asyncpg.connect(source.render_as_string(hide_password=False))
+        try:
+            return bool(await other.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)))
+        finally:
+            await other.close()
+    try:
+        os.close(_hold_elsewhere_sqlite(db, url))
+    except BlockingIOError:
+        return False
+    return True
 
 
 async def test_one_runner_per_target_across_processes(
@@ -292,3 +315,78 @@ def test_sharegraph_worker_runs_the_targets_of_the_environment(
     kind = json.loads(result.stdout)["kinds"][REPLICATION]
     assert kind["ran"] and kind["done"] == 1 and kind["failed"] == 0
     assert asyncio.run(_target_rows(url))
+
+
+async def test_a_killed_worker_frees_its_target_for_another_which_finishes_the_copy(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    backend: str,
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import json
+    import signal
+    import sys
+    import time
+
+    url = await _target_url(databases, backend, tmp_path)
+    env = {
+        **os.environ,
+        "SHAREGRAPH_REPLICATION_TARGETS": json.dumps([{"to": url, "as": "prairie-admin"}]),
+        "SHAREGRAPH_AUDIT_SEAL_INTERVAL": "0",
+        "SHAREGRAPH_REPLICATION_PASS_SECONDS": "600",
+    }
+    worker = [sys.executable, "-m", "sharegraph.cli", "worker", "--database", seeded_db.url]
+
+    async def once() -> dict[str, object]:
+        child = await asyncio.create_subprocess_exec(
+            *worker, "--once", "--json", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await child.communicate()
+        kinds: dict[str, dict[str, object]] = json.loads(out)["kinds"]
+        return kinds[REPLICATION]
+
+    slow = await asyncio.create_subprocess_exec(
+        *worker, env={**env, "SHAREGRAPH_REPLICATION_PAGE_SIZE": "2"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        copied = 0
+        while time.monotonic() < deadline and copied < 20:
+            try:
+                copied = len(await _target_rows(url))
+            except Exception:  # not created yet, or locked by the writer
+                copied = 0
+            await asyncio.sleep(0.05)
+        assert copied >= 20, "the first worker wrote nothing"
+        assert not await _free_elsewhere(seeded_db, url)  # the first worker holds the target
+        slow.send_signal(signal.SIGKILL)
+        await slow.wait()
+    finally:
+        if slow.returncode is None:
+            slow.kill()
+            await slow.wait()
+    target = Target(url)
+    try:
+        under_way = await target.run(
+            lambda c: c.scalar(text("SELECT count(*) FROM sg_replication_progress"))
+        )
+    finally:
+        await target.dispose()
+    assert under_way == 1  # killed mid-copy
+    assert await _free_elsewhere(seeded_db, url)  # the lock died with the process
+    finished = await once()  # another worker takes the target over; the copy goes on
+    assert finished["done"] == 1 and finished["failed"] == 0
+    async for api in make_api(seeded_db, keys):
+        await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
+    target = Target(url)
+    try:
+        left = await target.run(
+            lambda c: c.scalar(text("SELECT count(*) FROM sg_replication_progress"))
+        )
+    finally:
+        await target.dispose()
+    assert left == 0  # the copy ended: its progress row is gone, the checkpoint written
