@@ -80,6 +80,8 @@ def replicate_command(
     "Replication")."""
     from sharegraph.datastore.engine import Database
     from sharegraph.datastore.migrate import ensure_migrated
+    from sharegraph.errors import BadUserInput
+    from sharegraph.exporters.replication.job import one_runner
     from sharegraph.exporters.replication.run import PassResult, Replicator, follow_passes
     from sharegraph.exporters.replication.target import Target
 
@@ -99,20 +101,27 @@ def replicate_command(
             await ensure_migrated(db)
             principal = await _principal(db, as_principal)
             target = Target(to)
-            replicator = Replicator(db, target, principal.id, page_size=page_size)
+            async with one_runner(db, target) as held:
+                if not held:
+                    raise BadUserInput(
+                        f"another process is replicating into {target.display} (a configured "
+                        "job or another replicate); one runner per target",
+                        reason="TARGET_BUSY",
+                    )
+                replicator = Replicator(db, target, principal.id, page_size=page_size)
 
-            async def passes() -> list[PassResult]:
-                results = []
-                if what is not ReplicateWhat.RESOURCES:
-                    results.append(await replicator.contact_records(full=full))
-                if what is not ReplicateWhat.CONTACT_RECORDS:
-                    results.append(await replicator.resources(full=full))
-                return results
+                async def passes() -> list[PassResult]:
+                    results = []
+                    if what is not ReplicateWhat.RESOURCES:
+                        results.append(await replicator.contact_records(full=full))
+                    if what is not ReplicateWhat.CONTACT_RECORDS:
+                        results.append(await replicator.resources(full=full))
+                    return results
 
-            if follow:
-                await follow_passes(replicator, passes, report)
-            else:
-                report(await passes())
+                if follow:
+                    await follow_passes(replicator, passes, report)
+                else:
+                    report(await passes())
         finally:
             if target is not None:
                 await target.dispose()

@@ -49,7 +49,8 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run due work (scheduled capacity, audit seals, export jobs, deliveries) until stopped.
+    """Run due work (scheduled capacity, audit seals, export jobs, deliveries, replication
+    targets) until stopped.
 
     Safe next to `serve` and other workers on one database: every item runs once. Set
     SHAREGRAPH_SCHEDULER=off on `serve` to leave due work to dedicated workers.

@@ -20,13 +20,18 @@ the scheduler logs it and keeps the item out of the kind's claims until its back
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.datastore.engine import Database
@@ -63,6 +68,63 @@ async def notify_due(session: AsyncSession, kind: str) -> None:
         await session.execute(
             text("SELECT pg_notify(:channel, :kind)"), {"channel": DUE_WORK_CHANNEL, "kind": kind}
         )
+
+
+_HELD_HERE: set[str] = set()  # names this process holds (any backend)
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``name`` (PostgreSQL advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def exclusive(db: Database, name: str) -> AsyncIterator[bool]:
+    """Hold ``name`` across every process on this database for the ``async with`` block, or
+    learn that another holder has it (yields False; never waits). For long work with one
+    runner at a time (a replication target), where claiming rows does not fit.
+
+    PostgreSQL: a session advisory lock on a connection kept for the block (released by the
+    server when the process dies, even by SIGKILL). SQLite: ``flock`` on a file beside the
+    database (released by the kernel when the process dies); in memory: this process only.
+    """
+    if name in _HELD_HERE:
+        yield False
+        return
+    _HELD_HERE.add(name)
+    try:
+        if db.dialect == "postgresql":
+            key = _lock_key(name)
+            async with db.engine.connect() as connection:
+                held = bool(
+                    await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                )
+                await connection.commit()  # no transaction stays open while the work runs
+                try:
+                    yield held
+                finally:
+                    if held:
+                        await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        await connection.commit()
+            return
+        database = make_url(db.url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield True
+            return
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        path = f"{database}.lock-{digest}"
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(descriptor)  # releases the lock
+    finally:
+        _HELD_HERE.discard(name)
 
 
 @dataclass(frozen=True)

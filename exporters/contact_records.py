@@ -14,7 +14,7 @@ resumed after the last row of the previous batch, inside one read transaction (o
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,6 +147,7 @@ class ContactRecordStream:
         self._forms: dict[uuid.UUID, tuple[str, int]] = {}
         self._tenants: dict[uuid.UUID, str] = {}
         self._scope_columns: list[ScopeColumn] = []
+        self.position: tuple[datetime, uuid.UUID] | None = None
 
     # -- what is selected -------------------------------------------------------------------------
     def _where(self) -> list[ColumnElement[bool]]:
@@ -238,9 +239,14 @@ class ContactRecordStream:
         )
 
     # -- streaming --------------------------------------------------------------------------------
-    async def batches(self, layout: Layout) -> AsyncIterator[list[ExportedRecord]]:
+    async def batches(
+        self, layout: Layout, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> AsyncGenerator[list[ExportedRecord], None]:
+        """Batches in (started_at, id) order, from the start or ``after`` that keyset position;
+        :attr:`position` is the position of the last row of the batch just yielded (a
+        resumable reader stores it)."""
         statement = self._statement(layout)
-        last: tuple[datetime, uuid.UUID] | None = None
+        last: tuple[datetime, uuid.UUID] | None = after
         while True:
             page = statement
             if last is not None:
@@ -254,8 +260,9 @@ class ContactRecordStream:
             rows = (await self.session.execute(page)).all()
             if not rows:
                 return
-            yield await self._records(layout, rows)
             last = (rows[-1].started_at, rows[-1].id)
+            self.position = last
+            yield await self._records(layout, rows)
             if len(rows) < self.batch_size:
                 return
 

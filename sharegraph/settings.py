@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -303,6 +304,75 @@ class WebhookSettings:
         )
 
 
+REPLICATION_WHAT = ("contact-records", "resources", "all")
+
+
+@dataclass(frozen=True)
+class ReplicationTarget:
+    """One configured replication job: keep ``url`` filled with what ``principal`` (name or
+    id) may read. The URL may hold a password: never shown (``repr``), logged or reported
+    whole (the replication code shows it with the password hidden)."""
+
+    url: str = field(repr=False)
+    principal: str
+    what: str = "contact-records"  # contact-records | resources | all
+
+
+@dataclass(frozen=True)
+class ReplicationSettings:
+    """Replication jobs run by the scheduler (``serve`` and ``sharegraph worker``; README
+    "Replication"). Each pass of the ``replication`` kind brings every target up to date, one
+    runner per target across processes; a first copy runs at most ``pass_seconds`` per pass
+    and continues from its page checkpoint at the next one."""
+
+    targets: tuple[ReplicationTarget, ...] = ()
+    pass_seconds: float = 30.0
+    page_size: int = 1000
+
+    @classmethod
+    def from_env(cls) -> ReplicationSettings:
+        return cls(
+            targets=_replication_targets("SHAREGRAPH_REPLICATION_TARGETS"),
+            pass_seconds=_env_float("SHAREGRAPH_REPLICATION_PASS_SECONDS", cls.pass_seconds),
+            page_size=_env_int("SHAREGRAPH_REPLICATION_PAGE_SIZE", cls.page_size),
+        )
+
+
+def _replication_targets(name: str) -> tuple[ReplicationTarget, ...]:
+    """A JSON list of ``{"to": URL, "as": principal, "what": ...}``, inline or (a value not
+    starting with ``[``) the path of a file holding it, so passwords can stay in a file only
+    the service account reads. Errors never echo the value (it holds passwords)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return ()
+    if not raw.startswith("["):
+        try:
+            raw = Path(raw).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SystemExit(f"{name}: cannot read the file it names ({exc.strerror})") from exc
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{name}: not a JSON list ({exc.msg}, line {exc.lineno})") from exc
+    if not isinstance(entries, list):
+        raise SystemExit(f"{name}: write a JSON list of targets")
+    found = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict) or not {"to", "as"} <= set(entry):
+            raise SystemExit(f'{where}: each target is an object with "to" and "as"')
+        unknown = set(entry) - {"to", "as", "what"}
+        if unknown:
+            raise SystemExit(f"{where}: unknown keys {sorted(unknown)}; known: to, as, what")
+        what = entry.get("what", "contact-records")
+        if what not in REPLICATION_WHAT:
+            raise SystemExit(f'{where}: "what" is one of {", ".join(REPLICATION_WHAT)}')
+        if not isinstance(entry["to"], str) or not isinstance(entry["as"], str):
+            raise SystemExit(f'{where}: "to" and "as" are strings')
+        found.append(ReplicationTarget(entry["to"], entry["as"], what))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
@@ -342,6 +412,8 @@ class Settings:
     # the resolvers.
     compiled_reads: bool = True
     webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
+    # Replication jobs the scheduler runs (none unless configured).
+    replication: ReplicationSettings = field(default_factory=lambda: ReplicationSettings())
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -396,5 +468,6 @@ class Settings:
             ),
             subscriptions=SubscriptionSettings.from_env(),
             webhooks=WebhookSettings.from_env(),
+            replication=ReplicationSettings.from_env(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

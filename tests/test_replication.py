@@ -163,11 +163,20 @@ async def test_a_crash_mid_run_then_a_rerun_gives_the_same_result(
 
     with pytest.raises(Crash):
         await _replicate(seeded_db, url, ADMIN, page_size=20, after_page=crash_after_three)
-    assert 0 < len(await _target_rows(url)) < 200  # half-written: three pages
+    assert len(await _target_rows(url)) == 60  # half-written: three pages of 20
     rerun = await _replicate(seeded_db, url, ADMIN, page_size=20)
-    assert rerun.full  # no checkpoint yet: the first copy starts again
+    # no checkpoint yet: the first copy goes on after its third page, not from the start
+    assert rerun.full and rerun.complete and rerun.resumed_rows == 60
     async for api in make_api(seeded_db, keys):
         await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
+    (tmp_path / "b").mkdir()
+    whole = await _replicate(seeded_db, await _target_url(databases, backend, tmp_path / "b"),
+                             ADMIN, page_size=20)  # fmt: skip
+    assert rerun.resumed_rows + rerun.rows_written == whole.rows_written
+    assert rerun.pages == whole.pages - 3
+    # the next pass is incremental: the resumed copy left its checkpoint, no progress row
+    again = await _replicate(seeded_db, url, ADMIN)
+    assert not again.full and again.rows_written == 0
 
 
 PRAIRIE = demo_id("tenant", "prairie")
@@ -422,15 +431,19 @@ async def test_resources_land_in_hsds_tables_as_the_principal_reads_them(
     assert await _target_table(url, "address")
 
 
-async def test_kill_9_mid_run_then_a_rerun_gives_the_same_result(
-    seeded_db: Database, keys: dict[str, str], tmp_path: Path, backend: str
+async def test_kill_9_mid_first_copy_then_a_rerun_continues_where_it_stopped(
+    seeded_db: Database,
+    keys: dict[str, str],
+    databases: DatabaseFactory,
+    tmp_path: Path,
+    backend: str,
 ) -> None:
     import asyncio
     import signal
     import sys
     import time
 
-    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    url = await _target_url(databases, backend, tmp_path)
     command = [
         "-m", "sharegraph.cli", "replicate", "--database", seeded_db.url,
         "--to", url, "--as", "prairie-admin",
@@ -458,16 +471,24 @@ async def test_kill_9_mid_run_then_a_rerun_gives_the_same_result(
         await child.wait()
     assert killed, "the pass ended before it could be killed"
     assert child.returncode == -signal.SIGKILL
-    assert 20 <= len(await _target_rows(url)) < 200  # half-written
+    copied = len(await _target_rows(url))
+    assert 20 <= copied < 200  # half-written
     rerun = await asyncio.create_subprocess_exec(
-        sys.executable, *command, "--json",
+        sys.executable, *command, "--json", "--page-size", "2",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await rerun.communicate()
     assert rerun.returncode == 0, err
-    assert json.loads(out)["mode"] == "full"  # no checkpoint yet: the copy starts again
+    report = json.loads(out)
+    assert report["mode"] == "full" and report["complete"]  # no checkpoint yet: a first copy
     async for api in make_api(seeded_db, keys):
         await _assert_target_is_what_a_query_gives(api, url, "prairie-admin")
+    # ... that went on after the last page the killed process committed: the pages it had
+    # written were not copied again (a whole first copy writes the sum of the two runs)
+    assert report["resumedRows"] >= copied
+    whole = await _replicate(seeded_db, f"sqlite:///{tmp_path / 'whole.db'}", ADMIN, page_size=2)
+    assert report["resumedRows"] + report["rowsWritten"] == whole.rows_written
+    assert 0 < report["pages"] < whole.pages
 
 
 async def test_a_crash_in_an_incremental_pass_then_a_rerun_gives_the_same_result(

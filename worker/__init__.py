@@ -25,6 +25,7 @@ from sharegraph.importers.jobs import import_jobs_work
 from sharegraph.settings import Settings
 from sharegraph.worker.capacity import SCHEDULED_CAPACITY, SCHEDULED_CAPACITY_WORK
 from sharegraph.worker.event_retention import EVENT_RETENTION, event_retention
+from sharegraph.worker.replication import REPLICATION, replication_work
 from sharegraph.worker.runner import KindReport, PassReport, Scheduler
 from sharegraph.worker.sealing import AUDIT_SEAL, audit_sealing
 
@@ -32,6 +33,7 @@ __all__ = [
     "AUDIT_SEAL",
     "DUE_WORK_CHANNEL",
     "EVENT_RETENTION",
+    "REPLICATION",
     "SCHEDULED_CAPACITY",
     "DueWork",
     "Failure",
@@ -66,5 +68,6 @@ def scheduler_for(db: Database, settings: Settings, extra: Sequence[DueWork] = (
     kinds.append(event_retention(timedelta(days=settings.event_retention_days)))
     kinds.extend(export_kinds(settings.exchange))
     kinds.append(import_jobs_work(settings.exchange))
+    kinds.append(replication_work(settings.replication))
     kinds.extend(extra)
     return Scheduler(db, kinds, poll_seconds=settings.scheduler_poll_seconds)

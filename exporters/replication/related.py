@@ -9,7 +9,7 @@ those referrals, and the clients of the contact records it re-checks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +115,12 @@ async def batches(
     pass_id: str,
     page_size: int,
     ids: Sequence[uuid.UUID] | None = None,
-) -> AsyncIterator[tuple[list[dict[str, Any]], list[tuple[uuid.UUID, uuid.UUID, list[str]]]]]:
+    after: uuid.UUID | None = None,
+) -> AsyncGenerator[
+    tuple[list[dict[str, Any]], list[tuple[uuid.UUID, uuid.UUID, list[str]]]], None
+]:
     """(target rows, (owner, id, coordinates) of each) of the rows the plan lets out, a page
-    at a time; only ``ids`` when given."""
+    at a time in id order; only ``ids`` when given; only after the id ``after`` when given."""
     model = kind.model
     owners = access.owners(kind.type_name)
     scope_columns = access.scope_columns(model, owners)
@@ -127,7 +130,7 @@ async def batches(
     if ids is not None:
         statement = statement.where(model.id.in_(ids))
     statement = statement.order_by(model.id).limit(page_size)
-    last: uuid.UUID | None = None
+    last: uuid.UUID | None = after
     while True:
         page = statement if last is None else statement.where(model.id > last)
         found = (await session.execute(page)).all()

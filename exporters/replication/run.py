@@ -3,9 +3,11 @@
 A pass is **full** on the first run, after the sharing rules changed (policy version), and
 when the last full pass is older than ``reconcile_every``; otherwise **incremental** from the
 checkpoint. Every page is written to the target in one transaction together with its
-checkpoint (incremental) or with its pass marker (full; the checkpoint moves only when the full
-pass ends), so a crash anywhere leaves a target that the next run brings to the same result.
-Each page is recorded as a disclosure in the audit trail before it is written.
+checkpoint (incremental) or with its pass marker and the pass's progress (full; the checkpoint
+moves only when the full pass ends), so a crash anywhere leaves a target that the next run
+brings to the same result, and a full pass that stopped (crash, kill, time budget) continues
+after its last committed page instead of starting again. Each page is recorded as a
+disclosure in the audit trail before it is written.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from sharegraph.exporters.run_as import RunAs
 PAGE_SIZE = 1000
 EVENT_PAGE = 500
 RECONCILE_EVERY = timedelta(hours=1)
+# A first copy stopped (crash, kill, time budget) continues from its page checkpoint within
+# this; an older one starts again (the outbox it would catch up from may have been pruned).
+RESUME_WITHIN = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class PassResult:
     lag_seconds: float  # how far behind the target was when the pass began
     cursor: Cursor
     policy_version: int
+    pages: int = 0  # target transactions this run wrote
+    resumed_rows: int = 0  # a resumed first copy: rows the interrupted run(s) already wrote
+    complete: bool = True  # False: a full pass stopped at its time budget, to be resumed
 
     @property
     def rows_per_second(self) -> float:
@@ -69,6 +77,9 @@ class PassResult:
             "lagSeconds": round(self.lag_seconds, 3),
             "cursor": {"xid": self.cursor.xid, "position": self.cursor.position},
             "policyVersion": self.policy_version,
+            "pages": self.pages,
+            "resumedRows": self.resumed_rows,
+            "complete": self.complete,
         }
 
 
@@ -88,6 +99,7 @@ class Replicator:
         page_size: int = PAGE_SIZE,
         reconcile_every: timedelta = RECONCILE_EVERY,
         after_page: Callable[[int], None] | None = None,
+        resume_within: timedelta = RESUME_WITHIN,
     ) -> None:
         self.db = db
         self.target = target
@@ -95,6 +107,7 @@ class Replicator:
         self.page_size = page_size
         self.reconcile_every = reconcile_every
         self.after_page = after_page  # tests: raise here to simulate a crash after N pages
+        self.resume_within = resume_within
         self._pages = 0
         self._run_as = RunAs()
 
@@ -143,17 +156,35 @@ class Replicator:
             self.after_page(self._pages)
 
     # -- contact records ------------------------------------------------------------------------
-    async def contact_records(self, *, full: bool = False) -> PassResult:
+    async def contact_records(
+        self, *, full: bool = False, budget_seconds: float | None = None
+    ) -> PassResult:
+        """One pass. ``budget_seconds``: a full pass stops after the page that exceeds it
+        (``complete`` False) and the next call continues it from its page checkpoint."""
         await self.target.prepare()
         version, plan = await self._plan()
-        point = await self.target.run(lambda c: t.read_checkpoint(c, self.principal_id, cr.WHAT))
+
+        def read(c: Connection) -> tuple[t.Checkpoint | None, t.Progress | None]:
+            return (
+                t.read_checkpoint(c, self.principal_id, cr.WHAT),
+                t.read_progress(c, self.principal_id, cr.WHAT),
+            )
+
+        point, under_way = await self.target.run(read)
+        if under_way is not None and (
+            under_way.policy_version != version
+            or _now() - under_way.started_at >= self.resume_within
+        ):
+            under_way = None  # written under other rules, or too old: start again
         if (
             full
+            or under_way is not None  # a first copy (or reconcile) stopped mid-way: finish it
             or point is None
             or point.policy_version != version
             or _now() - point.reconciled_at >= self.reconcile_every
         ):
-            return await self._record(await self._full(plan, version, point))
+            result = await self._full(plan, version, point, under_way, budget_seconds)
+            return await self._record(result) if result.complete else result
         return await self._record(await self._incremental(plan, point))
 
     async def _record(self, result: PassResult) -> PassResult:
@@ -181,40 +212,129 @@ class Replicator:
                     setattr(row, name, value)
         return result
 
-    async def _full(self, plan: AccessPlan, version: int, point: t.Checkpoint | None) -> PassResult:
+    async def _full(
+        self,
+        plan: AccessPlan,
+        version: int,
+        point: t.Checkpoint | None,
+        under_way: t.Progress | None,
+        budget_seconds: float | None,
+    ) -> PassResult:
+        """Every readable record, then its clients, referrals and outcomes, in keyset pages.
+        Each page is written with the pass's progress (phase and keyset position) in one target
+        transaction, so a rerun after a crash continues after the last committed page, under
+        the same pass id and from the same outbox position; rows are swept and the checkpoint
+        moves only when every phase is done."""
         began = time.monotonic()
         access = Disclosure(plan, Action.READ)
-        pass_id = uuid.uuid4().hex
-        written = 0
         async with self.db.read_session() as session:
-            cursor = await head(session)  # events after it are applied by the next pass
             lag = await _lag(session, point)
+            if under_way is None:
+                cursor = await head(session)  # events after it are applied by the next pass
+            else:
+                cursor = Cursor(under_way.cursor_xid, under_way.cursor_position)
+        now = _now()
+        state = under_way or t.Progress(
+            principal_id=self.principal_id,
+            what=cr.WHAT,
+            pass_id=uuid.uuid4().hex,
+            policy_version=version,
+            cursor_xid=cursor.xid,
+            cursor_position=cursor.position,
+            phase=cr.WHAT,
+            after_started_at=None,
+            after_id=None,
+            rows_written=0,
+            pages=0,
+            seconds=0.0,
+            started_at=now,
+            updated_at=now,
+        )
+        earlier_rows, earlier_pages, earlier_seconds = (
+            state.rows_written,
+            state.pages,
+            state.seconds,
+        )
+        phases = [cr.WHAT, *(kind.type_name for kind in rel.KINDS)]
+        first_phase = phases.index(state.phase) if state.phase in phases else 0
+        pass_id = state.pass_id
+        written = pages = 0
+
+        def moved(phase: str, after: tuple[datetime | None, str]) -> t.Progress:
+            return replace(
+                state,
+                phase=phase,
+                after_started_at=after[0],
+                after_id=after[1],
+                rows_written=earlier_rows + written,
+                pages=earlier_pages + pages,
+                seconds=earlier_seconds + (time.monotonic() - began),
+                updated_at=_now(),
+            )
+
+        def spent() -> bool:
+            return budget_seconds is not None and time.monotonic() - began >= budget_seconds
+
+        stopped = False
         async with self.db.read_session(rls=plan.rls_scope()) as session:
             if not self.db.is_sqlite:
                 await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            records = cr.stream(session, access, self.page_size)
-            layout = await records.layout()
-            async for batch in records.batches(layout):
-                rows, needs = cr.target_rows(batch, pass_id)
+            if first_phase == 0:
+                records = cr.stream(session, access, self.page_size)
+                layout = await records.layout()
+                after = None
+                if state.after_id is not None and state.after_started_at is not None:
+                    after = (state.after_started_at, uuid.UUID(state.after_id))
+                async with contextlib.aclosing(records.batches(layout, after)) as batches:
+                    async for batch in batches:
+                        rows, needs = cr.target_rows(batch, pass_id)
+                        assert records.position is not None
+                        written += len(rows)
+                        pages += 1
+                        at = records.position
+                        state = moved(cr.WHAT, (at[0], str(at[1])))
 
-                def page(c: Connection, r: Any = rows, n: Any = needs) -> None:
-                    cr.write(c, r, n)
+                        def page(c: Connection, r: Any = rows, n: Any = needs,
+                                 p: t.Progress = state) -> None:  # fmt: skip
+                            cr.write(c, r, n)
+                            t.write_progress(c, p)
 
-                await self._page_written(plan, batch, page)
-                written += len(rows)
-            for kind in rel.KINDS:
-                async for found, disclosed in rel.batches(
-                    session, access, kind, pass_id, self.page_size
-                ):
+                        await self._page_written(plan, batch, page)
+                        if spent():
+                            stopped = True
+                            break
+            for index, kind in enumerate(rel.KINDS, start=1):
+                if stopped or index < first_phase:
+                    continue
+                after_id = None
+                if index == first_phase and state.after_id is not None:
+                    after_id = uuid.UUID(state.after_id)
+                found_pages = rel.batches(
+                    session, access, kind, pass_id, self.page_size, after=after_id
+                )
+                async with contextlib.aclosing(found_pages) as related_pages:
+                    async for found, disclosed in related_pages:
+                        written += len(found)
+                        pages += 1
+                        state = moved(kind.type_name, (None, found[-1]["id"]))
 
-                    def related_page(c: Connection, k: Any = kind, f: Any = found) -> None:
-                        rel.write(c, k.table, f, [])
+                        def related_page(c: Connection, k: Any = kind, f: Any = found,
+                                         p: t.Progress = state) -> None:  # fmt: skip
+                            rel.write(c, k.table, f, [])
+                            t.write_progress(c, p)
 
-                    named = [(kind.type_name, *d) for d in disclosed]
-                    await self._page_written(plan, [], related_page, named)
-                    written += len(found)
+                        named = [(kind.type_name, *d) for d in disclosed]
+                        await self._page_written(plan, [], related_page, named)
+                        if spent():
+                            stopped = True
+                            break
         seconds = time.monotonic() - began
+        if stopped:
+            return PassResult(cr.WHAT, True, written, 0, 0, seconds, lag, cursor, version,
+                              pages, earlier_rows, complete=False)  # fmt: skip
         done = _now()
+        total_rows = earlier_rows + written
+        total_seconds = earlier_seconds + seconds
         finished = t.Checkpoint(
             principal_id=self.principal_id,
             what=cr.WHAT,
@@ -223,18 +343,20 @@ class Replicator:
             policy_version=version,
             reconciled_at=done,
             updated_at=done,
-            rows_written=written,
-            rows_per_second=int(written / seconds) if seconds > 0 else 0,
+            rows_written=total_rows,
+            rows_per_second=int(total_rows / total_seconds) if total_seconds > 0 else 0,
             lag_seconds=int(lag),
         )
 
         def end(connection: Connection) -> int:
             removed = cr.sweep(connection, pass_id) + rel.sweep(connection, pass_id)
             t.write_checkpoint(connection, finished)
+            t.end_progress(connection, self.principal_id, cr.WHAT)
             return removed
 
         removed = await self.target.run(end)
-        return PassResult(cr.WHAT, True, written, removed, 0, seconds, lag, cursor, version)
+        return PassResult(cr.WHAT, True, written, removed, 0, seconds, lag, cursor, version,
+                          pages, earlier_rows)  # fmt: skip
 
     # -- resources ------------------------------------------------------------------------------
     async def resources(self, *, full: bool = False) -> PassResult:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -43,7 +44,7 @@ from sharegraph.errors import BadUserInput
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sg_replication_progress (a first copy resumes where it stopped)
 ID = String(36)  # canonical UUID text: 8-4-4-4-12 hex digits, lower case
 WHEN = DateTime(timezone=True)
 
@@ -69,6 +70,28 @@ checkpoint = Table(
     Column("rows_written", BigInteger, nullable=False),
     Column("rows_per_second", Integer, nullable=False),  # of the last pass that wrote rows
     Column("lag_seconds", Integer, nullable=False),  # how far behind the last pass found it
+)
+
+# A full pass under way: where it stands, written with each page in the page's transaction, so a
+# rerun after a crash continues after the last committed page (same pass id, same outbox
+# position, same sharing rules) instead of copying everything again. Deleted when the pass ends.
+progress = Table(
+    "sg_replication_progress",
+    metadata,
+    Column("principal_id", ID, primary_key=True),
+    Column("what", String(32), primary_key=True),
+    Column("pass_id", String(32), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("cursor_xid", BigInteger, nullable=False),  # the outbox head when the pass began
+    Column("cursor_position", BigInteger, nullable=False),
+    Column("phase", String(32), nullable=False),  # contact-records, then Client, Referral, Outcome
+    Column("after_started_at", WHEN),  # the keyset position within the phase (the last row
+    Column("after_id", ID),  # written): contact records by (started_at, id), the others by id
+    Column("rows_written", BigInteger, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),  # spent copying so far, over every run
+    Column("started_at", WHEN, nullable=False),
+    Column("updated_at", WHEN, nullable=False),
 )
 
 # Which pass last wrote a row: a full pass deletes the rows it did not write (left the scope).
@@ -119,15 +142,45 @@ class Checkpoint:
     lag_seconds: int
 
 
+@dataclass(frozen=True)
+class Progress:
+    """A full pass under way (see :data:`progress`)."""
+
+    principal_id: uuid.UUID
+    what: str
+    pass_id: str
+    policy_version: int
+    cursor_xid: int
+    cursor_position: int
+    phase: str
+    after_started_at: datetime | None
+    after_id: str | None
+    rows_written: int
+    pages: int
+    seconds: float
+    started_at: datetime
+    updated_at: datetime
+
+
 def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_SECRET_WORDS = ("pass", "secret", "token", "key", "cert")
+
+
 def redacted(url: str) -> str:
+    """``url`` to show and log: the password hidden, and query parameters that may carry one
+    (``?password=``, ``sslpassword``, ``sslkey``...) too."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"
+    hidden = {
+        name: ("***" if any(w in name.lower() for w in _SECRET_WORDS) else value)
+        for name, value in parsed.query.items()
+    }
+    return parsed.set(query=hidden).render_as_string(hide_password=True)
 
 
 class Target:
@@ -222,6 +275,9 @@ def _create(connection: Connection) -> None:
             f"({SCHEMA_VERSION}); upgrade sharegraph",
             reason="TARGET_SCHEMA_NEWER",
         )
+    elif found < SCHEMA_VERSION:
+        # 1 -> 2: sg_replication_progress, created above by create_all; nothing else changes.
+        connection.execute(update(schema_version).values(version=SCHEMA_VERSION))
     # Later versions migrate here, one step at a time, then record SCHEMA_VERSION.
 
 
@@ -271,6 +327,44 @@ def write_checkpoint(connection: Connection, point: Checkpoint) -> None:
                 principal_id=str(point.principal_id), what=point.what, **values
             )
         )
+
+
+def read_progress(connection: Connection, principal_id: uuid.UUID, what: str) -> Progress | None:
+    key = (progress.c.principal_id == str(principal_id)) & (progress.c.what == what)
+    row = connection.execute(select(progress).where(key)).mappings().first()
+    if row is None:
+        return None
+    after = row["after_started_at"]
+    return Progress(
+        principal_id=principal_id,
+        what=what,
+        pass_id=row["pass_id"],
+        policy_version=row["policy_version"],
+        cursor_xid=row["cursor_xid"],
+        cursor_position=row["cursor_position"],
+        phase=row["phase"],
+        after_started_at=utc(after) if after is not None else None,
+        after_id=row["after_id"],
+        rows_written=row["rows_written"],
+        pages=row["pages"],
+        seconds=row["seconds"],
+        started_at=utc(row["started_at"]),
+        updated_at=utc(row["updated_at"]),
+    )
+
+
+def write_progress(connection: Connection, point: Progress) -> None:
+    """Where the pass stands, in the transaction of the page that brought it there."""
+    key = (progress.c.principal_id == str(point.principal_id)) & (progress.c.what == point.what)
+    connection.execute(delete(progress).where(key))
+    values = {c.name: getattr(point, c.name) for c in progress.c}
+    values["principal_id"] = str(point.principal_id)
+    connection.execute(insert(progress).values(**values))
+
+
+def end_progress(connection: Connection, principal_id: uuid.UUID, what: str) -> None:
+    key = (progress.c.principal_id == str(principal_id)) & (progress.c.what == what)
+    connection.execute(delete(progress).where(key))
 
 
 def replace_rows(
