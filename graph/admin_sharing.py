@@ -27,6 +27,7 @@ from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.permissions import PermissionEntry, permission_entries
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.graph.sharing_catalogue import SharingCatalogue, sharing_catalogue
 from sharegraph.graph.types.base import NODE_TYPES, maybe
 from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
@@ -361,6 +362,16 @@ class SharingAdminQuery:
         async with info.context.db() as session:
             rows = await sharing.agreements_of(session, owner)
         return [SharingAgreement.of(r) for r in rows]
+
+    @strawberry.field(
+        name="sharingCatalogue",
+        description="What an agreement can name: the field catalogue's types and fields with "
+        "their sensitivity and the revision that added them, the catalogue's revision, the row "
+        "scopes and the actions (tenant admins; for the sharing pickers).",
+    )
+    def sharing_catalogue(self, info: Info) -> SharingCatalogue:
+        _own_admin_tenant(info)
+        return sharing_catalogue()
 
     @strawberry.field(
         name="previewSharingAgreement",
