@@ -369,7 +369,9 @@ class SharingAdminQuery:
         "their sensitivity and the revision that added them, the catalogue's revision, the row "
         "scopes and the actions (tenant admins; for the sharing pickers).",
     )
-    def sharing_catalogue(self, info: Info) -> SharingCatalogue:
+    async def sharing_catalogue(self, info: Info) -> SharingCatalogue:
+        # async on purpose: a synchronous refusal of a non-null root field makes graphql-core
+        # settle its async siblings in the background, after the request's session is closed
         _own_admin_tenant(info)
         return sharing_catalogue()
 
