@@ -40,7 +40,7 @@ async def api_permissions(db: Database, keys: dict[str, str], who: str) -> list[
 
 def cell(page: str, type_name: str, field: str, action_index: int) -> str:
     """The matrix cell of a field (row) and an action (column, in catalogue order)."""
-    table = page.split(f'id="type-{type_name}"', 1)[1].split("</table>", 1)[0]
+    table = page.split(f'id="matrix-{type_name}"', 1)[1].split("</table>", 1)[0]
     row = table.split(f"<code>{field}</code>", 1)[1].split("</tr>", 1)[0]
     return row.split("<td ", action_index + 2)[action_index + 1]
 
@@ -64,10 +64,9 @@ async def test_the_picker_lists_the_principals_the_admin_administers(console: Po
 async def test_the_matrix_is_the_principals_effective_permissions(
     console: Portal, keys: dict[str, str]
 ) -> None:
-    page = await console.browser.http.get(f"/console/access?principal={PANTRY}")
-    assert page.status_code == 200 and 'class="problem"' not in page.text, page.text
-    text = page.text
-    assert "What eastside-portal" in text or "eastside-portal" in text.split("<h2>", 1)[1]
+    summary = await console.browser.http.get(f"/console/access?principal={PANTRY}")
+    assert summary.status_code == 200 and 'class="problem"' not in summary.text, summary.text
+    assert "eastside-portal" in summary.text.split("<h2>", 1)[1]
     truth = await api_permissions(console.db, keys, PANTRY)
     reads = {
         (e["typeName"], e["field"])
@@ -75,26 +74,41 @@ async def test_the_matrix_is_the_principals_effective_permissions(
         if e["action"] == "read" and e["typeName"] != "Operation"
     }
     assert ("Client", "phone") in reads and ("Client", "dateOfBirth") not in reads
+    # types x actions: each type's count of readable fields is the API's
+    counted = {
+        t: int(n)
+        for t, n in re.findall(
+            r'<tr id="type-([A-Za-z]+)".*?<td data-label="read" class="[a-z]+">(\d+) of',
+            summary.text,
+            re.S,
+        )
+    }
+    assert len(counted) > 20
+    assert counted == {t: sum(1 for rt, _f in reads if rt == t) for t in counted}
+    assert set(counted) >= {t for t, _f in reads}
+    # fields x actions of one type: the cells say yes exactly where the API does
+    page = await console.browser.http.get(f"/console/access?principal={PANTRY}&type=Client")
+    text = page.text
     phone = cell(text, "Client", "phone", 0)  # read
     assert phone.startswith('data-label="read" class="yes"')
     assert "referred_to_grantee" in phone and ">Referrals to eastside</a>" in phone
     birth = cell(text, "Client", "dateOfBirth", 0)
     assert 'class="no"' in birth and "why not" in birth
-    # every field the API says the pantry may read is a "yes" cell, and no other
-    yes = set()
-    for type_name, body in re.findall(r'id="type-([A-Za-z]+)".*?<tbody>(.*?)</tbody>', text, re.S):
+    body = text.split('id="matrix-Client"', 1)[1].split("</tbody>", 1)[0]
+    yes = {
+        ("Client", field)
         for field, first in re.findall(
             r'<code>([A-Za-z0-9_.]+)</code>.*?<td data-label="read" class="(yes|no)"', body, re.S
-        ):
-            if first == "yes":
-                yes.add((type_name, field))
-    assert yes == reads
+        )
+        if first == "yes"
+    }
+    assert yes == {r for r in reads if r[0] == "Client"}
     ops = {e["field"] for e in truth if e["typeName"] == "Operation"}
     assert ops and all(f"<code>{o}</code>" in text for o in ops)
 
 
 async def test_explain_from_a_cell_names_the_deciding_rule(console: Portal) -> None:
-    page = (await console.browser.http.get(f"/console/access?principal={PANTRY}")).text
+    page = (await console.browser.http.get(f"/console/access?principal={PANTRY}&type=Client")).text
     why = await console.browser.http.get(link_of(cell(page, "Client", "phone", 0)))
     assert why.status_code == 200 and 'class="problem"' not in why.text, why.text
     assert "Why can eastside-portal" in why.text or "Why can " in why.text
@@ -114,7 +128,7 @@ async def test_explain_on_a_record(console: Portal) -> None:
             to_global_id("Client", i)
             for i in await session.scalars(select(Client.id).where(Client.tenant_id == PRAIRIE))
         ]
-    page = (await console.browser.http.get(f"/console/access?principal={PANTRY}")).text
+    page = (await console.browser.http.get(f"/console/access?principal={PANTRY}&type=Client")).text
     link = link_of(cell(page, "Client", "firstName", 0))
     asked = parse_qs(urlparse(link).query)
     verdicts = set()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from sharegraph.datastore import policy_version
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import SharingAgreement
 from sharegraph.demo import demo_id
@@ -24,6 +25,7 @@ AGREEMENTS = """
     pendingReview catalogueRevision grantee { partnerOrganization { name } } } }
 """
 PANTRY = "Referrals to eastside"
+PANTRY_ID = demo_id("sharing-agreement", PANTRY + str(demo_id("tenant", "prairie")))
 APPLY_INPUT = re.compile(r'name="input" value="([^"]*)"')
 
 
@@ -60,6 +62,18 @@ def editor_fields(page: str) -> dict[str, str]:
     ):
         fields[name] = html.unescape(body)
     return fields
+
+
+async def approved_before_notes(db: Database) -> None:
+    """The pantry's agreement as approved before the catalogue added referral notes (revision
+    2): its `Referral.*` now reaches `Referral.notes`, which waits for review."""
+    async with db.write_session() as session:
+        await session.execute(
+            update(SharingAgreement)
+            .where(SharingAgreement.id == PANTRY_ID)
+            .values(catalogue_revision=1)
+        )
+        await policy_version.bump(session)
 
 
 async def _open(console: Portal, name: str) -> tuple[str, str]:
@@ -197,17 +211,7 @@ async def test_an_unknown_field_is_a_clear_problem_and_changes_nothing(
 async def test_approve_shares_the_fields_pending_review(
     console: Portal, keys: dict[str, str]
 ) -> None:
-    # The pantry's agreement as approved before the catalogue added referral notes (revision
-    # 2): `Referral.*` now reaches Referral.notes, which waits for review.
-    async with console.db.write_session() as session:
-        await session.execute(
-            update(SharingAgreement)
-            .where(
-                SharingAgreement.id
-                == demo_id("sharing-agreement", PANTRY + str(demo_id("tenant", "prairie")))
-            )
-            .values(catalogue_revision=1)
-        )
+    await approved_before_notes(console.db)
     before = (await agreements(console.db, keys))[PANTRY]
     assert before["pendingReview"] == ["Referral.notes"]
     listing = await console.browser.http.get("/console/sharing")

@@ -102,7 +102,12 @@ def matrix(
                 }
             )
         granted = sum(1 for r in rows if any(c["allowed"] for c in r["cells"]))
-        types.append({"name": spec["name"], "rows": rows, "granted": granted})
+        per_action = {
+            a: sum(1 for r in rows if r["cells"][i]["allowed"]) for i, a in enumerate(actions)
+        }
+        types.append(
+            {"name": spec["name"], "rows": rows, "granted": granted, "per_action": per_action}
+        )
     return types
 
 
@@ -114,7 +119,9 @@ def routes() -> APIRouter:
     router = APIRouter()
 
     @router.get("/console/access")
-    async def access(request: Request, principal: str | None = None) -> Response:
+    async def access(
+        request: Request, principal: str | None = None, type: str | None = None
+    ) -> Response:
         chosen = (principal or "").strip()
         result = await run(
             request,
@@ -132,6 +139,7 @@ def routes() -> APIRouter:
         catalogue = data.get("sharingCatalogue") or {}
         types = matrix(chosen, entries, catalogue) if subject and not failures else []
         operations = [e for e in entries if e["typeName"] == OPERATION]
+        shown = next((t for t in types if t["name"] == type), None)
         return admin_page(
             request,
             "access_matrix.html",
@@ -146,6 +154,10 @@ def routes() -> APIRouter:
             subject=subject,
             subject_words=principal_words(subject),
             types=types,
+            shown=shown,
+            type_link=lambda name: (
+                "/console/access?" + urlencode({"principal": chosen, "type": name}) + "#fields"
+            ),
             actions=catalogue.get("actions") or [],
             operations=operations,
         )
