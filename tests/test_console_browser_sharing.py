@@ -92,6 +92,7 @@ async def test_the_admin_narrows_the_pantrys_agreement_after_previewing_it(
     assert "Would revoke (1)" in await preview.inner_text()
     assert "Client.phone" in await preview.locator("table").inner_text()
     await admin.check("preview")
+    await page.screenshot(path=str(screens / f"{backend}-console-sharing-preview-top.png"))
     # Previewing changed nothing, for the API or for the pantry.
     assert (await agreements(seeded_db, keys))[PANTRY] == before
     await pantry.page.reload()
@@ -164,6 +165,7 @@ async def test_the_admin_explains_a_denial_from_the_matrix(
     client = page.locator("#matrix-Client")
     assert "yes" in await client.locator("tr", has_text="phone").locator("td").first.inner_text()
     await admin.check("matrix-client")
+    await page.screenshot(path=str(screens / f"{backend}-console-access-fields-top.png"))
     await page.get_by_role(
         "link", name=re.compile(r"^why not\W+eastside-portal may not read Client\.dateOfBirth$")
     ).click()
