@@ -266,6 +266,46 @@ async def test_a_stale_version_is_a_conflict_and_changes_nothing(
     assert (await agreements(console.db, keys))[PANTRY] == before
 
 
+async def test_an_emergency_agreement_shows_its_expiry_and_must_have_one(
+    console: Portal, keys: dict[str, str]
+) -> None:
+    page = (await console.browser.http.get("/console/sharing/new")).text
+    lakeside = re.search(r'<option value="(TENANT:[^"]+)"[^>]*>Lakeside Crisis Line<', page)
+    assert lakeside
+    fields = editor_fields(page) | {
+        "name": "Flood response",
+        "purpose": "disaster response",
+        "grantee": lakeside.group(1),
+        "field:Client.phone": "share",
+        "field:Client.firstName": "share",
+        "action:read": "on",
+        "scope_kind": "region",
+        "scope_argument": "Story",
+        "emergency": "on",
+    }
+    endless = await console.browser.submit(
+        "/console/sharing/new", "/console/sharing/preview", fields
+    )
+    assert endless.status_code == 400
+    assert "emergency agreements must expire" in endless.text
+    assert "INVALID_AGREEMENT" in endless.text and 'id="preview"' not in endless.text
+    assert "Flood response" not in await agreements(console.db, keys)
+
+    fields["valid_until"] = "2030-06-01T12:00"
+    preview = await console.browser.submit(
+        "/console/sharing/new", "/console/sharing/preview", fields
+    )
+    assert preview.status_code == 200 and "Would grant (2)" in preview.text, preview.text
+    applied_input = html.unescape(APPLY_INPUT.search(preview.text).group(1))  # type: ignore[union-attr]
+    created = await console.browser.submit(
+        "/console/sharing/new", "/console/sharing/apply", {"input": applied_input}
+    )
+    assert created.status_code == 303, created.text
+    listing = (await console.browser.http.get("/console/sharing")).text
+    row = listing.split(">Flood response</a>", 1)[1].split("</tr>", 1)[0]
+    assert "Emergency" in row and "expires 01 Jun 2030, 12:00 UTC" in row
+
+
 @pytest.mark.parametrize("who", ["eastside-portal", "prairie-call-taker"])
 async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str], who: str) -> None:
     before = await agreements(seeded_db, keys)
@@ -281,7 +321,12 @@ async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str],
         page = await p.browser.http.get(f"/console/sharing/{some}")
         assert page.status_code == 403 and PANTRY not in page.text
         token = await p.browser.token("/portal")
-        for action in (f"/console/sharing/{some}/revoke", "/console/sharing/apply"):
+        for action in (
+            f"/console/sharing/{some}/revoke",
+            f"/console/sharing/{some}/approve",
+            "/console/sharing/apply",
+            "/console/sharing/preview",
+        ):
             refused = await p.browser.http.post(
                 action,
                 data={
@@ -291,5 +336,6 @@ async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str],
                     "input": json.dumps({"name": "x"}),
                 },
             )
-            assert refused.status_code in (400, 403) and 'class="problem"' in refused.text
+            assert refused.status_code == 403 and 'class="problem"' in refused.text, action
+            assert "NOT_ADMIN" in refused.text and PANTRY not in refused.text
     assert await agreements(seeded_db, keys) == before

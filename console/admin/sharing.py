@@ -277,11 +277,13 @@ async def _editor(
     problems: list[Problem] | None = None,
     status_code: int = 200,
     preview: list[dict[str, Any]] | None = None,
+    loaded: Result | None = None,
 ) -> Response:
     """The agreement editor: a new agreement, or ``agreement_id`` with its review and revoke
     controls; ``given`` (a posted input) instead of the stored terms; ``preview`` the changes
-    the API says ``given`` makes, with the button that applies exactly them."""
-    result = await run(request, "admin/sharing_edit")
+    the API says ``given`` makes, with the button that applies exactly them; ``loaded`` the
+    page's data when the handler has read it already."""
+    result = loaded or await run(request, "admin/sharing_edit")
     if result.unauthenticated:
         return to_signin(request)
     viewer = await _viewer(request, result)
@@ -408,6 +410,7 @@ def routes() -> APIRouter:
                 version=version,
                 problems=result.failures(),
                 status_code=answer_status(result),
+                loaded=catalogue,
             )
         return await _editor(
             request,
@@ -415,6 +418,7 @@ def routes() -> APIRouter:
             given=given,
             version=version,
             preview=(result.data or {}).get("previewSharingAgreement") or [],
+            loaded=catalogue,
         )
 
     @router.post("/console/sharing/apply")
