@@ -22,6 +22,7 @@ from .portal_support import Portal, open_portal, portal_settings, set_password
 
 PRAIRIE = demo_id("tenant", "prairie")
 PANTRY = to_global_id("Principal", demo_id("principal", "eastside-portal"))
+CALL_TAKER = to_global_id("Principal", demo_id("principal", "prairie-call-taker"))
 LAKESIDE_ADMIN = to_global_id("Principal", demo_id("principal", "lakeside-admin"))
 PERMISSIONS = """
 query($p: ID!) { effectivePermissions(principalId: $p) {
@@ -120,6 +121,27 @@ async def test_explain_from_a_cell_names_the_deciding_rule(console: Portal) -> N
     assert "Why can&#39;t" in why_not.text and "Not allowed." in why_not.text
     assert "<code>DENY_RULE</code>" in why_not.text
     assert ">Referrals to eastside</a>" in why_not.text  # the agreement whose deny rule decided
+
+
+async def test_own_staff_read_everything_of_the_tenant_and_operations_are_explained(
+    console: Portal,
+) -> None:
+    page = await console.browser.http.get(f"/console/access?principal={CALL_TAKER}&type=Client")
+    assert page.status_code == 200 and 'class="problem"' not in page.text, page.text
+    birth = cell(page.text, "Client", "dateOfBirth", 0)
+    assert birth.startswith('data-label="read" class="yes"') and "all" in birth
+    assert "<code>createReferral</code>" in page.text
+    why = await console.browser.http.get(
+        "/console/access/explain", params={"principal": CALL_TAKER, "coordinate": "createReferral"}
+    )
+    assert why.status_code == 200 and "run createReferral?" in why.text
+    assert "Allowed." in why.text and "<code>OPERATION_ALLOWED</code>" in why.text
+    denied = await console.browser.http.get(
+        "/console/access/explain",
+        params={"principal": CALL_TAKER, "coordinate": "updateOrganization"},
+    )
+    assert denied.status_code == 200 and "Why can&#39;t" in denied.text, denied.text
+    assert "Not allowed." in denied.text and "<code>OPERATION_DENIED</code>" in denied.text
 
 
 async def test_explain_on_a_record(console: Portal) -> None:

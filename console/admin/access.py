@@ -170,7 +170,7 @@ def routes() -> APIRouter:
         action: str | None = None,
         record: str | None = None,
     ) -> Response:
-        variables = {
+        variables: dict[str, str | None] = {
             "principal": principal.strip() or "-",
             "coordinate": coordinate.strip(),
             "action": (action or "").strip() or None,
@@ -183,7 +183,10 @@ def routes() -> APIRouter:
         data = result.data or {}
         subject = data.get("principal")
         answer = data.get("explainAccess")
+        operation = "." not in (variables["coordinate"] or "")
         verb = VERBS.get(variables["action"] or "read", variables["action"] or "read")
+        if operation and not variables["action"]:
+            verb = "run"
         who_words = principal_words(subject)
         question = f"Why can {who_words} {verb} {variables['coordinate'] or 'this'}"
         if variables["record"]:
