@@ -406,6 +406,26 @@ class SharingAdminQuery:
         return await access_changes(info, changes)
 
     @strawberry.field(
+        name="previewRevokeSharingAgreement",
+        description="What revoking an agreement would revoke, per grantee and coordinate (what "
+        "the grantee's other agreements also grant stays, and is not listed).",
+    )
+    async def preview_revoke_sharing_agreement(
+        self, info: Info, id: Annotated[strawberry.ID, ID]
+    ) -> list[AccessChange]:
+        owner = _own_admin_tenant(info)
+        async with info.context.db() as session:
+            existing = await session.get(
+                m.SharingAgreement, from_global_id(id, expected="SharingAgreement")[1]
+            )
+        if existing is None or existing.tenant_id != owner:
+            raise NotFound("no such sharing agreement")
+        if existing.revoked_at is not None:
+            return []
+        changes = sharing.preview(info.context.policies.snapshot, AgreementRow.of(existing), None)
+        return await access_changes(info, changes)
+
+    @strawberry.field(
         name="explainAccess",
         description="Whether a principal you administer may act on a coordinate of your "
         "tenant's data (on one record, given recordId), and the rule that decided. `action` "

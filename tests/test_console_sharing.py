@@ -233,8 +233,17 @@ async def test_approve_shares_the_fields_pending_review(
     assert "The fields pending review are approved" in page and "Approve 1 field" not in page
 
 
-async def test_revoke(console: Portal, keys: dict[str, str]) -> None:
-    agreement_id, _page = await _open(console, PANTRY)
+async def test_revoke_after_seeing_what_it_revokes(console: Portal, keys: dict[str, str]) -> None:
+    before = (await agreements(console.db, keys))[PANTRY]
+    agreement_id, page = await _open(console, PANTRY)
+    assert f'href="/console/sharing/{agreement_id}/revoke"' in page
+    confirm = await console.browser.http.get(f"/console/sharing/{agreement_id}/revoke")
+    assert confirm.status_code == 200 and 'class="problem"' not in confirm.text, confirm.text
+    shown = confirm.text.split('id="preview"', 1)[1].split("</section>", 1)[0]
+    assert "<code>Client.phone</code>" in shown and "Eastside Food Pantry" in shown
+    assert '<span class="sens PII">PII</span>' in shown
+    assert "Would grant" not in shown and "Would revoke (" in shown
+    assert (await agreements(console.db, keys))[PANTRY] == before  # nothing changed yet
     revoked = await console.browser.submit(
         f"/console/sharing/{agreement_id}", f"/console/sharing/{agreement_id}/revoke", {}
     )
@@ -318,8 +327,10 @@ async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str],
             assert "NOT_ADMIN" in page.text and "You are not allowed" in page.text
             assert PANTRY not in page.text and "Client.phone" not in page.text
         some = before[PANTRY]["id"]
-        page = await p.browser.http.get(f"/console/sharing/{some}")
-        assert page.status_code == 403 and PANTRY not in page.text
+        for path in (f"/console/sharing/{some}", f"/console/sharing/{some}/revoke"):
+            page = await p.browser.http.get(path)
+            assert page.status_code == 403 and PANTRY not in page.text, path
+            assert "Client.phone" not in page.text
         token = await p.browser.token("/portal")
         for action in (
             f"/console/sharing/{some}/revoke",

@@ -500,6 +500,35 @@ def routes() -> APIRouter:
             )
         return redirect(f"/console/sharing/{agreement_id}?done={done}")
 
+    @router.get("/console/sharing/{agreement_id}/revoke")
+    async def revoke_preview(request: Request, agreement_id: str) -> Response:
+        """What revoking would take away, before the admin confirms."""
+        result = await run(request, "admin/sharing_revoke_preview", {"id": agreement_id})
+        if result.unauthenticated:
+            return to_signin(request)
+        viewer = await _viewer(request, result)
+        data = result.data or {}
+        agreement = _find(data, agreement_id)
+        failures = result.failures()
+        if agreement is None and not failures:
+            failures = [Problem("no such sharing agreement", "NOT_FOUND")]
+        sensitivity = _sensitivity(data)
+        revokes = [
+            {**c, "sensitivity": sensitivity.get(c["coordinate"])}
+            for c in data.get("previewRevokeSharingAgreement") or []
+        ]
+        return admin_page(
+            request,
+            "sharing_revoke.html",
+            title=f"Revoke {agreement['name']}?" if agreement else "Revoke",
+            area=AREA,
+            viewer=viewer,
+            problems=failures,
+            status_code=answer_status(Result(None, failures)),
+            agreement=_row(agreement, datetime.now(UTC)) if agreement and not failures else None,
+            revokes=revokes,
+        )
+
     @router.post("/console/sharing/{agreement_id}/approve")
     async def approve(request: Request, agreement_id: str) -> Response:
         return await _act(request, agreement_id, "admin/sharing_approve", "approved")
