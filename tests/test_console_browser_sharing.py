@@ -147,6 +147,17 @@ async def test_the_admin_approves_a_field_pending_review(
     approved = (await agreements(seeded_db, keys))[PANTRY]
     assert approved["pendingReview"] == [] and approved["catalogueRevision"] == 2
 
+    # Revoking shows what it takes away first.
+    await page.get_by_role("link", name="Revoke this agreement…").click()
+    await page.wait_for_url(re.compile(r"/revoke$"))
+    assert "Referral.notes" in await page.locator("#preview").inner_text()
+    await admin.check("revoke-preview")
+    assert (await agreements(seeded_db, keys))[PANTRY]["revokedAt"] is None
+    await page.get_by_role("button", name="Revoke this agreement now").click()
+    await page.wait_for_url(re.compile(r"done=revoked"))
+    assert (await agreements(seeded_db, keys))[PANTRY]["revokedAt"]
+    assert admin.csp_violations == []
+
 
 async def test_the_admin_explains_a_denial_from_the_matrix(
     browser: Browser, live: str, seeded_db: Database, screens: Path, backend: str
