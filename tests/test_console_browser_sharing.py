@@ -117,6 +117,11 @@ async def test_the_admin_narrows_the_pantrys_agreement_after_previewing_it(
     wide = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
     assert not wide, "the agreements list scrolls sideways on a phone"
     await admin.check("agreements-phone")
+    await page.get_by_role("link", name=PANTRY, exact=True).click()
+    await page.wait_for_url(re.compile(r"/console/sharing/[^/]+$"))
+    wide = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    assert not wide, "the agreement editor scrolls sideways on a phone"
+    await admin.check("agreement-phone")
     assert admin.csp_violations == [] and pantry.csp_violations == []
 
 
@@ -187,4 +192,10 @@ async def test_the_admin_explains_a_denial_from_the_matrix(
     heading = await page.get_by_role("heading", level=1).inner_text()
     assert heading.startswith("Why can't") and "Client.dateOfBirth" in heading
     await admin.check("explain-denial")
+    await page.set_viewport_size({"width": 375, "height": 800})
+    await page.go_back()
+    await page.wait_for_url(re.compile(r"type=Client"))
+    wide = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    assert not wide, "the permission matrix scrolls sideways on a phone"
+    await admin.check("matrix-phone")
     assert admin.csp_violations == []
