@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -12,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.models import Client
+from sharegraph.datastore.enums import PrincipalKind
+from sharegraph.datastore.models import Client, Principal
 from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
@@ -60,6 +62,23 @@ async def test_the_picker_lists_the_principals_the_admin_administers(console: Po
     assert {"prairie-admin", "prairie-call-taker", "eastside-portal"} <= names
     assert "lakeside-admin" not in names  # another tenant's staff
     assert dict((v, label.split(" ")[0]) for v, label in options)[PANTRY] == "eastside-portal"
+
+
+async def test_the_picker_lists_more_than_one_page_of_principals(console: Portal) -> None:
+    async with console.db.write_session() as session:
+        session.add_all(
+            Principal(
+                id=uuid.uuid4(),
+                name=f"zz-volunteer-{i:03d}",
+                kind=PrincipalKind.USER,
+                tenant_id=PRAIRIE,
+            )
+            for i in range(120)
+        )
+    page = await console.browser.http.get("/console/access")
+    assert page.status_code == 200 and 'class="problem"' not in page.text
+    assert ">zz-volunteer-000 " in page.text and ">zz-volunteer-119 " in page.text
+    assert page.text.count(">zz-volunteer-") == 120
 
 
 async def test_the_matrix_is_the_principals_effective_permissions(

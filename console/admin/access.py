@@ -40,6 +40,7 @@ VERBS = {
     "statistics": "count",
 }
 OPERATION = "Operation"
+MAX_PRINCIPAL_PAGES = 20  # of 100 each
 
 
 def explain_link(principal: str, coordinate: str, action: str, record: str | None = None) -> str:
@@ -111,6 +112,21 @@ def matrix(
     return types
 
 
+async def every_principal(request: Request, first: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The principals the admin administers: ``first`` (a ``principals`` page a document already
+    fetched) and the pages after it, up to ``MAX_PRINCIPAL_PAGES`` pages."""
+    found = [e["node"] for e in (first or {}).get("edges") or []]
+    page_info = (first or {}).get("pageInfo") or {}
+    for _ in range(MAX_PRINCIPAL_PAGES - 1):
+        if not page_info.get("hasNextPage") or not page_info.get("endCursor"):
+            break
+        more = await run(request, "admin/access_principals", {"after": page_info["endCursor"]})
+        listed = (more.data or {}).get("principals") or {}
+        found += [e["node"] for e in listed.get("edges") or []]
+        page_info = listed.get("pageInfo") or {}
+    return found
+
+
 async def _viewer(request: Request, result: Result) -> dict[str, Any] | None:
     return viewer_of(result) or viewer_of(await who(request))
 
@@ -133,7 +149,7 @@ def routes() -> APIRouter:
         viewer = await _viewer(request, result)
         data = result.data or {}
         failures = result.failures()
-        principals = [e["node"] for e in (data.get("principals") or {}).get("edges") or []]
+        principals = await every_principal(request, data.get("principals"))
         subject = data.get("principal")
         entries = data.get("effectivePermissions") or []
         catalogue = data.get("sharingCatalogue") or {}
@@ -207,7 +223,11 @@ def routes() -> APIRouter:
             subject=subject,
             asked=variables,
             actions=list(VERBS),
-            back="/console/access?" + urlencode({"principal": principal}) if principal else None,
+            back="/console/access?"
+            + urlencode({"principal": principal, "type": coordinate.partition(".")[0]})
+            + "#fields"
+            if principal
+            else None,
         )
 
     return router

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from sharegraph.console.admin.access import every_principal
 from sharegraph.console.admin.shell import admin_page, who
 from sharegraph.console.answers import answer_status, problem_of, to_signin, viewer_of
 from sharegraph.console.forms import read_form
@@ -193,12 +194,12 @@ def _row(agreement: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def _partners(data: dict[str, Any]) -> list[dict[str, str]]:
+def _partners(data: dict[str, Any], principals: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Partner organizations an admin can share with: those its tenant's directory lists (the
     homes of the principals it manages) and those already named by its agreements."""
     found: dict[str, str] = {}
-    for edge in ((data.get("principals") or {}).get("edges")) or []:
-        partner = (edge.get("node") or {}).get("partnerOrganization")
+    for node in principals:
+        partner = node.get("partnerOrganization")
         if partner:
             found[partner["id"]] = partner["name"]
     for agreement in data.get("sharingAgreements") or []:
@@ -332,7 +333,7 @@ async def _editor(
         other_denied=_others(data, draft["denied"]),
         pending=[{"coordinate": c, "sensitivity": sensitivity.get(c)} for c in pending],
         tenants=[t for t in data.get("tenants") or [] if t["id"] != own],
-        partners=_partners(data),
+        partners=_partners(data, await every_principal(request, data.get("principals"))),
         roles=ROLES,
         sensitivities=SENSITIVITIES,
         actions=(data.get("sharingCatalogue") or {}).get("actions") or [],
