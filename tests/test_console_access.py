@@ -215,6 +215,10 @@ async def test_bad_questions_are_clear_problems(console: Portal) -> None:
     other = await console.browser.http.get(f"/console/access?principal={LAKESIDE_ADMIN}")
     assert other.status_code == 404 and "NOT_FOUND" in other.text
     assert "lakeside-admin" not in other.text.split("<main", 1)[1]
+    assert 'id="principal"' in other.text  # the picker stays, to choose another
+    garbage = await console.browser.http.get("/console/access?principal=not-an-id")
+    assert garbage.status_code == 400 and "BAD_USER_INPUT" in garbage.text
+    assert 'id="principal"' in garbage.text
 
 
 @pytest.mark.parametrize("who", ["eastside-portal", "prairie-call-taker"])

@@ -149,7 +149,11 @@ def routes() -> APIRouter:
         viewer = await _viewer(request, result)
         data = result.data or {}
         failures = result.failures()
-        principals = await every_principal(request, data.get("principals"))
+        listed = data.get("principals")
+        if listed is None and chosen and failures:
+            # the chosen principal was refused (and with it the whole answer): keep the picker
+            listed = ((await run(request, "admin/access_principals")).data or {}).get("principals")
+        principals = await every_principal(request, listed)
         subject = data.get("principal")
         entries = data.get("effectivePermissions") or []
         catalogue = data.get("sharingCatalogue") or {}
