@@ -140,7 +140,9 @@ class SignInSettings:
         return cls(
             public_url=(os.environ.get("SHAREGRAPH_PUBLIC_URL") or cls.public_url).rstrip("/"),
             session_ttl_seconds=_env_float("SHAREGRAPH_SESSION_TTL", cls.session_ttl_seconds),
-            max_failed_attempts=_env_int("SHAREGRAPH_SIGNIN_MAX_FAILURES", cls.max_failed_attempts),
+            max_failed_attempts=_env_int(
+                "SHAREGRAPH_SIGNIN_MAX_FAILURES", cls.max_failed_attempts
+            ),
             lockout_seconds=_env_float("SHAREGRAPH_SIGNIN_LOCKOUT", cls.lockout_seconds),
             attempts_per_minute_per_ip=_env_int(
                 "SHAREGRAPH_SIGNIN_PER_MINUTE", cls.attempts_per_minute_per_ip
