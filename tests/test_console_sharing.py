@@ -112,6 +112,19 @@ async def test_the_editor_shows_the_catalogue_with_sensitivity(console: Portal) 
     assert fields["scope_kind"] == "referred_to_grantee" and fields["action:read"] == "on"
 
 
+async def test_the_row_scope_argument_offers_the_inventories(
+    console: Portal, keys: dict[str, str]
+) -> None:
+    async for api in make_api(console.db, keys):
+        made = await api.data(
+            "prairie-admin",
+            'mutation { createInventory(input: {name: "Winter shelters"}) { inventory { uuid } } }',
+        )
+    uuid = made["createInventory"]["inventory"]["uuid"]
+    page = (await console.browser.http.get("/console/sharing/new")).text
+    assert f'<option value="{uuid}">inventory: Winter shelters (Prairie 211)</option>' in page
+
+
 async def test_a_preview_changes_nothing_and_apply_does(
     console: Portal, keys: dict[str, str]
 ) -> None:

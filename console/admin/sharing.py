@@ -333,6 +333,7 @@ async def _editor(
         other_denied=_others(data, draft["denied"]),
         pending=[{"coordinate": c, "sensitivity": sensitivity.get(c)} for c in pending],
         tenants=[t for t in data.get("tenants") or [] if t["id"] != own],
+        inventories=data.get("inventories") or [],
         partners=_partners(data, await every_principal(request, data.get("principals"))),
         roles=ROLES,
         sensitivities=SENSITIVITIES,
