@@ -27,6 +27,7 @@ from sharegraph.graph.enums import describe_enum
 from sharegraph.graph.inputs import require_id
 from sharegraph.graph.permissions import PermissionEntry, permission_entries
 from sharegraph.graph.relay import from_global_id, to_global_id
+from sharegraph.graph.sharing_catalogue import SharingCatalogue, sharing_catalogue
 from sharegraph.graph.types.base import NODE_TYPES, maybe
 from sharegraph.graph.types.catalogued import catalogued_input
 from sharegraph.graph.types.tenants import PartnerOrganization, Tenant
@@ -363,6 +364,18 @@ class SharingAdminQuery:
         return [SharingAgreement.of(r) for r in rows]
 
     @strawberry.field(
+        name="sharingCatalogue",
+        description="What an agreement can name: the field catalogue's types and fields with "
+        "their sensitivity and the revision that added them, the catalogue's revision, the row "
+        "scopes and the actions (tenant admins; for the sharing pickers).",
+    )
+    async def sharing_catalogue(self, info: Info) -> SharingCatalogue:
+        # async on purpose: a synchronous refusal of a non-null root field makes graphql-core
+        # settle its async siblings in the background, after the request's session is closed
+        _own_admin_tenant(info)
+        return sharing_catalogue()
+
+    @strawberry.field(
         name="previewSharingAgreement",
         description="What creating (no id) or replacing (id) an agreement would grant or revoke, "
         "per grantee and coordinate.",
@@ -390,6 +403,26 @@ class SharingAdminQuery:
             await sharing.validate(session, owner, given, ignore=before.id if before else None)
         after = sharing.as_row(before.id if before else uuid.uuid4(), owner, given)
         changes = sharing.preview(info.context.policies.snapshot, before, after)
+        return await access_changes(info, changes)
+
+    @strawberry.field(
+        name="previewRevokeSharingAgreement",
+        description="What revoking an agreement would revoke, per grantee and coordinate (what "
+        "the grantee's other agreements also grant stays, and is not listed).",
+    )
+    async def preview_revoke_sharing_agreement(
+        self, info: Info, id: Annotated[strawberry.ID, ID]
+    ) -> list[AccessChange]:
+        owner = _own_admin_tenant(info)
+        async with info.context.db() as session:
+            existing = await session.get(
+                m.SharingAgreement, from_global_id(id, expected="SharingAgreement")[1]
+            )
+        if existing is None or existing.tenant_id != owner:
+            raise NotFound("no such sharing agreement")
+        if existing.revoked_at is not None:
+            return []
+        changes = sharing.preview(info.context.policies.snapshot, AgreementRow.of(existing), None)
         return await access_changes(info, changes)
 
     @strawberry.field(
