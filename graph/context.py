@@ -48,6 +48,8 @@ class RequestContext(BaseContext):  # strawberry's router sets request/response 
     # One AsyncSession cannot run two statements at once; resolvers and loader batches that
     # run concurrently take turns on it.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Sibling fields graphql-core left settling after a synchronous error (graph/settle.py).
+    settling: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         from sharegraph.graph.loaders import Loaders

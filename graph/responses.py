@@ -16,6 +16,7 @@ from sharegraph.authz.disclosure import REDISCLOSURE_NOTICE
 from sharegraph.datastore.audit import flush
 from sharegraph.datastore.outage import raise_if_unavailable
 from sharegraph.errors import ErrorCode, SharegraphError, internal_error, quote
+from sharegraph.graph.settle import settled
 
 log = logging.getLogger("sharegraph.graph")
 
@@ -119,6 +120,7 @@ async def finished_body(context: RequestContext, result: ExecutionResult) -> dic
     """The answer to one execution (a query, or one delivery of a subscription): errors in our
     shape with one ``FORBIDDEN_FIELD`` per denied coordinate, refusals in the audit trail, the
     redisclosure notice when Part 2 answers left, and the audit trail durable before it leaves."""
+    await settled(context)  # nothing may still use the request's session after its answer
     errors: list[GraphQLError] = list(result.errors or ())
     raise_if_unavailable(e.original_error for e in errors)
     body = result_body(result, denied=context.denied)

@@ -8,6 +8,12 @@ provisions the connection, the session cannot be closed when the request ends
 connection is lost for the next request. Waiting for the siblings instead costs at most their
 remaining work (bounded by the request timeout, whose cancellation still applies to all) and
 keeps the request's reads, audit entries and refusals the same from run to run.
+
+The same holds when a *synchronous* resolver's error bubbles up while async siblings are in
+flight: graphql-core then settles the siblings in the background (``settle_in_background``) and
+returns, so they would go on using the request's session after the answer. The futures are
+also handed to the request (its context's ``settling`` set), which :func:`settled` awaits before
+the answer is finished.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from graphql.execution import executor
+from graphql.execution import Executor, executor
 
 
 async def gather_settled(*awaitables: Awaitable[Any]) -> list[Any]:
@@ -29,5 +35,25 @@ async def gather_settled(*awaitables: Awaitable[Any]) -> list[Any]:
     return results
 
 
+_settle_in_background = Executor.settle_in_background
+
+
+def _settle_for_the_request(self: Executor[Any], awaitables: list[Any]) -> None:
+    _settle_in_background(self, awaitables)
+    settling = getattr(self.context_value, "settling", None)
+    if isinstance(settling, set):
+        settling.update(self.background_futures)
+
+
+async def settled(context: Any) -> None:
+    """Wait for whatever execution left settling in the background for this request."""
+    settling: set[asyncio.Future[Any]] = getattr(context, "settling", set())
+    while settling:
+        waiting = list(settling)
+        settling.clear()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+
 def install() -> None:
     executor.gather_with_cancel = gather_settled  # type: ignore[attr-defined]
+    Executor.settle_in_background = _settle_for_the_request  # type: ignore[method-assign]
