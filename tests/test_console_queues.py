@@ -161,6 +161,12 @@ async def test_bad_input_gets_a_clear_problem(console: Portal) -> None:
     assert too_many.status_code == 400 and "TOO_MANY_BUCKETS" in too_many.text
     not_a_number = await console.browser.http.get(DASHBOARD, params={"days": "a week"})
     assert not_a_number.status_code == 400 and "BAD_USER_INPUT" in not_a_number.text
+    # Beyond the calendar (datetime arithmetic overflows): a problem, not a plain-text 500.
+    for days in ("100000000", "1000000000", "99999999999999999999"):
+        for path in (DASHBOARD, LIVE):
+            huge = await console.browser.http.get(path, params={"days": days})
+            assert huge.status_code == 400, (path, days, huge.text[:200])
+            assert "RANGE_TOO_LONG" in huge.text
 
 
 async def test_non_admins_are_refused(seeded_db: Database) -> None:

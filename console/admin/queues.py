@@ -102,7 +102,14 @@ def _window(request: Request) -> tuple[dict[str, Any], list[Problem]]:
         problems.append(Problem("days must be at least 1", "BAD_USER_INPUT", "BAD_RANGE"))
         days = DEFAULT_DAYS
     end = datetime.now(UTC).replace(second=0, microsecond=0)
-    start = end - timedelta(days=days)
+    try:
+        start = end - timedelta(days=days)
+    except OverflowError:  # before the calendar's first day: far beyond what the API allows
+        problems.append(
+            Problem("days is far too large for the charts", "BAD_USER_INPUT", "RANGE_TOO_LONG")
+        )
+        days = DEFAULT_DAYS
+        start = end - timedelta(days=days)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
