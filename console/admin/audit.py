@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -67,10 +68,17 @@ CSV_COLUMNS = (
 )
 # Cells a spreadsheet would run as a formula (OWASP's list: = + - @, tab, carriage return).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet set to another list separator (";" in much of Europe, or tab) splits a cell
+# where this file does not, ignoring quotes that do not open a cell: what follows a separator
+# or a line break inside a cell starts a cell there. Callers of any tenant choose some cells
+# (the purpose header, names), so a formula start after one is neutralized too.
+INNER_FORMULA = re.compile(r"([;,\t\r\n])(?=[=+\-@])")
 
 
 def neutral(value: str) -> str:
-    """A CSV cell no spreadsheet runs as a formula: a leading quote where one could start."""
+    """A CSV cell no spreadsheet runs as a formula: a quote where one could start, at the
+    cell's start and after any character a spreadsheet might split the cell at."""
+    value = INNER_FORMULA.sub(r"\1'", value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
