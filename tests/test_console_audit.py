@@ -328,3 +328,13 @@ async def test_another_tenants_admin_sees_none_of_it(console: Portal, keys: dict
         body = await gql(http, lakeside, query, variables)
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
         assert body["errors"][0]["extensions"]["reason"] == "NOT_TENANT_ADMIN"
+
+
+async def test_the_chain_fragment_sends_a_signed_out_page_to_sign_in(seeded_db: Database) -> None:
+    async for p in open_portal(seeded_db, portal_settings(seeded_db, None)):
+        loaded = await p.browser.http.get("/console/audit/chain", headers={"HX-Request": "true"})
+        assert loaded.status_code == 204 and loaded.text == ""
+        assert loaded.headers["hx-redirect"] == "/signin?next=/console/audit"
+        page = await p.browser.http.get("/console/audit/chain")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/signin?next=/console/audit/chain"

@@ -208,6 +208,10 @@ def routes() -> APIRouter:
     async def chain(request: Request) -> Response:
         """The chain's verification: a fragment for the trail page (htmx), else a page."""
         result = await chain_result(request)
+        if result.unauthenticated and request.headers.get("hx-request"):
+            # Loaded into the trail page after the session ended: the whole page goes to
+            # sign-in (htmx would otherwise swap the sign-in page into the chain's card).
+            return Response(status_code=204, headers={"HX-Redirect": "/signin?next=" + AREA})
         if result.unauthenticated:
             return to_signin(request)
         status = (result.data or {}).get("auditChain")
