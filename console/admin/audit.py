@@ -23,7 +23,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from sharegraph.console.admin.people import utc_instant, viewer_anyway
 from sharegraph.console.admin.shell import admin_page, is_admin
-from sharegraph.console.answers import answer_status, problem_of, to_signin, viewer_of
+from sharegraph.console.answers import (
+    answer_status,
+    distinct,
+    problem_of,
+    to_signin,
+    viewer_of,
+)
 from sharegraph.console.graph_client import Problem, Result, run
 from sharegraph.console.render import PAGE_HEADERS, page
 from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
@@ -110,17 +116,6 @@ def _filter_input(given: dict[str, str]) -> dict[str, Any]:
     return flt
 
 
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str | None, str]] = set()
-    out = []
-    for p in problems:
-        key = (p.code, p.reason, p.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
-
-
 def _cells(node: dict[str, Any]) -> list[str]:
     detail = node.get("detail")
     return [
@@ -169,7 +164,7 @@ def routes() -> APIRouter:
         connection = data.get("auditEvents") or {}
         events = [edge["node"] for edge in connection.get("edges") or []]
         principals = [e["node"] for e in (data.get("principals") or {}).get("edges") or []]
-        all_problems = _unique([*(problems or []), *result.failures()])
+        all_problems = distinct([*(problems or []), *result.failures()])
         page_info = connection.get("pageInfo") or {}
         query = urlencode(given)
         return admin_page(
@@ -220,7 +215,7 @@ def routes() -> APIRouter:
                 request,
                 "admin/audit_chain_status.html",
                 title="Audit chain",
-                problems=_unique(result.failures()),
+                problems=distinct(result.failures()),
                 status_code=200,
                 chain=status,
             )
@@ -232,7 +227,7 @@ def routes() -> APIRouter:
             title="Audit chain",
             area=AREA,
             viewer=viewer,
-            problems=_unique(result.failures()),
+            problems=distinct(result.failures()),
             status_code=answer_status(result),
             chain=status,
         )
@@ -261,7 +256,7 @@ def routes() -> APIRouter:
             title="Disclosures per partner",
             area=AREA,
             viewer=viewer,
-            problems=_unique([*problems, *result.failures()]),
+            problems=distinct([*problems, *result.failures()]),
             status_code=status_code if problems else answer_status(result),
             counts=counts,
             given=period,
