@@ -5,6 +5,7 @@ differently than SQLite)."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -51,3 +52,58 @@ async def test_malformed_parameters_get_a_page_never_a_500(console: Portal, path
             if answer.status_code >= 400:
                 assert answer.headers["content-type"].startswith("text/html"), (where, params)
                 assert 'class="problem"' in answer.text, (where, params)
+
+
+async def test_malformed_form_fields_get_a_page_never_a_500(console: Portal) -> None:
+    browser = console.browser
+    people = await browser.http.get("/console/people")
+    me = re.search(r'href="/console/people/([^"?/]+)"', people.text)
+    home = re.search(r'value="(tenant:[^"]+)"', people.text)
+    assert me and home
+    person = f"/console/people/{me.group(1)}"
+    posts = [
+        (
+            "/console/people",
+            "/console/people",
+            {"kind": "API_CLIENT", "name": "ok-{n}", "display_name": "{v}", "home": home.group(1)},
+        ),
+        ("/console/people", "/console/people", {"kind": "USER", "name": "{v}", "home": "{v}"}),
+        (person, person + "/keys", {"label": "{v}", "expires_at": "{v}"}),
+        (person, person + "/roles", {"role": "{v}", "tenant_id": "{v}"}),
+        (
+            "/console/network/inventories",
+            "/console/network/inventories",
+            {"name": "inv-{n}", "description": "{v}"},
+        ),
+        ("/console/network/inventories", "/console/network/inventories", {"name": "{v}"}),
+        (person, person + "/keys/{k}/rotate", {"overlap_seconds": "{v}", "label": "{v}"}),
+        (person, person + "/keys/{k}/revoke", {}),
+        ("/console/people", "/console/people/invitations", {"name": "{v}", "email": "{v}"}),
+        (
+            "/console/network/inventories",
+            "/console/network/inventories/update",
+            {"id": "{v}", "name": "{v}"},
+        ),
+        (
+            "/console/network/inventories",
+            "/console/network/inventories/add",
+            {"id": "{v}", "serviceId": "{v}"},
+        ),
+        (
+            "/console/network",
+            "/console/network/unshare",
+            {"formId": "{v}", "granteeTenantId": "{v}"},
+        ),
+        (
+            "/console/network",
+            "/console/network/share",
+            {"formId": "{v}", "granteeTenantId": "{v}", "validUntil": "{v}"},
+        ),
+    ]
+    for n, nasty in enumerate(NASTY):
+        for page, action, fields in posts:
+            action = action.replace("{k}", quote(nasty, safe=""))
+            filled = {k: v.replace("{v}", nasty).replace("{n}", str(n)) for k, v in fields.items()}
+            answer = await browser.submit(page, action, filled)
+            assert answer.status_code < 500, (action, filled, answer.text[:300])
+            assert "Traceback" not in answer.text
