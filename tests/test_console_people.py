@@ -200,6 +200,8 @@ async def test_bad_input_is_a_clear_problem_with_its_code(
         {"kind": "USER", "name": "prairie-admin", "home": home.group(1)},
     )
     assert taken.status_code == 409 and "CONFLICT" in taken.text and "NAME_TAKEN" in taken.text
+    # said as what it is: reloading (the CONFLICT words' advice) would not help
+    assert "That name is in use already" in taken.text and "Reload the page" not in taken.text
     bad_role = await b.submit(path, f"{path}/roles", {"role": "OVERLORD"})
     assert bad_role.status_code == 400 and "BAD_ROLE" in bad_role.text
     no_such = await b.http.get(
