@@ -27,6 +27,19 @@ def problem_of(error: SharegraphError) -> Problem:
     return Problem(error.message, error.code.value, error.reason)
 
 
+def distinct(problems: list[Problem]) -> list[Problem]:
+    """Each problem once: the same error raised at several places of one answer (per queue,
+    per field) is said once."""
+    seen: set[tuple[str, str | None, str]] = set()
+    out = []
+    for problem in problems:
+        key = (problem.code, problem.reason, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
 def answer_status(result: Result) -> int:
     """The HTTP status of the answer's first failure, as the API would give it."""
     failures = result.failures()

@@ -30,6 +30,9 @@ REASON_WORDS = {
     "PASSWORDS_DIFFER": "The two passwords are not the same.",
     "ILLEGAL_TRANSITION": "The referral cannot move to that status from where it is.",
     "VERSION_CONFLICT": "Someone changed this referral meanwhile. Reload the page and try again.",
+    # A CONFLICT that reloading does not solve: the name is in use (principals network-wide,
+    # inventories and templates in the tenant).
+    "NAME_TAKEN": "That name is in use already. Choose another one.",
 }
 
 STATUS_WORDS = {

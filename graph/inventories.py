@@ -142,7 +142,9 @@ class DeletedInventoryPayload:
 @strawberry.input(description=("A new inventory (tenant admins)."))
 @catalogued_input("Inventory")
 class CreateInventoryInput:
-    name: str = strawberry.field(description="Its name, unique in the tenant.")
+    name: str = strawberry.field(
+        description="Its name, unique in the tenant (at most 255 characters)."
+    )
     description: str | None = strawberry.field(
         default=None, description="What it collects and why."
     )
@@ -155,7 +157,9 @@ class CreateInventoryInput:
 @catalogued_input("Inventory")
 class UpdateInventoryInput:
     id: strawberry.ID
-    name: str | None = strawberry.field(default=strawberry.UNSET, description="A new name.")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A new name (at most 255 characters)."
+    )
     description: str | None = strawberry.field(
         default=strawberry.UNSET, description="A new description; `null` clears it."
     )

@@ -37,6 +37,7 @@ RECORD_TYPES: dict[str, tuple[Any, str]] = {
     "Location": (Location, "location"),
     "ServiceAtLocation": (ServiceAtLocation, "service_at_location"),
 }
+MAX_NAME = 255  # the column's length (datastore name_type())
 TYPE_OF_ITEM = {item_type: type_name for type_name, (_, item_type) in RECORD_TYPES.items()}
 
 
@@ -86,6 +87,9 @@ async def _audit(
 def _clean_name(name: str) -> str:
     if not name.strip():
         raise BadUserInput("name: must not be empty", reason="REQUIRED_FIELD", field="name")
+    if len(name.strip()) > MAX_NAME:
+        # The column's bound: PostgreSQL would refuse the row (an internal error), SQLite not.
+        raise BadUserInput(f"name: at most {MAX_NAME} characters", reason="TOO_LONG", field="name")
     return name.strip()
 
 

@@ -161,6 +161,10 @@ async def test_csv_export_equals_the_filtered_view_and_neutralizes_formulas(
     formula = '=HYPERLINK("http://evil.example","x")'
     await gql(http, keys["prairie-call-taker"], RECORDS, headers={"Sharegraph-Purpose": formula})
     await gql(http, keys["prairie-call-taker"], RECORDS, headers={"Sharegraph-Purpose": "-2+3"})
+    # A spreadsheet splitting at ";" or a tab (another locale) must not find a formula either.
+    inner = 'case 7;=HYPERLINK("http://evil.example","y")'
+    await gql(http, keys["prairie-call-taker"], RECORDS, headers={"Sharegraph-Purpose": inner})
+    await gql(http, keys["prairie-call-taker"], RECORDS, headers={"Sharegraph-Purpose": "a\t+1"})
     people = await ids_by_name(http, keys)
     caller = people["prairie-call-taker"]["id"]
     params = {"principal": caller, "action": "read"}
@@ -183,10 +187,14 @@ async def test_csv_export_equals_the_filtered_view_and_neutralizes_formulas(
         assert row[2] == "read" and row[3] == "prairie-call-taker" and row[4] == caller
         assert row[7] == " ".join(event["recordIds"])
         purpose = event["purpose"] or ""
-        assert row[5] == (f"'{purpose}" if purpose[:1] in "=+-@" and purpose else purpose)
+        if not re.search(r"[;,\t]", purpose):  # those with a separator: below
+            assert row[5] == (f"'{purpose}" if purpose[:1] in "=+-@" and purpose else purpose)
     purposes = {r[5] for r in rows[1:]}
     assert f"'{formula}" in purposes and "'-2+3" in purposes
     assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r)
+    assert 'case 7;\'=HYPERLINK("http://evil.example","y")' in purposes and "a\t'+1" in purposes
+    pieces = re.split(r"[;,\t\r\n]", download.text)
+    assert not [p for p in pieces if p.lstrip('"').startswith(("=", "+", "-", "@"))]
     # the page links the download of exactly its filters
     page = await http.get("/console/audit", params=params)
     assert 'href="/console/audit/export.csv?principal=' in page.text
@@ -320,3 +328,13 @@ async def test_another_tenants_admin_sees_none_of_it(console: Portal, keys: dict
         body = await gql(http, lakeside, query, variables)
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
         assert body["errors"][0]["extensions"]["reason"] == "NOT_TENANT_ADMIN"
+
+
+async def test_the_chain_fragment_sends_a_signed_out_page_to_sign_in(seeded_db: Database) -> None:
+    async for p in open_portal(seeded_db, portal_settings(seeded_db, None)):
+        loaded = await p.browser.http.get("/console/audit/chain", headers={"HX-Request": "true"})
+        assert loaded.status_code == 204 and loaded.text == ""
+        assert loaded.headers["hx-redirect"] == "/signin?next=/console/audit"
+        page = await p.browser.http.get("/console/audit/chain")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/signin?next=/console/audit/chain"

@@ -40,3 +40,15 @@ async def test_an_address_that_leads_nowhere_is_a_page_saying_so(console: Portal
         assert missing.status_code == 404, path
         assert missing.headers["content-type"].startswith("text/html")
         assert "Page not found" in missing.text and "NOT_FOUND" in missing.text
+
+
+async def test_the_portal_links_the_console_for_admins_only(
+    console: Portal, seeded_db: Database
+) -> None:
+    inbox = await console.browser.http.get("/portal")
+    assert inbox.status_code == 200 and 'href="/console">Admin console' in inbox.text
+    await set_password(seeded_db, "eastside-portal")
+    async for browser in console.another_browser():
+        await browser.sign_in("eastside-portal")
+        theirs = await browser.http.get("/portal")
+        assert theirs.status_code == 200 and 'href="/console"' not in theirs.text

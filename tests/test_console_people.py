@@ -4,13 +4,16 @@ created, rotated with an overlap and revoked (the secret shown once), invitation
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
+from sharegraph.datastore.base import Base
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import SignInLink
 
@@ -197,6 +200,8 @@ async def test_bad_input_is_a_clear_problem_with_its_code(
         {"kind": "USER", "name": "prairie-admin", "home": home.group(1)},
     )
     assert taken.status_code == 409 and "CONFLICT" in taken.text and "NAME_TAKEN" in taken.text
+    # said as what it is: reloading (the CONFLICT words' advice) would not help
+    assert "That name is in use already" in taken.text and "Reload the page" not in taken.text
     bad_role = await b.submit(path, f"{path}/roles", {"role": "OVERLORD"})
     assert bad_role.status_code == 400 and "BAD_ROLE" in bad_role.text
     no_such = await b.http.get(
@@ -295,3 +300,42 @@ async def test_non_admins_are_refused(seeded_db: Database, keys: dict[str, str])
         assert made.status_code == 403 and not SECRET.search(made.text)
         after = await gql(p.browser.http, keys["prairie-admin"], PRINCIPAL, {"id": api_id})
         assert all(k["label"] != "sneaky" for k in after["data"]["principal"]["apiKeys"])
+
+
+async def test_a_keys_secret_is_stored_logged_audited_and_sent_nowhere(
+    console: Portal, keys: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The secret (the part after ``sg_<prefix>_``) of a key made and of one rotated in the
+    console is in no log line, no table row (audit trail, outbox for webhooks, key hashes), and
+    no CSV download of the trail."""
+    caplog.set_level(logging.DEBUG)
+    b = console.browser
+    person_id = (await ids_by_name(console, keys))["prairie-api"]
+    path = f"/console/people/{person_id}"
+    made = SECRET.search((await b.submit(path, f"{path}/keys", {"label": "leak check"})).text)
+    assert made
+    key_id = next(
+        k["id"]
+        for k in (await principal(console, keys, person_id))["apiKeys"]
+        if k["label"] == "leak check"
+    )
+    rotated = SECRET.search(
+        (await b.submit(path, f"{path}/keys/{key_id}/rotate", {"overlap_seconds": "60"})).text
+    )
+    assert rotated
+    secrets = [found.group(1).split("_", 2)[2] for found in (made, rotated)]
+    assert all(len(s) >= 20 for s in secrets)
+    download = await b.http.get("/console/audit/export.csv")
+    assert download.status_code == 200 and "key.rotate" in download.text
+    async with console.db.read_session() as session:
+        stored = [
+            repr(row)
+            for table in Base.metadata.sorted_tables
+            for row in (await session.execute(select(table))).all()
+        ]
+    everything = "\n".join([caplog.text, download.text, *stored])
+    # the net is cast: the key's public prefix is in the trail's rows and the download
+    prefix = made.group(1).split("_", 2)[1]
+    assert prefix in download.text and any(prefix in row for row in stored)
+    for secret in secrets:
+        assert secret not in everything

@@ -159,8 +159,20 @@ async def test_bad_input_gets_a_clear_problem(console: Portal) -> None:
     assert "BAD_USER_INPUT" in too_long.text and "RANGE_TOO_LONG" in too_long.text
     too_many = await console.browser.http.get(LIVE, params={"buckets": "500"})
     assert too_many.status_code == 400 and "TOO_MANY_BUCKETS" in too_many.text
+    # Said once, though every queue's two charts fail alike.
+    assert too_long.text.count("RANGE_TOO_LONG") == 1
+    assert too_many.text.count("TOO_MANY_BUCKETS") == 1
+    assert "No referral queues" not in too_long.text + too_many.text
+    too_many_page = await console.browser.http.get(DASHBOARD, params={"buckets": "500"})
+    assert too_many_page.text.count("TOO_MANY_BUCKETS") == 1
     not_a_number = await console.browser.http.get(DASHBOARD, params={"days": "a week"})
     assert not_a_number.status_code == 400 and "BAD_USER_INPUT" in not_a_number.text
+    # Beyond the calendar (datetime arithmetic overflows): a problem, not a plain-text 500.
+    for days in ("100000000", "1000000000", "99999999999999999999"):
+        for path in (DASHBOARD, LIVE):
+            huge = await console.browser.http.get(path, params={"days": days})
+            assert huge.status_code == 400, (path, days, huge.text[:200])
+            assert "RANGE_TOO_LONG" in huge.text
 
 
 async def test_non_admins_are_refused(seeded_db: Database) -> None:

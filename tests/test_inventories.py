@@ -214,6 +214,14 @@ async def test_inventories_are_the_owners_to_change_and_hold_its_records_only(
     assert reason(body) == "NAME_TAKEN"
     body = await api.gql("prairie-admin", CREATE, {"i": {"name": " "}})
     assert reason(body) == "REQUIRED_FIELD"
+    # Longer than the column: a clear refusal on both backends (PostgreSQL raised an internal
+    # error), for a new inventory and a renamed one.
+    body = await api.gql("prairie-admin", CREATE, {"i": {"name": "n" * 256}})
+    assert reason(body) == "TOO_LONG" and codes(body) == ["BAD_USER_INPUT"]
+    body = await api.gql("prairie-admin", UPDATE, {"i": {"id": inventory["id"], "name": "n" * 256}})
+    assert reason(body) == "TOO_LONG" and codes(body) == ["BAD_USER_INPUT"]
+    body = await api.gql("prairie-admin", CREATE, {"i": {"name": "n" * 255}})
+    assert "errors" not in body, body
     # Only the owner's admins: others do not find it, and call-takers may not create one.
     for who in ("riverbend-admin", "lakeside-admin", "prairie-call-taker"):
         body = await api.gql(

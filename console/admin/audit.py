@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from sharegraph.console.admin.people import utc_instant, viewer_anyway
 from sharegraph.console.admin.shell import admin_page, is_admin
-from sharegraph.console.answers import answer_status, problem_of, to_signin, viewer_of
+from sharegraph.console.answers import (
+    answer_status,
+    distinct,
+    problem_of,
+    to_signin,
+    viewer_of,
+)
 from sharegraph.console.graph_client import Problem, Result, run
 from sharegraph.console.render import PAGE_HEADERS, page
 from sharegraph.errors import HTTP_STATUS, BadUserInput, SharegraphError
@@ -67,10 +74,17 @@ CSV_COLUMNS = (
 )
 # Cells a spreadsheet would run as a formula (OWASP's list: = + - @, tab, carriage return).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet set to another list separator (";" in much of Europe, or tab) splits a cell
+# where this file does not, ignoring quotes that do not open a cell: what follows a separator
+# or a line break inside a cell starts a cell there. Callers of any tenant choose some cells
+# (the purpose header, names), so a formula start after one is neutralized too.
+INNER_FORMULA = re.compile(r"([;,\t\r\n])(?=[=+\-@])")
 
 
 def neutral(value: str) -> str:
-    """A CSV cell no spreadsheet runs as a formula: a leading quote where one could start."""
+    """A CSV cell no spreadsheet runs as a formula: a quote where one could start, at the
+    cell's start and after any character a spreadsheet might split the cell at."""
+    value = INNER_FORMULA.sub(r"\1'", value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
@@ -100,17 +114,6 @@ def _filter_input(given: dict[str, str]) -> dict[str, Any]:
     if after and before and after >= before:
         raise BadUserInput("the period ends before it starts", reason="BAD_PERIOD")
     return flt
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str | None, str]] = set()
-    out = []
-    for p in problems:
-        key = (p.code, p.reason, p.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
 
 
 def _cells(node: dict[str, Any]) -> list[str]:
@@ -161,7 +164,7 @@ def routes() -> APIRouter:
         connection = data.get("auditEvents") or {}
         events = [edge["node"] for edge in connection.get("edges") or []]
         principals = [e["node"] for e in (data.get("principals") or {}).get("edges") or []]
-        all_problems = _unique([*(problems or []), *result.failures()])
+        all_problems = distinct([*(problems or []), *result.failures()])
         page_info = connection.get("pageInfo") or {}
         query = urlencode(given)
         return admin_page(
@@ -200,6 +203,10 @@ def routes() -> APIRouter:
     async def chain(request: Request) -> Response:
         """The chain's verification: a fragment for the trail page (htmx), else a page."""
         result = await chain_result(request)
+        if result.unauthenticated and request.headers.get("hx-request"):
+            # Loaded into the trail page after the session ended: the whole page goes to
+            # sign-in (htmx would otherwise swap the sign-in page into the chain's card).
+            return Response(status_code=204, headers={"HX-Redirect": "/signin?next=" + AREA})
         if result.unauthenticated:
             return to_signin(request)
         status = (result.data or {}).get("auditChain")
@@ -208,7 +215,7 @@ def routes() -> APIRouter:
                 request,
                 "admin/audit_chain_status.html",
                 title="Audit chain",
-                problems=_unique(result.failures()),
+                problems=distinct(result.failures()),
                 status_code=200,
                 chain=status,
             )
@@ -220,7 +227,7 @@ def routes() -> APIRouter:
             title="Audit chain",
             area=AREA,
             viewer=viewer,
-            problems=_unique(result.failures()),
+            problems=distinct(result.failures()),
             status_code=answer_status(result),
             chain=status,
         )
@@ -249,7 +256,7 @@ def routes() -> APIRouter:
             title="Disclosures per partner",
             area=AREA,
             viewer=viewer,
-            problems=_unique([*problems, *result.failures()]),
+            problems=distinct([*problems, *result.failures()]),
             status_code=status_code if problems else answer_status(result),
             counts=counts,
             given=period,

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from sharegraph.console.admin.network import refused
 from sharegraph.console.admin.queues_charts import Series, line_chart
 from sharegraph.console.admin.shell import admin_page, is_admin, who
-from sharegraph.console.answers import answer_status, to_signin, viewer_of
+from sharegraph.console.answers import answer_status, distinct, to_signin, viewer_of
 from sharegraph.console.graph_client import Problem, Result, run
 from sharegraph.console.render import page
 
@@ -102,7 +102,14 @@ def _window(request: Request) -> tuple[dict[str, Any], list[Problem]]:
         problems.append(Problem("days must be at least 1", "BAD_USER_INPUT", "BAD_RANGE"))
         days = DEFAULT_DAYS
     end = datetime.now(UTC).replace(second=0, microsecond=0)
-    start = end - timedelta(days=days)
+    try:
+        start = end - timedelta(days=days)
+    except OverflowError:  # before the calendar's first day: far beyond what the API allows
+        problems.append(
+            Problem("days is far too large for the charts", "BAD_USER_INPUT", "RANGE_TOO_LONG")
+        )
+        days = DEFAULT_DAYS
+        start = end - timedelta(days=days)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -141,7 +148,7 @@ def routes() -> APIRouter:
         if not is_admin(viewer):
             return refused(request, viewer, "queues_dashboard.html", AREA, "Referral queues")
         result, window, problems = await _read(request)
-        failures = problems + result.failures()
+        failures = distinct(problems + result.failures())
         status = 400 if problems else answer_status(result)
         return admin_page(
             request,
@@ -171,7 +178,8 @@ def routes() -> APIRouter:
             request,
             "admin/queues_live.html",
             title="Referral queues",
-            problems=problems + result.failures(),
+            problems=distinct(problems + result.failures()),
+            fragment=True,
             status_code=400 if problems else answer_status(result),
             is_admin=is_admin(viewer_of(result)),
             **_context(result, window),
