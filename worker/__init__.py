@@ -57,9 +57,7 @@ def default_kinds(
     return kinds
 
 
-def scheduler_for(
-    db: Database, settings: Settings, extra: Sequence[DueWork] = ()
-) -> Scheduler:
+def scheduler_for(db: Database, settings: Settings, extra: Sequence[DueWork] = ()) -> Scheduler:
     """The scheduler ``serve`` and ``worker`` run, configured from the settings; ``extra``:
     kinds from layers beside this one (webhooks)."""
     seconds = settings.audit_seal_interval_seconds
