@@ -364,3 +364,104 @@ async def test_a_capacity_change_is_delivered_with_its_figures(
         (capacity,) = [p for p in payloads if p["type"] == "capacity.updated"]
         assert capacity["data"]["record"]["available"] == 7
         assert capacity["data"]["version"] == version + 1
+
+
+async def test_a_committed_change_wakes_fan_out_and_delivery_long_before_the_poll(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The poll is an hour: only the wake-up can deliver. On PostgreSQL the scheduler runs on
+    a Database of its own, so nothing in this process tells it: the relay's NOTIFY must."""
+    import asyncio
+    import time
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        _, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        db = Database(seeded_db.url) if seeded_db.dialect == "postgresql" else seeded_db
+        scheduler = Scheduler(db, list(h.scheduler.kinds), poll_seconds=3600)
+        await scheduler.start()
+        try:
+            await asyncio.sleep(0.5)  # the first (full) pass, and the LISTEN in place
+            assert hook.received == []
+            started = time.perf_counter()
+            global_id = await _touch_record(h.api, seeded_db, "wake up")
+            await asyncio.wait_for(hook.arrived.wait(), 10)
+            took = time.perf_counter() - started
+        finally:
+            await scheduler.stop()
+            if db is not seeded_db:
+                await db.dispose()
+        (delivery,) = hook.received
+        assert _verified(secret, delivery)["data"]["id"] == global_id
+        assert took < 5, took  # well before any poll (an hour); ~50 ms on an idle machine
+
+
+async def test_two_workers_claiming_batches_at_once_lose_nothing_and_keep_the_cap(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Many messages for two endpoints, two senders of their own (as two processes would be)
+    claiming batches at once: every message delivered exactly once (no answer failed, so no
+    retry), each endpoint never above its cap of requests in flight."""
+    import asyncio
+
+    from sqlalchemy import insert
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    cap = 3
+    async with (
+        receiver() as first,
+        receiver() as second,
+        harness(seeded_db, keys, concurrency_per_endpoint=cap) as h,
+    ):
+        first.default = second.default = Answer(200, delay=0.02)
+        endpoints = []
+        for hook in (first, second):
+            endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+            endpoints.append((endpoint, secret, hook))
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": json.dumps({"type": "contact_record.updated", "n": n}),
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for endpoint, _, _ in endpoints
+                    for n in range(60)
+                ],
+            )
+        other = Database(seeded_db.url)
+        senders = [
+            (Sender(h.settings.webhooks, SecretBox(KEY)), seeded_db),
+            (Sender(h.settings.webhooks, SecretBox(KEY)), other),
+        ]
+        try:
+            jobs = [Job("webhook-delivery", db, now, Retries(), batch_size=20) for _, db in senders]
+            await asyncio.gather(*(s.run(j) for (s, _), j in zip(senders, jobs, strict=True)))
+            assert sum(j.done for j in jobs) == 120
+        finally:
+            for sender, _ in senders:
+                await sender.close()
+            await other.dispose()
+        for endpoint, secret, hook in endpoints:
+            messages = await h.messages(endpoint)
+            assert len(messages) == 60
+            assert all(m.status == "delivered" and m.attempts == 1 for m in messages)
+            ids = [r.headers["webhook-id"] for r in hook.received]
+            assert sorted(ids) == sorted(f"msg_{m.id.hex}" for m in messages)  # once each
+            assert hook.most_in_flight <= cap
+            for delivery in hook.received:
+                _verified(secret, delivery)
+        async with seeded_db.read_session() as session:
+            attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
+        assert attempts == 120
