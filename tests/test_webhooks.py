@@ -111,7 +111,10 @@ async def harness(db: Database, keys: dict[str, str], **webhooks: Any) -> AsyncI
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sg.test") as http:
             scheduler = Scheduler(db, webhook_kinds(settings, WebhookRenderer(app.state.live)))
-            yield Harness(Api(http=http, keys=keys, database=db), db, settings, scheduler)
+            try:
+                yield Harness(Api(http=http, keys=keys, database=db), db, settings, scheduler)
+            finally:
+                await scheduler.close()
 
 
 def _verified(secret: str, delivery: Any) -> dict[str, Any]:
