@@ -485,27 +485,31 @@ async def test_endpoints_of_one_principal_share_a_rendering_and_each_is_audited(
         return await evaluate(self, *args, **kwargs)
 
     monkeypatch.setattr(LiveUpdates, "evaluate", counted)
-    async with receiver() as one, receiver() as two, receiver() as three:
-        async with harness(seeded_db, keys) as h:
-            ours = [
-                await h.endpoint("prairie-admin", one.url, ["contact_record.*"]),
-                await h.endpoint("prairie-admin", two.url, ["contact_record.updated"]),
-            ]
-            other = await h.endpoint("prairie-call-taker", three.url, ["contact_record.*"])
-            global_id = await _touch_record(h.api, seeded_db, "once for both")
-            await h.run()
-            for (endpoint, secret), hook in [*zip(ours, (one, two)), (other, three)]:
-                (delivery,) = hook.received
-                payload = _verified(secret, delivery)
-                assert payload["data"]["id"] == global_id
-                async with seeded_db.read_session() as session:
-                    audited = await session.scalar(
-                        select(func.count())
-                        .select_from(AuditEvent)
-                        .where(AuditEvent.purpose == f"webhook endpoint {endpoint}")
-                    )
-                assert audited == 1
-            bodies = [_verified(s, h.received[0])["data"]["record"] for (_, s), h in
-                      zip(ours, (one, two))]  # fmt: skip
-            assert bodies[0] == bodies[1] and bodies[0]["narrative"] == "once for both"
+    async with (
+        receiver() as one,
+        receiver() as two,
+        receiver() as three,
+        harness(seeded_db, keys) as h,
+    ):
+        ours = [
+            await h.endpoint("prairie-admin", one.url, ["contact_record.*"]),
+            await h.endpoint("prairie-admin", two.url, ["contact_record.updated"]),
+        ]
+        other = await h.endpoint("prairie-call-taker", three.url, ["contact_record.*"])
+        global_id = await _touch_record(h.api, seeded_db, "once for both")
+        await h.run()
+        records = []
+        for (endpoint, secret), hook in [(ours[0], one), (ours[1], two), (other, three)]:
+            (delivery,) = hook.received
+            payload = _verified(secret, delivery)
+            assert payload["data"]["id"] == global_id
+            records.append(payload["data"]["record"])
+            async with seeded_db.read_session() as session:
+                audited = await session.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.purpose == f"webhook endpoint {endpoint}")
+                )
+            assert audited == 1
+        assert records[0] == records[1] and records[0]["narrative"] == "once for both"
     assert sorted(evaluations) == [1, 2]
