@@ -5,14 +5,16 @@ relay's commit-order read). A pass leases endpoints in a short transaction (``FO
 LOCKED`` on PostgreSQL, so two workers never fan out one endpoint at once), reads the events
 after each cursor (once per distinct cursor), renders the matching ones under the receiving
 principal's plan *outside* any write transaction (once per event for all the endpoints of one
-principal and payload mode; rendering writes their disclosure audit rows together; SQLite has
-one writer), then inserts the messages and moves the cursors in one transaction. A crash
-before that commit leaves the cursors where they were: the events are rendered again (at
-least once); the unique (endpoint, event) key keeps one message per event.
+principal and payload mode, up to :data:`RENDER_WINDOW` renderings at once; rendering writes
+their disclosure audit rows together; SQLite has one writer), then inserts the messages and
+moves the cursors in one transaction. A crash before that commit leaves the cursors where
+they were: the events are rendered again (at least once); the unique (endpoint, event) key
+keeps one message per event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -30,6 +32,7 @@ from sharegraph.webhooks.render import Receiver, Render
 
 LEASE = timedelta(minutes=2)
 EVENTS_PER_PASS = 500
+RENDER_WINDOW = 8  # renderings in flight at once
 
 
 def envelope(name: str, event: CommittedEvent, data: dict[str, object]) -> str:
@@ -117,6 +120,7 @@ async def fan_out(job: Job, render: Render) -> None:
         {e.id: e for events in reads.values() for e in events}.values(), key=lambda e: e.cursor
     )
     messages: dict[uuid.UUID, list[dict[str, object]]] = {r.endpoint_id: [] for r, *_ in wants}
+    asks: list[tuple[CommittedEvent, str, list[Receiver]]] = []
     for event in everything:
         name = event_name(event)
         if name is None:
@@ -126,19 +130,29 @@ async def fan_out(job: Job, render: Render) -> None:
             if event.id in ids and receiver.endpoint_id not in failed and matches(patterns, name):
                 key = (receiver.principal_id, receiver.payload_mode)
                 groups.setdefault(key, []).append(receiver)
-        for group in groups.values():
+        asks.extend((event, name, group) for group in groups.values())
+    # A rendering mostly waits on the database: several at once, the answers kept in order.
+    window = asyncio.Semaphore(RENDER_WINDOW)
+
+    async def rendered(event: CommittedEvent, group: list[Receiver]) -> Any:
+        async with window:
             try:
-                answers = await render(group, event)
+                return await render(group, event)
             except Exception as error:
-                for receiver in group:
-                    failed[receiver.endpoint_id] = error
-                continue
-            for receiver, data in zip(group, answers, strict=True):
-                if data is not None:
-                    payload = envelope(name, event, data)
-                    messages[receiver.endpoint_id].append(
-                        _message(receiver, event, name, payload, job.now)
-                    )
+                return error
+
+    answers = await asyncio.gather(*(rendered(event, group) for event, _name, group in asks))
+    for (event, name, group), answer in zip(asks, answers, strict=True):
+        if isinstance(answer, Exception):
+            for receiver in group:
+                failed.setdefault(receiver.endpoint_id, answer)
+            continue
+        for receiver, data in zip(group, answer, strict=True):
+            if data is not None:
+                payload = envelope(name, event, data)
+                messages[receiver.endpoint_id].append(
+                    _message(receiver, event, name, payload, job.now)
+                )
     done = [(r, last) for r, _p, last, _i in wants if r.endpoint_id not in failed]
     try:
         if done:
