@@ -152,6 +152,13 @@ class Sender:
         self.box = box
         self._clients: OrderedDict[uuid.UUID, httpcore.AsyncConnectionPool] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+        self._in_flight: asyncio.Semaphore | None = None
+
+    def _total(self) -> asyncio.Semaphore:
+        """Requests in flight in this process, over every pass and endpoint."""
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(max(1, self.settings.concurrency_total))
+        return self._in_flight
 
     def client(self, endpoint_id: uuid.UUID) -> httpcore.AsyncConnectionPool:
         """The endpoint's keep-alive connection pool (at most the endpoint's cap of
@@ -229,8 +236,16 @@ class Sender:
 
     # -- one pass -----------------------------------------------------------------------------
     async def run(self, job: Job) -> None:
-        """Batches until nothing is due: each batch's outcomes are recorded in the transaction
-        that claims the next one."""
+        """Batches until nothing is due (or :data:`PASS_SECONDS` is up)."""
+        if job.db.dialect == "postgresql":
+            await self._run_overlapped(job)
+        else:
+            await self._run_in_turn(job)
+
+    async def _run_in_turn(self, job: Job) -> None:
+        """SQLite: send a batch, then record it in the transaction that claims the next. (Its
+        driver works in a thread of this process: overlapping it with the HTTP work made both
+        slower, the two threads contending for the interpreter: 300 against 420 a second.)"""
         started = time.monotonic()
         results: list[tuple[Claimed, Outcome | None]] = []
         while True:
@@ -245,19 +260,64 @@ class Sender:
                 return
             results = await self._deliver(batch)
 
+    async def _run_overlapped(self, job: Job) -> None:
+        """PostgreSQL: two batches at a time. While one batch is being sent, the transaction
+        that records the one before claims the next (the database's work overlaps the HTTP
+        work, +15 %; the requests of the next batch start when this one's are done, so an
+        endpoint never has more than its lanes in flight). An endpoint that failed or answered
+        410 in a batch gets nothing of the next one, which was claimed before that outcome was
+        recorded: its messages there go back unsent, and the claim after sees its breaker."""
+        started = time.monotonic()
+        batch = await self._record_and_claim(job, [], job.now)
+        results: list[tuple[Claimed, Outcome | None]] = []
+        troubled: frozenset[uuid.UUID] = frozenset()
+        while batch.claimed:
+            sending = asyncio.ensure_future(self._deliver(batch, troubled))
+            elapsed = time.monotonic() - started
+            more = elapsed < PASS_SECONDS
+            now = job.now + timedelta(seconds=elapsed)
+            try:
+                following = await self._record_and_claim(
+                    job, results, now, claim_next=more, sending=batch
+                )
+            except asyncio.CancelledError:  # shutting down: the leases expire, sent again
+                sending.cancel()
+                raise
+            except Exception:
+                results = await sending  # record what was sent if the database allows
+                with contextlib.suppress(Exception):
+                    await self._record_and_claim(job, results, now, claim_next=False)
+                raise
+            results = await sending
+            troubled = frozenset(m.endpoint_id for m, o in results if o and not o.ok)
+            if not more:
+                job.again = True  # out of time, maybe not of work: the scheduler comes back
+            batch = following
+        if results:
+            elapsed = time.monotonic() - started
+            await self._record_and_claim(
+                job, results, job.now + timedelta(seconds=elapsed), claim_next=False
+            )
+
     async def _claim(self, job: Job) -> list[Claimed]:
         """Claim one batch (no outcomes to record)."""
         return (await self._record_and_claim(job, [], job.now)).claimed
 
-    async def _deliver(self, batch: Batch) -> list[tuple[Claimed, Outcome | None]]:
+    async def _deliver(
+        self, batch: Batch, troubled: frozenset[uuid.UUID] = frozenset()
+    ) -> list[tuple[Claimed, Outcome | None]]:
         """Send a batch: per endpoint through its lanes (its free slots), at most
         ``concurrency_total`` requests at once. An endpoint whose circuit would open, or that
         answers 410, gets no more of this batch: those messages come back with no outcome (their
-        lease is released unsent). Results in the order the outcomes arrived."""
-        total = asyncio.Semaphore(max(1, self.settings.concurrency_total))
+        lease is released unsent), as do all of ``troubled`` endpoints'. Results in the order
+        the outcomes arrived."""
+        total = self._total()
         done: list[tuple[Claimed, Outcome | None]] = []
         lanes: dict[uuid.UUID, deque[Claimed]] = {}
         for message in batch.claimed:
+            if message.endpoint_id in troubled:
+                done.append((message, None))
+                continue
             lanes.setdefault(message.endpoint_id, deque()).append(message)
 
         async def lane(queue: deque[Claimed], state: list[int], budget: int) -> None:
@@ -294,15 +354,21 @@ class Sender:
         now: datetime,
         *,
         claim_next: bool = True,
+        sending: Batch | None = None,
     ) -> Batch:
+        """Record ``results`` and claim the next batch in one transaction; ``sending``: the
+        batch this process is sending meanwhile (its leases are its own lanes, not other
+        processes' requests in flight; the next batch waits for it, so its lease is longer)."""
         async with job.db.write_session() as session:
             if results:
                 await self._record(session, job, results, now)
             if not claim_next:
                 return Batch([], {}, {})
-            return await self._claim_in(session, job, now)
+            return await self._claim_in(session, job, now, sending)
 
-    async def _claim_in(self, session: AsyncSession, job: Job, now: datetime) -> Batch:
+    async def _claim_in(
+        self, session: AsyncSession, job: Job, now: datetime, sending: Batch | None = None
+    ) -> Batch:
         """Lock the due messages (ids only), keep each endpoint's share, lease it, then read
         the payloads of the messages kept."""
         table: Any = WebhookMessage.__table__
@@ -336,6 +402,7 @@ class Sender:
                         table.c.status == PENDING,
                         table.c.lease_until > now,
                         table.c.endpoint_id.in_(endpoint_ids),
+                        table.c.id.not_in([m.id for m in sending.claimed] if sending else []),
                     )
                     .group_by(table.c.endpoint_id)
                 )
@@ -366,7 +433,7 @@ class Sender:
         if not kept:
             return Batch([], {}, {})
         for endpoint_id, mine in kept.items():
-            rounds = -(-len(mine) // slots[endpoint_id])
+            rounds = -(-len(mine) // slots[endpoint_id]) + (ROUNDS if sending else 0)
             await session.execute(
                 update(table)
                 .where(table.c.id.in_(mine))
