@@ -62,7 +62,10 @@ BODY_KEPT = 1_000
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 CLAIM_BATCH = 256  # messages claimed (locked) per transaction, across endpoints
 ROUNDS = 16  # an endpoint's share of a claim: its free slots x ROUNDS messages
-LEASE_MARGIN_SECONDS = 30  # a lease lasts ROUNDS x (connect + read timeout) + this
+# A lease lasts its rounds x (connect + read timeout) + this; a batch claimed while another is
+# being sent (PostgreSQL) waits for it: ROUNDS more. That is how long a killed worker's
+# messages wait before they go again (at the default timeouts ~6 and ~11 minutes).
+LEASE_MARGIN_SECONDS = 30
 PASS_SECONDS = 2.0  # a pass claims batches for this long at most, then yields to other kinds
 MAX_CLIENTS = 256  # endpoints with an open connection pool in this process
 KEEPALIVE_SECONDS = 30.0  # an idle connection to a receiver is closed after this
