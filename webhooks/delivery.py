@@ -14,7 +14,9 @@ each endpoint once), so a batch costs one write transaction, not one per message
 Per endpoint: at most ``concurrency_per_endpoint`` messages in flight. A claim leases up to
 :data:`ROUNDS` times the endpoint's free slots (the cap less what other claims hold leased), and
 this process sends them through that many lanes over one keep-alive connection pool of the
-endpoint's own; overall at most ``concurrency_total`` requests are in flight. After
+endpoint's own; overall at most ``concurrency_total`` requests are in flight. A lease lasts
+:data:`LEASE_ROUNDS` request timeouts and a margin; no request starts in its last round (the
+rest of the batch goes back unsent), so a slow receiver never outlives its lease. After
 ``circuit_failures`` consecutive failed attempts its circuit opens for ``circuit_open_seconds``
 (no claims; the rest of its batch goes back unsent), so one dead partner costs the others
 nothing. ``410 Gone`` disables the endpoint (the rest of its batch goes back unsent).
@@ -62,9 +64,10 @@ BODY_KEPT = 1_000
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 CLAIM_BATCH = 256  # messages claimed (locked) per transaction, across endpoints
 ROUNDS = 16  # an endpoint's share of a claim: its free slots x ROUNDS messages
-# A lease lasts its rounds x (connect + read timeout) + this; a batch claimed while another is
-# being sent (PostgreSQL) waits for it: ROUNDS more. That is how long a killed worker's
-# messages wait before they go again (at the default timeouts ~6 and ~11 minutes).
+# A lease lasts LEASE_ROUNDS x (connect + read timeout) + LEASE_MARGIN_SECONDS (90 s at the
+# default timeouts): how long a killed worker's messages wait before they go again. No request
+# of a batch starts in its lease's last round, so a slow receiver cannot outlive it.
+LEASE_ROUNDS = 3
 LEASE_MARGIN_SECONDS = 30
 PASS_SECONDS = 2.0  # a pass claims batches for this long at most, then yields to other kinds
 MAX_CLIENTS = 256  # endpoints with an open connection pool in this process
@@ -94,6 +97,7 @@ class Batch:
     claimed: list[Claimed]
     slots: dict[uuid.UUID, int]
     failures: dict[uuid.UUID, int]
+    claimed_at: float = 0.0  # time.monotonic() of the claim: the lease runs from it
 
 
 @dataclass(frozen=True)
@@ -323,8 +327,13 @@ class Sender:
                 continue
             lanes.setdefault(message.endpoint_id, deque()).append(message)
 
+        # No request starts later than one round before the lease ends (and the margin is
+        # left to record the outcome): a batch that waited, or a slow receiver, sends the
+        # rest of its share back unsent instead of outliving its lease.
+        cutoff = batch.claimed_at + (LEASE_ROUNDS - 1) * self._round()
+
         async def lane(queue: deque[Claimed], state: list[int], budget: int) -> None:
-            while queue and state[0] < budget and not state[1]:
+            while queue and state[0] < budget and not state[1] and time.monotonic() < cutoff:
                 message = queue.popleft()
                 async with total:
                     outcome = await self.send(message)
@@ -346,9 +355,12 @@ class Sender:
             done.extend((message, None) for message in queue)
         return done
 
-    def _lease(self, rounds: int) -> timedelta:
-        per_round = self.settings.connect_timeout_seconds + self.settings.read_timeout_seconds
-        return timedelta(seconds=rounds * per_round + LEASE_MARGIN_SECONDS)
+    def _round(self) -> float:
+        """The longest one request may take."""
+        return self.settings.connect_timeout_seconds + self.settings.read_timeout_seconds
+
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=LEASE_ROUNDS * self._round() + LEASE_MARGIN_SECONDS)
 
     async def _record_and_claim(
         self,
@@ -374,6 +386,7 @@ class Sender:
     ) -> Batch:
         """Lock the due messages (ids only), keep each endpoint's share, lease it, then read
         the payloads of the messages kept."""
+        claimed_at = time.monotonic()
         table: Any = WebhookMessage.__table__
         statement = claim(
             select(table.c.id, table.c.endpoint_id)
@@ -435,14 +448,10 @@ class Sender:
                 del kept[endpoint_id]
         if not kept:
             return Batch([], {}, {})
-        for endpoint_id, mine in kept.items():
-            rounds = -(-len(mine) // slots[endpoint_id]) + (ROUNDS if sending else 0)
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_(mine))
-                .values(lease_until=now + self._lease(rounds))
-            )
         ids = [message_id for mine in kept.values() for message_id in mine]
+        await session.execute(
+            update(table).where(table.c.id.in_(ids)).values(lease_until=now + self._lease())
+        )
         rows = {
             row.id: row
             for row in (
@@ -470,6 +479,7 @@ class Sender:
             claimed,
             {i: slots[i] for i in kept},
             {i: endpoints[i].consecutive_failures for i in kept},
+            claimed_at,
         )
 
     async def _record(
