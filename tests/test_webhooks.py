@@ -523,3 +523,53 @@ async def test_endpoints_of_one_principal_share_a_rendering_and_each_is_audited(
             assert audited == 1
         assert records[0] == records[1] and records[0]["narrative"] == "once for both"
     assert sorted(evaluations) == [1, 2]
+
+
+async def test_a_slow_receiver_never_outlives_the_lease_of_its_batch(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Timeouts of 1 s (a round of 2 s, a lease of 3 rounds + 30 s): a receiver taking 0.45 s
+    a request, one lane, 12 messages claimed together: no request starts in the lease's last
+    round; what was not sent by then goes back unsent (no attempt, no lease) for the next
+    claim, and nothing is sent twice."""
+    from sqlalchemy import insert
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    async with receiver() as hook, harness(seeded_db, keys, concurrency_per_endpoint=1) as h:
+        hook.default = Answer(200, delay=0.45)
+        endpoint, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": "{}",
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for _ in range(12)
+                ],
+            )
+        sender = Sender(h.settings.webhooks, SecretBox(KEY))
+        try:
+            job = Job("webhook-delivery", seeded_db, now, Retries())
+            await sender.run(job)
+        finally:
+            await sender.close()
+        messages = await h.messages(endpoint)
+        delivered = [m for m in messages if m.status == "delivered"]
+        back = [m for m in messages if m.status == "pending"]
+        assert 4 <= len(delivered) <= 10 and len(delivered) + len(back) == 12
+        assert all(m.attempts == 0 and m.lease_until is None for m in back)
+        assert len(hook.received) == len(delivered)
+        assert job.again  # the pass ran out of time with work left: the scheduler comes back

@@ -266,6 +266,8 @@ class Sender:
             if not batch.claimed:
                 return
             results = await self._deliver(batch)
+            if any(o is None for _m, o in results):
+                job.again = True  # some went back unsent: come back at once
 
     async def _run_overlapped(self, job: Job) -> None:
         """PostgreSQL: two batches at a time. While one batch is being sent, the transaction
@@ -297,8 +299,8 @@ class Sender:
                 raise
             results = await sending
             troubled = frozenset(m.endpoint_id for m, o in results if o and not o.ok)
-            if not more:
-                job.again = True  # out of time, maybe not of work: the scheduler comes back
+            if not more or any(o is None for _m, o in results):
+                job.again = True  # out of time, or some went back unsent: come back at once
             batch = following
         if results:
             elapsed = time.monotonic() - started
