@@ -289,15 +289,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
         print(
-            f"{'backend':<11}{'deliveries/s':>13}{'target':>9}{'CPU ms/delivery':>17}"
-            f"{'commit->receipt p50':>21}{'p99':>9}{'poll':>7}"
+            f"{'backend':<11}{'deliveries/s':>13}{'target':>12}{'CPU ms/delivery':>17}"
+            f"{'commit->receipt p50':>21}{'p99':>11}{'poll':>7}"
         )
         for r in reports:
             ok = "ok" if r["deliveries_per_second"] >= TARGET_PER_SECOND else "BELOW"
             print(
                 f"{r['backend']:<11}{r['deliveries_per_second']:>13}"
-                f"{'>=' + str(TARGET_PER_SECOND) + ' ' + ok:>12}{r['cpu_ms_per_delivery']:>14}"
-                f"{str(r['latency_ms_p50']) + ' ms':>21}{str(r['latency_ms_p99']) + ' ms':>9}"
+                f"{'>=' + str(TARGET_PER_SECOND) + ' ' + ok:>12}{r['cpu_ms_per_delivery']:>17}"
+                f"{str(r['latency_ms_p50']) + ' ms':>21}{str(r['latency_ms_p99']) + ' ms':>11}"
                 f"{str(r['poll_seconds']) + ' s':>7}"
             )
     sys.stdout.flush()
