@@ -244,6 +244,13 @@ class Sender:
     # -- one pass -----------------------------------------------------------------------------
     async def run(self, job: Job) -> None:
         """Batches until nothing is due (or :data:`PASS_SECONDS` is up)."""
+        table: Any = WebhookMessage.__table__
+        async with job.db.read_session() as session:  # nothing due: take no write lock
+            due = select(table.c.id).where(
+                table.c.status == PENDING, table.c.next_attempt_at <= job.now
+            )
+            if await session.scalar(due.limit(1)) is None:
+                return
         if job.db.dialect == "postgresql":
             await self._run_overlapped(job)
         else:
