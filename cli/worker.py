@@ -76,7 +76,10 @@ def worker(
 
     async def run(scheduler: Scheduler) -> PassReport | None:
         if once:
-            return await scheduler.run_once()
+            try:
+                return await scheduler.run_once()
+            finally:
+                await scheduler.close()  # the webhook sender's connection pools
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

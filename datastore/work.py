@@ -176,6 +176,9 @@ class Job:
     batch_size: int = 100
     done: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # Set by a kind that stopped with work left that is due now (a time budget ran out): the
+    # scheduler runs it again at once instead of after its poll.
+    again: bool = False
 
     def succeeded(self, item: str) -> None:
         self.done += 1
@@ -209,3 +212,8 @@ class DueWork:
     name: str
     run: Callable[[Job], Awaitable[None]]
     every: timedelta | None = None
+    # Also run as soon as new events are committed to the outbox (webhooks), not only on the
+    # poll: in this process right after the commit, on PostgreSQL on the relay's NOTIFY too.
+    on_events: bool = False
+    # Release what the kind holds (connection pools) when its scheduler stops.
+    close: Callable[[], Awaitable[None]] | None = None

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,13 +299,20 @@ class LiveUpdates:
         return found
 
     async def evaluate(
-        self, subscriber: Subscriber, query: str, event: Any
+        self, subscriber: Subscriber, query: str, event: Any, *, readers: Sequence[Subscriber] = ()
     ) -> dict[str, Any] | None:
         """One event through a subscription document for one subscriber, as a delivery is
-        evaluated (webhooks render their payloads this way); None: not for the subscriber."""
+        evaluated (webhooks render their payloads this way); None: not for the subscriber.
+        ``readers``: everyone the one answer goes to, each with its purpose (the subscriber's
+        principal, so its plan: a cohort), audited one row each in one write."""
+        if any(r.principal.id != subscriber.principal.id for r in readers):
+            raise ValueError("readers of one evaluation share the subscriber's principal")
         operation = self._operation(query, None, None)
-        cohort = Cohort((), subscriber, operation, query, None, None, None)
+        members: dict[int, tuple[Subscriber, Deliver]] = {
+            number: (reader, _nowhere) for number, reader in enumerate(readers)
+        }
         # No members: the collector audits the subscriber itself.
+        cohort = Cohort((), subscriber, operation, query, None, None, None, members)
         answer = await self._evaluate(cohort, event)
         return None if answer is None else answer[0]
 
@@ -451,6 +458,10 @@ class LiveUpdates:
             await operation.field.prepare(
                 self._context(cohort.subscriber, plan, session), operation.args
             )
+
+
+def _nowhere(_answer: dict[str, Any] | None) -> None:
+    """The delivery of an evaluation whose caller takes the answer itself."""
 
 
 def _without_event(body: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ Either way a record outside the scopes, or not matching the endpoint's filter, i
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -90,31 +90,50 @@ class WebhookRenderer:
         async with self.live.db.read_session() as session:
             return await load_principal(session, principal_id)
 
-    async def __call__(self, receiver: Receiver, event: CommittedEvent) -> dict[str, Any] | None:
-        principal = await self._principal(receiver.principal_id)
+    async def __call__(
+        self, receivers: Sequence[Receiver], event: CommittedEvent
+    ) -> list[dict[str, Any] | None]:
+        """The payload for each receiver (all of one principal and payload mode): the record
+        is read and, in full mode, rendered once; each receiver's filter is its own."""
+        nothing: list[dict[str, Any] | None] = [None] * len(receivers)
+        if not receivers:
+            return nothing
+        first = receivers[0]
+        if any(
+            r.principal_id != first.principal_id or r.payload_mode != first.payload_mode
+            for r in receivers
+        ):
+            raise ValueError("receivers rendered together share principal and payload mode")
+        principal = await self._principal(first.principal_id)
         if principal is None:
-            return None  # the receiving principal is gone or inactive: nothing leaves
+            return nothing  # the receiving principal is gone or inactive: nothing leaves
         model = MODELS.get(event.record_type)
         if model is None:
-            return None
+            return nothing
         plan = self.live.policies.plan_for(principal)
-        subscriber = Subscriber(principal, purpose=f"webhook endpoint {receiver.endpoint_id}")
+        readers = [
+            Subscriber(principal, purpose=f"webhook endpoint {r.endpoint_id}") for r in receivers
+        ]
         async with self.live.db.read_session(rls=plan.rls_scope()) as session:
-            ctx = self.live._context(subscriber, plan, session)
+            ctx = self.live._context(readers[0], plan, session)
             row = await ctx.loaders.one(model, event.record_id)  # inside the row scopes only
-            if row is None or not await self._passes(ctx, receiver.filters, event, row):
-                return None
+            if row is None:
+                return nothing
+            wanted = [await self._passes(ctx, r.filters, event, row) for r in receivers]
             queue = getattr(row, "queue_id", None)
+        if not any(wanted):
+            return nothing
         ids = {"id": to_global_id(event.record_type, event.record_id)}
-        if receiver.payload_mode != FULL or event.record_type == "Outcome":
-            return ids
+        if first.payload_mode != FULL or event.record_type == "Outcome":
+            return [ids if ok else None for ok in wanted]
         key = "directory" if event.record_type in DIRECTORY_TYPES else event.record_type
         document = self.documents[key]
         if queue is not None:
             document = document.replace(QUEUE, to_global_id("ReferralQueue", queue))
-        body = await self.live.evaluate(subscriber, document, event)
+        audited = [reader for reader, ok in zip(readers, wanted, strict=True) if ok]
+        body = await self.live.evaluate(audited[0], document, event, readers=audited)
         if body is None or not body.get("data"):
-            return None
+            return nothing
         change = next(iter(body["data"].values()))
         record = (
             change.get("node")
@@ -122,7 +141,7 @@ class WebhookRenderer:
             else next(v for k, v in change.items() if k != "event")
         )
         if record is None:
-            return None
+            return nothing
         denied = sorted(
             e.get("extensions", {}).get("coordinate")
             for e in body.get("errors", [])
@@ -138,7 +157,7 @@ class WebhookRenderer:
             result["deniedFields"] = denied
         if "redisclosureNotice" in body.get("extensions", {}):
             result["redisclosureNotice"] = body["extensions"]["redisclosureNotice"]
-        return result
+        return [result if ok else None for ok in wanted]
 
     async def _passes(
         self, ctx: Any, filters: dict[str, Any], event: CommittedEvent, row: Any

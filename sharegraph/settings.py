@@ -275,6 +275,8 @@ class WebhookSettings:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 15.0
     concurrency_per_endpoint: int = 4
+    # Requests in flight at once in one process, over all endpoints.
+    concurrency_total: int = 64
     # Consecutive failed attempts that open an endpoint's circuit, and for how long.
     circuit_failures: int = 5
     circuit_open_seconds: float = 60.0
@@ -293,6 +295,9 @@ class WebhookSettings:
             ),
             concurrency_per_endpoint=_env_int(
                 "SHAREGRAPH_WEBHOOK_CONCURRENCY", cls.concurrency_per_endpoint
+            ),
+            concurrency_total=_env_int(
+                "SHAREGRAPH_WEBHOOK_CONCURRENCY_TOTAL", cls.concurrency_total
             ),
             circuit_failures=_env_int("SHAREGRAPH_WEBHOOK_CIRCUIT_FAILURES", cls.circuit_failures),
             circuit_open_seconds=_env_float(

@@ -403,3 +403,54 @@ async def test_worker_refuses_an_unmigrated_database(empty_db: Database) -> None
     result = await _worker("--once", "--database", empty_db.url)
     assert result.exit_code == 2
     assert "db upgrade" in result.output
+
+
+async def test_kinds_that_follow_events_run_alone_on_a_commit_and_full_passes_still_come(
+    seeded_db: Database,
+) -> None:
+    """A committed event runs the ``on_events`` kinds at once (not the others); however often
+    events arrive, every kind still runs once a poll interval; ``job.again`` reruns a kind."""
+    from sharegraph.datastore.outbox import record_event
+    from sharegraph.datastore.work import DueWork, Job
+
+    runs: list[str] = []
+    closed: list[str] = []
+    again = [False]
+
+    async def follows(job: Job) -> None:
+        runs.append("follows")
+        if again[0]:
+            again[0] = False
+            job.again = True  # ran out of time with work left
+
+    async def polls(_job: Job) -> None:
+        runs.append("polls")
+
+    async def close() -> None:
+        closed.append("follows")
+
+    scheduler = Scheduler(
+        seeded_db,
+        [DueWork("polls", polls), DueWork("follows", follows, on_events=True, close=close)],
+        poll_seconds=1.5,
+    )
+    await scheduler.start()
+    try:
+        await asyncio.sleep(0.5)  # the first, full pass (and on PostgreSQL the LISTEN's)
+        polled, followed = runs.count("polls"), runs.count("follows")
+        assert polled >= 1
+        again[0] = True
+        async with seeded_db.write_session() as session:
+            capacity = await session.get(ServiceCapacity, HARBOR_SHELTER)
+            record_event(session, capacity, EventType.UPDATED, None)
+        await asyncio.sleep(0.3)
+        assert runs.count("polls") == polled  # the event runs only the kinds that follow
+        assert runs.count("follows") >= followed + 2  # the event's run, then job.again's
+        for _ in range(10):  # events every 0.25 s, more often than the poll
+            async with seeded_db.write_session() as session:
+                record_event(session, capacity, EventType.UPDATED, None)
+            await asyncio.sleep(0.25)
+        assert runs.count("polls") >= polled + 1  # the full pass came anyway
+    finally:
+        await scheduler.stop()
+    assert closed == ["follows"]

@@ -111,7 +111,10 @@ async def harness(db: Database, keys: dict[str, str], **webhooks: Any) -> AsyncI
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sg.test") as http:
             scheduler = Scheduler(db, webhook_kinds(settings, WebhookRenderer(app.state.live)))
-            yield Harness(Api(http=http, keys=keys, database=db), db, settings, scheduler)
+            try:
+                yield Harness(Api(http=http, keys=keys, database=db), db, settings, scheduler)
+            finally:
+                await scheduler.close()
 
 
 def _verified(secret: str, delivery: Any) -> dict[str, Any]:
@@ -364,3 +367,209 @@ async def test_a_capacity_change_is_delivered_with_its_figures(
         (capacity,) = [p for p in payloads if p["type"] == "capacity.updated"]
         assert capacity["data"]["record"]["available"] == 7
         assert capacity["data"]["version"] == version + 1
+
+
+async def test_a_committed_change_wakes_fan_out_and_delivery_long_before_the_poll(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The poll is an hour: only the wake-up can deliver. On PostgreSQL the scheduler runs on
+    a Database of its own, so nothing in this process tells it: the relay's NOTIFY must."""
+    import asyncio
+    import time
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        _, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        db = Database(seeded_db.url) if seeded_db.dialect == "postgresql" else seeded_db
+        scheduler = Scheduler(db, list(h.scheduler.kinds), poll_seconds=3600)
+        await scheduler.start()
+        try:
+            await asyncio.sleep(0.5)  # the first (full) pass, and the LISTEN in place
+            assert hook.received == []
+            started = time.perf_counter()
+            global_id = await _touch_record(h.api, seeded_db, "wake up")
+            await asyncio.wait_for(hook.arrived.wait(), 10)
+            took = time.perf_counter() - started
+        finally:
+            await scheduler.stop()
+            if db is not seeded_db:
+                await db.dispose()
+        (delivery,) = hook.received
+        assert _verified(secret, delivery)["data"]["id"] == global_id
+        assert took < 5, took  # well before any poll (an hour); ~50 ms on an idle machine
+
+
+async def test_two_workers_claiming_batches_at_once_lose_nothing_and_keep_the_cap(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Many messages for two endpoints, two senders of their own (as two processes would be)
+    claiming batches at once: every message delivered exactly once (no answer failed, so no
+    retry), each endpoint never above its cap of requests in flight."""
+    import asyncio
+
+    from sqlalchemy import insert
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    cap = 3
+    async with (
+        receiver() as first,
+        receiver() as second,
+        harness(seeded_db, keys, concurrency_per_endpoint=cap) as h,
+    ):
+        first.default = second.default = Answer(200, delay=0.02)
+        endpoints = []
+        for hook in (first, second):
+            endpoint, secret = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+            endpoints.append((endpoint, secret, hook))
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": json.dumps({"type": "contact_record.updated", "n": n}),
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for endpoint, _, _ in endpoints
+                    for n in range(60)
+                ],
+            )
+        other = Database(seeded_db.url)
+        senders = [
+            (Sender(h.settings.webhooks, SecretBox(KEY)), seeded_db),
+            (Sender(h.settings.webhooks, SecretBox(KEY)), other),
+        ]
+        done = [0, 0]
+
+        async def work(number: int) -> None:  # as the scheduler would: again while asked
+            sender, db = senders[number]
+            while True:
+                job = Job("webhook-delivery", db, utcnow(), Retries(), batch_size=20)
+                await sender.run(job)
+                done[number] += job.done
+                if not job.again:
+                    return
+
+        try:
+            await asyncio.gather(work(0), work(1))
+            assert sum(done) == 120
+        finally:
+            for sender, _ in senders:
+                await sender.close()
+            await other.dispose()
+        for endpoint, secret, hook in endpoints:
+            messages = await h.messages(endpoint)
+            assert len(messages) == 60
+            assert all(m.status == "delivered" and m.attempts == 1 for m in messages)
+            ids = [r.headers["webhook-id"] for r in hook.received]
+            assert sorted(ids) == sorted(f"msg_{m.id.hex}" for m in messages)  # once each
+            assert hook.most_in_flight <= cap
+            for delivery in hook.received:
+                _verified(secret, delivery)
+        async with seeded_db.read_session() as session:
+            attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
+        assert attempts == 120
+
+
+async def test_endpoints_of_one_principal_share_a_rendering_and_each_is_audited(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three endpoints, two of one principal: the change is rendered twice (once per plan),
+    every endpoint gets its message, and each has its own disclosure row."""
+    from sharegraph.graph.live import LiveUpdates
+
+    evaluations: list[int] = []
+    evaluate = LiveUpdates.evaluate
+
+    async def counted(self: LiveUpdates, *args: Any, **kwargs: Any) -> Any:
+        evaluations.append(len(kwargs.get("readers", ())))
+        return await evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiveUpdates, "evaluate", counted)
+    async with (
+        receiver() as one,
+        receiver() as two,
+        receiver() as three,
+        harness(seeded_db, keys) as h,
+    ):
+        ours = [
+            await h.endpoint("prairie-admin", one.url, ["contact_record.*"]),
+            await h.endpoint("prairie-admin", two.url, ["contact_record.updated"]),
+        ]
+        other = await h.endpoint("prairie-call-taker", three.url, ["contact_record.*"])
+        global_id = await _touch_record(h.api, seeded_db, "once for both")
+        await h.run()
+        records = []
+        for (endpoint, secret), hook in [(ours[0], one), (ours[1], two), (other, three)]:
+            (delivery,) = hook.received
+            payload = _verified(secret, delivery)
+            assert payload["data"]["id"] == global_id
+            records.append(payload["data"]["record"])
+            async with seeded_db.read_session() as session:
+                audited = await session.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.purpose == f"webhook endpoint {endpoint}")
+                )
+            assert audited == 1
+        assert records[0] == records[1] and records[0]["narrative"] == "once for both"
+    assert sorted(evaluations) == [1, 2]
+
+
+async def test_a_slow_receiver_never_outlives_the_lease_of_its_batch(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Timeouts of 1 s (a round of 2 s, a lease of 3 rounds + 30 s): a receiver taking 0.45 s
+    a request, one lane, 12 messages claimed together: no request starts in the lease's last
+    round; what was not sent by then goes back unsent (no attempt, no lease) for the next
+    claim, and nothing is sent twice."""
+    from sqlalchemy import insert
+
+    from sharegraph.datastore.work import Job, Retries
+    from sharegraph.webhooks.delivery import Sender
+
+    async with receiver() as hook, harness(seeded_db, keys, concurrency_per_endpoint=1) as h:
+        hook.default = Answer(200, delay=0.45)
+        endpoint, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": "{}",
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for _ in range(12)
+                ],
+            )
+        sender = Sender(h.settings.webhooks, SecretBox(KEY))
+        try:
+            job = Job("webhook-delivery", seeded_db, now, Retries())
+            await sender.run(job)
+        finally:
+            await sender.close()
+        messages = await h.messages(endpoint)
+        delivered = [m for m in messages if m.status == "delivered"]
+        back = [m for m in messages if m.status == "pending"]
+        assert 4 <= len(delivered) <= 10 and len(delivered) + len(back) == 12
+        assert all(m.attempts == 0 and m.lease_until is None for m in back)
+        assert len(hook.received) == len(delivered)
+        assert job.again  # the pass ran out of time with work left: the scheduler comes back

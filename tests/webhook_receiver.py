@@ -30,6 +30,8 @@ class Receiver:
     script: list[Answer] = field(default_factory=list)
     default: Answer = field(default_factory=Answer)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # the most at once
 
     @property
     def url(self) -> str:
@@ -49,8 +51,13 @@ class Receiver:
             self.received.append(Received(path, headers, body))
             self.arrived.set()
             answer = self.script.pop(0) if self.script else self.default
-            if answer.delay:
-                await asyncio.sleep(answer.delay)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                if answer.delay:
+                    await asyncio.sleep(answer.delay)
+            finally:
+                self.in_flight -= 1
             extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
             writer.write(
                 f"HTTP/1.1 {answer.status} X\r\ncontent-length: 2\r\nconnection: close\r\n"

@@ -2,8 +2,10 @@
 
 Two kinds of due work run in the scheduler (``serve`` and ``sharegraph worker``):
 ``webhook-fanout`` turns outbox events into messages (:mod:`.fanout`) and ``webhook-delivery``
-sends them (:mod:`.delivery`). The payload of a message is rendered by the layer that knows the
-schema (``graph/webhook_payloads.py``), handed in as a :data:`.render.Render`.
+sends them (:mod:`.delivery`). Both run on every poll and as soon as new events commit (the
+scheduler's wake-up for ``on_events`` kinds), so a change reaches its receivers within
+milliseconds; the poll is the backstop. The payload of a message is rendered by the layer
+that knows the schema (``graph/webhook_payloads.py``), handed in as a :data:`.render.Render`.
 """
 
 from __future__ import annotations
@@ -25,4 +27,7 @@ def webhook_kinds(settings: Settings, render: Render) -> list[DueWork]:
     async def fanout(job: Job) -> None:
         await fan_out(job, render)
 
-    return [DueWork(FANOUT, fanout), DueWork(DELIVERY, sender.run)]
+    return [
+        DueWork(FANOUT, fanout, on_events=True),
+        DueWork(DELIVERY, sender.run, on_events=True, close=sender.close),
+    ]

@@ -3,15 +3,18 @@
 Each endpoint keeps its own cursor in the outbox (``datastore/relay.py`` ``read_after``, the
 relay's commit-order read). A pass leases endpoints in a short transaction (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so two workers never fan out one endpoint at once), reads the events
-after each cursor, renders the matching ones under the receiving principal's plan *outside* any
-write transaction (rendering writes the disclosure audit row; SQLite has one writer), then
-inserts the messages and moves the cursor in one transaction. A crash before that commit
-leaves the cursor where it was: the events are rendered again (at least once); the unique
-(endpoint, event) key keeps one message per event.
+after each cursor (once per distinct cursor), renders the matching ones under the receiving
+principal's plan *outside* any write transaction (once per event for all the endpoints of one
+principal and payload mode, up to :data:`RENDER_WINDOW` renderings at once; rendering writes
+their disclosure audit rows together; SQLite has one writer), then inserts the messages and
+moves the cursors in one transaction. A crash before that commit leaves the cursors where
+they were: the events are rendered again (at least once); the unique (endpoint, event) key
+keeps one message per event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -29,6 +32,7 @@ from sharegraph.webhooks.render import Receiver, Render
 
 LEASE = timedelta(minutes=2)
 EVENTS_PER_PASS = 500
+RENDER_WINDOW = 8  # renderings in flight at once
 
 
 def envelope(name: str, event: CommittedEvent, data: dict[str, object]) -> str:
@@ -52,6 +56,15 @@ def envelope(name: str, event: CommittedEvent, data: dict[str, object]) -> str:
 
 
 async def _lease(job: Job) -> list[tuple[Receiver, list[str], Cursor]]:
+    # The scheduler runs this on every commit with events: with no endpoint, take no write lock.
+    async with job.db.read_session() as session:
+        if (
+            await session.scalar(
+                select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True)).limit(1)
+            )
+            is None
+        ):
+            return []
     async with job.db.write_session() as session:
         rows = (
             await session.scalars(
@@ -89,37 +102,92 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def fan_out(job: Job, render: Render) -> None:
-    for receiver, patterns, cursor in await _lease(job):
+    """One pass over the endpoints leased: the events after each cursor (read once per distinct
+    cursor: endpoints that kept up share one read), each event rendered once per group of
+    endpoints with the same receiving principal and payload mode (one plan decides; one audit
+    write for the group), then every message inserted and every cursor moved in one
+    transaction. An endpoint whose rendering fails keeps its cursor and lease (retried after
+    the lease); the others go on."""
+    leased = await _lease(job)
+    if not leased:
+        return
+    reads: dict[Cursor, list[CommittedEvent]] = {}
+    wants: list[tuple[Receiver, list[str], Cursor, frozenset[uuid.UUID]]] = []
+    failed: dict[uuid.UUID, BaseException] = {}
+    for receiver, patterns, cursor in leased:
         try:
-            async with job.db.read_session() as session:
-                events = await read_after(session, cursor, EVENTS_PER_PASS)
-            messages = []
-            for event in events:
-                name = event_name(event)
-                if name is None or not matches(patterns, name):
-                    continue
-                data = await render(receiver, event)
-                if data is None:
-                    continue
-                messages.append(
-                    _message(receiver, event, name, envelope(name, event, data), job.now)
+            if cursor not in reads:
+                async with job.db.read_session() as session:
+                    reads[cursor] = await read_after(session, cursor, EVENTS_PER_PASS)
+        except Exception as error:  # this endpoint waits for its lease to end
+            failed[receiver.endpoint_id] = error
+            continue
+        events = reads[cursor]
+        last = events[-1].cursor if events else cursor
+        wants.append((receiver, patterns, last, frozenset(e.id for e in events)))
+    everything = sorted(
+        {e.id: e for events in reads.values() for e in events}.values(), key=lambda e: e.cursor
+    )
+    messages: dict[uuid.UUID, list[dict[str, object]]] = {r.endpoint_id: [] for r, *_ in wants}
+    asks: list[tuple[CommittedEvent, str, list[Receiver]]] = []
+    for event in everything:
+        name = event_name(event)
+        if name is None:
+            continue
+        groups: dict[tuple[uuid.UUID, str], list[Receiver]] = {}
+        for receiver, patterns, _last, ids in wants:
+            if event.id in ids and receiver.endpoint_id not in failed and matches(patterns, name):
+                key = (receiver.principal_id, receiver.payload_mode)
+                groups.setdefault(key, []).append(receiver)
+        asks.extend((event, name, group) for group in groups.values())
+    # A rendering mostly waits on the database: several at once, the answers kept in order.
+    window = asyncio.Semaphore(RENDER_WINDOW)
+
+    async def rendered(event: CommittedEvent, group: list[Receiver]) -> Any:
+        async with window:
+            try:
+                return await render(group, event)
+            except Exception as error:
+                return error
+
+    answers = await asyncio.gather(*(rendered(event, group) for event, _name, group in asks))
+    for (event, name, group), answer in zip(asks, answers, strict=True):
+        if isinstance(answer, Exception):
+            for receiver in group:
+                failed.setdefault(receiver.endpoint_id, answer)
+            continue
+        for receiver, data in zip(group, answer, strict=True):
+            if data is not None:
+                payload = envelope(name, event, data)
+                messages[receiver.endpoint_id].append(
+                    _message(receiver, event, name, payload, job.now)
                 )
-            last = events[-1].cursor if events else cursor
+    done = [(r, last) for r, _p, last, _i in wants if r.endpoint_id not in failed]
+    try:
+        if done:
             async with job.db.write_session() as session:
-                if messages:
-                    await session.execute(_insert(session), messages)
-                await session.execute(
-                    update(WebhookEndpoint)
-                    .where(WebhookEndpoint.id == receiver.endpoint_id)
-                    .values(
-                        cursor_xid=last.xid,
-                        cursor_position=last.position,
-                        fanout_lease_until=None,
+                rows = [m for r, _last in done for m in messages[r.endpoint_id]]
+                if rows:
+                    await session.execute(_insert(session), rows)
+                for receiver, last in done:
+                    await session.execute(
+                        update(WebhookEndpoint)
+                        .where(WebhookEndpoint.id == receiver.endpoint_id)
+                        .values(
+                            cursor_xid=last.xid,
+                            cursor_position=last.position,
+                            fanout_lease_until=None,
+                        )
                     )
-                )
+        for receiver, _last in done:
             job.succeeded(f"fanout:{receiver.endpoint_id}")
-        except Exception as error:  # this endpoint waits for its lease to end; others go on
-            job.failed(f"fanout:{receiver.endpoint_id}", error)
+        if any(len(events) >= EVENTS_PER_PASS for events in reads.values()):
+            job.again = True  # more events wait behind a full read
+    except Exception as error:  # these endpoints wait for their lease to end
+        for receiver, _last in done:
+            failed[receiver.endpoint_id] = error
+    for endpoint_id, problem in failed.items():
+        job.failed(f"fanout:{endpoint_id}", problem)
 
 
 def _message(

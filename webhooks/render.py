@@ -1,10 +1,10 @@
-"""What the fan-out asks of the layer that knows the schema: one event's payload for one
-receiver (``graph/webhook_payloads.py`` answers, through the disclosure seam)."""
+"""What the fan-out asks of the layer that knows the schema: one event's payload for a group of
+receivers (``graph/webhook_payloads.py`` answers, through the disclosure seam)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,9 @@ class Receiver:
     filters: dict[str, Any]
 
 
-# The ``data`` of the message, or None: not for this receiver (outside its scope or filter,
-# the record gone). A full payload is a disclosure: the renderer writes its audit row.
-Render = Callable[[Receiver, CommittedEvent], Awaitable[dict[str, Any] | None]]
+# The ``data`` of the message for each receiver, in order, or None: not for that receiver
+# (outside its scope or filter, the record gone). Receivers asked together share the receiving
+# principal and the payload mode, so one rendering serves them all (the principal's plan
+# decides, whatever the endpoint). A full payload is a disclosure: the renderer writes one
+# audit row per receiver (purpose: its endpoint), together, before it answers.
+Render = Callable[[Sequence[Receiver], CommittedEvent], Awaitable[list[dict[str, Any] | None]]]
