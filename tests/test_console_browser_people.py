@@ -103,6 +103,7 @@ async def test_the_admin_rotates_a_key_and_audits_it(
     await page.get_by_label("Who acted").select_option(label="prairie-admin")
     await page.get_by_role("button", name="Show").click()
     await page.wait_for_url(re.compile(r"principal="))
+    await page.get_by_role("button", name="Verify the chain now").click()
     await page.locator("#chain .chain-ok").wait_for()  # htmx brought the verification
     actions = await page.locator("table.audit td[data-label=Action] a").all_inner_texts()
     assert actions[:2] == ["key.rotate", "key.create"], actions
