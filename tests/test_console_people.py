@@ -156,6 +156,24 @@ async def test_after_a_rotation_both_keys_work_until_the_overlap_ends(
     assert new not in (await b.http.get(path)).text
 
 
+async def test_a_key_rotated_through_another_principals_address_is_not_shown_as_theirs(
+    console: Portal, keys: dict[str, str]
+) -> None:
+    b = console.browser
+    ids = await ids_by_name(console, keys)
+    api_path = f"/console/people/{ids['prairie-api']}"
+    assert SECRET.search((await b.submit(api_path, f"{api_path}/keys", {"label": "k"})).text)
+    person = await principal(console, keys, ids["prairie-api"])
+    key_id = next(k["id"] for k in person["apiKeys"] if k["label"] == "k")
+    other = f"/console/people/{ids['prairie-call-taker']}"
+    rotated = await b.submit(other, f"{other}/keys/{key_id}/rotate", {"overlap_seconds": "60"})
+    assert rotated.status_code == 200 and SECRET.search(rotated.text)
+    assert "Key for its principal" in rotated.text
+    assert "Key for prairie-call-taker" not in rotated.text
+    mine = await b.submit(api_path, f"{api_path}/keys", {"label": "mine"})
+    assert "Key for prairie-api (mine)" in mine.text
+
+
 async def test_revoking_a_key_stops_it(console: Portal, keys: dict[str, str]) -> None:
     b = console.browser
     person_id = (await ids_by_name(console, keys))["prairie-api"]
