@@ -22,6 +22,7 @@ from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.disclosure import Disclosure
 from sharegraph.authz.plan import Action
 from sharegraph.authz.principal import Principal
+from sharegraph.datastore import audit
 from sharegraph.datastore import models as m
 from sharegraph.datastore.base import utcnow
 from sharegraph.datastore.secrets import SecretBox
@@ -455,6 +456,7 @@ class WebhookMutation:
                 box=_box(info),
                 created_by=info.context.principal.id,
             )
+            await _audit(w.session, info, row, "create")
             endpoint = WebhookEndpoint.of(row)
         return WebhookEndpointPayload(webhook_endpoint=endpoint, signing_secret=secret)
 
@@ -479,6 +481,7 @@ class WebhookMutation:
             row = await _locked(w.session, found.id, version)
             endpoints.apply(row, values)
             await w.session.flush()
+            await _audit(w.session, info, row, "update")
             endpoint = WebhookEndpoint.of(row)
         return WebhookEndpointPayload(webhook_endpoint=endpoint, signing_secret=None)
 
@@ -493,6 +496,7 @@ class WebhookMutation:
     ) -> DeleteWebhookEndpointPayload:
         found = await _endpoint(info, id)
         async with transaction(info, "deleteWebhookEndpoint", None) as w:
+            await _audit(w.session, info, found, "delete")
             await w.session.execute(
                 delete(m.WebhookAttempt).where(m.WebhookAttempt.endpoint_id == found.id)
             )
@@ -533,6 +537,7 @@ class WebhookMutation:
             row = await _locked(w.session, found.id, None)
             secret = endpoints.rotate(row, _box(info), utcnow(), timedelta(seconds=overlap))
             await w.session.flush()
+            await _audit(w.session, info, row, "rotate_secret", {"overlapSeconds": overlap})
             endpoint = WebhookEndpoint.of(row)
         return WebhookEndpointPayload(webhook_endpoint=endpoint, signing_secret=secret)
 
@@ -573,7 +578,9 @@ class WebhookMutation:
             statement = statement.where(m.WebhookMessage.created_at < to)
         async with transaction(info, "replayWebhookDeliveries", None) as w:
             result: Any = await w.session.execute(statement)
-        return WebhookReplayPayload(count=int(result.rowcount or 0))
+            count = int(result.rowcount or 0)
+            await _audit(w.session, info, found, "replay", {"deliveries": count})
+        return WebhookReplayPayload(count=count)
 
     @strawberry.mutation(
         name="sendTestWebhook",
@@ -608,7 +615,31 @@ class WebhookMutation:
                     created_at=now,
                 )
             )
+            await _audit(w.session, info, found, "test")
         return WebhookReplayPayload(count=1)
+
+
+async def _audit(
+    session: Any, info: Info, row: Any, action: str, extra: dict[str, Any] | None = None
+) -> None:
+    """The trail's row for a change to where data is pushed (``webhook.endpoint.<action>``):
+    the address, events, receiving principal and mode, never the secret."""
+    await audit.record(
+        session,
+        tenant_id=row.tenant_id,
+        principal_id=info.context.principal.id,
+        action=f"webhook.endpoint.{action}",
+        record_type="WebhookEndpoint",
+        record_ids=[row.id],
+        detail={
+            "url": row.url,
+            "eventTypes": list(row.event_types or []),
+            "receivingPrincipal": str(row.principal_id),
+            "payloadMode": row.payload_mode,
+            "enabled": row.enabled,
+            **(extra or {}),
+        },
+    )
 
 
 async def _locked(session: Any, endpoint_id: uuid.UUID, version: int | None) -> Any:

@@ -7,9 +7,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import AuditEvent
 from sharegraph.demo import demo_id
 from sharegraph.graph.relay import to_global_id
 
@@ -143,6 +145,24 @@ async def test_manage_rotate_test_send_log_replay_delete(
         assert (await h.api.data("prairie-admin", "{ webhookEndpoints { id } }")) == {
             "webhookEndpoints": []
         }
+        # Every change to where data is pushed is in the trail, without the secrets.
+        async with seeded_db.read_session() as session:
+            trail = (
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.action.like("webhook.endpoint.%"))
+                    .order_by(AuditEvent.occurred_at, AuditEvent.id)
+                )
+            ).all()
+        assert [e.action for e in trail] == [
+            f"webhook.endpoint.{a}"
+            for a in ("create", "rotate_secret", "test", "replay", "update", "delete")
+        ]
+        assert {e.principal_id for e in trail} == {demo_id("principal", "prairie-admin")}
+        assert trail[0].detail is not None and trail[0].detail["url"] == hook.url
+        assert trail[3].detail is not None and trail[3].detail["deliveries"] == 1
+        assert secret not in str([e.detail for e in trail])
+        assert new_secret not in str([e.detail for e in trail])
 
 
 async def test_bad_input_is_refused_with_a_reason(
