@@ -128,5 +128,16 @@ async def test_the_admin_imports_a_file_and_replays_a_failed_delivery(
         assert await page.locator(".status-done", has_text="delivered").count() == 1
         await story.check("deliveries-replayed")
 
+    # The audit view shows the steps just taken, newest first.
+    await page.goto(f"{live}/console/audit")
+    await page.get_by_label("Who acted").select_option(label="prairie-admin")
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_url(re.compile(r"principal="))
+    actions = await page.locator("table.audit td[data-label=Action] a").all_inner_texts()
+    steps = ["import.upload", "webhook.endpoint.create", "webhook.endpoint.test"]
+    steps.append("webhook.endpoint.replay")
+    assert [a for a in reversed(actions) if a in steps] == steps, actions
+    await story.check("audit-steps")
+
     assert story.csp_violations == []
     await context.close()
