@@ -47,6 +47,7 @@ RLS_MIGRATIONS = (
     "0006_data_exchange",
     "0010_referral_notes",
     "0013_webhooks",
+    "0015_import_jobs",
 )
 
 

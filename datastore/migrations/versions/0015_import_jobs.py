@@ -20,6 +20,9 @@ down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+RECORD_TABLES: tuple[str, ...] = ("import_jobs",)
+DIRECTORY_TABLES: tuple[str, ...] = ()
+
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 WHEN = sa.DateTime(timezone=True)
 
@@ -94,7 +97,8 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(op.f("ix_import_jobs_tenant_id"), "import_jobs", ["tenant_id"], unique=False)
-    _enable_rls("import_jobs")
+    for table in RECORD_TABLES:
+        _enable_rls(table)
 
 
 def downgrade() -> None:
