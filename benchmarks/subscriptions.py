@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import sys
@@ -85,6 +86,8 @@ class Report:
     server_cpu_per_second: float = 0.0
     subscribe_seconds: float = 0.0
     load_average: list[float] = field(default_factory=list)
+    # the server's own breakdown per phase (graph.live.Timings): count, p50, p99 in ms
+    server_phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 async def _targets(database: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -130,12 +133,14 @@ async def _ensure_seeded(database: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(database: str, subscribers: int) -> Any:
+async def serving(database: str, subscribers: int, timings: str | None = None) -> Any:
     port = _free_port()
     command = [
         sys.executable, "-m", "sharegraph.benchmarks.subscriptions", "serve",
         "--database", database, "--port", str(port), "--subscribers", str(subscribers),
     ]  # fmt: skip
+    if timings:
+        command += ["--timings", timings]
     child = await asyncio.create_subprocess_exec(*command)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -160,7 +165,7 @@ async def serving(database: str, subscribers: int) -> Any:
                 await child.wait()
 
 
-def _serve(database: str, port: int, subscribers: int) -> None:
+def _serve(database: str, port: int, subscribers: int, timings: str | None = None) -> None:
     import uvicorn
 
     from sharegraph.web.app import create_app
@@ -170,8 +175,12 @@ def _serve(database: str, port: int, subscribers: int) -> None:
         scheduler=False,
         subscriptions=replace(SubscriptionSettings(), max_per_principal=subscribers),
     )
+    app = create_app(settings)
+    # uvicorn raises the SIGTERM it caught again once it has shut down, to the handler that was
+    # there before: this one lets the timings below be written.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -180,6 +189,10 @@ def _serve(database: str, port: int, subscribers: int) -> None:
         ws_max_size=1024 * 1024,
         backlog=4096,
     )
+    if timings:  # where the server's delivery time went, for the report
+        live = getattr(app.state, "live", None)
+        if live is not None:
+            Path(timings).write_text(json.dumps(live.timings.summary()))
 
 
 async def run(database: str, subscribers: int, rate: float, seconds: float) -> Report:
@@ -211,7 +224,9 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
     per_queue: Counter[uuid.UUID] = Counter()
 
     print(f"{len(targets)} queues; starting the server", file=sys.stderr)
-    async with serving(database, subscribers) as (port, pid):
+    timings = Path("var") / f"bench-subscriptions-timings-{os.getpid()}.json"
+    timings.unlink(missing_ok=True)
+    async with serving(database, subscribers, str(timings)) as (port, pid):
         report.rss_before_mib = _rss_kib(pid) / 1024
         sockets: list[Any] = []
         started = time.perf_counter()
@@ -299,6 +314,9 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
                     asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 30
                 )
 
+    if timings.exists():
+        report.server_phases = json.loads(timings.read_text())
+        timings.unlink()
     latencies = [
         (at - committed[position]) * 1000
         for position, times in received.items()
@@ -325,9 +343,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--json", action="store_true", dest="as_json")
+    parser.add_argument("--timings", default=None, help=argparse.SUPPRESS)  # serve: write here
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        _serve(args.database, args.port, args.subscribers)
+        _serve(args.database, args.port, args.subscribers, args.timings)
         return
     Path("var").mkdir(exist_ok=True)
     report = asyncio.run(run(args.database, args.subscribers, args.writes_per_second, args.seconds))
@@ -349,6 +368,11 @@ def main(argv: list[str] | None = None) -> None:
         f"({report.kib_per_subscriber:.1f} KiB per subscriber); server CPU "
         f"{report.server_cpu_per_second:.2f} s/s; subscribing took {report.subscribe_seconds:.1f} s"
     )
+    for phase, figures in report.server_phases.items():
+        print(
+            f"  server {phase}: {figures['count']:.0f} x, p50 {figures['p50_ms']:.1f} ms, "
+            f"p99 {figures['p99_ms']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import statistics
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,13 +46,13 @@ from strawberry.types.graphql import OperationType
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
-from sharegraph.datastore.audit import AuditCollector
+from sharegraph.datastore.audit import AuditCollector, flush
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.relay import Cursor, EventRelay, cursor_at
 from sharegraph.errors import BadUserInput, ErrorCode, Forbidden, SharegraphError
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.relay import CursorCodec
-from sharegraph.graph.responses import error_body, finished_body, format_error
+from sharegraph.graph.responses import error_body, format_error, unflushed_body
 from sharegraph.graph.schema import Schema
 from sharegraph.graph.subscriptions import FIELDS, PREFILTER_MODELS, Field
 from sharegraph.settings import Settings
@@ -66,6 +69,40 @@ STARTS_AT_ONCE = 4
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
 Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was audited for
+
+
+class Timings:
+    """Where a delivery's time goes, per phase, in milliseconds (the last ``KEPT`` of each):
+    ``select`` the field's payload read (a pooled connection, the plan's RLS scope, the
+    loaders), ``execute`` the document over it, ``flush`` the audit rows made durable (after the
+    read session closed), ``evaluation`` the three together, ``fanout`` handing one answer to
+    every member. Cheap enough to keep on: two clock reads per phase."""
+
+    KEPT = 20_000
+
+    def __init__(self) -> None:
+        self.phases: dict[str, deque[float]] = {}
+
+    def add(self, phase: str, started: float) -> float:
+        now = time.perf_counter()
+        kept = self.phases.get(phase)
+        if kept is None:
+            kept = self.phases[phase] = deque(maxlen=self.KEPT)
+        kept.append((now - started) * 1000)
+        return now
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for phase, kept in self.phases.items():
+            values = sorted(kept)
+            if not values:
+                continue
+            out[phase] = {
+                "count": len(values),
+                "p50_ms": round(statistics.median(values), 2),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
+            }
+        return out
 
 
 class Refused(Exception):
@@ -130,6 +167,7 @@ class LiveUpdates:
         # position -> the event's row as stored, read once for every cohort's prefilter
         self._stored: dict[int, asyncio.Future[Any]] = {}
         self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
+        self.timings = Timings()
 
     @property
     def cohorts(self) -> int:
@@ -364,9 +402,11 @@ class LiveUpdates:
                 if figures == cohort.last_body:
                     continue
                 cohort.last_body = figures
+            started = time.perf_counter()
             for member, (_subscriber, deliver) in list(cohort.members.items()):
                 if member in audited:
                     deliver(body)
+            self.timings.add("fanout", started)
 
     async def _stored_row(self, event: Any) -> Any:
         """The event's row as stored (no plan: for prefilters only, never delivered)."""
@@ -389,6 +429,8 @@ class LiveUpdates:
     async def _evaluate(self, cohort: Cohort, event: Any) -> Answer | None:
         plan = self.policies.plan_for(cohort.subscriber.principal)
         members = dict(cohort.members)
+        timings = self.timings
+        began = time.perf_counter()
         async with self.db.read_session(rls=plan.rls_scope()) as session:
             ctx = self._context(cohort.subscriber, plan, session)
             ctx.audit.readers = sorted(
@@ -399,6 +441,7 @@ class LiveUpdates:
             if payload is None:
                 return None
             cohort.evaluations += 1
+            selected = timings.add("select", began)
             result = await asyncio.wait_for(
                 self.schema.execute(
                     cohort.query,
@@ -410,7 +453,15 @@ class LiveUpdates:
                 ),
                 timeout=self.settings.limits.request_timeout_seconds,
             )
-            return await finished_body(ctx, result), frozenset(members)
+            body = unflushed_body(ctx, result)
+            executed = timings.add("execute", selected)
+        # The read session is closed: its connection serves other evaluations while the audit
+        # rows are written (the group commit's own connection). Durable before the answer
+        # leaves, as for a query.
+        await flush(self.db, ctx.audit)
+        timings.add("flush", executed)
+        timings.add("evaluation", began)
+        return body, frozenset(members)
 
     def _end(self, cohort: Cohort, error: SharegraphError) -> None:
         body = {"data": None, "errors": [error_body(error)]}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection: Connection = self.context
-        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+        self.outgoing: asyncio.Queue[dict[str, Any] | Encoded] = asyncio.Queue(
             self.connection.settings.queue_size
         )
         self.closing = False
@@ -126,7 +127,8 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     async def send_message(self, message: Any) -> None:
         self.enqueue(message)
 
-    def enqueue(self, message: dict[str, Any]) -> None:
+    def enqueue(self, message: dict[str, Any] | Encoded) -> None:
+        """A protocol message, or one already encoded as JSON text (a delivery)."""
         if self.closing:
             return
         try:
@@ -142,7 +144,8 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
         while True:
             message = await self.outgoing.get()
             try:
-                await self.websocket.send_json(message)
+                # An Encoded message goes out as it is (GraphQLEndpoint.encode_json).
+                await self.websocket.send_json(message)  # type: ignore[arg-type]
             except Exception:  # the client went away; the receive loop ends the connection
                 return
 
@@ -249,7 +252,7 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             if body is None:
                 ended.set()
             elif not operation.completed:
-                self.enqueue({"id": operation.id, "type": "next", "payload": body})
+                self.enqueue(_next_message(operation.id, body))
 
         try:
             member = await connection.live.start(
@@ -281,3 +284,25 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             if connection.members.pop(operation.id, None) is not None:
                 connection.live.leave(member)
                 self._count(-1)
+
+
+class Encoded(str):
+    """A protocol message already encoded as JSON text: sent as it is."""
+
+    __slots__ = ()
+
+
+# The last answer encoded: one cohort's answer goes to all its members one after the other, so
+# it is encoded once, not once per member (the same object: held here, its identity is safe).
+_last_encoded: tuple[Any, str] = (None, "")
+
+
+def _next_message(operation_id: str, body: dict[str, Any]) -> Encoded:
+    """The protocol's ``next`` message for ``body``, as JSON text (what ``send_json`` sends)."""
+    global _last_encoded
+    last, payload = _last_encoded
+    if last is not body:
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        _last_encoded = (body, payload)
+    identifier = json.dumps(operation_id, ensure_ascii=False)
+    return Encoded(f'{{"id":{identifier},"type":"next","payload":{payload}}}')
