@@ -1,0 +1,115 @@
+"""What keeps a delivery's latency down without giving up a guarantee (issue 13's figures):
+an evaluation's pooled connection goes back before its audit flush, the answer still leaves
+only once its audit rows are durable; one answer is encoded once for all its subscribers; each
+phase is timed. Both backends, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.models import AuditEvent
+from sharegraph.graph import live as live_module
+from sharegraph.graph.live import LiveUpdates, Subscriber, Timings
+from sharegraph.web.endpoint import GraphQLEndpoint
+from sharegraph.web.subscriptions import Encoded, _next_message
+
+from .live_client import served
+from .test_subscriptions import RECORDS, _touch_record
+
+
+async def test_the_connection_goes_back_before_the_audit_flush_and_the_answer_after_it(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        admin = await live.app.state.auth.principal(f"Bearer {keys['prairie-admin']}")
+        sessions: list[Any] = []
+        seen: list[Any] = []
+        real_body, real_flush = live_module.unflushed_body, live_module.flush
+
+        def spy_body(ctx: Any, result: Any) -> dict[str, Any]:
+            sessions.append(ctx.session)
+            return real_body(ctx, result)
+
+        async def spy_flush(db: Database, collector: Any) -> None:
+            # The evaluation's read session is closed (no transaction holds its connection).
+            seen.append(("flush", [session.in_transaction() for session in sessions]))
+            await real_flush(db, collector)
+            async with seeded_db.read_session() as session:
+                audited = await session.scalar(
+                    select(AuditEvent.id).where(
+                        AuditEvent.principal_id == admin.id,
+                        AuditEvent.action == "read",
+                        AuditEvent.record_type == "ContactRecord",
+                        AuditEvent.purpose == "latency test",
+                    )
+                )
+            seen.append(("flushed", audited is not None))
+
+        monkeypatch.setattr(live_module, "unflushed_body", spy_body)
+        monkeypatch.setattr(live_module, "flush", spy_flush)
+        received: list[dict[str, Any] | None] = []
+
+        def deliver(body: dict[str, Any] | None) -> None:
+            seen.append(("delivered",))
+            received.append(body)
+
+        member = await updates.start(
+            Subscriber(admin, purpose="latency test"), RECORDS, None, None, deliver
+        )
+        await asyncio.sleep(0.3)
+        global_id = await _touch_record(live.api, seeded_db, "timed")
+        for _ in range(200):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        updates.leave(member)
+
+        assert received and received[0] is not None
+        assert received[0]["data"]["contactRecordChanged"]["contactRecord"]["id"] == global_id
+        assert seen[:3] == [("flush", [False]), ("flushed", True), ("delivered",)]
+        phases = updates.timings.summary()
+        for phase in ("select", "execute", "flush", "evaluation", "fanout"):
+            assert phases[phase]["count"] >= 1, phases
+
+
+def test_one_answer_is_encoded_once_and_each_message_names_its_operation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = {"data": {"queueEntryChanged": {"note": 'café \u2028 "quoted"'}}}
+    dumps: list[Any] = []
+    real_dumps = json.dumps
+
+    def counting(value: Any, **kwargs: Any) -> str:
+        dumps.append(value)
+        return real_dumps(value, **kwargs)
+
+    monkeypatch.setattr("sharegraph.web.subscriptions.json.dumps", counting)
+    first = _next_message("a", body)
+    second = _next_message('b"2', body)
+    assert isinstance(first, Encoded)
+    assert json.loads(first) == {"id": "a", "type": "next", "payload": body}
+    assert json.loads(second) == {"id": 'b"2', "type": "next", "payload": body}
+    assert sum(value is body for value in dumps) == 1  # the body once, the ids each
+    # Another answer, even an equal one, is encoded for itself.
+    other = {"data": {"queueEntryChanged": {"note": "other"}}}
+    assert json.loads(_next_message("a", other))["payload"] == other
+    # The endpoint sends an Encoded message as it is, any other as JSON.
+    endpoint = GraphQLEndpoint.__new__(GraphQLEndpoint)
+    assert endpoint.encode_json(first) == str(first)
+    assert json.loads(endpoint.encode_json({"type": "ping"})) == {"type": "ping"}
+
+
+def test_timings_keep_the_last_values_of_each_phase() -> None:
+    timings = Timings()
+    for _ in range(Timings.KEPT + 5):
+        timings.add("select", 0.0)
+    summary = timings.summary()
+    assert summary["select"]["count"] == Timings.KEPT
+    assert summary["select"]["p50_ms"] > 0
