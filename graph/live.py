@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, get_operation_ast, parse
@@ -73,7 +74,9 @@ Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was 
 
 class Timings:
     """Where a delivery's time goes, per phase, in milliseconds (the last ``KEPT`` of each):
-    ``select`` the field's payload read (a pooled connection, the plan's RLS scope, the
+    ``relay`` the event's age (its ``occurred_at``, the database's clock) when a cohort reads
+    it, ``queued`` from there to its evaluation starting (the cohort's window), ``select`` the
+    field's payload read (a pooled connection, the plan's RLS scope, the
     loaders), ``execute`` the document over it, ``flush`` the audit rows made durable (after the
     read session closed), ``evaluation`` the three together, ``fanout`` handing one answer to
     every member. Cheap enough to keep on: two clock reads per phase."""
@@ -85,11 +88,14 @@ class Timings:
 
     def add(self, phase: str, started: float) -> float:
         now = time.perf_counter()
+        self.add_value(phase, (now - started) * 1000)
+        return now
+
+    def add_value(self, phase: str, milliseconds: float) -> None:
         kept = self.phases.get(phase)
         if kept is None:
             kept = self.phases[phase] = deque(maxlen=self.KEPT)
-        kept.append((now - started) * 1000)
-        return now
+        kept.append(milliseconds)
 
     def summary(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -363,7 +369,9 @@ class LiveUpdates:
                     cohort.operation.args, event, await self._stored_row(event)
                 ):
                     continue
-                await pending.put(asyncio.create_task(self._answer(cohort, event)))
+                arrived = time.perf_counter()
+                self.timings.add_value("relay", _age_ms(event.occurred_at))
+                await pending.put(asyncio.create_task(self._answer(cohort, event, arrived)))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -374,7 +382,8 @@ class LiveUpdates:
             while not pending.empty():
                 pending.get_nowait().cancel()
 
-    async def _answer(self, cohort: Cohort, event: Any) -> Answer | None:
+    async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
+        self.timings.add("queued", arrived)
         try:
             return await self._evaluate(cohort, event)
         except SharegraphError as error:  # the database out of reach, ...
@@ -502,6 +511,12 @@ class LiveUpdates:
             await operation.field.prepare(
                 self._context(cohort.subscriber, plan, session), operation.args
             )
+
+
+def _age_ms(occurred_at: datetime) -> float:
+    if occurred_at.tzinfo is None:  # SQLite gives it back naive, in UTC
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - occurred_at).total_seconds() * 1000
 
 
 def _without_event(body: dict[str, Any]) -> str:
