@@ -113,3 +113,27 @@ def test_timings_keep_the_last_values_of_each_phase() -> None:
     summary = timings.summary()
     assert summary["select"]["count"] == Timings.KEPT
     assert summary["select"]["p50_ms"] > 0
+
+
+async def test_one_timer_watches_the_policy_version_for_every_connection() -> None:
+    from types import SimpleNamespace
+
+    from sharegraph.web import subscriptions as ws
+
+    class Policies:  # what the watch reads of a PolicyStore
+        snapshot = SimpleNamespace(version=1)
+
+    policies: Any = Policies()
+    watch = ws._watch_for(policies)
+    assert ws._watch_for(policies) is watch
+    waiters = [asyncio.create_task(watch.moved_from(1)) for _ in range(1_000)]
+    await asyncio.sleep(ws.CREDENTIALS_CHECK_SECONDS * 1.5)
+    assert watch.waiting == 1_000 and not any(w.done() for w in waiters)
+    timers = [t for t in asyncio.all_tasks() if t.get_name() == "ws-policy-watch"]
+    assert timers == [watch.task]  # one, not one per connection
+
+    policies.snapshot = SimpleNamespace(version=2)
+    await asyncio.wait_for(asyncio.gather(*waiters), ws.CREDENTIALS_CHECK_SECONDS * 3)
+    await asyncio.wait_for(watch.moved_from(1), 0.1)  # already moved: at once
+    await asyncio.sleep(ws.CREDENTIALS_CHECK_SECONDS * 1.5)
+    assert watch.task is not None and watch.task.done()  # nobody waits: the timer stopped
