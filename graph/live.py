@@ -67,6 +67,9 @@ EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds
 # Subscribes checked at once: each holds a database session for its probe and reads, so a burst
 # of subscribes queues here instead of exhausting the pool (DATABASE_BUSY).
 STARTS_AT_ONCE = 4
+# Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
+INBOX_EVENTS = 1_000
+_LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
 Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was audited for
@@ -174,6 +177,9 @@ class LiveUpdates:
         self._stored: dict[int, asyncio.Future[Any]] = {}
         self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
         self.timings = Timings()
+        # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
+        self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
 
     @property
     def cohorts(self) -> int:
@@ -181,15 +187,17 @@ class LiveUpdates:
 
     async def stop(self) -> None:
         tasks = [c.task for c in self._cohorts.values() if c.task is not None]
-        if self._watch is not None:
-            tasks.append(self._watch)
+        for extra in (self._watch, self._dispatcher):
+            if extra is not None:
+                tasks.append(extra)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._cohorts.clear()
-        self._watch = None
+        self._fed.clear()
+        self._watch = self._dispatcher = None
 
     # -- starting -------------------------------------------------------------------------
     def _context(self, subscriber: Subscriber, plan: AccessPlan, session: Any) -> RequestContext:
@@ -357,30 +365,81 @@ class LiveUpdates:
     async def _run(self, cohort: Cohort) -> None:
         """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an
         evaluation mostly waits on the database) and deliver the answers in commit order."""
-        wanted = cohort.operation.field.record_types
-        prefilter = cohort.operation.field.prefilter
         pending: asyncio.Queue[asyncio.Task[Answer | None]] = asyncio.Queue(EVALUATION_WINDOW)
         deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
+
+        async def take(event: Any) -> None:
+            arrived = time.perf_counter()
+            self.timings.add_value("relay", _age_ms(event.occurred_at))
+            await pending.put(asyncio.create_task(self._answer(cohort, event, arrived)))
+
         try:
-            async for event in self.relay.events(cohort.after):
-                if event.record_type not in wanted:
-                    continue
-                if prefilter is not None and not prefilter(
-                    cohort.operation.args, event, await self._stored_row(event)
-                ):
-                    continue
-                arrived = time.perf_counter()
-                self.timings.add_value("relay", _age_ms(event.occurred_at))
-                await pending.put(asyncio.create_task(self._answer(cohort, event, arrived)))
+            after = cohort.after
+            if after is None:  # live from now: fed by the one dispatcher
+                inbox: asyncio.Queue[Any] = asyncio.Queue()
+                await self.relay.start()
+                self._fed[cohort] = inbox
+                after = self.relay.cursor
+                if self._dispatcher is None or self._dispatcher.done():
+                    self._dispatcher = asyncio.create_task(self._dispatch(), name="live-dispatch")
+                while (event := await inbox.get()) is not _LAGGED:
+                    after = max(after, event.cursor)
+                    await take(event)
+                # Fell too far behind: its own reader from the last event it took (the relay
+                # reads what it missed from the table; nothing is lost, nothing repeated).
+            async for event in self.relay.events(after):
+                if self._wanted(cohort, event, await self._stored_for(cohort, event)):
+                    await take(event)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("subscription cohort failed")
             self._end(cohort, Forbidden("the subscription ended; subscribe again"))
         finally:
+            self._fed.pop(cohort, None)
             deliverer.cancel()
             while not pending.empty():
                 pending.get_nowait().cancel()
+
+    @staticmethod
+    def _wanted(cohort: Cohort, event: Any, stored: Any) -> bool:
+        field = cohort.operation.field
+        if event.record_type not in field.record_types:
+            return False
+        return field.prefilter is None or field.prefilter(cohort.operation.args, event, stored)
+
+    async def _stored_for(self, cohort: Cohort, event: Any) -> Any:
+        field = cohort.operation.field
+        if field.prefilter is None or event.record_type not in field.record_types:
+            return None
+        return await self._stored_row(event)
+
+    async def _dispatch(self) -> None:
+        """One reader of the relay for every live cohort: each event is read (and its stored
+        row, for the prefilters) once and put in the inbox of each cohort that wants it, in
+        commit order; hundreds of cohorts no longer each take and filter every event."""
+        try:
+            async for event in self.relay.events():
+                fed = list(self._fed.items())
+                stored: Any = None
+                if any(
+                    c.operation.field.prefilter is not None
+                    and event.record_type in c.operation.field.record_types
+                    for c, _ in fed
+                ):
+                    stored = await self._stored_row(event)
+                for cohort, inbox in fed:
+                    if inbox.qsize() >= INBOX_EVENTS:  # let it read on its own
+                        self._fed.pop(cohort, None)
+                        inbox.put_nowait(_LAGGED)
+                    elif self._fed.get(cohort) is inbox and self._wanted(cohort, event, stored):
+                        inbox.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription dispatch failed")
+            for cohort in list(self._fed):
+                self._end(cohort, Forbidden("the subscription ended; subscribe again"))
 
     async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
         self.timings.add("queued", arrived)

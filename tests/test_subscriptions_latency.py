@@ -137,3 +137,45 @@ async def test_one_timer_watches_the_policy_version_for_every_connection() -> No
     await asyncio.wait_for(watch.moved_from(1), 0.1)  # already moved: at once
     await asyncio.sleep(ws.CREDENTIALS_CHECK_SECONDS * 1.5)
     assert watch.task is not None and watch.task.done()  # nobody waits: the timer stopped
+
+
+async def test_one_dispatcher_feeds_live_cohorts_and_a_lagging_one_reads_on_its_own(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "INBOX_EVENTS", 1)
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        admin = await live.app.state.auth.principal(f"Bearer {keys['prairie-admin']}")
+        gate = asyncio.Event()
+        real = updates._evaluate
+
+        async def slow(cohort: Any, event: Any) -> Any:
+            await gate.wait()  # the cohort falls behind while the writes go on
+            return await real(cohort, event)
+
+        monkeypatch.setattr(updates, "_evaluate", slow)
+        received: list[dict[str, Any] | None] = []
+        member = await updates.start(Subscriber(admin), RECORDS, None, None, received.append)
+        await asyncio.sleep(0.3)
+        assert updates._dispatcher is not None and len(updates._fed) == 1
+        written = [await _touch_record(live.api, seeded_db, f"note {n}") for n in range(8)]
+        for _ in range(100):  # its inbox overflowed: it left the dispatcher
+            if not updates._fed:
+                break
+            await asyncio.sleep(0.05)
+        assert not updates._fed
+        gate.set()
+        for _ in range(200):
+            if len(received) >= 8:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        updates.leave(member)
+        positions = [
+            body["data"]["contactRecordChanged"]["event"]["position"]
+            for body in received
+            if body is not None
+        ]
+        assert len(positions) == 8 and positions == sorted(set(positions))  # all, once, in order
+        ids = {body["data"]["contactRecordChanged"]["contactRecord"]["id"] for body in received}
+        assert ids == set(written)
