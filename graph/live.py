@@ -7,7 +7,10 @@ schema extensions), then the ``subscribe`` action for the field and the field's 
 
 Subscribers with the same access plan (home and roles: :meth:`PolicyStore.plan_key`), document,
 variables and resume position form a *cohort* (Hasura's cohorts), whatever their principal: one
-reader of the event relay and one evaluation per event, whose answer goes to every member. A
+evaluation per event, whose answer goes to every member (encoded once). One dispatcher reads
+the event relay for every live cohort and puts each event in the inboxes of the cohorts that
+want it (a cohort that falls too far behind, or resumes from a position, reads the relay on
+its own). A
 field whose answer depends on the principal itself (``followUpChanged(filter: {assignedToMe})``)
 keys its cohorts by principal too. The audit rows of an evaluation name every member's principal
 (and purpose), in one multi-row insert, before the answer leaves; a member that joined after the
