@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import sys
@@ -83,8 +84,11 @@ class Report:
     rss_after_mib: float = 0.0
     kib_per_subscriber: float = 0.0
     server_cpu_per_second: float = 0.0
+    client_cpu_per_second: float = 0.0  # this process: all sockets and the writer
     subscribe_seconds: float = 0.0
     load_average: list[float] = field(default_factory=list)
+    # the server's own breakdown per phase (graph.live.Timings): count, p50, p99 in ms
+    server_phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 async def _targets(database: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -129,13 +133,55 @@ async def _ensure_seeded(database: str) -> None:
         await db.dispose()
 
 
+async def _ensure_queues(database: str, wanted: int) -> None:
+    """At least ``wanted`` of Prairie's queues with an entry: the missing ones are copies of
+    the first such queue (its statuses and one entry), named ``bench queue <n>`` (the issue's
+    scenario spreads subscribers over 100 queues; the demo has 2)."""
+    from sqlalchemy import inspect
+
+    from sharegraph.datastore.engine import Database
+    from sharegraph.datastore.models import QueueEntry, QueueStatus, ReferralQueue
+
+    have = await _targets(database)
+    if len(have) >= wanted or not have:
+        return
+
+    def copy(row: Any, **changes: Any) -> Any:
+        model = type(row)
+        values = {a.key: getattr(row, a.key) for a in inspect(model).column_attrs}
+        values.update(changes)
+        return model(**values)
+
+    queue_id, entry_id = have[0]
+    db = Database(database)
+    try:
+        async with db.write_session() as session:
+            queue = await session.get(ReferralQueue, queue_id)
+            entry = await session.get(QueueEntry, entry_id)
+            assert queue is not None and entry is not None
+            statuses = (
+                await session.scalars(select(QueueStatus).where(QueueStatus.queue_id == queue_id))
+            ).all()
+            for n in range(len(have), wanted):
+                new_queue = uuid.uuid4()
+                session.add(copy(queue, id=new_queue, name=f"bench queue {n}"))
+                await session.flush()
+                for status in statuses:
+                    session.add(copy(status, id=uuid.uuid4(), queue_id=new_queue))
+                session.add(copy(entry, id=uuid.uuid4(), queue_id=new_queue))
+    finally:
+        await db.dispose()
+
+
 @contextlib.asynccontextmanager
-async def serving(database: str, subscribers: int) -> Any:
+async def serving(database: str, subscribers: int, timings: str | None = None) -> Any:
     port = _free_port()
     command = [
         sys.executable, "-m", "sharegraph.benchmarks.subscriptions", "serve",
         "--database", database, "--port", str(port), "--subscribers", str(subscribers),
     ]  # fmt: skip
+    if timings:
+        command += ["--timings", timings]
     child = await asyncio.create_subprocess_exec(*command)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -160,7 +206,7 @@ async def serving(database: str, subscribers: int) -> Any:
                 await child.wait()
 
 
-def _serve(database: str, port: int, subscribers: int) -> None:
+def _serve(database: str, port: int, subscribers: int, timings: str | None = None) -> None:
     import uvicorn
 
     from sharegraph.web.app import create_app
@@ -170,8 +216,12 @@ def _serve(database: str, port: int, subscribers: int) -> None:
         scheduler=False,
         subscriptions=replace(SubscriptionSettings(), max_per_principal=subscribers),
     )
+    app = create_app(settings)
+    # uvicorn raises the SIGTERM it caught again once it has shut down, to the handler that was
+    # there before: this one lets the timings below be written.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -180,9 +230,15 @@ def _serve(database: str, port: int, subscribers: int) -> None:
         ws_max_size=1024 * 1024,
         backlog=4096,
     )
+    if timings:  # where the server's delivery time went, for the report
+        live = getattr(app.state, "live", None)
+        if live is not None:
+            Path(timings).write_text(json.dumps(live.timings.summary()))
 
 
-async def run(database: str, subscribers: int, rate: float, seconds: float) -> Report:
+async def run(
+    database: str, subscribers: int, rate: float, seconds: float, queues: int = 0
+) -> Report:
     from websockets.asyncio.client import connect
 
     from sharegraph import demo
@@ -192,7 +248,8 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
     from sharegraph.datastore.outbox import record_event
 
     await _ensure_seeded(database)
-    targets = await _targets(database)
+    await _ensure_queues(database, queues)
+    targets = (await _targets(database))[: queues or None]
     keys = {
         str(p["name"]): str(p["apiKey"]) for p in demo.demo_principal_keys("sharegraph-demo-secret")
     }
@@ -211,7 +268,9 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
     per_queue: Counter[uuid.UUID] = Counter()
 
     print(f"{len(targets)} queues; starting the server", file=sys.stderr)
-    async with serving(database, subscribers) as (port, pid):
+    timings = Path("var") / f"bench-subscriptions-timings-{os.getpid()}.json"
+    timings.unlink(missing_ok=True)
+    async with serving(database, subscribers, str(timings)) as (port, pid):
         report.rss_before_mib = _rss_kib(pid) / 1024
         sockets: list[Any] = []
         started = time.perf_counter()
@@ -267,6 +326,7 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
 
         db = Database(database)
         cpu_before = _cpu_seconds(pid)
+        client_before = _cpu_seconds(os.getpid())
         expected = 0
         try:
             interval = 1.0 / rate
@@ -289,6 +349,9 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
             print(f"{report.writes} writes in {write_seconds:.1f} s; draining", file=sys.stderr)
             await asyncio.sleep(5.0)  # drain
             report.server_cpu_per_second = (_cpu_seconds(pid) - cpu_before) / (write_seconds + 5.0)
+            report.client_cpu_per_second = (_cpu_seconds(os.getpid()) - client_before) / (
+                write_seconds + 5.0
+            )
         finally:
             await db.dispose()
             for task in listeners:
@@ -299,6 +362,9 @@ async def run(database: str, subscribers: int, rate: float, seconds: float) -> R
                     asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 30
                 )
 
+    if timings.exists():
+        report.server_phases = json.loads(timings.read_text())
+        timings.unlink()
     latencies = [
         (at - committed[position]) * 1000
         for position, times in received.items()
@@ -323,14 +389,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--writes-per-second", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--queues", type=int, default=0, help="spread over this many queues (copies made)"
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--json", action="store_true", dest="as_json")
+    parser.add_argument("--timings", default=None, help=argparse.SUPPRESS)  # serve: write here
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        _serve(args.database, args.port, args.subscribers)
+        _serve(args.database, args.port, args.subscribers, args.timings)
         return
     Path("var").mkdir(exist_ok=True)
-    report = asyncio.run(run(args.database, args.subscribers, args.writes_per_second, args.seconds))
+    report = asyncio.run(
+        run(args.database, args.subscribers, args.writes_per_second, args.seconds, args.queues)
+    )
     if args.as_json:
         print(json.dumps(asdict(report)))
         return
@@ -347,8 +419,15 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"server RSS {report.rss_before_mib:.0f} -> {report.rss_after_mib:.0f} MiB "
         f"({report.kib_per_subscriber:.1f} KiB per subscriber); server CPU "
-        f"{report.server_cpu_per_second:.2f} s/s; subscribing took {report.subscribe_seconds:.1f} s"
+        f"{report.server_cpu_per_second:.2f} s/s, client CPU "
+        f"{report.client_cpu_per_second:.2f} s/s; "
+        f"subscribing took {report.subscribe_seconds:.1f} s"
     )
+    for phase, figures in report.server_phases.items():
+        print(
+            f"  server {phase}: {figures['count']:.0f} x, p50 {figures['p50_ms']:.1f} ms, "
+            f"p99 {figures['p99_ms']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -271,9 +271,14 @@ class EventRelay:
         reader = _Reader()
         self._readers.add(reader)  # before catching up: nothing falls between the two
         cursor = self.cursor if after is None else after
+        # The table is read only to catch up: at the start and after the queue overflowed. A
+        # reader merely busy while the tail moved on finds those batches in its queue (offered
+        # after it registered); reading the table then instead, every busy reader at once (a
+        # subscription cohort each), fed on itself: the reads made them later still.
+        behind = True
         try:
             while True:
-                while cursor < self.cursor:  # behind the tail: read from the table
+                while behind and cursor < self.cursor:
                     async with self.db.read_session() as session:
                         batch = await read_after(session, cursor, self.batch_size)
                     if not batch:
@@ -282,6 +287,7 @@ class EventRelay:
                         yield event
                         cursor = event.cursor
                 batch = await reader.queue.get()
+                behind = batch is _LAGGED
                 for event in batch:
                     if event.cursor > cursor:
                         yield event

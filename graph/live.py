@@ -7,7 +7,10 @@ schema extensions), then the ``subscribe`` action for the field and the field's 
 
 Subscribers with the same access plan (home and roles: :meth:`PolicyStore.plan_key`), document,
 variables and resume position form a *cohort* (Hasura's cohorts), whatever their principal: one
-reader of the event relay and one evaluation per event, whose answer goes to every member. A
+evaluation per event, whose answer goes to every member (encoded once). One dispatcher reads
+the event relay for every live cohort and puts each event in the inboxes of the cohorts that
+want it (a cohort that falls too far behind, or resumes from a position, reads the relay on
+its own). A
 field whose answer depends on the principal itself (``followUpChanged(filter: {assignedToMe})``)
 keys its cohorts by principal too. The audit rows of an evaluation name every member's principal
 (and purpose), in one multi-row insert, before the answer leaves; a member that joined after the
@@ -30,8 +33,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import statistics
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, get_operation_ast, parse
@@ -43,14 +50,15 @@ from strawberry.types.graphql import OperationType
 from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
-from sharegraph.datastore.audit import AuditCollector
+from sharegraph.datastore.audit import AuditCollector, flush
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.relay import Cursor, EventRelay, cursor_at
 from sharegraph.errors import BadUserInput, ErrorCode, Forbidden, SharegraphError
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.relay import CursorCodec
-from sharegraph.graph.responses import error_body, finished_body, format_error
+from sharegraph.graph.responses import error_body, format_error, unflushed_body
 from sharegraph.graph.schema import Schema
+from sharegraph.graph.settle import settled
 from sharegraph.graph.subscriptions import FIELDS, PREFILTER_MODELS, Field
 from sharegraph.settings import Settings
 
@@ -63,9 +71,51 @@ EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds
 # Subscribes checked at once: each holds a database session for its probe and reads, so a burst
 # of subscribes queues here instead of exhausting the pool (DATABASE_BUSY).
 STARTS_AT_ONCE = 4
+# Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
+INBOX_EVENTS = 1_000
+_LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
 Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was audited for
+
+
+class Timings:
+    """Where a delivery's time goes, per phase, in milliseconds (the last ``KEPT`` of each):
+    ``relay`` the event's age (its ``occurred_at``, the database's clock) when a cohort reads
+    it, ``queued`` from there to its evaluation starting (the cohort's window), ``select`` the
+    field's payload read (a pooled connection, the plan's RLS scope, the
+    loaders), ``execute`` the document over it, ``flush`` the audit rows made durable (after the
+    read session closed), ``evaluation`` the three together, ``fanout`` handing one answer to
+    every member. Cheap enough to keep on: two clock reads per phase."""
+
+    KEPT = 20_000
+
+    def __init__(self) -> None:
+        self.phases: dict[str, deque[float]] = {}
+
+    def add(self, phase: str, started: float) -> float:
+        now = time.perf_counter()
+        self.add_value(phase, (now - started) * 1000)
+        return now
+
+    def add_value(self, phase: str, milliseconds: float) -> None:
+        kept = self.phases.get(phase)
+        if kept is None:
+            kept = self.phases[phase] = deque(maxlen=self.KEPT)
+        kept.append(milliseconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for phase, kept in self.phases.items():
+            values = sorted(kept)
+            if not values:
+                continue
+            out[phase] = {
+                "count": len(values),
+                "p50_ms": round(statistics.median(values), 2),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
+            }
+        return out
 
 
 class Refused(Exception):
@@ -130,6 +180,10 @@ class LiveUpdates:
         # position -> the event's row as stored, read once for every cohort's prefilter
         self._stored: dict[int, asyncio.Future[Any]] = {}
         self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
+        self.timings = Timings()
+        # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
+        self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
 
     @property
     def cohorts(self) -> int:
@@ -137,15 +191,17 @@ class LiveUpdates:
 
     async def stop(self) -> None:
         tasks = [c.task for c in self._cohorts.values() if c.task is not None]
-        if self._watch is not None:
-            tasks.append(self._watch)
+        for extra in (self._watch, self._dispatcher):
+            if extra is not None:
+                tasks.append(extra)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._cohorts.clear()
-        self._watch = None
+        self._fed.clear()
+        self._watch = self._dispatcher = None
 
     # -- starting -------------------------------------------------------------------------
     def _context(self, subscriber: Subscriber, plan: AccessPlan, session: Any) -> RequestContext:
@@ -320,30 +376,84 @@ class LiveUpdates:
     async def _run(self, cohort: Cohort) -> None:
         """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an
         evaluation mostly waits on the database) and deliver the answers in commit order."""
-        wanted = cohort.operation.field.record_types
-        prefilter = cohort.operation.field.prefilter
         pending: asyncio.Queue[asyncio.Task[Answer | None]] = asyncio.Queue(EVALUATION_WINDOW)
         deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
+
+        async def take(event: Any) -> None:
+            arrived = time.perf_counter()
+            self.timings.add_value("relay", _age_ms(event.occurred_at))
+            await pending.put(asyncio.create_task(self._answer(cohort, event, arrived)))
+
         try:
-            async for event in self.relay.events(cohort.after):
-                if event.record_type not in wanted:
-                    continue
-                if prefilter is not None and not prefilter(
-                    cohort.operation.args, event, await self._stored_row(event)
-                ):
-                    continue
-                await pending.put(asyncio.create_task(self._answer(cohort, event)))
+            after = cohort.after
+            if after is None:  # live from now: fed by the one dispatcher
+                inbox: asyncio.Queue[Any] = asyncio.Queue()
+                await self.relay.start()
+                self._fed[cohort] = inbox
+                after = self.relay.cursor
+                if self._dispatcher is None or self._dispatcher.done():
+                    self._dispatcher = asyncio.create_task(self._dispatch(), name="live-dispatch")
+                while (event := await inbox.get()) is not _LAGGED:
+                    after = max(after, event.cursor)
+                    await take(event)
+                # Fell too far behind: its own reader from the last event it took (the relay
+                # reads what it missed from the table; nothing is lost, nothing repeated).
+            async for event in self.relay.events(after):
+                if self._wanted(cohort, event, await self._stored_for(cohort, event)):
+                    await take(event)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("subscription cohort failed")
             self._end(cohort, Forbidden("the subscription ended; subscribe again"))
         finally:
+            self._fed.pop(cohort, None)
             deliverer.cancel()
             while not pending.empty():
                 pending.get_nowait().cancel()
 
-    async def _answer(self, cohort: Cohort, event: Any) -> Answer | None:
+    @staticmethod
+    def _wanted(cohort: Cohort, event: Any, stored: Any) -> bool:
+        field = cohort.operation.field
+        if event.record_type not in field.record_types:
+            return False
+        return field.prefilter is None or field.prefilter(cohort.operation.args, event, stored)
+
+    async def _stored_for(self, cohort: Cohort, event: Any) -> Any:
+        field = cohort.operation.field
+        if field.prefilter is None or event.record_type not in field.record_types:
+            return None
+        return await self._stored_row(event)
+
+    async def _dispatch(self) -> None:
+        """One reader of the relay for every live cohort: each event is read (and its stored
+        row, for the prefilters) once and put in the inbox of each cohort that wants it, in
+        commit order; hundreds of cohorts no longer each take and filter every event."""
+        try:
+            async for event in self.relay.events():
+                fed = list(self._fed.items())
+                stored: Any = None
+                if any(
+                    c.operation.field.prefilter is not None
+                    and event.record_type in c.operation.field.record_types
+                    for c, _ in fed
+                ):
+                    stored = await self._stored_row(event)
+                for cohort, inbox in fed:
+                    if inbox.qsize() >= INBOX_EVENTS:  # let it read on its own
+                        self._fed.pop(cohort, None)
+                        inbox.put_nowait(_LAGGED)
+                    elif self._fed.get(cohort) is inbox and self._wanted(cohort, event, stored):
+                        inbox.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription dispatch failed")
+            for cohort in list(self._fed):
+                self._end(cohort, Forbidden("the subscription ended; subscribe again"))
+
+    async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
+        self.timings.add("queued", arrived)
         try:
             return await self._evaluate(cohort, event)
         except SharegraphError as error:  # the database out of reach, ...
@@ -371,9 +481,11 @@ class LiveUpdates:
                 if figures == cohort.last_body:
                     continue
                 cohort.last_body = figures
+            started = time.perf_counter()
             for member, (_subscriber, deliver) in list(cohort.members.items()):
                 if member in audited:
                     deliver(body)
+            self.timings.add("fanout", started)
 
     async def _stored_row(self, event: Any) -> Any:
         """The event's row as stored (no plan: for prefilters only, never delivered)."""
@@ -396,6 +508,8 @@ class LiveUpdates:
     async def _evaluate(self, cohort: Cohort, event: Any) -> Answer | None:
         plan = self.policies.plan_for(cohort.subscriber.principal)
         members = dict(cohort.members)
+        timings = self.timings
+        began = time.perf_counter()
         async with self.db.read_session(rls=plan.rls_scope()) as session:
             ctx = self._context(cohort.subscriber, plan, session)
             ctx.audit.readers = sorted(
@@ -406,6 +520,7 @@ class LiveUpdates:
             if payload is None:
                 return None
             cohort.evaluations += 1
+            selected = timings.add("select", began)
             result = await asyncio.wait_for(
                 self.schema.execute(
                     cohort.query,
@@ -417,7 +532,16 @@ class LiveUpdates:
                 ),
                 timeout=self.settings.limits.request_timeout_seconds,
             )
-            return await finished_body(ctx, result), frozenset(members)
+            await settled(ctx)  # nothing may use the session once it closes
+            body = unflushed_body(ctx, result)
+            executed = timings.add("execute", selected)
+        # The read session is closed: its connection serves other evaluations while the audit
+        # rows are written (the group commit's own connection). Durable before the answer
+        # leaves, as for a query.
+        await flush(self.db, ctx.audit)
+        timings.add("flush", executed)
+        timings.add("evaluation", began)
+        return body, frozenset(members)
 
     def _end(self, cohort: Cohort, error: SharegraphError) -> None:
         body = {"data": None, "errors": [error_body(error)]}
@@ -462,6 +586,12 @@ class LiveUpdates:
 
 def _nowhere(_answer: dict[str, Any] | None) -> None:
     """The delivery of an evaluation whose caller takes the answer itself."""
+
+
+def _age_ms(occurred_at: datetime) -> float:
+    if occurred_at.tzinfo is None:  # SQLite gives it back naive, in UTC
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - occurred_at).total_seconds() * 1000
 
 
 def _without_event(body: dict[str, Any]) -> str:

@@ -121,6 +121,16 @@ async def finished_body(context: RequestContext, result: ExecutionResult) -> dic
     shape with one ``FORBIDDEN_FIELD`` per denied coordinate, refusals in the audit trail, the
     redisclosure notice when Part 2 answers left, and the audit trail durable before it leaves."""
     await settled(context)  # nothing may still use the request's session after its answer
+    body = unflushed_body(context, result)
+    await flush(context.database, context.audit)
+    return body
+
+
+def unflushed_body(context: RequestContext, result: ExecutionResult) -> dict[str, Any]:
+    """:func:`finished_body` without the audit flush: the caller must flush ``context.audit``
+    before the body leaves (a subscription closes its read session first, so the connection
+    goes back to the pool while the audit rows are written). Await
+    :func:`~sharegraph.graph.settle.settled` first, while the session is open."""
     errors: list[GraphQLError] = list(result.errors or ())
     raise_if_unavailable(e.original_error for e in errors)
     body = result_body(result, denied=context.denied)
@@ -131,5 +141,4 @@ async def finished_body(context: RequestContext, result: ExecutionResult) -> dic
             context.audit.denied(None, str(where or refusal["message"]), "FORBIDDEN")
     if context.part2_disclosed:
         body.setdefault("extensions", {})["redisclosureNotice"] = REDISCLOSURE_NOTICE
-    await flush(context.database, context.audit)
     return body

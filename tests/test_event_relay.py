@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
@@ -165,6 +166,53 @@ async def test_a_slow_reader_falls_back_to_the_table_and_loses_nothing(
         await asyncio.sleep(0.3)
         rest = await _take(slow, 5)
         assert [e.record_id for e in rest] == written[1:]
+    finally:
+        await relay.stop()
+        await db.dispose()
+
+
+async def test_a_busy_reader_takes_what_it_missed_from_its_queue_not_from_the_table(
+    databases: DatabaseFactory, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of subscription cohorts read the relay; each one re-reading the table whenever
+    the tail moved on while it was busy made them all later (issue 13's figures)."""
+    from sharegraph.datastore import relay as relay_module
+
+    db = await databases.copy(backend, "demo")
+    relay = EventRelay(db, poll_seconds=30)
+    try:
+        tenant = await _tenant(db)
+        await relay.start()
+        readers: list[asyncio.Task[Any] | None] = []
+        real = relay_module.read_after
+
+        async def counting(session: Any, cursor: Any, size: int) -> list[CommittedEvent]:
+            readers.append(asyncio.current_task())
+            return await real(session, cursor, size)
+
+        monkeypatch.setattr(relay_module, "read_after", counting)
+        gate = asyncio.Event()
+        taken: list[CommittedEvent] = []
+
+        async def busy() -> None:
+            async for event in relay.events():
+                taken.append(event)
+                if len(taken) == 1:
+                    await gate.wait()  # busy while the tail reads the next ones
+                if len(taken) == 4:
+                    return
+
+        task = asyncio.create_task(busy())
+        await asyncio.sleep(0.05)
+        written = [await _write(db, tenant) for _ in range(4)]
+        for _ in range(100):  # the tail has read all four
+            if len(readers) >= 4 and len(taken) == 1:
+                break
+            await asyncio.sleep(0.02)
+        gate.set()
+        await asyncio.wait_for(task, 10)
+        assert [e.record_id for e in taken] == written
+        assert task not in readers  # all four came through its queue
     finally:
         await relay.stop()
         await db.dispose()

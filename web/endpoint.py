@@ -42,7 +42,7 @@ from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication, Caller
 from sharegraph.web.fairness import Fairness
 from sharegraph.web.json_depth import refuse_deep_json
-from sharegraph.web.subscriptions import Connection, SubscriptionHandler
+from sharegraph.web.subscriptions import Connection, Encoded, SubscriptionHandler
 
 CONTEXT_KEY = "graphql_context"
 
@@ -159,6 +159,8 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         return _request_data(payload)
 
     def encode_json(self, data: object) -> str:  # UTF-8 as it is, like Starlette's JSON
+        if isinstance(data, Encoded):  # a delivery, encoded once for all its subscribers
+            return str(data)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     # -- running it -------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +96,7 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection: Connection = self.context
-        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+        self.outgoing: asyncio.Queue[dict[str, Any] | Encoded] = asyncio.Queue(
             self.connection.settings.queue_size
         )
         self.closing = False
@@ -126,7 +128,8 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
     async def send_message(self, message: Any) -> None:
         self.enqueue(message)
 
-    def enqueue(self, message: dict[str, Any]) -> None:
+    def enqueue(self, message: dict[str, Any] | Encoded) -> None:
+        """A protocol message, or one already encoded as JSON text (a delivery)."""
         if self.closing:
             return
         try:
@@ -142,7 +145,8 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
         while True:
             message = await self.outgoing.get()
             try:
-                await self.websocket.send_json(message)
+                # An Encoded message goes out as it is (GraphQLEndpoint.encode_json).
+                await self.websocket.send_json(message)  # type: ignore[arg-type]
             except Exception:  # the client went away; the receive loop ends the connection
                 return
 
@@ -157,8 +161,18 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
         version = policies.snapshot.version
         loop = asyncio.get_running_loop()
         checked = loop.time()
+        watch = _watch_for(policies)
         while True:
-            await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
+            if self.connection.subscriber is None:  # not acknowledged yet: a short while
+                await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
+            elif self.connection.session is None:
+                await watch.moved_from(version)
+            else:
+                due = max(
+                    CREDENTIALS_CHECK_SECONDS, SESSION_CHECK_SECONDS - (loop.time() - checked)
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watch.moved_from(version), due)
             # A session also ends by signing out, which changes no policy: check it now and then.
             session_due = (
                 self.connection.session is not None
@@ -249,7 +263,7 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             if body is None:
                 ended.set()
             elif not operation.completed:
-                self.enqueue({"id": operation.id, "type": "next", "payload": body})
+                self.enqueue(_next_message(operation.id, body))
 
         try:
             member = await connection.live.start(
@@ -281,3 +295,69 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             if connection.members.pop(operation.id, None) is not None:
                 connection.live.leave(member)
                 self._count(-1)
+
+
+class _VersionWatch:
+    """One timer per process that notices the policy version move, for every connection's
+    credentials check (a timer each woke 10,000 connections 20,000 times a second to find,
+    nearly always, that nothing had changed)."""
+
+    def __init__(self, policies: PolicyStore) -> None:
+        self.policies = policies
+        self.loop = asyncio.get_running_loop()
+        self.moved = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.waiting = 0
+
+    async def moved_from(self, version: Any) -> None:
+        """Return once the policy version is no longer ``version`` (checked every
+        ``CREDENTIALS_CHECK_SECONDS``, as each connection did)."""
+        while self.policies.snapshot.version == version:
+            if self.task is None or self.task.done():
+                self.task = self.loop.create_task(self._poll(), name="ws-policy-watch")
+            self.waiting += 1
+            try:
+                await self.moved.wait()
+            finally:
+                self.waiting -= 1
+
+    async def _poll(self) -> None:
+        version = self.policies.snapshot.version
+        while self.waiting:  # ends with the last connection; the next wait starts it again
+            await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
+            if self.policies.snapshot.version != version:
+                version = self.policies.snapshot.version
+                moved, self.moved = self.moved, asyncio.Event()
+                moved.set()  # wakes every waiter; a new wait uses the new event
+
+
+_WATCHES: weakref.WeakKeyDictionary[PolicyStore, _VersionWatch] = weakref.WeakKeyDictionary()
+
+
+def _watch_for(policies: PolicyStore) -> _VersionWatch:
+    watch = _WATCHES.get(policies)
+    if watch is None or watch.loop is not asyncio.get_running_loop():
+        watch = _WATCHES[policies] = _VersionWatch(policies)
+    return watch
+
+
+class Encoded(str):
+    """A protocol message already encoded as JSON text: sent as it is."""
+
+    __slots__ = ()
+
+
+# The last answer encoded: one cohort's answer goes to all its members one after the other, so
+# it is encoded once, not once per member (the same object: held here, its identity is safe).
+_last_encoded: tuple[Any, str] = (None, "")
+
+
+def _next_message(operation_id: str, body: dict[str, Any]) -> Encoded:
+    """The protocol's ``next`` message for ``body``, as JSON text (what ``send_json`` sends)."""
+    global _last_encoded
+    last, payload = _last_encoded
+    if last is not body:
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        _last_encoded = (body, payload)
+    identifier = json.dumps(operation_id, ensure_ascii=False)
+    return Encoded(f'{{"id":{identifier},"type":"next","payload":{payload}}}')
