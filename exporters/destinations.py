@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncssh
 
+from sharegraph.addresses import is_public
 from sharegraph.errors import BadUserInput, quote
 from sharegraph.settings import ExchangeSettings
 
@@ -156,10 +157,6 @@ class SftpTarget:
         }
 
 
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return address.is_global and not address.is_multicast
-
-
 def sftp_target(
     settings: ExchangeSettings,
     *,
@@ -176,7 +173,7 @@ def sftp_target(
         literal = ipaddress.ip_address(host.strip("[]"))
     if literal is None and not _HOSTNAME.match(host):
         raise _bad(f"{quote(host)} is not a host name or IP address")
-    if literal is not None and not settings.allow_private_hosts and not _public(literal):
+    if literal is not None and not settings.allow_private_hosts and not is_public(literal):
         raise _bad(f"{host} is not a public address", reason="PRIVATE_HOST")
     if not 1 <= port <= 65535:
         raise _bad("port must be between 1 and 65535")
@@ -238,7 +235,7 @@ async def _address(target: SftpTarget, settings: ExchangeSettings) -> str:
     )
     for _family, _type, _proto, _name, sockaddr in found:
         address = ipaddress.ip_address(sockaddr[0])
-        if settings.allow_private_hosts or _public(address):
+        if settings.allow_private_hosts or is_public(address):
             return str(address)
     raise _bad(f"{target.host} does not resolve to a public address", reason="PRIVATE_HOST")
 

@@ -306,7 +306,8 @@ async def test_sftp_to_private_addresses_is_refused_unless_allowed(world: World)
     from sharegraph.exporters.destinations import SftpAuth, sftp_target
 
     strict = replace(world.settings, allow_private_hosts=False)
-    for host in ("127.0.0.1", "10.1.2.3", "192.168.0.9", "169.254.169.254", "::1"):
+    hosts = ("127.0.0.1", "10.1.2.3", "192.168.0.9", "169.254.169.254", "::1")
+    for host in (*hosts, "::ffff:127.0.0.1", "::ffff:169.254.169.254", "fe80::1", "0.0.0.0"):
         with pytest.raises(BadUserInput) as refused:
             sftp_target(
                 strict, host=host, port=22, username="u", remote_dir=".",

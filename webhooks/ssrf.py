@@ -13,7 +13,6 @@ check off: for tests against loopback receivers and for closed networks.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 
+from sharegraph.addresses import is_public
 from sharegraph.errors import BadUserInput, quote
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
@@ -31,18 +31,7 @@ class BlockedAddress(Exception):
 
 
 def forbidden(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
+    return not is_public(address)
 
 
 async def resolve(host: str, port: int) -> list[str]:
