@@ -150,6 +150,27 @@ def _host(url: str) -> bytes:
     return urlsplit(url).netloc.rpartition("@")[2].encode("idna")
 
 
+async def _body(response: httpcore.Response, deadline: float) -> bytes:
+    """The first :data:`BODY_KEPT` bytes of a response's body, read until ``deadline`` at the
+    latest: the answer (its status) has arrived, so a body that is slow, endless or broken
+    only shortens what is kept. The rest is never read (closing the response closes the
+    connection), so a receiver streaming gigabytes costs one read's buffer."""
+    loop = asyncio.get_running_loop()
+    chunks = response.aiter_stream().__aiter__()
+    kept = b""
+    while len(kept) < BODY_KEPT:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        try:
+            kept += await asyncio.wait_for(chunks.__anext__(), remaining)
+        except StopAsyncIteration:
+            break
+        except Exception:  # a timeout or a broken body: keep what arrived
+            break
+    return kept[:BODY_KEPT]
+
+
 class Sender:
     """Sends for one process: one keep-alive connection pool per endpoint, each connection
     checked when it is opened (``ssrf``). Safe for passes running at once (two schedulers)."""
@@ -216,30 +237,35 @@ class Sender:
             "write": read,
             "pool": read,
         }
+        # One deadline for the whole request (connect, send, status and headers, the body kept):
+        # httpcore's timeouts are per read, so a receiver trickling a byte at a time would
+        # otherwise hold a lane, and outlive the lease, for as long as it likes.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._round()
+        request = httpcore.Request(
+            "POST", message.url, headers=wire, content=body, extensions={"timeout": timeouts}
+        )
         started = time.perf_counter()
         try:
-            async with self.client(message.endpoint_id).stream(
-                "POST", message.url, headers=wire, content=body, extensions={"timeout": timeouts}
-            ) as response:
-                kept = b""
-                async for chunk in response.aiter_stream():
-                    kept += chunk
-                    if len(kept) >= BODY_KEPT:
-                        break
-                latency = int((time.perf_counter() - started) * 1000)
-                wait = None
-                if response.status in (429, 503):
-                    wait = retry_after(_header(response.headers, b"retry-after"), utcnow())
-                return Outcome(
-                    response.status,
-                    None,
-                    latency,
-                    kept[:BODY_KEPT].decode("utf-8", "replace"),
-                    wait,
-                )
+            async with asyncio.timeout_at(deadline):
+                response = await self.client(message.endpoint_id).handle_async_request(request)
         except Exception as error:  # connection refused, timeout, blocked address, ...
             latency = int((time.perf_counter() - started) * 1000)
+            if isinstance(error, TimeoutError):
+                error = TimeoutError(f"no answer within {self._round():g} s")
             return Outcome(None, f"{type(error).__name__}: {error}"[:BODY_KEPT], latency, None)
+        try:
+            kept = await _body(response, deadline)
+        finally:
+            with contextlib.suppress(Exception):  # an unread body: the connection is closed
+                await response.aclose()
+        latency = int((time.perf_counter() - started) * 1000)
+        wait = None
+        if response.status in (429, 503):
+            wait = retry_after(_header(response.headers, b"retry-after"), utcnow())
+        return Outcome(
+            response.status, None, latency, kept[:BODY_KEPT].decode("utf-8", "replace"), wait
+        )
 
     # -- one pass -----------------------------------------------------------------------------
     async def run(self, job: Job) -> None:
