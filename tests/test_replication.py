@@ -294,6 +294,32 @@ async def test_another_principal_may_not_reuse_a_target(
     assert refused.value.reason == "TARGET_OF_ANOTHER_PRINCIPAL"
 
 
+async def test_another_principal_may_not_join_a_first_copy_under_way(
+    seeded_db: Database, databases: DatabaseFactory, backend: str, tmp_path: Path
+) -> None:
+    """A first copy that stopped mid-way has rows and progress but no checkpoint yet: another
+    principal's pass into the same target would mix its rows with the first's (and sweep
+    them), so it is refused like a target with another principal's checkpoint."""
+    from sharegraph.errors import BadUserInput
+
+    url = await _target_url(databases, backend, tmp_path)
+
+    def crash(pages: int) -> None:
+        if pages == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await _replicate(seeded_db, url, ADMIN, page_size=20, after_page=crash)
+    before = await _target_rows(url)
+    assert len(before) == 20
+    with pytest.raises(BadUserInput) as refused:
+        await _replicate(seeded_db, url, PANTRY, page_size=20)
+    assert refused.value.reason == "TARGET_OF_ANOTHER_PRINCIPAL"
+    assert await _target_rows(url) == before
+    resumed = await _replicate(seeded_db, url, ADMIN, page_size=20)
+    assert resumed.complete and resumed.resumed_rows == 20
+
+
 @pytest.mark.sqlite_only
 def test_cli_one_pass_with_json_and_a_clear_error_for_a_bad_target(
     seeded_db: Database, tmp_path: Path, backend: str
