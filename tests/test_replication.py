@@ -632,3 +632,23 @@ async def test_a_deleted_directory_record_leaves_the_target(
         assert set(await _target_table(url, "phone")) == set(phones) - {str(phone.id)}
     finally:
         await target.dispose()
+
+
+async def test_an_error_of_the_target_never_carries_the_rows_it_was_writing(
+    seeded_db: Database, databases: DatabaseFactory, backend: str, tmp_path: Path
+) -> None:
+    """A target whose table has another shape: the error (logged, reported by the scheduler,
+    printed by ``sharegraph replicate``) names the statement, never the rows' values."""
+    url = await _target_url(databases, backend, tmp_path)
+    target = Target(url)
+    try:
+        await target.run(
+            lambda c: c.execute(text("CREATE TABLE contact_record (id VARCHAR(36) PRIMARY KEY)"))
+        )
+    finally:
+        await target.dispose()
+    with pytest.raises(Exception) as failed:  # whichever the driver raises
+        await _replicate(seeded_db, url, ADMIN, page_size=20)
+    shown = str(failed.value)
+    assert "contact_record" in shown and "Prairie 211" not in shown
+    assert "parameters hidden" in shown or "[parameters" not in shown

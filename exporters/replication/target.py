@@ -225,10 +225,13 @@ class Target:
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         try:
+            # hide_parameters: an error of the target (a table of another shape, a full disk)
+            # would otherwise carry the page's rows, narratives included, into the logs, the
+            # scheduler's report and the command's output.
             if dialect.is_async:
-                self._async = create_async_engine(parsed)
+                self._async = create_async_engine(parsed, hide_parameters=True)
             else:
-                self._sync = create_engine(parsed)
+                self._sync = create_engine(parsed, hide_parameters=True)
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="replication-target")
         except (ArgumentError, ImportError, TypeError) as error:
             raise BadUserInput(
