@@ -211,6 +211,31 @@ def test_replicate_refuses_a_target_another_process_is_running(
     assert "another process is replicating" in refused.output
 
 
+@pytest.mark.sqlite_only
+def test_replicate_reports_a_target_that_refuses_writes_in_one_line(
+    seeded_db: Database, tmp_path: Path, backend: str
+) -> None:
+    """No traceback (hundreds of lines, the failing statement with it): one line, exit 1."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from sharegraph.cli.main import app
+
+    if backend != "sqlite":
+        pytest.skip("the CLI is the same on both backends")
+    path = tmp_path / "other-shape.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE contact_record (id VARCHAR(36) PRIMARY KEY)")
+    args = ["replicate", "--database", seeded_db.url, "--to", f"sqlite:///{path}"]
+    failed = CliRunner().invoke(app, [*args, "--as", "prairie-admin"])
+    assert failed.exit_code == 1, failed.output
+    assert failed.output.strip().splitlines() == [
+        "error: the database refused the replication: "
+        "table contact_record has no column named tenant"
+    ]
+
+
 async def test_a_failing_target_is_reported_without_its_password_and_others_still_run(
     seeded_db: Database,
     databases: DatabaseFactory,
