@@ -658,6 +658,11 @@ async def test_a_receiver_trickling_its_answer_is_cut_off_at_one_round() -> None
     assert took < 3 and outcome.status_code == 200 and outcome.body.startswith("xx")
 
 
+def test_a_claimed_message_never_shows_its_signing_secret() -> None:
+    claimed = _claimed("https://hooks.partner.example/hook")
+    assert claimed.secrets[0] not in repr(claimed) and claimed.secrets[0] not in str(claimed)
+
+
 async def test_a_receiver_streaming_without_end_costs_one_read() -> None:
     import asyncio
 

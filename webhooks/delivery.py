@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -86,7 +86,7 @@ class Claimed:
     url: str
     payload: str
     attempts: int
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)  # signing secrets: never in a log or a report
 
 
 @dataclass(frozen=True)
