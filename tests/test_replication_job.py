@@ -328,6 +328,10 @@ async def test_the_runner_lock_is_the_target_database_not_its_url(
     (here: two files in one folder) never wait for each other."""
     from sharegraph.exporters.replication.job import one_runner
 
+    assert identity("postgresql+asyncpg://u:x@DB.example:5432/a?ssl=require") == identity(
+        "postgresql://v@db.example/a"
+    )
+    assert identity("postgresql://db.example/a") != identity("postgresql://db.example/b")
     one = Target(f"sqlite:///{tmp_path / 'one.db'}")
     same = Target(f"sqlite+pysqlite:///{tmp_path / 'one.db'}")
     other = Target(f"sqlite:///{tmp_path / 'other.db'}")

@@ -200,8 +200,13 @@ def identity(url: str) -> str:
         parsed = _parsed(url)
     except (ArgumentError, ValueError):
         return "<unparseable URL>"
+    backend = parsed.get_backend_name()
     host = (parsed.host or "").lower()
-    return f"{parsed.get_backend_name()}://{host}:{parsed.port or ''}/{parsed.database or ''}"
+    port = parsed.port or _DEFAULT_PORTS.get(backend) or ""
+    return f"{backend}://{host}:{port}/{parsed.database or ''}"
+
+
+_DEFAULT_PORTS: dict[str, int] = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
 
 
 class Target:
