@@ -699,3 +699,36 @@ async def test_a_name_rebound_to_a_private_address_is_refused_at_delivery(
     answers["at"] = ["93.184.216.34", later]  # one bad answer among good ones is enough
     outcome, _ = await _send(url, allow_private_addresses=False)
     assert outcome.status_code is None and outcome.error.startswith("BlockedAddress")
+
+
+async def test_a_receiver_answering_in_binary_does_not_stop_its_batch_being_recorded(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """A NUL in the answer's body (PostgreSQL text cannot hold one) failed the transaction that
+    records the whole batch: every endpoint's messages stayed leased and went again."""
+    import asyncio
+
+    async def binary(writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nok\x00\x01\xff!"
+        )
+        await writer.drain()
+
+    async with (
+        _hostile(binary) as url,
+        receiver() as hook,
+        harness(seeded_db, keys) as h,
+    ):
+        odd, _ = await h.endpoint("prairie-admin", url, ["contact_record.*"])
+        fine, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "binary answers")
+        await h.run()
+        assert [m.status for m in await h.messages(odd)] == ["delivered"]
+        assert [m.status for m in await h.messages(fine)] == ["delivered"]
+        async with seeded_db.read_session() as session:
+            body = await session.scalar(
+                select(WebhookAttempt.response_body).where(WebhookAttempt.endpoint_id == odd)
+            )
+        assert body is not None and body.startswith("ok") and "\x00" not in body
+        await h.run(timedelta(minutes=5))
+        assert len(hook.received) == 1

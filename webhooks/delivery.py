@@ -263,9 +263,10 @@ class Sender:
         wait = None
         if response.status in (429, 503):
             wait = retry_after(_header(response.headers, b"retry-after"), utcnow())
-        return Outcome(
-            response.status, None, latency, kept[:BODY_KEPT].decode("utf-8", "replace"), wait
-        )
+        # NUL cannot be stored in PostgreSQL text: one receiver answering in binary would fail
+        # the transaction recording its whole batch, every endpoint's, and have it sent again.
+        shown = kept[:BODY_KEPT].decode("utf-8", "replace").replace("\x00", "\ufffd")
+        return Outcome(response.status, None, latency, shown, wait)
 
     # -- one pass -----------------------------------------------------------------------------
     async def run(self, job: Job) -> None:
