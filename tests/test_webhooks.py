@@ -732,3 +732,46 @@ async def test_a_receiver_answering_in_binary_does_not_stop_its_batch_being_reco
         assert body is not None and body.startswith("ok") and "\x00" not in body
         await h.run(timedelta(minutes=5))
         assert len(hook.received) == 1
+
+
+async def test_an_endpoint_whose_secret_cannot_be_opened_does_not_starve_the_others(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Its due messages come first and fill a whole claim (256): it backs off and the claim
+    goes on without it, so the other endpoints are still served."""
+    from sqlalchemy import insert, update
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        broken, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        fine, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == broken)
+                .values(secret_encrypted="not-a-fernet-token")
+            )
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": "{}",
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now - timedelta(seconds=1 if endpoint == fine else 60),
+                        "created_at": now,
+                    }
+                    for endpoint in [broken] * 300 + [fine]
+                ],
+            )
+        report = await h.scheduler.run_once(utcnow())
+        failures = report.kind("webhook-delivery").failures
+        assert [f.item for f in failures] == [f"endpoint:{broken}"]
+        assert [m.status for m in await h.messages(fine)] == ["delivered"]
+        assert len(hook.received) == 1
+        assert {m.status for m in await h.messages(broken)} == {"pending"}

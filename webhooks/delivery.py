@@ -424,10 +424,18 @@ class Sender:
         the payloads of the messages kept."""
         claimed_at = time.monotonic()
         table: Any = WebhookMessage.__table__
+        # Endpoints whose secrets could not be opened back off (Job.failed): left out, or their
+        # due messages, first in order, would fill every claim and starve every other endpoint.
+        backing_off = [
+            uuid.UUID(item.removeprefix("endpoint:"))
+            for item in job.waiting()
+            if item.startswith("endpoint:")
+        ]
         statement = claim(
             select(table.c.id, table.c.endpoint_id)
             .join(WebhookEndpoint, WebhookEndpoint.id == table.c.endpoint_id)
             .where(
+                table.c.endpoint_id.not_in(backing_off),
                 table.c.status == PENDING,
                 table.c.next_attempt_at <= now,
                 or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
@@ -483,6 +491,8 @@ class Sender:
                 job.failed(f"endpoint:{endpoint_id}", error)
                 del kept[endpoint_id]
         if not kept:
+            if len(secrets) < len(endpoints):  # some just began backing off: claim without them
+                return await self._claim_in(session, job, now, sending)
             return Batch([], {}, {})
         ids = [message_id for mine in kept.values() for message_id in mine]
         await session.execute(
