@@ -679,7 +679,17 @@ async def test_a_receiver_streaming_without_end_costs_one_read() -> None:
 
 
 @pytest.mark.parametrize(
-    "later", ["127.0.0.1", "169.254.169.254", "::ffff:127.0.0.1", "10.0.0.7", "fd00::1", "::1"]
+    "later",
+    [
+        "127.0.0.1",
+        "169.254.169.254",
+        "::ffff:127.0.0.1",
+        "10.0.0.7",
+        "fd00::1",
+        "::1",
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    ],
 )
 async def test_a_name_rebound_to_a_private_address_is_refused_at_delivery(
     monkeypatch: pytest.MonkeyPatch, later: str

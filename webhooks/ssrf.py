@@ -34,6 +34,9 @@ def forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    sixtofour = ip.sixtofour if isinstance(ip, ipaddress.IPv6Address) else None
+    if sixtofour is not None and forbidden(str(sixtofour)):
+        return True  # 6to4 (2002::/16) carries an IPv4 address a 6to4 route delivers to
     return (
         ip.is_loopback
         or ip.is_private
