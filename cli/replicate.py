@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from sharegraph.cli.export import _principal, _UsageError
 from sharegraph.errors import SharegraphError
@@ -139,4 +140,9 @@ def replicate_command(
         raise typer.Exit(EXIT_FAILED) from None
     except OSError as error:
         typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except SQLAlchemyError as error:  # a write the target refused: one line, no traceback
+        text = str(getattr(error, "orig", None) or error).strip()
+        first = text.splitlines()[0] if text else type(error).__name__
+        typer.echo(f"error: the database refused the replication: {first}", err=True)
         raise typer.Exit(EXIT_FAILED) from None

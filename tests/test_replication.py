@@ -294,6 +294,32 @@ async def test_another_principal_may_not_reuse_a_target(
     assert refused.value.reason == "TARGET_OF_ANOTHER_PRINCIPAL"
 
 
+async def test_another_principal_may_not_join_a_first_copy_under_way(
+    seeded_db: Database, databases: DatabaseFactory, backend: str, tmp_path: Path
+) -> None:
+    """A first copy that stopped mid-way has rows and progress but no checkpoint yet: another
+    principal's pass into the same target would mix its rows with the first's (and sweep
+    them), so it is refused like a target with another principal's checkpoint."""
+    from sharegraph.errors import BadUserInput
+
+    url = await _target_url(databases, backend, tmp_path)
+
+    def crash(pages: int) -> None:
+        if pages == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await _replicate(seeded_db, url, ADMIN, page_size=20, after_page=crash)
+    before = await _target_rows(url)
+    assert len(before) == 20
+    with pytest.raises(BadUserInput) as refused:
+        await _replicate(seeded_db, url, PANTRY, page_size=20)
+    assert refused.value.reason == "TARGET_OF_ANOTHER_PRINCIPAL"
+    assert await _target_rows(url) == before
+    resumed = await _replicate(seeded_db, url, ADMIN, page_size=20)
+    assert resumed.complete and resumed.resumed_rows == 20
+
+
 @pytest.mark.sqlite_only
 def test_cli_one_pass_with_json_and_a_clear_error_for_a_bad_target(
     seeded_db: Database, tmp_path: Path, backend: str
@@ -606,3 +632,23 @@ async def test_a_deleted_directory_record_leaves_the_target(
         assert set(await _target_table(url, "phone")) == set(phones) - {str(phone.id)}
     finally:
         await target.dispose()
+
+
+async def test_an_error_of_the_target_never_carries_the_rows_it_was_writing(
+    seeded_db: Database, databases: DatabaseFactory, backend: str, tmp_path: Path
+) -> None:
+    """A target whose table has another shape: the error (logged, reported by the scheduler,
+    printed by ``sharegraph replicate``) names the statement, never the rows' values."""
+    url = await _target_url(databases, backend, tmp_path)
+    target = Target(url)
+    try:
+        await target.run(
+            lambda c: c.execute(text("CREATE TABLE contact_record (id VARCHAR(36) PRIMARY KEY)"))
+        )
+    finally:
+        await target.dispose()
+    with pytest.raises(Exception) as failed:  # whichever the driver raises
+        await _replicate(seeded_db, url, ADMIN, page_size=20)
+    shown = str(failed.value)
+    assert "contact_record" in shown and "Prairie 211" not in shown
+    assert "parameters hidden" in shown or "[parameters" not in shown

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.work import _lock_key
 from sharegraph.exporters.replication.run import Replicator
-from sharegraph.exporters.replication.target import Target, redacted
+from sharegraph.exporters.replication.target import Target, identity, redacted
 from sharegraph.settings import (
     ReplicationSettings,
     ReplicationTarget,
@@ -129,7 +129,7 @@ async def test_a_long_first_copy_is_spread_over_passes_and_resumed_each_time(
 
 def _hold_elsewhere_sqlite(db: Database, url: str) -> int:
     """Hold the target's lock as another process would: flock on the file beside the database."""
-    name = f"replication:{redacted(url)}"
+    name = f"replication:{identity(url)}"
     path = f"{make_url(db.url).database}.lock-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -142,7 +142,7 @@ def _hold_elsewhere_sqlite(db: Database, url: str) -> int:
 
 async def _free_elsewhere(db: Database, url: str) -> bool:
     """Whether another process could take the target's lock now (taken and let go at once)."""
-    name = f"replication:{redacted(url)}"
+    name = f"replication:{identity(url)}"
     if db.dialect == "postgresql":
         import asyncpg  # type: ignore[import-untyped]
 
@@ -167,7 +167,7 @@ async def test_one_runner_per_target_across_processes(
     url = await _target_url(databases, backend, tmp_path)
     settings = _settings(seeded_db, ReplicationTarget(url, "prairie-admin"))
     scheduler = scheduler_for(seeded_db, settings)
-    name = f"replication:{redacted(url)}"
+    name = f"replication:{identity(url)}"
     other = None
     descriptor = None
     if backend == "postgresql":  # another process's session holds the advisory lock
@@ -209,6 +209,31 @@ def test_replicate_refuses_a_target_another_process_is_running(
         os.close(descriptor)
     assert refused.exit_code == 1, refused.output
     assert "another process is replicating" in refused.output
+
+
+@pytest.mark.sqlite_only
+def test_replicate_reports_a_target_that_refuses_writes_in_one_line(
+    seeded_db: Database, tmp_path: Path, backend: str
+) -> None:
+    """No traceback (hundreds of lines, the failing statement with it): one line, exit 1."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from sharegraph.cli.main import app
+
+    if backend != "sqlite":
+        pytest.skip("the CLI is the same on both backends")
+    path = tmp_path / "other-shape.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE contact_record (id VARCHAR(36) PRIMARY KEY)")
+    args = ["replicate", "--database", seeded_db.url, "--to", f"sqlite:///{path}"]
+    failed = CliRunner().invoke(app, [*args, "--as", "prairie-admin"])
+    assert failed.exit_code == 1, failed.output
+    assert failed.output.strip().splitlines() == [
+        "error: the database refused the replication: "
+        "table contact_record has no column named tenant"
+    ]
 
 
 async def test_a_failing_target_is_reported_without_its_password_and_others_still_run(
@@ -272,6 +297,56 @@ def test_target_urls_are_shown_with_every_secret_hidden() -> None:
     shown = redacted(f"postgresql+psycopg://u:{SECRET}@h:5432/d?sslpassword={SECRET}&sslmode=x")
     assert SECRET not in shown and "u:***@h:5432/d" in shown and "sslmode=x" in shown
     assert redacted("not a url") == "<unparseable URL>"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+asyncpg://u:pw@{SECRET}@h:5432/d",  # an unencoded @: the rest looks like a host
+        f"postgresql+asyncpg://u:pw%40{SECRET}%2F%3A@h:5432/d",
+        f"postgresql+asyncpg://h/d?user=u&password={SECRET}",
+        f"mssql+pyodbc:///?odbc_connect=DRIVER%3Dx%3BSERVER%3Dh%3BUID%3Du%3BPWD%3D{SECRET}",
+        f"postgresql+asyncpg://u:{SECRET}@h:notaport/d",
+    ],
+)
+def test_no_part_of_a_password_is_shown_however_the_url_is_written(url: str) -> None:
+    from sharegraph.errors import BadUserInput
+
+    assert SECRET not in redacted(url) and SECRET not in identity(url)
+    try:
+        target = Target(url)
+    except BadUserInput as refused:
+        assert SECRET not in str(refused)
+    else:
+        assert SECRET not in target.display and SECRET not in repr(target.__dict__)
+
+
+async def test_the_runner_lock_is_the_target_database_not_its_url(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    """Two URLs for one database (another driver) take turns; two databases on one server
+    (here: two files in one folder) never wait for each other."""
+    from sharegraph.exporters.replication.job import one_runner
+
+    assert identity("postgresql+asyncpg://u:x@DB.example:5432/a?ssl=require") == identity(
+        "postgresql://v@db.example/a"
+    )
+    assert identity("postgresql://db.example/a") != identity("postgresql://db.example/b")
+    one = Target(f"sqlite:///{tmp_path / 'one.db'}")
+    same = Target(f"sqlite+pysqlite:///{tmp_path / 'one.db'}")
+    other = Target(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        async with one_runner(seeded_db, one) as held:
+            assert held
+            async with one_runner(seeded_db, same) as again:
+                assert not again
+            async with one_runner(seeded_db, other) as beside:
+                assert beside
+        async with one_runner(seeded_db, same) as freed:
+            assert freed
+    finally:
+        for target in (one, same, other):
+            await target.dispose()
 
 
 async def test_the_target_schema_moves_from_version_1(tmp_path: Path) -> None:

@@ -454,3 +454,26 @@ async def test_kinds_that_follow_events_run_alone_on_a_commit_and_full_passes_st
     finally:
         await scheduler.stop()
     assert closed == ["follows"]
+
+
+async def test_a_kind_after_a_slow_one_gets_a_clock_that_is_not_stale(seeded_db: Database) -> None:
+    """A pass runs its kinds one after another: a kind that leases rows from its clock
+    (webhook delivery, after replication and exports) must not stamp leases from a clock the
+    slow kinds before it left behind, or they expire at once and another process claims and
+    sends the same messages again."""
+    from sharegraph.datastore.work import DueWork, Job
+
+    seen: list[datetime] = []
+
+    async def slow(_job: Job) -> None:
+        await asyncio.sleep(0.6)
+
+    async def leases(job: Job) -> None:
+        seen.append(job.now)
+
+    scheduler = Scheduler(seeded_db, [DueWork("slow", slow), DueWork("leases", leases)])
+    now = datetime(2027, 3, 15, 13, 0, tzinfo=UTC)
+    report = await scheduler.run_once(now)
+    assert report.now == now
+    (later,) = seen
+    assert timedelta(seconds=0.6) <= later - now < timedelta(seconds=5)

@@ -573,3 +573,215 @@ async def test_a_slow_receiver_never_outlives_the_lease_of_its_batch(
         assert all(m.attempts == 0 and m.lease_until is None for m in back)
         assert len(hook.received) == len(delivered)
         assert job.again  # the pass ran out of time with work left: the scheduler comes back
+
+
+# -- the sender against hostile receivers (no database) ------------------------------------------
+
+
+def _claimed(url: str) -> Any:
+    from sharegraph.webhooks.delivery import Claimed
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    return Claimed(uuid.uuid4(), PRIVATE_TENANT, uuid.uuid4(), url, "{}", 0, [secret])
+
+
+PRIVATE_TENANT = uuid.uuid4()
+
+
+@asynccontextmanager
+async def _hostile(answer: Any) -> AsyncIterator[str]:
+    import asyncio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await answer(writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    finally:
+        server.close()
+
+
+async def _send(url: str, **settings: Any) -> tuple[Any, float]:
+    import time
+
+    from sharegraph.webhooks.delivery import Sender
+
+    sender = Sender(
+        WebhookSettings(
+            allow_private_addresses=settings.pop("allow_private_addresses", True),
+            connect_timeout_seconds=0.5,
+            read_timeout_seconds=1,
+        ),
+        SecretBox(KEY),
+    )
+    started = time.monotonic()
+    try:
+        outcome = await sender.send(_claimed(url))
+    finally:
+        await sender.close()
+    return outcome, time.monotonic() - started
+
+
+async def test_a_receiver_trickling_its_answer_is_cut_off_at_one_round() -> None:
+    """httpcore's timeouts are per read: a byte every 0.4 s never trips the 1 s read timeout.
+    The whole request has one deadline (connect + read timeout), so the lane is freed and the
+    lease is never outlived; a status already received stands, with the body kept so far."""
+    import asyncio
+
+    async def trickle_headers(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(40):
+            writer.write(b"x-slow: y\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.4)
+
+    async def trickle_body(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(40):
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.4)
+
+    async with _hostile(trickle_headers) as url:
+        outcome, took = await _send(url)
+    assert took < 3 and outcome.status_code is None
+    assert outcome.error.startswith("TimeoutError: no answer within 1.5 s")
+    async with _hostile(trickle_body) as url:
+        outcome, took = await _send(url)
+    assert took < 3 and outcome.status_code == 200 and outcome.body.startswith("xx")
+
+
+def test_a_claimed_message_never_shows_its_signing_secret() -> None:
+    claimed = _claimed("https://hooks.partner.example/hook")
+    assert claimed.secrets[0] not in repr(claimed) and claimed.secrets[0] not in str(claimed)
+
+
+async def test_a_receiver_streaming_without_end_costs_one_read() -> None:
+    import asyncio
+
+    async def flood(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 500 Oops\r\ntransfer-encoding: chunked\r\n\r\n")
+        chunk = b"z" * 65536
+        while True:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+
+    async with _hostile(flood) as url:
+        outcome, took = await _send(url)
+    assert took < 2 and outcome.status_code == 500 and outcome.body == "z" * 1000
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        "127.0.0.1",
+        "169.254.169.254",
+        "::ffff:127.0.0.1",
+        "10.0.0.7",
+        "fd00::1",
+        "::1",
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    ],
+)
+async def test_a_name_rebound_to_a_private_address_is_refused_at_delivery(
+    monkeypatch: pytest.MonkeyPatch, later: str
+) -> None:
+    """Public when registered, private when sent: every connection resolves and checks again,
+    and connects to the address it checked."""
+    from sharegraph.webhooks import ssrf
+
+    answers = {"at": ["93.184.216.34"]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return answers["at"]
+
+    monkeypatch.setattr(ssrf, "resolve", resolve)
+    url = "http://hooks.partner.example/hook"
+    assert await check_url(url, allow_private=False) == url
+    answers["at"] = ["93.184.216.34", later]  # one bad answer among good ones is enough
+    outcome, _ = await _send(url, allow_private_addresses=False)
+    assert outcome.status_code is None and outcome.error.startswith("BlockedAddress")
+
+
+async def test_a_receiver_answering_in_binary_does_not_stop_its_batch_being_recorded(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """A NUL in the answer's body (PostgreSQL text cannot hold one) failed the transaction that
+    records the whole batch: every endpoint's messages stayed leased and went again."""
+    import asyncio
+
+    async def binary(writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nok\x00\x01\xff!"
+        )
+        await writer.drain()
+
+    async with (
+        _hostile(binary) as url,
+        receiver() as hook,
+        harness(seeded_db, keys) as h,
+    ):
+        odd, _ = await h.endpoint("prairie-admin", url, ["contact_record.*"])
+        fine, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        await _touch_record(h.api, seeded_db, "binary answers")
+        await h.run()
+        assert [m.status for m in await h.messages(odd)] == ["delivered"]
+        assert [m.status for m in await h.messages(fine)] == ["delivered"]
+        async with seeded_db.read_session() as session:
+            body = await session.scalar(
+                select(WebhookAttempt.response_body).where(WebhookAttempt.endpoint_id == odd)
+            )
+        assert body is not None and body.startswith("ok") and "\x00" not in body
+        await h.run(timedelta(minutes=5))
+        assert len(hook.received) == 1
+
+
+async def test_an_endpoint_whose_secret_cannot_be_opened_does_not_starve_the_others(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Its due messages come first and fill a whole claim (256): it backs off and the claim
+    goes on without it, so the other endpoints are still served."""
+    from sqlalchemy import insert, update
+
+    async with receiver() as hook, harness(seeded_db, keys) as h:
+        broken, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        fine, _ = await h.endpoint("prairie-admin", hook.url, ["contact_record.*"])
+        now = utcnow()
+        async with seeded_db.write_session() as session:
+            await session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == broken)
+                .values(secret_encrypted="not-a-fernet-token")
+            )
+            await session.execute(
+                insert(WebhookMessage),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": PRAIRIE,
+                        "endpoint_id": endpoint,
+                        "event_id": uuid.uuid4(),
+                        "event_type": "contact_record.updated",
+                        "payload": "{}",
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now - timedelta(seconds=1 if endpoint == fine else 60),
+                        "created_at": now,
+                    }
+                    for endpoint in [broken] * 300 + [fine]
+                ],
+            )
+        report = await h.scheduler.run_once(utcnow())
+        failures = report.kind("webhook-delivery").failures
+        assert [f.item for f in failures] == [f"endpoint:{broken}"]
+        assert [m.status for m in await h.messages(fine)] == ["delivered"]
+        assert len(hook.received) == 1
+        assert {m.status for m in await h.messages(broken)} == {"pending"}

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -86,7 +86,7 @@ class Claimed:
     url: str
     payload: str
     attempts: int
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)  # signing secrets: never in a log or a report
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,27 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
 def _host(url: str) -> bytes:
     """The Host header of a URL (never its credentials; registration refuses them anyway)."""
     return urlsplit(url).netloc.rpartition("@")[2].encode("idna")
+
+
+async def _body(response: httpcore.Response, deadline: float) -> bytes:
+    """The first :data:`BODY_KEPT` bytes of a response's body, read until ``deadline`` at the
+    latest: the answer (its status) has arrived, so a body that is slow, endless or broken
+    only shortens what is kept. The rest is never read (closing the response closes the
+    connection), so a receiver streaming gigabytes costs one read's buffer."""
+    loop = asyncio.get_running_loop()
+    chunks = response.aiter_stream().__aiter__()
+    kept = b""
+    while len(kept) < BODY_KEPT:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        try:
+            kept += await asyncio.wait_for(chunks.__anext__(), remaining)
+        except StopAsyncIteration:
+            break
+        except Exception:  # a timeout or a broken body: keep what arrived
+            break
+    return kept[:BODY_KEPT]
 
 
 class Sender:
@@ -216,30 +237,36 @@ class Sender:
             "write": read,
             "pool": read,
         }
+        # One deadline for the whole request (connect, send, status and headers, the body kept):
+        # httpcore's timeouts are per read, so a receiver trickling a byte at a time would
+        # otherwise hold a lane, and outlive the lease, for as long as it likes.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._round()
+        request = httpcore.Request(
+            "POST", message.url, headers=wire, content=body, extensions={"timeout": timeouts}
+        )
         started = time.perf_counter()
         try:
-            async with self.client(message.endpoint_id).stream(
-                "POST", message.url, headers=wire, content=body, extensions={"timeout": timeouts}
-            ) as response:
-                kept = b""
-                async for chunk in response.aiter_stream():
-                    kept += chunk
-                    if len(kept) >= BODY_KEPT:
-                        break
-                latency = int((time.perf_counter() - started) * 1000)
-                wait = None
-                if response.status in (429, 503):
-                    wait = retry_after(_header(response.headers, b"retry-after"), utcnow())
-                return Outcome(
-                    response.status,
-                    None,
-                    latency,
-                    kept[:BODY_KEPT].decode("utf-8", "replace"),
-                    wait,
-                )
+            async with asyncio.timeout_at(deadline):
+                response = await self.client(message.endpoint_id).handle_async_request(request)
         except Exception as error:  # connection refused, timeout, blocked address, ...
             latency = int((time.perf_counter() - started) * 1000)
+            if isinstance(error, TimeoutError):
+                error = TimeoutError(f"no answer within {self._round():g} s")
             return Outcome(None, f"{type(error).__name__}: {error}"[:BODY_KEPT], latency, None)
+        try:
+            kept = await _body(response, deadline)
+        finally:
+            with contextlib.suppress(Exception):  # an unread body: the connection is closed
+                await response.aclose()
+        latency = int((time.perf_counter() - started) * 1000)
+        wait = None
+        if response.status in (429, 503):
+            wait = retry_after(_header(response.headers, b"retry-after"), utcnow())
+        # NUL cannot be stored in PostgreSQL text: one receiver answering in binary would fail
+        # the transaction recording its whole batch, every endpoint's, and have it sent again.
+        shown = kept[:BODY_KEPT].decode("utf-8", "replace").replace("\x00", "\ufffd")
+        return Outcome(response.status, None, latency, shown, wait)
 
     # -- one pass -----------------------------------------------------------------------------
     async def run(self, job: Job) -> None:
@@ -397,10 +424,18 @@ class Sender:
         the payloads of the messages kept."""
         claimed_at = time.monotonic()
         table: Any = WebhookMessage.__table__
+        # Endpoints whose secrets could not be opened back off (Job.failed): left out, or their
+        # due messages, first in order, would fill every claim and starve every other endpoint.
+        backing_off = [
+            uuid.UUID(item.removeprefix("endpoint:"))
+            for item in job.waiting()
+            if item.startswith("endpoint:")
+        ]
         statement = claim(
             select(table.c.id, table.c.endpoint_id)
             .join(WebhookEndpoint, WebhookEndpoint.id == table.c.endpoint_id)
             .where(
+                table.c.endpoint_id.not_in(backing_off),
                 table.c.status == PENDING,
                 table.c.next_attempt_at <= now,
                 or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
@@ -456,6 +491,8 @@ class Sender:
                 job.failed(f"endpoint:{endpoint_id}", error)
                 del kept[endpoint_id]
         if not kept:
+            if len(secrets) < len(endpoints):  # some just began backing off: claim without them
+                return await self._claim_in(session, job, now, sending)
             return Batch([], {}, {})
         ids = [message_id for mine in kept.values() for message_id in mine]
         await session.execute(

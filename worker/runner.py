@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sharegraph.datastore.base import utcnow
@@ -109,6 +109,10 @@ class Scheduler:
         """Run every kind (``only``: these kinds) that is due at ``now`` (default: the clock)
         once."""
         now = now or self.clock()
+        # Each kind's clock is the pass's, advanced by the time the kinds before it took: a
+        # lease stamped from a clock minutes stale (replication ran first) would already have
+        # expired, and another process would claim and send the same messages again.
+        spent = 0.0  # seconds the kinds of this pass have taken so far
         reports = []
         for kind in self.kinds:
             if only is not None and kind.name not in only:
@@ -117,7 +121,9 @@ class Scheduler:
             if kind.every is not None and last is not None and now < last + kind.every:
                 reports.append(KindReport(kind.name, ran=False))
                 continue
-            reports.append(await self._run_kind(kind, now))
+            report = await self._run_kind(kind, now + timedelta(seconds=spent))
+            spent += report.seconds
+            reports.append(report)
             self._last_run[kind.name] = now
         return PassReport(now, tuple(reports))
 

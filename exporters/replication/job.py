@@ -3,8 +3,8 @@ worker``), and the one-runner-per-target rule ``sharegraph replicate`` shares wi
 
 Each call brings one target up to date: an incremental pass, or a full one that stops at its
 time budget and continues from its page checkpoint next time. Only one process replicates
-into a target at a time (:func:`sharegraph.datastore.work.exclusive` on the target's URL
-without password): another finds it busy and leaves it.
+into a target at a time (:func:`sharegraph.datastore.work.exclusive` on the target's
+database, :func:`lock_name`): another finds it busy and leaves it.
 """
 
 from __future__ import annotations
@@ -46,10 +46,17 @@ async def principal_id(db: Database, name_or_id: str) -> uuid.UUID:
     return found
 
 
+def lock_name(target: Target) -> str:
+    """The target's one-runner lock: its database (backend, host, port, name), not its URL, so
+    two URLs for one database (another driver, user or option) still take turns, and two
+    databases on one server never wait for each other."""
+    return f"replication:{target.identity}"
+
+
 @asynccontextmanager
 async def one_runner(db: Database, target: Target) -> AsyncIterator[bool]:
     """True while this process is the one replicating into ``target``; False: another is."""
-    async with exclusive(db, f"replication:{target.display}") as held:
+    async with exclusive(db, lock_name(target)) as held:
         yield held
 
 

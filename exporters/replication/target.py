@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -166,14 +166,24 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_SECRET_WORDS = ("pass", "secret", "token", "key", "cert")
+_SECRET_WORDS = ("pass", "secret", "token", "key", "cert", "pwd", "odbc", "auth", "credential")
+
+
+def _parsed(url: str) -> URL:
+    """``make_url``, refusing a URL whose password holds an unencoded ``@``: SQLAlchemy ends
+    the password at the first ``@`` and takes the rest of it for the host name, which would
+    then be shown, logged and connected to."""
+    parsed = make_url(url)
+    if "@" in (parsed.host or ""):
+        raise ValueError("an @ in the user name or password must be written %40")
+    return parsed
 
 
 def redacted(url: str) -> str:
     """``url`` to show and log: the password hidden, and query parameters that may carry one
-    (``?password=``, ``sslpassword``, ``sslkey``...) too."""
+    (``?password=``, ``sslpassword``, ``sslkey``, ``odbc_connect``...) too."""
     try:
-        parsed = make_url(url)
+        parsed = _parsed(url)
     except (ArgumentError, ValueError):
         return "<unparseable URL>"
     hidden = {
@@ -181,6 +191,22 @@ def redacted(url: str) -> str:
         for name, value in parsed.query.items()
     }
     return parsed.set(query=hidden).render_as_string(hide_password=True)
+
+
+def identity(url: str) -> str:
+    """Which database ``url`` names, whatever its driver, user, password or options (backend,
+    host, port, database): the name of its one-runner lock. Never holds a secret."""
+    try:
+        parsed = _parsed(url)
+    except (ArgumentError, ValueError):
+        return "<unparseable URL>"
+    backend = parsed.get_backend_name()
+    host = (parsed.host or "").lower()
+    port = parsed.port or _DEFAULT_PORTS.get(backend) or ""
+    return f"{backend}://{host}:{port}/{parsed.database or ''}"
+
+
+_DEFAULT_PORTS: dict[str, int] = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
 
 
 class Target:
@@ -191,7 +217,7 @@ class Target:
     def __init__(self, url: str) -> None:
         self.display = redacted(url)
         try:
-            parsed = make_url(url)
+            parsed = _parsed(url)
             dialect = parsed.get_dialect()
         except (ArgumentError, NoSuchModuleError, ValueError) as error:
             raise BadUserInput(
@@ -199,14 +225,18 @@ class Target:
                 reason="BAD_TARGET_URL",
             ) from None
         self.dialect = dialect.name
+        self.identity = identity(url)
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         try:
+            # hide_parameters: an error of the target (a table of another shape, a full disk)
+            # would otherwise carry the page's rows, narratives included, into the logs, the
+            # scheduler's report and the command's output.
             if dialect.is_async:
-                self._async = create_async_engine(parsed)
+                self._async = create_async_engine(parsed, hide_parameters=True)
             else:
-                self._sync = create_engine(parsed)
+                self._sync = create_engine(parsed, hide_parameters=True)
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="replication-target")
         except (ArgumentError, ImportError, TypeError) as error:
             raise BadUserInput(
@@ -330,8 +360,17 @@ def write_checkpoint(connection: Connection, point: Checkpoint) -> None:
 
 
 def read_progress(connection: Connection, principal_id: uuid.UUID, what: str) -> Progress | None:
-    key = (progress.c.principal_id == str(principal_id)) & (progress.c.what == what)
-    row = connection.execute(select(progress).where(key)).mappings().first()
+    """This principal's pass under way for ``what``; refuses a target another principal is
+    filling (its first copy has no checkpoint yet, only progress and rows)."""
+    row = None
+    for found in connection.execute(select(progress).where(progress.c.what == what)).mappings():
+        if found["principal_id"] != str(principal_id):
+            raise BadUserInput(
+                f"this target is being filled with {what} replicated as another principal "
+                f"({found['principal_id']}); use one target database per principal",
+                reason="TARGET_OF_ANOTHER_PRINCIPAL",
+            )
+        row = found
     if row is None:
         return None
     after = row["after_started_at"]
