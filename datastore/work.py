@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, text
+from sqlalchemy import Select, and_, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -217,3 +217,66 @@ class DueWork:
     on_events: bool = False
     # Release what the kind holds (connection pools) when its scheduler stops.
     close: Callable[[], Awaitable[None]] | None = None
+
+
+# -- jobs in a table of their own (export jobs, import jobs) -----------------------------------
+# Such a table has `status` ("pending", "running", "done", "failed"), `lease_until`,
+# `attempts`, `started_at`, `finished_at`, `error`, `created_at` and `id`.
+
+
+def leased_job_due(model: Any, now: datetime) -> Any:
+    """A pending job nobody holds, or a running one whose worker's lease ran out (it died)."""
+    return or_(
+        and_(
+            model.status == "pending",
+            or_(model.lease_until.is_(None), model.lease_until <= now),
+        ),
+        and_(model.status == "running", model.lease_until <= now),
+    )
+
+
+async def any_leased_job_due(db: Database, model: Any, now: datetime) -> bool:
+    """A cheap read first, so an idle scheduler never takes SQLite's write lock."""
+    async with db.read_session() as session:
+        found = await session.scalar(select(model.id).where(leased_job_due(model, now)).limit(1))
+    return found is not None
+
+
+J = TypeVar("J")
+
+
+async def claim_leased_job(
+    db: Database,
+    model: type[J],
+    now: datetime,
+    lease: timedelta,
+    *,
+    max_attempts: int,
+    gave_up: str,
+) -> tuple[J, bool] | None:
+    """The oldest due job of ``model``, leased to the caller: ``(row, True)``. One whose
+    workers died ``max_attempts`` times is marked failed with ``gave_up`` (``{attempts}`` is
+    filled in) instead: ``(row, False)``. None when nothing is due."""
+    table: Any = model
+    async with db.write_session() as session:
+        job: Any = await session.scalar(
+            claim(
+                select(table)
+                .where(leased_job_due(table, now))
+                .order_by(table.created_at, table.id)
+                .limit(1)
+            )
+        )
+        if job is None:
+            return None
+        if job.status == "running" and job.attempts >= max_attempts:
+            job.status = "failed"
+            job.lease_until = None
+            job.finished_at = now
+            job.error = gave_up.format(attempts=job.attempts)
+            return job, False
+        job.status = "running"
+        job.attempts += 1
+        job.lease_until = now + lease
+        job.started_at = now
+        return job, True

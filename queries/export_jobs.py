@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ExportJob
+from sharegraph.datastore.work import any_leased_job_due, claim_leased_job, notify_due
 from sharegraph.datastore.work import claim as claim_rows
-from sharegraph.datastore.work import notify_due
 
 EXPORT_JOBS = "export-jobs"
 PENDING, RUNNING, DONE, FAILED, EXPIRED = "pending", "running", "done", "failed", "expired"
@@ -89,56 +89,35 @@ class Claimed:
     attempts: int
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        and_(
-            ExportJob.status == PENDING,
-            or_(ExportJob.lease_until.is_(None), ExportJob.lease_until <= now),
-        ),
-        and_(ExportJob.status == RUNNING, ExportJob.lease_until <= now),
-    )
-
-
 async def any_claimable(db: Database, now: datetime) -> bool:
-    """A cheap read first, so an idle scheduler never takes SQLite's write lock."""
-    async with db.read_session() as session:
-        found = await session.scalar(select(ExportJob.id).where(_claimable(now)).limit(1))
-    return found is not None
+    return await any_leased_job_due(db, ExportJob, now)
 
 
 async def claim(db: Database, now: datetime, lease: timedelta) -> Claimed | ExportJob | None:
     """The next job, leased to the caller; a job whose workers died ``MAX_ATTEMPTS`` times is
     marked failed instead and returned as the row; None when nothing is due."""
-    async with db.write_session() as session:
-        job: ExportJob | None = await session.scalar(
-            claim_rows(
-                select(ExportJob)
-                .where(_claimable(now))
-                .order_by(ExportJob.created_at, ExportJob.id)
-                .limit(1)
-            )
-        )
-        if job is None:
-            return None
-        if job.status == RUNNING and job.attempts >= MAX_ATTEMPTS:
-            job.status = FAILED
-            job.lease_until = None
-            job.finished_at = now
-            job.error = f"the export was interrupted {job.attempts} times; start it again"
-            return job
-        job.status = RUNNING
-        job.attempts += 1
-        job.lease_until = now + lease
-        job.started_at = now
-        return Claimed(
-            job.id,
-            job.tenant_id,
-            job.requested_by_id,
-            job.what,
-            job.format,
-            job.filters,
-            job.attempts,
-        )
+    found = await claim_leased_job(
+        db,
+        ExportJob,
+        now,
+        lease,
+        max_attempts=MAX_ATTEMPTS,
+        gave_up="the export was interrupted {attempts} times; start it again",
+    )
+    if found is None:
+        return None
+    job, started = found
+    if not started:
+        return job
+    return Claimed(
+        job.id,
+        job.tenant_id,
+        job.requested_by_id,
+        job.what,
+        job.format,
+        job.filters,
+        job.attempts,
+    )
 
 
 async def finish(

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.principal import Principal
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ImportJob
-from sharegraph.datastore.work import claim as claim_rows
-from sharegraph.datastore.work import notify_due
+from sharegraph.datastore.work import any_leased_job_due, claim_leased_job, notify_due
 from sharegraph.errors import Forbidden
 
 IMPORT_JOBS = "import-jobs"
@@ -108,58 +107,37 @@ class Claimed:
     attempts: int
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        and_(
-            ImportJob.status == PENDING,
-            or_(ImportJob.lease_until.is_(None), ImportJob.lease_until <= now),
-        ),
-        and_(ImportJob.status == RUNNING, ImportJob.lease_until <= now),
-    )
-
-
 async def any_claimable(db: Database, now: datetime) -> bool:
-    """A cheap read first, so an idle scheduler never takes SQLite's write lock."""
-    async with db.read_session() as session:
-        found = await session.scalar(select(ImportJob.id).where(_claimable(now)).limit(1))
-    return found is not None
+    return await any_leased_job_due(db, ImportJob, now)
 
 
 async def claim(db: Database, now: datetime, lease: timedelta) -> Claimed | ImportJob | None:
     """The next job, leased to the caller; one interrupted ``MAX_ATTEMPTS`` times is marked
     failed instead and returned as the row; None when nothing is due."""
-    async with db.write_session() as session:
-        job: ImportJob | None = await session.scalar(
-            claim_rows(
-                select(ImportJob)
-                .where(_claimable(now))
-                .order_by(ImportJob.created_at, ImportJob.id)
-                .limit(1)
-            )
-        )
-        if job is None:
-            return None
-        if job.status == RUNNING and job.attempts >= MAX_ATTEMPTS:
-            job.status = FAILED
-            job.lease_until = None
-            job.finished_at = now
-            job.error = f"the import was interrupted {job.attempts} times; upload it again"
-            return job
-        job.status = RUNNING
-        job.attempts += 1
-        job.lease_until = now + lease
-        job.started_at = now
-        return Claimed(
-            job.id,
-            job.tenant_id,
-            job.format,
-            job.source,
-            job.partial,
-            job.strict,
-            job.file_name,
-            job.file_path,
-            job.attempts,
-        )
+    found = await claim_leased_job(
+        db,
+        ImportJob,
+        now,
+        lease,
+        max_attempts=MAX_ATTEMPTS,
+        gave_up="the import was interrupted {attempts} times; upload it again",
+    )
+    if found is None:
+        return None
+    job, started = found
+    if not started:
+        return job
+    return Claimed(
+        job.id,
+        job.tenant_id,
+        job.format,
+        job.source,
+        job.partial,
+        job.strict,
+        job.file_name,
+        job.file_path,
+        job.attempts,
+    )
 
 
 async def record_progress(
