@@ -198,9 +198,10 @@ class Disclosure:
     )
 
     # -- rows ---------------------------------------------------------------------------------
-    def where(self, model: Any) -> ColumnElement[bool]:
-        """The rows of ``model`` this action may touch, as a SQL predicate."""
-        return self.plan.row_filter(model, self.action)
+    def where(self, model: Any, *, link: Any | None = None) -> ColumnElement[bool]:
+        """The rows of ``model`` this action may touch, as a SQL predicate (``link``: reached
+        from one parent row through that foreign key, see :meth:`AccessPlan.row_filter`)."""
+        return self.plan.row_filter(model, self.action, link=link)
 
     def owners(self, type_name: str) -> frozenset[uuid.UUID]:
         return self.plan.owners(type_name, self.action)
@@ -387,10 +388,12 @@ class Disclosure:
         )
 
     # -- as SQL -------------------------------------------------------------------------------
-    def readable_sql(self, model: Any, field_name: str) -> ColumnElement[bool] | None:
+    def readable_sql(
+        self, model: Any, field_name: str, *, link: Any | None = None
+    ) -> ColumnElement[bool] | None:
         """A predicate on ``model``'s rows telling whether ``field_name`` may leave on each (per
         owner, and per row scope where the owner's grants differ); ``None`` when it may on
-        every row :meth:`where` lets through."""
+        every row :meth:`where` lets through. ``link``: as in :meth:`where`."""
         type_name = MODEL_TYPES[model]
         tenant = model.tenant_id
         readable: list[ColumnElement[bool]] = []
@@ -403,7 +406,7 @@ class Disclosure:
                 else:
                     everywhere = False
                 continue
-            clauses = self.plan.scope_clauses(model, owner, self.action)
+            clauses = self.plan.scope_clauses(model, owner, self.action, link=link)
             granting = [clauses[str(g.scope)] for g in grants if field_name in g.fields]
             everywhere = everywhere and len(granting) == len(grants)
             if granting:

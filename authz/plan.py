@@ -138,8 +138,14 @@ class AccessPlan:
     def owners(self, type_name: str, action: Action = Action.READ) -> frozenset[uuid.UUID]:
         return frozenset(self.grants(type_name, action))
 
-    def row_filter(self, model: type[Any], action: Action = Action.READ) -> ColumnElement[bool]:
-        """The SQL predicate limiting ``model`` rows to those this plan allows for ``action``."""
+    def row_filter(
+        self, model: type[Any], action: Action = Action.READ, *, link: Any | None = None
+    ) -> ColumnElement[bool]:
+        """The SQL predicate limiting ``model`` rows to those this plan allows for ``action``.
+
+        With ``link`` (a foreign key column between ``model`` and a parent model), the rows are
+        reached from one parent row, whose columns the predicate may then also name
+        (:func:`scopes.sql_via`); the rows it admits are the same."""
         if model in NETWORK_MODELS:
             return true() if action is Action.READ else false()
         type_name = MODEL_TYPES[model]
@@ -160,16 +166,42 @@ class AccessPlan:
             if any(s.name == "all" for s in scope_set):
                 clauses.append(_in(column, owners))
             else:
-                row_scope = or_(*(scopes.sql(model, s, self.core.grantee) for s in scope_set))
+                row_scope = scopes.sql_via(model, scope_set, self.core.grantee, link)
                 clauses.append(and_(_in(column, owners), row_scope))
         return or_(*clauses)
 
+    def row_filter_per_owner(
+        self, model: type[Any], action: Action = Action.READ
+    ) -> list[ColumnElement[bool]]:
+        """:meth:`row_filter` as one predicate per owner tenant (each naming its
+        ``tenant_id``), whose OR is the whole filter: a page sorted on an index that starts
+        with ``tenant_id`` can then read each owner's first rows in index order and stop,
+        where the OR across owners would sort every row it admits."""
+        if model in NETWORK_MODELS or not has_scopes(model):
+            return [self.row_filter(model, action)]
+        by_owner = self.grants(MODEL_TYPES[model], action)
+        found: list[ColumnElement[bool]] = []
+        for owner in sorted(by_owner):
+            scope_set = tuple(sorted({g.scope for g in by_owner[owner]}, key=str))
+            mine = model.tenant_id == owner
+            if any(s.name == "all" for s in scope_set):
+                found.append(mine)
+            else:
+                found.append(and_(mine, scopes.sql_via(model, scope_set, self.core.grantee, None)))
+        return found or [false()]
+
     def scope_clauses(
-        self, model: type[Any], owner: uuid.UUID, action: Action = Action.READ
+        self,
+        model: type[Any],
+        owner: uuid.UUID,
+        action: Action = Action.READ,
+        *,
+        link: Any | None = None,
     ) -> dict[str, ColumnElement[bool]]:
-        """Per-scope predicates, for telling which grants a row falls under."""
+        """Per-scope predicates, for telling which grants a row falls under (``link``: as in
+        :meth:`row_filter`)."""
         return {
-            str(g.scope): scopes.sql(model, g.scope, self.core.grantee)
+            str(g.scope): scopes.sql_via(model, (g.scope,), self.core.grantee, link)
             for g in self.grants(MODEL_TYPES[model], action).get(owner, ())
         }
 

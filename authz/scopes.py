@@ -33,7 +33,7 @@ one of its programs and the queues one of its programs serves; any other scope s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,8 +239,17 @@ def _record_condition(scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
     return false()  # inventory: directory only
 
 
-def _records_in_scope(scope: Scope, grantee: Grantee) -> Any:
-    return select(ContactRecord.id).where(_record_condition(scope, grantee))
+def _on_a_record_in_scope(link: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
+    """Whether a contact record in scope is linked to the row (``link`` names both).
+
+    Written as a correlated EXISTS, not ``IN (records in scope)``: inside an OR or a CASE,
+    PostgreSQL can then probe the index of ``link`` for each row asked about instead of
+    hashing every record in scope first. The subquery reads its own records even inside a
+    statement on contact records (``correlate_except``), and selects ``ContactRecord.id`` so
+    that it names its table (the compiled reads' ``Builder.on`` leaves such subqueries alone).
+    """
+    found = select(ContactRecord.id).where(link, _record_condition(scope, grantee))
+    return exists(found.correlate_except(ContactRecord))
 
 
 def _located_in_region(prefix: str) -> Any:
@@ -354,7 +363,11 @@ CHILD_PARENTS: dict[Any, tuple[tuple[Any, Any], ...]] = {
 def _child_condition(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
     return or_(
         *(
-            foreign_key.in_(select(parent.id).where(sql(parent, scope, grantee)))
+            exists(
+                select(parent.id)
+                .where(parent.id == foreign_key, sql(parent, scope, grantee))
+                .correlate_except(parent)
+            )
             for foreign_key, parent in CHILD_PARENTS[model]
         )
     )
@@ -385,13 +398,13 @@ def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
             by_client = or_(Client.county == prefix, _starts(Client.postal_code, prefix))
         else:
             by_client = false()
-        records = select(ContactRecord.client_id).where(
-            ContactRecord.id.in_(_records_in_scope(scope, grantee)),
-            ContactRecord.client_id.is_not(None),
+        return or_(
+            by_client, _on_a_record_in_scope(ContactRecord.client_id == Client.id, scope, grantee)
         )
-        return or_(by_client, Client.id.in_(records))
     if model is Referral:
-        via_record = Referral.contact_record_id.in_(_records_in_scope(scope, grantee))
+        via_record = _on_a_record_in_scope(
+            ContactRecord.id == Referral.contact_record_id, scope, grantee
+        )
         if scope.name == "referred_to_grantee":
             return _referral_to_grantee(grantee)  # only the grantee's own referrals
         if scope.name == "assigned_to_grantee":
@@ -402,10 +415,54 @@ def sql(model: Any, scope: Scope, grantee: Grantee) -> ColumnElement[bool]:
             return (
                 FollowUp.assigned_tenant_id == grantee.tenant_id if grantee.tenant_id else false()
             )
-        return FollowUp.contact_record_id.in_(_records_in_scope(scope, grantee))
+        return _on_a_record_in_scope(ContactRecord.id == FollowUp.contact_record_id, scope, grantee)
     if model in (ReferralQueue, QueueEntry):
         return _queue_condition(model, scope, grantee)
     return _directory_condition(model, scope)
+
+
+def implied_by_parent(
+    model: Any, scope: Scope, grantee: Grantee, link: Any
+) -> ColumnElement[bool] | None:
+    """A predicate on one parent row that puts a ``model`` row linked to it through ``link`` (a
+    foreign key column, on either side) in ``scope``; ``None`` when the parent tells nothing.
+
+    A row reached through its parent (a record's client, a service's phones) is decided by
+    this predicate first, evaluated on that one parent row, before :func:`sql`, which asks
+    whether *any* row in scope names it and so reads every row in scope. Each case below is
+    implied by :func:`sql`'s own definition with the parent in place of "some row".
+    """
+    if scope.name == "all":
+        return None
+    for foreign_key, parent in CHILD_PARENTS.get(model, ()):
+        if foreign_key is link:
+            return sql(parent, scope, grantee)
+    if model is Client and link is ContactRecord.client_id:
+        return _record_condition(scope, grantee)
+    if model is Referral and link is Referral.contact_record_id:
+        if scope.name == "referred_to_grantee":
+            return None  # the grantee's own referrals only, whatever the record
+        if scope.name == "assigned_to_grantee":
+            return and_(_record_condition(scope, grantee), _referral_to_grantee(grantee))
+        return _record_condition(scope, grantee)
+    if model is FollowUp and link is FollowUp.contact_record_id:
+        if scope.name == "follow_up_assigned_to_grantee":
+            return None
+        return _record_condition(scope, grantee)
+    return None
+
+
+def sql_via(
+    model: Any, scope_set: Sequence[Scope], grantee: Grantee, link: Any | None
+) -> ColumnElement[bool]:
+    """Whether a ``model`` row is in any of ``scope_set``: :func:`sql`, or, for a row reached
+    through ``link`` from a parent row whose columns the predicate may name, every scope's
+    test on that parent first (one row, cheap), and the full tests only where they all fail."""
+    full = [sql(model, scope, grantee) for scope in scope_set]
+    if link is None:
+        return or_(*full)
+    implied = [implied_by_parent(model, scope, grantee, link) for scope in scope_set]
+    return or_(*(i for i in implied if i is not None), *full)
 
 
 # -- Python reference predicates ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.authz.plan import AccessPlan, Action
@@ -43,8 +43,13 @@ class ContactRecordFilter:
     caller_county: str | None = None
 
 
-def contact_records(plan: AccessPlan, flt: ContactRecordFilter) -> Select[Any]:
-    statement = select(ContactRecord).where(plan.row_filter(ContactRecord))
+def contact_records(
+    plan: AccessPlan, flt: ContactRecordFilter, rows: ColumnElement[bool] | None = None
+) -> Select[Any]:
+    """The records ``flt`` asks for among those ``plan`` lets through (or among ``rows``, a
+    part of the plan's row filter: ``AccessPlan.row_filter_per_owner``)."""
+    rows = plan.row_filter(ContactRecord) if rows is None else rows
+    statement = select(ContactRecord).where(rows)
     if flt.ids is not None:
         statement = statement.where(ContactRecord.id.in_(flt.ids))
     if flt.tenant_ids:

@@ -279,3 +279,63 @@ async def test_region_postal_prefixes_are_case_sensitive(
                         f"SQL {by_sql}, reference {by_reference}"
                     )
     assert not disagreements, "\n".join(disagreements)
+
+
+# A child row reached from its parent row through a foreign key (a record's client, a
+# service's phones): the scope may decide it by the parent row first (``scopes.sql_via``).
+LINKS: list[tuple[type[Any], Any, type[Any], Any]] = [
+    (Client, ContactRecord.client_id, ContactRecord, ContactRecord.client_id == Client.id),
+    (
+        Referral,
+        Referral.contact_record_id,
+        ContactRecord,
+        Referral.contact_record_id == ContactRecord.id,
+    ),
+    (
+        FollowUp,
+        FollowUp.contact_record_id,
+        ContactRecord,
+        FollowUp.contact_record_id == ContactRecord.id,
+    ),
+    *(
+        (child, foreign_key, parent, foreign_key == parent.id)
+        for child, pairs in scopes.CHILD_PARENTS.items()
+        for foreign_key, parent in pairs
+    ),
+]
+
+
+async def test_scopes_decided_through_a_parent_row_select_the_same_rows(
+    seeded_db: Database,
+) -> None:
+    """For every (child, parent) link, scope and grantee: the parent's test implies the
+    child's (it may only come first, never admit more), and with it the child rows selected
+    through their parent rows are exactly those the plain scope selects."""
+    world = await _load(seeded_db)
+    problems: list[str] = []
+    decided_by_parent = 0
+    async with seeded_db.read_session() as session:
+        for child, link, parent, join in LINKS:
+            pairs = select(parent.id, child.id).select_from(parent).join(child, join)
+
+            async def selected(predicate: Any, pairs: Any = pairs) -> set[tuple[Any, ...]]:
+                return {tuple(row) for row in await session.execute(pairs.where(predicate))}
+
+            for scope in world.scopes:
+                for name, grantee in GRANTEES.items():
+                    where = f"{scope} on {child.__name__} via {link} for {name}"
+                    plain = await selected(scopes.sql(child, scope, grantee))
+                    through = await selected(scopes.sql_via(child, (scope,), grantee, link))
+                    if through != plain:
+                        problems.append(
+                            f"{where}: {len(through - plain)} more, {len(plain - through)} fewer"
+                        )
+                    implied = scopes.implied_by_parent(child, scope, grantee, link)
+                    if implied is None:
+                        continue
+                    by_parent = await selected(implied)
+                    if not by_parent <= plain:
+                        problems.append(f"{where}: the parent admits {len(by_parent - plain)} more")
+                    decided_by_parent += len(by_parent)
+    assert not problems, "\n".join(problems)
+    assert decided_by_parent > 0  # not vacuous: parents do decide rows

@@ -18,7 +18,7 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, union_all
 
 from sharegraph.authz.coordinates import RECORD_TYPES
 from sharegraph.authz.plan import Action
@@ -164,13 +164,53 @@ class Answerer:
             SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
             for k in keys
         ]
-        where = contacts.contact_records(plan, flt).whereclause
-        paged = select(*columns).select_from(cr).where(builder.on(cr, m.ContactRecord, where))
-        if has_after:
-            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_cr)]
-            paged = paged.where(_after(on_cr, bound))
+        owners = plan.row_filter_per_owner(m.ContactRecord)
+        if len(owners) == 1:
+            page = self._page(builder, cr, keys, flt, owners[0], size, has_after)
+            paged = select(*columns).select_from(cr).where(page.whereclause)
+        else:
+            # One page per owner, each in the order of its (tenant_id, sort key) index, then
+            # the first of their union: no owner's rows are sorted whole.
+            pages = [
+                self._page(
+                    builder, builder.alias(m.ContactRecord), keys, flt, rows, size, has_after
+                )
+                for rows in owners
+            ]
+            ranked = union_all(*(select(p.subquery()) for p in pages)).subquery()
+            ranked_keys = [SortKey(ranked.c[f"k{i}"], k.descending) for i, k in enumerate(keys)]
+            page_ids = (
+                select(ranked.c.id).order_by(*order_by(ranked_keys)).limit(size + 1).subquery()
+            )
+            paged = select(*columns).select_from(cr.join(page_ids, page_ids.c.id == cr.c.id))
         paged = paged.order_by(*order_by(on_cr)).limit(size + 1)
         return Template(plan.core, paged, tuple(shapes), dict(builder.masks), parts)
+
+    @staticmethod
+    def _page(
+        builder: Builder,
+        cr: Any,
+        keys: list[SortKey],
+        flt: contacts.ContactRecordFilter,
+        rows: Any,
+        size: int,
+        has_after: bool,
+    ) -> Any:
+        """The ids and sort values (``k0``, ``k1``, ...) of the first ``size + 1`` records of
+        ``cr`` (an alias) among ``rows`` (a part of the plan's row filter) that ``flt`` and the
+        cursor (bound parameters ``after0``, ...) admit, in page order."""
+        plan = builder.disclosure.plan
+        on_cr = [
+            SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
+            for k in keys
+        ]
+        where = contacts.contact_records(plan, flt, rows).whereclause
+        page = select(cr.c.id, *(k.column.label(f"k{i}") for i, k in enumerate(on_cr)))
+        page = page.select_from(cr).where(builder.on(cr, m.ContactRecord, where))
+        if has_after:
+            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_cr)]
+            page = page.where(_after(on_cr, bound))
+        return page.order_by(*order_by(on_cr)).limit(size + 1)
 
     def connection(
         self,

@@ -39,6 +39,16 @@ from sharegraph.graph.compiled.selection import MODELS, Shape
 META = "."
 
 
+@dataclass(frozen=True)
+class Via:
+    """How a row is reached: from the row of ``table`` (an alias of ``model``'s table) through
+    the foreign key column ``link``."""
+
+    table: Any
+    model: Any
+    link: Any
+
+
 @dataclass
 class Builder:
     """Writes the JSON expressions of one statement for one access plan and backend."""
@@ -78,12 +88,22 @@ class Builder:
 
         return visitors.replacement_traverse(predicate, {}, replace)  # type: ignore[call-overload]
 
-    def visible(self, table: Any, model: Any) -> Any:
-        return self.on(table, model, self.disclosure.where(model))
+    def visible(self, table: Any, model: Any, via: Via | None = None) -> Any:
+        link = None if via is None else via.link
+        return self.placed(self.disclosure.where(model, link=link), table, model, via)
 
-    def readable(self, table: Any, model: Any, field_name: str) -> ColumnElement[bool] | None:
-        found = self.disclosure.readable_sql(model, field_name)
-        return None if found is None else self.on(table, model, found)
+    def readable(
+        self, table: Any, model: Any, field_name: str, via: Via | None = None
+    ) -> ColumnElement[bool] | None:
+        link = None if via is None else via.link
+        found = self.disclosure.readable_sql(model, field_name, link=link)
+        return None if found is None else self.placed(found, table, model, via)
+
+    def placed(self, predicate: Any, table: Any, model: Any, via: Via | None) -> Any:
+        """``predicate`` on ``table``'s row and, when it is reached through ``via``, on that
+        parent row (the plan decides such rows by the parent first: ``scopes.sql_via``)."""
+        predicate = self.on(table, model, predicate)
+        return predicate if via is None else self.on(via.table, via.model, predicate)
 
     # -- JSON -----------------------------------------------------------------------------------
     def json_object(self, pairs: list[tuple[str, Any]]) -> ColumnElement[Any]:
@@ -147,8 +167,9 @@ class Builder:
         )
 
     # -- objects --------------------------------------------------------------------------------
-    def obj(self, shape: Shape, table: Any) -> ColumnElement[Any]:
-        """The JSON object of ``shape`` for the row of ``table`` (a table or an alias)."""
+    def obj(self, shape: Shape, table: Any, via: Via | None = None) -> ColumnElement[Any]:
+        """The JSON object of ``shape`` for the row of ``table`` (a table or an alias),
+        reached through ``via`` when it hangs off a parent row."""
         model = MODELS[shape.type_name]
         pairs: list[tuple[str, Any]] = []
         flags: list[Any] = []
@@ -160,7 +181,7 @@ class Builder:
             if member.kind in ("id", "uuid"):
                 pairs.append((member.key, null()))
                 if member.kind == "uuid":
-                    readable = self.readable(table, model, member.field)
+                    readable = self.readable(table, model, member.field, via)
                     mask.append(readable is not None)
                     if readable is not None:
                         flags.append(readable)
@@ -170,7 +191,7 @@ class Builder:
             else:
                 assert member.child is not None
                 value = self.relation(shape.type_name, member.field, member.child, table)
-            readable = self.readable(table, model, member.field)
+            readable = self.readable(table, model, member.field, via)
             mask.append(readable is not None)
             if readable is not None:
                 flags.append(readable)
@@ -187,8 +208,9 @@ class Builder:
         key = (type_name, field_name)
         if key == ("ContactRecord", "client"):
             c = self.alias(m.Client)
-            where = [c.c.id == parent.c.client_id, self.visible(c, m.Client)]
-            return self.one(self.obj(child, c), where, [c])
+            via = Via(parent, m.ContactRecord, m.ContactRecord.client_id)
+            where = [c.c.id == parent.c.client_id, self.visible(c, m.Client, via)]
+            return self.one(self.obj(child, c, via), where, [c])
         if key == ("ContactRecord", "needs"):
             n = self.alias(m.ContactRecordNeed)
             t = self.alias(m.TaxonomyTerm)
@@ -201,8 +223,10 @@ class Builder:
             return self.many(self.obj(child, t), where, [n, t], [n.c.position, n.c.id], parent)
         if key == ("ContactRecord", "referrals"):
             r = self.alias(m.Referral)
-            where = [r.c.contact_record_id == parent.c.id, self.visible(r, m.Referral)]
-            return self.many(self.obj(child, r), where, [r], [r.c.created_at, r.c.id], parent)
+            via = Via(parent, m.ContactRecord, m.Referral.contact_record_id)
+            where = [r.c.contact_record_id == parent.c.id, self.visible(r, m.Referral, via)]
+            order = [r.c.created_at, r.c.id]
+            return self.many(self.obj(child, r, via), where, [r], order, parent)
         if key == ("Referral", "service"):
             sal = self.alias(m.ServiceAtLocation)
             s = self.alias(m.Service)
