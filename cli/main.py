@@ -282,7 +282,7 @@ def serve(
     """Run the gateway under uvicorn."""
     import uvicorn
 
-    from sharegraph.cli.serving import UVICORN_LIMITS, export_settings
+    from sharegraph.cli.serving import export_settings, uvicorn_options
     from sharegraph.console.site import create_app
 
     settings = _settings(database, graphiql=demo if graphiql is None else graphiql)
@@ -334,11 +334,11 @@ def serve(
             host=host,
             port=port,
             log_level="info",
-            **UVICORN_LIMITS,
+            **uvicorn_options(settings),
         )
         return
     application = create_app(settings)
-    uvicorn.run(application, host=host, port=port, log_level="info", **UVICORN_LIMITS)
+    uvicorn.run(application, host=host, port=port, log_level="info", **uvicorn_options(settings))
 
 
 @app.command()

@@ -22,13 +22,23 @@ UVICORN_LIMITS: dict[str, Any] = {
     # `h11_max_incomplete_event_size` bytes of it are buffered unfinished.
     "http": "h11",
     "h11_max_incomplete_event_size": 16 * 1024,
-    # Connections plus requests in flight; past it new requests get a 503 at once, which bounds
-    # memory (each request may hold a body of up to `max_body_bytes` and its parse).
-    "limit_concurrency": 100,
+    # No permessage-deflate on WebSockets: live updates are small JSON messages, where
+    # compressing costs more CPU than it saves bytes (py-spy at 10,000 subscribers), each
+    # connection would keep its own zlib state, and compressing secrets beside text a caller
+    # chooses in one stream is what compression oracles (CRIME, BREACH) feed on.
+    "ws_per_message_deflate": False,
     # Seconds an idle keep-alive connection is kept. uvicorn has no timeout for a client that
     # sends its request slowly: a reverse proxy in front should.
     "timeout_keep_alive": 5,
 }
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What ``uvicorn.run`` gets for these settings: :data:`UVICORN_LIMITS`, and open
+    connections (keep-alive and WebSocket) capped at ``Limits.max_connections``: past it a new
+    connection's request gets uvicorn's 503. Requests in flight have their own, lower cap in the
+    app (``Limits.max_requests_in_flight``, web/body_limit.py)."""
+    return {**UVICORN_LIMITS, "limit_concurrency": settings.limits.max_connections}
 
 
 def export_settings(settings: Settings) -> None:

@@ -92,6 +92,12 @@ class Limits:
     max_list_items: int = 1_000
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
+    # HTTP requests one process serves at once (each may hold a body of max_body_bytes): past
+    # it, 503 SERVICE_UNAVAILABLE / SERVER_BUSY. Open connections (keep-alive and WebSocket
+    # subscriptions) are bounded apart, by max_connections (`sharegraph serve`: uvicorn's
+    # limit_concurrency), so thousands of idle subscribers do not turn queries away.
+    max_requests_in_flight: int = 100
+    max_connections: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -436,6 +442,10 @@ class Settings:
             ),
             max_list_items=_env_int("SHAREGRAPH_MAX_LIST_ITEMS", Limits.max_list_items),
             max_body_bytes=_env_int("SHAREGRAPH_MAX_BODY_BYTES", Limits.max_body_bytes),
+            max_requests_in_flight=_env_int(
+                "SHAREGRAPH_MAX_REQUESTS_IN_FLIGHT", Limits.max_requests_in_flight
+            ),
+            max_connections=_env_int("SHAREGRAPH_MAX_CONNECTIONS", Limits.max_connections),
             max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),
         )
         settings = cls(

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.store import PolicyStore
-from sharegraph.cli.serving import UVICORN_LIMITS
+from sharegraph.cli.serving import uvicorn_options
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ContactRecord, Phone, Principal
 from sharegraph.graph.relay import to_global_id
@@ -372,11 +372,12 @@ async def test_nesting_within_the_limit_and_brackets_inside_strings_are_fine(api
 @pytest.fixture
 async def served(demo_db: Database) -> AsyncIterator[int]:
     """The app under uvicorn with `sharegraph serve`'s limits, on a free loopback port."""
-    app = create_app(Settings(database_url=demo_db.url), database=demo_db)
+    settings = Settings(database_url=demo_db.url)
+    app = create_app(settings, database=demo_db)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", lifespan="on", **UVICORN_LIMITS
+        app, log_config=None, log_level="warning", lifespan="on", **uvicorn_options(settings)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -481,3 +482,62 @@ async def test_over_http_an_oversized_header_is_refused_by_uvicorn_itself(served
     status, headers, _ = _parse(answer)
     assert status == 400 and headers["content-type"].startswith("text/plain")
     await _healthy_over_http(served)
+
+
+# -- requests in flight and open connections ---------------------------------------------------
+
+
+async def test_requests_past_the_in_flight_cap_get_a_json_503_and_the_next_is_served(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    """With one request in flight allowed, a second is refused at once (503 SERVICE_UNAVAILABLE
+    / SERVER_BUSY, Retry-After), not queued; once the first ends, requests are served again."""
+    settings = Settings(database_url=demo_db.url, limits=Limits(max_requests_in_flight=1))
+    app = create_app(settings, database=demo_db)
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename'
+        await release.wait()
+        yield b' }"}'
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://sharegraph") as http,
+    ):
+        headers = {
+            "content-type": "application/json",
+            "authorization": f"Bearer {keys['prairie-admin']}",
+        }
+        first = asyncio.create_task(http.post("/graphql", content=slow_body(), headers=headers))
+        await asyncio.sleep(0.2)  # the first is in the app, reading its body
+        refused = await http.get("/healthz")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refusal(refused.json())["code"] == "SERVICE_UNAVAILABLE"
+        assert refusal(refused.json())["reason"] == "SERVER_BUSY"
+        release.set()
+        assert (await first).json() == {"data": {"__typename": "Query"}}
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_serve_holds_more_websockets_than_requests_in_flight(
+    served: int, keys: dict[str, str]
+) -> None:
+    """`sharegraph serve`'s connection cap is not the request cap: with 150 subscribers' sockets
+    open (each acknowledged), more than the 100 requests in flight, queries are still served."""
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{served}/graphql"
+    sockets = []
+    try:
+        for _ in range(150):
+            ws = await connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+            sockets.append(ws)
+            init = {"authorization": f"Bearer {keys['prairie-admin']}"}
+            await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+            assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+        await _healthy_over_http(served)  # uvicorn's connection cap would answer 503 here
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)

@@ -115,7 +115,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     # answers 413 itself; anything else unexpected reaches the shield. A SharegraphError a
     # route lets through (a rate limit, the database out of reach) gets the route family's
     # error shape from the shield's handlers.
-    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.limits.max_body_bytes,
+        max_in_flight=settings.limits.max_requests_in_flight,
+    )
     install_error_shapes(app)
     if settings.cors_origins:
         # Outside the error shield: refusals and failures carry the CORS headers too, so a

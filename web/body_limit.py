@@ -1,4 +1,6 @@
-"""Request bodies over ``Limits.max_body_bytes`` are refused with 413 while they stream in.
+"""Request bodies over ``Limits.max_body_bytes`` are refused with 413 while they stream in, and
+HTTP requests past ``Limits.max_requests_in_flight`` at once with 503 ``SERVICE_UNAVAILABLE`` /
+``SERVER_BUSY`` (``Retry-After: 1``).
 
 A declared ``Content-Length`` over the limit is refused before one byte is read; a body without
 one (chunked), or longer than it declared, is counted as the app reads it and cut off at the
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sharegraph.errors import BadUserInput
+from sharegraph.errors import BadUserInput, ErrorCode, SharegraphError
 from sharegraph.graph.responses import refusal_body
 
 log = logging.getLogger("sharegraph.app")
@@ -25,14 +28,30 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """At most ``max_bytes`` of body per request, and at most ``max_in_flight`` HTTP requests
+    at once (what bodies and their parses may hold in memory together is bounded); WebSocket
+    connections are not requests and pass."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_in_flight: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            await _answer(send, 503, refusal_body(_busy()), retry_after=1)
+            return
+        self.in_flight += 1
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > self.max_bytes:
             await self._refuse(send)
             return
@@ -67,14 +86,34 @@ class BodyLimit:
             reason="BODY_TOO_LARGE",
             limit=self.max_bytes,
         )
-        body = json.dumps(refusal_body(error)).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 413, refusal_body(error), close=True)
+
+
+def _busy() -> SharegraphError:
+    return SharegraphError(
+        "the server is serving as many requests as it takes at once; try again in a second",
+        code=ErrorCode.SERVICE_UNAVAILABLE,
+        reason="SERVER_BUSY",
+        retryAfter=1,
+    )
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    payload: Any,
+    *,
+    close: bool = False,
+    retry_after: int | None = None,
+) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _declared_length(scope: Scope) -> int:
