@@ -49,6 +49,9 @@ DOCUMENT = (
 )
 
 
+READY_TIMEOUT_SECONDS = 600.0
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,6 +89,9 @@ class Report:
     server_cpu_per_second: float = 0.0
     client_cpu_per_second: float = 0.0  # this process: all sockets and the writer
     subscribe_seconds: float = 0.0
+    # after subscribing: until every socket received the warm-up event of its queue
+    ready_seconds: float = 0.0
+    live_before_writes: int = 0
     load_average: list[float] = field(default_factory=list)
     # the server's own breakdown per phase (graph.live.Timings): count, p50, p99 in ms
     server_phases: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -209,6 +215,7 @@ async def serving(database: str, subscribers: int, timings: str | None = None) -
 def _serve(database: str, port: int, subscribers: int, timings: str | None = None) -> None:
     import uvicorn
 
+    from sharegraph.cli.serving import UVICORN_LIMITS
     from sharegraph.web.app import create_app
 
     settings = replace(
@@ -228,6 +235,7 @@ def _serve(database: str, port: int, subscribers: int, timings: str | None = Non
         access_log=False,
         ws="websockets",
         ws_max_size=1024 * 1024,
+        ws_per_message_deflate=UVICORN_LIMITS["ws_per_message_deflate"],
         backlog=4096,
     )
     if timings:  # where the server's delivery time went, for the report
@@ -303,7 +311,10 @@ async def run(
         print(f"{subscribers} subscribed", file=sys.stderr)
         report.subscribe_seconds = time.perf_counter() - started
 
-        async def listen(ws: Any) -> None:
+        live: set[int] = set()  # sockets that received an event: their subscription is live
+        all_live = asyncio.Event()
+
+        async def listen(ws: Any, number: int) -> None:
             with contextlib.suppress(Exception):
                 async for raw in ws:
                     now = time.perf_counter()
@@ -311,14 +322,36 @@ async def run(
                     if message.get("type") == "ping":
                         await ws.send('{"type":"pong"}')
                     elif message.get("type") == "next":
+                        live.add(number)
+                        if len(live) == len(sockets):
+                            all_live.set()
                         data = message["payload"].get("data") or {}
                         change = data.get("queueEntryChanged") or {}
                         position = (change.get("event") or {}).get("position")
                         if position is not None:
                             received[int(position)].append(now)
 
-        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
-        await asyncio.sleep(2.0)  # every cohort joined and caught up
+        listeners = [asyncio.create_task(listen(ws, i)) for i, ws in enumerate(sockets)]
+        # A subscribe message is answered by nothing: the server may still be setting up
+        # subscriptions long after the last was sent. One event per queue, unmeasured, shows
+        # each socket's subscription live before the measured writes start.
+        warm_up = Database(database)
+        try:
+            for _queue_id, entry_id in targets:
+                async with warm_up.write_session() as session:
+                    entry = await session.get(QueueEntry, entry_id)
+                    record_event(session, entry, EventType.UPDATED, None)
+        finally:
+            await warm_up.dispose()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_live.wait(), READY_TIMEOUT_SECONDS)
+        report.live_before_writes = len(live)
+        report.ready_seconds = time.perf_counter() - started - report.subscribe_seconds
+        print(
+            f"{len(live)} of {len(sockets)} subscriptions live after {report.ready_seconds:.1f} s",
+            file=sys.stderr,
+        )
+        await asyncio.sleep(2.0)  # the warm-up's deliveries drain
         report.rss_after_mib = _rss_kib(pid) / 1024
         report.kib_per_subscriber = (
             (report.rss_after_mib - report.rss_before_mib) * 1024 / max(subscribers, 1)
@@ -421,7 +454,8 @@ def main(argv: list[str] | None = None) -> None:
         f"({report.kib_per_subscriber:.1f} KiB per subscriber); server CPU "
         f"{report.server_cpu_per_second:.2f} s/s, client CPU "
         f"{report.client_cpu_per_second:.2f} s/s; "
-        f"subscribing took {report.subscribe_seconds:.1f} s"
+        f"subscribing took {report.subscribe_seconds:.1f} s, then "
+        f"{report.live_before_writes} live in {report.ready_seconds:.1f} s"
     )
     for phase, figures in report.server_phases.items():
         print(
