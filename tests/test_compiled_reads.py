@@ -363,3 +363,36 @@ async def test_generated_operations_answer_alike(pair: Pair, data: Any) -> None:
         variables["after"] = (found.get("pageInfo") or {}).get("endCursor")
     expected, got = await both(pair, operation.principal, operation.query, variables)
     assert json.dumps(got) == json.dumps(expected), operation.query
+
+
+# -- the resource search (services) -----------------------------------------------------------
+
+RESOURCE_SEARCH = """
+query ResourceSearch($search: String!) {
+  services(filter: {search: $search}, first: 20) {
+    edges {
+      node {
+        name
+        organization { name }
+        locations {
+          name
+          latitude
+          longitude
+          addresses { address1 address2 city stateProvince postalCode }
+        }
+        phones { number }
+        schedules { opensAt closesAt byday }
+      }
+    }
+  }
+}
+"""
+
+
+async def test_smoke_resource_search(pair: Pair) -> None:
+    answered = STATS["answered"]
+    for principal in PRINCIPALS:
+        for word in ("food", "pan", "health clinic", "zzzz"):
+            expected, got = await both(pair, principal, RESOURCE_SEARCH, {"search": word})
+            assert json.dumps(got) == json.dumps(expected), (principal, word)
+    assert STATS["answered"] - answered >= len(PRINCIPALS)
