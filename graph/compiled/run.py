@@ -1,13 +1,15 @@
 """Answering a covered root field: its one statement, then what SQL cannot write.
 
-Covered roots: ``contactRecords`` (filters, sorts, ``first``, ``after``; edges, cursors,
-nodes, page info), ``contactRecord(id:)`` and ``node(id:)`` for the types of
-:data:`selection.MODELS`. The arguments are checked by the same code the resolvers run
-(operation grant, filterable fields, page size, cursors); whenever that code would refuse,
-or a lookup finds nothing, the field is not answered here and its resolver gives the answer
-and the error. Walking the parsed JSON, each object's facts (key ``"."``) give its global id
-and uuid, the audit entries the field guard would write, and the refusals for the fields the
-plan withholds on it (``RequestContext.deny``, one ``FORBIDDEN_FIELD`` per coordinate).
+Covered roots: ``contactRecords`` and ``services`` (the resource search: filters, ``search``,
+sorts, ``first``, ``after``, not ``inventory``; edges, cursors, nodes, page info, the total
+count), ``contactRecord(id:)`` and ``node(id:)`` for the Node types of :data:`selection.MODELS`.
+The arguments are converted by strawberry and checked by the same code the resolvers run
+(operation grant, filterable fields, searchable text, page size, cursors); whenever that code
+would refuse, or a lookup finds nothing, the field is not answered here and its resolver gives
+the answer and the error. Walking the parsed JSON, each object's facts (key ``"."``) give its
+global id and uuid, the audit entries the field guard would write, and the refusals for the
+fields the plan withholds on it (``RequestContext.deny``, one ``FORBIDDEN_FIELD`` per
+coordinate).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from strawberry import Schema
 from strawberry.types.arguments import convert_arguments
 
@@ -54,7 +56,7 @@ from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.queries import contacts, directory
 from sharegraph.queries.directory import DirectoryFilter
-from sharegraph.queries.pagination import SortKey, _after, _cursor_values, order_by
+from sharegraph.queries.pagination import SortKey, _after, _cursor_values, count, order_by
 
 NOT_COVERED = object()
 
@@ -212,6 +214,16 @@ class Answerer:
                 values = await _cursor_values(session, model, statement(), keys, after_id)
                 params = {f"after{i}": v for i, v in enumerate(values)}
             rows = list((await session.execute(template.statement, params)).all())
+            total = None
+            if any(p.kind == "totalCount" for p in template.parts):
+                # The statement's last column, on every row; a page with no rows after a
+                # cursor has none to carry it, and counts apart (as the resolver does).
+                if rows:
+                    total = int(rows[0][-1])
+                elif after_id is not None:
+                    total = await count(session, statement())
+                else:
+                    total = 0  # not even the row after an empty first page: none match
         has_next = len(rows) > size
         rows = rows[:size]
         cursors = [ctx.cursors.encode(type_name, sort_name, row[0]) for row in rows]
@@ -224,6 +236,7 @@ class Answerer:
             has_next,
             after_id is not None,
             path,
+            total,
         )
 
     def _list_template(
@@ -252,6 +265,16 @@ class Answerer:
         if after_id is not None:
             bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_table)]
             paged = paged.where(_after(on_table, bound))
+        if any(p.kind == "totalCount" for p in parts):
+            # Uncorrelated: both databases compute it once for the statement.
+            counted = builder.alias(model)
+            total = (
+                select(func.count())
+                .select_from(counted)
+                .where(builder.on(counted, model, statement.whereclause))
+                .scalar_subquery()
+            )
+            paged = paged.add_columns(total.label("total"))
         paged = paged.order_by(*order_by(on_table)).limit(size + 1)
         return Template(plan.core, paged, tuple(shapes), dict(builder.masks), parts)
 
@@ -264,11 +287,14 @@ class Answerer:
         has_next: bool,
         has_previous: bool,
         path: list[str | int],
+        total: int | None = None,
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for part in parts:
             if part.kind == "typename":
                 out[part.key] = part.typename
+            elif part.kind == "totalCount":
+                out[part.key] = total
             elif part.kind == "pageInfo":
                 out[part.key] = {
                     p.key: (

@@ -86,7 +86,7 @@ class Shape:
 @dataclass(frozen=True)
 class Part:
     """A member of a connection, edge or page info (assembled in Python): ``kind`` is
-    typename, edges, pageInfo, cursor, node or one of the page info fields."""
+    typename, edges, pageInfo, totalCount, cursor, node or one of the page info fields."""
 
     key: str
     kind: str
@@ -223,8 +223,8 @@ def object_shape(
 def connection_parts(
     collector: Collector, connection_type: GraphQLObjectType, node_type: str, nodes: list[FieldNode]
 ) -> tuple[Part, ...] | None:
-    """The parts of a connection selection (edges, cursors, nodes, page info), if covered;
-    ``totalCount`` is not (a second statement on the resolver path)."""
+    """The parts of a connection selection (edges, cursors, nodes, page info, the total
+    count), if covered."""
     sets = [n.selection_set for n in nodes if n.selection_set is not None]
     collected = collector.collect(connection_type.name, sets)
     if collected is None:
@@ -244,6 +244,8 @@ def connection_parts(
             if info is None:
                 return None
             parts.append(Part(key, "pageInfo", parts=info))
+        elif name == "totalCount":
+            parts.append(Part(key, "totalCount"))
         else:
             return None
     return tuple(parts)
