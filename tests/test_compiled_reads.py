@@ -581,6 +581,7 @@ async def test_one_statement_per_covered_root_field(
         (RESOURCE_SEARCH, {"search": "food"}, 1),
         (TWO_SEARCHES, {"search": "pan"}, 2),
         (lookup, {}, 1),
+        ("{ services(first: 3) { totalCount edges { node { name } } } }", {}, 1),
     ]
 
     async def statements(api: Api, query: str, variables: dict[str, Any]) -> list[str]:
@@ -598,3 +599,23 @@ async def test_one_statement_per_covered_root_field(
         assert len(compiled) == len(base) + roots, [x[:300] for x in compiled]
         resolved = await statements(pair.resolvers, query, variables)
         assert len(resolved) > len(compiled), resolved
+
+
+async def test_services_pages_and_total_count_to_the_end(pair: Pair) -> None:
+    query = """query Q($after: String, $search: String) {
+      services(first: 10, after: $after, filter: {search: $search}, sort: UPDATED_AT_DESC) {
+        totalCount edges { cursor node { id name } } pageInfo { hasNextPage endCursor } } }"""
+    for principal in ("prairie-admin", "harbor-portal"):
+        for search in (None, "food"):
+            after, pages = None, 0
+            while True:
+                variables = {"after": after, "search": search}
+                expected, got = await both(pair, principal, query, variables)
+                assert json.dumps(got) == json.dumps(expected), (principal, after)
+                page = expected["data"]["services"]
+                if not page["edges"]:
+                    break  # past the last row: an empty page still knows the total
+                assert page["totalCount"] >= len(page["edges"])
+                after = page["edges"][-1]["cursor"]
+                pages += 1
+            assert pages >= 1 and page["totalCount"] > 0
