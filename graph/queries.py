@@ -90,6 +90,22 @@ async def _directory(
     return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
 
 
+def contact_records_filter(
+    ctx: RequestContext, filter: ContactRecordFilterInput | None, sort: ContactRecordSort
+) -> contacts.ContactRecordFilter:
+    """``contactRecords``' filter, after the checks every reader of it runs (the operation
+    grant, filterable and sortable fields); the resolver and compiled reads both call it."""
+    ctx.plan.require_operation("contactRecords", Action.READ)
+    given = filter or ContactRecordFilterInput()
+    flt = given.to_filter()
+    owners = flt.tenant_ids or None
+    ctx.disclosure.require_filterable("ContactRecord", given.used_fields(), owners, use="filter")
+    ctx.disclosure.require_filterable(
+        "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+    )
+    return flt
+
+
 def directory_filter(
     ctx: RequestContext,
     operation: str,
@@ -322,18 +338,8 @@ class DataQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[ContactRecord]:
-        plan = info.context.plan
-        plan.require_operation("contactRecords", Action.READ)
-        given = filter or ContactRecordFilterInput()
-        flt = given.to_filter()
-        owners = flt.tenant_ids or None
-        info.context.disclosure.require_filterable(
-            "ContactRecord", given.used_fields(), owners, use="filter"
-        )
-        info.context.disclosure.require_filterable(
-            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
-        )
-        statement = contacts.contact_records(plan, flt)
+        flt = contact_records_filter(info.context, filter, sort)
+        statement = contacts.contact_records(info.context.plan, flt)
         keys = contact_record_sort_keys(sort)
         return await connection(
             info,

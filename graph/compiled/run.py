@@ -27,7 +27,6 @@ from strawberry import Schema
 from strawberry.types.arguments import convert_arguments
 
 from sharegraph.authz.coordinates import RECORD_TYPES
-from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
 from sharegraph.graph.compiled.plans import PLANS, Template
@@ -46,12 +45,11 @@ from sharegraph.graph.inputs import (
     ContactRecordSort,
     DirectoryFilterInput,
     DirectorySort,
-    contact_record_sort_field,
     contact_record_sort_keys,
     directory_sort_keys,
 )
 from sharegraph.graph.pagination import page_size
-from sharegraph.graph.queries import directory_filter
+from sharegraph.graph.queries import contact_records_filter, directory_filter
 from sharegraph.graph.relay import from_global_id, to_global_id
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.queries import contacts, directory
@@ -127,22 +125,14 @@ class Answerer:
         parts = connection_parts(self.collector, connection_type, "ContactRecord", nodes)
         if parts is None:
             return NOT_COVERED
-        given = args.get("filter") or ContactRecordFilterInput()
+        given = args.get("filter")
         sort: ContactRecordSort = args.get("sort", ContactRecordSort.STARTED_AT_DESC)
-        if not isinstance(given, ContactRecordFilterInput) or not isinstance(
+        if not isinstance(given, ContactRecordFilterInput | None) or not isinstance(
             sort, ContactRecordSort
         ):
             return NOT_COVERED
         plan = ctx.plan
-        plan.require_operation("contactRecords", Action.READ)
-        flt = given.to_filter()
-        owners = flt.tenant_ids or None
-        ctx.disclosure.require_filterable(
-            "ContactRecord", given.used_fields(), owners, use="filter"
-        )
-        ctx.disclosure.require_filterable(
-            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
-        )
+        flt = contact_records_filter(ctx, given, sort)
         return await self.page(
             key,
             "ContactRecord",
