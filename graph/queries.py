@@ -14,7 +14,7 @@ from sharegraph.authz.plan import AccessPlan, Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import BadUserInput, Forbidden, NotFound, quote
 from sharegraph.graph.arguments import FILTER, SORT, After, First
-from sharegraph.graph.context import Info
+from sharegraph.graph.context import Info, RequestContext
 from sharegraph.graph.inputs import (
     ClientFilterInput,
     ContactRecordFilterInput,
@@ -40,6 +40,7 @@ from sharegraph.graph.types.resources import (
 )
 from sharegraph.graph.types.tenants import PartnerOrganization, RoleGrant, Tenant, Viewer
 from sharegraph.queries import contacts, directory
+from sharegraph.queries.directory import DirectoryFilter
 from sharegraph.queries.pagination import SortKey
 
 T = TypeVar("T")
@@ -80,31 +81,59 @@ async def _directory(
     after: str | None,
     inventory: strawberry.ID | None = None,
 ) -> Connection[Any]:
-    plan = info.context.plan
-    plan.require_operation(operation, Action.READ)
     model, _ = NODE_TYPES[cls.__name__]
+    flt = directory_filter(info.context, operation, cls.__name__, filter, sort)
+    if inventory is not None:
+        flt = replace(flt, inventory_id=await visible_inventory(info, inventory))
+    statement = build(info.context.plan, flt, info.context.dialect)
+    keys = directory_sort_keys(model, sort)
+    return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
+
+
+def contact_records_filter(
+    ctx: RequestContext, filter: ContactRecordFilterInput | None, sort: ContactRecordSort
+) -> contacts.ContactRecordFilter:
+    """``contactRecords``' filter, after the checks every reader of it runs (the operation
+    grant, filterable and sortable fields); the resolver and compiled reads both call it."""
+    ctx.plan.require_operation("contactRecords", Action.READ)
+    given = filter or ContactRecordFilterInput()
+    flt = given.to_filter()
+    owners = flt.tenant_ids or None
+    ctx.disclosure.require_filterable("ContactRecord", given.used_fields(), owners, use="filter")
+    ctx.disclosure.require_filterable(
+        "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+    )
+    return flt
+
+
+def directory_filter(
+    ctx: RequestContext,
+    operation: str,
+    type_name: str,
+    filter: DirectoryFilterInput | None,
+    sort: DirectorySort,
+) -> DirectoryFilter:
+    """A directory list's filter, after the checks every reader of it runs (the operation
+    grant, filterable and sortable fields, searchable text); the resolvers and compiled reads
+    (graph/compiled/) both call it."""
+    plan = ctx.plan
+    plan.require_operation(operation, Action.READ)
+    model, _ = NODE_TYPES[type_name]
     given = filter or DirectoryFilterInput()
     flt = given.to_filter()
-    type_name = cls.__name__
     owners = flt.tenant_ids or None
-    info.context.disclosure.require_filterable(
-        type_name, given.used_fields(type_name), owners, use="filter"
-    )
-    info.context.disclosure.require_filterable(
+    ctx.disclosure.require_filterable(type_name, given.used_fields(type_name), owners, use="filter")
+    ctx.disclosure.require_filterable(
         type_name, [directory_sort_field(model, sort)], owners, use="sort"
     )
     if given.near is not None and type_name != "Location":
-        info.context.disclosure.require_filterable(
+        ctx.disclosure.require_filterable(
             "Location", ["latitude", "longitude"], owners, use="filter"
         )
     if flt.search:
         searched_type = "Service" if type_name == "ServiceAtLocation" else type_name
         flt = replace(flt, search_columns=_search_columns(plan, searched_type, owners))
-    if inventory is not None:
-        flt = replace(flt, inventory_id=await visible_inventory(info, inventory))
-    statement = build(plan, flt, info.context.dialect)
-    keys = directory_sort_keys(model, sort)
-    return await connection(info, cls, model, statement, sort.name, keys, first=first, after=after)
+    return flt
 
 
 async def _typed(info: Info, cls: type[T], id: strawberry.ID) -> T:
@@ -309,18 +338,8 @@ class DataQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[ContactRecord]:
-        plan = info.context.plan
-        plan.require_operation("contactRecords", Action.READ)
-        given = filter or ContactRecordFilterInput()
-        flt = given.to_filter()
-        owners = flt.tenant_ids or None
-        info.context.disclosure.require_filterable(
-            "ContactRecord", given.used_fields(), owners, use="filter"
-        )
-        info.context.disclosure.require_filterable(
-            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
-        )
-        statement = contacts.contact_records(plan, flt)
+        flt = contact_records_filter(info.context, filter, sort)
+        statement = contacts.contact_records(info.context.plan, flt)
         keys = contact_record_sort_keys(sort)
         return await connection(
             info,

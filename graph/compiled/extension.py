@@ -34,7 +34,7 @@ log = logging.getLogger("sharegraph.graph.compiled")
 # Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
 # the process started; tests read them.
 STATS: Counter[str] = Counter()
-ROOTS = frozenset({"contactRecords", "contactRecord", "node"})
+ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services"})
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -135,7 +135,7 @@ class CompiledReads(SchemaExtension):
         candidates = {k: v for k, v in collected.items() if v[0].name.value in ROOTS}
         if not candidates or (len(candidates) < len(collected) and not separable):
             return {}, [], None
-        answerer = Answerer(ctx, collector, coerced)
+        answerer = Answerer(ctx, collector, coerced, self.execution_context.schema)
         answered: dict[str, Any] = {}
         for key, nodes in candidates.items():
             if len(nodes) > 1 and not separable:

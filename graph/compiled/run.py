@@ -1,27 +1,32 @@
 """Answering a covered root field: its one statement, then what SQL cannot write.
 
-Covered roots: ``contactRecords`` (filters, sorts, ``first``, ``after``; edges, cursors,
-nodes, page info), ``contactRecord(id:)`` and ``node(id:)`` for the types of
-:data:`selection.MODELS`. The arguments are checked by the same code the resolvers run
-(operation grant, filterable fields, page size, cursors); whenever that code would refuse,
-or a lookup finds nothing, the field is not answered here and its resolver gives the answer
-and the error. Walking the parsed JSON, each object's facts (key ``"."``) give its global id
-and uuid, the audit entries the field guard would write, and the refusals for the fields the
-plan withholds on it (``RequestContext.deny``, one ``FORBIDDEN_FIELD`` per coordinate).
+Covered roots: ``contactRecords`` and ``services`` (the resource search: filters, ``search``,
+sorts, ``first``, ``after``, not ``inventory``; edges, cursors, nodes, page info, the total
+count), ``contactRecord(id:)`` and ``node(id:)`` for the Node types of :data:`selection.MODELS`.
+The arguments are converted by strawberry and checked by the same code the resolvers run
+(operation grant, filterable fields, searchable text, page size, cursors); whenever that code
+would refuse, or a lookup finds nothing, the field is not answered here and its resolver gives
+the answer and the error. Walking the parsed JSON, each object's facts (key ``"."``) give its
+global id and uuid, the audit entries the field guard would write, and the refusals for the
+fields the plan withholds on it (``RequestContext.deny``, one ``FORBIDDEN_FIELD`` per
+coordinate).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import fields
 from typing import Any
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
-from sqlalchemy import bindparam, select, union_all
+from sqlalchemy import bindparam, func, select, union_all
+from strawberry import Schema
+from strawberry.types.arguments import convert_arguments
 
 from sharegraph.authz.coordinates import RECORD_TYPES
-from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
 from sharegraph.graph.compiled.plans import PLANS, Template
@@ -38,13 +43,18 @@ from sharegraph.graph.context import RequestContext
 from sharegraph.graph.inputs import (
     ContactRecordFilterInput,
     ContactRecordSort,
-    contact_record_sort_field,
+    DirectoryFilterInput,
+    DirectorySort,
     contact_record_sort_keys,
+    directory_sort_keys,
 )
 from sharegraph.graph.pagination import page_size
+from sharegraph.graph.queries import contact_records_filter, directory_filter
 from sharegraph.graph.relay import from_global_id, to_global_id
-from sharegraph.queries import contacts
-from sharegraph.queries.pagination import SortKey, _after, _cursor_values, order_by
+from sharegraph.graph.types.base import NODE_TYPES
+from sharegraph.queries import contacts, directory
+from sharegraph.queries.directory import DirectoryFilter
+from sharegraph.queries.pagination import SortKey, _after, _cursor_values, count, order_by
 
 NOT_COVERED = object()
 
@@ -52,10 +62,13 @@ NOT_COVERED = object()
 class Answerer:
     """Answers covered root fields of one operation for one request."""
 
-    def __init__(self, ctx: RequestContext, collector: Collector, variables: Any) -> None:
+    def __init__(
+        self, ctx: RequestContext, collector: Collector, variables: Any, schema: Schema
+    ) -> None:
         self.ctx = ctx
         self.collector = collector
         self.variables = variables
+        self.schema = schema
         # Builder.masks of the templates used (by id of their shapes)
         self.masks: dict[int, tuple[bool, ...]] = {}
         # What the field guard would have recorded, kept until the resolvers of the other
@@ -75,17 +88,33 @@ class Answerer:
         """The value of root field ``key``, or :data:`NOT_COVERED`."""
         name = nodes[0].name.value
         try:
-            args = get_argument_values(field, nodes[0], self.variables)
+            args = self.arguments(name, get_argument_values(field, nodes[0], self.variables))
         except Exception:
             return NOT_COVERED
         try:
             if name == "contactRecords":
                 return await self.contact_records(key, field, nodes, args)
+            if name == "services":
+                return await self.services(key, field, nodes, args)
             if name in ("contactRecord", "node"):
                 return await self.lookup(key, name, nodes, args)
         except SharegraphError:
             return NOT_COVERED  # refused: the resolver refuses the same way, with its error
         return NOT_COVERED
+
+    def arguments(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """A root field's arguments as its resolver receives them (input types as their
+        classes, by Python name), converted by strawberry's own code."""
+        query = self.collector.schema.query_type
+        field = None if query is None else self.schema.get_field_for_type(name, query.name)
+        if field is None:
+            raise LookupError(name)
+        return convert_arguments(
+            raw,
+            field.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
 
     # -- lists ----------------------------------------------------------------------------------
     async def contact_records(
@@ -96,42 +125,104 @@ class Answerer:
         parts = connection_parts(self.collector, connection_type, "ContactRecord", nodes)
         if parts is None:
             return NOT_COVERED
-        given = args.get("filter") or ContactRecordFilterInput()
+        given = args.get("filter")
         sort: ContactRecordSort = args.get("sort", ContactRecordSort.STARTED_AT_DESC)
-        if not isinstance(given, ContactRecordFilterInput) or not isinstance(
+        if not isinstance(given, ContactRecordFilterInput | None) or not isinstance(
             sort, ContactRecordSort
         ):
             return NOT_COVERED
         plan = ctx.plan
-        plan.require_operation("contactRecords", Action.READ)
-        flt = given.to_filter()
-        owners = flt.tenant_ids or None
-        ctx.disclosure.require_filterable(
-            "ContactRecord", given.used_fields(), owners, use="filter"
+        flt = contact_records_filter(ctx, given, sort)
+        return await self.page(
+            key,
+            "ContactRecord",
+            m.ContactRecord,
+            parts,
+            lambda: contacts.contact_records(plan, flt),
+            contact_record_sort_keys(sort),
+            sort.name,
+            args,
+            ("contactRecords", flt),
+            per_owner=lambda rows: contacts.contact_records(plan, flt, rows),
         )
-        ctx.disclosure.require_filterable(
-            "ContactRecord", [contact_record_sort_field(sort)], owners, use="sort"
+
+    async def services(
+        self, key: str, field: GraphQLField, nodes: list[FieldNode], args: dict[str, Any]
+    ) -> Any:
+        ctx = self.ctx
+        if args.get("inventory") is not None:
+            return NOT_COVERED  # an inventory is looked up first: left to the resolver
+        parts = connection_parts(self.collector, _named(field.type), "Service", nodes)
+        if parts is None:
+            return NOT_COVERED
+        given = args.get("filter")
+        sort: DirectorySort = args.get("sort", DirectorySort.NAME_ASC)
+        if not isinstance(given, DirectoryFilterInput | None) or not isinstance(
+            sort, DirectorySort
+        ):
+            return NOT_COVERED
+        flt = directory_filter(ctx, "services", "Service", given, sort)
+        return await self.page(
+            key,
+            "Service",
+            m.Service,
+            parts,
+            lambda: directory.services(ctx.plan, flt, ctx.dialect),
+            directory_sort_keys(m.Service, sort),
+            sort.name,
+            args,
+            ("services", *_filter_key(flt)),
         )
+
+    async def page(
+        self,
+        key: str,
+        type_name: str,
+        model: Any,
+        parts: tuple[Part, ...],
+        statement: Callable[[], Any],
+        keys: list[SortKey],
+        sort_name: str,
+        args: dict[str, Any],
+        shape_key: tuple[Hashable, ...],
+        per_owner: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """A connection page of ``statement()`` (the resolver's own filtered statement on
+        ``model``, built only when needed), as graph/pagination.py's ``connection`` pages it.
+        ``per_owner(rows)``: the same statement over a part of the plan's row filter
+        (``AccessPlan.row_filter_per_owner``), to page each owner's rows in index order."""
+        ctx = self.ctx
+        plan = ctx.plan
         size = page_size(_InfoShim(ctx), args.get("first"))  # type: ignore[arg-type]
         after = args.get("after")
-        keys = contact_record_sort_keys(sort)
-        after_id = ctx.cursors.decode(after, "ContactRecord", sort.name) if after else None
-        cache_key = ("contactRecords", ctx.dialect, parts, flt, sort, size, after_id is not None)
+        after_id = ctx.cursors.decode(after, type_name, sort_name) if after else None
+        cache_key = (*shape_key, ctx.dialect, parts, sort_name, size, after_id is not None)
         template = PLANS.get(plan.core, cache_key)
         if template is None:
-            template = self._list_template(parts, flt, keys, size, after_id is not None)
+            template = self._list_template(
+                model, parts, statement(), keys, size, after_id, per_owner
+            )
             PLANS.put(cache_key, template)
         self.masks.update(template.masks)
         params: dict[str, Any] = {}
         async with ctx.db() as session:
             if after_id is not None:
-                statement = contacts.contact_records(plan, flt)
-                values = await _cursor_values(session, m.ContactRecord, statement, keys, after_id)
+                values = await _cursor_values(session, model, statement(), keys, after_id)
                 params = {f"after{i}": v for i, v in enumerate(values)}
             rows = list((await session.execute(template.statement, params)).all())
+            total = None
+            if any(p.kind == "totalCount" for p in template.parts):
+                # The statement's last column, on every row; a page with no rows after a
+                # cursor has none to carry it, and counts apart (as the resolver does).
+                if rows:
+                    total = int(rows[0][-1])
+                elif after_id is not None:
+                    total = await count(session, statement())
+                else:
+                    total = 0  # not even the row after an empty first page: none match
         has_next = len(rows) > size
         rows = rows[:size]
-        cursors = [ctx.cursors.encode("ContactRecord", sort.name, row[0]) for row in rows]
+        cursors = [ctx.cursors.encode(type_name, sort_name, row[0]) for row in rows]
         path: list[str | int] = [key]
         return self.connection(
             template.parts,
@@ -141,40 +232,37 @@ class Answerer:
             has_next,
             after_id is not None,
             path,
+            total,
         )
 
     def _list_template(
         self,
+        model: Any,
         parts: tuple[Part, ...],
-        flt: contacts.ContactRecordFilter,
+        statement: Any,
         keys: list[SortKey],
         size: int,
-        has_after: bool,
+        after_id: uuid.UUID | None,
+        per_owner: Callable[[Any], Any] | None = None,
     ) -> Template:
-        """The page statement of ``contactRecords``; the cursor row's sort values are bound
-        parameters ``after0``, ``after1``, ..."""
+        """The page statement: ``statement``'s rows moved onto an alias, with one JSON column
+        per node shape; the cursor row's sort values are bound parameters ``after0``, ..."""
         plan = self.ctx.plan
         builder = Builder(self.ctx.disclosure, self.ctx.dialect)
         shapes = _node_shapes(parts)
-        cr = builder.alias(m.ContactRecord)
-        columns = [cr.c.id] + [
-            builder.obj(shape, cr).label(f"n{i}") for i, shape in enumerate(shapes)
+        table = builder.alias(model)
+        columns = [table.c.id] + [
+            builder.obj(shape, table).label(f"n{i}") for i, shape in enumerate(shapes)
         ]
-        on_cr = [
-            SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
-            for k in keys
+        on_table = [
+            SortKey(builder.on(table, model, k.column.expression), k.descending) for k in keys
         ]
-        owners = plan.row_filter_per_owner(m.ContactRecord)
-        if len(owners) == 1:
-            page = self._page(builder, cr, keys, flt, owners[0], size, has_after)
-            paged = select(*columns).select_from(cr).where(page.whereclause)
-        else:
+        owners = plan.row_filter_per_owner(model) if per_owner is not None else []
+        if per_owner is not None and len(owners) > 1:
             # One page per owner, each in the order of its (tenant_id, sort key) index, then
             # the first of their union: no owner's rows are sorted whole.
             pages = [
-                self._page(
-                    builder, builder.alias(m.ContactRecord), keys, flt, rows, size, has_after
-                )
+                self._owner_page(builder, model, per_owner(rows), keys, size, after_id is not None)
                 for rows in owners
             ]
             ranked = union_all(*(select(p.subquery()) for p in pages)).subquery()
@@ -182,35 +270,50 @@ class Answerer:
             page_ids = (
                 select(ranked.c.id).order_by(*order_by(ranked_keys)).limit(size + 1).subquery()
             )
-            paged = select(*columns).select_from(cr.join(page_ids, page_ids.c.id == cr.c.id))
-        paged = paged.order_by(*order_by(on_cr)).limit(size + 1)
+            paged = select(*columns).select_from(table.join(page_ids, page_ids.c.id == table.c.id))
+        else:
+            where = builder.on(table, model, statement.whereclause)
+            paged = select(*columns).select_from(table).where(where)
+            if after_id is not None:
+                bound = [
+                    bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_table)
+                ]
+                paged = paged.where(_after(on_table, bound))
+        if any(p.kind == "totalCount" for p in parts):
+            # Uncorrelated: both databases compute it once for the statement.
+            counted = builder.alias(model)
+            total = (
+                select(func.count())
+                .select_from(counted)
+                .where(builder.on(counted, model, statement.whereclause))
+                .scalar_subquery()
+            )
+            paged = paged.add_columns(total.label("total"))
+        paged = paged.order_by(*order_by(on_table)).limit(size + 1)
         return Template(plan.core, paged, tuple(shapes), dict(builder.masks), parts)
 
     @staticmethod
-    def _page(
+    def _owner_page(
         builder: Builder,
-        cr: Any,
+        model: Any,
+        statement: Any,
         keys: list[SortKey],
-        flt: contacts.ContactRecordFilter,
-        rows: Any,
         size: int,
         has_after: bool,
     ) -> Any:
-        """The ids and sort values (``k0``, ``k1``, ...) of the first ``size + 1`` records of
-        ``cr`` (an alias) among ``rows`` (a part of the plan's row filter) that ``flt`` and the
-        cursor (bound parameters ``after0``, ...) admit, in page order."""
-        plan = builder.disclosure.plan
-        on_cr = [
-            SortKey(builder.on(cr, m.ContactRecord, k.column.expression), k.descending)
-            for k in keys
+        """The ids and sort values (``k0``, ``k1``, ...) of the first ``size + 1`` rows of
+        ``statement`` (the resolver's statement over one owner's part of the row filter) on a
+        fresh alias, after the cursor (bound parameters ``after0``, ...), in page order."""
+        table = builder.alias(model)
+        on_table = [
+            SortKey(builder.on(table, model, k.column.expression), k.descending) for k in keys
         ]
-        where = contacts.contact_records(plan, flt, rows).whereclause
-        page = select(cr.c.id, *(k.column.label(f"k{i}") for i, k in enumerate(on_cr)))
-        page = page.select_from(cr).where(builder.on(cr, m.ContactRecord, where))
+        page = select(table.c.id, *(k.column.label(f"k{i}") for i, k in enumerate(on_table)))
+        page = page.select_from(table).where(builder.on(table, model, statement.whereclause))
         if has_after:
-            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_cr)]
-            page = page.where(_after(on_cr, bound))
-        return page.order_by(*order_by(on_cr)).limit(size + 1)
+            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_table)]
+            page = page.where(_after(on_table, bound))
+        return page.order_by(*order_by(on_table)).limit(size + 1)
 
     def connection(
         self,
@@ -221,11 +324,14 @@ class Answerer:
         has_next: bool,
         has_previous: bool,
         path: list[str | int],
+        total: int | None = None,
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for part in parts:
             if part.kind == "typename":
                 out[part.key] = part.typename
+            elif part.kind == "totalCount":
+                out[part.key] = total
             elif part.kind == "pageInfo":
                 out[part.key] = {
                     p.key: (
@@ -265,8 +371,8 @@ class Answerer:
     ) -> Any:
         expected = "ContactRecord" if name == "contactRecord" else None
         type_name, row_id = from_global_id(args["id"], expected=expected)
-        if type_name not in MODELS:
-            return NOT_COVERED
+        if type_name not in MODELS or type_name not in NODE_TYPES:
+            return NOT_COVERED  # node answers BAD_ID for types that are no Node
         runtime = self.collector.schema.get_type(type_name)
         if not isinstance(runtime, GraphQLObjectType):
             return NOT_COVERED
@@ -325,6 +431,10 @@ class Answerer:
                 self.reads.append((type_name, owner, row_id, coordinate))
             if member.kind == "uuid":
                 value[member.key] = str(row_id)
+            elif member.kind == "column" and member.value in (float, bool):
+                found = value[member.key]  # SQLite writes booleans 0/1, numerics vary
+                if found is not None:
+                    value[member.key] = member.value(found)
             elif member.kind == "relation":
                 child = value[member.key]
                 assert member.child is not None
@@ -340,6 +450,12 @@ class _InfoShim:
 
     def __init__(self, ctx: RequestContext) -> None:
         self.context = ctx
+
+
+def _filter_key(flt: DirectoryFilter) -> tuple[Hashable, ...]:
+    """A directory filter as part of a plan cache key (its ``extra`` is a dict)."""
+    plain = tuple(getattr(flt, f.name) for f in fields(flt) if f.name != "extra")
+    return (*plain, tuple(sorted(flt.extra.items())))
 
 
 def _node_shapes(parts: tuple[Part, ...]) -> list[Shape]:

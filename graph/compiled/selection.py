@@ -3,10 +3,10 @@
 Fields are collected as graphql-core executes them (aliases, inline fragments, named fragments,
 ``@skip``/``@include``; one response key per merged set of field nodes), then each is matched
 against what the compiler knows: stored columns of the catalogue (text, integers, instants,
-dates, enums, the raw uuid), the global id, ``__typename`` and the relations of
-:data:`RELATIONS`. Anything else (computed fields, relations not listed, other directives,
-floats and booleans whose JSON spelling differs by backend) makes the field not covered, and it
-resolves the ordinary way.
+dates, enums, floats and booleans (whose JSON spelling differs by backend: ``run`` makes them
+Python's), the raw uuid), the global id, ``__typename`` and the relations of :data:`RELATIONS`.
+Anything else (computed fields, relations not listed, other directives) makes the field not
+covered, and it resolves the ordinary way.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ RELATIONS: dict[tuple[str, str], str] = {
     ("ContactRecord", "referrals"): "Referral",
     ("Referral", "service"): "Service",
     ("Service", "organization"): "Organization",
+    ("Service", "locations"): "Location",
+    ("Service", "phones"): "Phone",
+    ("Service", "schedules"): "Schedule",
+    ("Location", "organization"): "Organization",
+    ("Location", "addresses"): "Address",
+    ("Location", "phones"): "Phone",
+    ("Location", "schedules"): "Schedule",
 }
 MODELS: dict[str, Any] = {
     "ContactRecord": m.ContactRecord,
@@ -45,6 +52,10 @@ MODELS: dict[str, Any] = {
     "TaxonomyTerm": m.TaxonomyTerm,
     "Service": m.Service,
     "Organization": m.Organization,
+    "Location": m.Location,
+    "Address": m.Address,
+    "Phone": m.Phone,
+    "Schedule": m.Schedule,
 }
 # json_build_object takes at most 100 arguments (50 pairs) on PostgreSQL, json_object 63 pairs
 # on SQLite builds capped at 127; one pair carries the row's facts.
@@ -75,7 +86,7 @@ class Shape:
 @dataclass(frozen=True)
 class Part:
     """A member of a connection, edge or page info (assembled in Python): ``kind`` is
-    typename, edges, pageInfo, cursor, node or one of the page info fields."""
+    typename, edges, pageInfo, totalCount, cursor, node or one of the page info fields."""
 
     key: str
     kind: str
@@ -169,7 +180,7 @@ class Collector:
 def _column_value(value: Any) -> bool:
     if isinstance(value, type) and issubclass(value, Enum):
         return True
-    return value in (str, int, datetime, date, uuid.UUID)
+    return value in (str, int, float, bool, datetime, date, uuid.UUID)
 
 
 def object_shape(
@@ -212,8 +223,8 @@ def object_shape(
 def connection_parts(
     collector: Collector, connection_type: GraphQLObjectType, node_type: str, nodes: list[FieldNode]
 ) -> tuple[Part, ...] | None:
-    """The parts of a connection selection (edges, cursors, nodes, page info), if covered;
-    ``totalCount`` is not (a second statement on the resolver path)."""
+    """The parts of a connection selection (edges, cursors, nodes, page info, the total
+    count), if covered."""
     sets = [n.selection_set for n in nodes if n.selection_set is not None]
     collected = collector.collect(connection_type.name, sets)
     if collected is None:
@@ -233,6 +244,8 @@ def connection_parts(
             if info is None:
                 return None
             parts.append(Part(key, "pageInfo", parts=info))
+        elif name == "totalCount":
+            parts.append(Part(key, "totalCount"))
         else:
             return None
     return tuple(parts)

@@ -12,6 +12,7 @@ the ``FORBIDDEN_FIELD`` refusals; global ids and raw uuids are null here and fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    ColumnClause,
     ColumnElement,
     Select,
     String,
@@ -37,6 +39,15 @@ from sharegraph.datastore import models as m
 from sharegraph.graph.compiled.selection import MODELS, Shape
 
 META = "."
+# (type, relation) -> (model, its column naming the parent row): children in id order, as the
+# resolvers' ``Loaders.children`` reads them.
+CHILDREN: dict[tuple[str, str], tuple[Any, str]] = {
+    ("Service", "phones"): (m.Phone, "service_id"),
+    ("Service", "schedules"): (m.Schedule, "service_id"),
+    ("Location", "addresses"): (m.Address, "location_id"),
+    ("Location", "phones"): (m.Phone, "location_id"),
+    ("Location", "schedules"): (m.Schedule, "location_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,21 @@ class Builder:
         correlates to an enclosing level by accident.
         """
         base = model.__table__
+        # Literal SQL naming the table (queries/search.py's ``services.search_vector``).
+        named = re.compile(rf"(?<![\w.\"]){re.escape(base.name)}\.")
 
         def replace(element: Any) -> Any:
             if isinstance(element, Select) and _selects_from(element, base):
                 return element
             if isinstance(element, Column) and element.table is base:
                 return table.c[element.key]
+            if (
+                isinstance(element, ColumnClause)
+                and element.is_literal
+                and element.table is None
+                and named.search(element.name)
+            ):
+                return literal_column(named.sub(f"{table.name}.", element.name), element.type)
             return None
 
         return visitors.replacement_traverse(predicate, {}, replace)  # type: ignore[call-overload]
@@ -237,10 +257,27 @@ class Builder:
                 self.visible(s, m.Service),
             ]
             return self.one(self.obj(child, s), where, [sal, s])
-        if key == ("Service", "organization"):
+        if key in (("Service", "organization"), ("Location", "organization")):
             o = self.alias(m.Organization)
             where = [o.c.id == parent.c.organization_id, self.visible(o, m.Organization)]
             return self.one(self.obj(child, o), where, [o])
+        if key == ("Service", "locations"):
+            # As the resolver reads them: the service's links in id order, then their locations
+            # (each within the plan; a location linked twice appears twice).
+            sal = self.alias(m.ServiceAtLocation)
+            loc = self.alias(m.Location)
+            where = [
+                sal.c.service_id == parent.c.id,
+                loc.c.id == sal.c.location_id,
+                self.visible(sal, m.ServiceAtLocation),
+                self.visible(loc, m.Location),
+            ]
+            return self.many(self.obj(child, loc), where, [sal, loc], [sal.c.id], parent)
+        if key in CHILDREN:
+            model, column = CHILDREN[key]
+            c = self.alias(model)
+            where = [c.c[column] == parent.c.id, self.visible(c, model)]
+            return self.many(self.obj(child, c), where, [c], [c.c.id], parent)
         raise AssertionError(f"no join for {type_name}.{field_name}")
 
 
