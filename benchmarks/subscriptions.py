@@ -50,6 +50,19 @@ DOCUMENT = (
 
 
 READY_TIMEOUT_SECONDS = 600.0
+WARM_UP_ROUNDS = 3
+IDLE_CPU_PER_SECOND = 0.2
+
+
+async def _until_idle(pid: int, within_seconds: float) -> None:
+    """Until the server's CPU use over 2 s falls under :data:`IDLE_CPU_PER_SECOND` (it has
+    finished setting up subscriptions), or ``within_seconds``."""
+    deadline = time.perf_counter() + within_seconds
+    while time.perf_counter() < deadline:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(2.0)
+        if (_cpu_seconds(pid) - before) / 2.0 < IDLE_CPU_PER_SECOND:
+            return
 
 
 def _free_port() -> int:
@@ -224,6 +237,15 @@ def _serve(database: str, port: int, subscribers: int, timings: str | None = Non
         subscriptions=replace(SubscriptionSettings(), max_per_principal=subscribers),
     )
     app = create_app(settings)
+
+    def write_timings(*_args: Any) -> None:  # where the server's delivery time went
+        live = getattr(app.state, "live", None)
+        if timings and live is not None:
+            Path(timings).write_text(json.dumps(live.timings.summary()))
+
+    # Asked for before the server stops: closing 10,000 WebSockets may outlast the grace
+    # period the parent gives a stopping server.
+    signal.signal(signal.SIGUSR1, write_timings)
     # uvicorn raises the SIGTERM it caught again once it has shut down, to the handler that was
     # there before: this one lets the timings below be written.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
@@ -236,12 +258,11 @@ def _serve(database: str, port: int, subscribers: int, timings: str | None = Non
         ws="websockets",
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=UVICORN_LIMITS["ws_per_message_deflate"],
+        ws_ping_interval=UVICORN_LIMITS["ws_ping_interval"],
+        ws_ping_timeout=UVICORN_LIMITS["ws_ping_timeout"],
         backlog=4096,
     )
-    if timings:  # where the server's delivery time went, for the report
-        live = getattr(app.state, "live", None)
-        if live is not None:
-            Path(timings).write_text(json.dumps(live.timings.summary()))
+    write_timings()
 
 
 async def run(
@@ -281,6 +302,7 @@ async def run(
     async with serving(database, subscribers, str(timings)) as (port, pid):
         report.rss_before_mib = _rss_kib(pid) / 1024
         sockets: list[Any] = []
+        queue_of: list[uuid.UUID] = []  # the queue each socket subscribed to
         started = time.perf_counter()
 
         async def open_one(index: int) -> None:
@@ -300,6 +322,7 @@ async def run(
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": message}))
             per_queue[queue_id] += 1
             sockets.append(ws)
+            queue_of.append(queue_id)
 
         gate = asyncio.Semaphore(8)  # the pool holds 20 connections; subscribing reads the database
 
@@ -333,18 +356,25 @@ async def run(
 
         listeners = [asyncio.create_task(listen(ws, i)) for i, ws in enumerate(sockets)]
         # A subscribe message is answered by nothing: the server may still be setting up
-        # subscriptions long after the last was sent. One event per queue, unmeasured, shows
-        # each socket's subscription live before the measured writes start.
+        # subscriptions long after the last was sent. Unmeasured events, one per queue with a
+        # socket not live yet, every few seconds, show each subscription live before the
+        # measured writes start (a subscription set up after an event does not receive it).
+        entries = dict(targets)
+        await _until_idle(pid, READY_TIMEOUT_SECONDS)  # the server has set them all up
         warm_up = Database(database)
         try:
-            for _queue_id, entry_id in targets:
-                async with warm_up.write_session() as session:
-                    entry = await session.get(QueueEntry, entry_id)
-                    record_event(session, entry, EventType.UPDATED, None)
+            for _round in range(WARM_UP_ROUNDS):
+                waiting = {queue_of[i] for i in range(len(sockets)) if i not in live}
+                for queue_id in waiting:
+                    async with warm_up.write_session() as session:
+                        entry = await session.get(QueueEntry, entries[queue_id])
+                        record_event(session, entry, EventType.UPDATED, None)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_live.wait(), 20.0)
+                if all_live.is_set():
+                    break
         finally:
             await warm_up.dispose()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_live.wait(), READY_TIMEOUT_SECONDS)
         report.live_before_writes = len(live)
         report.ready_seconds = time.perf_counter() - started - report.subscribe_seconds
         print(
@@ -381,6 +411,8 @@ async def run(
             write_seconds = time.perf_counter() - begin
             print(f"{report.writes} writes in {write_seconds:.1f} s; draining", file=sys.stderr)
             await asyncio.sleep(5.0)  # drain
+            os.kill(pid, signal.SIGUSR1)  # the server writes its phase timings
+            await asyncio.sleep(1.0)
             report.server_cpu_per_second = (_cpu_seconds(pid) - cpu_before) / (write_seconds + 5.0)
             report.client_cpu_per_second = (_cpu_seconds(os.getpid()) - client_before) / (
                 write_seconds + 5.0
