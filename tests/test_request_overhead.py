@@ -26,7 +26,7 @@ from .conftest import POSTGRES_URL, Api, make_api
 # PostgreSQL: authentication (BEGIN, one SELECT, ROLLBACK), the read (BEGIN, set_config for
 # RLS, the statement, ROLLBACK), the audit rows (BEGIN, INSERT, COMMIT). SQLite: every call
 # aiosqlite hands to its thread (cursors, executes, fetches, closes).
-MOST_ROUND_TRIPS = {"postgresql": 11, "sqlite": 30}
+MOST_ROUND_TRIPS = {"postgresql": 10, "sqlite": 26}
 PING = "Connection.fetchrow ;"  # SQLAlchemy's asyncpg ping (inside BEGIN ... ROLLBACK)
 
 
