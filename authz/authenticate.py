@@ -145,6 +145,8 @@ async def _principal_from_jwt(session: AsyncSession, token: str, settings: Setti
 async def authenticate(
     session: AsyncSession, authorization: str | None, settings: Settings
 ) -> Principal:
+    """The principal of a bearer credential, in one statement (an API key's or a JWT's
+    principal): ``Database.single_read_session`` is enough for it."""
     token = bearer_token(authorization)
     prefix = parse_key(token)
     if prefix is not None:

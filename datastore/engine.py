@@ -176,6 +176,17 @@ class Database:
         self.engine = create_engine(self.url, echo=echo)
         self.dialect = self.engine.dialect.name
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # One statement needs no transaction around it to see one snapshot: on PostgreSQL such
+        # reads run in autocommit, without the BEGIN and ROLLBACK round trips.
+        self._single_read = (
+            self._read
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+        )
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
             expire_on_commit=False,
@@ -206,6 +217,20 @@ class Database:
         reach."""
         session = self._read()
         self._carry(session, rls)
+        try:
+            yield session
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
+            raise
+        finally:
+            await _close(session)
+
+    @asynccontextmanager
+    async def single_read_session(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`read_session` for exactly one read statement (no RLS scope: nothing to scope
+        without a transaction): on PostgreSQL in autocommit, so the statement is the only
+        round trip. Two statements in it would see two snapshots: use :meth:`read_session`."""
+        session = self._single_read()
         try:
             yield session
         except SQLAlchemyError as error:

@@ -23,10 +23,10 @@ from .conftest import POSTGRES_URL, Api, make_api
 
 # Round trips of one `contactRecord(id:)` request as prairie-admin through the compiled path,
 # as measured when this test was written; fewer is fine, more is a regression to explain.
-# PostgreSQL: authentication (BEGIN, one SELECT, ROLLBACK), the read (BEGIN, set_config for
+# PostgreSQL: authentication (one SELECT, in autocommit), the read (BEGIN, set_config for
 # RLS, the statement, ROLLBACK), the audit rows (BEGIN, INSERT, COMMIT). SQLite: every call
 # aiosqlite hands to its thread (cursors, executes, fetches, closes).
-MOST_ROUND_TRIPS = {"postgresql": 10, "sqlite": 26}
+MOST_ROUND_TRIPS = {"postgresql": 8, "sqlite": 26}
 PING = "Connection.fetchrow ;"  # SQLAlchemy's asyncpg ping (inside BEGIN ... ROLLBACK)
 
 
