@@ -49,9 +49,10 @@ class RoundTrips:
     entered :meth:`counting` and the tasks it starts (the audit's group commit), not by the
     app's background tasks (the policy store's version check)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = False) -> None:
         self.count = 0
-        self.calls: list[str] = []  # what each counted call was, for a failing test's message
+        self.record = record
+        self.calls: list[str] = []  # with ``record``: what each call was (a test's message)
         self._mine: ContextVar[bool] = ContextVar("round_trips_counted", default=False)
 
     def _wrap(self, owner: Any, name: str) -> Callable[[], None]:
@@ -61,7 +62,8 @@ class RoundTrips:
         async def counted(*args: Any, **kwargs: Any) -> Any:
             if self._mine.get():
                 self.count += 1
-                self.calls.append(f"{owner.__name__}.{name} {_what(args)}".strip())
+                if self.record:
+                    self.calls.append(f"{owner.__name__}.{name} {_what(args)}".strip())
             return await original(*args, **kwargs)
 
         setattr(owner, name, counted)

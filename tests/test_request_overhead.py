@@ -67,7 +67,7 @@ async def test_a_by_id_request_makes_few_round_trips(own_api: Api, backend: str)
     record = await _record_id(own_api.database)
     await _by_id(own_api, record)  # warm: plan cache, pool, the API key's use written
     await _by_id(own_api, record)
-    trips = RoundTrips()
+    trips = RoundTrips(record=True)
     with trips.counting():
         await _by_id(own_api, record)
     assert trips.count <= MOST_ROUND_TRIPS[backend], "\n".join(trips.calls)
@@ -147,7 +147,7 @@ async def test_a_connection_idle_for_long_is_pinged_before_use(
     caught by a ping, but only after it sat idle; one in steady use is not pinged."""
     record = await _record_id(own_api.database)
     await _by_id(own_api, record)
-    trips = RoundTrips()
+    trips = RoundTrips(record=True)
     with trips.counting():
         await _by_id(own_api, record)
     assert PING not in trips.calls, trips.calls
