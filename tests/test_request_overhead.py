@@ -156,3 +156,40 @@ async def test_a_connection_idle_for_long_is_pinged_before_use(
     with trips.counting():
         await _by_id(own_api, record)
     assert PING in trips.calls, trips.calls
+
+
+# -- the operation's measure, remembered ------------------------------------------------------
+
+
+def test_a_documents_measure_is_remembered_per_page_size_not_per_id() -> None:
+    from graphql import parse
+
+    from sharegraph.graph.limits import measure, measure_query
+    from sharegraph.graph.schema import build_schema
+    from sharegraph.settings import Limits, Settings
+
+    schema = build_schema(Settings())._schema  # type: ignore[attr-defined]
+    limits = Limits()
+    query = """query Q($id: ID!, $first: Int) {
+      contactRecord(id: $id) { id }
+      contactRecords(first: $first) { edges { node { id needs { code } } } }
+    }"""
+    parsed: list[int] = []
+
+    def document() -> Any:
+        parsed.append(1)
+        return parse(query)
+
+    def measured(variables: dict[str, Any]) -> Any:
+        return measure_query(schema, query, document, None, variables, limits)
+
+    ten = measured({"id": "a", "first": 10})
+    assert measured({"id": "b", "first": 10}) is ten  # other ids: the same measure
+    assert len(parsed) == 1
+    hundred = measured({"id": "a", "first": 100})
+    assert hundred is not None and ten is not None and hundred.cost > ten.cost
+    default = measured({"id": "a"})  # no page size given: the default, measured anew
+    assert len(parsed) == 3
+    for got, variables in ((ten, {"first": 10}), (hundred, {"first": 100}), (default, {})):
+        assert got == measure(schema, parse(query), None, {"id": "a", **variables}, limits)
+    assert measure_query(schema, "{", lambda: None, None, {}, limits) is None  # no parse
