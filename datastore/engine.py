@@ -168,6 +168,22 @@ async def _close(session: AsyncSession) -> None:
         log.warning("a database connection was lost before its session closed; discarded")
 
 
+_RLS_SCOPE = "sharegraph_rls_scope"
+
+
+class _ScopedSession(Session):
+    """The sessions :class:`Database` hands out: every transaction one begins is scoped by the
+    RLS scope in its ``info`` (set by ``Database._carry``), if any. One listener on the class
+    instead of one registered on every request's session."""
+
+
+@event.listens_for(_ScopedSession, "after_begin")
+def _apply_scope(session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
+    rls = session.info.get(_RLS_SCOPE)
+    if rls is not None:
+        apply_to_connection(conn, rls)
+
+
 class Database:
     """The process's engine and the two kinds of sessions it hands out."""
 
@@ -175,7 +191,12 @@ class Database:
         self.url = normalize_url(url)
         self.engine = create_engine(self.url, echo=echo)
         self.dialect = self.engine.dialect.name
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=_ScopedSession,
+        )
         # One statement needs no transaction around it to see one snapshot: on PostgreSQL such
         # reads run in autocommit, without the BEGIN and ROLLBACK round trips.
         self._single_read = (
@@ -191,6 +212,7 @@ class Database:
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
             expire_on_commit=False,
             autoflush=True,
+            sync_session_class=_ScopedSession,
         )
         self._health: AsyncEngine | None = None
         self._own_engine: AsyncEngine | None = None
@@ -205,11 +227,7 @@ class Database:
         """On PostgreSQL, scope every transaction the session begins (see ``datastore.rls``)."""
         if rls is None or self.is_sqlite:
             return
-
-        def _apply(_session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
-            apply_to_connection(conn, rls)
-
-        event.listen(session.sync_session, "after_begin", _apply)
+        session.sync_session.info[_RLS_SCOPE] = rls
 
     @asynccontextmanager
     async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
