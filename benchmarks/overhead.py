@@ -11,11 +11,15 @@ in process (``httpx.ASGITransport``: no sockets, no uvicorn), and prints per doc
   server, counted by wrapping the driver (asyncpg: ``Connection.execute/fetch*/executemany/
   prepare`` and ``PreparedStatement.fetch*/executemany/cursor``; aiosqlite: every call its
   worker thread runs for a connection, ``Connection._execute``). Pool pre-pings, BEGIN/COMMIT
-  and the audit write's own connection are included; a background task of the app (the policy
-  store's version check) can add one to a request now and then, hence the median.
+  and the audit write's own connection are included, the app's background tasks (the policy
+  store's version check) are not; an API key's use, written once a minute, can add a few to
+  one request, hence the median;
+- Python function calls per request, from a second pass of N requests under ``cProfile``
+  (which counts each resumption of a coroutine as a call): the steadiest measure of the
+  Python work a request does, where CPU time swings with what else the machine runs.
 
-CPU time and round trips are steadier than latency on a shared machine: compare those.
-The database is seeded with the demo network at ``--scale`` when empty (a SQLite file
+Round trips and Python calls are what to compare across changes on a shared machine; CPU time
+and latency move with the load (state it with every figure). The database is seeded with the demo network at ``--scale`` when empty (a SQLite file
 ``var/overhead-<scale>.db`` by default).
 """
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import functools
+import pstats
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -171,6 +177,12 @@ async def measure(url: str, scale: int, requests: int) -> list[dict[str, Any]]:
                             latencies.append(time.perf_counter() - started)
                             counts.append(trips.count)
                         cpu = time.process_time() - cpu
+                    profile = cProfile.Profile()  # a pass of its own: cProfile slows it down
+                    profile.enable()
+                    for _ in range(requests):
+                        await post()
+                    profile.disable()
+                    calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
                     results.append(
                         {
                             "document": name,
@@ -178,6 +190,7 @@ async def measure(url: str, scale: int, requests: int) -> list[dict[str, Any]]:
                             "cpu_ms_per_request": round(cpu / requests * 1000, 2),
                             "round_trips": statistics.median(counts),
                             "round_trips_min_max": (min(counts), max(counts)),
+                            "python_calls": round(calls / requests),
                         }
                     )
     finally:
@@ -203,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  {row['document']:22} p50 {row['p50_ms']:7.2f} ms  "
             f"cpu {row['cpu_ms_per_request']:7.2f} ms/request  "
             f"round trips {row['round_trips']:g} (min {row['round_trips_min_max'][0]}, "
-            f"max {row['round_trips_min_max'][1]})"
+            f"max {row['round_trips_min_max'][1]})  python calls {row['python_calls']}"
         )
 
 
