@@ -19,8 +19,9 @@ in process (``httpx.ASGITransport``: no sockets, no uvicorn), and prints per doc
   Python work a request does, where CPU time swings with what else the machine runs.
 
 Round trips and Python calls are what to compare across changes on a shared machine; CPU time
-and latency move with the load (state it with every figure). The database is seeded with the demo network at ``--scale`` when empty (a SQLite file
-``var/overhead-<scale>.db`` by default).
+and latency move with the load (state it with every figure). The database is seeded with the
+demo network at ``--scale`` when empty (a SQLite file ``var/overhead-<scale>.db`` by
+default).
 """
 
 from __future__ import annotations
