@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,39 +40,75 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Principal | None:
-    """The principal with its roles, in one statement (every request pays for it)."""
-    rows = (
-        await session.execute(
-            select(PrincipalRow, RoleAssignment)
-            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
-            .where(PrincipalRow.id == principal_id)
-        )
-    ).all()
-    if not rows or rows[0][0].disabled:
+# A principal's columns and its role assignments' (NULL when it holds none), as both lookups
+# below select them.
+_PRINCIPAL_COLUMNS = (
+    PrincipalRow.id,
+    PrincipalRow.name,
+    PrincipalRow.kind,
+    PrincipalRow.tenant_id,
+    PrincipalRow.partner_organization_id,
+    PrincipalRow.disabled,
+    RoleAssignment.role,
+    RoleAssignment.tenant_id.label("role_tenant_id"),
+    RoleAssignment.partner_organization_id.label("role_partner_organization_id"),
+)
+
+
+def _principal_of(rows: Sequence[Any]) -> Principal | None:
+    """The principal of ``rows`` (one per role assignment, or one with NULL roles); ``None``
+    when there is none or it is disabled."""
+    if not rows or rows[0].id is None or rows[0].disabled:
         return None
-    row = rows[0][0]
-    grants = [g for _, g in rows if g is not None]
+    row = rows[0]
     return Principal(
         id=row.id,
         name=row.name,
         kind=row.kind,
         tenant_id=row.tenant_id,
         partner_organization_id=row.partner_organization_id,
-        roles=frozenset(RoleGrant(g.role, g.tenant_id, g.partner_organization_id) for g in grants),
+        roles=frozenset(
+            RoleGrant(r.role, r.role_tenant_id, r.role_partner_organization_id)
+            for r in rows
+            if r.role is not None
+        ),
     )
 
 
-async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str) -> Principal:
-    # The instance's demo flag rides along: demo keys are refused by a non-demo database.
-    found = (
+async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Principal | None:
+    """The principal with its roles, in one statement."""
+    rows = (
         await session.execute(
-            select(ApiKey, select(Instance.demo).where(Instance.id == 1).scalar_subquery()).where(
-                ApiKey.prefix == prefix
-            )
+            select(*_PRINCIPAL_COLUMNS)
+            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
+            .where(PrincipalRow.id == principal_id)
         )
-    ).first()
-    key, demo = (found[0], bool(found[1])) if found is not None else (None, False)
+    ).all()
+    return _principal_of(rows)
+
+
+async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str) -> Principal:
+    """The key's principal with its roles, the key and the instance's demo flag in one
+    statement (every request with an API key pays for it); the checks in the order they
+    always ran."""
+    # The instance's demo flag rides along: demo keys are refused by a non-demo database.
+    rows = (
+        await session.execute(
+            select(
+                ApiKey.key_hash,
+                ApiKey.revoked_at,
+                ApiKey.expires_at,
+                ApiKey.demo.label("key_demo"),
+                select(Instance.demo).where(Instance.id == 1).scalar_subquery().label("demo"),
+                *_PRINCIPAL_COLUMNS,
+            )
+            .select_from(ApiKey)
+            .outerjoin(PrincipalRow, PrincipalRow.id == ApiKey.principal_id)
+            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
+            .where(ApiKey.prefix == prefix)
+        )
+    ).all()
+    key = rows[0] if rows else None
     now = datetime.now(UTC)
     if key is None or not key_matches(token, key.key_hash):
         raise Unauthenticated("unknown API key", reason="BAD_CREDENTIALS")
@@ -78,11 +116,11 @@ async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str
         raise Unauthenticated("this API key has been revoked", reason="REVOKED_CREDENTIALS")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("this API key has expired", reason="EXPIRED_CREDENTIALS")
-    if key.demo and not demo:
+    if key.key_demo and not key.demo:
         raise Unauthenticated(
             "demo keys are accepted only by a demo database", reason="BAD_CREDENTIALS"
         )
-    principal = await load_principal(session, key.principal_id)
+    principal = _principal_of(rows)
     if principal is None:
         raise Unauthenticated("this principal is disabled", reason="BAD_CREDENTIALS")
     return principal
@@ -107,6 +145,8 @@ async def _principal_from_jwt(session: AsyncSession, token: str, settings: Setti
 async def authenticate(
     session: AsyncSession, authorization: str | None, settings: Settings
 ) -> Principal:
+    """The principal of a bearer credential, in one statement (an API key's or a JWT's
+    principal): ``Database.single_read_session`` is enough for it."""
     token = bearer_token(authorization)
     prefix = parse_key(token)
     if prefix is not None:

@@ -17,9 +17,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from sharegraph.authz.coordinates import (
     ANSWERS_PREFIX,
+    DIRECTORY_TYPES,
     OPERATIONS,
     answer_coordinate,
     coordinate_matches,
@@ -37,6 +39,7 @@ from sharegraph.authz.policy import (
     valid_at,
 )
 from sharegraph.authz.scopes import Grantee, Scope, parse
+from sharegraph.datastore.rls import RlsScope
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,16 @@ class PlanCore:
     known_answer_keys: dict[uuid.UUID, frozenset[str]]
     purposes: dict[str, str]  # agreement id -> purpose
     expires_at: datetime | None
+
+    @cached_property
+    def rls_scope(self) -> RlsScope:
+        """The tenants whose record and directory rows a transaction under this plan may
+        touch (PostgreSQL RLS): every tenant any grant names. Once per core, not per request."""
+        records: set[uuid.UUID] = set()
+        directory: set[uuid.UUID] = set()
+        for (_action, type_name), by_owner in self.grants.items():
+            (directory if type_name in DIRECTORY_TYPES else records).update(by_owner)
+        return RlsScope(record_tenants=frozenset(records), directory_tenants=frozenset(directory))
 
 
 def _role_allowed(

@@ -356,16 +356,12 @@ class AccessPlan:
 
     def rls_scope(self) -> RlsScope:
         """The tenants a transaction under this plan may touch, for PostgreSQL RLS."""
-        records, directory = self.rls_tenants()
-        return RlsScope(record_tenants=records, directory_tenants=directory)
+        return self.core.rls_scope
 
     def rls_tenants(self) -> tuple[frozenset[uuid.UUID], frozenset[uuid.UUID]]:
         """Tenants whose record and directory rows this plan may touch (for database RLS)."""
-        records: set[uuid.UUID] = set()
-        directory: set[uuid.UUID] = set()
-        for (_action, type_name), by_owner in self.core.grants.items():
-            (directory if type_name in DIRECTORY_TYPES else records).update(by_owner)
-        return frozenset(records), frozenset(directory)
+        scope = self.core.rls_scope
+        return scope.record_tenants or frozenset(), scope.directory_tenants or frozenset()
 
 
 _SCOPED_MODEL = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +28,10 @@ from sharegraph.datastore.weeks import iso_week
 from sharegraph.errors import Conflict
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out
+# (see ``_check_on_checkout``); one in steady use never is.
+PING_AFTER_IDLE_SECONDS = 30.0
+_RETURNED_AT = "sharegraph_returned_at"
 # Set in a session's ``info`` by the outbox when the transaction adds events.
 EVENTS_WRITTEN = "sharegraph_events_written"
 
@@ -82,6 +87,48 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """What ``pool_pre_ping`` was for, without its three round trips on every checkout (BEGIN,
+    ``;``, ROLLBACK: SQLAlchemy's asyncpg adapter pings inside a transaction).
+
+    - A connection the server closed (PostgreSQL restarted, the backend was terminated) is
+      known to the driver as soon as the event loop has read the close, at no cost
+      (``asyncpg.Connection.is_closed``): it is replaced on checkout and, as after a failed
+      pre-ping, every connection pooled before now is replaced when next checked out.
+    - A connection idle for longer than ``PING_AFTER_IDLE_SECONDS`` may have been dropped
+      silently on the way (a NAT or firewall forgetting idle flows; no close ever arrives):
+      it is pinged first, as the pre-ping did.
+    - A close that arrives after the checkout fails that statement as a disconnect, which
+      SQLAlchemy turns into invalidating the pool (the request gets the clean, retryable
+      ``DATABASE_CONNECTION_LOST``), as it did with the pre-ping for the same race.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver is None or driver.is_closed():
+            raise InvalidatePoolError("the database closed a pooled connection")
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at <= PING_AFTER_IDLE_SECONDS:
+            return  # fresh from connect, or in steady use
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if not isinstance(error, dialect.loaded_dbapi.Error):
+                raise
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            raise InvalidatePoolError(
+                "a pooled connection idle for a while no longer answers"
+            ) from error
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
     """The engine; ``pool_size`` fixes the pool at that many connections (no overflow)."""
     url = normalize_url(url)
@@ -95,16 +142,18 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         engine = create_async_engine(url, echo=echo, **sized)
         _configure_sqlite(engine)
         return engine
-    # pool_pre_ping: after a PostgreSQL restart the first pooled query would otherwise fail.
+    # No pool_pre_ping (three round trips per checkout): ``_check_on_checkout`` keeps what it
+    # was for, after a PostgreSQL restart the next request works.
     # JIT compilation costs ~100 ms and pays off only for long analytical queries; the sharing
     # scopes' subqueries can push short API queries over its cost threshold.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         **(sized or {"pool_size": 10, "max_overflow": 10}),
         connect_args={"server_settings": {"jit": "off"}},
     )
+    _check_on_checkout(engine)
+    return engine
 
 
 async def _close(session: AsyncSession) -> None:
@@ -119,6 +168,22 @@ async def _close(session: AsyncSession) -> None:
         log.warning("a database connection was lost before its session closed; discarded")
 
 
+_RLS_SCOPE = "sharegraph_rls_scope"
+
+
+class _ScopedSession(Session):
+    """The sessions :class:`Database` hands out: every transaction one begins is scoped by the
+    RLS scope in its ``info`` (set by ``Database._carry``), if any. One listener on the class
+    instead of one registered on every request's session."""
+
+
+@event.listens_for(_ScopedSession, "after_begin")
+def _apply_scope(session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
+    rls = session.info.get(_RLS_SCOPE)
+    if rls is not None:
+        apply_to_connection(conn, rls)
+
+
 class Database:
     """The process's engine and the two kinds of sessions it hands out."""
 
@@ -126,11 +191,28 @@ class Database:
         self.url = normalize_url(url)
         self.engine = create_engine(self.url, echo=echo)
         self.dialect = self.engine.dialect.name
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=_ScopedSession,
+        )
+        # One statement needs no transaction around it to see one snapshot: on PostgreSQL such
+        # reads run in autocommit, without the BEGIN and ROLLBACK round trips.
+        self._single_read = (
+            self._read
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+        )
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
             expire_on_commit=False,
             autoflush=True,
+            sync_session_class=_ScopedSession,
         )
         self._health: AsyncEngine | None = None
         self._own_engine: AsyncEngine | None = None
@@ -146,11 +228,7 @@ class Database:
         """On PostgreSQL, scope every transaction the session begins (see ``datastore.rls``)."""
         if rls is None or self.is_sqlite:
             return
-
-        def _apply(_session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
-            apply_to_connection(conn, rls)
-
-        event.listen(session.sync_session, "after_begin", _apply)
+        session.sync_session.info[_RLS_SCOPE] = rls
 
     @asynccontextmanager
     async def read_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
@@ -158,6 +236,20 @@ class Database:
         reach."""
         session = self._read()
         self._carry(session, rls)
+        try:
+            yield session
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
+            raise
+        finally:
+            await _close(session)
+
+    @asynccontextmanager
+    async def single_read_session(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`read_session` for exactly one read statement (no RLS scope: nothing to scope
+        without a transaction): on PostgreSQL in autocommit, so the statement is the only
+        round trip. Two statements in it would see two snapshots: use :meth:`read_session`."""
+        session = self._single_read()
         try:
             yield session
         except SQLAlchemyError as error:

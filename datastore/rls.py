@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import text
@@ -52,12 +53,16 @@ class RlsScope:
     record_tenants: frozenset[uuid.UUID] | None
     directory_tenants: frozenset[uuid.UUID] | None
 
-    def parameters(self) -> dict[str, Any]:
+    @cached_property
+    def _parameters(self) -> dict[str, Any]:
         return {
             "role": APP_ROLE,
             "record_tenants": _render(self.record_tenants),
             "directory_tenants": _render(self.directory_tenants),
         }
+
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._parameters)  # rendered once per scope (plans keep theirs)
 
 
 def apply_to_connection(connection: Connection, scope: RlsScope) -> None:

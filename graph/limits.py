@@ -21,7 +21,9 @@ surely compare, so the plain cases (a field repeated 1,000 times) are refused be
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -341,6 +343,57 @@ def measure(
     return result
 
 
+MEASURES_REMEMBERED = 512  # per schema: documents in use by a deployment's clients
+_MEASURES: weakref.WeakKeyDictionary[GraphQLSchema, OrderedDict[tuple[Any, ...], Measure]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def measure_query(
+    schema: GraphQLSchema,
+    query: str,
+    document: Callable[[], DocumentNode | None],
+    operation_name: str | None,
+    variables: dict[str, Any],
+    limits: Limits,
+) -> Measure | None:
+    """:func:`measure` of the document ``query`` parses to (``document()``, called only when
+    not remembered; ``None`` when it does not parse), remembered per schema.
+
+    Every request measures its operation twice (its cost for the fair-use budget, then the
+    limits once parsed), and clients send the same few documents again and again. The walk
+    reads the variables only as page sizes: the key holds the names given and the integer
+    values, so the same document with other ids or filters is the same measure."""
+    key = (
+        query,
+        operation_name,
+        limits,
+        tuple(sorted(variables)),
+        tuple(
+            sorted(
+                (k, v)
+                for k, v in variables.items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            )
+        ),
+    )
+    remembered = _MEASURES.get(schema)
+    if remembered is None:
+        remembered = _MEASURES[schema] = OrderedDict()
+    found = remembered.get(key)
+    if found is not None:
+        remembered.move_to_end(key)
+        return found
+    parsed = document()
+    if parsed is None:
+        return None
+    found = measure(schema, parsed, operation_name, variables, limits)
+    remembered[key] = found
+    if len(remembered) > MEASURES_REMEMBERED:
+        remembered.popitem(last=False)
+    return found
+
+
 def enforce(measured: Measure, limits: Limits) -> None:
     where = measured.definition
     if measured.depth > limits.max_depth:
@@ -434,16 +487,23 @@ class OperationLimits(SchemaExtension):
         # `operation_name` falls back to the first operation's; what the caller sent is kept here.
         require_operation(ctx.graphql_document, ctx._provided_operation_name)
         limits: Limits = ctx.context.settings.limits
-        enforce(
-            measure(
+        document = ctx.graphql_document
+        measured = (
+            measure_query(
                 ctx.schema._schema,
-                ctx.graphql_document,
+                ctx.query,
+                lambda: document,
                 ctx.operation_name,
                 ctx.variables or {},
                 limits,
-            ),
-            limits,
+            )
+            if ctx.query is not None
+            else measure(
+                ctx.schema._schema, document, ctx.operation_name, ctx.variables or {}, limits
+            )
         )
+        assert measured is not None  # the document is parsed
+        enforce(measured, limits)
         bounded = bounded_overlap_rule(limits.max_fields * OVERLAP_BUDGET_PER_FIELD)
         ctx.validation_rules = tuple(
             bounded if rule is OverlappingFieldsCanBeMergedRule else rule

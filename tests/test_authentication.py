@@ -161,18 +161,18 @@ async def test_a_principal_belongs_to_exactly_one_tenant_or_partner(migrated_db:
             session.add(RoleAssignment(principal_id=uuid.uuid4(), role=Role.CALL_TAKER))
 
 
-async def test_an_api_key_is_resolved_in_two_statements(
+async def test_an_api_key_is_resolved_in_one_statement(
     demo_db: Database, keys: dict[str, str], count_statements: StatementCounter
 ) -> None:
-    """Every request pays for authentication: the key (with the demo flag), then the principal
-    with its roles."""
+    """Every request pays for authentication: the key, the demo flag and the principal with its
+    roles in one statement."""
     from sharegraph.authz.authenticate import authenticate
 
     async with demo_db.read_session() as session:
         principal = await authenticate(session, f"Bearer {keys['prairie-admin']}", Settings())
     assert principal.name == "prairie-admin"
     assert {grant.role for grant in principal.roles} == {Role.TENANT_ADMIN}
-    assert count_statements.count == 2, count_statements.statements
+    assert count_statements.count == 1, count_statements.statements
 
 
 def test_a_keys_use_is_written_at_most_once_a_minute_per_process(

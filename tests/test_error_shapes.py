@@ -157,7 +157,7 @@ async def test_a_bug_behind_graphql_is_a_500_with_an_incident(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Outside any resolver: loading the caller's principal fails."""
-    monkeypatch.setattr(authenticate, "load_principal", boom)
+    monkeypatch.setattr(authenticate, "_principal_of", boom)
     response = await api.http.post(
         "/graphql", json={"query": "{ viewer { name } }"}, headers=bearer(api)
     )

@@ -73,7 +73,8 @@ class Authentication:
     async def principal(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization`` value; ``UNAUTHENTICATED`` otherwise."""
         db: Database = self.state["db"]
-        async with db.read_session() as session:
+        # One statement either way (an API key, or a JWT's principal).
+        async with db.single_read_session() as session:
             principal = await authenticate(session, authorization, self.settings)
         used = self.key_use.due(authorization)
         if used is not None:

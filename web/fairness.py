@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sharegraph.authz.principal import Principal
 from sharegraph.errors import ErrorCode, SharegraphError
-from sharegraph.graph.limits import measure
+from sharegraph.graph.limits import measure_query
 from sharegraph.settings import Limits, Settings
 
 _RELEASES = "sharegraph.fairness.releases"
@@ -217,13 +217,18 @@ def operation_cost(
     operation_name: str | None,
     limits: Limits,
 ) -> int:
-    document = _document(query, limits.max_tokens)
-    if document is None:
-        return 0
     try:
-        return measure(schema, document, operation_name, variables or {}, limits).cost
+        measured = measure_query(
+            schema,
+            query,
+            lambda: _document(query, limits.max_tokens),
+            operation_name,
+            variables or {},
+            limits,
+        )
     except Exception:  # measured before validation: an invalid document is refused by that
         return 0
+    return 0 if measured is None else measured.cost  # a document that does not parse: 0
 
 
 def principal_key(principal: Principal) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from sharegraph.datastore.enums import Sensitivity
@@ -124,6 +125,7 @@ def _with_type(spec: FieldSpec, type_name: str) -> FieldSpec:
     return replace(spec, type_name=type_name)
 
 
+@cache  # field names: a fixed set, converted on every compiled read
 def snake(name: str) -> str:
     """``dateOfBirth`` -> ``date_of_birth``; ``address1`` -> ``address_1``."""
     spaced = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
