@@ -216,7 +216,6 @@ class Database:
         )
         self._health: AsyncEngine | None = None
         self._own_engine: AsyncEngine | None = None
-        self._own_reads: AsyncEngine | None = None
         # Called after a write session that added outbox events commits (the event relay).
         self.event_listeners: list[Callable[[], None]] = []
 
@@ -301,23 +300,6 @@ class Database:
         finally:
             await _close(session)
 
-    @asynccontextmanager
-    async def own_read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read session on one of two connections outside the pool (no row-level scope), for
-        the single tasks that read what every subscriber then waits on: the event relay's tail
-        and the live updates' dispatcher. Queued behind requests holding pooled connections,
-        each event would reach everyone late (seconds at 10,000 subscribers)."""
-        if self._own_reads is None:
-            self._own_reads = create_engine(self.url, pool_size=2)
-        session = AsyncSession(self._own_reads, expire_on_commit=False, autoflush=False)
-        try:
-            yield session
-        except SQLAlchemyError as error:
-            raise_if_unavailable([error])
-            raise
-        finally:
-            await _close(session)
-
     async def ping(self) -> None:
         """``SELECT 1`` on a connection of its own, so a health check never queues behind
         requests for the pool."""
@@ -330,8 +312,6 @@ class Database:
         await self.engine.dispose()
         if self._own_engine is not None:
             await self._own_engine.dispose()
-        if self._own_reads is not None:
-            await self._own_reads.dispose()
         if self._health is not None:
             await self._health.dispose()
 

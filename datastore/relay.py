@@ -301,7 +301,7 @@ class EventRelay:
             delay = self.poll_seconds
             try:
                 while True:
-                    async with self.db.own_read_session() as session:
+                    async with self.db.read_session() as session:
                         batch = await read_after(session, self.cursor, self.batch_size)
                         if len(batch) < self.batch_size and await held_back(session):
                             delay = HELD_BACK_POLL_SECONDS

@@ -498,7 +498,7 @@ class LiveUpdates:
             while len(self._stored) > STORED_ROWS:
                 del self._stored[next(iter(self._stored))]
             try:
-                async with self.db.own_read_session() as session:
+                async with self.db.read_session() as session:
                     found.set_result(await session.get(model, event.record_id))
             except Exception as error:
                 found.set_result(None)
