@@ -130,7 +130,11 @@ def _check_on_checkout(engine: AsyncEngine) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
-    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow)."""
+    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow).
+
+    ``hide_parameters``: a database error's message (logged, and kept in exception chains)
+    leaves out the statement's bound values, which are callers' names, phone numbers and case
+    notes; the statement's text stays for debugging."""
     url = normalize_url(url)
     sized: dict[str, Any] = {}
     if pool_size is not None:
@@ -139,7 +143,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, **sized)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True, **sized)
         _configure_sqlite(engine)
         return engine
     # No pool_pre_ping (three round trips per checkout): ``_check_on_checkout`` keeps what it
@@ -149,6 +153,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         **(sized or {"pool_size": 10, "max_overflow": 10}),
         connect_args={"server_settings": {"jit": "off"}},
     )

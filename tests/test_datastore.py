@@ -145,3 +145,17 @@ async def test_a_role_is_held_once_per_domain(migrated_db: Database) -> None:
             )
     assert refused.value.reason == "ALREADY_EXISTS"
     assert isinstance(refused.value.__cause__, IntegrityError)
+
+
+async def test_database_errors_do_not_carry_the_statements_values(migrated_db: Database) -> None:
+    """A failing statement's error (what the logs and exception chains keep) names the SQL but
+    not the values bound to it: those are callers' names, phone numbers and notes."""
+    marker = "Jane Caller 555-0100"
+    with pytest.raises(DBAPIError) as caught:
+        async with migrated_db.read_session() as session:
+            await session.execute(
+                text("SELECT name FROM no_such_table WHERE name = :name"), {"name": marker}
+            )
+    message = str(caught.value)
+    assert "no_such_table" in message
+    assert marker not in message
