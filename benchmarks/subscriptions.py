@@ -255,7 +255,6 @@ def _serve(database: str, port: int, subscribers: int, timings: str | None = Non
         port=port,
         log_level="warning",
         access_log=False,
-        ws="websockets",
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=UVICORN_LIMITS["ws_per_message_deflate"],
         ws_ping_interval=UVICORN_LIMITS["ws_ping_interval"],
