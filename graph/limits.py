@@ -286,8 +286,8 @@ class _Walker:
             name = value.name.value
             if name not in self.variables:
                 return self._page_size(self.defaults.get(name))
-            given = self.variables[name]
-            if isinstance(given, int) and not isinstance(given, bool):
+            given = _whole_number(self.variables[name])
+            if given is not None:
                 return min(max(0, given), _SATURATED)
             return self.limits.default_page_size
         if isinstance(value, IntValueNode):
@@ -296,6 +296,18 @@ class _Walker:
                 return 0
             return _SATURATED if len(value.value) > 15 else int(value.value)
         return self.limits.default_page_size
+
+
+def _whole_number(value: Any) -> int | None:
+    """A variable's value as GraphQL's ``Int`` takes it (``100`` and ``100.0`` alike: JSON
+    numbers with a zero fraction are integers to it), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def measure(
@@ -362,8 +374,9 @@ def measure_query(
 
     Every request measures its operation twice (its cost for the fair-use budget, then the
     limits once parsed), and clients send the same few documents again and again. The walk
-    reads the variables only as page sizes: the key holds the names given and the integer
-    values, so the same document with other ids or filters is the same measure."""
+    reads the variables only as page sizes: the key holds the names given and the whole-number
+    values (as the walk reads them: ``_whole_number``), so the same document with other ids or
+    filters is the same measure."""
     key = (
         query,
         operation_name,
@@ -371,9 +384,9 @@ def measure_query(
         tuple(sorted(variables)),
         tuple(
             sorted(
-                (k, v)
-                for k, v in variables.items()
-                if isinstance(v, int) and not isinstance(v, bool)
+                (k, n)
+                for k, n in ((k, _whole_number(v)) for k, v in variables.items())
+                if n is not None
             )
         ),
     )

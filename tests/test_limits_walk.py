@@ -169,6 +169,23 @@ async def test_a_page_size_from_a_variable_default_counts_towards_the_cost(
         assert "errors" not in small
 
 
+async def test_a_page_size_sent_as_a_whole_float_counts_like_the_integer(
+    api: Api, keys: dict[str, str]
+) -> None:
+    """GraphQL's Int takes 100.0 as 100: the walk (and the measure it remembers per document)
+    must count it so, not as the default page size, or a float multiplies the pages past the
+    cost limit unmeasured."""
+    settings = Settings(database_url=api.database.url, limits=replace(Limits(), max_cost=500))
+    document = """
+    query Pages($n: Int) { services(first: $n) { edges { node { name phones { number } } } } }
+    """
+    async for strict in make_api(api.database, keys, settings):
+        small = await strict.gql("prairie-admin", document, {"n": 5.0})
+        assert "errors" not in small, small
+        body = await strict.gql("prairie-admin", document, {"n": 100.0})
+        assert first_error(body)["extensions"]["reason"] == "COST"
+
+
 # -- the walk itself ----------------------------------------------------------------------------
 
 
