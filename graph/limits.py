@@ -52,6 +52,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
 from sharegraph.errors import BadUserInput, QueryTooComplex, quote
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 from sharegraph.settings import Limits
 
 # Every cost above this is simply too costly; saturating keeps the numbers machine-sized.
@@ -370,7 +371,8 @@ def measure_query(
     limits: Limits,
 ) -> Measure | None:
     """:func:`measure` of the document ``query`` parses to (``document()``, called only when
-    not remembered; ``None`` when it does not parse), remembered per schema.
+    not remembered; ``None`` when it does not parse), remembered per schema for documents of
+    at most ``MAX_CACHED_CHARS`` (graph/document_cache.py).
 
     Every request measures its operation twice (its cost for the fair-use budget, then the
     limits once parsed), and clients send the same few documents again and again. The walk
@@ -390,6 +392,13 @@ def measure_query(
             )
         ),
     )
+    if len(query) > MAX_CACHED_CHARS:
+        # Not remembered: the key would keep the text alive, and a comment costs no token, so
+        # a document of megabytes passes the token limit (as for the parse cache).
+        parsed = document()
+        if parsed is None:
+            return None
+        return measure(schema, parsed, operation_name, variables, limits)
     remembered = _MEASURES.get(schema)
     if remembered is None:
         remembered = _MEASURES[schema] = OrderedDict()

@@ -298,6 +298,20 @@ async def test_large_documents_are_not_kept_in_the_parse_cache(api: Api) -> None
     assert cache.cache_info().misses == before.misses + 1
 
 
+async def test_large_documents_are_not_kept_in_the_measure_cache(api: Api) -> None:
+    """A comment costs no token: a document a few megabytes long passes the token limit, and
+    remembering 512 of them by their text would keep gigabytes alive per process."""
+    from sharegraph.graph import limits
+    from sharegraph.graph.document_cache import MAX_CACHED_CHARS
+
+    query = "# " + "x" * 1_000_000 + "\n{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    body = await api.gql("prairie-admin", query)
+    assert "errors" not in body, body
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert remembered, "small documents are remembered"
+    assert all(len(key[0]) <= MAX_CACHED_CHARS for key in remembered)
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
