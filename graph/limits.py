@@ -378,27 +378,22 @@ def measure_query(
     limits once parsed), and clients send the same few documents again and again. The walk
     reads the variables only as page sizes: the key holds the names given and the whole-number
     values (as the walk reads them: ``_whole_number``), so the same document with other ids or
-    filters is the same measure."""
-    key = (
-        query,
-        operation_name,
-        limits,
-        tuple(sorted(variables)),
-        tuple(
-            sorted(
-                (k, n)
-                for k, n in ((k, _whole_number(v)) for k, v in variables.items())
-                if n is not None
-            )
-        ),
-    )
-    if len(query) > MAX_CACHED_CHARS:
-        # Not remembered: the key would keep the text alive, and a comment costs no token, so
-        # a document of megabytes passes the token limit (as for the parse cache).
+    filters is the same measure (page sizes as the walk bounds them)."""
+    names = tuple(sorted(variables))
+    if len(query) + len(operation_name or "") + sum(map(len, names)) > MAX_CACHED_CHARS:
+        # Not remembered: the key would keep the text alive, and neither a comment nor a
+        # variable the operation does not declare costs a token, so a request of megabytes
+        # passes the token limit (the parse cache keeps only small documents too).
         parsed = document()
         if parsed is None:
             return None
         return measure(schema, parsed, operation_name, variables, limits)
+    pages = tuple(
+        (k, min(max(0, n), _SATURATED))
+        for k, n in ((k, _whole_number(variables[k])) for k in names)
+        if n is not None
+    )
+    key = (query, operation_name, limits, names, pages)
     remembered = _MEASURES.get(schema)
     if remembered is None:
         remembered = _MEASURES[schema] = OrderedDict()

@@ -304,12 +304,22 @@ async def test_large_documents_are_not_kept_in_the_measure_cache(api: Api) -> No
     from sharegraph.graph import limits
     from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 
+    small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    assert "errors" not in await api.gql("prairie-admin", small)
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert any(key[0] == small for key in remembered), "small documents are remembered"
     query = "# " + "x" * 1_000_000 + "\n{ viewer { n" + uuid.uuid4().hex + ": name } }"
     body = await api.gql("prairie-admin", query)
     assert "errors" not in body, body
     remembered = [key for cache in limits._MEASURES.values() for key in cache]
-    assert remembered, "small documents are remembered"
     assert all(len(key[0]) <= MAX_CACHED_CHARS for key in remembered)
+    # Nor small documents sent with thousands of variables they do not declare.
+    many = {f"v{i}_{'y' * 100}": 1 for i in range(10_000)}
+    small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    body = await api.gql("prairie-admin", small, many)
+    assert "errors" not in body, body
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert all(sum(map(len, key[3])) <= MAX_CACHED_CHARS for key in remembered)
 
 
 @pytest.mark.parametrize(
