@@ -52,6 +52,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
 from sharegraph.errors import BadUserInput, QueryTooComplex, quote
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 from sharegraph.settings import Limits
 
 # Every cost above this is simply too costly; saturating keeps the numbers machine-sized.
@@ -286,8 +287,8 @@ class _Walker:
             name = value.name.value
             if name not in self.variables:
                 return self._page_size(self.defaults.get(name))
-            given = self.variables[name]
-            if isinstance(given, int) and not isinstance(given, bool):
+            given = _whole_number(self.variables[name])
+            if given is not None:
                 return min(max(0, given), _SATURATED)
             return self.limits.default_page_size
         if isinstance(value, IntValueNode):
@@ -296,6 +297,18 @@ class _Walker:
                 return 0
             return _SATURATED if len(value.value) > 15 else int(value.value)
         return self.limits.default_page_size
+
+
+def _whole_number(value: Any) -> int | None:
+    """A variable's value as GraphQL's ``Int`` takes it (``100`` and ``100.0`` alike: JSON
+    numbers with a zero fraction are integers to it), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def measure(
@@ -358,25 +371,29 @@ def measure_query(
     limits: Limits,
 ) -> Measure | None:
     """:func:`measure` of the document ``query`` parses to (``document()``, called only when
-    not remembered; ``None`` when it does not parse), remembered per schema.
+    not remembered; ``None`` when it does not parse), remembered per schema for documents of
+    at most ``MAX_CACHED_CHARS`` (graph/document_cache.py).
 
     Every request measures its operation twice (its cost for the fair-use budget, then the
     limits once parsed), and clients send the same few documents again and again. The walk
-    reads the variables only as page sizes: the key holds the names given and the integer
-    values, so the same document with other ids or filters is the same measure."""
-    key = (
-        query,
-        operation_name,
-        limits,
-        tuple(sorted(variables)),
-        tuple(
-            sorted(
-                (k, v)
-                for k, v in variables.items()
-                if isinstance(v, int) and not isinstance(v, bool)
-            )
-        ),
+    reads the variables only as page sizes: the key holds the names given and the whole-number
+    values (as the walk reads them: ``_whole_number``), so the same document with other ids or
+    filters is the same measure (page sizes as the walk bounds them)."""
+    names = tuple(sorted(variables))
+    if len(query) + len(operation_name or "") + sum(map(len, names)) > MAX_CACHED_CHARS:
+        # Not remembered: the key would keep the text alive, and neither a comment nor a
+        # variable the operation does not declare costs a token, so a request of megabytes
+        # passes the token limit (the parse cache keeps only small documents too).
+        parsed = document()
+        if parsed is None:
+            return None
+        return measure(schema, parsed, operation_name, variables, limits)
+    pages = tuple(
+        (k, min(max(0, n), _SATURATED))
+        for k, n in ((k, _whole_number(variables[k])) for k in names)
+        if n is not None
     )
+    key = (query, operation_name, limits, names, pages)
     remembered = _MEASURES.get(schema)
     if remembered is None:
         remembered = _MEASURES[schema] = OrderedDict()

@@ -169,6 +169,23 @@ async def test_a_page_size_from_a_variable_default_counts_towards_the_cost(
         assert "errors" not in small
 
 
+async def test_a_page_size_sent_as_a_whole_float_counts_like_the_integer(
+    api: Api, keys: dict[str, str]
+) -> None:
+    """GraphQL's Int takes 100.0 as 100: the walk (and the measure it remembers per document)
+    must count it so, not as the default page size, or a float multiplies the pages past the
+    cost limit unmeasured."""
+    settings = Settings(database_url=api.database.url, limits=replace(Limits(), max_cost=500))
+    document = """
+    query Pages($n: Int) { services(first: $n) { edges { node { name phones { number } } } } }
+    """
+    async for strict in make_api(api.database, keys, settings):
+        small = await strict.gql("prairie-admin", document, {"n": 5.0})
+        assert "errors" not in small, small
+        body = await strict.gql("prairie-admin", document, {"n": 100.0})
+        assert first_error(body)["extensions"]["reason"] == "COST"
+
+
 # -- the walk itself ----------------------------------------------------------------------------
 
 
@@ -279,6 +296,30 @@ async def test_large_documents_are_not_kept_in_the_parse_cache(api: Api) -> None
     assert (after.hits, after.misses) == (before.hits, before.misses)  # never consulted
     await api.gql("prairie-admin", small)
     assert cache.cache_info().misses == before.misses + 1
+
+
+async def test_large_documents_are_not_kept_in_the_measure_cache(api: Api) -> None:
+    """A comment costs no token: a document a few megabytes long passes the token limit, and
+    remembering 512 of them by their text would keep gigabytes alive per process."""
+    from sharegraph.graph import limits
+    from sharegraph.graph.document_cache import MAX_CACHED_CHARS
+
+    small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    assert "errors" not in await api.gql("prairie-admin", small)
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert any(key[0] == small for key in remembered), "small documents are remembered"
+    query = "# " + "x" * 1_000_000 + "\n{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    body = await api.gql("prairie-admin", query)
+    assert "errors" not in body, body
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert all(len(key[0]) <= MAX_CACHED_CHARS for key in remembered)
+    # Nor small documents sent with thousands of variables they do not declare.
+    many = {f"v{i}_{'y' * 100}": 1 for i in range(10_000)}
+    small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
+    body = await api.gql("prairie-admin", small, many)
+    assert "errors" not in body, body
+    remembered = [key for cache in limits._MEASURES.values() for key in cache]
+    assert all(sum(map(len, key[3])) <= MAX_CACHED_CHARS for key in remembered)
 
 
 @pytest.mark.parametrize(

@@ -522,6 +522,61 @@ async def test_requests_past_the_in_flight_cap_get_a_json_503_and_the_next_is_se
         assert (await http.get("/healthz")).status_code == 200
 
 
+async def test_a_request_that_ends_badly_gives_its_in_flight_slot_back(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    """A client gone mid-body, a request over the body limit and a request cancelled while it
+    waits for its body each give their slot back: with one slot, the next request is served."""
+    settings = Settings(
+        database_url=demo_db.url, limits=Limits(max_requests_in_flight=1, max_body_bytes=1_000)
+    )
+    app = create_app(settings, database=demo_db)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {keys['prairie-admin']}".encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("t", 80),
+    }  # fmt: skip
+
+    async def call(messages: list[dict[str, Any]], stall: asyncio.Event | None = None) -> int:
+        sent: list[dict[str, Any]] = []
+        queue = list(messages)
+
+        async def receive() -> dict[str, Any]:
+            if queue:
+                return queue.pop(0)
+            if stall is not None:
+                stall.set()
+                await asyncio.Event().wait()  # a client that never sends the rest
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(dict(scope), receive, send)
+        starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
+        return starts[0] if starts else 0
+
+    part = {"type": "http.request", "body": b'{"query": "{ __typ', "more_body": True}
+    async with app.router.lifespan_context(app):
+        await call([part])  # gone mid-body
+        assert (
+            await call([{"type": "http.request", "body": b" " * 2_000, "more_body": True}]) == 413
+        )
+        waiting = asyncio.Event()
+        stalled = asyncio.create_task(call([part], waiting))
+        await waiting.wait()
+        assert await call([]) == 503  # the stalled request holds the one slot
+        stalled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stalled
+        whole = {"type": "http.request", "body": b'{"query": "{ __typename }"}'}
+        assert await call([whole]) == 200
+
+
 async def test_serve_holds_more_websockets_than_requests_in_flight(
     served: int, keys: dict[str, str]
 ) -> None:

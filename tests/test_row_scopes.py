@@ -27,6 +27,7 @@ from sharegraph.datastore.models import (
     Client,
     ContactFormVersion,
     ContactRecord,
+    DirectoryChange,
     FollowUp,
     Inventory,
     InventoryItem,
@@ -339,3 +340,15 @@ async def test_scopes_decided_through_a_parent_row_select_the_same_rows(
                     decided_by_parent += len(by_parent)
     assert not problems, "\n".join(problems)
     assert decided_by_parent > 0  # not vacuous: parents do decide rows
+
+
+def test_a_link_naming_several_parent_models_is_not_decided_by_one_of_them() -> None:
+    """DirectoryChange.resource_id names an organization, a service, a location, ...: a change
+    reached through it from a service must not be decided by the organizations' test (which
+    would read the organizations table whole, not the service row)."""
+    link = DirectoryChange.resource_id
+    assert sum(fk is link for fk, _ in scopes.CHILD_PARENTS[DirectoryChange]) > 1
+    for text in (f"inventory:{uuid.uuid4()}", "region:K1A", "referred_to_grantee"):
+        for grantee in GRANTEES.values():
+            scope = scopes.parse(text)
+            assert scopes.implied_by_parent(DirectoryChange, scope, grantee, link) is None
