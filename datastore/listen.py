@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger("sharegraph.listen")
 
 RECONNECT_DELAY_SECONDS = 1.0
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 def listen_dsn(database_url: str) -> str:
@@ -61,5 +62,7 @@ async def listen_forever(
         finally:
             if connection is not None:
                 with contextlib.suppress(Exception):
-                    await connection.close()
+                    # Bounded: asyncpg aborts the connection if the goodbye is not answered
+                    # in time, so stopping a process never waits on a half-dead socket.
+                    await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
         await asyncio.sleep(reconnect_delay)

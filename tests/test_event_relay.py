@@ -203,7 +203,14 @@ async def test_a_busy_reader_takes_what_it_missed_from_its_queue_not_from_the_ta
                     return
 
         task = asyncio.create_task(busy())
-        await asyncio.sleep(0.05)
+        # A reader reads from when it registers: the writes must come after, however loaded
+        # the machine (a fixed pause let them come first now and then, and the test waited
+        # for events its reader had never been meant to see).
+        for _ in range(250):
+            if relay.readers:
+                break
+            await asyncio.sleep(0.02)
+        assert relay.readers == 1
         written = [await _write(db, tenant) for _ in range(4)]
         for _ in range(100):  # the tail has read all four
             if len(readers) >= 4 and len(taken) == 1:
