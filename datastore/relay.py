@@ -314,8 +314,11 @@ class EventRelay:
                         break
             except Exception:  # the database may be restarting; the next pass catches up
                 log.warning("event relay read failed", exc_info=True)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the wake-up completes, and stop() then waited forever on this loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _listen(self) -> None:
         async def caught_up() -> None:

@@ -288,3 +288,22 @@ async def test_notify_wakes_another_process_and_it_catches_up_after_a_reconnect(
         await relay.stop()
         await other.dispose()
         await db.dispose()
+
+
+async def test_stopping_as_a_wake_up_arrives_still_stops(
+    databases: DatabaseFactory, backend: str
+) -> None:
+    """A stop whose cancellation meets a wake-up completing in the same turn of the loop: on
+    Python 3.11, ``asyncio.wait_for`` returned the wake-up and swallowed the cancellation, and
+    ``stop()`` waited forever for a tail that went on polling (seen as a hanging test)."""
+    db = await databases.copy(backend, "demo")
+    try:
+        for _ in range(30):
+            relay = EventRelay(db, poll_seconds=30, listen=False)
+            await relay.start()
+            await asyncio.sleep(0.01)  # the tail waits for a wake-up
+            relay.wake()
+            await asyncio.sleep(0)  # the wake-up's waiter completes in this turn
+            await asyncio.wait_for(relay.stop(), 5)
+    finally:
+        await db.dispose()

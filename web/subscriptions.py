@@ -171,8 +171,10 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
                 due = max(
                     CREDENTIALS_CHECK_SECONDS, SESSION_CHECK_SECONDS - (loop.time() - checked)
                 )
+                # asyncio.timeout: wait_for (3.11) can swallow the close's cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.moved_from(version), due)
+                    async with asyncio.timeout(due):
+                        await watch.moved_from(version)
             # A session also ends by signing out, which changes no policy: check it now and then.
             session_due = (
                 self.connection.session is not None

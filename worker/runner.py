@@ -209,8 +209,10 @@ class Scheduler:
                 log.exception("scheduler pass failed")
             wait = self.poll_seconds - (time.monotonic() - last_full)
             if wait > 0:
+                # asyncio.timeout: wait_for (3.11) can swallow the stop's cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def _listen(self) -> None:
         async def caught_up() -> None:
