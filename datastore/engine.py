@@ -161,6 +161,19 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
     return engine
 
 
+@asynccontextmanager
+async def _reading(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """``session`` for reads: the database out of reach is :class:`.outage.DatabaseUnavailable`;
+    closed at the end, whatever happens."""
+    try:
+        yield session
+    except SQLAlchemyError as error:
+        raise_if_unavailable([error])
+        raise
+    finally:
+        await _close(session)
+
+
 async def _close(session: AsyncSession) -> None:
     """Close ``session``; a connection already gone is discarded quietly (the pool replaces
     it), instead of failing the request over the ROLLBACK that closing sends."""
@@ -240,27 +253,16 @@ class Database:
         reach."""
         session = self._read()
         self._carry(session, rls)
-        try:
+        async with _reading(session):
             yield session
-        except SQLAlchemyError as error:
-            raise_if_unavailable([error])
-            raise
-        finally:
-            await _close(session)
 
     @asynccontextmanager
     async def single_read_session(self) -> AsyncIterator[AsyncSession]:
         """:meth:`read_session` for exactly one read statement (no RLS scope: nothing to scope
         without a transaction): on PostgreSQL in autocommit, so the statement is the only
         round trip. Two statements in it would see two snapshots: use :meth:`read_session`."""
-        session = self._single_read()
-        try:
+        async with _reading(self._single_read()) as session:
             yield session
-        except SQLAlchemyError as error:
-            raise_if_unavailable([error])
-            raise
-        finally:
-            await _close(session)
 
     @asynccontextmanager
     async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:

@@ -275,10 +275,7 @@ class Answerer:
             where = builder.on(table, model, statement.whereclause)
             paged = select(*columns).select_from(table).where(where)
             if after_id is not None:
-                bound = [
-                    bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_table)
-                ]
-                paged = paged.where(_after(on_table, bound))
+                paged = paged.where(_after_cursor(on_table))
         if any(p.kind == "totalCount" for p in parts):
             # Uncorrelated: both databases compute it once for the statement.
             counted = builder.alias(model)
@@ -311,8 +308,7 @@ class Answerer:
         page = select(table.c.id, *(k.column.label(f"k{i}") for i, k in enumerate(on_table)))
         page = page.select_from(table).where(builder.on(table, model, statement.whereclause))
         if has_after:
-            bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(on_table)]
-            page = page.where(_after(on_table, bound))
+            page = page.where(_after_cursor(on_table))
         return page.order_by(*order_by(on_table)).limit(size + 1)
 
     def connection(
@@ -474,3 +470,9 @@ def _named(type_: Any) -> Any:
     while hasattr(type_, "of_type"):
         type_ = type_.of_type
     return type_
+
+
+def _after_cursor(keys: list[SortKey]) -> Any:
+    """Rows after the cursor row, whose sort values are the bound parameters ``after0``, ..."""
+    bound = [bindparam(f"after{i}", type_=k.column.type) for i, k in enumerate(keys)]
+    return _after(keys, bound)
