@@ -98,6 +98,9 @@ class Limits:
     # limit_concurrency), so thousands of idle subscribers do not turn queries away.
     max_requests_in_flight: int = 100
     max_connections: int = 10_000
+    # Longest wait for a client to send the next part of its body, or to take the next part
+    # of its answer: a client that stalls gives its in-flight slot back (408 / closed).
+    client_io_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -446,6 +449,9 @@ class Settings:
                 "SHAREGRAPH_MAX_REQUESTS_IN_FLIGHT", Limits.max_requests_in_flight
             ),
             max_connections=_env_int("SHAREGRAPH_MAX_CONNECTIONS", Limits.max_connections),
+            client_io_timeout_seconds=_env_float(
+                "SHAREGRAPH_CLIENT_IO_TIMEOUT", Limits.client_io_timeout_seconds
+            ),
             max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),
         )
         settings = cls(

@@ -522,27 +522,34 @@ async def test_requests_past_the_in_flight_cap_get_a_json_503_and_the_next_is_se
         assert (await http.get("/healthz")).status_code == 200
 
 
-async def test_a_request_that_ends_badly_gives_its_in_flight_slot_back(
-    demo_db: Database, keys: dict[str, str]
-) -> None:
-    """A client gone mid-body, a request over the body limit and a request cancelled while it
-    waits for its body each give their slot back: with one slot, the next request is served."""
-    settings = Settings(
-        database_url=demo_db.url, limits=Limits(max_requests_in_flight=1, max_body_bytes=1_000)
-    )
-    app = create_app(settings, database=demo_db)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {keys['prairie-admin']}".encode()),
-    ]
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("t", 80),
-    }  # fmt: skip
+class _Caller:
+    """One ``POST /graphql`` straight into the ASGI app: the body's messages, then a client
+    that either goes away or (``stall``) never sends the rest; ``stuck_reader``: a client that
+    never takes its answer. Returns the response's status (0 when none started)."""
 
-    async def call(messages: list[dict[str, Any]], stall: asyncio.Event | None = None) -> int:
+    def __init__(self, app: Any, key: str) -> None:
+        self.app = app
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {key}".encode()),
+        ]
+        self.scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
+            "query_string": b"", "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 1), "server": ("t", 80),
+        }  # fmt: skip
+        self.sent: list[dict[str, Any]] = []
+
+    async def __call__(
+        self,
+        messages: list[dict[str, Any]],
+        stall: asyncio.Event | None = None,
+        *,
+        stuck_reader: bool = False,
+    ) -> int:
         sent: list[dict[str, Any]] = []
+        self.sent = sent
         queue = list(messages)
 
         async def receive() -> dict[str, Any]:
@@ -555,11 +562,24 @@ async def test_a_request_that_ends_badly_gives_its_in_flight_slot_back(
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
+            if stuck_reader and message["type"] == "http.response.body":
+                await asyncio.Event().wait()  # uvicorn waits for the socket to drain
 
-        await app(dict(scope), receive, send)
+        await self.app(dict(self.scope), receive, send)
         starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
         return starts[0] if starts else 0
 
+
+async def test_a_request_that_ends_badly_gives_its_in_flight_slot_back(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    """A client gone mid-body, a request over the body limit and a request cancelled while it
+    waits for its body each give their slot back: with one slot, the next request is served."""
+    settings = Settings(
+        database_url=demo_db.url, limits=Limits(max_requests_in_flight=1, max_body_bytes=1_000)
+    )
+    app = create_app(settings, database=demo_db)
+    call = _Caller(app, keys["prairie-admin"])
     part = {"type": "http.request", "body": b'{"query": "{ __typ', "more_body": True}
     async with app.router.lifespan_context(app):
         await call([part])  # gone mid-body
@@ -596,3 +616,29 @@ async def test_serve_holds_more_websockets_than_requests_in_flight(
         await _healthy_over_http(served)  # uvicorn's connection cap would answer 503 here
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+async def test_a_client_that_stalls_gives_its_in_flight_slot_back(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    """A body that stops arriving is answered 408 TIMEOUT / CLIENT_TOO_SLOW after the client
+    I/O timeout, and an answer the client never takes is abandoned: with one slot, each frees
+    it for the next request instead of holding it for good."""
+    limits = Limits(max_requests_in_flight=1, client_io_timeout_seconds=0.3)
+    app = create_app(Settings(database_url=demo_db.url, limits=limits), database=demo_db)
+    call = _Caller(app, keys["prairie-admin"])
+    part = {"type": "http.request", "body": b'{"query": "{ __typ', "more_body": True}
+    whole = {"type": "http.request", "body": b'{"query": "{ __typename }"}'}
+    async with app.router.lifespan_context(app):
+        async with asyncio.timeout(10):
+            assert await call([part], asyncio.Event()) == 408
+        start = call.sent[0]
+        assert (b"connection", b"close") in start["headers"]
+        refused = refusal(json.loads(call.sent[1]["body"]))
+        assert (refused["code"], refused["reason"]) == ("TIMEOUT", "CLIENT_TOO_SLOW")
+        assert await call([whole]) == 200
+
+        async with asyncio.timeout(10):
+            assert await call([whole], stuck_reader=True) == 200  # started, then abandoned
+        assert call.sent[-1]["type"] == "http.response.body"
+        assert await call([whole]) == 200

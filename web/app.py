@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         BodyLimit,
         max_bytes=settings.limits.max_body_bytes,
         max_in_flight=settings.limits.max_requests_in_flight,
+        io_timeout=settings.limits.client_io_timeout_seconds,
     )
     install_error_shapes(app)
     if settings.cors_origins:

@@ -7,10 +7,17 @@ one (chunked), or longer than it declared, is counted as the app reads it and cu
 limit. Either way the answer is GraphQL-shaped, ``BAD_USER_INPUT`` / ``BODY_TOO_LARGE``, and
 says ``Connection: close``: the unread rest of the body is never read, so the connection cannot
 serve another request.
+
+A client that stalls, sending the next part of its body or taking the next part of its answer
+later than ``Limits.client_io_timeout_seconds``, gives its in-flight slot back: a body never
+finished is answered 408 ``TIMEOUT`` / ``CLIENT_TOO_SLOW`` (with ``Connection: close``), an
+answer never taken is abandoned and its connection closed by the server. Otherwise a hundred
+clients that open requests and stop would hold every slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -27,15 +34,26 @@ class _TooLarge(Exception):
     """Raised into the app from ``receive`` once the body passes the limit."""
 
 
+class _Stalled(Exception):
+    """Raised into the app from ``receive`` or ``send`` once the client stops keeping up."""
+
+
 class BodyLimit:
     """At most ``max_bytes`` of body per request, and at most ``max_in_flight`` HTTP requests
     at once (what bodies and their parses may hold in memory together is bounded); WebSocket
     connections are not requests and pass."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_in_flight: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_in_flight: int | None = None,
+        io_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_in_flight = max_in_flight
+        self.io_timeout = io_timeout
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +78,11 @@ class BodyLimit:
 
         async def counted() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.io_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise _Stalled from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
@@ -70,7 +92,11 @@ class BodyLimit:
         async def watched(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            try:
+                async with asyncio.timeout(self.io_timeout):
+                    await send(message)
+            except TimeoutError:
+                raise _Stalled from None
 
         try:
             await self.app(scope, counted, watched)
@@ -79,6 +105,16 @@ class BodyLimit:
                 log.warning("request body over %d bytes after the response started", received)
                 return
             await self._refuse(send)
+        except _Stalled:
+            if started:  # the server closes a connection whose answer was left unfinished
+                log.warning("a client stopped taking its answer; the connection is dropped")
+                return
+            error = SharegraphError(
+                f"the request body did not arrive within {self.io_timeout:g}s",
+                code=ErrorCode.TIMEOUT,
+                reason="CLIENT_TOO_SLOW",
+            )
+            await _answer(send, 408, refusal_body(error), close=True)
 
     async def _refuse(self, send: Send) -> None:
         error = BadUserInput(
