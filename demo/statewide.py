@@ -450,7 +450,7 @@ def statewide(scale: int) -> Statewide:
     """The generated organizations and towns for ``scale`` (none at scale 1)."""
     rng = random.Random(f"{RANDOM_SEED}:statewide")
     steps = scale - 1
-    towns = _towns(rng, max(8, 4 * steps) if steps else 0)
+    towns = _towns(rng, town_count(scale))
     organizations: list[DirOrganization] = []
     names: set[str] = set()
     for step in range(steps):
@@ -461,6 +461,17 @@ def statewide(scale: int) -> Statewide:
             organizations.append(org)
             services += len(org.services)
     return Statewide(organizations, dict(towns))
+
+
+# Distinct town names the generator can make (start x end, and each with one of five
+# prefixes) are 3,420; a state's incorporated places number in the hundreds to low thousands.
+MAX_TOWNS = 2_000
+
+
+def town_count(scale: int) -> int:
+    """Towns of the generated directory: four per step, at most :data:`MAX_TOWNS`."""
+    steps = scale - 1
+    return min(max(8, 4 * steps), MAX_TOWNS) if steps else 0
 
 
 def _weighted(rng: random.Random, weighted: Sequence[tuple[_T, int]]) -> _T:

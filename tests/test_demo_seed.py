@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -46,7 +47,7 @@ from sharegraph.demo.network import (
     is_demo,
     seed,
 )
-from sharegraph.demo.statewide import SERVICES_PER_STEP, statewide
+from sharegraph.demo.statewide import SERVICES_PER_STEP, _towns, statewide, town_count
 
 SECRET = "test-demo-secret"
 
@@ -342,3 +343,11 @@ async def test_scale_must_be_positive(tmp_path: Path) -> None:
             await seed(db, scale=0, demo_secret=SECRET)
     finally:
         await db.dispose()
+
+
+def test_the_largest_scale_gets_its_towns() -> None:
+    """`--scale 1000` (the CLI's maximum) asked for more distinct town names than the generator
+    can make, and seeding looped for ever before writing a row."""
+    count = town_count(1000)
+    towns = _towns(random.Random(0), count)
+    assert len(towns) == count == len({city[0] for _, city in towns})
