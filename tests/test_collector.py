@@ -32,7 +32,7 @@ def test_frozen_cyclic_garbage_is_reclaimed_once_the_frozen_set_grows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(collector, "SMALL_HEAP", 0)
-    steward = CollectorSteward(growth=1.5)
+    steward = CollectorSteward(growth=1.5, full_every=0.0)
     steward.step()  # the baseline: everything alive now
     cycles = [_Node() for _ in range(100)]
     refs = [weakref.ref(n) for n in cycles]
@@ -52,11 +52,25 @@ def test_no_full_pass_while_the_frozen_set_stays_within_its_allowance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(collector, "SMALL_HEAP", 0)
-    steward = CollectorSteward(growth=1.5)
+    steward = CollectorSteward(growth=1.5, full_every=0.0)
     steward.step()
     for _ in range(3):
         steward.step()
     assert steward.full_passes == 0
+
+
+def test_full_passes_are_spaced_even_when_the_frozen_set_grows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collector, "SMALL_HEAP", 0)
+    steward = CollectorSteward(growth=1.5, full_every=3600.0)
+    steward.step()
+    steward._baseline = 1  # grown past its allowance, but the last pass is too recent
+    steward.step()
+    assert steward.full_passes == 0
+    steward._last_full -= 3600.0
+    steward.step()
+    assert steward.full_passes == 1
 
 
 async def test_collections_are_reported_and_the_callback_removed_on_stop(

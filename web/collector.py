@@ -12,9 +12,11 @@ after a young collection: long-lived connections then leave the collector's walk
 automatic full passes only walk what was allocated since. A frozen object freed by its
 reference count leaves the frozen set as usual; only garbage in reference cycles stays until
 a full pass over everything (``gc.unfreeze`` then ``gc.collect``), which runs once the frozen
-set has grown by ``growth`` since the last such pass. So memory held by frozen cyclic garbage
-stays below that growth, and with a steady population of connections the long pause does not
-recur.
+set has grown by ``growth`` since the last such pass, and at most once every ``full_every``
+seconds (10 minutes): that pass is as long as the ones it replaces (seconds at 10,000
+subscribers), so it may not come every few seconds while connections keep arriving. Memory held
+by frozen cyclic garbage stays below that growth or ten minutes' worth, and with a steady
+population of connections the long pause does not recur.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 FREEZE_SECONDS = 10.0
 GROWTH = 1.5  # a full pass once the frozen set is this much larger than after the last one
+FULL_PASS_SECONDS = 600.0  # and at most this often
 # Below this many frozen objects a full pass is short (tens of ms): no need to wait for growth.
 SMALL_HEAP = 200_000
 RECORDED_PAUSE_MS = 10.0  # collections shorter than this are not reported
@@ -43,10 +46,13 @@ class CollectorSteward:
         *,
         every: float = FREEZE_SECONDS,
         growth: float = GROWTH,
+        full_every: float = FULL_PASS_SECONDS,
     ) -> None:
         self.on_pause = on_pause
         self.every = every
         self.growth = growth
+        self.full_every = full_every
+        self._last_full = time.monotonic()
         self.full_passes = 0
         self._baseline = gc.get_freeze_count()
         self._started = 0.0
@@ -74,11 +80,15 @@ class CollectorSteward:
     def step(self) -> None:
         """One turn: freeze the survivors of a young collection, or, once the frozen set has
         grown past its allowance, collect everything and freeze what survives."""
-        full = gc.get_freeze_count() > max(SMALL_HEAP, self._baseline * self.growth)
+        full = (
+            gc.get_freeze_count() > max(SMALL_HEAP, self._baseline * self.growth)
+            and time.monotonic() - self._last_full >= self.full_every
+        )
         if full:
             gc.unfreeze()
             gc.collect()
             self.full_passes += 1
+            self._last_full = time.monotonic()
         else:
             gc.collect(1)  # the young generations: short-lived garbage is not frozen
         gc.freeze()
