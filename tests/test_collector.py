@@ -41,11 +41,13 @@ def test_frozen_cyclic_garbage_is_reclaimed_once_the_frozen_set_grows(
     gc.collect()
     assert all(r() is not None for r in refs), "frozen cycles are out of the collector's reach"
 
+    assert steward._promoted >= len(refs)
     steward._baseline = 1  # the frozen set has grown past its allowance
     steward.step()
     assert steward.full_passes == 1
     assert all(r() is None for r in refs)
     assert steward._baseline == gc.get_freeze_count()
+    assert steward._promoted == 0
 
 
 def test_no_full_pass_while_the_frozen_set_stays_within_its_allowance(
@@ -53,7 +55,7 @@ def test_no_full_pass_while_the_frozen_set_stays_within_its_allowance(
 ) -> None:
     monkeypatch.setattr(collector, "SMALL_HEAP", 0)
     steward = CollectorSteward(growth=1.5, full_every=0.0)
-    steward.step()
+    steward._baseline = 10**9  # a frozen set far larger than anything frozen since
     for _ in range(3):
         steward.step()
     assert steward.full_passes == 0
