@@ -463,16 +463,15 @@ class LiveUpdates:
                     batch.append(arrived.get_nowait())
                 for event in batch:
                     self.timings.add_value("dispatch", _age_ms(event.occurred_at))
-                wanted = [
-                    event
-                    for event in batch
-                    if any(
-                        c.operation.field.prefilter is not None
-                        and event.record_type in c.operation.field.record_types
-                        for c in self._fed
-                    )
-                ]
-                stored = await self._stored_rows(wanted)
+                prefiltered = {
+                    record_type
+                    for c in self._fed
+                    if c.operation.field.prefilter is not None
+                    for record_type in c.operation.field.record_types
+                }
+                stored = await self._stored_rows(
+                    [event for event in batch if event.record_type in prefiltered]
+                )
                 for event in batch:
                     self._route(event, stored.get(event.position))
         except asyncio.CancelledError:
@@ -485,11 +484,17 @@ class LiveUpdates:
             reader.cancel()
 
     def _route(self, event: Any, stored: Any) -> None:
+        # Cohorts of one document and variables (one per plan) want the same events: ask once.
+        wanted: dict[tuple[Any, ...], bool] = {}
         for cohort, inbox in list(self._fed.items()):
             if inbox.qsize() >= INBOX_EVENTS:  # let it read on its own
                 self._fed.pop(cohort, None)
                 inbox.put_nowait(_LAGGED)
-            elif self._wanted(cohort, event, stored):
+                continue
+            operation = cohort.key[2:5]
+            if operation not in wanted:
+                wanted[operation] = self._wanted(cohort, event, stored)
+            if wanted[operation]:
                 inbox.put_nowait(event)
 
     async def _stored_rows(self, events: Sequence[Any]) -> dict[int, Any]:
