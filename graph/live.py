@@ -594,6 +594,8 @@ class LiveUpdates:
         if shared is None or shared.closed:
             shared = self._evaluations[key] = _Shared()
             shared.task = asyncio.create_task(self._run_shared(key, shared, cohort, plan, event))
+            # Read its failure even when every cohort waiting on it has gone meanwhile.
+            shared.task.add_done_callback(lambda t: t.cancelled() or t.exception())
         shared.readers.update((member, subscriber) for member, (subscriber, _) in members.items())
         assert shared.task is not None
         answer = await asyncio.shield(shared.task)
