@@ -83,12 +83,13 @@ Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was 
 
 class Timings:
     """Where a delivery's time goes, per phase, in milliseconds (the last ``KEPT`` of each):
-    ``relay`` the event's age (its ``occurred_at``, the database's clock) when a cohort reads
-    it, ``queued`` from there to its evaluation starting (the cohort's window), ``select`` the
-    field's payload read (a pooled connection, the plan's RLS scope, the
-    loaders), ``execute`` the document over it, ``flush`` the audit rows made durable (after the
-    read session closed), ``evaluation`` the three together, ``fanout`` handing one answer to
-    every member. Cheap enough to keep on: two clock reads per phase."""
+    ``dispatch`` the event's age (its ``occurred_at``) when the dispatcher takes it from the
+    relay, ``relay`` its age when a cohort takes it, ``queued`` from there to its evaluation
+    starting (the cohort's window), ``select`` the field's payload read (a pooled connection,
+    the plan's RLS scope, the loaders), ``execute`` the document over it, ``flush`` the audit
+    rows made durable (after the read session closed), ``evaluation`` the three together,
+    ``fanout`` handing one answer to every member; ``gc`` the garbage collector's pauses of
+    10 ms or more (web/collector.py). Cheap enough to keep on: two clock reads per phase."""
 
     KEPT = 20_000
 
