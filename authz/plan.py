@@ -354,6 +354,20 @@ class AccessPlan:
     def is_own(self, owner: uuid.UUID) -> bool:
         return owner == self.principal.tenant_id
 
+    def read_key(self) -> tuple[Any, ...]:
+        """What reading through this plan depends on, besides the principal's own id: two
+        plans with equal keys admit exactly the same rows and fields to a read (the read
+        grants of every type, per owner, with their scopes, fields, answer keys and
+        agreements; the read, subscribe and statistics operations; Part 2 keys; RLS scope;
+        purposes; home; validity). Roles are left out: a role acts on reads only through
+        these. Write, export and compose grants are left out too: nothing that reads consults
+        them (a read that starts to must add them here)."""
+        return (
+            self.principal.tenant_id,
+            self.principal.partner_organization_id,
+            *_read_key(self.core),
+        )
+
     def rls_scope(self) -> RlsScope:
         """The tenants a transaction under this plan may touch, for PostgreSQL RLS."""
         return self.core.rls_scope
@@ -369,6 +383,38 @@ _SCOPED_MODEL = {
     for m in MODEL_TYPES
     if MODEL_TYPES[m] in SCOPED_TYPES and m.__name__ == MODEL_TYPES[m]
 }
+
+
+_READ_ACTIONS = (Action.READ.value, Action.SUBSCRIBE.value, Action.STATISTICS.value)
+_READ_KEYS: dict[int, tuple[PlanCore, tuple[Any, ...]]] = {}  # id(core) -> (core, key)
+
+
+def _read_key(core: PlanCore) -> tuple[Any, ...]:
+    cached = _READ_KEYS.get(id(core))
+    if cached is not None and cached[0] is core:
+        return cached[1]
+    key = (
+        core.home,
+        core.grantee,
+        core.policy_version,
+        core.expires_at,
+        tuple(
+            sorted(
+                (type_name, tuple(sorted(by_owner.items(), key=lambda item: str(item[0]))))
+                for (action, type_name), by_owner in core.grants.items()
+                if action == Action.READ.value
+            )
+        ),
+        tuple((action, core.operations.get(action, frozenset())) for action in _READ_ACTIONS),
+        tuple(sorted(core.part2_keys.items(), key=lambda item: str(item[0]))),
+        tuple(sorted(core.known_answer_keys.items(), key=lambda item: str(item[0]))),
+        tuple(sorted(core.purposes.items())),
+        core.rls_scope,
+    )
+    if len(_READ_KEYS) > 1_000:  # cores of old policy versions
+        _READ_KEYS.clear()
+    _READ_KEYS[id(core)] = (core, key)
+    return key
 
 
 def _scoped_model(type_name: str) -> type[Base] | None:

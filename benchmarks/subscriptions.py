@@ -83,6 +83,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _runqueue_wait_seconds(pid: int) -> float:
+    """Seconds the process's threads were runnable but waiting for a core (schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 @dataclass
 class Report:
     database: str
@@ -101,6 +110,10 @@ class Report:
     kib_per_subscriber: float = 0.0
     server_cpu_per_second: float = 0.0
     client_cpu_per_second: float = 0.0  # this process: all sockets and the writer
+    # seconds per second the server / this process were runnable but had no core (the
+    # machine's other work): latency that no change to the server removes
+    server_waiting_per_second: float = 0.0
+    client_waiting_per_second: float = 0.0
     subscribe_seconds: float = 0.0
     # after subscribing: until every socket received the warm-up event of its queue
     ready_seconds: float = 0.0
@@ -389,6 +402,7 @@ async def run(
         db = Database(database)
         cpu_before = _cpu_seconds(pid)
         client_before = _cpu_seconds(os.getpid())
+        waiting_before = _runqueue_wait_seconds(pid), _runqueue_wait_seconds(os.getpid())
         expected = 0
         try:
             interval = 1.0 / rate
@@ -416,6 +430,12 @@ async def run(
             report.client_cpu_per_second = (_cpu_seconds(os.getpid()) - client_before) / (
                 write_seconds + 5.0
             )
+            report.server_waiting_per_second = (_runqueue_wait_seconds(pid) - waiting_before[0]) / (
+                write_seconds + 5.0
+            )
+            report.client_waiting_per_second = (
+                _runqueue_wait_seconds(os.getpid()) - waiting_before[1]
+            ) / (write_seconds + 5.0)
         finally:
             await db.dispose()
             for task in listeners:
@@ -484,7 +504,9 @@ def main(argv: list[str] | None = None) -> None:
         f"server RSS {report.rss_before_mib:.0f} -> {report.rss_after_mib:.0f} MiB "
         f"({report.kib_per_subscriber:.1f} KiB per subscriber); server CPU "
         f"{report.server_cpu_per_second:.2f} s/s, client CPU "
-        f"{report.client_cpu_per_second:.2f} s/s; "
+        f"{report.client_cpu_per_second:.2f} s/s (waiting for a core: server "
+        f"{report.server_waiting_per_second:.2f} s/s, client "
+        f"{report.client_waiting_per_second:.2f} s/s); "
         f"subscribing took {report.subscribe_seconds:.1f} s, then "
         f"{report.live_before_writes} live in {report.ready_seconds:.1f} s"
     )

@@ -44,6 +44,7 @@ from typing import Any
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, get_operation_ast, parse
 from graphql.execution.collect_fields import FragmentDetails, collect_fields
 from graphql.execution.values import get_argument_values, get_variable_values
+from sqlalchemy import select
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.graphql import OperationType
 
@@ -73,6 +74,7 @@ EVALUATION_WINDOW = 2  # evaluations of one cohort in flight at once (each holds
 STARTS_AT_ONCE = 4
 # Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
 INBOX_EVENTS = 1_000
+DISPATCH_BATCH = 500  # events the dispatcher routes together (their stored rows in one read)
 _LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
@@ -81,12 +83,13 @@ Answer = tuple[dict[str, Any], frozenset[int]]  # a body and the members it was 
 
 class Timings:
     """Where a delivery's time goes, per phase, in milliseconds (the last ``KEPT`` of each):
-    ``relay`` the event's age (its ``occurred_at``, the database's clock) when a cohort reads
-    it, ``queued`` from there to its evaluation starting (the cohort's window), ``select`` the
-    field's payload read (a pooled connection, the plan's RLS scope, the
-    loaders), ``execute`` the document over it, ``flush`` the audit rows made durable (after the
-    read session closed), ``evaluation`` the three together, ``fanout`` handing one answer to
-    every member. Cheap enough to keep on: two clock reads per phase."""
+    ``dispatch`` the event's age (its ``occurred_at``) when the dispatcher takes it from the
+    relay, ``relay`` its age when a cohort takes it, ``queued`` from there to its evaluation
+    starting (the cohort's window), ``select`` the field's payload read (a pooled connection,
+    the plan's RLS scope, the loaders), ``execute`` the document over it, ``flush`` the audit
+    rows made durable (after the read session closed), ``evaluation`` the three together,
+    ``fanout`` handing one answer to every member; ``gc`` the garbage collector's pauses of
+    10 ms or more (web/collector.py). Cheap enough to keep on: two clock reads per phase."""
 
     KEPT = 20_000
 
@@ -156,6 +159,15 @@ class Cohort:
     evaluations: int = 0
 
 
+@dataclass(eq=False)
+class _Shared:
+    """One evaluation of an event for several cohorts, and everyone it is audited for."""
+
+    readers: dict[int, Subscriber] = field(default_factory=dict)  # member id -> subscriber
+    closed: bool = False  # its audit rows are being written: nobody joins any more
+    task: asyncio.Task[Answer | None] | None = None
+
+
 class LiveUpdates:
     """The subscriptions of one process."""
 
@@ -184,13 +196,17 @@ class LiveUpdates:
         # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
         self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
+        self._evaluations: dict[Any, _Shared] = {}  # in flight, shared by cohorts
 
     @property
     def cohorts(self) -> int:
         return len(self._cohorts)
 
     async def stop(self) -> None:
-        tasks = [c.task for c in self._cohorts.values() if c.task is not None]
+        tasks: list[asyncio.Task[Any]] = [
+            c.task for c in self._cohorts.values() if c.task is not None
+        ]
+        tasks += [s.task for s in self._evaluations.values() if s.task is not None]
         for extra in (self._watch, self._dispatcher):
             if extra is not None:
                 tasks.append(extra)
@@ -394,8 +410,9 @@ class LiveUpdates:
                 if self._dispatcher is None or self._dispatcher.done():
                     self._dispatcher = asyncio.create_task(self._dispatch(), name="live-dispatch")
                 while (event := await inbox.get()) is not _LAGGED:
-                    after = max(after, event.cursor)
-                    await take(event)
+                    if event.cursor > after:  # not one the tail read before this cohort began
+                        after = event.cursor
+                        await take(event)
                 # Fell too far behind: its own reader from the last event it took (the relay
                 # reads what it missed from the table; nothing is lost, nothing repeated).
             async for event in self.relay.events(after):
@@ -428,34 +445,94 @@ class LiveUpdates:
     async def _dispatch(self) -> None:
         """One reader of the relay for every live cohort: each event is read (and its stored
         row, for the prefilters) once and put in the inbox of each cohort that wants it, in
-        commit order; hundreds of cohorts no longer each take and filter every event."""
-        try:
+        commit order; hundreds of cohorts no longer each take and filter every event.
+
+        The events that arrived meanwhile go together: their stored rows in one read. One read
+        per event, one after the other, was the bottleneck of the whole path: each waited for a
+        pooled connection behind the cohorts' evaluations, which wait on this dispatcher."""
+        arrived: asyncio.Queue[Any] = asyncio.Queue(DISPATCH_BATCH)
+
+        async def read_relay() -> None:
             async for event in self.relay.events():
-                fed = list(self._fed.items())
-                stored: Any = None
-                if any(
-                    c.operation.field.prefilter is not None
-                    and event.record_type in c.operation.field.record_types
-                    for c, _ in fed
-                ):
-                    stored = await self._stored_row(event)
-                for cohort, inbox in fed:
-                    if inbox.qsize() >= INBOX_EVENTS:  # let it read on its own
-                        self._fed.pop(cohort, None)
-                        inbox.put_nowait(_LAGGED)
-                    elif self._fed.get(cohort) is inbox and self._wanted(cohort, event, stored):
-                        inbox.put_nowait(event)
+                await arrived.put(event)
+
+        reader = asyncio.create_task(read_relay(), name="live-dispatch-relay")
+        try:
+            while True:
+                batch = [await _taken(arrived, reader)]
+                while not arrived.empty() and len(batch) < DISPATCH_BATCH:
+                    batch.append(arrived.get_nowait())
+                for event in batch:
+                    self.timings.add_value("dispatch", _age_ms(event.occurred_at))
+                prefiltered = {
+                    record_type
+                    for c in self._fed
+                    if c.operation.field.prefilter is not None
+                    for record_type in c.operation.field.record_types
+                }
+                stored = await self._stored_rows(
+                    [event for event in batch if event.record_type in prefiltered]
+                )
+                for event in batch:
+                    self._route(event, stored.get(event.position))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("subscription dispatch failed")
             for cohort in list(self._fed):
                 self._end(cohort, Forbidden("the subscription ended; subscribe again"))
+        finally:
+            reader.cancel()
+
+    def _route(self, event: Any, stored: Any) -> None:
+        # Cohorts of one document and variables (one per plan) want the same events: ask once.
+        wanted: dict[tuple[Any, ...], bool] = {}
+        for cohort, inbox in list(self._fed.items()):
+            if inbox.qsize() >= INBOX_EVENTS:  # let it read on its own
+                self._fed.pop(cohort, None)
+                inbox.put_nowait(_LAGGED)
+                continue
+            operation = cohort.key[2:5]
+            if operation not in wanted:
+                wanted[operation] = self._wanted(cohort, event, stored)
+            if wanted[operation]:
+                inbox.put_nowait(event)
+
+    async def _stored_rows(self, events: Sequence[Any]) -> dict[int, Any]:
+        """The stored rows of ``events`` (position -> row), one read per record type; kept
+        for the cohorts that read the relay on their own (:meth:`_stored_row`)."""
+        ids: dict[Any, list[Any]] = {}
+        for event in events:
+            model = PREFILTER_MODELS.get(event.record_type)
+            if model is not None and event.position not in self._stored:
+                ids.setdefault(model, []).append(event.record_id)
+        if ids:
+            rows: dict[Any, Any] = {}
+            try:
+                async with self.db.read_session() as session:
+                    for model, record_ids in ids.items():
+                        found = await session.scalars(select(model).where(model.id.in_(record_ids)))
+                        rows.update({(model, row.id): row for row in found})
+            except Exception as error:
+                log.warning("prefilter read failed: %s", error)
+            loop = asyncio.get_running_loop()
+            for event in events:
+                model = PREFILTER_MODELS.get(event.record_type)
+                if model is not None and event.position not in self._stored:
+                    future = self._stored[event.position] = loop.create_future()
+                    future.set_result(rows.get((model, event.record_id)))
+            while len(self._stored) > STORED_ROWS:
+                del self._stored[next(iter(self._stored))]
+        return {
+            event.position: self._stored[event.position].result()
+            for event in events
+            if event.position in self._stored and self._stored[event.position].done()
+        }
 
     async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
         self.timings.add("queued", arrived)
         try:
-            return await self._evaluate(cohort, event)
+            return await self._shared_evaluation(cohort, event)
         except SharegraphError as error:  # the database out of reach, ...
             return {"data": None, "errors": [error_body(error)]}, frozenset(cohort.members)
         except Exception:
@@ -505,17 +582,51 @@ class LiveUpdates:
                 log.warning("prefilter read failed: %s", error)
         return await asyncio.shield(found)
 
-    async def _evaluate(self, cohort: Cohort, event: Any) -> Answer | None:
+    async def _shared_evaluation(self, cohort: Cohort, event: Any) -> Answer | None:
+        """The event through the cohort's document, in one evaluation with every other cohort
+        that evaluates the same event, document, variables (and principal, for fields that
+        depend on it) under a plan that reads alike (:meth:`AccessPlan.read_key`: the same
+        grants for every type, so never across different row scopes or masks). Cohorts that
+        come once its audit rows are being written start another."""
         plan = self.policies.plan_for(cohort.subscriber.principal)
+        key = (event.position, plan.read_key(), cohort.key[1:5])
+        members = dict(cohort.members)
+        shared = self._evaluations.get(key)
+        if shared is None or shared.closed:
+            shared = self._evaluations[key] = _Shared()
+            shared.task = asyncio.create_task(self._run_shared(key, shared, cohort, plan, event))
+            # Read its failure even when every cohort waiting on it has gone meanwhile.
+            shared.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        shared.readers.update((member, subscriber) for member, (subscriber, _) in members.items())
+        assert shared.task is not None
+        answer = await asyncio.shield(shared.task)
+        return None if answer is None else (answer[0], frozenset(members))
+
+    async def _run_shared(
+        self, key: Any, shared: _Shared, cohort: Cohort, plan: AccessPlan, event: Any
+    ) -> Answer | None:
+        try:
+            return await self._evaluate(cohort, event, plan=plan, shared=shared)
+        finally:
+            if self._evaluations.get(key) is shared:
+                del self._evaluations[key]
+
+    async def _evaluate(
+        self,
+        cohort: Cohort,
+        event: Any,
+        *,
+        plan: AccessPlan | None = None,
+        shared: _Shared | None = None,
+    ) -> Answer | None:
+        """``shared``: the answer goes to the readers gathered there until the audit rows are
+        written, not only to the cohort's members."""
+        plan = plan or self.policies.plan_for(cohort.subscriber.principal)
         members = dict(cohort.members)
         timings = self.timings
         began = time.perf_counter()
         async with self.db.read_session(rls=plan.rls_scope()) as session:
             ctx = self._context(cohort.subscriber, plan, session)
-            ctx.audit.readers = sorted(
-                {(s.principal.id, s.purpose) for s, _ in members.values()},
-                key=lambda reader: (str(reader[0]), reader[1] or ""),
-            )
             payload = await cohort.operation.field.select(ctx, cohort.operation.args, event)
             if payload is None:
                 return None
@@ -537,7 +648,16 @@ class LiveUpdates:
             executed = timings.add("execute", selected)
         # The read session is closed: its connection serves other evaluations while the audit
         # rows are written (the group commit's own connection). Durable before the answer
-        # leaves, as for a query.
+        # leaves, as for a query. No reader joins once they are being written.
+        if shared is not None:
+            shared.closed = True
+            readers = list(shared.readers.values())
+        else:
+            readers = [subscriber for subscriber, _ in members.values()]
+        ctx.audit.readers = sorted(
+            {(s.principal.id, s.purpose) for s in readers},
+            key=lambda reader: (str(reader[0]), reader[1] or ""),
+        )
         await flush(self.db, ctx.audit)
         timings.add("flush", executed)
         timings.add("evaluation", began)
@@ -582,6 +702,21 @@ class LiveUpdates:
             await operation.field.prepare(
                 self._context(cohort.subscriber, plan, session), operation.args
             )
+
+
+async def _taken(queue: asyncio.Queue[Any], producer: asyncio.Task[None]) -> Any:
+    """The next item of ``queue``; the producer's failure if it ends first."""
+    getting = asyncio.ensure_future(queue.get())
+    try:
+        await asyncio.wait({getting, producer}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        getting.cancel()
+        raise
+    if getting.done():
+        return getting.result()
+    getting.cancel()
+    producer.result()  # raises what ended it
+    raise RuntimeError("the relay's events ended")
 
 
 def _nowhere(_answer: dict[str, Any] | None) -> None:

@@ -149,9 +149,9 @@ async def test_one_dispatcher_feeds_live_cohorts_and_a_lagging_one_reads_on_its_
         gate = asyncio.Event()
         real = updates._evaluate
 
-        async def slow(cohort: Any, event: Any) -> Any:
+        async def slow(cohort: Any, event: Any, **shared: Any) -> Any:
             await gate.wait()  # the cohort falls behind while the writes go on
-            return await real(cohort, event)
+            return await real(cohort, event, **shared)
 
         monkeypatch.setattr(updates, "_evaluate", slow)
         received: list[dict[str, Any] | None] = []

@@ -29,6 +29,7 @@ from sharegraph.settings import Settings
 from sharegraph.web import graphiql
 from sharegraph.web.body_limit import BodyLimit
 from sharegraph.web.callers import Authentication
+from sharegraph.web.collector import CollectorSteward
 from sharegraph.web.cors import Cors
 from sharegraph.web.endpoint import GraphQLEndpoint
 from sharegraph.web.export_download import export_router
@@ -89,18 +90,22 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         relay = EventRelay(db)
         live = LiveUpdates(schema, settings, db, policies, state["cursors"], relay)
         state["live"] = live
+        # What survives from here on (thousands of WebSockets) is frozen as it ages too.
+        collector = CollectorSteward(lambda ms: live.timings.add_value("gc", ms))
         kinds = webhook_kinds(settings, WebhookRenderer(live))
         scheduler = scheduler_for(db, settings, kinds) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
         _app.state.scheduler = scheduler
         _app.state.live = live
+        collector.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()
             await live.stop()
+            await collector.stop()
             await relay.stop()
             await policies.stop()
             if database is None:
