@@ -313,7 +313,17 @@ def _ids(pair: Pair) -> dict[str, list[str]]:
     return pair.ids
 
 
-KINDS = ("list", "list", "services", "services", "record", "node", "entities", "other")
+KINDS = (
+    "list", "list", "services", "services", "record", "lookup", "node", "entities", "other",
+)  # fmt: skip
+DIRECTORY_LISTS = (
+    ("services", "Service"), ("services", "Service"), ("organizations", "Organization"),
+    ("locations", "Location"), ("taxonomyTerms", "TaxonomyTerm"),
+)  # fmt: skip
+LOOKUPS = (
+    ("referral", "Referral"), ("client", "Client"), ("organization", "Organization"),
+    ("service", "Service"), ("location", "Location"),
+)  # fmt: skip
 
 
 @st.composite
@@ -362,6 +372,7 @@ def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KI
                 parts.insert(0, "__typename")
             roots.append(f"{alias}contactRecords({', '.join(args)}) {{ {' '.join(parts)} }}")
         elif kind == "services":
+            root, node_type = draw(st.sampled_from(DIRECTORY_LISTS))
             args = []
             if draw(st.booleans()):
                 args.append(f"first: {draw(st.sampled_from([0, 1, 2, 5, 20, 100, 101]))}")
@@ -387,9 +398,9 @@ def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KI
             if filters:
                 args.append(f"filter: {{ {', '.join(filters)} }}")
             if list_args is None and draw(st.booleans()):
-                list_args = ("services", ", ".join(args))
+                list_args = (root, ", ".join(args))
                 args.append("after: $after")
-            edge = f"cursor node {{ {draw(selection(doc, 'Service'))} }}"
+            edge = f"cursor node {{ {draw(selection(doc, node_type))} }}"
             parts = [f"edges {{ {edge} }}"]
             if draw(st.booleans()):
                 parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
@@ -398,7 +409,12 @@ def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KI
             if draw(st.booleans()):
                 parts.insert(0, "__typename")
             arguments = f"({', '.join(args)})" if args else ""
-            roots.append(f"{alias}services{arguments} {{ {' '.join(parts)} }}")
+            roots.append(f"{alias}{root}{arguments} {{ {' '.join(parts)} }}")
+        elif kind == "lookup":
+            field, type_name = draw(st.sampled_from(LOOKUPS))
+            target = draw(st.sampled_from(ids[type_name] + ids["ContactRecord"][:1]))
+            sel = draw(selection(doc, type_name))
+            roots.append(f'{alias}{field}(id: "{target}") {{ {sel} }}')
         elif kind == "record":
             record = draw(st.sampled_from(ids["ContactRecord"] + ids["Client"][:1]))
             sel = draw(selection(doc, "ContactRecord"))
@@ -519,6 +535,16 @@ async def test_generated_entities_answer_alike(pair: Pair, data: Any) -> None:
     """`_entities` with representations of every kind: seen or not by the caller, unknown,
     malformed, repeated, as a variable or written in the document, under aliases."""
     await run_operation(pair, data.draw(operations(pair.ids, ("entities", "entities", "node"))))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_generated_directory_lists_and_lookups_answer_alike(pair: Pair, data: Any) -> None:
+    await run_operation(pair, data.draw(operations(pair.ids, ("services", "lookup"))))
 
 
 async def run_operation(pair: Pair, operation: Operation) -> None:
@@ -820,3 +846,56 @@ async def test_entities_of_the_directory_under_row_scopes_answer_alike(
         refused += len(expected.get("errors", ()))
     assert refused, "some fields are withheld on some rows"
     assert STATS["answered"] - answered == 4
+
+
+# -- the directory's other lists, typed lookups -------------------------------------------------
+
+DIRECTORY_PAGES = (
+    """query Q($after: String) { organizations(first: 3, after: $after) { totalCount
+         edges { cursor node { id name email yearIncorporated updatedAt } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query Q($after: String) { locations(first: 4, after: $after, sort: NAME_DESC) {
+         edges { cursor node { id name latitude longitude organization { name }
+           addresses { city postalCode } phones { number } schedules { opensAt } } }
+         pageInfo { hasNextPage endCursor } totalCount } }""",
+    """query Q($after: String) { taxonomyTerms(first: 5, after: $after,
+         filter: {search: "food"}) { edges { cursor node { code name description } }
+         pageInfo { hasNextPage endCursor } } }""",
+)
+
+
+@pytest.mark.parametrize("query", DIRECTORY_PAGES)
+async def test_directory_lists_page_alike_to_the_end(pair: Pair, query: str) -> None:
+    root = query.split("{", 1)[1].split("(", 1)[0].strip()
+    answered = STATS["answered"]
+    requests = 0
+    for principal in ("prairie-admin", "harbor-portal", "lakeside-api"):
+        after = None
+        for _ in range(12):
+            expected, got = await both(pair, principal, query, {"after": after})
+            assert json.dumps(got) == json.dumps(expected), (principal, after)
+            requests += 1
+            page = expected["data"][root]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert STATS["answered"] - answered == requests
+
+
+async def test_typed_lookups_answer_alike(pair: Pair) -> None:
+    selections = {
+        "Referral": "id status createdAt service { name organization { name } }",
+        "Client": "id firstName lastName dateOfBirth",
+        "Organization": "id name email",
+        "Service": "id name status phones { number } locations { name }",
+        "Location": "id name latitude addresses { city }",
+    }
+    answered = STATS["answered"]
+    for principal in ("prairie-admin", "prairie-call-taker", "eastside-portal", "riverbend-api"):
+        for field, type_name in LOOKUPS:
+            for target in pair.ids[type_name][:4]:
+                query = f'{{ x: {field}(id: "{target}") {{ {selections[type_name]} }} }}'
+                expected, got = await both(pair, principal, query, {})
+                assert json.dumps(got) == json.dumps(expected), (principal, query)
+    # the rows each principal sees are compiled; NOT_FOUND ones are the resolver's
+    assert STATS["answered"] > answered

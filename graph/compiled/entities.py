@@ -7,9 +7,10 @@ statement reads every type present (one select per type, its ids one expanding p
 selects joined by ``UNION ALL``), each row's JSON written with the plan's row filter and field
 masks exactly as a ``node`` lookup writes it.
 
-Whenever the resolver would answer an error for some representation (not an object, keys other
-than ``__typename`` and ``id``, a type that is not an entity the compiler covers, an id that is
-not one of that type), the root field is left to the resolver whole, so its errors stay its own.
+Whenever the resolver would answer an error for some representation (graph/federation.py's
+``checked_representations``, or an id that is not one of its type), or one is of a type the
+compiler does not cover, the root field is left to the resolver whole, so its errors and its
+answers stay its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import MODELS, Shape, object_shape
 from sharegraph.graph.compiled.statement import Builder
 from sharegraph.graph.context import RequestContext
+from sharegraph.graph.federation import checked_representations
 from sharegraph.graph.relay import from_global_id
 from sharegraph.graph.types.base import NODE_TYPES
 
@@ -85,22 +87,18 @@ async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[
 
 def representations(schema: GraphQLSchema, given: Any) -> list[tuple[str, uuid.UUID]] | None:
     """(type, row id) of each representation, or None when the resolver would answer an
-    error for any of them (or the ids would need more than one ``IN`` list)."""
-    if not isinstance(given, list):
-        return None
+    error for any of them, or one of them is of a type not covered (or the ids would need
+    more than one ``IN`` list)."""
     union = schema.get_type(UNION)
-    if not isinstance(union, GraphQLUnionType):
+    if not isinstance(given, list) or not isinstance(union, GraphQLUnionType):
         return None
-    covered = {t.name for t in union.types if t.name in MODELS and t.name in NODE_TYPES}
+    covered = frozenset(t.name for t in union.types if t.name in MODELS and t.name in NODE_TYPES)
     wanted: list[tuple[str, uuid.UUID]] = []
-    for item in given:
-        if not isinstance(item, dict) or set(item) != {"__typename", "id"}:
-            return None
-        type_name, global_id = item["__typename"], item["id"]
-        if type_name not in covered or not isinstance(global_id, str):
+    for item in checked_representations(given, covered):
+        if isinstance(item, SharegraphError):
             return None
         try:
-            _, row_id = from_global_id(global_id, expected=type_name)
+            type_name, row_id = from_global_id(item["id"], expected=item["__typename"])
         except SharegraphError:
             return None
         wanted.append((type_name, row_id))

@@ -27,7 +27,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from sharegraph.graph.compiled import entities
+from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector
 from sharegraph.graph.context import RequestContext
@@ -39,6 +39,8 @@ STATS: Counter[str] = Counter()
 # Root fields answered by a module of their own (the others by ``Answerer.answer``).
 ANSWERS: dict[str, Callable[[Answerer, str, GraphQLField, list[FieldNode]], Awaitable[Any]]] = {
     entities.ROOT: entities.answer,
+    **dict.fromkeys(lookups.TYPES, lookups.answer),
+    **dict.fromkeys(lists.LISTS, lists.answer),
 }
 ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services", *ANSWERS})
 
