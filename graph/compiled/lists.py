@@ -1,9 +1,11 @@
-"""The directory's other lists compiled: ``organizations``, ``locations``, ``taxonomyTerms``.
+"""Other root lists compiled: ``organizations``, ``locations``, ``taxonomyTerms`` (the
+directory's) and ``clients``.
 
-Paged as ``services`` is (``Answerer.page``: filters, ``search``, sorts, ``first``, ``after``,
-edges, cursors, nodes, page info, the total count), over the resolver's own statement
-(queries/directory.py) after the resolver's own checks (graph/queries.py ``directory_filter``);
-``inventory`` is left to the resolver, as it is for ``services``.
+Paged as ``services`` and ``contactRecords`` are (``Answerer.page``: filters, ``search``,
+sorts, ``first``, ``after``, edges, cursors, nodes, page info, the total count), over the
+resolver's own statement (queries/directory.py, queries/contacts.py) after the resolver's own
+checks (graph/queries.py ``directory_filter``, ``clients_filter``); ``inventory`` is left to the
+resolver, as it is for ``services``.
 """
 
 from __future__ import annotations
@@ -17,23 +19,30 @@ from graphql.execution.values import get_argument_values
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer, _filter_key, _named
-from sharegraph.graph.compiled.selection import connection_parts
-from sharegraph.graph.inputs import DirectoryFilterInput, DirectorySort, directory_sort_keys
-from sharegraph.graph.queries import directory_filter
-from sharegraph.queries import directory
+from sharegraph.graph.compiled.selection import Part, connection_parts
+from sharegraph.graph.inputs import (
+    ClientFilterInput,
+    DirectoryFilterInput,
+    DirectorySort,
+    directory_sort_keys,
+)
+from sharegraph.graph.queries import clients_filter, directory_filter
+from sharegraph.queries import contacts, directory
+from sharegraph.queries.pagination import SortKey
 
 # root field -> (node type, model, the resolver's statement)
 LISTS: dict[str, tuple[str, Any, Callable[..., Any]]] = {
     "organizations": ("Organization", m.Organization, directory.organizations),
     "locations": ("Location", m.Location, directory.locations),
     "taxonomyTerms": ("TaxonomyTerm", m.TaxonomyTerm, directory.taxonomy_terms),
+    "clients": ("Client", m.Client, contacts.clients),
 }
 
 
 async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[FieldNode]) -> Any:
-    """The page of a directory list (response key ``key``), or :data:`NOT_COVERED`."""
+    """The page of a list (response key ``key``), or :data:`NOT_COVERED`."""
     operation = nodes[0].name.value
-    type_name, model, build = LISTS[operation]
+    type_name = LISTS[operation][0]
     try:
         args = answerer.arguments(
             operation, get_argument_values(field, nodes[0], answerer.variables)
@@ -45,23 +54,53 @@ async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[
     parts = connection_parts(answerer.collector, _named(field.type), type_name, nodes)
     if parts is None:
         return NOT_COVERED
+    try:
+        if operation == "clients":
+            return await _clients(answerer, key, parts, args)
+        return await _directory(answerer, key, operation, parts, args)
+    except SharegraphError:
+        return NOT_COVERED  # refused: the resolver refuses the same way, with its error
+
+
+async def _directory(
+    answerer: Answerer, key: str, operation: str, parts: tuple[Part, ...], args: dict[str, Any]
+) -> Any:
+    type_name, model, build = LISTS[operation]
     given = args.get("filter")
     sort = args.get("sort", DirectorySort.NAME_ASC)
     if not isinstance(given, DirectoryFilterInput | None) or not isinstance(sort, DirectorySort):
         return NOT_COVERED
     ctx = answerer.ctx
-    try:
-        flt = directory_filter(ctx, operation, type_name, given, sort)
-        return await answerer.page(
-            key,
-            type_name,
-            model,
-            parts,
-            lambda: build(ctx.plan, flt, ctx.dialect),
-            directory_sort_keys(model, sort),
-            sort.name,
-            args,
-            (operation, *_filter_key(flt)),
-        )
-    except SharegraphError:
-        return NOT_COVERED  # refused: the resolver refuses the same way, with its error
+    flt = directory_filter(ctx, operation, type_name, given, sort)
+    return await answerer.page(
+        key,
+        type_name,
+        model,
+        parts,
+        lambda: build(ctx.plan, flt, ctx.dialect),
+        directory_sort_keys(model, sort),
+        sort.name,
+        args,
+        (operation, *_filter_key(flt)),
+    )
+
+
+async def _clients(
+    answerer: Answerer, key: str, parts: tuple[Part, ...], args: dict[str, Any]
+) -> Any:
+    given = args.get("filter")
+    if not isinstance(given, ClientFilterInput | None):
+        return NOT_COVERED
+    ctx = answerer.ctx
+    flt = clients_filter(ctx, given)
+    return await answerer.page(
+        key,
+        "Client",
+        m.Client,
+        parts,
+        lambda: contacts.clients(ctx.plan, flt),
+        [SortKey(m.Client.id)],
+        "ID",  # the resolver's cursor sort name
+        args,
+        ("clients", flt),
+    )
