@@ -60,6 +60,7 @@ async def _global_ids(db: Database) -> dict[str, list[str]]:
             ("Tenant", m.Tenant),
             ("Phone", m.Phone),
             ("Schedule", m.Schedule),
+            ("FollowUp", m.FollowUp),
         ):
             rows = (await session.scalars(select(model.id).order_by(model.id).limit(12))).all()
             found[name] = [to_global_id(name, i) for i in rows]
@@ -233,6 +234,10 @@ SCALARS: dict[str, tuple[str, ...]] = {
     "Schedule": (
         "id", "uuid", "byday", "opensAt", "closesAt", "freq", "interval", "validFrom", "notes",
     ),
+    "FollowUp": (
+        "id", "uuid", "__typename", "dueAt", "status", "note", "completedAt", "version",
+        "createdAt",
+    ),
 }  # fmt: skip
 RELATIONS: dict[str, dict[str, str]] = {
     "ContactRecord": {"client": "Client", "needs": "TaxonomyTerm", "referrals": "Referral"},
@@ -257,6 +262,7 @@ UNCOVERED: dict[str, tuple[str, ...]] = {
     "Referral": ("outcomes { code }",),
     "Service": ("tenant { name }", "languages { name }", "taxonomyTerms { code }"),
     "Location": ("languages { name }", "taxonomyTerms { code }", "tenant { name }"),
+    "FollowUp": ("contactRecord { id }", "assignedTenant { name }"),
 }
 
 
@@ -314,8 +320,8 @@ def _ids(pair: Pair) -> dict[str, list[str]]:
 
 
 KINDS = (
-    "list", "list", "services", "services", "clients", "record", "lookup", "node", "entities",
-    "other",
+    "list", "list", "services", "services", "clients", "followUps", "record", "lookup", "node",
+    "entities", "other",
 )  # fmt: skip
 DIRECTORY_LISTS = (
     ("services", "Service"), ("services", "Service"), ("organizations", "Organization"),
@@ -439,6 +445,37 @@ def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KI
             if draw(st.integers(0, 3)) == 0:
                 parts.append("totalCount")
             roots.append(f"{alias}clients({', '.join(args)}) {{ {' '.join(parts)} }}")
+        elif kind == "followUps":
+            args = [f"first: {draw(st.sampled_from([0, 1, 3, 7, 100, 101]))}"]
+            if draw(st.booleans()):
+                args.append(f"sort: {draw(st.sampled_from(['DUE_AT_ASC', 'DUE_AT_DESC']))}")
+            filters = draw(
+                st.lists(
+                    st.sampled_from(
+                        [
+                            "status: OPEN",
+                            "status: COMPLETED",
+                            'dueAfter: "2025-06-01T00:00:00Z"',
+                            'dueBefore: "2026-06-01T00:00:00Z"',
+                            "assignedToMe: true",
+                            f'assignedTenantId: "{ids["Tenant"][0]}"',
+                        ]
+                    ),
+                    max_size=2,
+                    unique_by=lambda f: f.split(":")[0],
+                )
+            )
+            if filters:
+                args.append(f"filter: {{ {', '.join(filters)} }}")
+            if list_args is None and draw(st.booleans()):
+                list_args = ("followUps", ", ".join(args))
+                args.append("after: $after")
+            parts = [f"edges {{ cursor node {{ {draw(selection(doc, 'FollowUp'))} }} }}"]
+            if draw(st.booleans()):
+                parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
+            if draw(st.integers(0, 3)) == 0:
+                parts.append("totalCount")
+            roots.append(f"{alias}followUps({', '.join(args)}) {{ {' '.join(parts)} }}")
         elif kind == "lookup":
             field, type_name = draw(st.sampled_from(LOOKUPS))
             target = draw(st.sampled_from(ids[type_name] + ids["ContactRecord"][:1]))
@@ -489,7 +526,7 @@ def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KI
 
 ENTITY_TYPES = (
     "ContactRecord", "Client", "Referral", "TaxonomyTerm", "Service", "Organization", "Location",
-    "Phone", "Schedule",
+    "Phone", "Schedule", "FollowUp",
 )  # fmt: skip
 
 
@@ -504,11 +541,11 @@ def representation(draw: Any, ids: dict[str, list[str]], odd: bool) -> Any:
     unknown = {"__typename": type_name, "id": to_global_id(type_name, draw(st.uuids()))}
     if not odd or draw(st.booleans()):
         return draw(st.sampled_from([unknown, *([good] * 6)]))
-    follow_up = to_global_id("FollowUp", draw(st.uuids()))  # an entity not covered
+    program = to_global_id("Program", draw(st.uuids()))  # an entity not covered
     wrong = [
         {"__typename": "Nope", "id": good["id"]},
         {"__typename": "Tenant", "id": ids["Tenant"][0]},  # a type that is no entity
-        {"__typename": "FollowUp", "id": follow_up},
+        {"__typename": "Program", "id": program},
         {"__typename": type_name},
         {"id": good["id"]},
         {**good, "name": "x"},
@@ -573,7 +610,9 @@ async def test_generated_entities_answer_alike(pair: Pair, data: Any) -> None:
 )
 @given(data=st.data())
 async def test_generated_other_lists_and_lookups_answer_alike(pair: Pair, data: Any) -> None:
-    await run_operation(pair, data.draw(operations(pair.ids, ("services", "clients", "lookup"))))
+    await run_operation(
+        pair, data.draw(operations(pair.ids, ("services", "clients", "followUps", "lookup")))
+    )
 
 
 async def run_operation(pair: Pair, operation: Operation) -> None:
@@ -891,6 +930,9 @@ DIRECTORY_PAGES = (
          pageInfo { hasNextPage endCursor } totalCount } }""",
     """query Q($after: String) { taxonomyTerms(first: 5, after: $after,
          filter: {search: "food"}) { edges { cursor node { code name description } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query Q($after: String) { followUps(first: 3, after: $after, sort: DUE_AT_DESC) {
+         totalCount edges { cursor node { id uuid dueAt status note completedAt version } }
          pageInfo { hasNextPage endCursor } } }""",
     """query Q($after: String) { clients(first: 40, after: $after) { totalCount
          edges { cursor node { id uuid firstName lastName phone dateOfBirth county } }

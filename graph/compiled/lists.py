@@ -1,11 +1,11 @@
 """Other root lists compiled: ``organizations``, ``locations``, ``taxonomyTerms`` (the
-directory's) and ``clients``.
+directory's), ``clients`` and ``followUps``.
 
 Paged as ``services`` and ``contactRecords`` are (``Answerer.page``: filters, ``search``,
 sorts, ``first``, ``after``, edges, cursors, nodes, page info, the total count), over the
-resolver's own statement (queries/directory.py, queries/contacts.py) after the resolver's own
-checks (graph/queries.py ``directory_filter``, ``clients_filter``); ``inventory`` is left to the
-resolver, as it is for ``services``.
+resolver's own statement (queries/directory.py, contacts.py, follow_ups.py) after the resolver's
+own checks (graph/queries.py ``directory_filter``, ``clients_filter``, graph/follow_ups.py
+``follow_ups_filter``); ``inventory`` is left to the resolver, as it is for ``services``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer, _filter_key, _named
 from sharegraph.graph.compiled.selection import Part, connection_parts
+from sharegraph.graph.follow_ups import (
+    FollowUpFilterInput,
+    FollowUpSort,
+    follow_up_sort_keys,
+    follow_ups_filter,
+)
 from sharegraph.graph.inputs import (
     ClientFilterInput,
     DirectoryFilterInput,
@@ -27,7 +33,7 @@ from sharegraph.graph.inputs import (
     directory_sort_keys,
 )
 from sharegraph.graph.queries import clients_filter, directory_filter
-from sharegraph.queries import contacts, directory
+from sharegraph.queries import contacts, directory, follow_ups
 from sharegraph.queries.pagination import SortKey
 
 # root field -> (node type, model, the resolver's statement)
@@ -36,6 +42,7 @@ LISTS: dict[str, tuple[str, Any, Callable[..., Any]]] = {
     "locations": ("Location", m.Location, directory.locations),
     "taxonomyTerms": ("TaxonomyTerm", m.TaxonomyTerm, directory.taxonomy_terms),
     "clients": ("Client", m.Client, contacts.clients),
+    "followUps": ("FollowUp", m.FollowUp, follow_ups.follow_ups),
 }
 
 
@@ -57,6 +64,8 @@ async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[
     try:
         if operation == "clients":
             return await _clients(answerer, key, parts, args)
+        if operation == "followUps":
+            return await _follow_ups(answerer, key, parts, args)
         return await _directory(answerer, key, operation, parts, args)
     except SharegraphError:
         return NOT_COVERED  # refused: the resolver refuses the same way, with its error
@@ -103,4 +112,26 @@ async def _clients(
         "ID",  # the resolver's cursor sort name
         args,
         ("clients", flt),
+    )
+
+
+async def _follow_ups(
+    answerer: Answerer, key: str, parts: tuple[Part, ...], args: dict[str, Any]
+) -> Any:
+    given = args.get("filter")
+    sort = args.get("sort", FollowUpSort.DUE_AT_ASC)
+    if not isinstance(given, FollowUpFilterInput | None) or not isinstance(sort, FollowUpSort):
+        return NOT_COVERED
+    ctx = answerer.ctx
+    flt = follow_ups_filter(ctx, given)
+    return await answerer.page(
+        key,
+        "FollowUp",
+        m.FollowUp,
+        parts,
+        lambda: follow_ups.follow_ups(ctx.plan, flt),
+        follow_up_sort_keys(sort),
+        sort.name,
+        args,
+        ("followUps", flt),
     )

@@ -57,6 +57,7 @@ MODELS: dict[str, Any] = {
     "Address": m.Address,
     "Phone": m.Phone,
     "Schedule": m.Schedule,
+    "FollowUp": m.FollowUp,
 }
 # json_build_object takes at most 100 arguments (50 pairs) on PostgreSQL, json_object 63 pairs
 # on SQLite builds capped at 127; one pair carries the row's facts.
