@@ -95,6 +95,8 @@ class Fixtures:
     contact_record_id: uuid.UUID  # prairie's contact record with the most referrals
     # The (up to) 100 newest records PANTRY_PRINCIPAL's plan lets it read, newest first.
     pantry_record_ids: tuple[uuid.UUID, ...] = ()
+    # The first 100 services by id that DEFAULT_PRINCIPAL's plan lets it read.
+    entity_service_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -554,6 +556,46 @@ def pantry_records_sql(ctx: SqlContext) -> SqlQuery:
     )
 
 
+# -- (5) federation: the router's _entities lookup of 100 services -----------------------------
+
+ENTITIES = """
+query Entities($representations: [_Any!]!) {
+  _entities(representations: $representations) {
+    ... on Service { name status organization { name } phones { number } }
+  }
+}
+"""
+
+
+def entities_variables(fixtures: Fixtures) -> dict[str, Any]:
+    return {
+        "representations": [
+            {"__typename": "Service", "id": to_global_id("Service", i)}
+            for i in fixtures.entity_service_ids
+        ]
+    }
+
+
+def entities_sql(ctx: SqlContext) -> SqlQuery:
+    """The services in id order, which is the representations' order (all readable)."""
+    j = ctx.json
+    node = ctx.obj(
+        m.Service,
+        "s",
+        name="s.name",
+        status=j.enum_name("s.status"),
+        organization=organization(ctx, "s"),
+        phones=j.many(
+            ctx.obj(m.Phone, "p", number="p.number"),
+            f"FROM phones p WHERE p.service_id = s.id AND {ctx.scope(m.Phone, 'p')}",
+            "p.id",
+        ),
+    )
+    rows = f"FROM services s WHERE s.id IN :ids AND {ctx.scope(m.Service, 's')}"
+    data = j.obj(_entities=j.many(node, rows, "s.id"))
+    return ctx.statement(f"SELECT {data}", ids=ctx.fixtures.entity_service_ids)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         name="resource-search",
@@ -585,6 +627,14 @@ SCENARIOS: list[Scenario] = [
         variables=pantry_records_variables,
         principal=PANTRY_PRINCIPAL,
         sql=pantry_records_sql,
+    ),
+    Scenario(
+        name="entities-100",
+        description="_entities of 100 Service representations (the federation router's "
+        "lookup) with name, status, organization, phones",
+        query=ENTITIES,
+        variables=entities_variables,
+        sql=entities_sql,
     ),
     Scenario(
         name="pantry-rows-as-admin",
@@ -771,6 +821,18 @@ async def _fixtures(db: Database, settings: Settings) -> Fixtures:
         )
     if not pantry_ids:
         raise RuntimeError(f"{PANTRY_PRINCIPAL} can read no contact records")
+    admin = await access_plan(db, settings, keys[DEFAULT_PRINCIPAL])
+    async with db.read_session() as session:
+        service_ids = tuple(
+            (
+                await session.scalars(
+                    select(m.Service.id)
+                    .where(admin.row_filter(m.Service))
+                    .order_by(m.Service.id)
+                    .limit(100)
+                )
+            ).all()
+        )
     return Fixtures(
         dialect=db.dialect,
         keys=keys,
@@ -778,6 +840,7 @@ async def _fixtures(db: Database, settings: Settings) -> Fixtures:
         search_word=search_word,
         contact_record_id=busiest,
         pantry_record_ids=pantry_ids,
+        entity_service_ids=service_ids,
     )
 
 

@@ -6,22 +6,26 @@ introspection off, only principals whose roles allow the `compose` action on `_s
 (authz/role_policy.csv: the api-client role, whose key the router uses) get it; anyone else
 gets ``FORBIDDEN`` (``FEDERATION_DENIED``), so the SDL cannot stand in for the introspection
 that was turned off. `_entities` is strawberry's and goes through the access plan like any
-lookup.
+lookup; :func:`checked_representations` refuses a malformed representation (its item only, with
+``BAD_USER_INPUT`` / ``BAD_REPRESENTATION``) before strawberry's resolver sees it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import Any
 
 import strawberry
 from strawberry.printer import print_schema
 from strawberry.schema.base import BaseSchema
 
 from sharegraph.authz.plan import Action
-from sharegraph.errors import Forbidden
+from sharegraph.errors import BadUserInput, Forbidden, quote
 from sharegraph.graph.context import Info
 
 OPERATION = "_service"
+KEYS = frozenset({"__typename", "id"})  # every entity of this subgraph is keyed by its id
 
 
 @lru_cache(maxsize=8)
@@ -66,3 +70,29 @@ class FederationQuery:
                 operation=OPERATION,
             )
         return FederationService(sdl=_sdl(info.schema))
+
+
+def checked_representations(
+    representations: Iterable[Any], entity_types: frozenset[str]
+) -> Iterator[dict[str, Any] | BadUserInput]:
+    """Each representation as a copy strawberry's resolver may change, or the error it gets.
+
+    strawberry's resolver takes ``__typename`` out of each representation, the variable's own
+    object: a second ``_entities`` field over the same variable found none and failed whole
+    with ``INTERNAL``, as did an unknown type, a missing or extra key, an id that is no text.
+    """
+    for representation in representations:
+        if not isinstance(representation, dict) or set(representation) != KEYS:
+            yield BadUserInput(
+                "a representation is an object of `__typename` and `id`, nothing else",
+                reason="BAD_REPRESENTATION",
+            )
+        elif representation["__typename"] not in entity_types:
+            yield BadUserInput(
+                f"{quote(representation['__typename'])} is not an entity type of this subgraph",
+                reason="BAD_REPRESENTATION",
+            )
+        elif not isinstance(representation["id"], str):
+            yield BadUserInput("an entity's `id` is a global id, as text", reason="BAD_ID")
+        else:
+            yield dict(representation)

@@ -13,7 +13,7 @@ from sharegraph.authz.plan import Action
 from sharegraph.datastore import models as m
 from sharegraph.errors import NotFound
 from sharegraph.graph.arguments import FILTER, INPUT, SORT, After, First
-from sharegraph.graph.context import Info
+from sharegraph.graph.context import Info, RequestContext
 from sharegraph.graph.enums import FollowUpStatus, describe_enum
 from sharegraph.graph.inputs import decode_id
 from sharegraph.graph.pagination import connection
@@ -72,6 +72,24 @@ describe_enum(
 )
 
 
+def follow_ups_filter(
+    ctx: RequestContext, filter: FollowUpFilterInput | None
+) -> queries.FollowUpFilter:
+    """``followUps``' filter, after the checks every reader of it runs (the operation grant,
+    filterable and sortable fields); the resolver and compiled reads (graph/compiled/) both
+    call it."""
+    ctx.plan.require_operation("followUps", Action.READ)
+    given = filter or FollowUpFilterInput()
+    ctx.disclosure.require_filterable("FollowUp", given.used_fields(), use="filter")
+    ctx.disclosure.require_filterable("FollowUp", ["dueAt"], use="sort")
+    return given.to_filter(ctx.principal.id)
+
+
+def follow_up_sort_keys(sort: FollowUpSort) -> list[SortKey]:
+    descending = sort is FollowUpSort.DUE_AT_DESC
+    return [SortKey(m.FollowUp.due_at, descending), SortKey(m.FollowUp.id, descending)]
+
+
 @strawberry.type
 class FollowUpQuery:
     @strawberry.field(
@@ -88,14 +106,8 @@ class FollowUpQuery:
         after: After = None,
     ) -> Connection[FollowUp]:
         ctx = info.context
-        plan = ctx.plan
-        plan.require_operation("followUps", Action.READ)
-        given = filter or FollowUpFilterInput()
-        info.context.disclosure.require_filterable("FollowUp", given.used_fields(), use="filter")
-        info.context.disclosure.require_filterable("FollowUp", ["dueAt"], use="sort")
-        statement = queries.follow_ups(plan, given.to_filter(ctx.principal.id))
-        descending = sort is FollowUpSort.DUE_AT_DESC
-        keys = [SortKey(m.FollowUp.due_at, descending), SortKey(m.FollowUp.id, descending)]
+        statement = queries.follow_ups(ctx.plan, follow_ups_filter(ctx, filter))
+        keys = follow_up_sort_keys(sort)
         return await connection(
             info, FollowUp, m.FollowUp, statement, sort.name, keys, first=first, after=after
         )

@@ -106,6 +106,18 @@ def contact_records_filter(
     return flt
 
 
+def clients_filter(ctx: RequestContext, filter: ClientFilterInput | None) -> contacts.ClientFilter:
+    """``clients``' filter, after the checks every reader of it runs (the operation grant,
+    filterable fields); the resolver and compiled reads both call it."""
+    ctx.plan.require_operation("clients", Action.READ)
+    given = filter or ClientFilterInput()
+    flt = given.to_filter()
+    ctx.disclosure.require_filterable(
+        "Client", given.used_fields(), flt.tenant_ids or None, use="filter"
+    )
+    return flt
+
+
 def directory_filter(
     ctx: RequestContext,
     operation: str,
@@ -366,12 +378,7 @@ class DataQuery:
         after: After = None,
     ) -> Connection[Client]:
         plan = info.context.plan
-        plan.require_operation("clients", Action.READ)
-        given = filter or ClientFilterInput()
-        flt = given.to_filter()
-        info.context.disclosure.require_filterable(
-            "Client", given.used_fields(), flt.tenant_ids or None, use="filter"
-        )
+        flt = clients_filter(info.context, filter)
         statement = contacts.clients(plan, flt)
         keys = [SortKey(m.Client.id)]
         return await connection(

@@ -9,19 +9,20 @@ from functools import cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, is_union_type
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
     SchemaExtension,
 )
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from sharegraph.authz.catalogue import CATALOGUE
 from sharegraph.datastore.outage import unavailable
-from sharegraph.errors import SharegraphError
+from sharegraph.errors import BadUserInput, SharegraphError
 from sharegraph.graph import settle
 from sharegraph.graph.admin_principals import PrincipalAdminMutation, PrincipalAdminQuery
 from sharegraph.graph.admin_sharing import SharingAdminMutation, SharingAdminQuery
@@ -35,7 +36,7 @@ from sharegraph.graph.email_pdf import EmailPdfMutation
 from sharegraph.graph.email_templates import EmailTemplateMutation, EmailTemplateQuery
 from sharegraph.graph.export_jobs import ExportJobMutation, ExportJobQuery
 from sharegraph.graph.export_schedules import ExportScheduleMutation, ExportScheduleQuery
-from sharegraph.graph.federation import FederationQuery
+from sharegraph.graph.federation import FederationQuery, checked_representations
 from sharegraph.graph.follow_ups import FollowUpMutation, FollowUpQuery
 from sharegraph.graph.form_sharing import FormSharingMutation
 from sharegraph.graph.forms import ContactFormQuery
@@ -141,6 +142,21 @@ def without_suggestions(message: str) -> str:
 class Schema(strawberry.federation.Schema):
     # Set while introspection is off: the schema is not for every caller to discover.
     hide_suggestions: bool = False
+
+    def entities_resolver(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        union = self._schema.get_type("_Entity")
+        entity_types = (
+            frozenset(t.name for t in union.types) if is_union_type(union) else frozenset()
+        )
+        results: list[Any] = []
+        for item in checked_representations(representations, entity_types):
+            if isinstance(item, BadUserInput):
+                results.append(item)  # graphql-core raises it at the item's path
+            else:
+                results += super().entities_resolver(info, [FederationAny(item)])
+        return results
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

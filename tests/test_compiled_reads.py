@@ -10,6 +10,7 @@ must be equal (as parsed JSON, keys in order) and so must the audit rows each re
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,7 @@ async def _global_ids(db: Database) -> dict[str, list[str]]:
             ("Tenant", m.Tenant),
             ("Phone", m.Phone),
             ("Schedule", m.Schedule),
+            ("FollowUp", m.FollowUp),
         ):
             rows = (await session.scalars(select(model.id).order_by(model.id).limit(12))).all()
             found[name] = [to_global_id(name, i) for i in rows]
@@ -110,6 +112,15 @@ def _audit_diff(expected: list[Any], got: list[Any]) -> str:
     )
 
 
+INCIDENT = re.compile(r"(?<=incident )[0-9a-f]{12}|(?<=\"incident\": \")[0-9a-f]{12}")
+
+
+def _body(response: Any) -> dict[str, Any]:
+    """The response's body, with INTERNAL errors' incident ids (random) made equal."""
+    body: dict[str, Any] = json.loads(INCIDENT.sub("-", json.dumps(response.json())))
+    return body
+
+
 async def both(
     pair: Pair, principal: str, query: str, variables: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -119,14 +130,14 @@ async def both(
     middle = await _last_position(pair.database)
     got = await pair.compiled.post(principal, {"query": query, "variables": variables})
     assert got.status_code == expected.status_code, got.text[:2000]
-    assert "errors" not in got.json() or got.json().get("errors") == expected.json().get(
+    assert "errors" not in got.json() or _body(got).get("errors") == _body(expected).get(
         "errors"
     ), got.text[:3000]
     audit_expected = await _audit_between(pair.database, start, middle)
     audit_got = await _audit_between(pair.database, middle, None)
     assert audit_got == audit_expected, _audit_diff(audit_expected, audit_got)
     assert STATS["failed"] == 0
-    return expected.json(), got.json()
+    return _body(expected), _body(got)
 
 
 async def test_smoke_contact_records(pair: Pair) -> None:
@@ -223,6 +234,10 @@ SCALARS: dict[str, tuple[str, ...]] = {
     "Schedule": (
         "id", "uuid", "byday", "opensAt", "closesAt", "freq", "interval", "validFrom", "notes",
     ),
+    "FollowUp": (
+        "id", "uuid", "__typename", "dueAt", "status", "note", "completedAt", "version",
+        "createdAt",
+    ),
 }  # fmt: skip
 RELATIONS: dict[str, dict[str, str]] = {
     "ContactRecord": {"client": "Client", "needs": "TaxonomyTerm", "referrals": "Referral"},
@@ -247,6 +262,7 @@ UNCOVERED: dict[str, tuple[str, ...]] = {
     "Referral": ("outcomes { code }",),
     "Service": ("tenant { name }", "languages { name }", "taxonomyTerms { code }"),
     "Location": ("languages { name }", "taxonomyTerms { code }", "tenant { name }"),
+    "FollowUp": ("contactRecord { id }", "assignedTenant { name }"),
 }
 
 
@@ -303,16 +319,29 @@ def _ids(pair: Pair) -> dict[str, list[str]]:
     return pair.ids
 
 
+KINDS = (
+    "list", "list", "services", "services", "clients", "followUps", "record", "lookup", "node",
+    "entities", "other",
+)  # fmt: skip
+DIRECTORY_LISTS = (
+    ("services", "Service"), ("services", "Service"), ("organizations", "Organization"),
+    ("locations", "Location"), ("taxonomyTerms", "TaxonomyTerm"),
+)  # fmt: skip
+LOOKUPS = (
+    ("referral", "Referral"), ("client", "Client"), ("organization", "Organization"),
+    ("service", "Service"), ("location", "Location"),
+)  # fmt: skip
+
+
 @st.composite
-def operations(draw: Any, ids: dict[str, list[str]]) -> Operation:
+def operations(draw: Any, ids: dict[str, list[str]], kinds: tuple[str, ...] = KINDS) -> Operation:
     doc = Document([])
     principal = draw(st.sampled_from(PRINCIPALS))
     roots = []
     list_args = None
+    entity_reps: list[Any] = []
     for _ in range(draw(st.integers(1, 2))):
-        kind = draw(
-            st.sampled_from(["list", "list", "services", "services", "record", "node", "other"])
-        )
+        kind = draw(st.sampled_from(kinds))
         alias = f"{doc.name('r')}: " if draw(st.booleans()) else ""
         if kind == "list":
             args = [f"first: {draw(st.sampled_from([0, 1, 3, 7, 100, 101]))}"]
@@ -350,6 +379,7 @@ def operations(draw: Any, ids: dict[str, list[str]]) -> Operation:
                 parts.insert(0, "__typename")
             roots.append(f"{alias}contactRecords({', '.join(args)}) {{ {' '.join(parts)} }}")
         elif kind == "services":
+            root, node_type = draw(st.sampled_from(DIRECTORY_LISTS))
             args = []
             if draw(st.booleans()):
                 args.append(f"first: {draw(st.sampled_from([0, 1, 2, 5, 20, 100, 101]))}")
@@ -375,9 +405,9 @@ def operations(draw: Any, ids: dict[str, list[str]]) -> Operation:
             if filters:
                 args.append(f"filter: {{ {', '.join(filters)} }}")
             if list_args is None and draw(st.booleans()):
-                list_args = ("services", ", ".join(args))
+                list_args = (root, ", ".join(args))
                 args.append("after: $after")
-            edge = f"cursor node {{ {draw(selection(doc, 'Service'))} }}"
+            edge = f"cursor node {{ {draw(selection(doc, node_type))} }}"
             parts = [f"edges {{ {edge} }}"]
             if draw(st.booleans()):
                 parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
@@ -386,7 +416,71 @@ def operations(draw: Any, ids: dict[str, list[str]]) -> Operation:
             if draw(st.booleans()):
                 parts.insert(0, "__typename")
             arguments = f"({', '.join(args)})" if args else ""
-            roots.append(f"{alias}services{arguments} {{ {' '.join(parts)} }}")
+            roots.append(f"{alias}{root}{arguments} {{ {' '.join(parts)} }}")
+        elif kind == "clients":
+            args = [f"first: {draw(st.sampled_from([0, 1, 3, 7, 100, 101]))}"]
+            filters = draw(
+                st.lists(
+                    st.sampled_from(
+                        [
+                            f'tenantIds: ["{ids["Tenant"][0]}"]',
+                            f'tenantIds: ["{ids["Tenant"][-1]}"]',
+                            'county: "Prairie"',
+                            'lastName: "Nguyen"',
+                            'dateOfBirth: "1980-01-01"',
+                        ]
+                    ),
+                    max_size=2,
+                    unique_by=lambda f: f.split(":")[0],
+                )
+            )
+            if filters:
+                args.append(f"filter: {{ {', '.join(filters)} }}")
+            if list_args is None and draw(st.booleans()):
+                list_args = ("clients", ", ".join(args))
+                args.append("after: $after")
+            parts = [f"edges {{ cursor node {{ {draw(selection(doc, 'Client'))} }} }}"]
+            if draw(st.booleans()):
+                parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
+            if draw(st.integers(0, 3)) == 0:
+                parts.append("totalCount")
+            roots.append(f"{alias}clients({', '.join(args)}) {{ {' '.join(parts)} }}")
+        elif kind == "followUps":
+            args = [f"first: {draw(st.sampled_from([0, 1, 3, 7, 100, 101]))}"]
+            if draw(st.booleans()):
+                args.append(f"sort: {draw(st.sampled_from(['DUE_AT_ASC', 'DUE_AT_DESC']))}")
+            filters = draw(
+                st.lists(
+                    st.sampled_from(
+                        [
+                            "status: OPEN",
+                            "status: COMPLETED",
+                            'dueAfter: "2025-06-01T00:00:00Z"',
+                            'dueBefore: "2026-06-01T00:00:00Z"',
+                            "assignedToMe: true",
+                            f'assignedTenantId: "{ids["Tenant"][0]}"',
+                        ]
+                    ),
+                    max_size=2,
+                    unique_by=lambda f: f.split(":")[0],
+                )
+            )
+            if filters:
+                args.append(f"filter: {{ {', '.join(filters)} }}")
+            if list_args is None and draw(st.booleans()):
+                list_args = ("followUps", ", ".join(args))
+                args.append("after: $after")
+            parts = [f"edges {{ cursor node {{ {draw(selection(doc, 'FollowUp'))} }} }}"]
+            if draw(st.booleans()):
+                parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
+            if draw(st.integers(0, 3)) == 0:
+                parts.append("totalCount")
+            roots.append(f"{alias}followUps({', '.join(args)}) {{ {' '.join(parts)} }}")
+        elif kind == "lookup":
+            field, type_name = draw(st.sampled_from(LOOKUPS))
+            target = draw(st.sampled_from(ids[type_name] + ids["ContactRecord"][:1]))
+            sel = draw(selection(doc, type_name))
+            roots.append(f'{alias}{field}(id: "{target}") {{ {sel} }}')
         elif kind == "record":
             record = draw(st.sampled_from(ids["ContactRecord"] + ids["Client"][:1]))
             sel = draw(selection(doc, "ContactRecord"))
@@ -400,13 +494,85 @@ def operations(draw: Any, ids: dict[str, list[str]]) -> Operation:
                 else f"... on {type_name} {{ id }}"
             )
             roots.append(f'{alias}node(id: "{target}") {{ __typename {inner} }}')
+        elif kind == "entities":
+            # mostly what a router sends; some lists hold a representation the resolver
+            # answers with an error
+            odd = draw(st.integers(0, 3)) == 0
+            reps = draw(st.lists(representation(ids, odd), max_size=8))
+            if reps and draw(st.integers(0, 3)) == 0:
+                reps += draw(st.lists(st.sampled_from(reps), min_size=1, max_size=3))  # again
+            if draw(st.booleans()):
+                argument, entity_reps = "$reps", reps
+            else:
+                argument = f"[{', '.join(_literal(r) for r in reps)}]"
+            roots.append(
+                f"{alias}_entities(representations: {argument}) {{ __typename "
+                f"{draw(entity_fragments(doc))} }}"
+            )
         else:
             roots.append(f"{alias}viewer {{ name }}")
     body = f"{{ {' '.join(roots)} }} {' '.join(doc.fragments)}"
-    declared = [d for d in ("$flag: Boolean!", "$after: String") if d.split(":")[0] in body]
+    declared = [
+        d
+        for d in ("$flag: Boolean!", "$after: String", "$reps: [_Any!]!")
+        if d.split(":")[0] in body
+    ]
     header = f"query Q({', '.join(declared)})" if declared else "query Q"
     variables: dict[str, Any] = {"flag": draw(st.booleans())} if "$flag" in body else {}
+    if "$reps" in body:
+        variables["reps"] = entity_reps
     return Operation(principal, f"{header} {body}", variables, list_args)
+
+
+ENTITY_TYPES = (
+    "ContactRecord", "Client", "Referral", "TaxonomyTerm", "Service", "Organization", "Location",
+    "Phone", "Schedule", "FollowUp",
+)  # fmt: skip
+
+
+@st.composite
+def representation(draw: Any, ids: dict[str, list[str]], odd: bool) -> Any:
+    """A representation as a router sends it (an entity's id, seen by the caller or not), or
+    (``odd``, half the time) one the resolver answers with an error, which the compiled path
+    must leave to it."""
+    type_name = draw(st.sampled_from(ENTITY_TYPES))
+    other = draw(st.sampled_from([t for t in ENTITY_TYPES if t != type_name]))
+    good = {"__typename": type_name, "id": draw(st.sampled_from(ids[type_name]))}
+    unknown = {"__typename": type_name, "id": to_global_id(type_name, draw(st.uuids()))}
+    if not odd or draw(st.booleans()):
+        return draw(st.sampled_from([unknown, *([good] * 6)]))
+    program = to_global_id("Program", draw(st.uuids()))  # an entity not covered
+    wrong = [
+        {"__typename": "Nope", "id": good["id"]},
+        {"__typename": "Tenant", "id": ids["Tenant"][0]},  # a type that is no entity
+        {"__typename": "Program", "id": program},
+        {"__typename": type_name},
+        {"id": good["id"]},
+        {**good, "name": "x"},
+        {"__typename": type_name, "id": "not-an-id"},
+        {"__typename": type_name, "id": draw(st.sampled_from(ids[other]))},
+        {"__typename": type_name, "id": 7},
+        "a string",
+    ]
+    return draw(st.sampled_from(wrong))
+
+
+def _literal(value: Any) -> str:
+    """``value`` written as a GraphQL input literal."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+@st.composite
+def entity_fragments(draw: Any, doc: Document) -> str:
+    types = draw(st.lists(st.sampled_from(ENTITY_TYPES), min_size=1, max_size=4, unique=True))
+    if "Referral" in types and "Service" in types:
+        types.remove("Service")  # both have a `status`, of other enum types: they do not merge
+    items = [f"... on {t} {{ {draw(selection(doc, t))} }}" for t in types]
+    if draw(st.integers(0, 4)) == 0:
+        items.append("... on _Entity { __typename }")
+    return " ".join(items)
 
 
 SORTS = ("STARTED_AT_DESC", "STARTED_AT_ASC", "UPDATED_AT_DESC", "UPDATED_AT_ASC")
@@ -423,6 +589,30 @@ SEARCHES = ("food", "pan", "Food Pantry", "health clinic", "shelter", "zzzz", ".
 @given(data=st.data())
 async def test_generated_operations_answer_alike(pair: Pair, data: Any) -> None:
     await run_operation(pair, data.draw(operations(pair.ids)))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_generated_entities_answer_alike(pair: Pair, data: Any) -> None:
+    """`_entities` with representations of every kind: seen or not by the caller, unknown,
+    malformed, repeated, as a variable or written in the document, under aliases."""
+    await run_operation(pair, data.draw(operations(pair.ids, ("entities", "entities", "node"))))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_generated_other_lists_and_lookups_answer_alike(pair: Pair, data: Any) -> None:
+    await run_operation(
+        pair, data.draw(operations(pair.ids, ("services", "clients", "followUps", "lookup")))
+    )
 
 
 async def run_operation(pair: Pair, operation: Operation) -> None:
@@ -572,6 +762,19 @@ TWO_SEARCHES = """query Q($search: String!) {
 }"""
 
 
+SOME_ENTITIES = """... on Service { name organization { name } phones { number } }
+  ... on Location { name addresses { city } } ... on Organization { name }"""
+
+
+def _some_representations(pair: Pair) -> list[dict[str, str]]:
+    found = [
+        {"__typename": t, "id": i}
+        for t in ("Service", "Location", "Organization")
+        for i in pair.ids[t][:5]
+    ]
+    return [*found, found[0]]
+
+
 async def test_one_statement_per_covered_root_field(
     pair: Pair, count_statements: StatementCounter
 ) -> None:
@@ -582,6 +785,10 @@ async def test_one_statement_per_covered_root_field(
         (TWO_SEARCHES, {"search": "pan"}, 2),
         (lookup, {}, 1),
         ("{ services(first: 3) { totalCount edges { node { name } } } }", {}, 1),
+        ("{ organizations(first: 5) { totalCount edges { node { name } } } }", {}, 1),
+        (f'{{ location(id: "{location}") {{ name phones {{ number }} }} }}', {}, 1),
+        # three entity types, a repeated representation: still one statement
+        (ENTITIES % SOME_ENTITIES, {"reps": _some_representations(pair)}, 1),
     ]
 
     async def statements(api: Api, query: str, variables: dict[str, Any]) -> list[str]:
@@ -619,3 +826,155 @@ async def test_services_pages_and_total_count_to_the_end(pair: Pair) -> None:
                 after = page["edges"][-1]["cursor"]
                 pages += 1
             assert pages >= 1 and page["totalCount"] > 0
+
+
+# -- federation: _entities ----------------------------------------------------------------------
+
+ENTITIES = "query Q($reps: [_Any!]!) { _entities(representations: $reps) { __typename %s } }"
+
+
+def _representations(pair: Pair, per_type: int = 4) -> list[dict[str, Any]]:
+    """Ids of every entity type and of every tenant, each type's ids interleaved with the
+    others' (so the caller may see some and not others)."""
+    found = []
+    for i in range(per_type):
+        for type_name in ENTITY_TYPES:
+            ids = pair.ids[type_name]
+            found.append({"__typename": type_name, "id": ids[(i * 5) % len(ids)]})
+    return found
+
+
+# Aliased by type: a field's name may have another type on another entity (`status`).
+ENTITY_SELECTION = " ".join(
+    f"... on {t} {{ {' '.join(f'{t}Status: {f}' if f == 'status' else f for f in SCALARS[t])} }}"
+    for t in ENTITY_TYPES
+)
+
+
+async def test_entities_of_every_type_answer_alike(pair: Pair) -> None:
+    reps = _representations(pair)
+    query = ENTITIES % ENTITY_SELECTION
+    answered = STATS["answered"]
+    for principal in PRINCIPALS:
+        expected, got = await both(pair, principal, query, {"reps": reps})
+        assert json.dumps(got) == json.dumps(expected), principal
+        assert expected["data"] is not None, expected
+        entities = expected["data"]["_entities"]
+        assert len(entities) == len(reps)
+        if principal in ("prairie-admin", "eastside-portal"):
+            # some rows are outside the plan (null), some inside
+            assert None in entities and any(e is not None for e in entities), principal
+    assert STATS["answered"] - answered == len(PRINCIPALS)
+
+
+async def test_entities_the_resolver_refuses_stay_with_it(pair: Pair) -> None:
+    """Representations strawberry's resolver answers with an error (for the field or the
+    item) are not compiled: the answer, error and audit rows are the resolver's."""
+    service, record = pair.ids["Service"][0], pair.ids["ContactRecord"][0]
+    good = {"__typename": "Service", "id": service}
+    odd: list[Any] = [
+        {"__typename": "Nope", "id": service},
+        {"__typename": "Tenant", "id": pair.ids["Tenant"][0]},
+        {"__typename": "Service"},
+        {"id": service},
+        {**good, "name": "x"},
+        {"__typename": "Service", "id": "not-an-id"},
+        {"__typename": "Service", "id": record},
+        {"__typename": "Service", "id": 7},
+        "a string",
+    ]
+    query = ENTITIES % "... on Service { id name } ... on ContactRecord { id narrative }"
+    for item in odd:
+        answered = STATS["answered"]
+        reps = [good, item, {"__typename": "ContactRecord", "id": record}]
+        expected, got = await both(pair, "prairie-admin", query, {"reps": reps})
+        assert json.dumps(got) == json.dumps(expected), item
+        assert expected.get("errors"), item
+        assert STATS["answered"] == answered, item
+
+
+async def test_entities_of_the_directory_under_row_scopes_answer_alike(
+    scoped_pair: ScopedPair,
+) -> None:
+    """Northwoods reads Prairie's directory through an inventory (all fields) and a region
+    (some fields): per row, the masks and FORBIDDEN_FIELD errors come out alike."""
+    pair = scoped_pair.pair
+    types = ("Service", "Location", "Organization", "Phone", "Schedule")
+    reps = [{"__typename": t, "id": i} for t in types for i in pair.ids[t]]
+    selection = " ".join(
+        f"... on {t} {{ {' '.join(f for f in SCALARS[t] if f != 'status')} }}" for t in types
+    )
+    query = ENTITIES % (
+        selection + " ... on Service { status organization { name } locations { name"
+        " addresses { city } phones { number } } }"
+    )
+    answered = STATS["answered"]
+    refused = 0
+    for principal in (scoped_pair.northwoods, "eastside-portal", "harbor-portal", "prairie-api"):
+        expected, got = await both(pair, principal, query, {"reps": reps})
+        assert json.dumps(got) == json.dumps(expected), principal
+        refused += len(expected.get("errors", ()))
+    assert refused, "some fields are withheld on some rows"
+    assert STATS["answered"] - answered == 4
+
+
+# -- the directory's other lists, typed lookups -------------------------------------------------
+
+DIRECTORY_PAGES = (
+    """query Q($after: String) { organizations(first: 3, after: $after) { totalCount
+         edges { cursor node { id name email yearIncorporated updatedAt } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query Q($after: String) { locations(first: 4, after: $after, sort: NAME_DESC) {
+         edges { cursor node { id name latitude longitude organization { name }
+           addresses { city postalCode } phones { number } schedules { opensAt } } }
+         pageInfo { hasNextPage endCursor } totalCount } }""",
+    """query Q($after: String) { taxonomyTerms(first: 5, after: $after,
+         filter: {search: "food"}) { edges { cursor node { code name description } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query Q($after: String) { followUps(first: 3, after: $after, sort: DUE_AT_DESC) {
+         totalCount edges { cursor node { id uuid dueAt status note completedAt version } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query Q($after: String) { clients(first: 40, after: $after) { totalCount
+         edges { cursor node { id uuid firstName lastName phone dateOfBirth county } }
+         pageInfo { hasNextPage hasPreviousPage endCursor } } }""",
+)
+
+
+@pytest.mark.parametrize("query", DIRECTORY_PAGES)
+async def test_directory_lists_page_alike_to_the_end(pair: Pair, query: str) -> None:
+    root = query.split("{", 1)[1].split("(", 1)[0].strip()
+    answered = STATS["answered"]
+    pages = 0
+    for principal in ("prairie-admin", "harbor-portal", "lakeside-api"):
+        after = None
+        for _ in range(12):
+            expected, got = await both(pair, principal, query, {"after": after})
+            assert json.dumps(got) == json.dumps(expected), (principal, after)
+            if expected["data"] is None:
+                break  # refused (the operation is not granted): the resolver's answer
+            pages += 1
+            page = expected["data"][root]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert pages > 1
+    assert STATS["answered"] - answered == pages  # every page served was compiled
+
+
+async def test_typed_lookups_answer_alike(pair: Pair) -> None:
+    selections = {
+        "Referral": "id status createdAt service { name organization { name } }",
+        "Client": "id firstName lastName dateOfBirth",
+        "Organization": "id name email",
+        "Service": "id name status phones { number } locations { name }",
+        "Location": "id name latitude addresses { city }",
+    }
+    answered = STATS["answered"]
+    for principal in ("prairie-admin", "prairie-call-taker", "eastside-portal", "riverbend-api"):
+        for field, type_name in LOOKUPS:
+            for target in pair.ids[type_name][:4]:
+                query = f'{{ x: {field}(id: "{target}") {{ {selections[type_name]} }} }}'
+                expected, got = await both(pair, principal, query, {})
+                assert json.dumps(got) == json.dumps(expected), (principal, query)
+    # the rows each principal sees are compiled; NOT_FOUND ones are the resolver's
+    assert STATS["answered"] > answered

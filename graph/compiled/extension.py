@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLField,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -26,6 +27,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
+from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector
 from sharegraph.graph.context import RequestContext
@@ -34,7 +36,13 @@ log = logging.getLogger("sharegraph.graph.compiled")
 # Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
 # the process started; tests read them.
 STATS: Counter[str] = Counter()
-ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services"})
+# Root fields answered by a module of their own (the others by ``Answerer.answer``).
+ANSWERS: dict[str, Callable[[Answerer, str, GraphQLField, list[FieldNode]], Awaitable[Any]]] = {
+    entities.ROOT: entities.answer,
+    **dict.fromkeys(lookups.TYPES, lookups.answer),
+    **dict.fromkeys(lists.LISTS, lists.answer),
+}
+ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services", *ANSWERS})
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -141,7 +149,10 @@ class CompiledReads(SchemaExtension):
             if len(nodes) > 1 and not separable:
                 return {}, [], None
             field = query_type.fields[nodes[0].name.value]
-            value = await answerer.answer(key, field, nodes)
+            own = ANSWERS.get(nodes[0].name.value)
+            value = await (
+                own(answerer, key, field, nodes) if own else answerer.answer(key, field, nodes)
+            )
             if value is not NOT_COVERED:
                 answered[key] = value
         if len(answered) < len(collected) and not separable:

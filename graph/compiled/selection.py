@@ -25,6 +25,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     SelectionSetNode,
+    is_abstract_type,
 )
 
 from sharegraph.authz.catalogue import CATALOGUE, Storage
@@ -56,6 +57,7 @@ MODELS: dict[str, Any] = {
     "Address": m.Address,
     "Phone": m.Phone,
     "Schedule": m.Schedule,
+    "FollowUp": m.FollowUp,
 }
 # json_build_object takes at most 100 arguments (50 pairs) on PostgreSQL, json_object 63 pairs
 # on SQLite builds capped at 127; one pair carries the row's facts.
@@ -151,11 +153,14 @@ class Collector:
         return True
 
     def _applies(self, condition: str, type_name: str) -> bool:
+        """graphql-core's ``does_fragment_condition_match``: the type itself, or an interface
+        or union (``... on _Entity``) it belongs to."""
         if condition == type_name:
             return True
         runtime = self.schema.get_type(type_name)
+        abstract = self.schema.get_type(condition)
         assert isinstance(runtime, GraphQLObjectType)
-        return any(i.name == condition for i in runtime.interfaces)
+        return is_abstract_type(abstract) and self.schema.is_sub_type(abstract, runtime)
 
     def _included(self, selection: Any) -> bool | None:
         """Whether ``@skip``/``@include`` keep a selection; None for other directives."""
