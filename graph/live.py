@@ -501,33 +501,36 @@ class LiveUpdates:
     async def _stored_rows(self, events: Sequence[Any]) -> dict[int, Any]:
         """The stored rows of ``events`` (position -> row), one read per record type; kept
         for the cohorts that read the relay on their own (:meth:`_stored_row`)."""
+        # Those another cohort's read has begun on are awaited, never taken for rows not found.
+        known = {e.position: self._stored[e.position] for e in events if e.position in self._stored}
         ids: dict[Any, list[Any]] = {}
         for event in events:
             model = PREFILTER_MODELS.get(event.record_type)
-            if model is not None and event.position not in self._stored:
+            if model is not None and event.position not in known:
                 ids.setdefault(model, []).append(event.record_id)
+        found: dict[int, Any] = {}
         if ids:
             rows: dict[Any, Any] = {}
             try:
                 async with self.db.read_session() as session:
                     for model, record_ids in ids.items():
-                        found = await session.scalars(select(model).where(model.id.in_(record_ids)))
-                        rows.update({(model, row.id): row for row in found})
+                        read = await session.scalars(select(model).where(model.id.in_(record_ids)))
+                        rows.update({(model, row.id): row for row in read})
             except Exception as error:
                 log.warning("prefilter read failed: %s", error)
             loop = asyncio.get_running_loop()
             for event in events:
                 model = PREFILTER_MODELS.get(event.record_type)
-                if model is not None and event.position not in self._stored:
-                    future = self._stored[event.position] = loop.create_future()
-                    future.set_result(rows.get((model, event.record_id)))
+                if model is not None and event.position not in known:
+                    found[event.position] = rows.get((model, event.record_id))
+                    if event.position not in self._stored:
+                        future = self._stored[event.position] = loop.create_future()
+                        future.set_result(found[event.position])
             while len(self._stored) > STORED_ROWS:
                 del self._stored[next(iter(self._stored))]
-        return {
-            event.position: self._stored[event.position].result()
-            for event in events
-            if event.position in self._stored and self._stored[event.position].done()
-        }
+        for position, future in known.items():
+            found[position] = await asyncio.shield(future)
+        return found
 
     async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
         self.timings.add("queued", arrived)
@@ -571,16 +574,22 @@ class LiveUpdates:
             return None
         found = self._stored.get(event.position)
         if found is None:
-            found = self._stored[event.position] = asyncio.get_running_loop().create_future()
+            # A task of its own: a caller cancelled meanwhile (its cohort left) must not leave
+            # the others (and the dispatcher) waiting on a future nobody will settle.
+            found = self._stored[event.position] = asyncio.ensure_future(
+                self._read_stored(model, event.record_id)
+            )
             while len(self._stored) > STORED_ROWS:
                 del self._stored[next(iter(self._stored))]
-            try:
-                async with self.db.read_session() as session:
-                    found.set_result(await session.get(model, event.record_id))
-            except Exception as error:
-                found.set_result(None)
-                log.warning("prefilter read failed: %s", error)
         return await asyncio.shield(found)
+
+    async def _read_stored(self, model: Any, record_id: Any) -> Any:
+        try:
+            async with self.db.read_session() as session:
+                return await session.get(model, record_id)
+        except Exception as error:
+            log.warning("prefilter read failed: %s", error)
+            return None
 
     async def _shared_evaluation(self, cohort: Cohort, event: Any) -> Answer | None:
         """The event through the cohort's document, in one evaluation with every other cohort
