@@ -408,7 +408,9 @@ class LiveUpdates:
                 self._fed[cohort] = inbox
                 after = self.relay.cursor
                 if self._dispatcher is None or self._dispatcher.done():
-                    self._dispatcher = asyncio.create_task(self._dispatch(), name="live-dispatch")
+                    self._dispatcher = asyncio.create_task(
+                        self._dispatch(after), name="live-dispatch"
+                    )
                 while (event := await inbox.get()) is not _LAGGED:
                     if event.cursor > after:  # not one the tail read before this cohort began
                         after = event.cursor
@@ -442,7 +444,7 @@ class LiveUpdates:
             return None
         return await self._stored_row(event)
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, after: Cursor) -> None:
         """One reader of the relay for every live cohort: each event is read (and its stored
         row, for the prefilters) once and put in the inbox of each cohort that wants it, in
         commit order; hundreds of cohorts no longer each take and filter every event.
@@ -453,7 +455,9 @@ class LiveUpdates:
         arrived: asyncio.Queue[Any] = asyncio.Queue(DISPATCH_BATCH)
 
         async def read_relay() -> None:
-            async for event in self.relay.events():
+            # From the position the cohort that started it took: the tail may read on before
+            # this task's reader begins, and those events are that cohort's.
+            async for event in self.relay.events(after):
                 await arrived.put(event)
 
         reader = asyncio.create_task(read_relay(), name="live-dispatch-relay")

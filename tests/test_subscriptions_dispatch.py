@@ -16,7 +16,7 @@ from sharegraph.graph.live import LiveUpdates
 from sharegraph.graph.relay import to_global_id
 
 from .live_client import served
-from .test_subscriptions import PRAIRIE
+from .test_subscriptions import PRAIRIE, RECORDS, _touch_record
 
 HOUSING_ID = demo_id("referral-queue", "housing")
 HOUSING = to_global_id("ReferralQueue", HOUSING_ID)
@@ -94,3 +94,34 @@ async def test_a_reader_that_leaves_mid_read_does_not_stall_the_others(
         rows = await asyncio.wait_for(updates._stored_rows([event]), 5)
         assert rows[event.position].id == entry
         assert (await asyncio.wait_for(updates._stored_row(event), 5)).id == entry
+
+
+async def test_an_event_committed_before_the_dispatcher_reads_the_relay_still_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The first live cohort takes the relay's position, then starts the dispatcher; the tail
+    may read an event before the dispatcher's own reader begins: it still reaches the cohort."""
+    async with served(seeded_db, keys) as live, live.client() as client:
+        updates: LiveUpdates = live.app.state.live
+        original = updates._dispatch
+        touched: list[str] = []
+
+        async def late(*args: Any) -> None:
+            before = updates.relay.cursor
+            touched.append(await _touch_record(live.api, seeded_db, "while starting"))
+            for _ in range(200):  # the tail has read it
+                if updates.relay.cursor > before:
+                    break
+                await asyncio.sleep(0.02)
+            assert updates.relay.cursor > before
+            await original(*args)
+
+        updates._dispatch = late  # type: ignore[method-assign]
+        await client.init("prairie-admin")
+        await client.subscribe("1", RECORDS)
+        message = await client.receive(5)
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["contactRecordChanged"]["contactRecord"] == {
+            "id": touched[0],
+            "narrative": "while starting",
+        }
