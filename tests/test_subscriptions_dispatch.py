@@ -1,5 +1,6 @@
-"""The live dispatcher's batched read of stored rows (for the prefilters), raced by a cohort
-that reads the relay on its own (resumed with `after`, or lagged): both backends."""
+"""The live dispatcher: its batched read of stored rows (for the prefilters) raced by a cohort
+that reads the relay on its own (resumed with `after`, or lagged), and the position it starts
+reading the relay from: both backends. No event committed after a subscription began is lost."""
 
 from __future__ import annotations
 
