@@ -212,14 +212,19 @@ class AuditCollector:
         self._disclosures.clear()
 
     def entries(
-        self, principal_id: uuid.UUID | None = None, purpose: str | None = None
+        self,
+        principal_id: uuid.UUID | None = None,
+        purpose: str | None = None,
+        *,
+        reader: bool = False,
     ) -> list[AuditEntry]:
         """The rows to write: per (owner tenant, record type) one ``read`` (plus one
         ``disclosure`` when the owner is not the caller's home tenant), per owner one ``denied``
         listing the refused coordinates, and the explicit disclosures. ``principal_id`` and
-        ``purpose`` default to the collector's."""
+        ``purpose`` default to the collector's; a ``reader`` of one shared answer is
+        audited with its own purpose, even none (not that of whoever ran the evaluation)."""
         principal = principal_id if principal_id is not None else self.principal_id
-        why = purpose if purpose is not None else self.purpose
+        why = purpose if purpose is not None or reader else self.purpose
         out: list[AuditEntry] = []
         for (owner, record_type), (ids, coordinates) in sorted(
             self._reads.items(), key=lambda item: (str(item[0][0]), item[0][1])
@@ -302,7 +307,7 @@ async def flush(db: Database, collector: AuditCollector) -> None:
         entries = [
             entry
             for principal_id, purpose in collector.readers
-            for entry in collector.entries(principal_id, purpose)
+            for entry in collector.entries(principal_id, purpose, reader=True)
         ]
     else:
         entries = collector.entries()

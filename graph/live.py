@@ -408,7 +408,9 @@ class LiveUpdates:
                 self._fed[cohort] = inbox
                 after = self.relay.cursor
                 if self._dispatcher is None or self._dispatcher.done():
-                    self._dispatcher = asyncio.create_task(self._dispatch(), name="live-dispatch")
+                    self._dispatcher = asyncio.create_task(
+                        self._dispatch(after), name="live-dispatch"
+                    )
                 while (event := await inbox.get()) is not _LAGGED:
                     if event.cursor > after:  # not one the tail read before this cohort began
                         after = event.cursor
@@ -442,7 +444,7 @@ class LiveUpdates:
             return None
         return await self._stored_row(event)
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, after: Cursor) -> None:
         """One reader of the relay for every live cohort: each event is read (and its stored
         row, for the prefilters) once and put in the inbox of each cohort that wants it, in
         commit order; hundreds of cohorts no longer each take and filter every event.
@@ -453,7 +455,9 @@ class LiveUpdates:
         arrived: asyncio.Queue[Any] = asyncio.Queue(DISPATCH_BATCH)
 
         async def read_relay() -> None:
-            async for event in self.relay.events():
+            # From the position the cohort that started it took: the tail may read on before
+            # this task's reader begins, and those events are that cohort's.
+            async for event in self.relay.events(after):
                 await arrived.put(event)
 
         reader = asyncio.create_task(read_relay(), name="live-dispatch-relay")
@@ -501,33 +505,36 @@ class LiveUpdates:
     async def _stored_rows(self, events: Sequence[Any]) -> dict[int, Any]:
         """The stored rows of ``events`` (position -> row), one read per record type; kept
         for the cohorts that read the relay on their own (:meth:`_stored_row`)."""
+        # Those another cohort's read has begun on are awaited, never taken for rows not found.
+        known = {e.position: self._stored[e.position] for e in events if e.position in self._stored}
         ids: dict[Any, list[Any]] = {}
         for event in events:
             model = PREFILTER_MODELS.get(event.record_type)
-            if model is not None and event.position not in self._stored:
+            if model is not None and event.position not in known:
                 ids.setdefault(model, []).append(event.record_id)
+        found: dict[int, Any] = {}
         if ids:
             rows: dict[Any, Any] = {}
             try:
                 async with self.db.read_session() as session:
                     for model, record_ids in ids.items():
-                        found = await session.scalars(select(model).where(model.id.in_(record_ids)))
-                        rows.update({(model, row.id): row for row in found})
+                        read = await session.scalars(select(model).where(model.id.in_(record_ids)))
+                        rows.update({(model, row.id): row for row in read})
             except Exception as error:
                 log.warning("prefilter read failed: %s", error)
             loop = asyncio.get_running_loop()
             for event in events:
                 model = PREFILTER_MODELS.get(event.record_type)
-                if model is not None and event.position not in self._stored:
-                    future = self._stored[event.position] = loop.create_future()
-                    future.set_result(rows.get((model, event.record_id)))
+                if model is not None and event.position not in known:
+                    found[event.position] = rows.get((model, event.record_id))
+                    if event.position not in self._stored:
+                        future = self._stored[event.position] = loop.create_future()
+                        future.set_result(found[event.position])
             while len(self._stored) > STORED_ROWS:
                 del self._stored[next(iter(self._stored))]
-        return {
-            event.position: self._stored[event.position].result()
-            for event in events
-            if event.position in self._stored and self._stored[event.position].done()
-        }
+        for position, future in known.items():
+            found[position] = await asyncio.shield(future)
+        return found
 
     async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
         self.timings.add("queued", arrived)
@@ -571,16 +578,22 @@ class LiveUpdates:
             return None
         found = self._stored.get(event.position)
         if found is None:
-            found = self._stored[event.position] = asyncio.get_running_loop().create_future()
+            # A task of its own: a caller cancelled meanwhile (its cohort left) must not leave
+            # the others (and the dispatcher) waiting on a future nobody will settle.
+            found = self._stored[event.position] = asyncio.ensure_future(
+                self._read_stored(model, event.record_id)
+            )
             while len(self._stored) > STORED_ROWS:
                 del self._stored[next(iter(self._stored))]
-            try:
-                async with self.db.read_session() as session:
-                    found.set_result(await session.get(model, event.record_id))
-            except Exception as error:
-                found.set_result(None)
-                log.warning("prefilter read failed: %s", error)
         return await asyncio.shield(found)
+
+    async def _read_stored(self, model: Any, record_id: Any) -> Any:
+        try:
+            async with self.db.read_session() as session:
+                return await session.get(model, record_id)
+        except Exception as error:
+            log.warning("prefilter read failed: %s", error)
+            return None
 
     async def _shared_evaluation(self, cohort: Cohort, event: Any) -> Answer | None:
         """The event through the cohort's document, in one evaluation with every other cohort

@@ -65,14 +65,33 @@ def test_full_passes_are_spaced_even_when_the_frozen_set_grows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(collector, "SMALL_HEAP", 0)
-    steward = CollectorSteward(growth=1.5, full_every=3600.0)
-    steward.step()
-    steward._baseline = 1  # grown past its allowance, but the last pass is too recent
+    steward = CollectorSteward(growth=1.5, full_every=3600.0, ceiling=3.0)
+    steward._baseline = 10**7
+    steward._promoted = 6 * 10**6  # grown past its allowance, but the last pass is too recent
     steward.step()
     assert steward.full_passes == 0
     steward._last_full -= 3600.0
     steward.step()
     assert steward.full_passes == 1
+
+
+def test_churned_connections_garbage_is_reclaimed_however_recent_the_last_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connections that come and go leave cycles frozen with them: once the frozen set may
+    have tripled they are collected, not kept for the rest of the ten minutes."""
+    monkeypatch.setattr(collector, "SMALL_HEAP", 0)
+    steward = CollectorSteward(growth=1.5, full_every=3600.0, ceiling=3.0)
+    steward.step()
+    cycles = [_Node() for _ in range(100)]
+    refs = [weakref.ref(n) for n in cycles]
+    steward.step()  # frozen while their connection lived
+    del cycles
+    steward._baseline = 10**7
+    steward._promoted = 2 * 10**7 + 1  # the frozen set may have tripled since the last pass
+    steward.step()
+    assert steward.full_passes == 1
+    assert all(r() is None for r in refs)
 
 
 async def test_collections_are_reported_and_the_callback_removed_on_stop(

@@ -142,3 +142,49 @@ async def test_a_shared_evaluation_never_crosses_row_scopes_or_masks(
         assert delivered["record"]["secret"] is None
         assert delivered["record"]["client"]["lastName"] is None
         assert await pantry.nothing_within(0.5)  # never the harbor referral
+
+
+async def test_each_reader_of_a_shared_evaluation_is_audited_with_its_own_purpose(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """A member that gave no purpose is not audited under the purpose of the member whose
+    cohort happened to run the shared evaluation."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        async with live.client() as wall, live.client() as desk:
+            await wall.init("prairie-api", purpose="wall display")
+            await wall.subscribe("1", RECORDS)
+            for _ in range(100):
+                if updates.cohorts == 1:
+                    break
+                await asyncio.sleep(0.05)
+            await desk.init("prairie-call-taker")  # no purpose
+            await desk.subscribe("1", RECORDS)
+            for _ in range(100):
+                if updates.cohorts == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await wall.nothing_within(0.3)
+            await _touch_record(live.api, seeded_db, "whose purpose")
+            assert (await wall.receive())["type"] == "next"
+            assert (await desk.receive())["type"] == "next"
+            assert sum(c.evaluations for c in updates._cohorts.values()) == 1
+
+        # (prairie-admin makes the change: its own read of it is not one of these.)
+        api, call_taker = [
+            await live.app.state.auth.principal(f"Bearer {keys[n]}")
+            for n in ("prairie-api", "prairie-call-taker")
+        ]
+        async with seeded_db.read_session() as session:
+            rows = (
+                await session.execute(
+                    select(AuditEvent.principal_id, AuditEvent.purpose).where(
+                        AuditEvent.action == "read",
+                        AuditEvent.record_type == "ContactRecord",
+                        AuditEvent.principal_id.in_([api.id, call_taker.id]),
+                    )
+                )
+            ).all()
+        assert sorted((str(p), why or "") for p, why in rows) == sorted(
+            [(str(api.id), "wall display"), (str(call_taker.id), "")]
+        )
