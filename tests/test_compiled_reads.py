@@ -881,6 +881,8 @@ async def test_entities_the_resolver_refuses_stay_with_it(pair: Pair) -> None:
         {"__typename": "Service", "id": "not-an-id"},
         {"__typename": "Service", "id": record},
         {"__typename": "Service", "id": 7},
+        {"__typename": ["Service"], "id": service},
+        {"__typename": {"name": "Service"}, "id": service},
         "a string",
     ]
     query = ENTITIES % "... on Service { id name } ... on ContactRecord { id narrative }"
