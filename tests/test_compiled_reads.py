@@ -1027,3 +1027,53 @@ async def test_cursors_of_other_principals_answer_alike(pair: Pair, root: str, s
         for cursor in cursors:
             expected, got = await both(pair, principal, query, {"after": cursor})
             assert json.dumps(got) == json.dumps(expected), (principal, root)
+
+
+REGION_RECORD_FIELDS = [
+    "ContactRecord.narrative", "ContactRecord.channel", "ContactRecord.callerCounty",
+    "ContactRecord.client", "ContactRecord.referrals", "ContactRecord.followUps",
+    "Client.firstName", "Referral.status", "FollowUp.note", "FollowUp.dueAt",
+]  # fmt: skip
+
+
+async def test_records_under_a_region_scope_answer_alike(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Northwoods reads Prairie's records through a region (some fields) and everywhere (other
+    fields): `_entities` of every record, client, referral and follow-up, and the `clients` and
+    `followUps` pages, come out alike, masks, refusals and totals included."""
+    from .test_child_scopes import REGION, _northwoods, _share
+
+    off = Settings(database_url=seeded_db.url, compiled_reads=False)
+    on = Settings(database_url=seeded_db.url, compiled_reads=True)
+    async for resolvers in make_api(seeded_db, keys, off):
+        tenant, northwoods = await _northwoods(resolvers)
+        await _share(
+            resolvers, tenant, "Bluestem calls", f"region:{REGION}", REGION_RECORD_FIELDS, ["read"]
+        )
+        await _share(resolvers, tenant, "Every call", "all", ["Client.county"], ["read"])
+        async for compiled in make_api(seeded_db, keys, on):
+            pair = Pair(resolvers, compiled, seeded_db, {})
+            reps = []
+            async with seeded_db.read_session() as session:
+                for type_name in ("ContactRecord", "Client", "Referral", "FollowUp"):
+                    model = getattr(m, type_name)
+                    ids = (await session.scalars(select(model.id).order_by(model.id))).all()
+                    reps += [
+                        {"__typename": type_name, "id": to_global_id(type_name, i)} for i in ids
+                    ]
+            query = ENTITIES % ENTITY_SELECTION
+            answered = STATS["answered"]
+            for principal in (northwoods, "lakeside-admin", "eastside-portal"):
+                for start in range(0, len(reps), 1000):
+                    chunk = {"reps": reps[start : start + 1000]}
+                    expected, got = await both(pair, principal, query, chunk)
+                    assert json.dumps(got) == json.dumps(expected), principal
+            for page in (
+                "{ x: clients(first: 50) { totalCount edges { node { id firstName county } } } }",
+                "{ x: followUps(first: 50) { totalCount edges { node { id note dueAt status } } } }",
+            ):
+                expected, got = await both(pair, northwoods, page, {})
+                assert json.dumps(got) == json.dumps(expected), page
+                assert expected["data"]["x"]["totalCount"] > 0, page
+            assert STATS["answered"] > answered
