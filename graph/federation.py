@@ -87,7 +87,11 @@ def checked_representations(
                 "a representation is an object of `__typename` and `id`, nothing else",
                 reason="BAD_REPRESENTATION",
             )
-        elif representation["__typename"] not in entity_types:
+        elif (
+            # a list or an object is unhashable: no membership test before it is known text
+            not isinstance(representation["__typename"], str)
+            or representation["__typename"] not in entity_types
+        ):
             yield BadUserInput(
                 f"{quote(representation['__typename'])} is not an entity type of this subgraph",
                 reason="BAD_REPRESENTATION",

@@ -881,6 +881,8 @@ async def test_entities_the_resolver_refuses_stay_with_it(pair: Pair) -> None:
         {"__typename": "Service", "id": "not-an-id"},
         {"__typename": "Service", "id": record},
         {"__typename": "Service", "id": 7},
+        {"__typename": ["Service"], "id": service},
+        {"__typename": {"name": "Service"}, "id": service},
         "a string",
     ]
     query = ENTITIES % "... on Service { id name } ... on ContactRecord { id narrative }"
@@ -978,3 +980,100 @@ async def test_typed_lookups_answer_alike(pair: Pair) -> None:
                 assert json.dumps(got) == json.dumps(expected), (principal, query)
     # the rows each principal sees are compiled; NOT_FOUND ones are the resolver's
     assert STATS["answered"] > answered
+
+
+async def test_entities_of_every_row_of_the_demo_answer_alike(pair: Pair) -> None:
+    """Every row of every covered entity type (every tenant's, in lists of up to 1,000, each
+    type's rows after the last type's), as every demo principal: the rows each one sees, its
+    masks and refusals, are the same on both paths."""
+    reps = []
+    async with pair.database.read_session() as session:
+        for type_name in ENTITY_TYPES:
+            model = getattr(m, type_name)
+            ids = (await session.scalars(select(model.id).order_by(model.id))).all()
+            reps += [{"__typename": type_name, "id": to_global_id(type_name, i)} for i in ids]
+    query = ENTITIES % ENTITY_SELECTION
+    for principal in PRINCIPALS:
+        seen = 0
+        for start in range(0, len(reps), 1000):
+            expected, got = await both(pair, principal, query, {"reps": reps[start : start + 1000]})
+            assert json.dumps(got) == json.dumps(expected), principal
+            seen += sum(e is not None for e in expected["data"]["_entities"])
+        assert 0 < seen < len(reps), principal
+
+
+OTHER_PAGES = (
+    ("clients", ""), ("followUps", "sort: DUE_AT_DESC"), ("organizations", ""),
+    ("locations", "sort: NAME_DESC"), ("taxonomyTerms", ""),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("root", "sort"), OTHER_PAGES)
+async def test_cursors_of_other_principals_answer_alike(pair: Pair, root: str, sort: str) -> None:
+    """A cursor taken from another principal's page (of a row the caller may or may not see)
+    is read alike: the same page, or the same STALE_CURSOR."""
+    owners = ("prairie-admin", "lakeside-admin", "riverbend-call-taker", "eastside-portal")
+    cursors = []
+    for principal in owners:
+        page = await pair.resolvers.post(
+            principal, {"query": f"{{ x: {root}(first: 1, {sort}) {{ edges {{ cursor }} }} }}"}
+        )
+        cursors += [
+            e["cursor"] for e in ((page.json().get("data") or {}).get("x") or {}).get("edges", ())
+        ]
+    query = f"""query Q($after: String) {{ x: {root}(first: 2, after: $after, {sort}) {{
+      totalCount edges {{ cursor node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage }} }} }}"""
+    for principal in owners:
+        for cursor in cursors:
+            expected, got = await both(pair, principal, query, {"after": cursor})
+            assert json.dumps(got) == json.dumps(expected), (principal, root)
+
+
+REGION_RECORD_FIELDS = [
+    "ContactRecord.narrative", "ContactRecord.channel", "ContactRecord.callerCounty",
+    "ContactRecord.client", "ContactRecord.referrals", "ContactRecord.followUps",
+    "Client.firstName", "Referral.status", "FollowUp.note", "FollowUp.dueAt",
+]  # fmt: skip
+
+
+async def test_records_under_a_region_scope_answer_alike(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Northwoods reads Prairie's records through a region (some fields) and everywhere (other
+    fields): `_entities` of every record, client, referral and follow-up, and the `clients` and
+    `followUps` pages, come out alike, masks, refusals and totals included."""
+    from .test_child_scopes import REGION, _northwoods, _share
+
+    off = Settings(database_url=seeded_db.url, compiled_reads=False)
+    on = Settings(database_url=seeded_db.url, compiled_reads=True)
+    async for resolvers in make_api(seeded_db, keys, off):
+        tenant, northwoods = await _northwoods(resolvers)
+        await _share(
+            resolvers, tenant, "Bluestem calls", f"region:{REGION}", REGION_RECORD_FIELDS, ["read"]
+        )
+        await _share(resolvers, tenant, "Every call", "all", ["Client.county"], ["read"])
+        async for compiled in make_api(seeded_db, keys, on):
+            pair = Pair(resolvers, compiled, seeded_db, {})
+            reps = []
+            async with seeded_db.read_session() as session:
+                for type_name in ("ContactRecord", "Client", "Referral", "FollowUp"):
+                    model = getattr(m, type_name)
+                    ids = (await session.scalars(select(model.id).order_by(model.id))).all()
+                    reps += [
+                        {"__typename": type_name, "id": to_global_id(type_name, i)} for i in ids
+                    ]
+            query = ENTITIES % ENTITY_SELECTION
+            answered = STATS["answered"]
+            for principal in (northwoods, "lakeside-admin", "eastside-portal"):
+                for start in range(0, len(reps), 1000):
+                    chunk = {"reps": reps[start : start + 1000]}
+                    expected, got = await both(pair, principal, query, chunk)
+                    assert json.dumps(got) == json.dumps(expected), principal
+            for page in (
+                "{ x: clients(first: 50) { totalCount edges { node { id firstName county } } } }",
+                "{ x: followUps(first: 50) { totalCount edges { node { id note dueAt status } } } }",
+            ):
+                expected, got = await both(pair, northwoods, page, {})
+                assert json.dumps(got) == json.dumps(expected), page
+                assert expected["data"]["x"]["totalCount"] > 0, page
+            assert STATS["answered"] > answered

@@ -303,6 +303,11 @@ async def test_malformed_representations_are_refused_each_in_its_place(api: Api)
         ("a string", "BAD_REPRESENTATION"),
         ({"__typename": "Service", "id": 7}, "BAD_ID"),
         ({"__typename": "Service", "id": "not-an-id"}, "BAD_ID"),
+        # a `__typename` that is no text: a list or an object was INTERNAL for every item
+        ({"__typename": ["Service"], "id": service["id"]}, "BAD_REPRESENTATION"),
+        ({"__typename": {"name": "Service"}, "id": service["id"]}, "BAD_REPRESENTATION"),
+        ({"__typename": 5, "id": service["id"]}, "BAD_REPRESENTATION"),
+        ({"__typename": None, "id": service["id"]}, "BAD_REPRESENTATION"),
     ]
     for representation, reason in odd:
         body = await api.gql("prairie-api", ENTITIES, {"representations": [good, representation]})
