@@ -9,6 +9,7 @@ the tables.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 
 from sharegraph.authz import scopes
 from sharegraph.authz.scopes import Facts, Grantee, Scope
@@ -352,3 +354,57 @@ def test_a_link_naming_several_parent_models_is_not_decided_by_one_of_them() -> 
         for grantee in GRANTEES.values():
             scope = scopes.parse(text)
             assert scopes.implied_by_parent(DirectoryChange, scope, grantee, link) is None
+
+
+async def test_an_or_of_record_scopes_selects_the_same_rows_and_is_probed_per_row(
+    seeded_db: Database,
+) -> None:
+    """Several scopes on one owner's records (a page of an admin's network) are an OR whose
+    EXISTS tests carry the ``OFFSET 0`` fence: the same rows as the plain OR, and on
+    PostgreSQL a page probes them per row instead of hashing every row they can find."""
+    world = await _load(seeded_db)
+    record_scopes = [s for s in world.scopes if s.name != "all"]
+    pairs = [(a, b) for i, a in enumerate(record_scopes) for b in record_scopes[i + 1 :]]
+    problems: list[str] = []
+    hashed: list[str] = []
+    async with seeded_db.read_session() as session:
+        for first, second in pairs:
+            for name, grantee in GRANTEES.items():
+                fenced = scopes.sql_via(ContactRecord, (first, second), grantee, None)
+                plain = scopes.sql(ContactRecord, first, grantee) | scopes.sql(
+                    ContactRecord, second, grantee
+                )
+                ids = select(ContactRecord.id)
+                got = set((await session.scalars(ids.where(fenced))).all())
+                want = set((await session.scalars(ids.where(plain))).all())
+                if got != want:
+                    problems.append(f"{first} or {second} for {name}")
+                if seeded_db.url.startswith("postgresql"):
+                    page = (
+                        ids.where(fenced)
+                        .order_by(ContactRecord.started_at.desc(), ContactRecord.id.desc())
+                        .limit(100)
+                    )
+                    compiled = page.compile(
+                        dialect=session.bind.dialect, compile_kwargs={"literal_binds": True}
+                    )
+                    plan = "\n".join(
+                        (await session.execute(sql_text(f"EXPLAIN {compiled}"))).scalars()
+                    )
+                    if _hashes_a_record_family_table(plan):
+                        hashed.append(f"{first} or {second} for {name}:\n{plan}")
+    assert not problems, problems
+    assert not hashed, hashed[0]
+
+
+def _hashes_a_record_family_table(plan: str) -> bool:
+    """Whether an EXPLAIN text hashes a subplan over the tables record scopes probe."""
+    lines = plan.splitlines()
+    hashed = set(re.findall(r"hashed SubPlan (\d+)", plan))
+    for at, line in enumerate(lines[:-1]):
+        found = re.match(r"\s*SubPlan (\d+)$", line)
+        if found and found.group(1) in hashed:
+            child = lines[at + 1]
+            if re.search(r" on (follow_ups|referrals|queue_entries)\b", child):
+                return True
+    return False
