@@ -17,6 +17,7 @@ Sealing and verifying the committed rows: :mod:`sharegraph.datastore.audit_chain
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping
@@ -313,16 +314,70 @@ async def flush(db: Database, collector: AuditCollector) -> None:
 
 
 async def _insert(db: Database, entries: list[AuditEntry]) -> None:
-    """The entries in one transaction: one executemany per set of columns (JSON columns left
-    out are SQL NULL), usually two."""
+    """The entries, durable when it returns, all or none."""
+    if db.is_sqlite:
+        await _insert_sqlite(db, entries)
+    else:
+        await _insert_postgresql(db, entries)
+
+
+# One INSERT of every row, one round trip in autocommit: a single statement is its own
+# transaction (all rows or none, durable once it returns), whose ``xact_start`` precedes every
+# row's ``occurred_at`` as an explicit transaction's did (what sealing relies on). Rows get
+# their positions in the order given (``ORDER BY n``); NULL array elements are SQL NULL.
+_POSTGRESQL_INSERT = (
+    "INSERT INTO audit_events (id, tenant_id, occurred_at, principal_id, action, purpose, "
+    "record_type, record_ids, coordinates, detail) "
+    "SELECT id, tenant_id, clock_timestamp(), principal_id, action, purpose, record_type, "
+    "record_ids, coordinates, detail FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], "
+    "$4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[]) "
+    "WITH ORDINALITY AS r(id, tenant_id, principal_id, action, purpose, record_type, "
+    "record_ids, coordinates, detail, n) ORDER BY n"
+)
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+async def _insert_postgresql(db: Database, entries: list[AuditEntry]) -> None:
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(9))
+    for e in entries:
+        for column, value in zip(
+            columns,
+            (
+                uuid.uuid4(),
+                e.tenant_id,
+                e.principal_id,
+                e.action,
+                e.purpose,
+                e.record_type,
+                _json_or_null(e.record_ids),
+                _json_or_null(e.coordinates),
+                _json_or_null(e.detail),
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    async with db.own_autocommit_connection() as connection:
+        await connection.exec_driver_sql(_POSTGRESQL_INSERT, columns)
+
+
+_SQLITE_INSERT = insert(AUDIT_EVENTS)
+
+
+async def _insert_sqlite(db: Database, entries: list[AuditEntry]) -> None:
+    """One executemany per set of columns (JSON columns left out are SQL NULL), usually two,
+    in one ``BEGIN IMMEDIATE`` transaction (SQLite's writers queue on it)."""
     batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    now = utcnow()
     for entry in entries:
         values = entry.values()
+        values["occurred_at"] = now
         batches.setdefault(tuple(values), []).append(values)
     async with db.own_write_session() as session:
-        statement = insert(AUDIT_EVENTS).values(occurred_at=_occurred_at(session))
         for rows in batches.values():
-            await session.execute(statement, rows)
+            await session.execute(_SQLITE_INSERT, rows)
 
 
 GROUP_COMMIT_MAX_FLUSHES = 200  # flushes written together at most (bounds one transaction)

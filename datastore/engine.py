@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -306,6 +307,20 @@ class Database:
             raise
         finally:
             await _close(session)
+
+    @asynccontextmanager
+    async def own_autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
+        """:meth:`own_write_session`'s connection in autocommit (PostgreSQL): each statement is
+        its own transaction, committed (durable) when it returns; one round trip for one."""
+        if self._own_engine is None:
+            self._own_engine = create_engine(self.url, pool_size=1)
+        try:
+            async with self._own_engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                yield connection
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error], writing=True)
+            raise
 
     async def ping(self) -> None:
         """``SELECT 1`` on a connection of its own, so a health check never queues behind
