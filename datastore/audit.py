@@ -143,7 +143,8 @@ class AuditCollector:
         self.home_tenant_id = home_tenant_id
         self.purpose = purpose
         # (owner tenant, record type) -> (record ids, coordinates)
-        self._reads: dict[tuple[uuid.UUID, str], tuple[set[uuid.UUID], set[str]]] = {}
+        # (record ids as UUIDs or their canonical text: compiled reads keep the text)
+        self._reads: dict[tuple[uuid.UUID, str], tuple[set[uuid.UUID | str], set[str]]] = {}
         # (owner tenant, coordinate) -> first reason
         self._denied: dict[tuple[uuid.UUID | None, str], str] = {}
         self._disclosures: list[_Disclosure] = []
@@ -165,10 +166,11 @@ class AuditCollector:
         self,
         record_type: str,
         owner_tenant_id: uuid.UUID,
-        record_id: uuid.UUID,
+        record_id: uuid.UUID | str,
         coordinates: Iterable[str],
     ) -> None:
-        """Several fields of one record were returned (one call per record instead of per field)."""
+        """Several fields of one record were returned (one call per record instead of per field);
+        ``record_id`` as a UUID or its canonical text (the same record either way)."""
         bucket = self._reads.get((owner_tenant_id, record_type))
         if bucket is None:
             bucket = self._reads[(owner_tenant_id, record_type)] = (set(), set())
@@ -225,7 +227,7 @@ class AuditCollector:
         for (owner, record_type), (ids, coordinates) in sorted(
             self._reads.items(), key=lambda item: (str(item[0][0]), item[0][1])
         ):
-            record_ids = sorted(str(i) for i in ids)
+            record_ids = sorted({str(i) for i in ids})
             returned = sorted(coordinates)
             out.append(
                 AuditEntry(
