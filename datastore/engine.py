@@ -219,13 +219,9 @@ class Database:
         # One statement needs no transaction around it to see one snapshot: on PostgreSQL such
         # reads run in autocommit, without the BEGIN and ROLLBACK round trips.
         self._single_read = (
-            self._read
+            self.engine
             if self.is_sqlite
-            else async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-                autoflush=False,
-            )
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
@@ -258,12 +254,25 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def single_read_session(self) -> AsyncIterator[AsyncSession]:
-        """:meth:`read_session` for exactly one read statement (no RLS scope: nothing to scope
+    async def single_read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for exactly one read statement (no ORM, no RLS scope: nothing to scope
         without a transaction): on PostgreSQL in autocommit, so the statement is the only
-        round trip. Two statements in it would see two snapshots: use :meth:`read_session`."""
-        async with _reading(self._single_read()) as session:
-            yield session
+        round trip. Two statements on it would see two snapshots: use :meth:`read_session`.
+        :class:`.outage.DatabaseUnavailable` if the database is out of reach."""
+        connection = self._single_read.connect()
+        try:
+            await connection.start()
+            yield connection
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
+            raise
+        finally:
+            try:
+                await connection.close()
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                log.warning("a database connection was lost before it closed; discarded")
 
     @asynccontextmanager
     async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
