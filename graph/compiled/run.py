@@ -212,7 +212,10 @@ class Answerer:
             if after_id is not None:
                 values = await _cursor_values(session, model, statement(), keys, after_id)
                 params = {f"after{i}": v for i, v in enumerate(values)}
-            rows = list((await session.execute(template.statement, params)).all())
+            # On the session's connection (its transaction, its RLS scope): a Core statement
+            # needs none of the ORM's execute machinery.
+            connection = await session.connection()
+            rows = list((await connection.execute(template.statement, params)).all())
             total = None
             if any(p.kind == "totalCount" for p in template.parts):
                 # The statement's last column, on every row; a page with no rows after a
@@ -385,7 +388,8 @@ class Answerer:
             PLANS.put(cache_key, template)
         self.masks.update(template.masks)
         async with self.ctx.db() as session:
-            found = (await session.execute(template.statement, {"row_id": row_id})).first()
+            connection = await session.connection()
+            found = (await connection.execute(template.statement, {"row_id": row_id})).first()
         if found is None:
             # contactRecord answers NOT_FOUND (the resolver's error); node answers null.
             return NOT_COVERED if name == "contactRecord" else None
