@@ -234,12 +234,11 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         )
         limit = self.settings.limits.request_timeout_seconds
         try:
-            result = await asyncio.wait_for(
-                super().execute_operation(
+            # In this task (wait_for would start one per request to run it in).
+            async with asyncio.timeout(limit):
+                result = await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
-                ),
-                timeout=limit,
-            )
+                )
         except TimeoutError:
             timeout = SharegraphError(
                 f"the operation took longer than {limit:g}s", code=ErrorCode.TIMEOUT
