@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, overload
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
@@ -228,7 +228,7 @@ class Answerer:
                     total = 0  # not even the row after an empty first page: none match
         has_next = len(rows) > size
         rows = rows[:size]
-        cursors = [ctx.cursors.encode(type_name, sort_name, row[0]) for row in rows]
+        cursors = _Cursors(rows, lambda row: ctx.cursors.encode(type_name, sort_name, row[0]))
         path: list[str | int] = [key]
         return self.connection(
             template.parts,
@@ -322,7 +322,7 @@ class Answerer:
         parts: tuple[Part, ...],
         rows: list[Any],
         shapes: list[Shape],
-        cursors: list[str],
+        cursors: Sequence[str],
         has_next: bool,
         has_previous: bool,
         path: list[str | int],
@@ -470,6 +470,32 @@ def _steps(shape: Shape, masks: tuple[bool, ...]) -> tuple[_Step, ...]:
         child = member.child if member.kind == "relation" else None
         steps.append((member.key, member.kind, coordinate, next(masked), convert, child))
     return tuple(steps)
+
+
+class _Cursors(Sequence[str]):
+    """The page's cursors, each signed when first asked for: most pages ask for none, or for
+    the first and last (``pageInfo``), not one HMAC per row."""
+
+    def __init__(self, rows: list[Any], encode: Callable[[Any], str]) -> None:
+        self._rows = rows
+        self._encode = encode
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self._rows))[index]]
+        index = range(len(self._rows))[index]  # IndexError, negative indexes
+        found = self._done.get(index)
+        if found is None:
+            found = self._done[index] = self._encode(self._rows[index])
+        return found
 
 
 class _InfoShim:
