@@ -45,6 +45,7 @@ from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication, Caller
 from sharegraph.web.fairness import Fairness
 from sharegraph.web.json_depth import refuse_deep_json
+from sharegraph.web.json_encoding import encode_json
 from sharegraph.web.subscriptions import Connection, Encoded, SubscriptionHandler
 
 CONTEXT_KEY = "graphql_context"
@@ -211,7 +212,7 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
     def encode_json(self, data: object) -> str:  # UTF-8 as it is, like Starlette's JSON
         if isinstance(data, Encoded):  # a delivery, encoded once for all its subscribers
             return str(data)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return encode_json(data)
 
     # -- running it -------------------------------------------------------------------------
     async def execute_operation(  # type: ignore[override]
