@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -339,7 +340,14 @@ _POSTGRESQL_INSERT = (
 
 
 def _json_or_null(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    """JSON text for a jsonb column (which keeps the value, not the spelling): orjson's, or
+    json.dumps' for what orjson refuses (integers past 64 bits)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value)
 
 
 async def _insert_postgresql(db: Database, entries: list[AuditEntry]) -> None:

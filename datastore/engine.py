@@ -130,8 +130,11 @@ def _check_on_checkout(engine: AsyncEngine) -> None:
             ) from error
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
-    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow).
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int | None = None, autocommit: bool = False
+) -> AsyncEngine:
+    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow);
+    ``autocommit`` (PostgreSQL): its connections are in autocommit from the start.
 
     ``hide_parameters``: a database error's message (logged, and kept in exception chains)
     leaves out the statement's bound values, which are callers' names, phone numbers and case
@@ -156,6 +159,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         echo=echo,
         hide_parameters=True,
         **(sized or {"pool_size": 10, "max_overflow": 10}),
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         connect_args={"server_settings": {"jit": "off"}},
     )
     _check_on_checkout(engine)
@@ -231,6 +235,7 @@ class Database:
         )
         self._health: AsyncEngine | None = None
         self._own_engine: AsyncEngine | None = None
+        self._own_autocommit: AsyncEngine | None = None
         # Called after a write session that added outbox events commits (the event relay).
         self.event_listeners: list[Callable[[], None]] = []
 
@@ -321,11 +326,10 @@ class Database:
     async def own_autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
         """:meth:`own_write_session`'s connection in autocommit (PostgreSQL): each statement is
         its own transaction, committed (durable) when it returns; one round trip for one."""
-        if self._own_engine is None:
-            self._own_engine = create_engine(self.url, pool_size=1)
+        if self._own_autocommit is None:
+            self._own_autocommit = create_engine(self.url, pool_size=1, autocommit=True)
         try:
-            async with self._own_engine.connect() as connection:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with self._own_autocommit.connect() as connection:
                 yield connection
         except SQLAlchemyError as error:
             raise_if_unavailable([error], writing=True)
@@ -343,6 +347,8 @@ class Database:
         await self.engine.dispose()
         if self._own_engine is not None:
             await self._own_engine.dispose()
+        if self._own_autocommit is not None:
+            await self._own_autocommit.dispose()
         if self._health is not None:
             await self._health.dispose()
 
