@@ -327,14 +327,15 @@ async def _insert(db: Database, entries: list[AuditEntry]) -> None:
 # One INSERT of every row, one round trip in autocommit: a single statement is its own
 # transaction (all rows or none, durable once it returns), whose ``xact_start`` precedes every
 # row's ``occurred_at`` as an explicit transaction's did (what sealing relies on). Rows get
-# their positions in the order given (``ORDER BY n``); NULL array elements are SQL NULL.
+# their positions in the order given (``ORDER BY n``); NULL array elements are SQL NULL. The
+# ids are random (version 4) UUIDs as uuid.uuid4 made them, drawn by the server.
 _POSTGRESQL_INSERT = (
     "INSERT INTO audit_events (id, tenant_id, occurred_at, principal_id, action, purpose, "
     "record_type, record_ids, coordinates, detail) "
-    "SELECT id, tenant_id, clock_timestamp(), principal_id, action, purpose, record_type, "
-    "record_ids, coordinates, detail FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], "
-    "$4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[]) "
-    "WITH ORDINALITY AS r(id, tenant_id, principal_id, action, purpose, record_type, "
+    "SELECT gen_random_uuid(), tenant_id, clock_timestamp(), principal_id, action, purpose, "
+    "record_type, record_ids, coordinates, detail FROM unnest($1::uuid[], $2::uuid[], "
+    "$3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[]) "
+    "WITH ORDINALITY AS r(tenant_id, principal_id, action, purpose, record_type, "
     "record_ids, coordinates, detail, n) ORDER BY n"
 )
 
@@ -351,24 +352,16 @@ def _json_or_null(value: Any) -> str | None:
 
 
 async def _insert_postgresql(db: Database, entries: list[AuditEntry]) -> None:
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(9))
-    for e in entries:
-        for column, value in zip(
-            columns,
-            (
-                uuid.uuid4(),
-                e.tenant_id,
-                e.principal_id,
-                e.action,
-                e.purpose,
-                e.record_type,
-                _json_or_null(e.record_ids),
-                _json_or_null(e.coordinates),
-                _json_or_null(e.detail),
-            ),
-            strict=True,
-        ):
-            column.append(value)
+    columns = (
+        [e.tenant_id for e in entries],
+        [e.principal_id for e in entries],
+        [e.action for e in entries],
+        [e.purpose for e in entries],
+        [e.record_type for e in entries],
+        [_json_or_null(e.record_ids) for e in entries],
+        [_json_or_null(e.coordinates) for e in entries],
+        [_json_or_null(e.detail) for e in entries],
+    )
     async with db.own_autocommit_connection() as connection:
         await connection.exec_driver_sql(_POSTGRESQL_INSERT, columns)
 
