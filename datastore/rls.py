@@ -109,11 +109,12 @@ def _begin_scoped(connection: Connection, scope: RlsScope) -> bool:
     """Begin the transaction with the scope applied, in one round trip instead of two (BEGIN,
     then :data:`_APPLY`): what every scoped request pays. Only where SQLAlchemy's asyncpg
     adapter would send a plain ``BEGIN;`` next (no transaction yet, no isolation level or
-    access mode of its own); ``False`` otherwise, and the caller sends the two."""
+    access mode of its own, SQLAlchemy 2.1's adapter: 2.0's also kept a ``_started`` flag);
+    ``False`` otherwise, and the caller sends the two."""
     adapter = connection.connection.dbapi_connection
     if (
         not isinstance(adapter, AsyncAdapt_asyncpg_connection)
-        or "_started" in AsyncAdapt_asyncpg_connection.__slots__  # SQLAlchemy 2.0's state
+        or "_started" in getattr(AsyncAdapt_asyncpg_connection, "__slots__", ("_started",))
         or adapter._transaction is not None
         or adapter.isolation_level not in _BEGIN
         or adapter.readonly
