@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from sharegraph.authz.credentials import key_matches, parse_key
 from sharegraph.authz.jwts import jwt_claims
@@ -75,39 +75,44 @@ def _principal_of(rows: Sequence[Any]) -> Principal | None:
     )
 
 
-async def load_principal(session: AsyncSession, principal_id: uuid.UUID) -> Principal | None:
+# Both lookups are built once: building a SELECT costs more Python than running it.
+_PRINCIPAL_BY_ID = (
+    select(*_PRINCIPAL_COLUMNS)
+    .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
+    .where(PrincipalRow.id == bindparam("principal_id"))
+)
+# The instance's demo flag rides along: demo keys are refused by a non-demo database.
+_PRINCIPAL_BY_KEY = (
+    select(
+        ApiKey.key_hash,
+        ApiKey.revoked_at,
+        ApiKey.expires_at,
+        ApiKey.demo.label("key_demo"),
+        select(Instance.demo).where(Instance.id == 1).scalar_subquery().label("demo"),
+        *_PRINCIPAL_COLUMNS,
+    )
+    .select_from(ApiKey)
+    .outerjoin(PrincipalRow, PrincipalRow.id == ApiKey.principal_id)
+    .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
+async def load_principal(
+    session: AsyncSession | AsyncConnection, principal_id: uuid.UUID
+) -> Principal | None:
     """The principal with its roles, in one statement."""
-    rows = (
-        await session.execute(
-            select(*_PRINCIPAL_COLUMNS)
-            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
-            .where(PrincipalRow.id == principal_id)
-        )
-    ).all()
+    rows = (await session.execute(_PRINCIPAL_BY_ID, {"principal_id": principal_id})).all()
     return _principal_of(rows)
 
 
-async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str) -> Principal:
+async def _principal_from_api_key(
+    session: AsyncSession | AsyncConnection, token: str, prefix: str
+) -> Principal:
     """The key's principal with its roles, the key and the instance's demo flag in one
     statement (every request with an API key pays for it); the checks in the order they
     always ran."""
-    # The instance's demo flag rides along: demo keys are refused by a non-demo database.
-    rows = (
-        await session.execute(
-            select(
-                ApiKey.key_hash,
-                ApiKey.revoked_at,
-                ApiKey.expires_at,
-                ApiKey.demo.label("key_demo"),
-                select(Instance.demo).where(Instance.id == 1).scalar_subquery().label("demo"),
-                *_PRINCIPAL_COLUMNS,
-            )
-            .select_from(ApiKey)
-            .outerjoin(PrincipalRow, PrincipalRow.id == ApiKey.principal_id)
-            .outerjoin(RoleAssignment, RoleAssignment.principal_id == PrincipalRow.id)
-            .where(ApiKey.prefix == prefix)
-        )
-    ).all()
+    rows = (await session.execute(_PRINCIPAL_BY_KEY, {"prefix": prefix})).all()
     key = rows[0] if rows else None
     now = datetime.now(UTC)
     if key is None or not key_matches(token, key.key_hash):
@@ -126,7 +131,9 @@ async def _principal_from_api_key(session: AsyncSession, token: str, prefix: str
     return principal
 
 
-async def _principal_from_jwt(session: AsyncSession, token: str, settings: Settings) -> Principal:
+async def _principal_from_jwt(
+    session: AsyncSession | AsyncConnection, token: str, settings: Settings
+) -> Principal:
     claims = jwt_claims(token, settings)
     try:
         principal_id = uuid.UUID(str(claims["sub"]))
@@ -143,10 +150,10 @@ async def _principal_from_jwt(session: AsyncSession, token: str, settings: Setti
 
 
 async def authenticate(
-    session: AsyncSession, authorization: str | None, settings: Settings
+    session: AsyncSession | AsyncConnection, authorization: str | None, settings: Settings
 ) -> Principal:
     """The principal of a bearer credential, in one statement (an API key's or a JWT's
-    principal): ``Database.single_read_session`` is enough for it."""
+    principal): ``Database.single_read_connection`` is enough for it."""
     token = bearer_token(authorization)
     prefix = parse_key(token)
     if prefix is not None:

@@ -17,6 +17,7 @@ Sealing and verifying the committed rows: :mod:`sharegraph.datastore.audit_chain
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,7 +144,8 @@ class AuditCollector:
         self.home_tenant_id = home_tenant_id
         self.purpose = purpose
         # (owner tenant, record type) -> (record ids, coordinates)
-        self._reads: dict[tuple[uuid.UUID, str], tuple[set[uuid.UUID], set[str]]] = {}
+        # (record ids as UUIDs or their canonical text: compiled reads keep the text)
+        self._reads: dict[tuple[uuid.UUID, str], tuple[set[uuid.UUID | str], set[str]]] = {}
         # (owner tenant, coordinate) -> first reason
         self._denied: dict[tuple[uuid.UUID | None, str], str] = {}
         self._disclosures: list[_Disclosure] = []
@@ -164,10 +167,11 @@ class AuditCollector:
         self,
         record_type: str,
         owner_tenant_id: uuid.UUID,
-        record_id: uuid.UUID,
+        record_id: uuid.UUID | str,
         coordinates: Iterable[str],
     ) -> None:
-        """Several fields of one record were returned (one call per record instead of per field)."""
+        """Several fields of one record were returned (one call per record instead of per field);
+        ``record_id`` as a UUID or its canonical text (the same record either way)."""
         bucket = self._reads.get((owner_tenant_id, record_type))
         if bucket is None:
             bucket = self._reads[(owner_tenant_id, record_type)] = (set(), set())
@@ -229,7 +233,7 @@ class AuditCollector:
         for (owner, record_type), (ids, coordinates) in sorted(
             self._reads.items(), key=lambda item: (str(item[0][0]), item[0][1])
         ):
-            record_ids = sorted(str(i) for i in ids)
+            record_ids = sorted({str(i) for i in ids})
             returned = sorted(coordinates)
             out.append(
                 AuditEntry(
@@ -318,16 +322,70 @@ async def flush(db: Database, collector: AuditCollector) -> None:
 
 
 async def _insert(db: Database, entries: list[AuditEntry]) -> None:
-    """The entries in one transaction: one executemany per set of columns (JSON columns left
-    out are SQL NULL), usually two."""
+    """The entries, durable when it returns, all or none."""
+    if db.is_sqlite:
+        await _insert_sqlite(db, entries)
+    else:
+        await _insert_postgresql(db, entries)
+
+
+# One INSERT of every row, one round trip in autocommit: a single statement is its own
+# transaction (all rows or none, durable once it returns), whose ``xact_start`` precedes every
+# row's ``occurred_at`` as an explicit transaction's did (what sealing relies on). Rows get
+# their positions in the order given (``ORDER BY n``); NULL array elements are SQL NULL. The
+# ids are random (version 4) UUIDs as uuid.uuid4 made them, drawn by the server.
+_POSTGRESQL_INSERT = (
+    "INSERT INTO audit_events (id, tenant_id, occurred_at, principal_id, action, purpose, "
+    "record_type, record_ids, coordinates, detail) "
+    "SELECT gen_random_uuid(), tenant_id, clock_timestamp(), principal_id, action, purpose, "
+    "record_type, record_ids, coordinates, detail FROM unnest($1::uuid[], $2::uuid[], "
+    "$3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[]) "
+    "WITH ORDINALITY AS r(tenant_id, principal_id, action, purpose, record_type, "
+    "record_ids, coordinates, detail, n) ORDER BY n"
+)
+
+
+def _json_or_null(value: Any) -> str | None:
+    """JSON text for a jsonb column (which keeps the value, not the spelling): orjson's, or
+    json.dumps' for what orjson refuses (integers past 64 bits)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value)
+
+
+async def _insert_postgresql(db: Database, entries: list[AuditEntry]) -> None:
+    columns = (
+        [e.tenant_id for e in entries],
+        [e.principal_id for e in entries],
+        [e.action for e in entries],
+        [e.purpose for e in entries],
+        [e.record_type for e in entries],
+        [_json_or_null(e.record_ids) for e in entries],
+        [_json_or_null(e.coordinates) for e in entries],
+        [_json_or_null(e.detail) for e in entries],
+    )
+    async with db.own_autocommit_connection() as connection:
+        await connection.exec_driver_sql(_POSTGRESQL_INSERT, columns)
+
+
+_SQLITE_INSERT = insert(AUDIT_EVENTS)
+
+
+async def _insert_sqlite(db: Database, entries: list[AuditEntry]) -> None:
+    """One executemany per set of columns (JSON columns left out are SQL NULL), usually two,
+    in one ``BEGIN IMMEDIATE`` transaction (SQLite's writers queue on it)."""
     batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    now = utcnow()
     for entry in entries:
         values = entry.values()
+        values["occurred_at"] = now
         batches.setdefault(tuple(values), []).append(values)
     async with db.own_write_session() as session:
-        statement = insert(AUDIT_EVENTS).values(occurred_at=_occurred_at(session))
         for rows in batches.values():
-            await session.execute(statement, rows)
+            await session.execute(_SQLITE_INSERT, rows)
 
 
 GROUP_COMMIT_MAX_FLUSHES = 200  # flushes written together at most (bounds one transaction)

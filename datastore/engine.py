@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -129,8 +130,11 @@ def _check_on_checkout(engine: AsyncEngine) -> None:
             ) from error
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
-    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow).
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int | None = None, autocommit: bool = False
+) -> AsyncEngine:
+    """The engine; ``pool_size`` fixes the pool at that many connections (no overflow);
+    ``autocommit`` (PostgreSQL): its connections are in autocommit from the start.
 
     ``hide_parameters``: a database error's message (logged, and kept in exception chains)
     leaves out the statement's bound values, which are callers' names, phone numbers and case
@@ -155,6 +159,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         echo=echo,
         hide_parameters=True,
         **(sized or {"pool_size": 10, "max_overflow": 10}),
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         connect_args={"server_settings": {"jit": "off"}},
     )
     _check_on_checkout(engine)
@@ -218,13 +223,9 @@ class Database:
         # One statement needs no transaction around it to see one snapshot: on PostgreSQL such
         # reads run in autocommit, without the BEGIN and ROLLBACK round trips.
         self._single_read = (
-            self._read
+            self.engine
             if self.is_sqlite
-            else async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-                autoflush=False,
-            )
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
@@ -234,6 +235,7 @@ class Database:
         )
         self._health: AsyncEngine | None = None
         self._own_engine: AsyncEngine | None = None
+        self._own_autocommit: AsyncEngine | None = None
         # Called after a write session that added outbox events commits (the event relay).
         self.event_listeners: list[Callable[[], None]] = []
 
@@ -257,12 +259,25 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def single_read_session(self) -> AsyncIterator[AsyncSession]:
-        """:meth:`read_session` for exactly one read statement (no RLS scope: nothing to scope
+    async def single_read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for exactly one read statement (no ORM, no RLS scope: nothing to scope
         without a transaction): on PostgreSQL in autocommit, so the statement is the only
-        round trip. Two statements in it would see two snapshots: use :meth:`read_session`."""
-        async with _reading(self._single_read()) as session:
-            yield session
+        round trip. Two statements on it would see two snapshots: use :meth:`read_session`.
+        :class:`.outage.DatabaseUnavailable` if the database is out of reach."""
+        connection = self._single_read.connect()
+        try:
+            await connection.start()
+            yield connection
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error])
+            raise
+        finally:
+            try:
+                await connection.close()
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                log.warning("a database connection was lost before it closed; discarded")
 
     @asynccontextmanager
     async def write_session(self, rls: RlsScope | None = None) -> AsyncIterator[AsyncSession]:
@@ -307,6 +322,19 @@ class Database:
         finally:
             await _close(session)
 
+    @asynccontextmanager
+    async def own_autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
+        """:meth:`own_write_session`'s connection in autocommit (PostgreSQL): each statement is
+        its own transaction, committed (durable) when it returns; one round trip for one."""
+        if self._own_autocommit is None:
+            self._own_autocommit = create_engine(self.url, pool_size=1, autocommit=True)
+        try:
+            async with self._own_autocommit.connect() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise_if_unavailable([error], writing=True)
+            raise
+
     async def ping(self) -> None:
         """``SELECT 1`` on a connection of its own, so a health check never queues behind
         requests for the pool."""
@@ -319,6 +347,8 @@ class Database:
         await self.engine.dispose()
         if self._own_engine is not None:
             await self._own_engine.dispose()
+        if self._own_autocommit is not None:
+            await self._own_autocommit.dispose()
         if self._health is not None:
             await self._health.dispose()
 

@@ -9,6 +9,7 @@ The answer is ``BAD_USER_INPUT`` / ``BAD_CHARACTER`` naming where the string was
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from strawberry.extensions import SchemaExtension
 
 from sharegraph.datastore.values import first_unstorable, text_problem
 from sharegraph.errors import BadUserInput
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 
 
 def _arguments(
@@ -72,18 +74,37 @@ def _unstorable_literal(value: ValueNode, path: str) -> tuple[str, str] | None:
     return None
 
 
-def unstorable_input(
-    document: DocumentNode, variables: dict[str, Any] | None
-) -> tuple[str, str] | None:
-    """The first input string that cannot be stored: (where, why), or None."""
-    found = first_unstorable(variables or {})
-    if found:
-        return f"${found[0]}", found[1]
+def _unstorable_literals(document: DocumentNode) -> tuple[str, str] | None:
     for path, value in _literals(document):
         found = _unstorable_literal(value, path)
         if found:
             return found
     return None
+
+
+# A document's literals, checked once per text (its parse is the same every time), for the
+# small documents the parse cache keeps: clients send the same few again and again.
+_CHECKED: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+CHECKED_REMEMBERED = 256
+
+
+def unstorable_input(
+    document: DocumentNode, variables: dict[str, Any] | None, query: str | None = None
+) -> tuple[str, str] | None:
+    """The first input string that cannot be stored: (where, why), or None. ``query``: the
+    text ``document`` was parsed from, if known."""
+    found = first_unstorable(variables or {})
+    if found:
+        return f"${found[0]}", found[1]
+    if query is None or len(query) > MAX_CACHED_CHARS:
+        return _unstorable_literals(document)
+    if query in _CHECKED:
+        _CHECKED.move_to_end(query)
+        return _CHECKED[query]
+    literal = _CHECKED[query] = _unstorable_literals(document)
+    if len(_CHECKED) > CHECKED_REMEMBERED:
+        _CHECKED.popitem(last=False)
+    return literal
 
 
 class InputText(SchemaExtension):
@@ -94,7 +115,7 @@ class InputText(SchemaExtension):
         # be sent back as JSON.
         ctx = self.execution_context
         if ctx.graphql_document is not None:
-            found = unstorable_input(ctx.graphql_document, ctx.variables)
+            found = unstorable_input(ctx.graphql_document, ctx.variables, ctx.query)
             if found is not None:
                 where, problem = found
                 raise BadUserInput(

@@ -25,7 +25,8 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def to_global_id(type_name: str, row_id: uuid.UUID) -> str:
+def to_global_id(type_name: str, row_id: uuid.UUID | str) -> str:
+    """``row_id``: a UUID or its canonical text."""
     return _b64encode(f"{type_name}:{row_id}".encode())
 
 

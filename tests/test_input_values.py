@@ -194,6 +194,9 @@ async def test_a_contact_record_with_a_nul_is_refused_and_nothing_is_written(
     literal = f"mutation {{ createContactRecord(input: {{{fields_literal}}}) {{ __typename }} }}"
     error = refusal(await api.gql("prairie-call-taker", literal))
     assert error["extensions"]["field"] == "createContactRecord.input.narrative"
+    # Sent again (its literals' check is remembered per document text): refused again.
+    error = refusal(await api.gql("prairie-call-taker", literal))
+    assert error["extensions"]["field"] == "createContactRecord.input.narrative"
 
     # A DATE answer has the range of every date.
     date_key = next(f["key"] for f in fields if f["type"] == "DATE")

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from sharegraph.benchmarks.overhead import RoundTrips
 from sharegraph.datastore import engine as engine_module
 from sharegraph.datastore import migrate, rls
 from sharegraph.datastore.base import TenantOwned
@@ -217,25 +218,48 @@ async def test_scoped_transactions_append_to_the_logs_but_cannot_rewrite_them(
             await session.execute(update(Event).values(record_version=2))
 
 
-async def test_a_scope_costs_one_statement_per_transaction(pg_demo: Database) -> None:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
+async def test_a_scope_rides_the_begin_of_each_transaction(pg_demo: Database) -> None:
+    """Each transaction of a scoped session begins with its scope in one round trip (BEGIN
+    and the set_config SELECT in one simple query); its statements follow without another."""
     scope = RlsScope(record_tenants=None, directory_tenants=None)
-    event.listen(pg_demo.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    trips = RoundTrips(record=True)
+    with trips.counting():
         async with pg_demo.read_session(rls=scope) as session:
             await _count(session, ContactRecord)
             await _count(session, Client)
             await session.commit()
-            await _count(session, Client)
-    finally:
-        event.remove(pg_demo.engine.sync_engine, "before_cursor_execute", record)
-    # One SELECT set_config(...) at the start of each transaction, nothing else.
-    assert ["set_config('role'" in s for s in statements] == [True, False, False, True, False]
-    assert all(s.lstrip().upper().startswith("SELECT") for s in statements)
+            assert (await _who(session))[0] == rls.APP_ROLE
+    begins = [call for call in trips.calls if "BEGIN" in call]
+    assert len(begins) == 2, trips.calls
+    assert all(call.startswith("Connection.execute BEGIN") for call in begins), begins
+    assert all("set_config('role'" in call for call in begins), begins
+    assert sum("set_config" in call for call in trips.calls) == 2, trips.calls
+
+
+async def test_a_transaction_with_its_own_isolation_level_is_scoped_too(
+    pg_demo: Database,
+) -> None:
+    """Where asyncpg's BEGIN would carry more than the default (here SERIALIZABLE), the scope
+    follows the adapter's own BEGIN as a statement of its own: the same scope either way."""
+    tenants = await _tenant_ids(pg_demo)
+    lakeside = tenants["Lakeside Crisis Line"]
+    scope = RlsScope(record_tenants=_only(lakeside), directory_tenants=None)
+    async with pg_demo.engine.connect() as connection:
+        await connection.execution_options(isolation_level="SERIALIZABLE")
+        await connection.begin()
+        await connection.run_sync(rls.apply_to_connection, scope)
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT current_user, current_setting('transaction_isolation'),"
+                    " current_setting('sharegraph.record_tenants')"
+                )
+            )
+        ).one()
+        seen = set((await connection.scalars(select(ContactRecord.tenant_id).distinct())).all())
+        await connection.rollback()
+    assert tuple(row) == (rls.APP_ROLE, "serializable", str(lakeside))
+    assert seen == {lakeside}
 
 
 # -- (b) pooled connections do not carry a scope into the next transaction ------------------------
@@ -312,6 +336,24 @@ async def test_a_scope_is_reapplied_after_commit_and_rollback_and_gone_after_a_f
     async with db.read_session() as session:
         user, session_user, records, _, _ = await _who(session)
         assert user == session_user and records in ("", None)
+
+
+async def test_a_scope_that_fails_at_begin_leaves_the_pooled_connection_clean(
+    one_connection_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The BEGIN went out, the scope failed: the request gets a database error, and the one
+    pooled connection is rolled back, not handed on inside an aborted transaction."""
+    db = one_connection_db
+    scope = RlsScope(record_tenants=None, directory_tenants=None)
+    monkeypatch.setattr(RlsScope, "settings", "SELECT 1/0")
+    with pytest.raises(DBAPIError, match="division by zero"):
+        async with db.read_session(rls=scope) as session:
+            await _count(session, ContactRecord)
+    monkeypatch.undo()
+    async with db.read_session() as session:
+        user, session_user, records, _, _ = await _who(session)
+        assert user == session_user and records in ("", None)
+        assert await _count(session, ContactRecord) > 0
 
 
 # -- (c) directory scope "*" ----------------------------------------------------------------------

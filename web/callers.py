@@ -74,8 +74,8 @@ class Authentication:
         """The principal behind an ``Authorization`` value; ``UNAUTHENTICATED`` otherwise."""
         db: Database = self.state["db"]
         # One statement either way (an API key, or a JWT's principal).
-        async with db.single_read_session() as session:
-            principal = await authenticate(session, authorization, self.settings)
+        async with db.single_read_connection() as connection:
+            principal = await authenticate(connection, authorization, self.settings)
         used = self.key_use.due(authorization)
         if used is not None:
             await self.key_use.record(db, used)

@@ -45,6 +45,7 @@ from sharegraph.settings import Settings
 from sharegraph.web.callers import Authentication, Caller
 from sharegraph.web.fairness import Fairness
 from sharegraph.web.json_depth import refuse_deep_json
+from sharegraph.web.json_encoding import encode_json
 from sharegraph.web.subscriptions import Connection, Encoded, SubscriptionHandler
 
 CONTEXT_KEY = "graphql_context"
@@ -211,7 +212,7 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
     def encode_json(self, data: object) -> str:  # UTF-8 as it is, like Starlette's JSON
         if isinstance(data, Encoded):  # a delivery, encoded once for all its subscribers
             return str(data)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return encode_json(data)
 
     # -- running it -------------------------------------------------------------------------
     async def execute_operation(  # type: ignore[override]
@@ -234,12 +235,11 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         )
         limit = self.settings.limits.request_timeout_seconds
         try:
-            result = await asyncio.wait_for(
-                super().execute_operation(
+            # In this task (wait_for would start one per request to run it in).
+            async with asyncio.timeout(limit):
+                result = await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
-                ),
-                timeout=limit,
-            )
+                )
         except TimeoutError:
             timeout = SharegraphError(
                 f"the operation took longer than {limit:g}s", code=ErrorCode.TIMEOUT

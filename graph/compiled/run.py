@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, overload
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.values import get_argument_values
@@ -74,13 +74,16 @@ class Answerer:
         # What the field guard would have recorded, kept until the resolvers of the other
         # root fields have run (the extension records them then, as the resolvers record
         # theirs, even when a failing root field nulls the data).
-        self.reads: list[tuple[str, uuid.UUID, uuid.UUID, str]] = []
+        self.reads: list[tuple[str, uuid.UUID, str, list[str]]] = []
         self.denials: list[tuple[str, list[str | int], uuid.UUID]] = []
+        # Parsed owner tenant ids (few per page), and each shape's steps for ``walk``.
+        self.owners: dict[str, uuid.UUID] = {}
+        self.steps: dict[int, tuple[_Step, ...]] = {}
 
     def record(self) -> None:
         """Write down what the used answers read and were refused (audit, FORBIDDEN_FIELD)."""
-        for type_name, owner, row_id, coordinate in self.reads:
-            self.ctx.audit.read(type_name, owner, row_id, coordinate)
+        for type_name, owner, row_id, coordinates in self.reads:
+            self.ctx.audit.read_fields(type_name, owner, row_id, coordinates)
         for coordinate, path, owner in self.denials:
             self.ctx.deny(coordinate, path, owner)
 
@@ -209,7 +212,10 @@ class Answerer:
             if after_id is not None:
                 values = await _cursor_values(session, model, statement(), keys, after_id)
                 params = {f"after{i}": v for i, v in enumerate(values)}
-            rows = list((await session.execute(template.statement, params)).all())
+            # On the session's connection (its transaction, its RLS scope): a Core statement
+            # needs none of the ORM's execute machinery.
+            connection = await session.connection()
+            rows = list((await connection.execute(template.statement, params)).all())
             total = None
             if any(p.kind == "totalCount" for p in template.parts):
                 # The statement's last column, on every row; a page with no rows after a
@@ -222,7 +228,7 @@ class Answerer:
                     total = 0  # not even the row after an empty first page: none match
         has_next = len(rows) > size
         rows = rows[:size]
-        cursors = [ctx.cursors.encode(type_name, sort_name, row[0]) for row in rows]
+        cursors = _Cursors(rows, lambda row: ctx.cursors.encode(type_name, sort_name, row[0]))
         path: list[str | int] = [key]
         return self.connection(
             template.parts,
@@ -316,7 +322,7 @@ class Answerer:
         parts: tuple[Part, ...],
         rows: list[Any],
         shapes: list[Shape],
-        cursors: list[str],
+        cursors: Sequence[str],
         has_next: bool,
         has_previous: bool,
         path: list[str | int],
@@ -382,7 +388,8 @@ class Answerer:
             PLANS.put(cache_key, template)
         self.masks.update(template.masks)
         async with self.ctx.db() as session:
-            found = (await session.execute(template.statement, {"row_id": row_id})).first()
+            connection = await session.connection()
+            found = (await connection.execute(template.statement, {"row_id": row_id})).first()
         if found is None:
             # contactRecord answers NOT_FOUND (the resolver's error); node answers null.
             return NOT_COVERED if name == "contactRecord" else None
@@ -407,38 +414,88 @@ class Answerer:
         """Pop the facts of ``value``, fill ids, write the audit entries and refusals the field
         guard would, and go on into the relations that were let out."""
         row_id_text, owner_text, *flags = value.pop(META)
-        row_id = _uuid(row_id_text)
-        owner = _uuid(owner_text)
+        row_id = _uuid_text(row_id_text)
+        owner = self.owners.get(owner_text)
+        if owner is None:
+            owner = self.owners[owner_text] = _uuid(owner_text)
+        steps = self.steps.get(id(shape))
+        if steps is None:
+            steps = self.steps[id(shape)] = _steps(shape, self.masks[id(shape)])
         type_name = shape.type_name
-        audited = type_name in RECORD_TYPES
-        masked = iter(self.masks[id(shape)])
         flag = iter(flags)
-        for member in shape.members:
-            if member.kind in ("typename", "id"):
-                if member.kind == "id":
-                    value[member.key] = to_global_id(type_name, row_id)
+        read: list[str] = []
+        for key, kind, coordinate, masked, convert, child in steps:
+            if kind == "id":
+                value[key] = to_global_id(type_name, row_id)
                 continue
-            readable = bool(next(flag)) if next(masked) else True
-            coordinate = f"{type_name}.{member.field}"
-            if not readable:
-                self.denials.append((coordinate, [*path, member.key], owner))
+            if masked and not next(flag):
+                self.denials.append((coordinate, [*path, key], owner))
                 continue
-            if audited:
-                self.reads.append((type_name, owner, row_id, coordinate))
-            if member.kind == "uuid":
-                value[member.key] = str(row_id)
-            elif member.kind == "column" and member.value in (float, bool):
-                found = value[member.key]  # SQLite writes booleans 0/1, numerics vary
+            read.append(coordinate)
+            if kind == "uuid":
+                value[key] = row_id
+            elif convert is not None:
+                found = value[key]  # SQLite writes booleans 0/1, numerics vary
                 if found is not None:
-                    value[member.key] = member.value(found)
-            elif member.kind == "relation":
-                child = value[member.key]
-                assert member.child is not None
-                if isinstance(child, list):
-                    for i, item in enumerate(child):
-                        self.walk(item, member.child, [*path, member.key, i])
-                elif child is not None:
-                    self.walk(child, member.child, [*path, member.key])
+                    value[key] = convert(found)
+            elif child is not None:
+                nested = value[key]
+                if isinstance(nested, list):
+                    for i, item in enumerate(nested):
+                        self.walk(item, child, [*path, key, i])
+                elif nested is not None:
+                    self.walk(nested, child, [*path, key])
+        if read and type_name in RECORD_TYPES:
+            self.reads.append((type_name, owner, row_id, read))
+
+
+# What ``walk`` does with each member of a shape other than ``__typename``: (response key,
+# kind, coordinate, masked by the plan, Python type to convert a column's JSON value to, child
+# shape of a relation).
+_Step = tuple[str, str, str, bool, Any, Shape | None]
+
+
+def _steps(shape: Shape, masks: tuple[bool, ...]) -> tuple[_Step, ...]:
+    masked = iter(masks)
+    steps: list[_Step] = []
+    for member in shape.members:
+        if member.kind == "typename":
+            continue
+        coordinate = f"{shape.type_name}.{member.field}"
+        if member.kind == "id":
+            steps.append((member.key, "id", coordinate, False, None, None))
+            continue
+        converts = member.kind == "column" and member.value in (float, bool)
+        convert = member.value if converts else None
+        child = member.child if member.kind == "relation" else None
+        steps.append((member.key, member.kind, coordinate, next(masked), convert, child))
+    return tuple(steps)
+
+
+class _Cursors(Sequence[str]):
+    """The page's cursors, each signed when first asked for: most pages ask for none, or for
+    the first and last (``pageInfo``), not one HMAC per row."""
+
+    def __init__(self, rows: list[Any], encode: Callable[[Any], str]) -> None:
+        self._rows = rows
+        self._encode = encode
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self._rows))[index]]
+        index = range(len(self._rows))[index]  # IndexError, negative indexes
+        found = self._done.get(index)
+        if found is None:
+            found = self._done[index] = self._encode(self._rows[index])
+        return found
 
 
 class _InfoShim:
@@ -460,6 +517,13 @@ def _node_shapes(parts: tuple[Part, ...]) -> list[Shape]:
 
 def _parsed(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _uuid_text(value: Any) -> str:
+    """A uuid's canonical text: PostgreSQL's JSON has it so already, SQLite's is bare hex."""
+    if isinstance(value, str) and len(value) == 36:
+        return value
+    return str(_uuid(value))
 
 
 def _uuid(value: Any) -> uuid.UUID:
