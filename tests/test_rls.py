@@ -5,6 +5,7 @@ RLS bounds tenants only; the access plan's row scopes stay the real guard (teste
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import uuid
 from collections.abc import AsyncIterator
@@ -354,6 +355,67 @@ async def test_a_scope_that_fails_at_begin_leaves_the_pooled_connection_clean(
         user, session_user, records, _, _ = await _who(session)
         assert user == session_user and records in ("", None)
         assert await _count(session, ContactRecord) > 0
+
+
+async def _clean_and_next_scope_applies(db: Database, scope: RlsScope, tenant: uuid.UUID) -> None:
+    async with db.read_session() as session:
+        user, session_user, records, directory, _ = await _who(session)
+        assert user == session_user and records in ("", None) and directory in ("", None)
+        in_transaction = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                " AND backend_xid IS NOT NULL"
+            )
+        )
+        assert in_transaction == 0
+    async with db.read_session(rls=scope) as session:
+        assert (await _who(session))[2] == str(tenant)
+        assert await _tenants_seen(session, ContactRecord) == {tenant}
+
+
+async def test_a_request_cancelled_mid_begin_leaves_the_pooled_connection_clean(
+    one_connection_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task is cancelled (a client gone, the time limit) while the BEGIN and its scope
+    are on the wire: the one pooled connection comes back out of any transaction, under the
+    login role with no scope, and the next principal's scope applies on it."""
+    db = one_connection_db
+    tenants = await _tenant_ids(db)
+    prairie, riverbend = tenants["Prairie 211"], tenants["Riverbend 211"]
+    prairie_only = RlsScope(record_tenants=_only(prairie), directory_tenants=_only(prairie))
+    riverbend_only = RlsScope(record_tenants=_only(riverbend), directory_tenants=_only(riverbend))
+    # (from an equal scope: the one the request uses must not have cached its own text yet)
+    slow = "SELECT pg_sleep(0.5); " + RlsScope(prairie_only.record_tenants, None).settings
+
+    async def scoped_read() -> None:
+        async with db.read_session(rls=prairie_only) as session:
+            await _count(session, ContactRecord)
+
+    monkeypatch.setattr(RlsScope, "settings", slow)
+    for delay in (0.05, 0.3):
+        task = asyncio.create_task(scoped_read())
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    monkeypatch.undo()
+    await _clean_and_next_scope_applies(db, riverbend_only, riverbend)
+
+
+async def test_a_request_timed_out_mid_statement_leaves_the_pooled_connection_clean(
+    one_connection_db: Database,
+) -> None:
+    """asyncio.timeout ends a scoped statement: the connection is rolled back, unscoped."""
+    db = one_connection_db
+    tenants = await _tenant_ids(db)
+    prairie, riverbend = tenants["Prairie 211"], tenants["Riverbend 211"]
+    prairie_only = RlsScope(record_tenants=_only(prairie), directory_tenants=_only(prairie))
+    riverbend_only = RlsScope(record_tenants=_only(riverbend), directory_tenants=_only(riverbend))
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            async with db.read_session(rls=prairie_only) as session:
+                await session.execute(text("SELECT pg_sleep(2)"))
+    await _clean_and_next_scope_applies(db, riverbend_only, riverbend)
 
 
 # -- (c) directory scope "*" ----------------------------------------------------------------------
