@@ -17,6 +17,7 @@ from sharegraph.benchmarks.run import CONTACT_RECORD
 from sharegraph.datastore import engine as engine_module
 from sharegraph.datastore import models as m
 from sharegraph.datastore.engine import Database
+from sharegraph.datastore.outage import DatabaseUnavailable
 from sharegraph.graph.relay import to_global_id
 
 from .conftest import POSTGRES_URL, Api, make_api
@@ -194,3 +195,34 @@ def test_a_documents_measure_is_remembered_per_page_size_not_per_id() -> None:
     for got, variables in ((ten, {"first": 10}), (hundred, {"first": 100}), (default, {})):
         assert got == measure(schema, parse(query), None, {"id": "a", **variables}, limits)
     assert measure_query(schema, "{", lambda: None, None, {}, limits) is None  # no parse
+
+
+# -- authentication's one-statement connection ------------------------------------------------
+
+
+async def test_no_free_connection_for_authentication_is_database_busy(
+    demo_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool gives no connection in time: authentication's connection never started, and
+    the request is refused as DATABASE_BUSY (a 503 to retry), not an error about closing a
+    connection that never opened (a 500)."""
+    real_create = engine_module.create_engine
+
+    def one_connection(url: str, *, echo: bool = False) -> Any:
+        engine = real_create(url, echo=echo, pool_size=1)
+        engine.sync_engine.pool._timeout = 0.1  # type: ignore[attr-defined]
+        return engine
+
+    monkeypatch.setattr(engine_module, "create_engine", one_connection)
+    db = Database(demo_db.url)
+    try:
+        async with db.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            with pytest.raises(DatabaseUnavailable) as refused:
+                async with db.single_read_connection() as connection:
+                    await connection.execute(text("SELECT 1"))
+        assert refused.value.reason == "DATABASE_BUSY"
+        async with db.single_read_connection() as connection:  # free again: works
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await db.dispose()
