@@ -273,7 +273,8 @@ class Database:
             raise
         finally:
             try:
-                await connection.close()
+                if connection.sync_connection is not None:  # None: it never got one (PoolTimeout)
+                    await connection.close()
             except DBAPIError as error:
                 if not error.connection_invalidated:
                     raise
