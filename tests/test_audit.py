@@ -290,6 +290,24 @@ async def test_concurrent_flushes_share_transactions_and_each_returns_durable(
     assert sum(transactions) == 19  # every other flush written once, each alone after the failure
 
 
+async def test_a_write_that_fails_on_one_row_writes_none_of_them(db: Database) -> None:
+    """All or none: the third row refers to no tenant, so none of the three is written (on
+    PostgreSQL one autocommit INSERT: the statement is its transaction), and the next write on
+    the same connection goes through."""
+    net = await network(db)
+    entries = [
+        audit.AuditEntry(net.a, net.admin_a, "read", "treatment", "ContactRecord", ["1"], ["x"]),
+        audit.AuditEntry(net.b, net.admin_a, "read", "treatment", "ContactRecord", ["2"], ["x"]),
+        audit.AuditEntry(uuid.uuid4(), net.admin_a, "read", detail={"n": 2**70}),
+    ]
+    with pytest.raises(IntegrityError):
+        await audit._insert(db, entries)
+    assert await rows_of(db, net.a) == [] and await rows_of(db, net.b) == []
+    await audit._insert(db, entries[:2])
+    assert [r.record_ids for r in await rows_of(db, net.a)] == [["1"]]
+    assert [r.record_ids for r in await rows_of(db, net.b)] == [["2"]]
+
+
 async def test_a_partner_reading_a_tenants_records_is_a_disclosure(db: Database) -> None:
     net = await network(db)
     record_id = uuid.uuid4()
