@@ -172,7 +172,7 @@ async def _reading(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     closed at the end, whatever happens."""
     try:
         yield session
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, ConnectionError) as error:
         raise_if_unavailable([error])
         raise
     finally:
@@ -268,7 +268,7 @@ class Database:
         try:
             await connection.start()
             yield connection
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, ConnectionError) as error:
             raise_if_unavailable([error])
             raise
         finally:
@@ -300,7 +300,7 @@ class Database:
                     "another change created the same record first; reload and try again",
                     reason="ALREADY_EXISTS",
                 ) from error
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, ConnectionError) as error:
                 raise_if_unavailable([error], writing=True)
                 raise
 
@@ -317,7 +317,7 @@ class Database:
         try:
             async with session.begin():
                 yield session
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, ConnectionError) as error:
             raise_if_unavailable([error], writing=True)
             raise
         finally:
@@ -332,7 +332,7 @@ class Database:
         try:
             async with self._own_autocommit.connect() as connection:
                 yield connection
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, ConnectionError) as error:
             raise_if_unavailable([error], writing=True)
             raise
 

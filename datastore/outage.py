@@ -1,6 +1,7 @@
 """The database out of reach under a request: its connection was lost (a terminated backend, a
 server restart, the network) or no pooled connection came free in time. Such a request ends
-with 503 ``SERVICE_UNAVAILABLE`` (reason ``DATABASE_CONNECTION_LOST`` or ``DATABASE_BUSY``),
+with 503 ``SERVICE_UNAVAILABLE`` (reason ``DATABASE_CONNECTION_LOST``, ``DATABASE_UNREACHABLE``
+or ``DATABASE_BUSY``),
 an answer the caller can retry, instead of an internal error; the pool replaces lost
 connections by itself."""
 
@@ -40,6 +41,14 @@ def unavailable(
             return DatabaseUnavailable(
                 f"the connection to the database was lost; {retry}",
                 reason="DATABASE_CONNECTION_LOST",
+            )
+        if isinstance(error, ConnectionError):
+            # Refused or reset while connecting (a server down or restarting): asyncpg raises
+            # the socket's own error, which SQLAlchemy passes on unwrapped.
+            return DatabaseUnavailable(
+                "the database cannot be reached; retry shortly",
+                reason="DATABASE_UNREACHABLE",
+                retryAfter=1,
             )
         if isinstance(error, PoolTimeout):
             return DatabaseUnavailable(

@@ -5,6 +5,7 @@ every checkout."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -226,3 +227,31 @@ async def test_no_free_connection_for_authentication_is_database_busy(
             assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await db.dispose()
+
+
+async def test_a_database_that_refuses_connections_is_database_unreachable(
+    demo_db: Database,
+) -> None:
+    """A server that is down refuses the socket: reads, authentication's connection and writes
+    are each refused 503 DATABASE_UNREACHABLE (to retry), not an internal error."""
+    if not demo_db.url.startswith("postgresql"):
+        pytest.skip("SQLite opens a file, no server to refuse it")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    down = Database(str(make_url(demo_db.url).set(host="127.0.0.1", port=port)))
+    try:
+        with pytest.raises(DatabaseUnavailable) as reading:
+            async with down.read_session() as session:
+                await session.execute(text("SELECT 1"))
+        with pytest.raises(DatabaseUnavailable) as authenticating:
+            async with down.single_read_connection() as connection:
+                await connection.execute(text("SELECT 1"))
+        with pytest.raises(DatabaseUnavailable) as writing:
+            async with down.write_session() as session:
+                await session.execute(text("SELECT 1"))
+        for refused in (reading, authenticating, writing):
+            assert refused.value.reason == "DATABASE_UNREACHABLE"
+    finally:
+        await down.dispose()
