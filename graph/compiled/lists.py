@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql import FieldNode, GraphQLField
+from graphql import FieldNode, GraphQLField, get_named_type
 from graphql.execution.values import get_argument_values
 
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
-from sharegraph.graph.compiled.run import NOT_COVERED, Answerer, _filter_key, _named
+from sharegraph.graph.compiled.run import NOT_COVERED, Answerer, filter_key
 from sharegraph.graph.compiled.selection import Part, connection_parts
 from sharegraph.graph.follow_ups import (
     FollowUpFilterInput,
@@ -58,7 +58,7 @@ async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[
         return NOT_COVERED  # the resolver path reports the arguments' errors
     if args.get("inventory") is not None:
         return NOT_COVERED  # an inventory is looked up first: left to the resolver
-    parts = connection_parts(answerer.collector, _named(field.type), type_name, nodes)
+    parts = connection_parts(answerer.collector, get_named_type(field.type), type_name, nodes)
     if parts is None:
         return NOT_COVERED
     try:
@@ -90,7 +90,7 @@ async def _directory(
         directory_sort_keys(model, sort),
         sort.name,
         args,
-        (operation, *_filter_key(flt)),
+        (operation, *filter_key(flt)),
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import fields
 from typing import Any, overload
 
-from graphql import FieldNode, GraphQLField, GraphQLObjectType
+from graphql import FieldNode, GraphQLField, GraphQLObjectType, get_named_type
 from graphql.execution.values import get_argument_values
 from sqlalchemy import bindparam, func, select, union_all
 from strawberry import Schema
@@ -124,7 +124,7 @@ class Answerer:
         self, key: str, field: GraphQLField, nodes: list[FieldNode], args: dict[str, Any]
     ) -> Any:
         ctx = self.ctx
-        connection_type = _named(field.type)
+        connection_type = get_named_type(field.type)
         parts = connection_parts(self.collector, connection_type, "ContactRecord", nodes)
         if parts is None:
             return NOT_COVERED
@@ -155,7 +155,7 @@ class Answerer:
         ctx = self.ctx
         if args.get("inventory") is not None:
             return NOT_COVERED  # an inventory is looked up first: left to the resolver
-        parts = connection_parts(self.collector, _named(field.type), "Service", nodes)
+        parts = connection_parts(self.collector, get_named_type(field.type), "Service", nodes)
         if parts is None:
             return NOT_COVERED
         given = args.get("filter")
@@ -174,7 +174,7 @@ class Answerer:
             directory_sort_keys(m.Service, sort),
             sort.name,
             args,
-            ("services", *_filter_key(flt)),
+            ("services", *filter_key(flt)),
         )
 
     async def page(
@@ -505,7 +505,7 @@ class _InfoShim:
         self.context = ctx
 
 
-def _filter_key(flt: DirectoryFilter) -> tuple[Hashable, ...]:
+def filter_key(flt: DirectoryFilter) -> tuple[Hashable, ...]:
     """A directory filter as part of a plan cache key (its ``extra`` is a dict)."""
     plain = tuple(getattr(flt, f.name) for f in fields(flt) if f.name != "extra")
     return (*plain, tuple(sorted(flt.extra.items())))
@@ -528,12 +528,6 @@ def _uuid_text(value: Any) -> str:
 
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _named(type_: Any) -> Any:
-    while hasattr(type_, "of_type"):
-        type_ = type_.of_type
-    return type_
 
 
 def _after_cursor(keys: list[SortKey]) -> Any:

@@ -21,10 +21,12 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     SelectionSetNode,
+    get_named_type,
     is_abstract_type,
 )
 
@@ -226,10 +228,12 @@ def object_shape(
 
 
 def connection_parts(
-    collector: Collector, connection_type: GraphQLObjectType, node_type: str, nodes: list[FieldNode]
+    collector: Collector, connection_type: GraphQLNamedType, node_type: str, nodes: list[FieldNode]
 ) -> tuple[Part, ...] | None:
     """The parts of a connection selection (edges, cursors, nodes, page info, the total
     count), if covered."""
+    if not isinstance(connection_type, GraphQLObjectType):
+        return None
     sets = [n.selection_set for n in nodes if n.selection_set is not None]
     collected = collector.collect(connection_type.name, sets)
     if collected is None:
@@ -259,7 +263,7 @@ def connection_parts(
 def _edge_parts(
     collector: Collector, connection_type: GraphQLObjectType, node_type: str, nodes: list[FieldNode]
 ) -> tuple[Part, ...] | None:
-    edge_type = _named(connection_type.fields["edges"].type)
+    edge_type = get_named_type(connection_type.fields["edges"].type)
     sets = [n.selection_set for n in nodes if n.selection_set is not None]
     collected = collector.collect(edge_type.name, sets)
     if collected is None:
@@ -296,9 +300,3 @@ def _page_info_parts(collector: Collector, nodes: list[FieldNode]) -> tuple[Part
         else:
             return None
     return tuple(parts)
-
-
-def _named(type_: Any) -> Any:
-    while hasattr(type_, "of_type"):
-        type_ = type_.of_type
-    return type_
