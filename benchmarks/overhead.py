@@ -130,7 +130,9 @@ async def _busiest_record(db: Database, tenant: Any) -> Any:
         )
 
 
-async def measure(url: str, scale: int, requests: int) -> list[dict[str, Any]]:
+async def measure(
+    url: str, scale: int, requests: int, profile_to: str | None = None
+) -> list[dict[str, Any]]:
     # No scheduler (its polls are not the request's) and no per-principal limits.
     settings = Settings.from_env(
         database_url=url, fairness=FairnessSettings.unlimited(), scheduler=False
@@ -183,6 +185,8 @@ async def measure(url: str, scale: int, requests: int) -> list[dict[str, Any]]:
                     for _ in range(requests):
                         await post()
                     profile.disable()
+                    if profile_to is not None:
+                        profile.dump_stats(f"{profile_to}-{name}.pstats")
                     calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
                     results.append(
                         {
@@ -204,11 +208,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default=None, help="default: var/overhead-<scale>.db")
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="PREFIX",
+        help="write the cProfile pass of each document to PREFIX-<document>.pstats",
+    )
     args = parser.parse_args(argv)
     url = args.database or f"sqlite+aiosqlite:///{Path('var') / f'overhead-{args.scale}.db'}"
     with open("/proc/loadavg") as loadavg:
         load_before = " ".join(loadavg.read().split()[:3])
-    results = asyncio.run(measure(url, args.scale, args.requests))
+    results = asyncio.run(measure(url, args.scale, args.requests, args.profile))
     with open("/proc/loadavg") as loadavg:
         load_after = " ".join(loadavg.read().split()[:3])
     print(f"{url.split('://')[0]}, {args.requests} requests, load {load_before} -> {load_after}")

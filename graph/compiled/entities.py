@@ -69,7 +69,7 @@ async def answer(answerer: Answerer, key: str, field: GraphQLField, nodes: list[
         for i, type_name in enumerate(types)
     }
     async with ctx.db() as session:
-        rows = (await session.execute(template.statement, params)).all()
+        rows = await template.run.rows(await session.connection(), params)
     found = {(types[int(index)], _uuid(row_id)): value for index, row_id, value in rows}
     out: list[Any] = []
     for position, (type_name, row_id) in enumerate(wanted):

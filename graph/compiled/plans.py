@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sharegraph.authz.compiler import PlanCore
+from sharegraph.datastore.direct import DirectStatement
 from sharegraph.graph.compiled.selection import Part, Shape
 
 SIZE = 512
@@ -32,6 +33,10 @@ class Template:
     shapes: tuple[Shape, ...]  # the node shapes, in statement column order
     masks: dict[int, tuple[bool, ...]]  # Builder.masks for these shapes
     parts: tuple[Part, ...] = ()  # connections: the parts whose node shapes are ``shapes``
+    run: DirectStatement = field(init=False)  # ``statement``, to run many times
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", DirectStatement(self.statement))
 
 
 class PlanCache:

@@ -215,7 +215,7 @@ class Answerer:
             # On the session's connection (its transaction, its RLS scope): a Core statement
             # needs none of the ORM's execute machinery.
             connection = await session.connection()
-            rows = list((await connection.execute(template.statement, params)).all())
+            rows = list(await template.run.rows(connection, params))
             total = None
             if any(p.kind == "totalCount" for p in template.parts):
                 # The statement's last column, on every row; a page with no rows after a
@@ -389,7 +389,7 @@ class Answerer:
         self.masks.update(template.masks)
         async with self.ctx.db() as session:
             connection = await session.connection()
-            found = (await connection.execute(template.statement, {"row_id": row_id})).first()
+            found = next(iter(await template.run.rows(connection, {"row_id": row_id})), None)
         if found is None:
             # contactRecord answers NOT_FOUND (the resolver's error); node answers null.
             return NOT_COVERED if name == "contactRecord" else None
