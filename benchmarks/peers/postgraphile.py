@@ -320,6 +320,79 @@ async def measure(
     )
 
 
+# The records page at two sizes: what one more row costs each server (issue 12: "per extra row,
+# within 2x PostGraphile's").
+PER_ROW_SIZES = (10, 100)
+
+
+@dataclass
+class PerRow:
+    sharegraph_p50_ms: tuple[float, float]  # at PER_ROW_SIZES
+    postgraphile_p50_ms: tuple[float, float]
+
+    @staticmethod
+    def _per_row_us(p50s: tuple[float, float]) -> float:
+        return round((p50s[1] - p50s[0]) * 1000 / (PER_ROW_SIZES[1] - PER_ROW_SIZES[0]), 1)
+
+    @property
+    def sharegraph_us(self) -> float:
+        return self._per_row_us(self.sharegraph_p50_ms)
+
+    @property
+    def postgraphile_us(self) -> float:
+        return self._per_row_us(self.postgraphile_p50_ms)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.postgraphile_us <= 0:
+            return None
+        return round(self.sharegraph_us / self.postgraphile_us, 2)
+
+
+def _page_of(document: str, size: int) -> str:
+    """The records document with a page of ``size`` (both ask for ``first: 100``)."""
+    assert document.count("first: 100") == 1
+    return document.replace("first: 100", f"first: {size}")
+
+
+async def measure_per_row(
+    fixtures: run.Fixtures, clients: tuple[httpx.AsyncClient, httpx.AsyncClient], requests: int
+) -> PerRow:
+    """p50 of the records page at each of PER_ROW_SIZES on both servers, interleaved."""
+    scenario = next(s for s in run.SCENARIOS if s.name == "contact-records-100")
+    records = OPERATIONS[0]
+    calls = []
+    for size in PER_ROW_SIZES:
+        calls.append(
+            _caller(
+                clients[0],
+                _page_of(scenario.query, size),
+                scenario.variables(fixtures),
+                fixtures.keys[scenario.principal],
+            )
+        )
+        calls.append(
+            _caller(
+                clients[1],
+                _page_of(records.postgraphile, size),
+                records.postgraphile_variables(fixtures),
+                None,
+            )
+        )
+    for _ in range(max(3, requests // 10)):
+        for call in calls:
+            await call()
+    samples: list[list[float]] = [[] for _ in calls]
+    for i in range(requests):
+        for j in range(len(calls)):
+            k = (i + j) % len(calls)
+            started = time.perf_counter()
+            await calls[k]()
+            samples[k].append(time.perf_counter() - started)
+    p50s = [_p50(s) for s in samples]
+    return PerRow((p50s[0], p50s[2]), (p50s[1], p50s[3]))
+
+
 async def _main(
     database: str, scale: int, requests: int, workers: int, folder: Path, node: Path
 ) -> dict[str, Any]:
@@ -383,6 +456,8 @@ async def _main(
                             operation, fixtures, db, settings, (sg_http, pgl_http), requests
                         )
                     )
+                run.progress("per extra row ...")
+                per_row = await measure_per_row(fixtures, (sg_http, pgl_http), requests)
     finally:
         await db.dispose()
     return {
@@ -403,6 +478,13 @@ async def _main(
             }
             for r in results
         ],
+        "per_row": {
+            **asdict(per_row),
+            "sizes": PER_ROW_SIZES,
+            "sharegraph_us": per_row.sharegraph_us,
+            "postgraphile_us": per_row.postgraphile_us,
+            "ratio": per_row.ratio,
+        },
     }
 
 
@@ -425,6 +507,16 @@ def print_table(report: dict[str, Any], out: IO[str]) -> None:
             f"{r['postgraphile_rps_at_10']} | {r['throughput_ratio']} | {r['floor_ratio']}x |",
             file=out,
         )
+    row = report["per_row"]
+    small, large = row["sizes"]
+    print(
+        f"per extra row (contact records, first: {small} -> {large}, p50): sharegraph "
+        f"{row['sharegraph_us']} us ({row['sharegraph_p50_ms'][0]} -> "
+        f"{row['sharegraph_p50_ms'][1]} ms), PostGraphile {row['postgraphile_us']} us "
+        f"({row['postgraphile_p50_ms'][0]} -> {row['postgraphile_p50_ms'][1]} ms), "
+        f"ratio {row['ratio']} (target <= 2)",
+        file=out,
+    )
 
 
 def main(
