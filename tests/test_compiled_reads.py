@@ -156,6 +156,28 @@ async def test_smoke_contact_records(pair: Pair) -> None:
     assert STATS["answered"] - answered >= len(PRINCIPALS) - 2  # roles without the operation
 
 
+async def test_a_documents_shapes_follow_its_directive_variables(pair: Pair) -> None:
+    """Shapes are remembered per document and per value of the variables its @skip/@include
+    read: the same text sent with the other value answers with the other selection."""
+    query = """
+    query Q($client: Boolean!, $needs: Boolean = false) { contactRecords(first: 3) { edges {
+      node { id client @include(if: $client) { firstName } needs @skip(if: $needs) { code } }
+    } } }
+    """
+    for variables in (
+        {"client": True},
+        {"client": False},
+        {"client": True, "needs": True},
+        {"client": True},
+        {"client": False, "needs": False},
+    ):
+        expected, got = await both(pair, "prairie-admin", query, variables)
+        assert json.dumps(got) == json.dumps(expected), variables
+        node = got["data"]["contactRecords"]["edges"][0]["node"]
+        assert ("client" in node) is variables["client"], variables
+        assert ("needs" in node) is not variables.get("needs", False), variables
+
+
 async def test_plan_cache_reuses_statements_with_other_ids_and_cursors(pair: Pair) -> None:
     lookup = "query Q($id: ID!) { contactRecord(id: $id) { id channel client { firstName } } }"
     listing = (

@@ -29,8 +29,9 @@ from strawberry.extensions import SchemaExtension
 
 from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
-from sharegraph.graph.compiled.selection import Collector
+from sharegraph.graph.compiled.selection import Collector, document_memo
 from sharegraph.graph.context import RequestContext
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 
 log = logging.getLogger("sharegraph.graph.compiled")
 # Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
@@ -130,7 +131,10 @@ class CompiledReads(SchemaExtension):
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        collector = Collector(schema, fragments, coerced.coerced)
+        # Only a document the parser cache keeps is the same object when it comes again.
+        small = len(self.execution_context.query or "") <= MAX_CACHED_CHARS
+        memo = document_memo(document, schema, coerced.coerced) if small else None
+        collector = Collector(schema, fragments, coerced.coerced, memo)
         query_type = schema.query_type
         if query_type is None:
             return {}, [], None

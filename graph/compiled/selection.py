@@ -12,12 +12,15 @@ covered, and it resolves the ordinary way.
 from __future__ import annotations
 
 import uuid
+import weakref
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -26,9 +29,12 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     SelectionSetNode,
+    VariableNode,
     get_named_type,
     is_abstract_type,
+    visit,
 )
+from graphql.language import Visitor
 
 from sharegraph.authz.catalogue import CATALOGUE, Storage
 from sharegraph.datastore import models as m
@@ -101,11 +107,26 @@ class Part:
 
 @dataclass(frozen=True)
 class Collector:
-    """Field collection for one operation (the same merging graphql-core executes)."""
+    """Field collection for one operation (the same merging graphql-core executes).
+
+    ``memo``: the shapes already worked out for this document, schema and values of the
+    variables its ``@skip``/``@include`` read (:func:`document_memo`), shared by the requests
+    that send it again."""
 
     schema: GraphQLSchema
     fragments: dict[str, FragmentDefinitionNode]
     variables: dict[str, Any]
+    memo: dict[Hashable, Any] | None = None
+
+    def remembered(
+        self, kind: str, type_name: str, nodes: list[FieldNode], depth: int, work: Callable[[], Any]
+    ) -> Any:
+        if self.memo is None:
+            return work()
+        key = (kind, type_name, depth, *map(id, nodes))
+        if key not in self.memo:
+            self.memo[key] = work()
+        return self.memo[key]
 
     def collect(
         self, type_name: str, selection_sets: list[SelectionSetNode]
@@ -190,10 +211,64 @@ def _column_value(value: Any) -> bool:
     return value in (str, int, float, bool, datetime, date, uuid.UUID)
 
 
+# Per document (weakly: a document the parser cache dropped takes its shapes with it, and the
+# node ids in their keys cannot outlive their nodes), per (schema, values of the variables its
+# directives read): the memo of its shapes. A document's shapes are few and small.
+_MEMOS: weakref.WeakKeyDictionary[DocumentNode, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+_DIRECTIVE_VARIABLES = "directive variables"
+MEMOS_PER_DOCUMENT = 16
+
+
+class _DirectiveVariables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_directive(self, node: Any, *_args: Any) -> None:
+        for argument in node.arguments or ():
+            if isinstance(argument.value, VariableNode):
+                self.names.add(argument.value.name.value)
+
+
+def document_memo(
+    document: DocumentNode, schema: GraphQLSchema, variables: dict[str, Any]
+) -> dict[Hashable, Any] | None:
+    """The shapes of ``document`` for ``schema`` and these variables' directive values; None
+    when a directive reads a value that cannot key them."""
+    per_document = _MEMOS.get(document)
+    if per_document is None:
+        per_document = _MEMOS[document] = {}
+    names = per_document.get(_DIRECTIVE_VARIABLES)
+    if names is None:
+        found = _DirectiveVariables()
+        visit(document, found)
+        names = per_document[_DIRECTIVE_VARIABLES] = tuple(sorted(found.names))
+    values = tuple(variables.get(name) for name in names)
+    if not all(value is None or isinstance(value, bool) for value in values):
+        return None
+    key = (id(schema), values)
+    memo = per_document.get(key)
+    if memo is None:
+        if len(per_document) > MEMOS_PER_DOCUMENT:
+            per_document.clear()
+            per_document[_DIRECTIVE_VARIABLES] = names
+        memo = per_document[key] = {"schema": schema}  # keeps the id in the key its own
+    return memo
+
+
 def object_shape(
     collector: Collector, type_name: str, nodes: list[FieldNode], depth: int = 0
 ) -> Shape | None:
     """The shape of ``nodes``' selections on an object of ``type_name``, if covered."""
+    shape: Shape | None = collector.remembered(
+        "object", type_name, nodes, depth, lambda: _object_shape(collector, type_name, nodes, depth)
+    )
+    return shape
+
+
+def _object_shape(
+    collector: Collector, type_name: str, nodes: list[FieldNode], depth: int
+) -> Shape | None:
     if type_name not in MODELS or depth > 6:
         return None
     spec = CATALOGUE[type_name]
@@ -232,6 +307,19 @@ def connection_parts(
 ) -> tuple[Part, ...] | None:
     """The parts of a connection selection (edges, cursors, nodes, page info, the total
     count), if covered."""
+    parts: tuple[Part, ...] | None = collector.remembered(
+        f"connection of {node_type}",
+        connection_type.name,
+        nodes,
+        0,
+        lambda: _connection_parts(collector, connection_type, node_type, nodes),
+    )
+    return parts
+
+
+def _connection_parts(
+    collector: Collector, connection_type: GraphQLNamedType, node_type: str, nodes: list[FieldNode]
+) -> tuple[Part, ...] | None:
     if not isinstance(connection_type, GraphQLObjectType):
         return None
     sets = [n.selection_set for n in nodes if n.selection_set is not None]
