@@ -11,8 +11,9 @@ closed without an answer, as uvicorn closes an idle keep-alive connection. Bodie
 WebSockets are not heads: their time limits are elsewhere (web/body_limit.py, ping timeouts).
 
 h11 refuses a head only when, unfinished, more than ``h11_max_incomplete_event_size`` bytes of it
-are buffered; a longer head that arrives whole in one read (up to 256 KiB) went through. Here a
-head whose end is not within that many bytes is refused however it arrives (uvicorn's 400).
+are buffered; a longer head that arrived whole in one read went through (100 KB did). Here a
+head whose end is not within that many bytes is refused however it arrives, before h11 parses
+it (uvicorn's 400).
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ from sharegraph.graph.responses import refusal_body
 _HEAD_END = re.compile(rb"\n\r?\n")
 
 
+class _BoundedHeads(h11.Connection):
+    """h11's connection, refusing a head whose end is not within its incomplete-event bound
+    before parsing it, whatever reads brought it: uvicorn answers that error with its 400."""
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        limit = self._max_incomplete_event_size
+        # len() of h11's buffer, not `trailing_data`: that copies it, on every byte of a slow head
+        if self.their_state is h11.IDLE and len(self._receive_buffer) > limit:
+            buffered, _ = self.trailing_data
+            if _HEAD_END.search(buffered, 0, limit) is None:
+                raise h11.RemoteProtocolError(f"request head over {limit} bytes")
+        return super().next_event()
+
+
 class BoundedHeadProtocol(H11Protocol):
     def __init__(
         self,
@@ -45,8 +60,8 @@ class BoundedHeadProtocol(H11Protocol):
         head_timeout: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.conn = _BoundedHeads(h11.SERVER, self.conn._max_incomplete_event_size)
         self.head_timeout = head_timeout
-        self.max_head_bytes = self.conn._max_incomplete_event_size
         self.head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -58,19 +73,8 @@ class BoundedHeadProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def handle_events(self) -> None:
-        if self.conn.their_state is h11.IDLE and self._head_too_long():
-            self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
-            self.send_400_response("Invalid HTTP request received.")
-        else:
-            super().handle_events()
+        super().handle_events()
         self._watch_head()
-
-    def _head_too_long(self) -> bool:
-        # len() of h11's buffer, not `trailing_data`: that copies it, on every byte of a slow head
-        if len(self.conn._receive_buffer) <= self.max_head_bytes:
-            return False
-        buffered, _ = self.conn.trailing_data
-        return _HEAD_END.search(buffered, 0, self.max_head_bytes) is None
 
     def _watch_head(self) -> None:
         """Run the head's clock while the connection waits for a request head (h11's client
@@ -91,11 +95,14 @@ class BoundedHeadProtocol(H11Protocol):
         self.head_deadline = None
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
-        if self.conn.trailing_data[0]:
-            self.logger.warning("Request head not complete within %gs.", self.head_timeout)
-            self._answer_408()
-        else:
-            self.conn.send(h11.ConnectionClosed())
+        try:
+            if self.conn.trailing_data[0]:
+                self.logger.warning("Request head not complete within %gs.", self.head_timeout)
+                self._answer_408()
+            else:
+                self.conn.send(h11.ConnectionClosed())
+        except h11.LocalProtocolError:  # h11 saw the connection in a state it cannot answer in
+            pass
         self.transport.close()
 
     def _answer_408(self) -> None:
