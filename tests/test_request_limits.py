@@ -656,10 +656,12 @@ async def test_a_websocket_outlives_the_head_timeout(impatient: int, keys: dict[
         assert json.loads(await ws.recv()) == {"type": "connection_ack"}
 
 
-def test_worker_processes_get_the_same_request_head_limits() -> None:
+def test_worker_processes_get_the_same_request_head_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """`--workers N` spawns processes that unpickle uvicorn's config, protocol included."""
-    settings = Settings(limits=Limits(request_head_timeout_seconds=3.5))
-    protocol = pickle.loads(pickle.dumps(uvicorn_options(settings)["http"]))
+    monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", "3.5")
+    protocol = pickle.loads(pickle.dumps(uvicorn_options(Settings.from_env())["http"]))
     assert protocol.func is BoundedHeadProtocol and protocol.keywords == {"head_timeout": 3.5}
 
 
