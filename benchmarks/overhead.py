@@ -119,7 +119,7 @@ def _what(args: tuple[Any, ...]) -> str:
     return " ".join(text.split())[:120]
 
 
-async def _busiest_record(db: Database, tenant: Any) -> Any:
+async def busiest_record(db: Database, tenant: Any) -> Any:
     async with db.read_session() as session:
         return await session.scalar(
             select(m.Referral.contact_record_id)
@@ -146,7 +146,7 @@ async def measure(
         tenant = await session.scalar(
             select(m.Principal.tenant_id).where(m.Principal.name == DEFAULT_PRINCIPAL)
         )
-    record = await _busiest_record(db, tenant)
+    record = await busiest_record(db, tenant)
     documents = [
         ("contact-record-by-id", CONTACT_RECORD, {"id": to_global_id("ContactRecord", record)}),
         ("contact-records-100", CONTACT_RECORDS, {}),

@@ -101,6 +101,9 @@ class Limits:
     # Longest wait for a client to send the next part of its body, or to take the next part
     # of its answer: a client that stalls gives its in-flight slot back (408 / closed).
     client_io_timeout_seconds: float = 30.0
+    # Longest wait for a whole request head (`sharegraph serve`), from the connection's opening
+    # or the end of the previous answer: past it, 408 / closed (cli/request_heads.py).
+    request_head_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,9 @@ class Settings:
             max_connections=_env_int("SHAREGRAPH_MAX_CONNECTIONS", Limits.max_connections),
             client_io_timeout_seconds=_env_float(
                 "SHAREGRAPH_CLIENT_IO_TIMEOUT", Limits.client_io_timeout_seconds
+            ),
+            request_head_timeout_seconds=_env_float(
+                "SHAREGRAPH_REQUEST_HEAD_TIMEOUT", Limits.request_head_timeout_seconds
             ),
             max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),
         )

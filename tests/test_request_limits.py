@@ -10,8 +10,10 @@ Lists that are legal but longer than one SQL statement can bind are read in chun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import pickle
 import resource
 import select as socket_select
 import socket
@@ -19,7 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +35,7 @@ from sqlalchemy import select
 from sharegraph.authz.authenticate import load_principal
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.store import PolicyStore
+from sharegraph.cli.request_heads import BoundedHeadProtocol
 from sharegraph.cli.serving import uvicorn_options
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import ContactRecord, Phone, Principal
@@ -372,8 +376,13 @@ async def test_nesting_within_the_limit_and_brackets_inside_strings_are_fine(api
 @pytest.fixture
 async def served(demo_db: Database) -> AsyncIterator[int]:
     """The app under uvicorn with `sharegraph serve`'s limits, on a free loopback port."""
-    settings = Settings(database_url=demo_db.url)
-    app = create_app(settings, database=demo_db)
+    async with _uvicorn(Settings(database_url=demo_db.url), demo_db) as port:
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def _uvicorn(settings: Settings, database: Database) -> AsyncIterator[int]:
+    app = create_app(settings, database=database)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -482,6 +491,178 @@ async def test_over_http_an_oversized_header_is_refused_by_uvicorn_itself(served
     status, headers, _ = _parse(answer)
     assert status == 400 and headers["content-type"].startswith("text/plain")
     await _healthy_over_http(served)
+
+
+async def test_over_http_a_long_head_sent_in_one_write_is_refused(
+    served: int, keys: dict[str, str]
+) -> None:
+    """h11 alone bounds only a head left unfinished between reads: 17 KB or 100 KB of one
+    header, or 5,000 short header lines, arriving whole in one write went through. A small head
+    with a large body in the same write is still served."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: sharegraph\r\nConnection: close\r\n"
+    just_over = head + b"X-Padding: " + b"x" * 17_000 + b"\r\n\r\n"
+    one_line = head + b"X-Padding: " + b"x" * 100_000 + b"\r\n\r\n"
+    many_lines = head + b"".join(b"X-%d: y\r\n" % i for i in range(5_000)) + b"\r\n"
+    for whole in (just_over, one_line, many_lines):
+        answer, _ = await asyncio.to_thread(_send_while_reading, served, whole, b"", 0)
+        status, headers, _ = _parse(answer)
+        assert status == 400 and headers["content-type"].startswith("text/plain")
+    body = b'{"query": "{ __typename }"}' + b" " * 50_000
+    credentials = b"Authorization: Bearer %s\r\n" % keys["prairie-admin"].encode()
+    framing = b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    post = POST_HEAD + credentials + framing + body
+    answer, _ = await asyncio.to_thread(_send_while_reading, served, post, b"", 0)
+    status, _, answer_body = _parse(answer)
+    assert status == 200 and json.loads(answer_body) == {"data": {"__typename": "Query"}}
+    # Behind a request answered before its body ended, uvicorn parses the next head at once.
+    answer = await asyncio.to_thread(_after_an_early_answer, served, just_over)
+    status, headers, _ = _parse(answer)
+    assert status == 400 and headers["content-type"].startswith("text/plain")
+
+
+def _after_an_early_answer(port: int, following: bytes) -> bytes:
+    """A POST without credentials, answered 401 before its body is read; then the rest of
+    that body and ``following`` in one write. Returns the answer to ``following``."""
+    body = b'{"query": "{ __typename }"}'
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(POST_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(CHUNK)
+        status, headers, rest = _parse(first)
+        assert status == 401, first
+        while len(rest) < int(headers["content-length"]):
+            rest += sock.recv(CHUNK)
+        sock.sendall(body[5:] + following)
+        answer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := sock.recv(CHUNK):
+                answer += chunk
+        return answer
+
+
+# -- request heads sent slowly ------------------------------------------------------------------
+
+HEAD_TIMEOUT = 1.0
+SLACK = 2.0  # a loaded machine's late timer, and the client's own poll
+
+
+@pytest.fixture
+async def impatient(demo_db: Database) -> AsyncIterator[int]:
+    """`sharegraph serve` with a 1 s request head timeout."""
+    limits = Limits(request_head_timeout_seconds=HEAD_TIMEOUT)
+    async with _uvicorn(Settings(database_url=demo_db.url, limits=limits), demo_db) as port:
+        yield port
+
+
+def _trickle(port: int, head: bytes, every: float, before: bytes = b"") -> tuple[bytes, float]:
+    """Sends ``before`` at once, then ``head`` one byte every ``every`` seconds (none when
+    empty) until the server answers it or closes; returns what it answered after ``before``'s
+    answer and the seconds until it closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        if before:
+            sock.sendall(before)
+            first = b""
+            while not first.endswith(b"}"):  # the whole JSON answer
+                first += sock.recv(CHUNK)
+            assert first.startswith(b"HTTP/1.1 200"), first
+        answer, pending = b"", head
+        while time.monotonic() - started < 30:
+            readable, _, _ = socket_select.select([sock], [], [], every)
+            if readable:
+                try:
+                    data = sock.recv(CHUNK)
+                except ConnectionError:
+                    break
+                if not data:
+                    break
+                answer += data
+            elif pending and not answer:
+                sock.send(pending[:1])
+                pending = pending[1:]
+        return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["first head", "after a request"])
+async def test_a_request_head_sent_slowly_gets_408_while_others_are_served(
+    impatient: int, keep_alive: bool
+) -> None:
+    before = b"GET /healthz HTTP/1.1\r\nHost: sharegraph\r\n\r\n" if keep_alive else b""
+    slow_head = b"GET /healthz HTTP/1.1\r\nHost: sharegraph\r\nX-Slowly: " + b"x" * 100
+    slow = asyncio.create_task(asyncio.to_thread(_trickle, impatient, slow_head, 0.1, before))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{impatient}") as http:
+        while not slow.done():  # served all along, on connections of their own
+            await assert_still_answering(http)
+            await asyncio.sleep(0.1)
+    answer, closed_after = await slow
+    status, headers, body = _parse(answer)
+    assert status == 408 and headers["connection"] == "close"
+    assert headers["content-type"] == "application/json"
+    refused = refusal(json.loads(body))
+    assert (refused["code"], refused["reason"]) == ("TIMEOUT", "CLIENT_TOO_SLOW")
+    assert HEAD_TIMEOUT - 0.1 < closed_after < HEAD_TIMEOUT + SLACK
+
+
+async def test_a_connection_that_sends_nothing_is_closed(impatient: int) -> None:
+    answer, closed_after = await asyncio.to_thread(_trickle, impatient, b"", 0.1)
+    assert answer == b""
+    assert HEAD_TIMEOUT - 0.1 < closed_after < HEAD_TIMEOUT + SLACK
+
+
+def _keep_alive_client(port: int, key: str) -> list[tuple[int, Any]]:
+    """Five requests on one connection, each after a pause shorter than the head timeout,
+    more than twice it in all; the last has a body that starts after more than the head timeout."""
+
+    def late_body() -> Iterator[bytes]:
+        time.sleep(HEAD_TIMEOUT * 1.5)
+        yield b'{"query": "{ __typename }"}'
+
+    connection = HTTPConnection("127.0.0.1", port, timeout=10)
+    answers: list[tuple[int, Any]] = []
+    try:
+        connection.connect()
+        sock = connection.sock
+        for _ in range(4):
+            time.sleep(HEAD_TIMEOUT * 0.6)
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            answers.append((response.status, json.loads(response.read())))
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        connection.request("POST", "/graphql", late_body(), headers, encode_chunked=True)
+        response = connection.getresponse()
+        answers.append((response.status, json.loads(response.read())))
+        assert connection.sock is sock, "the connection was not kept"
+    finally:
+        connection.close()
+    return answers
+
+
+async def test_keep_alive_requests_and_a_late_body_are_not_cut_by_the_head_timeout(
+    impatient: int, keys: dict[str, str]
+) -> None:
+    answers = await asyncio.to_thread(_keep_alive_client, impatient, keys["prairie-admin"])
+    assert answers == [(200, {"status": "ok"})] * 4 + [(200, {"data": {"__typename": "Query"}})]
+
+
+async def test_a_websocket_outlives_the_head_timeout(impatient: int, keys: dict[str, str]) -> None:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{impatient}/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await asyncio.sleep(HEAD_TIMEOUT + 0.5)
+        init = {"authorization": f"Bearer {keys['prairie-admin']}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+
+
+def test_worker_processes_get_the_same_request_head_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--workers N` spawns processes that unpickle uvicorn's config, protocol included."""
+    monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", "3.5")
+    protocol = pickle.loads(pickle.dumps(uvicorn_options(Settings.from_env())["http"]))
+    assert protocol.func is BoundedHeadProtocol and protocol.keywords == {"head_timeout": 3.5}
 
 
 # -- requests in flight and open connections ---------------------------------------------------

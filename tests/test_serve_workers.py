@@ -37,6 +37,7 @@ REFERRALS_TO_EASTSIDE = demo_id(
     "sharing-agreement", "Referrals to eastside" + str(demo_id("tenant", "prairie"))
 )
 PANTRY_RECORDS = "{ contactRecords(first: 1) { totalCount } }"
+HEAD_TIMEOUT = 5
 REVOKE = "mutation($id: ID!) { revokeSharingAgreement(id: $id) { agreement { revokedAt } } }"
 SCHEDULE = """
 mutation($input: ScheduleCapacityInput!) {
@@ -84,6 +85,8 @@ def served(pg_demo: Database) -> Iterator[tuple[int, int]]:
         "PYTHONUNBUFFERED": "1",
         "SHAREGRAPH_SCHEDULER_POLL": "0.2",
         "SHAREGRAPH_MAX_CONCURRENT_PER_PRINCIPAL": "0",
+        # As long as uvicorn's keep-alive (5 s): idle keep-alive connections close when they did.
+        "SHAREGRAPH_REQUEST_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
     }
     process = subprocess.Popen(
         [*SHAREGRAPH, "serve", "--workers", "2", "--database", pg_demo.url, "--port", str(port)],
@@ -276,3 +279,24 @@ async def test_due_work_runs_once_with_two_schedulers(
     assert await state() == (available + 12, changes + 2)
     for connection in (first, second):
         connection.close()
+
+
+@pytest.mark.multiprocess
+def test_every_worker_answers_a_request_head_left_unfinished_with_408(
+    served: tuple[int, int],
+) -> None:
+    """uvicorn pickles `serve`'s protocol into each worker process with its head timeout: a
+    head begun after an answer and never finished gets 408 from either worker."""
+    port, parent = served
+    connections = _one_connection_per_worker(port, parent)
+    started = time.monotonic()
+    for connection in connections:
+        connection.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: sharegraph\r\n")
+    for connection in connections:
+        answer = b""
+        while chunk := connection.sock.recv(4096):  # until the server closes
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b'"reason": "CLIENT_TOO_SLOW"' in answer
+        connection.close()
+    assert time.monotonic() - started < HEAD_TIMEOUT + 5
