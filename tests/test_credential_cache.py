@@ -4,6 +4,7 @@ costs no round trip, and nothing that revokes access waits for an entry to age o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from sharegraph.authz.principal import Principal as RuntimePrincipal
 from sharegraph.datastore import policy_version
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import PrincipalKind
-from sharegraph.datastore.models import Principal
+from sharegraph.datastore.models import ApiKey, Principal
 from sharegraph.settings import Settings
 
 from .conftest import Api, StatementCounter, make_api
@@ -255,3 +256,18 @@ async def test_the_setting_turns_remembering_off(
         count_statements.statements.clear()
         await api.data("prairie-admin", VIEWER)
         assert len(_auth_lookups(count_statements)) == 1
+
+
+async def test_a_remembered_keys_use_is_still_written(
+    write_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = write_api
+    _, _, key = await _new_key(api)  # its first use is written
+    async with api.database.write_session() as session:
+        await session.execute(update(ApiKey).values(last_used_at=None))
+    assert api.app.state.auth.credentials.get(hashlib.sha256(key.encode()).digest())
+    monkeypatch.setattr(authenticate_module, "KEY_USE_RESOLUTION_SECONDS", 0.0)  # a minute on
+    assert (await api.data(key, VIEWER))["viewer"]["name"] == "prairie-dashboard"
+    async with api.database.read_session() as session:
+        used = (await session.scalars(select(ApiKey.last_used_at))).all()
+    assert any(at is not None for at in used)
