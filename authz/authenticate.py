@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from sharegraph.authz.credential_cache import Authenticated, CredentialCache
 from sharegraph.authz.credentials import key_matches, parse_key
 from sharegraph.authz.jwts import jwt_claims
 from sharegraph.authz.principal import Principal, RoleGrant
@@ -106,21 +109,25 @@ async def load_principal(
     return _principal_of(rows)
 
 
+def _check_key_times(revoked_at: datetime | None, expires_at: datetime | None) -> None:
+    now = datetime.now(UTC)
+    if revoked_at is not None and revoked_at <= now:
+        raise Unauthenticated("this API key has been revoked", reason="REVOKED_CREDENTIALS")
+    if expires_at is not None and expires_at <= now:
+        raise Unauthenticated("this API key has expired", reason="EXPIRED_CREDENTIALS")
+
+
 async def _principal_from_api_key(
     session: AsyncSession | AsyncConnection, token: str, prefix: str
-) -> Principal:
+) -> Authenticated:
     """The key's principal with its roles, the key and the instance's demo flag in one
     statement (every request with an API key pays for it); the checks in the order they
     always ran."""
     rows = (await session.execute(_PRINCIPAL_BY_KEY, {"prefix": prefix})).all()
     key = rows[0] if rows else None
-    now = datetime.now(UTC)
     if key is None or not key_matches(token, key.key_hash):
         raise Unauthenticated("unknown API key", reason="BAD_CREDENTIALS")
-    if key.revoked_at is not None and key.revoked_at <= now:
-        raise Unauthenticated("this API key has been revoked", reason="REVOKED_CREDENTIALS")
-    if key.expires_at is not None and key.expires_at <= now:
-        raise Unauthenticated("this API key has expired", reason="EXPIRED_CREDENTIALS")
+    _check_key_times(key.revoked_at, key.expires_at)
     if key.key_demo and not key.demo:
         raise Unauthenticated(
             "demo keys are accepted only by a demo database", reason="BAD_CREDENTIALS"
@@ -128,25 +135,35 @@ async def _principal_from_api_key(
     principal = _principal_of(rows)
     if principal is None:
         raise Unauthenticated("this principal is disabled", reason="BAD_CREDENTIALS")
-    return principal
+    return Authenticated(principal, key.revoked_at, key.expires_at)
 
 
-async def _principal_from_jwt(
-    session: AsyncSession | AsyncConnection, token: str, settings: Settings
-) -> Principal:
+def _jwt_subject(token: str, settings: Settings) -> uuid.UUID:
+    """The principal id a JWT names, once its signature, expiry and claims are verified."""
     claims = jwt_claims(token, settings)
     try:
-        principal_id = uuid.UUID(str(claims["sub"]))
+        return uuid.UUID(str(claims["sub"]))
     except ValueError:
         raise Unauthenticated(
             "the JWT's subject (`sub`) is not a principal id", reason="BAD_CREDENTIALS"
         ) from None
+
+
+async def _principal_from_jwt(
+    session: AsyncSession | AsyncConnection, principal_id: uuid.UUID
+) -> Authenticated:
     principal = await load_principal(session, principal_id)
     if principal is None:
         raise Unauthenticated(
             "the JWT's subject is not a known principal", reason="BAD_CREDENTIALS"
         )
-    return principal
+    return Authenticated(principal)
+
+
+def _not_a_credential() -> Unauthenticated:
+    return Unauthenticated(
+        "the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS"
+    )
 
 
 async def authenticate(
@@ -157,12 +174,41 @@ async def authenticate(
     token = bearer_token(authorization)
     prefix = parse_key(token)
     if prefix is not None:
-        return await _principal_from_api_key(session, token, prefix)
+        return (await _principal_from_api_key(session, token, prefix)).principal
     if token.count(".") == 2:
-        return await _principal_from_jwt(session, token, settings)
-    raise Unauthenticated(
-        "the bearer token is neither an API key nor a JWT", reason="BAD_CREDENTIALS"
-    )
+        return (await _principal_from_jwt(session, _jwt_subject(token, settings))).principal
+    raise _not_a_credential()
+
+
+async def authenticate_remembered(
+    db: Database, authorization: str | None, settings: Settings, cache: CredentialCache
+) -> Principal:
+    """:func:`authenticate`, answered from ``cache`` when the credential authenticated lately
+    (no round trip). Whatever depends on the time is checked at every use: a JWT's signature
+    and expiry before the cache is asked (so a JWT is remembered by its subject), an API key's
+    revocation and expiry after. An API key is remembered by the SHA-256 of the whole key: a
+    wrong secret after a known prefix is a miss, looked up and refused."""
+    token = bearer_token(authorization)
+    prefix = parse_key(token)
+    lookup: Callable[[AsyncConnection], Awaitable[Authenticated]]
+    if prefix is not None:
+        key = hashlib.sha256(token.encode("utf-8")).digest()
+        lookup = functools.partial(_principal_from_api_key, token=token, prefix=prefix)
+    elif token.count(".") == 2:
+        subject = _jwt_subject(token, settings)
+        key = b"jwt:" + subject.bytes
+        lookup = functools.partial(_principal_from_jwt, principal_id=subject)
+    else:
+        raise _not_a_credential()
+    found = cache.get(key)
+    if found is not None:
+        _check_key_times(found.revoked_at, found.expires_at)
+        return found.principal
+    version = cache.version()
+    async with db.single_read_connection() as connection:
+        found = await lookup(connection)
+    cache.put(key, found, version)
+    return found.principal
 
 
 KEY_USE_RESOLUTION_SECONDS = 60.0

@@ -193,6 +193,13 @@ def _principals(info: Info, rows: list[Any]) -> list[Principal]:
     return nodes
 
 
+async def _changed(info: Info) -> None:
+    """After a committed change (each bumps the policy version): this process's next request
+    sees it, remembered credentials included; others within about a second."""
+    await info.context.see_own_writes()
+    await info.context.policies.reload()
+
+
 def _principal(info: Info, row: Any) -> Principal:
     return _principals(info, [row])[0]
 
@@ -405,7 +412,7 @@ class PrincipalAdminMutation:
         )
         async with ctx.write_session() as session:
             row = await q.create_principal(session, ctx.principal, new)
-        await info.context.see_own_writes()
+        await _changed(info)
         return CreatePrincipalPayload(principal=_principal(info, row))
 
     @strawberry.mutation(
@@ -423,7 +430,7 @@ class PrincipalAdminMutation:
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.assign_role(session, ctx.principal, principal_id, input.role, domain)
-        await info.context.see_own_writes()
+        await _changed(info)
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(
@@ -438,7 +445,7 @@ class PrincipalAdminMutation:
         domain = input.domain()
         async with ctx.write_session() as session:
             row = await q.revoke_role(session, ctx.principal, principal_id, input.role, domain)
-        await info.context.see_own_writes()
+        await _changed(info)
         return PrincipalRolePayload(principal=_principal(info, row))
 
     @strawberry.mutation(
@@ -458,7 +465,7 @@ class PrincipalAdminMutation:
                 session, ctx.principal, principal_id, input.label, input.expires_at
             )
             owner = await session.get(m.Principal, principal_id)
-        await info.context.see_own_writes()
+        await _changed(info)
         return CreateApiKeyPayload(
             api_key=from_row(ApiKey, issued.key),
             plaintext_key=issued.plaintext,
@@ -486,7 +493,7 @@ class PrincipalAdminMutation:
                 label=input.label,
                 expires_at=input.expires_at,
             )
-        await info.context.see_own_writes()
+        await _changed(info)
         return RotateApiKeyPayload(
             api_key=from_row(ApiKey, rotated.key),
             plaintext_key=rotated.plaintext,
@@ -501,7 +508,7 @@ class PrincipalAdminMutation:
         key_id = require_id(input.id, "ApiKey")
         async with ctx.write_session() as session:
             key = await q.revoke_api_key(session, ctx.principal, key_id)
-        await info.context.see_own_writes()
+        await _changed(info)
         return RevokeApiKeyPayload(api_key=from_row(ApiKey, key))
 
 

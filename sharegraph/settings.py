@@ -428,6 +428,9 @@ class Settings:
     # (graph/compiled/); off (SHAREGRAPH_COMPILED_READS=false): every field resolves through
     # the resolvers.
     compiled_reads: bool = True
+    # How long a process answers a repeated API key or JWT subject without asking the database
+    # (authz/credential_cache.py); 0 turns it off.
+    credential_cache_seconds: float = 30.0
     webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
     # Replication jobs the scheduler runs (none unless configured).
     replication: ReplicationSettings = field(default_factory=lambda: ReplicationSettings())
@@ -478,6 +481,9 @@ class Settings:
             demo_secret=os.environ.get("SHAREGRAPH_DEMO_SECRET") or cls.demo_secret,
             echo_sql=_env_bool("SHAREGRAPH_ECHO_SQL", False),
             compiled_reads=_env_bool("SHAREGRAPH_COMPILED_READS", cls.compiled_reads),
+            credential_cache_seconds=_env_float(
+                "SHAREGRAPH_CREDENTIAL_CACHE_SECONDS", cls.credential_cache_seconds
+            ),
             smtp=SmtpSettings.from_env(),
             exchange=ExchangeSettings.from_env(),
             signin=SignInSettings.from_env(),

@@ -217,6 +217,13 @@ class Api:
     http: httpx.AsyncClient
     keys: dict[str, str]
     database: Database
+    app: Any = None
+
+    def forget_credentials(self) -> None:
+        """Drop the credentials the app remembers: for tests that change keys, principals or
+        roles by hand, around the write paths that bump the policy version (a real process
+        notices such a change only when its remembered credentials age out)."""
+        self.app.state.auth.credentials.clear()
 
     async def post(
         self, principal: str | None, body: Any, headers: dict[str, str] | None = None
@@ -252,7 +259,7 @@ async def make_api(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://sharegraph.test"
         ) as http:
-            yield Api(http=http, keys=keys, database=db)
+            yield Api(http=http, keys=keys, database=db, app=app)
 
 
 @pytest.fixture

@@ -183,6 +183,7 @@ async def _set_expiry(api: Api, key_global_id: str, expires_at: datetime) -> Non
         await session.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(expires_at=expires_at)
         )
+    api.forget_credentials()
 
 
 def _parse(stamp: str) -> datetime:

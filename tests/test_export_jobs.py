@@ -267,6 +267,7 @@ async def test_a_download_is_refused_once_the_right_to_export_is_gone(world: Wor
                 RoleAssignment.principal_id == demo_id("principal", "prairie-api")
             )
         )
+    world.api.forget_credentials()
     refused = await world.download("prairie-api", url)
     assert refused.status_code == 403
     assert refused.json()["errors"][0]["extensions"]["reason"] == "EXPORT_DENIED"

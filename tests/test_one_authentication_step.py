@@ -29,7 +29,7 @@ def test_only_the_authentication_step_turns_credentials_into_principals() -> Non
             path.name
             for entry in entries
             for path in entry.resolve().rglob("*.py")
-            if "authenticate" in _imports_of(path)
+            if _imports_of(path) & {"authenticate", "authenticate_remembered"}
         }
     )
     assert callers == ["callers.py"]

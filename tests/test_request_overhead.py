@@ -25,11 +25,11 @@ from .conftest import POSTGRES_URL, Api, make_api
 
 # Round trips of one `contactRecord(id:)` request as prairie-admin through the compiled path,
 # as measured when this test was written; fewer is fine, more is a regression to explain.
-# PostgreSQL: authentication (one SELECT, in autocommit), the read (BEGIN with the RLS
-# set_config in one simple query, the statement, ROLLBACK), the audit rows (one INSERT, in
-# autocommit). SQLite: every call aiosqlite hands to its thread (cursors, executes, fetches,
+# PostgreSQL: no authentication (the API key is remembered: authz/credential_cache.py), the
+# read (BEGIN with the RLS set_config in one simple query, the statement, ROLLBACK), the audit
+# rows (one INSERT, in autocommit). SQLite: every call aiosqlite hands to its thread (cursors, executes, fetches,
 # closes).
-MOST_ROUND_TRIPS = {"postgresql": 5, "sqlite": 25}
+MOST_ROUND_TRIPS = {"postgresql": 4, "sqlite": 17}
 PING = "Connection.fetchrow ;"  # SQLAlchemy's asyncpg ping (inside BEGIN ... ROLLBACK)
 
 

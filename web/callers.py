@@ -21,7 +21,8 @@ from typing import Any
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
-from sharegraph.authz.authenticate import KeyUse, authenticate, authenticate_session
+from sharegraph.authz.authenticate import KeyUse, authenticate_remembered, authenticate_session
+from sharegraph.authz.credential_cache import CredentialCache
 from sharegraph.authz.plan import AccessPlan
 from sharegraph.authz.principal import Principal, RoleGrant
 from sharegraph.authz.store import PolicyStore
@@ -69,13 +70,23 @@ class Authentication:
         self.settings = settings
         self.state = state
         self.key_use = KeyUse()
+        # Bearer credentials only: a session cookie is looked up at every request.
+        self.credentials = CredentialCache(
+            lambda: self._policies().snapshot.version,
+            max_age=settings.credential_cache_seconds,
+        )
+
+    def _policies(self) -> PolicyStore:
+        policies: PolicyStore = self.state["policies"]
+        return policies
 
     async def principal(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization`` value; ``UNAUTHENTICATED`` otherwise."""
         db: Database = self.state["db"]
-        # One statement either way (an API key, or a JWT's principal).
-        async with db.single_read_connection() as connection:
-            principal = await authenticate(connection, authorization, self.settings)
+        # One statement either way (an API key, or a JWT's principal), none when remembered.
+        principal = await authenticate_remembered(
+            db, authorization, self.settings, self.credentials
+        )
         used = self.key_use.due(authorization)
         if used is not None:
             await self.key_use.record(db, used)
@@ -88,8 +99,7 @@ class Authentication:
             return await authenticate_session(session, token)
 
     def of(self, principal: Principal, purpose: str | None, *, anonymous: bool = False) -> Caller:
-        policies: PolicyStore = self.state["policies"]
-        return Caller(principal, policies.plan_for(principal), purpose, anonymous)
+        return Caller(principal, self._policies().plan_for(principal), purpose, anonymous)
 
     async def caller(self, request: Request) -> Caller:
         """The caller of a request that must carry credentials."""
