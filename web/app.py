@@ -136,6 +136,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     # authentication step and the schema.
     app.state.sharegraph = state
     app.state.auth = auth
+    # First: most requests are POST /graphql, and each route before it is one more match tried.
+    app.include_router(GraphQLEndpoint(schema, settings, state, auth))
     app.include_router(hsds_router(settings, state, auth), prefix="/hsds")
     app.include_router(export_router(settings, state, auth), prefix="/exports")
     app.include_router(import_router(settings, state, auth), prefix="/imports")
@@ -161,7 +163,5 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             "queries over GET are not accepted; POST JSON to /graphql", reason="METHOD_NOT_ALLOWED"
         )
         return _refusal(error, 405)
-
-    app.include_router(GraphQLEndpoint(schema, settings, state, auth))
 
     return app

@@ -121,8 +121,8 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
             path="/graphql",
             graphql_ide=None,  # GET /graphql is the app's own route (GraphiQL or a refusal)
             allow_queries_via_get=False,
-            # Never called for POST (``_Post`` builds the context) nor for WebSockets (their
-            # route below); strawberry's GET route is shadowed by the app's own GET /graphql.
+            # Never called: ``_Post`` builds the context for POST, the WebSocket route below
+            # its connection, and strawberry's GET route is removed below.
             context_getter=_no_context,
             # Only graphql-transport-ws: the legacy graphql-ws protocol is not served.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -151,9 +151,9 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         # POST /graphql as a plain Starlette route: FastAPI solved strawberry's handler's four
         # nested dependencies (with a sub-response and background tasks) on every request,
         # ~550 Python calls of a by-id request's ~9,000; ``_Post`` does the same steps.
-        self.routes[:] = [
-            r for r in self.routes if not (isinstance(r, APIRoute) and "POST" in (r.methods or ()))
-        ]
+        # strawberry's GET route goes too: GET /graphql is the app's own (GraphiQL or a
+        # refusal), and this router comes first in the app, where POSTs find it at once.
+        self.routes[:] = [r for r in self.routes if not isinstance(r, APIRoute)]
         self.routes.append(Route("/graphql", _Post(self), methods=["POST"]))
 
     @asynccontextmanager
