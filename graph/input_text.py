@@ -25,7 +25,7 @@ from graphql import (
     StringValueNode,
     ValueNode,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from sharegraph.datastore.values import first_unstorable, text_problem
 from sharegraph.errors import BadUserInput
@@ -107,18 +107,14 @@ def unstorable_input(
     return literal
 
 
-class InputText(SchemaExtension):
-    """Refuses the operation when an input string holds a character no database can store."""
-
-    def on_validate(self) -> Iterator[None]:
-        # Before validation: its messages repeat literals, and a lone surrogate cannot even
-        # be sent back as JSON.
-        ctx = self.execution_context
-        if ctx.graphql_document is not None:
-            found = unstorable_input(ctx.graphql_document, ctx.variables, ctx.query)
-            if found is not None:
-                where, problem = found
-                raise BadUserInput(
-                    f"`{where}` {problem}; remove it", reason="BAD_CHARACTER", field=where
-                )
-        yield
+def refuse_unstorable_input(ctx: ExecutionContext) -> None:
+    """Refuses the operation when an input string holds a character no database can store.
+    Before validation: its messages repeat literals, and a lone surrogate cannot even be sent
+    back as JSON."""
+    if ctx.graphql_document is not None:
+        found = unstorable_input(ctx.graphql_document, ctx.variables, ctx.query)
+        if found is not None:
+            where, problem = found
+            raise BadUserInput(
+                f"`{where}` {problem}; remove it", reason="BAD_CHARACTER", field=where
+            )

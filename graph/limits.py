@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -49,7 +49,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from sharegraph.errors import BadUserInput, QueryTooComplex, quote
 from sharegraph.graph.document_cache import MAX_CACHED_CHARS
@@ -493,36 +493,30 @@ def require_operation(document: DocumentNode, operation_name: str | None) -> Non
         )
 
 
-class OperationLimits(SchemaExtension):
-    """Refuses documents over the limits once parsed, before validation and execution."""
-
-    def on_parse(self) -> Iterator[None]:
-        yield
-        ctx = self.execution_context
-        if ctx.graphql_document is None:
-            return  # the parse failed; its error is the answer
-        # `operation_name` falls back to the first operation's; what the caller sent is kept here.
-        require_operation(ctx.graphql_document, ctx._provided_operation_name)
-        limits: Limits = ctx.context.settings.limits
-        document = ctx.graphql_document
-        measured = (
-            measure_query(
-                ctx.schema._schema,
-                ctx.query,
-                lambda: document,
-                ctx.operation_name,
-                ctx.variables or {},
-                limits,
-            )
-            if ctx.query is not None
-            else measure(
-                ctx.schema._schema, document, ctx.operation_name, ctx.variables or {}, limits
-            )
+def check_operation(ctx: ExecutionContext) -> None:
+    """Refuses a document over the limits once parsed, before validation and execution."""
+    if ctx.graphql_document is None:
+        return  # the parse failed; its error is the answer
+    # `operation_name` falls back to the first operation's; what the caller sent is kept here.
+    require_operation(ctx.graphql_document, ctx._provided_operation_name)
+    limits: Limits = ctx.context.settings.limits
+    document = ctx.graphql_document
+    measured = (
+        measure_query(
+            ctx.schema._schema,
+            ctx.query,
+            lambda: document,
+            ctx.operation_name,
+            ctx.variables or {},
+            limits,
         )
-        assert measured is not None  # the document is parsed
-        enforce(measured, limits)
-        bounded = bounded_overlap_rule(limits.max_fields * OVERLAP_BUDGET_PER_FIELD)
-        ctx.validation_rules = tuple(
-            bounded if rule is OverlappingFieldsCanBeMergedRule else rule
-            for rule in ctx.validation_rules
-        )
+        if ctx.query is not None
+        else measure(ctx.schema._schema, document, ctx.operation_name, ctx.variables or {}, limits)
+    )
+    assert measured is not None  # the document is parsed
+    enforce(measured, limits)
+    bounded = bounded_overlap_rule(limits.max_fields * OVERLAP_BUDGET_PER_FIELD)
+    ctx.validation_rules = tuple(
+        bounded if rule is OverlappingFieldsCanBeMergedRule else rule
+        for rule in ctx.validation_rules
+    )

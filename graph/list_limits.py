@@ -21,7 +21,7 @@ from graphql import (
     ValueNode,
     VariableNode,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from sharegraph.errors import BadUserInput
 
@@ -99,15 +99,9 @@ def enforce(document: DocumentNode, variables: Mapping[str, Any], limit: int) ->
     )
 
 
-class ListLimits(SchemaExtension):
-    """Refuses operations with an over-long input list before anything executes."""
-
-    def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        if ctx.graphql_document is not None:
-            enforce(
-                ctx.graphql_document,
-                ctx.variables or {},
-                ctx.context.settings.limits.max_list_items,
-            )
-        yield
+def check_list_limits(ctx: ExecutionContext) -> None:
+    """Refuses an operation with an over-long input list before anything executes."""
+    if ctx.graphql_document is not None:
+        enforce(
+            ctx.graphql_document, ctx.variables or {}, ctx.context.settings.limits.max_list_items
+        )

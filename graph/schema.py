@@ -12,7 +12,6 @@ import strawberry
 from graphql import GraphQLError, is_union_type
 from strawberry.extensions import (
     DisableIntrospection,
-    MaxTokensLimiter,
     SchemaExtension,
 )
 from strawberry.federation.schema import FederationAny
@@ -31,7 +30,6 @@ from sharegraph.graph.capacity import CapacityMutation
 from sharegraph.graph.capacity_schedule import CapacityScheduleMutation
 from sharegraph.graph.compiled.extension import CompiledReads
 from sharegraph.graph.directory_edit import DirectoryEditMutation
-from sharegraph.graph.document_cache import SmallDocumentParserCache, SmallDocumentValidationCache
 from sharegraph.graph.email_pdf import EmailPdfMutation
 from sharegraph.graph.email_templates import EmailTemplateMutation, EmailTemplateQuery
 from sharegraph.graph.export_jobs import ExportJobMutation, ExportJobQuery
@@ -43,22 +41,19 @@ from sharegraph.graph.forms import ContactFormQuery
 from sharegraph.graph.guard import guard
 from sharegraph.graph.import_jobs import ImportJobQuery
 from sharegraph.graph.inbox import InboxQuery
-from sharegraph.graph.input_text import InputText
 from sharegraph.graph.inventories import InventoryMutation, InventoryQuery
 from sharegraph.graph.invitations import InvitationMutation
-from sharegraph.graph.limits import OperationLimits
-from sharegraph.graph.list_limits import ListLimits
 from sharegraph.graph.mutations import DataMutation
 from sharegraph.graph.queries import DataQuery
 from sharegraph.graph.queues import QueueMutation, QueueQuery
 from sharegraph.graph.referrals import ReferralMutation
 from sharegraph.graph.replication import ReplicationQuery
+from sharegraph.graph.request_checks import RequestChecks
 from sharegraph.graph.scalars import SCALAR_MAP
 from sharegraph.graph.statistics import StatisticsQuery
 from sharegraph.graph.subscriptions import Subscription
 from sharegraph.graph.types.base import NODE_TYPES
 from sharegraph.graph.types.catalogued import CATALOGUED
-from sharegraph.graph.validation_failures import MarkValidationFailures
 from sharegraph.graph.webhooks import WebhookMutation, WebhookQuery
 from sharegraph.settings import Settings
 
@@ -187,13 +182,7 @@ def build_schema(settings: Settings) -> Schema:
 @cache
 def _schema(max_tokens: int, introspection: bool) -> Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        SmallDocumentParserCache,
-        InputText,
-        SmallDocumentValidationCache,
-        MarkValidationFailures,
-        ListLimits,
-        OperationLimits,
+        lambda: RequestChecks(max_tokens),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

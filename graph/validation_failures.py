@@ -5,19 +5,15 @@ reach :func:`sharegraph.graph.responses.format_error` as errors without a path."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from sharegraph.errors import ErrorCode
 
 
-class MarkValidationFailures(SchemaExtension):
-    def on_validate(self) -> Iterator[None]:
-        yield
-        # The validation cache hands back the same error objects: marking twice is harmless.
-        for error in self.execution_context.pre_execution_errors or ():
-            error.extensions = {
-                **(error.extensions or {}),
-                "code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
-            }
+def mark_validation_failures(ctx: ExecutionContext) -> None:
+    # The validation cache hands back the same error objects: marking twice is harmless.
+    for error in ctx.pre_execution_errors or ():
+        error.extensions = {
+            **(error.extensions or {}),
+            "code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
+        }
