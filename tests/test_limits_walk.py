@@ -286,6 +286,7 @@ def test_the_field_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_large_documents_are_not_kept_in_the_parse_cache(api: Api) -> None:
     """Caching near-limit documents would keep millions of AST nodes alive between requests."""
     from sharegraph.graph.document_cache import _parse as cache
+
     small = "{ viewer { n" + uuid.uuid4().hex + ": name } }"
     large = "{ viewer { " + " ".join(f"a{i}: name" for i in range(25)) + " " + "name " * 900 + "} }"
     before = cache.cache_info()
