@@ -40,7 +40,11 @@ def bearer_token(authorization: str | None) -> str:
             "the Authorization header must be `Bearer <API key or JWT>`",
             reason="BAD_CREDENTIALS",
         )
-    return token.strip()
+    token = token.strip()
+    # Keys and JWTs are ASCII; connection_init's JSON may carry what UTF-8 cannot encode.
+    if not token.isascii():
+        raise _not_a_credential()
+    return token
 
 
 # A principal's columns and its role assignments' (NULL when it holds none), as both lookups

@@ -72,3 +72,6 @@ class CredentialCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,9 +44,12 @@ def _env_float(name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if math.isnan(value):  # compares false with everything: a limit that never applies
+        raise SystemExit(f"{name} must be a number, got {raw!r}")
+    return value
 
 
 def _env_origins(name: str) -> tuple[str, ...]:

@@ -271,3 +271,133 @@ async def test_a_remembered_keys_use_is_still_written(
     async with api.database.read_session() as session:
         used = (await session.scalars(select(ApiKey.last_used_at))).all()
     assert any(at is not None for at in used)
+
+
+# -- attacks on the remembered credentials ----------------------------------------------------
+
+
+async def test_a_lookup_that_read_a_key_before_its_revocation_is_not_remembered(
+    write_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose lookup read the key just before a revocation committed may still be
+    answered (it was in flight), but what it read must not outlive the revocation."""
+    api = write_api
+    _, key_id, key = await _new_key(api)
+    api.forget_credentials()
+    looked, go = asyncio.Event(), asyncio.Event()
+    lookup = authenticate_module._principal_from_api_key
+
+    async def slow(session: Any, token: str, prefix: str) -> Authenticated:
+        found = await lookup(session, token, prefix)
+        if token == key:
+            looked.set()
+            await go.wait()
+        return found
+
+    monkeypatch.setattr(authenticate_module, "_principal_from_api_key", slow)
+    in_flight = asyncio.create_task(api.data(key, VIEWER))
+    await looked.wait()
+    await api.data("prairie-admin", REVOKE_KEY, {"input": {"id": key_id}})
+    go.set()
+    assert (await in_flight)["viewer"]["name"] == "prairie-dashboard"
+    body = await api.gql(key, VIEWER)
+    assert codes(body) == ["UNAUTHENTICATED"] and reasons(body) == ["REVOKED_CREDENTIALS"]
+
+
+async def test_a_remembered_subject_lets_no_bad_jwt_through(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    """A JWT is verified at every use: a subject remembered from a good token carries no forged,
+    expired, not-yet-valid or foreign-audience token of the same subject."""
+    settings = Settings(
+        database_url=demo_db.url, jwt_hs256_secret=HS_SECRET, jwt_audience="sharegraph"
+    )
+    async for api in make_api(demo_db, keys, settings):
+        async with demo_db.read_session() as session:
+            subject = str(
+                await session.scalar(select(Principal.id).where(Principal.name == "prairie-admin"))
+            )
+        now = datetime.now(UTC)
+        good = {"sub": subject, "aud": "sharegraph", "exp": now + timedelta(minutes=5)}
+        token = jwt.encode(good, HS_SECRET, "HS256")
+        assert (await api.data(token, VIEWER))["viewer"]["name"] == "prairie-admin"
+        bad = {
+            "forged": jwt.encode(good, HS_SECRET + "-not", "HS256"),
+            "expired": jwt.encode({**good, "exp": now - timedelta(seconds=5)}, HS_SECRET, "HS256"),
+            "early": jwt.encode({**good, "nbf": now + timedelta(minutes=1)}, HS_SECRET, "HS256"),
+            "audience": jwt.encode({**good, "aud": "elsewhere"}, HS_SECRET, "HS256"),
+            "unsigned": jwt.encode(good, None, "none"),
+        }
+        for what, forged in bad.items():
+            assert codes(await api.gql(forged, VIEWER)) == ["UNAUTHENTICATED"], what
+        assert (await api.data(token, VIEWER))["viewer"]["name"] == "prairie-admin"
+
+
+async def test_refused_credentials_are_never_remembered(
+    demo_db: Database, keys: dict[str, str]
+) -> None:
+    settings = Settings(database_url=demo_db.url, jwt_hs256_secret=HS_SECRET)
+    async for api in make_api(demo_db, keys, settings):
+        cache: CredentialCache = api.app.state.auth.credentials
+        key = keys["prairie-admin"]
+        prefix = key.split("_")[1]
+        exp = datetime.now(UTC) + timedelta(minutes=5)
+        nobody = jwt.encode({"sub": str(uuid.uuid4()), "exp": exp}, HS_SECRET, "HS256")
+        refused = [f"sg_{prefix}_guess{n}" for n in range(20)]
+        refused += [f"sg_{'b' * 12}_guess{n}" for n in range(20)]
+        refused += [nobody, jwt.encode({"sub": "x", "exp": exp}, HS_SECRET, "HS256")]
+        for token in refused:
+            assert codes(await api.gql(token, VIEWER)) == ["UNAUTHENTICATED"], token
+        assert len(cache) == 0
+        await api.data(key, VIEWER)
+        assert len(cache) == 1
+
+
+async def test_a_remembered_keys_websocket_closes_when_the_key_is_revoked(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from .live_client import served
+    from .test_subscriptions import RECORDS
+
+    async with served(seeded_db, keys) as live:
+        _, key_id, key = await _new_key(live.api)
+        async with live.client() as client:
+            await client.init(key)  # answered from the remembered key
+            await client.subscribe("1", RECORDS)
+            await live.api.data("prairie-admin", REVOKE_KEY, {"input": {"id": key_id}})
+            assert (await client.closed(5.0))[0] == 4403
+        async with live.client() as client:
+            await client.send({"type": "connection_init", "payload": {"authorization": key}})
+            assert (await client.closed(5.0))[0] == 4403
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["sg_aaaaaaaaaaaa_\ud800", "a.\ud800.c", "sg_aaaaaaaaaaaa_caf\u00e9"],
+    ids=["key-surrogate", "jwt-surrogate", "key-latin1"],
+)
+async def test_a_token_that_cannot_be_a_credential_is_refused_over_a_websocket(
+    seeded_db: Database, keys: dict[str, str], token: str
+) -> None:
+    """connection_init is JSON: its token may hold what no header can (a lone surrogate), which
+    must be refused as bad credentials (4403), never end the connection in a traceback."""
+    from .live_client import served
+
+    async with served(seeded_db, keys) as live:
+        async with live.client() as client:
+            await client.send(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            )
+            assert (await client.closed(5.0))[0] == 4403
+        header = f"Bearer {token}".encode("utf-8", "surrogatepass")
+        response = await live.api.http.post(
+            "/graphql", json={"query": VIEWER}, headers={"authorization": header}
+        )
+        assert response.status_code == 401 and reasons(response.json()) == ["BAD_CREDENTIALS"]
+
+
+def test_a_cache_age_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN compares false with everything: entries would never age out."""
+    monkeypatch.setenv("SHAREGRAPH_CREDENTIAL_CACHE_SECONDS", "nan")
+    with pytest.raises(SystemExit, match="SHAREGRAPH_CREDENTIAL_CACHE_SECONDS"):
+        Settings.from_env()
