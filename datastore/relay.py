@@ -295,6 +295,20 @@ class EventRelay:
         finally:
             self._readers.discard(reader)
 
+    async def between(self, after: Cursor, until: Cursor) -> AsyncIterator[CommittedEvent]:
+        """The committed events after ``after`` up to ``until`` (a cursor the tail has reached:
+        no event can still appear below it), in commit order, from the table."""
+        while after < until:
+            async with self.db.read_session() as session:
+                batch = await read_after(session, after, self.batch_size)
+            if not batch:
+                return
+            for event in batch:
+                if event.cursor > until:
+                    return
+                yield event
+                after = event.cursor
+
     async def _tail(self) -> None:
         while True:
             self._wake.clear()
