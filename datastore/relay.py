@@ -255,6 +255,11 @@ class EventRelay:
             self.db.event_listeners.remove(self.wake)
         self._started = None
 
+    @property
+    def started(self) -> bool:
+        """Whether :attr:`cursor` is where the tail stands (its first read of the head done)."""
+        return self._started is not None and self._started.done()
+
     def wake(self) -> None:
         """Read the outbox now instead of at the next poll."""
         self._wake.set()

@@ -10,11 +10,16 @@ variables and resume position form a *cohort* (Hasura's cohorts), whatever their
 evaluation per event, whose answer goes to every member (encoded once). One dispatcher reads
 the event relay for every live cohort and puts each event in the inboxes of the cohorts that
 want it (a cohort that falls too far behind, or resumes from a position, reads the relay on
-its own). A
-field whose answer depends on the principal itself (``followUpChanged(filter: {assignedToMe})``)
-keys its cohorts by principal too. The audit rows of an evaluation name every member's principal
-(and purpose), in one multi-row insert, before the answer leaves; a member that joined after the
-evaluation started gets the next one.
+its own).
+A subscription gets every event committed after its ``subscribe`` was read: it takes the relay's
+position then (:meth:`LiveUpdates.anchor`), before any check; a new cohort is in the
+dispatcher's routing from the turn it is created and reads what was routed before from the
+table, and a member joining a cohort that took events after its position gets those evaluated
+(and audited) for it alone first.
+A field whose answer depends on the principal itself (``followUpChanged(filter:
+{assignedToMe})``) keys its cohorts by principal too. The audit rows of an evaluation name every
+member's principal (and purpose), in one multi-row insert, before the answer leaves; the members
+of an event are those of the cohort when it took the event.
 An evaluation runs under the cohort's plan *at that moment* (a narrowed agreement narrows the
 next delivery), in a fresh read session with fresh loaders, exactly like a query: the event's
 record is loaded through the request loaders (outside the row scopes: not delivered), then the
@@ -247,18 +252,19 @@ class LiveUpdates:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         deliver: Deliver,
+        anchor: Cursor | None = None,
     ) -> int:
         """Check the subscription and join its cohort; the member id, for :meth:`leave`.
-        :class:`Refused` when it cannot start. The member gets every event committed after this
-        call began (with ``after``: every event after that position), whatever committed while
-        it was being checked."""
-        try:
-            await self.relay.start()
-        except SharegraphError as error:
-            raise Refused([error_body(error)]) from error
-        # Before any round trip of the checks: every event committed from now on lies after the
-        # relay's cursor (it only ever passes events already committed).
-        anchor = self.relay.cursor
+        :class:`Refused` when it cannot start. The member gets every event committed after
+        ``anchor`` (:meth:`anchor` when the subscribe was read; by default, when this call
+        began), whatever committed while it was being checked; with ``after``, every event
+        after that position."""
+        if anchor is None:
+            try:
+                await self.relay.start()
+            except SharegraphError as error:
+                raise Refused([error_body(error)]) from error
+            anchor = self.relay.cursor
         plan = self.policies.plan_for(subscriber.principal)
         async with self._starting:
             async with self.db.read_session(rls=plan.rls_scope()) as session:
@@ -298,6 +304,19 @@ class LiveUpdates:
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
         return self._next_member
+
+    async def ready(self) -> None:
+        """Start the relay before any subscribe comes (on a connection's init): :meth:`anchor`
+        then has a position to give in the very turn a subscribe is read."""
+        try:
+            await self.relay.start()
+        except Exception:  # the database out of reach: start() tries again, or refuses
+            log.warning("the event relay could not start", exc_info=True)
+
+    def anchor(self) -> Cursor | None:
+        """A position every event committed from now on lies after (the relay's cursor only
+        ever passes events already committed); None before the relay has started."""
+        return self.relay.cursor if self.relay.started else None
 
     def _begin(self, cohort: Cohort) -> None:
         """Run a new cohort from ``cohort.taken``. A live one is fed from this very turn: the

@@ -193,3 +193,34 @@ async def test_an_event_committed_right_after_start_returns_arrives(
         _commit_elsewhere(seeded_db.url, "right after joining")
         assert await _received(second, 1) == ["right after joining"]
         assert _narratives(first) == ["right after", "right after joining"]
+
+
+async def test_an_event_committed_once_a_ping_after_the_subscribe_is_answered_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Over the protocol, which acknowledges no subscribe: a connection's messages are handled
+    in order, so the pong to a ping sent after the subscribe tells the client the subscription
+    is anchored, even while its document is still being checked."""
+    async with served(seeded_db, keys) as live, live.client() as client:
+        updates: LiveUpdates = live.app.state.live
+        probe = updates._probe
+        checked = asyncio.Event()
+
+        async def held(*args: Any) -> Any:
+            await checked.wait()
+            return await probe(*args)
+
+        updates._probe = held  # type: ignore[method-assign]
+        await client.init("prairie-admin")
+        await client.subscribe("1", RECORDS)
+        await client.send({"type": "ping"})
+        assert (await client.receive())["type"] == "pong"
+        before = updates.relay.cursor
+        await _touch_record(live.api, seeded_db, "after the pong")
+        if updates.relay._tasks:  # a running tail reads it before the check ends
+            await _until(lambda: updates.relay.cursor > before)
+        checked.set()
+        message = await client.receive(5)
+        assert message["type"] == "next", message
+        data = message["payload"]["data"]["contactRecordChanged"]
+        assert data["contactRecord"]["narrative"] == "after the pong"
