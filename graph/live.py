@@ -80,6 +80,9 @@ STARTS_AT_ONCE = 4
 # Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
 INBOX_EVENTS = 1_000
 DISPATCH_BATCH = 500  # events the dispatcher routes together (their stored rows in one read)
+# Rounds a joining member catches up on the events its cohort took meanwhile; a cohort that
+# keeps moving on faster gets it as a cohort of its own instead (its evaluations still shared).
+CATCH_UP_ROUNDS = 4
 _LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
@@ -279,7 +282,7 @@ class LiveUpdates:
                     after = await self._resume_cursor(session, operation.args.get("after"))
                 except SharegraphError as error:
                     raise Refused([error_body(error)]) from error
-            key = (
+            key: tuple[Any, ...] = (
                 self.policies.plan_key(subscriber.principal),
                 subscriber.principal.id if operation.field.per_principal(operation.args) else None,
                 query,
@@ -288,11 +291,16 @@ class LiveUpdates:
                 after,
             )
             position = anchor if after is None else after
+            rounds = 0
             try:
                 while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
+                    if rounds == CATCH_UP_ROUNDS:
+                        key = (*key, object())  # nobody else's
+                        continue
                     # It took events since this member's position: evaluate those for it alone
                     # first, until none is left between (then it joins in the same turn).
                     position = await self._catch_up(cohort, subscriber, deliver, position)
+                    rounds += 1
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
             if cohort is None:

@@ -14,6 +14,7 @@ from sharegraph.datastore.engine import Database
 from sharegraph.datastore.enums import EventType
 from sharegraph.datastore.models import AuditEvent, ContactRecord
 from sharegraph.datastore.outbox import record_event
+from sharegraph.graph import live as live_module
 from sharegraph.graph.live import LiveUpdates, Subscriber
 
 from .live_client import served
@@ -224,3 +225,30 @@ async def test_an_event_committed_once_a_ping_after_the_subscribe_is_answered_ar
         assert message["type"] == "next", message
         data = message["payload"]["data"]["contactRecordChanged"]
         assert data["contactRecord"]["narrative"] == "after the pong"
+
+
+async def test_a_member_whose_cohort_keeps_moving_on_gets_a_cohort_of_its_own(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: Any
+) -> None:
+    """Past ``CATCH_UP_ROUNDS`` (none here) the member stops chasing the cohort it would join:
+    a cohort of its own from its position, nothing missed."""
+    monkeypatch.setattr(live_module, "CATCH_UP_ROUNDS", 0)
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        second: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, first.append)
+        await asyncio.sleep(0.3)
+
+        async def commit() -> None:
+            await _touch_record(live.api, seeded_db, "taken meanwhile")
+            await _until(lambda: len(first) == 1)
+
+        _committing_probe(updates, commit)
+        await updates.start(admin, RECORDS, None, None, second.append)
+        assert updates.cohorts == 2
+        assert await _received(second, 1) == ["taken meanwhile"]
+        await _touch_record(live.api, seeded_db, "after joining")
+        assert await _received(second, 2) == ["taken meanwhile", "after joining"]
+        assert _narratives(first) == ["taken meanwhile", "after joining"]
