@@ -252,3 +252,25 @@ async def test_a_member_whose_cohort_keeps_moving_on_gets_a_cohort_of_its_own(
         await _touch_record(live.api, seeded_db, "after joining")
         assert await _received(second, 2) == ["taken meanwhile", "after joining"]
         assert _narratives(first) == ["taken meanwhile", "after joining"]
+
+
+async def test_a_cohort_left_before_its_task_ran_is_fed_no_more_and_a_new_one_starts(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Its only member leaves in the turn it was created: it is out of the dispatcher's routing
+    at once (its task, cancelled before its first step, never runs its own cleanup), and the
+    next subscribe of the same document starts a new cohort that gets what follows."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        gone: list[dict[str, Any] | None] = []
+        bodies: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        member = await updates.start(admin, RECORDS, None, None, gone.append)
+        updates.leave(member)
+        assert updates.cohorts == 0
+        assert not updates._fed
+        await updates.start(admin, RECORDS, None, None, bodies.append)
+        await _touch_record(live.api, seeded_db, "to the new one")
+        assert await _received(bodies, 1) == ["to the new one"]
+        assert gone == []
+        assert len(updates._fed) == 1
