@@ -255,6 +255,11 @@ class EventRelay:
             self.db.event_listeners.remove(self.wake)
         self._started = None
 
+    @property
+    def started(self) -> bool:
+        """Whether :attr:`cursor` is where the tail stands (its first read of the head done)."""
+        return self._started is not None and self._started.done()
+
     def wake(self) -> None:
         """Read the outbox now instead of at the next poll."""
         self._wake.set()
@@ -294,6 +299,20 @@ class EventRelay:
                         cursor = event.cursor
         finally:
             self._readers.discard(reader)
+
+    async def between(self, after: Cursor, until: Cursor) -> AsyncIterator[CommittedEvent]:
+        """The committed events after ``after`` up to ``until`` (a cursor the tail has reached:
+        no event can still appear below it), in commit order, from the table."""
+        while after < until:
+            async with self.db.read_session() as session:
+                batch = await read_after(session, after, self.batch_size)
+            if not batch:
+                return
+            for event in batch:
+                if event.cursor > until:
+                    return
+                yield event
+                after = event.cursor
 
     async def _tail(self) -> None:
         while True:

@@ -10,11 +10,16 @@ variables and resume position form a *cohort* (Hasura's cohorts), whatever their
 evaluation per event, whose answer goes to every member (encoded once). One dispatcher reads
 the event relay for every live cohort and puts each event in the inboxes of the cohorts that
 want it (a cohort that falls too far behind, or resumes from a position, reads the relay on
-its own). A
-field whose answer depends on the principal itself (``followUpChanged(filter: {assignedToMe})``)
-keys its cohorts by principal too. The audit rows of an evaluation name every member's principal
-(and purpose), in one multi-row insert, before the answer leaves; a member that joined after the
-evaluation started gets the next one.
+its own).
+A subscription gets every event committed after its ``subscribe`` was read: it takes the relay's
+position then (:meth:`LiveUpdates.anchor`), before any check; a new cohort is in the
+dispatcher's routing from the turn it is created and reads what was routed before from the
+table, and a member joining a cohort that took events after its position gets those evaluated
+(and audited) for it alone first.
+A field whose answer depends on the principal itself (``followUpChanged(filter:
+{assignedToMe})``) keys its cohorts by principal too. The audit rows of an evaluation name every
+member's principal (and purpose), in one multi-row insert, before the answer leaves; the members
+of an event are those of the cohort when it took the event.
 An evaluation runs under the cohort's plan *at that moment* (a narrowed agreement narrows the
 next delivery), in a fresh read session with fresh loaders, exactly like a query: the event's
 record is loaded through the request loaders (outside the row scopes: not delivered), then the
@@ -53,7 +58,7 @@ from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.audit import AuditCollector, flush
 from sharegraph.datastore.engine import Database
-from sharegraph.datastore.relay import Cursor, EventRelay, cursor_at
+from sharegraph.datastore.relay import START, Cursor, EventRelay, cursor_at
 from sharegraph.errors import BadUserInput, ErrorCode, Forbidden, SharegraphError
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.relay import CursorCodec
@@ -75,6 +80,9 @@ STARTS_AT_ONCE = 4
 # Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
 INBOX_EVENTS = 1_000
 DISPATCH_BATCH = 500  # events the dispatcher routes together (their stored rows in one read)
+# Rounds a joining member catches up on the events its cohort took meanwhile; a cohort that
+# keeps moving on faster gets it as a cohort of its own instead (its evaluations still shared).
+CATCH_UP_ROUNDS = 4
 _LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
@@ -155,6 +163,9 @@ class Cohort:
     after: Cursor | None
     members: dict[int, tuple[Subscriber, Deliver]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    # The last event it took (its members for it fixed), or where it began: a member added now
+    # gets every event it wants after this one.
+    taken: Cursor = START
     last_body: str | None = None  # for fields that send changes only
     evaluations: int = 0
 
@@ -196,6 +207,7 @@ class LiveUpdates:
         # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
         self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
+        self._routed = START  # the last event the dispatcher put in the inboxes
         self._evaluations: dict[Any, _Shared] = {}  # in flight, shared by cohorts
 
     @property
@@ -243,43 +255,123 @@ class LiveUpdates:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         deliver: Deliver,
+        anchor: Cursor | None = None,
     ) -> int:
         """Check the subscription and join its cohort; the member id, for :meth:`leave`.
-        :class:`Refused` when it cannot start."""
-        plan = self.policies.plan_for(subscriber.principal)
-        async with (
-            self._starting,
-            self.db.read_session(rls=plan.rls_scope()) as session,
-        ):
-            ctx = self._context(subscriber, plan, session)
-            probe = await self._probe(ctx, query, variables, operation_name)
-            if probe.errors:
-                raise Refused([format_error(e) for e in probe.errors])
+        :class:`Refused` when it cannot start. The member gets every event committed after
+        ``anchor`` (:meth:`anchor` when the subscribe was read; by default, when this call
+        began), whatever committed while it was being checked; with ``after``, every event
+        after that position."""
+        if anchor is None:
             try:
-                operation = self._operation(query, variables, operation_name)
-                plan.require_operation(operation.name, Action.SUBSCRIBE)
-                await operation.field.prepare(ctx, operation.args)
-                after = await self._resume_cursor(session, operation.args.get("after"))
+                await self.relay.start()
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
-        key = (
-            self.policies.plan_key(subscriber.principal),
-            subscriber.principal.id if operation.field.per_principal(operation.args) else None,
-            query,
-            json.dumps(variables, sort_keys=True, default=str),
-            operation_name,
-            after,
-        )
-        cohort = self._cohorts.get(key)
-        if cohort is None:
-            cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
-            self._cohorts[key] = cohort
-            cohort.task = asyncio.create_task(self._run(cohort), name="live-cohort")
-        self._next_member += 1
-        cohort.members[self._next_member] = (subscriber, deliver)
+            anchor = self.relay.cursor
+        plan = self.policies.plan_for(subscriber.principal)
+        async with self._starting:
+            async with self.db.read_session(rls=plan.rls_scope()) as session:
+                ctx = self._context(subscriber, plan, session)
+                probe = await self._probe(ctx, query, variables, operation_name)
+                if probe.errors:
+                    raise Refused([format_error(e) for e in probe.errors])
+                try:
+                    operation = self._operation(query, variables, operation_name)
+                    plan.require_operation(operation.name, Action.SUBSCRIBE)
+                    await operation.field.prepare(ctx, operation.args)
+                    after = await self._resume_cursor(session, operation.args.get("after"))
+                except SharegraphError as error:
+                    raise Refused([error_body(error)]) from error
+            key: tuple[Any, ...] = (
+                self.policies.plan_key(subscriber.principal),
+                subscriber.principal.id if operation.field.per_principal(operation.args) else None,
+                query,
+                json.dumps(variables, sort_keys=True, default=str),
+                operation_name,
+                after,
+            )
+            position = anchor if after is None else after
+            rounds = 0
+            try:
+                while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
+                    if rounds == CATCH_UP_ROUNDS:
+                        key = (*key, object())  # nobody else's
+                        continue
+                    # It took events since this member's position: evaluate those for it alone
+                    # first, until none is left between (then it joins in the same turn).
+                    position = await self._catch_up(cohort, subscriber, deliver, position)
+                    rounds += 1
+            except SharegraphError as error:
+                raise Refused([error_body(error)]) from error
+            if cohort is None:
+                cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
+                cohort.taken = position
+                self._begin(cohort)
+            self._next_member += 1
+            cohort.members[self._next_member] = (subscriber, deliver)
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
         return self._next_member
+
+    async def ready(self) -> None:
+        """Start the relay before any subscribe comes (on a connection's init): :meth:`anchor`
+        then has a position to give in the very turn a subscribe is read."""
+        try:
+            await self.relay.start()
+        except Exception:  # the database out of reach: start() tries again, or refuses
+            log.warning("the event relay could not start", exc_info=True)
+
+    def anchor(self) -> Cursor | None:
+        """A position every event committed from now on lies after (the relay's cursor only
+        ever passes events already committed); None before the relay has started."""
+        return self.relay.cursor if self.relay.started else None
+
+    def _begin(self, cohort: Cohort) -> None:
+        """Run a new cohort from ``cohort.taken``. A live one is fed from this very turn: the
+        dispatcher puts every event after the last it routed in its inbox, and the cohort reads
+        those before (routed to the others while it was being checked) from the table."""
+        self._cohorts[cohort.key] = cohort
+        inbox: asyncio.Queue[Any] | None = None
+        if cohort.after is None:
+            inbox = self._fed[cohort] = asyncio.Queue()
+            if self._dispatcher is None or self._dispatcher.done():
+                self._routed = cohort.taken
+                self._dispatcher = asyncio.create_task(
+                    self._dispatch(cohort.taken), name="live-dispatch"
+                )
+        cohort.task = asyncio.create_task(
+            self._run(cohort, inbox, self._routed), name="live-cohort"
+        )
+
+    async def _catch_up(
+        self, cohort: Cohort, subscriber: Subscriber, deliver: Deliver, position: Cursor
+    ) -> Cursor:
+        """The events after ``position`` that ``cohort`` has taken, evaluated for one who is
+        about to join it (audited for that one alone); the position it has then reached."""
+        until = cohort.taken
+        alone = Cohort(
+            cohort.key,
+            subscriber,
+            cohort.operation,
+            cohort.query,
+            cohort.variables,
+            cohort.operation_name,
+            cohort.after,
+            {0: (subscriber, deliver)},
+        )
+        async for event in self.relay.between(position, until):
+            if not self._wanted(cohort, event, await self._stored_for(cohort, event)):
+                continue
+            answer = await self._evaluate(alone, event)
+            if answer is None:
+                continue
+            if cohort.operation.field.changes_only:
+                figures = _without_event(answer[0])
+                if figures == alone.last_body:
+                    continue
+                alone.last_body = figures
+            deliver(answer[0])
+        return until
 
     def leave(self, member: int) -> None:
         for key, cohort in list(self._cohorts.items()):
@@ -287,6 +379,7 @@ class LiveUpdates:
                 continue
             if not cohort.members:
                 del self._cohorts[key]
+                self._fed.pop(cohort, None)  # its task may never run to its own cleanup
                 if cohort.task is not None:
                     cohort.task.cancel()
             else:  # evaluate for one who is still there
@@ -389,36 +482,39 @@ class LiveUpdates:
         return None if answer is None else answer[0]
 
     # -- running --------------------------------------------------------------------------
-    async def _run(self, cohort: Cohort) -> None:
-        """Read the cohort's events; evaluate up to ``EVALUATION_WINDOW`` of them at once (an
-        evaluation mostly waits on the database) and deliver the answers in commit order."""
+    async def _run(self, cohort: Cohort, inbox: asyncio.Queue[Any] | None, routed: Cursor) -> None:
+        """Read the cohort's events after ``cohort.taken``; evaluate up to
+        ``EVALUATION_WINDOW`` of them at once (an evaluation mostly waits on the database) and
+        deliver the answers in commit order. ``inbox``: a live cohort's, fed by the dispatcher
+        with the events after ``routed``."""
         pending: asyncio.Queue[asyncio.Task[Answer | None]] = asyncio.Queue(EVALUATION_WINDOW)
         deliverer = asyncio.create_task(self._deliver_in_order(cohort, pending))
 
         async def take(event: Any) -> None:
             arrived = time.perf_counter()
             self.timings.add_value("relay", _age_ms(event.occurred_at))
-            await pending.put(asyncio.create_task(self._answer(cohort, event, arrived)))
+            cohort.taken = event.cursor
+            members = dict(cohort.members)  # who joins from now on catches up on this one
+            await pending.put(asyncio.create_task(self._answer(cohort, event, arrived, members)))
+
+        async def wanted(event: Any) -> bool:
+            return self._wanted(cohort, event, await self._stored_for(cohort, event))
 
         try:
-            after = cohort.after
-            if after is None:  # live from now: fed by the one dispatcher
-                inbox: asyncio.Queue[Any] = asyncio.Queue()
-                await self.relay.start()
-                self._fed[cohort] = inbox
-                after = self.relay.cursor
-                if self._dispatcher is None or self._dispatcher.done():
-                    self._dispatcher = asyncio.create_task(
-                        self._dispatch(after), name="live-dispatch"
-                    )
+            after = cohort.taken
+            if inbox is not None:  # live: fed by the one dispatcher
+                async for event in self.relay.between(after, routed):
+                    after = event.cursor
+                    if await wanted(event):
+                        await take(event)
                 while (event := await inbox.get()) is not _LAGGED:
-                    if event.cursor > after:  # not one the tail read before this cohort began
+                    if event.cursor > after:  # not one it read from the table, or before it began
                         after = event.cursor
                         await take(event)
                 # Fell too far behind: its own reader from the last event it took (the relay
                 # reads what it missed from the table; nothing is lost, nothing repeated).
             async for event in self.relay.events(after):
-                if self._wanted(cohort, event, await self._stored_for(cohort, event)):
+                if await wanted(event):
                     await take(event)
         except asyncio.CancelledError:
             raise
@@ -479,6 +575,7 @@ class LiveUpdates:
                 )
                 for event in batch:
                     self._route(event, stored.get(event.position))
+                    self._routed = event.cursor
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -536,12 +633,14 @@ class LiveUpdates:
             found[position] = await asyncio.shield(future)
         return found
 
-    async def _answer(self, cohort: Cohort, event: Any, arrived: float) -> Answer | None:
+    async def _answer(
+        self, cohort: Cohort, event: Any, arrived: float, members: dict[int, Any]
+    ) -> Answer | None:
         self.timings.add("queued", arrived)
         try:
-            return await self._shared_evaluation(cohort, event)
+            return await self._shared_evaluation(cohort, event, members)
         except SharegraphError as error:  # the database out of reach, ...
-            return {"data": None, "errors": [error_body(error)]}, frozenset(cohort.members)
+            return {"data": None, "errors": [error_body(error)]}, frozenset(members)
         except Exception:
             log.exception("subscription delivery failed")
             return None
@@ -595,7 +694,9 @@ class LiveUpdates:
             log.warning("prefilter read failed: %s", error)
             return None
 
-    async def _shared_evaluation(self, cohort: Cohort, event: Any) -> Answer | None:
+    async def _shared_evaluation(
+        self, cohort: Cohort, event: Any, members: dict[int, tuple[Subscriber, Deliver]]
+    ) -> Answer | None:
         """The event through the cohort's document, in one evaluation with every other cohort
         that evaluates the same event, document, variables (and principal, for fields that
         depend on it) under a plan that reads alike (:meth:`AccessPlan.read_key`: the same
@@ -603,7 +704,6 @@ class LiveUpdates:
         come once its audit rows are being written start another."""
         plan = self.policies.plan_for(cohort.subscriber.principal)
         key = (event.position, plan.read_key(), cohort.key[1:5])
-        members = dict(cohort.members)
         shared = self._evaluations.get(key)
         if shared is None or shared.closed:
             shared = self._evaluations[key] = _Shared()
@@ -682,7 +782,9 @@ class LiveUpdates:
             deliver(body)
             deliver(None)
         cohort.members.clear()
-        self._cohorts.pop(cohort.key, None)
+        if self._cohorts.get(cohort.key) is cohort:
+            del self._cohorts[cohort.key]
+        self._fed.pop(cohort, None)
         if cohort.task is not None and cohort.task is not asyncio.current_task():
             cohort.task.cancel()
 

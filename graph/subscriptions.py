@@ -37,7 +37,8 @@ from sharegraph.graph.types.resources import ServiceCapacity
 AFTER = (
     "Resume: the `position` of the last event you received. Events after it that are still "
     "kept (the outbox retention window, 7 days by default) are sent first; past the window "
-    "the subscription fails with `RESUME_TOO_OLD` and you should refetch with a query."
+    "the subscription fails with `RESUME_TOO_OLD` and you should refetch with a query. "
+    "Without it: every event committed after the server read the `subscribe` message."
 )
 
 

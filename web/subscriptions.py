@@ -40,6 +40,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 
 from sharegraph.authz.principal import Principal
 from sharegraph.authz.store import PolicyStore
+from sharegraph.datastore.relay import Cursor
 from sharegraph.errors import ErrorCode, SharegraphError
 from sharegraph.graph.live import LiveUpdates, Refused, Subscriber
 from sharegraph.graph.responses import error_body
@@ -84,6 +85,7 @@ class Connection:
         elif self.upgrade is not None:
             self.session = self.upgrade.cookies.get(SESSION_COOKIE)
         self.subscriber = Subscriber(caller.principal, caller.purpose)
+        await self.live.ready()  # a subscribe on this connection then has its position at once
 
     async def principal_now(self) -> Principal:
         """The connection's principal as its credentials give it now (after a policy change)."""
@@ -244,7 +246,9 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
             payload.get("operationName"),
         )
         self.operations[message["id"]] = operation
-        operation.task = asyncio.create_task(self.run_operation(operation))
+        # Its position now, as the message is read: a ping sent after it is answered later.
+        anchor = self.connection.live.anchor()
+        operation.task = asyncio.create_task(self.run_operation(operation, anchor))
         operation.task.add_done_callback(self._task_done)
 
     def _principal_count(self) -> int:
@@ -256,7 +260,9 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
         if subscriber is not None:
             self.connection.per_principal[subscriber.principal.id] += delta
 
-    async def run_operation(self, operation: Operation[Connection, None]) -> None:
+    async def run_operation(
+        self, operation: Operation[Connection, None], anchor: Cursor | None = None
+    ) -> None:
         connection = self.connection
         assert connection.subscriber is not None
         ended = asyncio.Event()
@@ -274,6 +280,7 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[Connection, None]):
                 operation.variables,
                 operation.operation_name,
                 deliver,
+                anchor,
             )
         except Refused as refused:
             self.operations.pop(operation.id, None)

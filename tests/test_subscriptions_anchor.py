@@ -1,0 +1,276 @@
+"""A live subscription (no `after:`) gets every event committed after its subscribe began being
+handled: one committed while it is checked, or right after ``LiveUpdates.start`` returns, for a
+brand new cohort and for a member joining an existing one: both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from sqlalchemy import select
+
+from sharegraph.datastore.engine import Database
+from sharegraph.datastore.enums import EventType
+from sharegraph.datastore.models import AuditEvent, ContactRecord
+from sharegraph.datastore.outbox import record_event
+from sharegraph.graph import live as live_module
+from sharegraph.graph.live import LiveUpdates, Subscriber
+
+from .live_client import served
+from .test_subscriptions import PRAIRIE, RECORDS, _touch_record
+
+
+async def _subscriber(
+    live: Any, keys: dict[str, str], name: str, purpose: str | None = None
+) -> Subscriber:
+    principal = await live.app.state.auth.principal(f"Bearer {keys[name]}")
+    return Subscriber(principal, purpose)
+
+
+def _narratives(bodies: list[dict[str, Any] | None]) -> list[str]:
+    return [b["data"]["contactRecordChanged"]["contactRecord"]["narrative"] for b in bodies if b]
+
+
+async def _until(condition: Any, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not within the time: an event never arrived")
+
+
+async def _received(bodies: list[dict[str, Any] | None], count: int) -> list[str]:
+    """The narratives once ``count`` arrived (and a moment more for any extra one)."""
+    await _until(lambda: len(bodies) >= count)
+    await asyncio.sleep(0.3)
+    return _narratives(bodies)
+
+
+def _committing_probe(updates: LiveUpdates, commit: Any) -> list[bool]:
+    """The next subscribe's check commits an event (``commit``) before it finishes."""
+    probe = updates._probe
+    done: list[bool] = []
+
+    async def committing(*args: Any) -> Any:
+        result = await probe(*args)
+        if not done:
+            done.append(True)
+            await commit()
+        return result
+
+    updates._probe = committing  # type: ignore[method-assign]
+    return done
+
+
+async def test_an_event_committed_while_the_first_subscription_is_checked_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The first subscription of the process: the relay was not running yet."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        bodies: list[dict[str, Any] | None] = []
+
+        async def commit() -> None:
+            before = updates.relay.cursor
+            await _touch_record(live.api, seeded_db, "while checked")
+            if updates.relay._tasks:  # a running tail reads it before the check ends
+                await _until(lambda: updates.relay.cursor > before)
+
+        _committing_probe(updates, commit)
+        subscriber = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(subscriber, RECORDS, None, None, bodies.append)
+        assert await _received(bodies, 1) == ["while checked"]
+
+
+async def test_an_event_routed_to_other_cohorts_while_a_new_one_is_checked_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Another cohort is live and has already received the event when the new cohort's check
+    ends: the new one reads it from the table, then goes on with the dispatcher's routing."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        other: list[dict[str, Any] | None] = []
+        mine: list[dict[str, Any] | None] = []
+        call_taker = await _subscriber(live, keys, "prairie-call-taker")
+        await updates.start(call_taker, RECORDS, None, None, other.append)
+        await asyncio.sleep(0.3)
+
+        async def commit() -> None:
+            await _touch_record(live.api, seeded_db, "routed meanwhile")
+            await _until(lambda: len(other) == 1)
+
+        _committing_probe(updates, commit)
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, mine.append)
+        assert updates.cohorts == 2
+        assert await _received(mine, 1) == ["routed meanwhile"]
+        await _touch_record(live.api, seeded_db, "next")
+        assert await _received(mine, 2) == ["routed meanwhile", "next"]
+        assert _narratives(other) == ["routed meanwhile", "next"]
+
+
+async def test_a_member_joining_a_cohort_gets_what_it_took_while_the_member_was_checked(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The cohort evaluated and delivered an event while the second member was being checked:
+    that member gets it too (evaluated and audited for it alone), then the cohort's next ones,
+    each once, in order."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        second: list[dict[str, Any] | None] = []
+        await updates.start(
+            await _subscriber(live, keys, "prairie-admin"), RECORDS, None, None, first.append
+        )
+        await asyncio.sleep(0.3)
+
+        async def commit() -> None:
+            await _touch_record(live.api, seeded_db, "taken meanwhile")
+            await _until(lambda: len(first) == 1)
+
+        _committing_probe(updates, commit)
+        joining = await _subscriber(live, keys, "prairie-admin", purpose="joined late")
+        await updates.start(joining, RECORDS, None, None, second.append)
+        assert updates.cohorts == 1
+        assert await _received(second, 1) == ["taken meanwhile"]
+        await _touch_record(live.api, seeded_db, "after joining")
+        assert await _received(second, 2) == ["taken meanwhile", "after joining"]
+        assert _narratives(first) == ["taken meanwhile", "after joining"]
+
+        async with seeded_db.read_session() as session:
+            audited = await session.scalar(
+                select(AuditEvent.id).where(
+                    AuditEvent.action == "read",
+                    AuditEvent.record_type == "ContactRecord",
+                    AuditEvent.purpose == "joined late",
+                    AuditEvent.principal_id == joining.principal.id,
+                )
+            )
+        assert audited is not None
+
+
+def _commit_elsewhere(url: str, narrative: str) -> None:
+    """Commit an event from another thread's loop and connection while this loop is blocked:
+    nothing of the subscription runs between ``start`` returning and the commit."""
+
+    async def commit() -> None:
+        db = Database(url)
+        try:
+            async with db.write_session() as session:
+                record = await session.scalar(
+                    select(ContactRecord)
+                    .where(ContactRecord.tenant_id == PRAIRIE)
+                    .order_by(ContactRecord.id)
+                    .limit(1)
+                )
+                assert record is not None
+                record.narrative = narrative
+                await session.flush()
+                record_event(session, record, EventType.UPDATED, None)
+        finally:
+            await db.dispose()
+
+    thread = threading.Thread(target=lambda: asyncio.run(commit()))
+    thread.start()
+    thread.join()
+
+
+async def test_an_event_committed_right_after_start_returns_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Before the loop runs anything else: a new cohort of the process's first subscription,
+    then a member joining it."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        second: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, first.append)
+        _commit_elsewhere(seeded_db.url, "right after")
+        assert await _received(first, 1) == ["right after"]
+
+        await updates.start(admin, RECORDS, None, None, second.append)
+        _commit_elsewhere(seeded_db.url, "right after joining")
+        assert await _received(second, 1) == ["right after joining"]
+        assert _narratives(first) == ["right after", "right after joining"]
+
+
+async def test_an_event_committed_once_a_ping_after_the_subscribe_is_answered_arrives(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Over the protocol, which acknowledges no subscribe: a connection's messages are handled
+    in order, so the pong to a ping sent after the subscribe tells the client the subscription
+    is anchored, even while its document is still being checked."""
+    async with served(seeded_db, keys) as live, live.client() as client:
+        updates: LiveUpdates = live.app.state.live
+        probe = updates._probe
+        checked = asyncio.Event()
+
+        async def held(*args: Any) -> Any:
+            await checked.wait()
+            return await probe(*args)
+
+        updates._probe = held  # type: ignore[method-assign]
+        await client.init("prairie-admin")
+        await client.subscribe("1", RECORDS)
+        await client.send({"type": "ping"})
+        assert (await client.receive())["type"] == "pong"
+        before = updates.relay.cursor
+        await _touch_record(live.api, seeded_db, "after the pong")
+        if updates.relay._tasks:  # a running tail reads it before the check ends
+            await _until(lambda: updates.relay.cursor > before)
+        checked.set()
+        message = await client.receive(5)
+        assert message["type"] == "next", message
+        data = message["payload"]["data"]["contactRecordChanged"]
+        assert data["contactRecord"]["narrative"] == "after the pong"
+
+
+async def test_a_member_whose_cohort_keeps_moving_on_gets_a_cohort_of_its_own(
+    seeded_db: Database, keys: dict[str, str], monkeypatch: Any
+) -> None:
+    """Past ``CATCH_UP_ROUNDS`` (none here) the member stops chasing the cohort it would join:
+    a cohort of its own from its position, nothing missed."""
+    monkeypatch.setattr(live_module, "CATCH_UP_ROUNDS", 0)
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        second: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, first.append)
+        await asyncio.sleep(0.3)
+
+        async def commit() -> None:
+            await _touch_record(live.api, seeded_db, "taken meanwhile")
+            await _until(lambda: len(first) == 1)
+
+        _committing_probe(updates, commit)
+        await updates.start(admin, RECORDS, None, None, second.append)
+        assert updates.cohorts == 2
+        assert await _received(second, 1) == ["taken meanwhile"]
+        await _touch_record(live.api, seeded_db, "after joining")
+        assert await _received(second, 2) == ["taken meanwhile", "after joining"]
+        assert _narratives(first) == ["taken meanwhile", "after joining"]
+
+
+async def test_a_cohort_left_before_its_task_ran_is_fed_no_more_and_a_new_one_starts(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Its only member leaves in the turn it was created: it is out of the dispatcher's routing
+    at once (its task, cancelled before its first step, never runs its own cleanup), and the
+    next subscribe of the same document starts a new cohort that gets what follows."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        gone: list[dict[str, Any] | None] = []
+        bodies: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        member = await updates.start(admin, RECORDS, None, None, gone.append)
+        updates.leave(member)
+        assert updates.cohorts == 0
+        assert not updates._fed
+        await updates.start(admin, RECORDS, None, None, bodies.append)
+        await _touch_record(live.api, seeded_db, "to the new one")
+        assert await _received(bodies, 1) == ["to the new one"]
+        assert gone == []
+        assert len(updates._fed) == 1
