@@ -211,10 +211,17 @@ def _column_value(value: Any) -> bool:
     return value in (str, int, float, bool, datetime, date, uuid.UUID)
 
 
-# Per document (weakly: a document the parser cache dropped takes its shapes with it, and the
-# node ids in their keys cannot outlive their nodes), per (schema, values of the variables its
-# directives read): the memo of its shapes. A document's shapes are few and small.
-_MEMOS: weakref.WeakKeyDictionary[DocumentNode, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+# Per document, per (schema, values of the variables its directives read): the memo of its
+# shapes, few and small. Keyed by the document's identity (a parsed document hashes and compares
+# by walking all of it) while it lives: a finalizer drops the memo with the document the parser
+# cache let go, so the node ids in its keys cannot outlive their nodes.
+_MEMOS: dict[int, dict[Hashable, Any]] = {}
+
+
+def _forget(key: int) -> None:
+    _MEMOS.pop(key, None)
+
+
 _DIRECTIVE_VARIABLES = "directive variables"
 MEMOS_PER_DOCUMENT = 16
 
@@ -235,9 +242,10 @@ def document_memo(
 ) -> dict[Hashable, Any] | None:
     """The shapes of ``document`` for ``schema`` and these variables' directive values; None
     when a directive reads a value that cannot key them."""
-    per_document = _MEMOS.get(document)
+    per_document = _MEMOS.get(id(document))
     if per_document is None:
-        per_document = _MEMOS[document] = {}
+        per_document = _MEMOS[id(document)] = {}
+        weakref.finalize(document, _forget, id(document))
     names = per_document.get(_DIRECTIVE_VARIABLES)
     if names is None:
         found = _DirectiveVariables()
