@@ -8,10 +8,11 @@ loop waits (measured: 1.2-1.6 s per collection with 128 cached 5,000-token docum
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 from typing import Any
 
-from graphql import ASTValidationRule, GraphQLError, GraphQLSchema, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
@@ -34,6 +35,26 @@ def _validated(
     """Keyed by the document's text, not the parsed document: hashing and comparing a parsed
     document walks all of it (~10 us each for a small one, on every request)."""
     return validate_document(schema, _parse(query, **dict(parse_options)), rules)
+
+
+# What was worked out from a parsed document, kept while the document lives. Keyed by its
+# identity (graphql-core hashes and compares a document by walking all of it); a finalizer
+# drops the entry with the document the parse cache let go, so nothing keyed by its nodes' ids
+# outlives them.
+_BESIDE: dict[int, dict[str, Any]] = {}
+
+
+def _forget(key: int) -> None:
+    _BESIDE.pop(key, None)
+
+
+def beside(document: DocumentNode) -> dict[str, Any]:
+    """A dict kept beside ``document`` for as long as it lives."""
+    found = _BESIDE.get(id(document))
+    if found is None:
+        found = _BESIDE[id(document)] = {}
+        weakref.finalize(document, _forget, id(document))
+    return found
 
 
 def _small(query: str | None) -> bool:

@@ -24,11 +24,24 @@ from graphql import (
 from strawberry.types import ExecutionContext
 
 from sharegraph.errors import BadUserInput
+from sharegraph.graph.document_cache import beside
 
 
-def _arguments(document: DocumentNode) -> Iterator[tuple[str, ValueNode]]:
+def _arguments(document: DocumentNode) -> tuple[tuple[str, ValueNode], ...]:
     """(name, value) of every argument in the document (fields and directives, in operations
-    and fragments), and of every variable's default value as ``$name``."""
+    and fragments), and of every variable's default value as ``$name``; worked out once per
+    parsed document."""
+    kept = beside(document)
+    found: tuple[tuple[str, ValueNode], ...] | None = kept.get(_ARGUMENTS)
+    if found is None:
+        found = kept[_ARGUMENTS] = tuple(_walk_arguments(document))
+    return found
+
+
+_ARGUMENTS = "arguments"
+
+
+def _walk_arguments(document: DocumentNode) -> Iterator[tuple[str, ValueNode]]:
     stack: list[Node] = list(document.definitions)
     while stack:
         node = stack.pop()

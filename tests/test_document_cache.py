@@ -8,6 +8,7 @@ import uuid
 
 from graphql import parse
 
+from sharegraph.graph import document_cache
 from sharegraph.graph.compiled import selection
 from sharegraph.graph.document_cache import MAX_CACHED_CHARS, _validated
 from sharegraph.graph.schema import build_schema
@@ -38,9 +39,9 @@ def test_a_documents_shapes_go_with_it() -> None:
     document = parse("query Q($x: Boolean!) { viewer { name @include(if: $x) } }")
     key = id(document)
     memo = selection.document_memo(document, schema, {"x": True})
-    assert memo is not None and key in selection._MEMOS
+    assert memo is not None and key in document_cache._BESIDE
     assert selection.document_memo(document, schema, {"x": True}) is memo
     assert selection.document_memo(document, schema, {"x": False}) is not memo
     del document, memo
     gc.collect()
-    assert key not in selection._MEMOS
+    assert key not in document_cache._BESIDE

@@ -12,7 +12,6 @@ covered, and it resolves the ordinary way.
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +37,7 @@ from graphql.language import Visitor
 
 from sharegraph.authz.catalogue import CATALOGUE, Storage
 from sharegraph.datastore import models as m
+from sharegraph.graph.document_cache import beside
 
 # (type, relation field) -> the type it leads to; how each is joined is in ``statement``.
 RELATIONS: dict[tuple[str, str], str] = {
@@ -211,17 +211,9 @@ def _column_value(value: Any) -> bool:
     return value in (str, int, float, bool, datetime, date, uuid.UUID)
 
 
-# Per document, per (schema, values of the variables its directives read): the memo of its
-# shapes, few and small. Keyed by the document's identity (a parsed document hashes and compares
-# by walking all of it) while it lives: a finalizer drops the memo with the document the parser
-# cache let go, so the node ids in its keys cannot outlive their nodes.
-_MEMOS: dict[int, dict[Hashable, Any]] = {}
-
-
-def _forget(key: int) -> None:
-    _MEMOS.pop(key, None)
-
-
+# Beside each document (graph/document_cache.py), per (schema, values of the variables its
+# directives read): the memo of its shapes, few and small.
+_SHAPES = "compiled shapes"
 _DIRECTIVE_VARIABLES = "directive variables"
 MEMOS_PER_DOCUMENT = 16
 
@@ -242,10 +234,7 @@ def document_memo(
 ) -> dict[Hashable, Any] | None:
     """The shapes of ``document`` for ``schema`` and these variables' directive values; None
     when a directive reads a value that cannot key them."""
-    per_document = _MEMOS.get(id(document))
-    if per_document is None:
-        per_document = _MEMOS[id(document)] = {}
-        weakref.finalize(document, _forget, id(document))
+    per_document: dict[Hashable, Any] = beside(document).setdefault(_SHAPES, {})
     names = per_document.get(_DIRECTIVE_VARIABLES)
     if names is None:
         found = _DirectiveVariables()
