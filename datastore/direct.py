@@ -30,21 +30,23 @@ _FIXED, _PARAMETER, _ITEM = 0, 1, 2
 
 
 class _Prepared:
-    __slots__ = ("arguments", "sql")
+    """The SQL, the fixed values in their places, and where each run's values go."""
+
+    __slots__ = ("fixed", "runs", "sql")
 
     def __init__(self, sql: str, arguments: tuple[_Argument, ...]) -> None:
         self.sql = sql
-        self.arguments = arguments
+        self.fixed = [what if kind == _FIXED else None for kind, what, _ in arguments]
+        self.runs = tuple(
+            (position, what, index if kind == _ITEM else -1)
+            for position, (kind, what, index) in enumerate(arguments)
+            if kind != _FIXED
+        )
 
     def values(self, params: Mapping[str, Any]) -> list[Any]:
-        values: list[Any] = []
-        for kind, what, index in self.arguments:
-            if kind == _FIXED:
-                values.append(what)
-            elif kind == _PARAMETER:
-                values.append(params[what])
-            else:
-                values.append(params[what][index])
+        values = self.fixed.copy()
+        for position, name, index in self.runs:
+            values[position] = params[name] if index < 0 else params[name][index]
         return values
 
 

@@ -473,6 +473,16 @@ def bounded_overlap_rule(budget: int) -> type[ASTValidationRule]:
     )
 
 
+@cache
+def _with_bounded_overlap(
+    rules: tuple[type[ASTValidationRule], ...], budget: int
+) -> tuple[type[ASTValidationRule], ...]:
+    """``rules`` with the overlapping-fields rule capped at ``budget`` (the same tuple each
+    time, as the validation cache's key)."""
+    bounded = bounded_overlap_rule(budget)
+    return tuple(bounded if rule is OverlappingFieldsCanBeMergedRule else rule for rule in rules)
+
+
 def require_operation(document: DocumentNode, operation_name: str | None) -> None:
     """The document must hold the operation to run, named when it holds several (GraphQL
     spec, GetOperation): anything else is the caller's mistake, not ours."""
@@ -515,8 +525,6 @@ def check_operation(ctx: ExecutionContext) -> None:
     )
     assert measured is not None  # the document is parsed
     enforce(measured, limits)
-    bounded = bounded_overlap_rule(limits.max_fields * OVERLAP_BUDGET_PER_FIELD)
-    ctx.validation_rules = tuple(
-        bounded if rule is OverlappingFieldsCanBeMergedRule else rule
-        for rule in ctx.validation_rules
+    ctx.validation_rules = _with_bounded_overlap(
+        tuple(ctx.validation_rules), limits.max_fields * OVERLAP_BUDGET_PER_FIELD
     )
