@@ -656,6 +656,83 @@ async def test_a_websocket_outlives_the_head_timeout(impatient: int, keys: dict[
         assert json.loads(await ws.recv()) == {"type": "connection_ack"}
 
 
+def _trickle_after_an_early_answer(port: int) -> tuple[bytes, float | None]:
+    """A POST without credentials declaring a 1 MB body, answered 401 before its body is read;
+    then the body a byte every 0.2 s. Returns the answer and the seconds from it until the
+    server closed (None if it had not within the head timeout and slack)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(POST_HEAD + b"Content-Length: %d\r\n\r\n{" % MB)
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += sock.recv(CHUNK)
+        answered = time.monotonic()
+        while time.monotonic() - answered < HEAD_TIMEOUT + SLACK:
+            try:
+                sock.send(b" ")
+                if socket_select.select([sock], [], [], 0.2)[0] and not sock.recv(CHUNK):
+                    break
+            except ConnectionError:
+                break
+        else:
+            return answer, None
+        return answer, time.monotonic() - answered
+
+
+async def test_the_rest_of_a_body_answered_early_must_arrive_within_the_head_timeout(
+    impatient: int,
+) -> None:
+    """Once a request is answered before its body ended, uvicorn reads and drops the rest of it
+    and no app timer runs; a byte now and then also kept uvicorn's keep-alive timer from
+    firing, so a client could hold its connection for good."""
+    answer, closed_after = await asyncio.to_thread(_trickle_after_an_early_answer, impatient)
+    assert _parse(answer)[0] == 401
+    assert closed_after is not None, "the connection was still open"
+    assert closed_after < HEAD_TIMEOUT + SLACK
+    await _healthy_over_http(impatient)
+
+
+def _never_taking_the_answer(port: int, key: str, framing: bytes) -> tuple[int, int]:
+    """Asks for the schema introspected 30 times over (some 7 MB, more than the kernel buffers
+    of both ends hold) and takes none of it for two head timeouts and the slack; then reads
+    what is left.
+    Returns the answer's declared length and the bytes it got."""
+    fields = "name description args { name description } type { name kind ofType { name } }"
+    types = f"types {{ name description fields {{ {fields} }} }}"
+    query = "{ " + " ".join(f"s{i}: __schema {{ {types} }}" for i in range(30)) + " }"
+    body = json.dumps({"query": query}).encode()
+    credentials = b"Authorization: Bearer %s\r\n" % key.encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        length = b"Content-Length: %d\r\n\r\n" % len(body)
+        sock.sendall(POST_HEAD + credentials + framing + length + body)
+        sock.settimeout(30)
+        sock.recv(1, socket.MSG_PEEK)  # the answer is being written: taking none of it
+        time.sleep(HEAD_TIMEOUT * 2 + SLACK)
+        answer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := sock.recv(MB):
+                answer += chunk
+    _, headers, got = _parse(answer)
+    return int(headers["content-length"]), len(got)
+
+
+@pytest.mark.parametrize("framing", [b"", b"Connection: close\r\n"], ids=["keep-alive", "close"])
+async def test_an_answer_never_taken_does_not_hold_its_connection(
+    impatient: int, keys: dict[str, str], framing: bytes
+) -> None:
+    """An answer uvicorn has written whole, but the client never reads, waits in the server's
+    buffer; closing the connection, after the answer or at the head deadline (or uvicorn's
+    keep-alive), waited for that buffer to drain, that is forever. A client that took none of
+    it for a whole head timeout is cut off."""
+    declared, got = await asyncio.to_thread(
+        _never_taking_the_answer, impatient, keys["prairie-admin"], framing
+    )
+    assert declared > 6 * MB
+    assert got < declared, "the whole answer was still there to read"
+    await _healthy_over_http(impatient)
+
+
 def test_worker_processes_get_the_same_request_head_limits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
