@@ -63,6 +63,7 @@ class BoundedHeadProtocol(H11Protocol):
         self.conn = _BoundedHeads(h11.SERVER, self.conn._max_incomplete_event_size)
         self.head_timeout = head_timeout
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.unsent: int | None = None  # bytes of the answer not yet taken, at the last deadline
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -76,30 +77,57 @@ class BoundedHeadProtocol(H11Protocol):
         super().handle_events()
         self._watch_head()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch_head()
+
     def _watch_head(self) -> None:
-        """Run the head's clock while the connection waits for a request head (h11's client
-        state IDLE), and only then: a request's body, a WebSocket after its upgrade and a
-        closing connection are not waiting for one."""
-        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+        """Run the head's clock while the connection waits on its client, and only then: for a
+        request head (h11's client state IDLE); for the rest of a body already answered (uvicorn
+        drops it unread and no app timer runs: trickled, it held the connection for good); for
+        an answer to be taken before a close. A request's body, an answer still being written
+        and a WebSocket after its upgrade have time limits elsewhere."""
+        if self.transport.is_closing():
+            waiting = self.transport.get_write_buffer_size() > 0
+        else:
+            waiting = self._between_requests()
         if waiting and self.head_deadline is None:
             self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
         elif not waiting:
             self._stop_watching()
 
+    def _between_requests(self) -> bool:
+        their_state = self.conn.their_state
+        return their_state is h11.IDLE or (
+            their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE
+        )
+
     def _stop_watching(self) -> None:
+        self.unsent = None
         if self.head_deadline is not None:
             self.head_deadline.cancel()
             self.head_deadline = None
 
     def _head_timed_out(self) -> None:
         self.head_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        unsent = self.transport.get_write_buffer_size()
+        if unsent:
+            # The client has not taken all of the previous answer yet, so it is not late with a
+            # head; but closing waits for that answer to drain, so one that took none of it for
+            # a whole period would hold the connection forever.
+            if unsent == self.unsent:
+                self.transport.abort()
+            else:
+                self.unsent = unsent
+                self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+            return
+        if self.transport.is_closing() or not self._between_requests():
             return
         try:
-            if self.conn.trailing_data[0]:
+            if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
                 self.logger.warning("Request head not complete within %gs.", self.head_timeout)
                 self._answer_408()
-            else:
+            else:  # nothing of a head, or the rest of a body already answered
                 self.conn.send(h11.ConnectionClosed())
         except h11.LocalProtocolError:  # h11 saw the connection in a state it cannot answer in
             pass
