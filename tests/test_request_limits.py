@@ -742,6 +742,17 @@ def test_worker_processes_get_the_same_request_head_limits(
     assert protocol.func is BoundedHeadProtocol and protocol.keywords == {"head_timeout": 3.5}
 
 
+@pytest.mark.parametrize("raw", ["0", "-5", "nan"])
+def test_a_head_timeout_that_is_not_a_positive_number_of_seconds_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    """0, which an operator may take for "no limit", closed every connection before its
+    request could arrive; NaN made uvloop fail every connection as it opened."""
+    monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", raw)
+    with pytest.raises(SystemExit, match="SHAREGRAPH_REQUEST_HEAD_TIMEOUT must be a positive"):
+        Settings.from_env()
+
+
 # -- requests in flight and open connections ---------------------------------------------------
 
 
