@@ -43,6 +43,7 @@ from sharegraph.graph.relay import to_global_id
 from sharegraph.queries import rows
 from sharegraph.settings import Limits, Settings
 from sharegraph.web.app import create_app
+from sharegraph.web.body_limit import BodyLimit
 
 from .conftest import Api
 
@@ -740,6 +741,58 @@ def test_worker_processes_get_the_same_request_head_limits(
     monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", "3.5")
     protocol = pickle.loads(pickle.dumps(uvicorn_options(Settings.from_env())["http"]))
     assert protocol.func is BoundedHeadProtocol and protocol.keywords == {"head_timeout": 3.5}
+
+
+async def _streams_10_mb(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(160):
+        await send({"type": "http.response.body", "body": b"x" * CHUNK, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _stops_reading_then_asks_again(port: int) -> int:
+    """Takes nothing of a 10 MB streamed answer for two head timeouts and the slack, then
+    asks again on a second connection, while still holding the first; returns its status."""
+    with socket.socket() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(b"GET / HTTP/1.1\r\nHost: sharegraph\r\n\r\n")
+        stuck.settimeout(30)
+        stuck.recv(1, socket.MSG_PEEK)
+        time.sleep(HEAD_TIMEOUT * 2 + SLACK)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as again:
+            again.sendall(b"GET / HTTP/1.1\r\nHost: sharegraph\r\nConnection: close\r\n\r\n")
+            return int(again.recv(CHUNK).split(b" ")[1])
+
+
+async def test_an_answer_abandoned_mid_stream_does_not_hold_its_connection() -> None:
+    """web/body_limit.py abandons an answer its client stopped taking, and uvicorn then closes
+    the connection; but a close waits for the answer's unsent rest to drain, so the connection
+    stayed open, and counted against the connection cap, for as long as the client liked.
+    Here the cap is two connections: the stalled one and the next."""
+    limits = Limits(request_head_timeout_seconds=HEAD_TIMEOUT, max_connections=2)
+    app = BodyLimit(_streams_10_mb, max_bytes=MB, io_timeout=0.2)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="error",
+        lifespan="off",
+        **uvicorn_options(Settings(limits=limits)),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        port = sock.getsockname()[1]
+        assert await asyncio.to_thread(_stops_reading_then_asks_again, port) == 200
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 @pytest.mark.parametrize("raw", ["0", "-5", "nan"])
