@@ -67,6 +67,7 @@ class BoundedHeadProtocol(H11Protocol):
         self.conn = _BoundedHeads(h11.SERVER, self.conn._max_incomplete_event_size)
         self.head_timeout = head_timeout
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.watching: str | None = None  # "head", "answer" or "drain": what the clock is for
         self.unsent: int | None = None  # bytes of the answer not yet taken, at the last deadline
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -86,19 +87,25 @@ class BoundedHeadProtocol(H11Protocol):
         self._watch_head()
 
     def _watch_head(self) -> None:
-        """Run the head's clock while the connection waits on its client, and only then: for a
-        request head (h11's client state IDLE); for the rest of a body already answered (uvicorn
-        drops it unread and no app timer runs: trickled, it held the connection for good); for
-        an answer to be taken before a close. A request's body, an answer still being written
-        and a WebSocket after its upgrade have time limits elsewhere."""
+        """Start the clock for what the connection now waits on, when that changed: a request
+        head (h11's client state IDLE), or the rest of a body already answered (uvicorn drops it
+        unread and no app timer runs: trickled, it held the connection for good), gets
+        ``head_timeout``; an answer being written is the app's to time (web/body_limit.py), but
+        is watched for the moment uvicorn closes the connection on it; a closing connection
+        with an answer left to take, for that answer to drain. A WebSocket is on its own."""
         if self.transport.is_closing():
-            waiting = self.transport.get_write_buffer_size() > 0
+            watch = "drain" if self.transport.get_write_buffer_size() else None
+        elif self.transport.get_protocol() is not self:  # upgraded to a WebSocket
+            watch = None
+        elif self._between_requests():
+            watch = "head"
         else:
-            waiting = self._between_requests()
-        if waiting and self.head_deadline is None:
-            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
-        elif not waiting:
+            watch = "answer"
+        if watch != self.watching:
             self._stop_watching()
+            if watch is not None:
+                self.watching = watch
+                self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
 
     def _between_requests(self) -> bool:
         their_state = self.conn.their_state
@@ -107,26 +114,36 @@ class BoundedHeadProtocol(H11Protocol):
         )
 
     def _stop_watching(self) -> None:
+        self.watching = None
         self.unsent = None
         if self.head_deadline is not None:
             self.head_deadline.cancel()
             self.head_deadline = None
 
+    def _again(self) -> None:
+        self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
     def _head_timed_out(self) -> None:
         self.head_deadline = None
+        closing = self.transport.is_closing()
         unsent = self.transport.get_write_buffer_size()
-        if unsent:
-            # The client has not taken all of the previous answer yet, so it is not late with a
-            # head; but closing waits for that answer to drain, so one that took none of it for
-            # a whole period would hold the connection forever.
+        if unsent and (closing or self.watching != "answer"):
+            # An answer is left for the client to take: it is not late with a head yet, but a
+            # close waits for that answer to drain, so one that took none of it for a whole
+            # period would hold the connection forever.
             if unsent == self.unsent:
                 self.transport.abort()
             else:
                 self.unsent = unsent
-                self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+                self._again()
             return
-        if self.transport.is_closing() or not self._between_requests():
+        if closing or self.transport.get_protocol() is not self:
+            self._stop_watching()
             return
+        if self.watching == "answer" or not self._between_requests():
+            self._again()
+            return
+        self._stop_watching()
         try:
             if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
                 self.logger.warning("Request head not complete within %gs.", self.head_timeout)
