@@ -9,10 +9,10 @@ previous answer on a keep-alive connection. Past it, a client that sent part of 
 408 ``TIMEOUT`` / ``CLIENT_TOO_SLOW`` and the connection is closed; one that sent nothing is
 closed without an answer, as uvicorn closes an idle keep-alive connection. Bodies, answers and
 WebSockets are not heads: their time limits are elsewhere (web/body_limit.py, ping timeouts).
-Two waits that nothing else bounds get the same clock from the end of an answer: the rest of
-a body the app answered without reading (uvicorn reads and drops it), and an answer written
-whole that the client does not take (closing waits for it to drain): a client that takes none
-of it for a whole period is cut off.
+Two waits that nothing else bounds get the same clock: the rest of a body the app answered
+without reading (uvicorn reads and drops it), from the end of that answer; and an answer the
+server finished or gave up writing, that the client does not take (a close waits for it to
+drain): a client that takes none of it for a whole period is cut off.
 
 h11 refuses a head only when, unfinished, more than ``h11_max_incomplete_event_size`` bytes of it
 are buffered; a longer head that arrived whole in one read went through (100 KB did). Here a
