@@ -381,13 +381,16 @@ async def served(demo_db: Database) -> AsyncIterator[int]:
         yield port
 
 
+def _uvicorn(settings: Settings, database: Database) -> contextlib.AbstractAsyncContextManager[int]:
+    return _serving(create_app(settings, database=database), settings)
+
+
 @contextlib.asynccontextmanager
-async def _uvicorn(settings: Settings, database: Database) -> AsyncIterator[int]:
-    app = create_app(settings, database=database)
+async def _serving(app: Any, settings: Settings, lifespan: str = "on") -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", lifespan="on", **uvicorn_options(settings)
+        app, log_config=None, log_level="warning", lifespan=lifespan, **uvicorn_options(settings)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -773,26 +776,8 @@ async def test_an_answer_abandoned_mid_stream_does_not_hold_its_connection() -> 
     Here the cap is two connections: the stalled one and the next."""
     limits = Limits(request_head_timeout_seconds=HEAD_TIMEOUT, max_connections=2)
     app = BodyLimit(_streams_10_mb, max_bytes=MB, io_timeout=0.2)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        log_level="error",
-        lifespan="off",
-        **uvicorn_options(Settings(limits=limits)),
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        port = sock.getsockname()[1]
+    async with _serving(app, Settings(limits=limits), lifespan="off") as port:
         assert await asyncio.to_thread(_stops_reading_then_asks_again, port) == 200
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.mark.parametrize("raw", ["0", "-5", "nan"])
