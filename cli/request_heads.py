@@ -9,6 +9,10 @@ previous answer on a keep-alive connection. Past it, a client that sent part of 
 408 ``TIMEOUT`` / ``CLIENT_TOO_SLOW`` and the connection is closed; one that sent nothing is
 closed without an answer, as uvicorn closes an idle keep-alive connection. Bodies, answers and
 WebSockets are not heads: their time limits are elsewhere (web/body_limit.py, ping timeouts).
+Two waits that nothing else bounds get the same clock: the rest of a body the app answered
+without reading (uvicorn reads and drops it), from the end of that answer; and an answer the
+server finished or gave up writing, that the client does not take (a close waits for it to
+drain): a client that takes none of it for a whole period is cut off.
 
 h11 refuses a head only when, unfinished, more than ``h11_max_incomplete_event_size`` bytes of it
 are buffered; a longer head that arrived whole in one read went through (100 KB did). Here a
@@ -63,6 +67,8 @@ class BoundedHeadProtocol(H11Protocol):
         self.conn = _BoundedHeads(h11.SERVER, self.conn._max_incomplete_event_size)
         self.head_timeout = head_timeout
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.watching: str | None = None  # "head", "answer" or "drain": what the clock is for
+        self.unsent: int | None = None  # bytes of the answer not yet taken, at the last deadline
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -76,30 +82,73 @@ class BoundedHeadProtocol(H11Protocol):
         super().handle_events()
         self._watch_head()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch_head()
+
     def _watch_head(self) -> None:
-        """Run the head's clock while the connection waits for a request head (h11's client
-        state IDLE), and only then: a request's body, a WebSocket after its upgrade and a
-        closing connection are not waiting for one."""
-        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
-        if waiting and self.head_deadline is None:
-            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
-        elif not waiting:
+        """Start the clock for what the connection now waits on, when that changed: a request
+        head (h11's client state IDLE), or the rest of a body already answered (uvicorn drops it
+        unread and no app timer runs: trickled, it held the connection for good), gets
+        ``head_timeout``; an answer being written is the app's to time (web/body_limit.py), but
+        is watched for the moment uvicorn closes the connection on it; a closing connection
+        with an answer left to take, for that answer to drain. A WebSocket is on its own."""
+        if self.transport.is_closing():
+            watch = "drain" if self.transport.get_write_buffer_size() else None
+        elif self.transport.get_protocol() is not self:  # upgraded to a WebSocket
+            watch = None
+        elif self._between_requests():
+            watch = "head"
+        else:
+            watch = "answer"
+        if watch != self.watching:
             self._stop_watching()
+            if watch is not None:
+                self.watching = watch
+                self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _between_requests(self) -> bool:
+        their_state = self.conn.their_state
+        return their_state is h11.IDLE or (
+            their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE
+        )
 
     def _stop_watching(self) -> None:
+        self.watching = None
+        self.unsent = None
         if self.head_deadline is not None:
             self.head_deadline.cancel()
             self.head_deadline = None
 
+    def _again(self) -> None:
+        self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
     def _head_timed_out(self) -> None:
         self.head_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        closing = self.transport.is_closing()
+        unsent = self.transport.get_write_buffer_size()
+        if unsent and (closing or self.watching != "answer"):
+            # An answer is left for the client to take: it is not late with a head yet, but a
+            # close waits for that answer to drain, so one that took none of it for a whole
+            # period would hold the connection forever.
+            if unsent == self.unsent:
+                self.transport.abort()
+            else:
+                self.unsent = unsent
+                self._again()
             return
+        if closing or self.transport.get_protocol() is not self:
+            self._stop_watching()
+            return
+        if self.watching == "answer" or not self._between_requests():
+            self._again()
+            return
+        self._stop_watching()
         try:
-            if self.conn.trailing_data[0]:
+            if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
                 self.logger.warning("Request head not complete within %gs.", self.head_timeout)
                 self._answer_408()
-            else:
+            else:  # nothing of a head, or the rest of a body already answered
                 self.conn.send(h11.ConnectionClosed())
         except h11.LocalProtocolError:  # h11 saw the connection in a state it cannot answer in
             pass

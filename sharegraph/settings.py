@@ -52,6 +52,14 @@ def _env_float(name: str, default: float) -> float:
     return value
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """A duration that must be positive: 0 is not "no limit" where a timer runs on it."""
+    value = _env_float(name, default)
+    if not value > 0:  # NaN too
+        raise SystemExit(f"{name} must be a positive number of seconds, got {os.environ[name]!r}")
+    return value
+
+
 def _env_origins(name: str) -> tuple[str, ...]:
     """Comma-separated web origins (``https://pantry.example.org``, ``http://localhost:3000``),
     or ``*`` for any; a path, query or trailing slash is refused (browsers never send one)."""
@@ -462,7 +470,7 @@ class Settings:
             client_io_timeout_seconds=_env_float(
                 "SHAREGRAPH_CLIENT_IO_TIMEOUT", Limits.client_io_timeout_seconds
             ),
-            request_head_timeout_seconds=_env_float(
+            request_head_timeout_seconds=_env_seconds(
                 "SHAREGRAPH_REQUEST_HEAD_TIMEOUT", Limits.request_head_timeout_seconds
             ),
             max_json_depth=_env_int("SHAREGRAPH_MAX_JSON_DEPTH", Limits.max_json_depth),

@@ -43,6 +43,7 @@ from sharegraph.graph.relay import to_global_id
 from sharegraph.queries import rows
 from sharegraph.settings import Limits, Settings
 from sharegraph.web.app import create_app
+from sharegraph.web.body_limit import BodyLimit
 
 from .conftest import Api
 
@@ -380,13 +381,16 @@ async def served(demo_db: Database) -> AsyncIterator[int]:
         yield port
 
 
+def _uvicorn(settings: Settings, database: Database) -> contextlib.AbstractAsyncContextManager[int]:
+    return _serving(create_app(settings, database=database), settings)
+
+
 @contextlib.asynccontextmanager
-async def _uvicorn(settings: Settings, database: Database) -> AsyncIterator[int]:
-    app = create_app(settings, database=database)
+async def _serving(app: Any, settings: Settings, lifespan: str = "on") -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", lifespan="on", **uvicorn_options(settings)
+        app, log_config=None, log_level="warning", lifespan=lifespan, **uvicorn_options(settings)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -656,6 +660,83 @@ async def test_a_websocket_outlives_the_head_timeout(impatient: int, keys: dict[
         assert json.loads(await ws.recv()) == {"type": "connection_ack"}
 
 
+def _trickle_after_an_early_answer(port: int) -> tuple[bytes, float | None]:
+    """A POST without credentials declaring a 1 MB body, answered 401 before its body is read;
+    then the body a byte every 0.2 s. Returns the answer and the seconds from it until the
+    server closed (None if it had not within the head timeout and slack)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(POST_HEAD + b"Content-Length: %d\r\n\r\n{" % MB)
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += sock.recv(CHUNK)
+        answered = time.monotonic()
+        while time.monotonic() - answered < HEAD_TIMEOUT + SLACK:
+            try:
+                sock.send(b" ")
+                if socket_select.select([sock], [], [], 0.2)[0] and not sock.recv(CHUNK):
+                    break
+            except ConnectionError:
+                break
+        else:
+            return answer, None
+        return answer, time.monotonic() - answered
+
+
+async def test_the_rest_of_a_body_answered_early_must_arrive_within_the_head_timeout(
+    impatient: int,
+) -> None:
+    """Once a request is answered before its body ended, uvicorn reads and drops the rest of it
+    and no app timer runs; a byte now and then also kept uvicorn's keep-alive timer from
+    firing, so a client could hold its connection for good."""
+    answer, closed_after = await asyncio.to_thread(_trickle_after_an_early_answer, impatient)
+    assert _parse(answer)[0] == 401
+    assert closed_after is not None, "the connection was still open"
+    assert closed_after < HEAD_TIMEOUT + SLACK
+    await _healthy_over_http(impatient)
+
+
+def _never_taking_the_answer(port: int, key: str, framing: bytes) -> tuple[int, int]:
+    """Asks for the schema introspected 30 times over (some 7 MB, more than the kernel buffers
+    of both ends hold) and takes none of it for two head timeouts and the slack; then reads
+    what is left.
+    Returns the answer's declared length and the bytes it got."""
+    fields = "name description args { name description } type { name kind ofType { name } }"
+    types = f"types {{ name description fields {{ {fields} }} }}"
+    query = "{ " + " ".join(f"s{i}: __schema {{ {types} }}" for i in range(30)) + " }"
+    body = json.dumps({"query": query}).encode()
+    credentials = b"Authorization: Bearer %s\r\n" % key.encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        length = b"Content-Length: %d\r\n\r\n" % len(body)
+        sock.sendall(POST_HEAD + credentials + framing + length + body)
+        sock.settimeout(30)
+        sock.recv(1, socket.MSG_PEEK)  # the answer is being written: taking none of it
+        time.sleep(HEAD_TIMEOUT * 2 + SLACK)
+        answer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := sock.recv(MB):
+                answer += chunk
+    _, headers, got = _parse(answer)
+    return int(headers["content-length"]), len(got)
+
+
+@pytest.mark.parametrize("framing", [b"", b"Connection: close\r\n"], ids=["keep-alive", "close"])
+async def test_an_answer_never_taken_does_not_hold_its_connection(
+    impatient: int, keys: dict[str, str], framing: bytes
+) -> None:
+    """An answer uvicorn has written whole, but the client never reads, waits in the server's
+    buffer; closing the connection, after the answer or at the head deadline (or uvicorn's
+    keep-alive), waited for that buffer to drain, that is forever. A client that took none of
+    it for a whole head timeout is cut off."""
+    declared, got = await asyncio.to_thread(
+        _never_taking_the_answer, impatient, keys["prairie-admin"], framing
+    )
+    assert declared > 6 * MB
+    assert got < declared, "the whole answer was still there to read"
+    await _healthy_over_http(impatient)
+
+
 def test_worker_processes_get_the_same_request_head_limits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -663,6 +744,51 @@ def test_worker_processes_get_the_same_request_head_limits(
     monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", "3.5")
     protocol = pickle.loads(pickle.dumps(uvicorn_options(Settings.from_env())["http"]))
     assert protocol.func is BoundedHeadProtocol and protocol.keywords == {"head_timeout": 3.5}
+
+
+async def _streams_10_mb(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(160):
+        await send({"type": "http.response.body", "body": b"x" * CHUNK, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _stops_reading_then_asks_again(port: int) -> int:
+    """Takes nothing of a 10 MB streamed answer for two head timeouts and the slack, then
+    asks again on a second connection, while still holding the first; returns its status."""
+    with socket.socket() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(b"GET / HTTP/1.1\r\nHost: sharegraph\r\n\r\n")
+        stuck.settimeout(30)
+        stuck.recv(1, socket.MSG_PEEK)
+        time.sleep(HEAD_TIMEOUT * 2 + SLACK)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as again:
+            again.sendall(b"GET / HTTP/1.1\r\nHost: sharegraph\r\nConnection: close\r\n\r\n")
+            return int(again.recv(CHUNK).split(b" ")[1])
+
+
+async def test_an_answer_abandoned_mid_stream_does_not_hold_its_connection() -> None:
+    """web/body_limit.py abandons an answer its client stopped taking, and uvicorn then closes
+    the connection; but a close waits for the answer's unsent rest to drain, so the connection
+    stayed open, and counted against the connection cap, for as long as the client liked.
+    Here the cap is two connections: the stalled one and the next."""
+    limits = Limits(request_head_timeout_seconds=HEAD_TIMEOUT, max_connections=2)
+    app = BodyLimit(_streams_10_mb, max_bytes=MB, io_timeout=0.2)
+    async with _serving(app, Settings(limits=limits), lifespan="off") as port:
+        assert await asyncio.to_thread(_stops_reading_then_asks_again, port) == 200
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "nan"])
+def test_a_head_timeout_that_is_not_a_positive_number_of_seconds_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    """0, which an operator may take for "no limit", closed every connection before its
+    request could arrive; NaN made uvloop fail every connection as it opened."""
+    monkeypatch.setenv("SHAREGRAPH_REQUEST_HEAD_TIMEOUT", raw)
+    with pytest.raises(SystemExit, match="SHAREGRAPH_REQUEST_HEAD_TIMEOUT must be a positive"):
+        Settings.from_env()
 
 
 # -- requests in flight and open connections ---------------------------------------------------
