@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
-from sharegraph.datastore import json_text
 from sharegraph.datastore.outage import raise_if_unavailable
 from sharegraph.datastore.rls import RlsScope, apply_to_connection
 from sharegraph.datastore.weeks import SQLITE_FUNCTION as ISO_WEEK_FUNCTION
@@ -148,9 +147,7 @@ def create_engine(
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, json_deserializer=json_text.loads, **sized
-        )
+        engine = create_async_engine(url, echo=echo, hide_parameters=True, **sized)
         _configure_sqlite(engine)
         return engine
     # No pool_pre_ping (three round trips per checkout): ``_check_on_checkout`` keeps what it
@@ -161,7 +158,6 @@ def create_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        json_deserializer=json_text.loads,
         **(sized or {"pool_size": 10, "max_overflow": 10}),
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         connect_args={"server_settings": {"jit": "off"}},

@@ -14,6 +14,7 @@ coordinate).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import fields
@@ -26,7 +27,6 @@ from strawberry import Schema
 from strawberry.types.arguments import convert_arguments
 
 from sharegraph.authz.coordinates import RECORD_TYPES
-from sharegraph.datastore import json_text
 from sharegraph.datastore import models as m
 from sharegraph.errors import SharegraphError
 from sharegraph.graph.compiled.plans import PLANS, Template
@@ -516,7 +516,7 @@ def _node_shapes(parts: tuple[Part, ...]) -> list[Shape]:
 
 
 def _parsed(value: Any) -> Any:
-    return json_text.loads(value) if isinstance(value, str | bytes) else value
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _uuid_text(value: Any) -> str:
