@@ -31,6 +31,7 @@ from sqlalchemy import Table, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sharegraph.datastore.base import utcnow
+from sharegraph.datastore.direct import execute_driver_sql
 from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models.events import AuditEvent
 
@@ -368,7 +369,7 @@ async def _insert_postgresql(db: Database, entries: list[AuditEntry]) -> None:
         [_json_or_null(e.detail) for e in entries],
     )
     async with db.own_autocommit_connection() as connection:
-        await connection.exec_driver_sql(_POSTGRESQL_INSERT, columns)
+        await execute_driver_sql(connection, _POSTGRESQL_INSERT, columns)
 
 
 _SQLITE_INSERT = insert(AUDIT_EVENTS)

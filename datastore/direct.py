@@ -128,3 +128,23 @@ class DirectStatement:
             # SQLAlchemy's own run raises its errors (a lost connection invalidated, as the
             # request's outage handling expects them) and is a harmless read to repeat.
             return list((await connection.execute(self.statement, params)).all())
+
+
+async def execute_driver_sql(
+    connection: AsyncConnection, sql: str, arguments: tuple[Any, ...]
+) -> None:
+    """``connection.exec_driver_sql(sql, arguments)`` (``sql`` in the driver's own paramstyle),
+    straight on asyncpg's connection where :class:`DirectStatement` would run."""
+    if connection.dialect.driver != "asyncpg" or _watched(connection):
+        await connection.exec_driver_sql(sql, arguments)
+        return
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    try:
+        await driver.execute(sql, *arguments)
+    except Exception:
+        # Through SQLAlchemy again for its errors (a lost connection is invalidated there,
+        # and raises without running anything). A statement that failed in the database
+        # fails there again; none of ours can have half-run: each is its own transaction.
+        await connection.exec_driver_sql(sql, arguments)

@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sharegraph.datastore import models as m
-from sharegraph.datastore.direct import DirectStatement
-from sharegraph.datastore.engine import Database
+from sharegraph.datastore.direct import DirectStatement, execute_driver_sql
+from sharegraph.datastore.engine import Database, create_engine
 from sharegraph.datastore.enums import Channel
 
 from .conftest import StatementCounter
@@ -113,3 +113,32 @@ async def test_a_lost_connection_fails_as_sqlalchemy_reports_it(demo_db: Databas
         with pytest.raises(DBAPIError) as raised:
             await direct.rows(connection, params)
         assert raised.value.connection_invalidated
+
+
+@pytest.mark.usefixtures("postgresql")
+async def test_a_driver_statement_runs_on_asyncpg_and_fails_as_sqlalchemy_reports_it(
+    demo_db: Database,
+) -> None:
+    engine = create_engine(demo_db.url, pool_size=1, autocommit=True)
+    counter = StatementCounter()
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("CREATE TEMP TABLE t (n int)")
+            event.listen(engine.sync_engine, "before_cursor_execute", counter)
+            await execute_driver_sql(
+                connection, "INSERT INTO t SELECT unnest($1::int[])", ([1, 2],)
+            )
+            event.remove(engine.sync_engine, "before_cursor_execute", counter)
+            await execute_driver_sql(connection, "INSERT INTO t SELECT unnest($1::int[])", ([3],))
+            rows = (await connection.exec_driver_sql("SELECT n FROM t ORDER BY n")).all()
+            assert [n for (n,) in rows] == [1, 2, 3]
+            assert counter.count == 1  # watched: SQLAlchemy ran the first
+            raw = await connection.get_raw_connection()
+            pid = raw.driver_connection.get_server_pid()  # type: ignore[union-attr]
+            async with demo_db.engine.connect() as other:
+                await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            with pytest.raises(DBAPIError) as raised:
+                await execute_driver_sql(connection, "INSERT INTO t VALUES ($1)", (4,))
+            assert raised.value.connection_invalidated
+    finally:
+        await engine.dispose()
