@@ -1099,3 +1099,41 @@ async def test_records_under_a_region_scope_answer_alike(
                 assert json.dumps(got) == json.dumps(expected), page
                 assert expected["data"]["x"]["totalCount"] > 0, page
             assert STATS["answered"] > answered
+
+
+async def test_a_document_answered_whole_before_takes_the_prepared_lane_alike(pair: Pair) -> None:
+    """The second time a document comes, it is answered without strawberry's runner
+    (web/endpoint.py answer_prepared): the same bodies and audit rows as the resolvers, for
+    every principal (some lack the operation: the full path answers them), and whatever the
+    lane cannot answer the same way goes the full way and is refused in its words."""
+    query = """
+    query Q($first: Int, $ids: [ID!]) { contactRecords(first: $first, filter: {ids: $ids}) {
+      edges { node { id channel client { firstName } needs { code } } } } }
+    """
+    record = pair.ids["ContactRecord"][0]
+    await both(pair, "prairie-admin", query, {"first": 5})  # prepares it
+    prepared = STATS["prepared"]
+    for principal in PRINCIPALS:
+        for variables in ({"first": 5}, {"first": 2, "ids": [record]}):
+            expected, got = await both(pair, principal, query, variables)
+            assert json.dumps(got) == json.dumps(expected), (principal, variables)
+    assert STATS["prepared"] - prepared >= 2 * (len(PRINCIPALS) - 2)
+    refused: list[dict[str, Any]] = [
+        {"first": "five"},  # variables that do not coerce
+        {"first": 5, "ids": [record] * 5_000},  # an over-long list
+        {"first": 5, "ids": ["a\x00b"]},  # a string no database can store
+        {"first": 10_000},  # a page over the limit
+    ]
+    for variables in refused:
+        prepared = STATS["prepared"]
+        expected, got = await both(pair, "prairie-admin", query, variables)
+        assert got == expected and got["errors"], variables
+        assert STATS["prepared"] == prepared, variables
+    # Another operation of the same text is not the prepared one.
+    two = "query A { contactRecords(first: 1) { edges { node { id } } } } query B { __typename }"
+    for name in ("A", "A", "B"):
+        expected, got = await both(pair, "prairie-admin", two, {})
+        payload = {"query": two, "operationName": name}
+        response = await pair.compiled.post("prairie-admin", payload)
+        expected_response = await pair.resolvers.post("prairie-admin", payload)
+        assert _body(response) == _body(expected_response), name

@@ -38,6 +38,7 @@ from strawberry.types.unset import UNSET
 from sharegraph.authz.store import PolicyStore
 from sharegraph.datastore.engine import Database
 from sharegraph.errors import BadUserInput, ErrorCode, SharegraphError
+from sharegraph.graph.compiled.extension import answer_prepared
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.responses import finished_body
 from sharegraph.graph.schema import Schema
@@ -237,7 +238,14 @@ class GraphQLEndpoint(GraphQLRouter[RequestContext, None]):
         try:
             # In this task (wait_for would start one per request to run it in).
             async with asyncio.timeout(limit):
-                result = await super().execute_operation(
+                prepared = await answer_prepared(
+                    self.schema,
+                    request_data.query or "",
+                    request_data.variables,
+                    request_data.operation_name,
+                    context,
+                )
+                result = prepared or await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
                 )
         except TimeoutError:

@@ -10,7 +10,7 @@ operation asked for them. On only when ``Settings.compiled_reads`` is.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,12 +26,17 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector, document_memo
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.document_cache import MAX_CACHED_CHARS
+from sharegraph.graph.input_text import refuse_unstorable_input
+from sharegraph.graph.limits import check_operation
+from sharegraph.graph.list_limits import check_list_limits
 
 log = logging.getLogger("sharegraph.graph.compiled")
 # Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
@@ -71,8 +76,8 @@ class CompiledReads(SchemaExtension):
             yield
             return
         try:
-            answered, order, answerer = await self._answer(
-                ctx, document, operation, ec.variables or {}
+            answered, order, answerer = await _answer(
+                ec, ctx, document, operation, ec.variables or {}
             )
         except Exception:  # a bug here must not cost the caller an answer: resolve instead
             log.exception("compiled read failed; the resolvers answer instead")
@@ -85,6 +90,7 @@ class CompiledReads(SchemaExtension):
         if len(answered) == len(order):
             answerer.record()
             ec.result = GraphQLExecutionResult(data={k: answered[k] for k in order}, errors=None)
+            _prepared(ec, document)
             yield
             return
         # Some root fields stay with the resolvers: run a copy without the answered ones.
@@ -116,49 +122,126 @@ class CompiledReads(SchemaExtension):
                 resolved = result.data
                 result.data = {k: answered[k] if k in answered else resolved[k] for k in order}
 
-    async def _answer(
-        self,
-        ctx: RequestContext,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        raw_variables: dict[str, Any],
-    ) -> tuple[dict[str, Any], list[str], Answerer | None]:
-        """(answers of the covered root fields, every root response key in order)."""
-        schema = self.execution_context.schema._schema
-        coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
-        if isinstance(coerced, list):
-            return {}, [], None  # the resolver path reports the variables' errors
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        # Only a document the parser cache keeps is the same object when it comes again.
-        small = len(self.execution_context.query or "") <= MAX_CACHED_CHARS
-        memo = document_memo(document, schema, coerced.coerced) if small else None
-        collector = Collector(schema, fragments, coerced.coerced, memo)
-        query_type = schema.query_type
-        if query_type is None:
+
+async def _answer(
+    ec: ExecutionContext,
+    ctx: RequestContext,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    raw_variables: dict[str, Any],
+) -> tuple[dict[str, Any], list[str], Answerer | None]:
+    """(answers of the covered root fields, every root response key in order)."""
+    schema = ec.schema._schema
+    coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
+    if isinstance(coerced, list):
+        return {}, [], None  # the resolver path reports the variables' errors
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    # Only a document the parser cache keeps is the same object when it comes again.
+    small = len(ec.query or "") <= MAX_CACHED_CHARS
+    memo = document_memo(document, schema, coerced.coerced) if small else None
+    collector = Collector(schema, fragments, coerced.coerced, memo)
+    query_type = schema.query_type
+    if query_type is None:
+        return {}, [], None
+    collected = collector.collect(query_type.name, [operation.selection_set])
+    if collected is None:
+        return {}, [], None
+    order = list(collected)
+    # Partial answers need root fields the resolvers can run apart from the others.
+    separable = all(isinstance(s, FieldNode) for s in operation.selection_set.selections)
+    candidates = {k: v for k, v in collected.items() if v[0].name.value in ROOTS}
+    if not candidates or (len(candidates) < len(collected) and not separable):
+        return {}, [], None
+    answerer = Answerer(ctx, collector, coerced, ec.schema)
+    answered: dict[str, Any] = {}
+    for key, nodes in candidates.items():
+        if len(nodes) > 1 and not separable:
             return {}, [], None
-        collected = collector.collect(query_type.name, [operation.selection_set])
-        if collected is None:
-            return {}, [], None
-        order = list(collected)
-        # Partial answers need root fields the resolvers can run apart from the others.
-        separable = all(isinstance(s, FieldNode) for s in operation.selection_set.selections)
-        candidates = {k: v for k, v in collected.items() if v[0].name.value in ROOTS}
-        if not candidates or (len(candidates) < len(collected) and not separable):
-            return {}, [], None
-        answerer = Answerer(ctx, collector, coerced, self.execution_context.schema)
-        answered: dict[str, Any] = {}
-        for key, nodes in candidates.items():
-            if len(nodes) > 1 and not separable:
-                return {}, [], None
-            field = query_type.fields[nodes[0].name.value]
-            own = ANSWERS.get(nodes[0].name.value)
-            value = await (
-                own(answerer, key, field, nodes) if own else answerer.answer(key, field, nodes)
-            )
-            if value is not NOT_COVERED:
-                answered[key] = value
-        if len(answered) < len(collected) and not separable:
-            return {}, [], None
-        return answered, order, answerer
+        field = query_type.fields[nodes[0].name.value]
+        own = ANSWERS.get(nodes[0].name.value)
+        value = await (
+            own(answerer, key, field, nodes) if own else answerer.answer(key, field, nodes)
+        )
+        if value is not NOT_COVERED:
+            answered[key] = value
+    if len(answered) < len(collected) and not separable:
+        return {}, [], None
+    return answered, order, answerer
+
+
+# -- the prepared lane ---------------------------------------------------------------------------
+# Small documents whose every root field the compiled path answered, as strawberry parsed and
+# validated them (no errors) for the operation named: (schema, the field budget of validation's
+# overlap rule, text, operation name) -> document.
+PREPARED: OrderedDict[tuple[int, int, str, str | None], DocumentNode] = OrderedDict()
+PREPARED_DOCUMENTS = 256
+
+
+def _budget(ctx: RequestContext) -> int:
+    """What validation's rules depend on beyond the schema (graph/limits.py check_operation)."""
+    return ctx.settings.limits.max_fields
+
+
+def _prepared(ec: ExecutionContext, document: DocumentNode) -> None:
+    query = ec.query
+    if query is None or len(query) > MAX_CACHED_CHARS:
+        return
+    key = (id(ec.schema), _budget(ec.context), query, ec._provided_operation_name)
+    PREPARED[key] = document
+    PREPARED.move_to_end(key)
+    while len(PREPARED) > PREPARED_DOCUMENTS:
+        PREPARED.popitem(last=False)
+
+
+async def answer_prepared(
+    schema: Any,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    ctx: RequestContext,
+) -> ExecutionResult | None:
+    """The answer of a document the compiled path answered whole before, without strawberry's
+    extension runner (~15 % of a by-id request): the per-request checks its extensions run
+    (graph/request_checks.py; parsing and validation are remembered with the document), then
+    the compiled answer. ``None`` when anything differs from last time (a check refuses, the
+    variables do not coerce, a root field is not covered this time): the full path then runs
+    and answers in its own words, with nothing of this attempt recorded."""
+    if not ctx.settings.compiled_reads:
+        return None
+    key = (id(schema), _budget(ctx), query, operation_name)
+    document = PREPARED.get(key)
+    if document is None:
+        return None
+    ec = ExecutionContext(
+        query=query,
+        schema=schema,
+        allowed_operations=(StrawberryOperationType.QUERY,),
+        context=ctx,
+        variables=variables,
+        provided_operation_name=operation_name,
+    )
+    ec.graphql_document = document
+    try:
+        check_operation(ec)
+        refuse_unstorable_input(ec)
+        check_list_limits(ec)
+    except Exception:
+        return None
+    operation = _operation(document, ec.operation_name)
+    if operation is None or operation.operation is not OperationType.QUERY:
+        return None
+    try:
+        answered, order, answerer = await _answer(ec, ctx, document, operation, variables or {})
+    except Exception:
+        log.exception("compiled read failed; the resolvers answer instead")
+        STATS["failed"] += 1
+        return None
+    if answerer is None or not answered or len(answered) < len(order):
+        PREPARED.pop(key, None)
+        return None
+    STATS["answered"] += len(answered)
+    STATS["prepared"] += 1
+    answerer.record()
+    return ExecutionResult(data={k: answered[k] for k in order}, errors=None)
