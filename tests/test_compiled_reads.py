@@ -19,8 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from sharegraph.datastore import models as m
+from sharegraph.datastore.direct import DirectStatement
 from sharegraph.datastore.engine import Database
 from sharegraph.demo.sharing import DIRECTORY
 from sharegraph.graph.compiled.extension import STATS
@@ -1137,3 +1139,33 @@ async def test_a_document_answered_whole_before_takes_the_prepared_lane_alike(pa
         response = await pair.compiled.post("prairie-admin", payload)
         expected_response = await pair.resolvers.post("prairie-admin", payload)
         assert _body(response) == _body(expected_response), name
+
+
+async def test_a_compiled_read_that_loses_the_database_answers_503_not_the_resolvers(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost connection under a compiled statement is the request's outage (503, retry), on the
+    full path and on the prepared lane alike; the resolvers do not try again on a connection
+    that is gone (they answered INTERNAL)."""
+    query = "query Q($id: ID!) { contactRecord(id: $id) { id channel } }"
+    variables = {"id": pair.ids["ContactRecord"][0]}
+    assert (
+        "errors"
+        not in (
+            await pair.compiled.post("prairie-admin", {"query": query, "variables": variables})
+        ).json()
+    )
+
+    async def lost(*_args: Any, **_kwargs: Any) -> Any:
+        raise DBAPIError("SELECT ...", None, ConnectionResetError(), connection_invalidated=True)
+
+    monkeypatch.setattr(DirectStatement, "rows", lost)
+    for document in (query, query + " "):  # the prepared lane, then the full path
+        failed = STATS["failed"]
+        response = await pair.compiled.post(
+            "prairie-admin", {"query": document, "variables": variables}
+        )
+        assert response.status_code == 503, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"]["reason"] == "DATABASE_CONNECTION_LOST", response.text
+        assert STATS["failed"] == failed

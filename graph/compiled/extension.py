@@ -18,6 +18,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLField,
     OperationDefinitionNode,
     OperationType,
@@ -29,6 +30,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from sharegraph.datastore.outage import unavailable
 from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector, document_memo
@@ -49,6 +51,18 @@ ANSWERS: dict[str, Callable[[Answerer, str, GraphQLField, list[FieldNode]], Awai
     **dict.fromkeys(lists.LISTS, lists.answer),
 }
 ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services", *ANSWERS})
+
+
+def _outage(error: Exception) -> GraphQLExecutionResult | None:
+    """The answer when a compiled read failed because the database is out of reach (a lost
+    connection, none free in time): the request's outage answer (503, web/endpoint.py via
+    graph/responses.py), not the resolvers trying again on a connection that is gone."""
+    refusal = unavailable(error)
+    if refusal is None:
+        return None
+    return GraphQLExecutionResult(
+        data=None, errors=[GraphQLError(refusal.message, original_error=refusal)]
+    )
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -79,7 +93,12 @@ class CompiledReads(SchemaExtension):
             answered, order, answerer = await _answer(
                 ec, ctx, document, operation, ec.variables or {}
             )
-        except Exception:  # a bug here must not cost the caller an answer: resolve instead
+        except Exception as error:  # a bug here must not cost the caller an answer: resolve
+            outage = _outage(error)
+            if outage is not None:  # the database out of reach: what the resolvers would meet
+                ec.result = outage
+                yield
+                return
             log.exception("compiled read failed; the resolvers answer instead")
             STATS["failed"] += 1
             answered, order, answerer = {}, [], None
@@ -234,7 +253,10 @@ async def answer_prepared(
         return None
     try:
         answered, order, answerer = await _answer(ec, ctx, document, operation, variables or {})
-    except Exception:
+    except Exception as error:
+        outage = _outage(error)
+        if outage is not None:
+            return ExecutionResult(data=None, errors=outage.errors)
         log.exception("compiled read failed; the resolvers answer instead")
         STATS["failed"] += 1
         return None
