@@ -168,6 +168,8 @@ class Cohort:
     taken: Cursor = START
     last_body: str | None = None  # for fields that send changes only
     evaluations: int = 0
+    # The policy version its members' access was checked under; another: check it again.
+    checked: Any = None
 
 
 @dataclass(eq=False)
@@ -203,6 +205,9 @@ class LiveUpdates:
         # position -> the event's row as stored, read once for every cohort's prefilter
         self._stored: dict[int, asyncio.Future[Any]] = {}
         self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
+        # Members catching up at once: not in the checks' slots, which a long catch-up (an
+        # `after:` replay, slow evaluations) held for every other subscribe of the process.
+        self._catching_up = asyncio.Semaphore(STARTS_AT_ONCE)
         self.timings = Timings()
         # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
         self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
@@ -268,47 +273,51 @@ class LiveUpdates:
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
             anchor = self.relay.cursor
+        version = self.policies.snapshot.version
         plan = self.policies.plan_for(subscriber.principal)
-        async with self._starting:
-            async with self.db.read_session(rls=plan.rls_scope()) as session:
-                ctx = self._context(subscriber, plan, session)
-                probe = await self._probe(ctx, query, variables, operation_name)
-                if probe.errors:
-                    raise Refused([format_error(e) for e in probe.errors])
-                try:
-                    operation = self._operation(query, variables, operation_name)
-                    plan.require_operation(operation.name, Action.SUBSCRIBE)
-                    await operation.field.prepare(ctx, operation.args)
-                    after = await self._resume_cursor(session, operation.args.get("after"))
-                except SharegraphError as error:
-                    raise Refused([error_body(error)]) from error
-            key: tuple[Any, ...] = (
-                self.policies.plan_key(subscriber.principal),
-                subscriber.principal.id if operation.field.per_principal(operation.args) else None,
-                query,
-                json.dumps(variables, sort_keys=True, default=str),
-                operation_name,
-                after,
-            )
-            position = anchor if after is None else after
-            rounds = 0
+        async with self._starting, self.db.read_session(rls=plan.rls_scope()) as session:
+            ctx = self._context(subscriber, plan, session)
+            probe = await self._probe(ctx, query, variables, operation_name)
+            if probe.errors:
+                raise Refused([format_error(e) for e in probe.errors])
             try:
-                while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
-                    if rounds == CATCH_UP_ROUNDS:
-                        key = (*key, object())  # nobody else's
-                        continue
-                    # It took events since this member's position: evaluate those for it alone
-                    # first, until none is left between (then it joins in the same turn).
-                    position = await self._catch_up(cohort, subscriber, deliver, position)
-                    rounds += 1
+                operation = self._operation(query, variables, operation_name)
+                plan.require_operation(operation.name, Action.SUBSCRIBE)
+                await operation.field.prepare(ctx, operation.args)
+                after = await self._resume_cursor(session, operation.args.get("after"))
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
-            if cohort is None:
-                cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
-                cohort.taken = position
-                self._begin(cohort)
-            self._next_member += 1
-            cohort.members[self._next_member] = (subscriber, deliver)
+        key: tuple[Any, ...] = (
+            self.policies.plan_key(subscriber.principal),
+            subscriber.principal.id if operation.field.per_principal(operation.args) else None,
+            query,
+            json.dumps(variables, sort_keys=True, default=str),
+            operation_name,
+            after,
+        )
+        position = anchor if after is None else after
+        rounds = 0
+        try:
+            while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
+                if rounds == CATCH_UP_ROUNDS:
+                    key = (*key, object())  # nobody else's
+                    continue
+                # It took events since this member's position: evaluate those for it alone
+                # first, until none is left between (then it joins in the same turn).
+                async with self._catching_up:
+                    position = await self._catch_up(cohort, subscriber, deliver, position)
+                rounds += 1
+        except SharegraphError as error:
+            raise Refused([error_body(error)]) from error
+        if cohort is None:
+            cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
+            cohort.taken = position
+            cohort.checked = version
+            self._begin(cohort)
+        elif cohort.checked != version:  # this member was checked under another version
+            cohort.checked = None
+        self._next_member += 1
+        cohort.members[self._next_member] = (subscriber, deliver)
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
         return self._next_member
@@ -790,14 +799,15 @@ class LiveUpdates:
 
     # -- revocation -----------------------------------------------------------------------
     async def _watch_policies(self) -> None:
-        version = self.policies.snapshot.version
+        """Check again every cohort not checked under the current policy version: also one
+        that began (or took a member) checked under a version this loop had already passed."""
         while True:
             await asyncio.sleep(REVOCATION_CHECK_SECONDS)
             current = self.policies.snapshot.version
-            if current == version:
-                continue
-            version = current
             for cohort in list(self._cohorts.values()):
+                if cohort.checked == current:
+                    continue
+                cohort.checked = current  # a member joining meanwhile under another resets it
                 try:
                     await self._still_allowed(cohort)
                 except SharegraphError as error:

@@ -15,10 +15,10 @@ from sharegraph.datastore.enums import EventType
 from sharegraph.datastore.models import AuditEvent, ContactRecord
 from sharegraph.datastore.outbox import record_event
 from sharegraph.graph import live as live_module
-from sharegraph.graph.live import LiveUpdates, Subscriber
+from sharegraph.graph.live import LiveUpdates, Refused, Subscriber
 
 from .live_client import served
-from .test_subscriptions import PRAIRIE, RECORDS, _touch_record
+from .test_subscriptions import PANTRY, PRAIRIE, RECORDS, REVOKE, _touch_record
 
 
 async def _subscriber(
@@ -274,3 +274,86 @@ async def test_a_cohort_left_before_its_task_ran_is_fed_no_more_and_a_new_one_st
         assert await _received(bodies, 1) == ["to the new one"]
         assert gone == []
         assert len(updates._fed) == 1
+
+
+async def test_access_revoked_while_a_subscription_is_checked_ends_it(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """The agreement is revoked, and every running cohort checked again, while the pantry's
+    subscribe is checked under the plan it had: its cohort, begun after that pass, is checked
+    too (within about a second), not left running on the access it no longer has."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        await updates.start(
+            await _subscriber(live, keys, "prairie-admin"), RECORDS, None, None, [].append
+        )  # the revocation watch runs
+        version = updates.policies.snapshot.version
+
+        async def revoke() -> None:
+            agreements = (
+                await live.api.data("prairie-admin", "{ sharingAgreements { id name } }")
+            )["sharingAgreements"]
+            revoked = next(a["id"] for a in agreements if a["name"] == "Referrals to eastside")
+            await live.api.data("prairie-admin", REVOKE, {"id": revoked})
+            await _until(lambda: updates.policies.snapshot.version != version)
+            await asyncio.sleep(3 * live_module.REVOCATION_CHECK_SECONDS)  # the watch has passed
+
+        _committing_probe(updates, revoke)
+        pantry: list[dict[str, Any] | None] = []
+        try:
+            await updates.start(
+                await _subscriber(live, keys, "eastside-portal"), PANTRY, None, None, pantry.append
+            )
+        except Refused as refused:
+            assert refused.errors[0]["extensions"]["code"] == "FORBIDDEN"
+            return
+        await _until(lambda: None in pantry, 3)
+        assert pantry[0] is not None
+        assert pantry[0]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_members_catching_up_hold_no_start_slot(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """``STARTS_AT_ONCE`` members catch up on a cohort whose evaluations for them are slow (a
+    long `after:` replay, a busy database): another subscription still starts at once."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, first.append)
+        await asyncio.sleep(0.3)
+        anchor = updates.anchor()
+        await _touch_record(live.api, seeded_db, "taken before they join")
+        await _until(lambda: len(first) == 1)
+
+        gate = asyncio.Event()
+        evaluate = updates._evaluate
+
+        async def slow(cohort: Any, event: Any, **options: Any) -> Any:
+            if cohort.subscriber.purpose == "slow":
+                await gate.wait()
+            return await evaluate(cohort, event, **options)
+
+        updates._evaluate = slow  # type: ignore[method-assign]
+        slowly = await _subscriber(live, keys, "prairie-admin", purpose="slow")
+        caught_up: list[list[dict[str, Any] | None]] = []
+        joining = []
+        for _ in range(live_module.STARTS_AT_ONCE):
+            bodies: list[dict[str, Any] | None] = []
+            caught_up.append(bodies)
+            joining.append(
+                asyncio.create_task(
+                    updates.start(slowly, RECORDS, None, None, bodies.append, anchor)
+                )
+            )
+        await asyncio.sleep(0.5)
+        try:
+            eastside = await _subscriber(live, keys, "eastside-portal")
+            await asyncio.wait_for(updates.start(eastside, PANTRY, None, None, [].append), 5)
+        finally:
+            gate.set()
+            await asyncio.gather(*joining)
+        await _touch_record(live.api, seeded_db, "after they joined")
+        for bodies in caught_up:
+            assert await _received(bodies, 2) == ["taken before they join", "after they joined"]
