@@ -298,8 +298,12 @@ class LiveUpdates:
         position = anchor if after is None else after
         rounds = 0
         try:
-            while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
-                if rounds == CATCH_UP_ROUNDS:
+            while (cohort := self._cohorts.get(key)) is not None and cohort.taken != position:
+                if cohort.taken < position and not rounds:
+                    break  # it delivers some older events too: none this member has had
+                if rounds == CATCH_UP_ROUNDS or cohort.taken < position:
+                    # Past the rounds, or a new cohort of this key (the one caught up on ended)
+                    # short of where this member caught up to: it would deliver those again.
                     key = (*key, object())  # nobody else's
                     continue
                 # It took events since this member's position: evaluate those for it alone

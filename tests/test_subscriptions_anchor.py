@@ -357,3 +357,57 @@ async def test_members_catching_up_hold_no_start_slot(
         await _touch_record(live.api, seeded_db, "after they joined")
         for bodies in caught_up:
             assert await _received(bodies, 2) == ["taken before they join", "after they joined"]
+
+
+async def test_a_member_caught_up_on_a_cohort_that_ended_gets_no_event_twice(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """A member catches up on a cohort whose last member leaves meanwhile; a subscribe anchored
+    earlier begins a new cohort of the same document, which has not yet taken the event the
+    member caught up on: the member gets each event once."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        admin = await _subscriber(live, keys, "prairie-admin")
+        first: list[dict[str, Any] | None] = []
+        member = await updates.start(admin, RECORDS, None, None, first.append)
+        await asyncio.sleep(0.3)
+        anchor = updates.anchor()
+        await _touch_record(live.api, seeded_db, "caught up on")
+        await _until(lambda: len(first) == 1)
+
+        gate, entered = asyncio.Event(), asyncio.Event()
+        evaluate = updates._evaluate
+
+        async def slow(cohort: Any, event: Any, **options: Any) -> Any:
+            if cohort.subscriber.purpose == "slow":
+                entered.set()
+                await gate.wait()
+            return await evaluate(cohort, event, **options)
+
+        updates._evaluate = slow  # type: ignore[method-assign]
+        mine: list[dict[str, Any] | None] = []
+        slowly = await _subscriber(live, keys, "prairie-admin", purpose="slow")
+        joining = asyncio.create_task(
+            updates.start(slowly, RECORDS, None, None, mine.append, anchor)
+        )
+        await asyncio.wait_for(entered.wait(), 5)
+        updates.leave(member)
+
+        between = updates.relay.between
+        held = asyncio.Event()
+
+        async def late(after: Any, until: Any) -> Any:  # the new cohort's read of the table
+            await held.wait()
+            async for event in between(after, until):
+                yield event
+
+        updates.relay.between = late  # type: ignore[method-assign]
+        other: list[dict[str, Any] | None] = []
+        await updates.start(admin, RECORDS, None, None, other.append, anchor)
+        gate.set()
+        await asyncio.wait_for(joining, 5)
+        held.set()
+        assert await _received(other, 1) == ["caught up on"]
+        await _touch_record(live.api, seeded_db, "next")
+        assert await _received(mine, 2) == ["caught up on", "next"]
+        assert _narratives(other) == ["caught up on", "next"]
