@@ -411,3 +411,90 @@ async def test_a_member_caught_up_on_a_cohort_that_ended_gets_no_event_twice(
         await _touch_record(live.api, seeded_db, "next")
         assert await _received(mine, 2) == ["caught up on", "next"]
         assert _narratives(other) == ["caught up on", "next"]
+
+
+RESUMED = """
+subscription($after: String) {
+  contactRecordChanged(after: $after) { event { position } contactRecord { id narrative } }
+}
+"""
+
+
+async def test_a_member_resuming_where_a_cohort_resumed_gets_what_it_sent_before_then_the_rest(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Two subscriptions with the same `after:`: the second comes once the first's cohort has
+    sent the events after that position; it gets them too, then each later one once, in
+    order."""
+    from sharegraph.datastore.models import Event
+
+    def positions(bodies: list[dict[str, Any] | None]) -> list[int]:
+        return [int(b["data"]["contactRecordChanged"]["event"]["position"]) for b in bodies if b]
+
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        async with seeded_db.read_session() as session:
+            head = await session.scalar(select(Event.position).order_by(Event.position.desc()))
+        await _touch_record(live.api, seeded_db, "one")
+        await _touch_record(live.api, seeded_db, "two")
+        admin = await _subscriber(live, keys, "prairie-admin")
+        variables = {"after": str(head)}
+        first: list[dict[str, Any] | None] = []
+        second: list[dict[str, Any] | None] = []
+        await updates.start(admin, RESUMED, variables, None, first.append)
+        await _received(first, 2)
+        sent = positions(first)
+        assert len(sent) == 2 and sent == sorted(sent) and sent[0] > head
+        await updates.start(admin, RESUMED, variables, None, second.append)
+        assert updates.cohorts == 1
+        await _received(second, 2)
+        assert positions(second) == sent
+        await _touch_record(live.api, seeded_db, "three")
+        await _received(second, 3)
+        assert positions(second) == positions(first)
+        assert len(positions(first)) == 3 and positions(first)[2] > sent[1]
+
+
+async def test_a_member_cancelled_mid_catch_up_leaves_nothing_behind(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """Its subscribe is cancelled (the client completed it, or closed) while it catches up:
+    it never joins, its slot is free again, the cohort goes on for its member."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        admin = await _subscriber(live, keys, "prairie-admin")
+        await updates.start(admin, RECORDS, None, None, first.append)
+        await asyncio.sleep(0.3)
+        anchor = updates.anchor()
+        await _touch_record(live.api, seeded_db, "taken before")
+        await _until(lambda: len(first) == 1)
+
+        entered = asyncio.Event()
+        evaluate = updates._evaluate
+
+        async def hung(cohort: Any, event: Any, **options: Any) -> Any:
+            if cohort.subscriber.purpose == "slow":
+                entered.set()
+                await asyncio.Event().wait()
+            return await evaluate(cohort, event, **options)
+
+        updates._evaluate = hung  # type: ignore[method-assign]
+        gone: list[dict[str, Any] | None] = []
+        slowly = await _subscriber(live, keys, "prairie-admin", purpose="slow")
+        joining = asyncio.create_task(
+            updates.start(slowly, RECORDS, None, None, gone.append, anchor)
+        )
+        await asyncio.wait_for(entered.wait(), 5)
+        joining.cancel()
+        await asyncio.gather(joining, return_exceptions=True)
+        assert joining.cancelled()
+        assert updates.cohorts == 1
+        (cohort,) = updates._cohorts.values()
+        assert len(cohort.members) == 1
+        assert not updates._catching_up.locked() and updates._catching_up._value == (
+            live_module.STARTS_AT_ONCE
+        )
+        await _touch_record(live.api, seeded_db, "after")
+        assert await _received(first, 2) == ["taken before", "after"]
+        assert gone == []
