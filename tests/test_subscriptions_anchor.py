@@ -32,6 +32,11 @@ def _narratives(bodies: list[dict[str, Any] | None]) -> list[str]:
     return [b["data"]["contactRecordChanged"]["contactRecord"]["narrative"] for b in bodies if b]
 
 
+def _position(body: dict[str, Any] | None) -> int:
+    assert body is not None
+    return int(body["data"]["contactRecordChanged"]["event"]["position"])
+
+
 async def _until(condition: Any, seconds: float = 10.0) -> None:
     for _ in range(int(seconds / 0.02)):
         if condition():
@@ -227,31 +232,50 @@ async def test_an_event_committed_once_a_ping_after_the_subscribe_is_answered_ar
         assert data["contactRecord"]["narrative"] == "after the pong"
 
 
-async def test_a_member_whose_cohort_keeps_moving_on_gets_a_cohort_of_its_own(
-    seeded_db: Database, keys: dict[str, str], monkeypatch: Any
+async def test_a_member_whose_cohort_moves_on_while_it_catches_up_gets_all_in_order(
+    seeded_db: Database, keys: dict[str, str]
 ) -> None:
-    """Past ``CATCH_UP_ROUNDS`` (none here) the member stops chasing the cohort it would join:
-    a cohort of its own from its position, nothing missed."""
-    monkeypatch.setattr(live_module, "CATCH_UP_ROUNDS", 0)
+    """The cohort takes (and delivers) another event while the member still catches up on the
+    one before: the member gets both, in commit order, each once, in the same cohort."""
     async with served(seeded_db, keys) as live:
         updates: LiveUpdates = live.app.state.live
         first: list[dict[str, Any] | None] = []
-        second: list[dict[str, Any] | None] = []
         admin = await _subscriber(live, keys, "prairie-admin")
         await updates.start(admin, RECORDS, None, None, first.append)
         await asyncio.sleep(0.3)
+        anchor = updates.anchor()
+        await _touch_record(live.api, seeded_db, "taken before")
+        await _until(lambda: len(first) == 1)
 
-        async def commit() -> None:
-            await _touch_record(live.api, seeded_db, "taken meanwhile")
-            await _until(lambda: len(first) == 1)
+        gate, entered = asyncio.Event(), asyncio.Event()
+        evaluate = updates._evaluate
 
-        _committing_probe(updates, commit)
-        await updates.start(admin, RECORDS, None, None, second.append)
-        assert updates.cohorts == 2
-        assert await _received(second, 1) == ["taken meanwhile"]
+        async def slow(cohort: Any, event: Any, **options: Any) -> Any:
+            if cohort.subscriber.purpose == "slow":
+                entered.set()
+                await gate.wait()
+            return await evaluate(cohort, event, **options)
+
+        updates._evaluate = slow  # type: ignore[method-assign]
+        second: list[dict[str, Any] | None] = []
+        slowly = await _subscriber(live, keys, "prairie-admin", purpose="slow")
+        joining = asyncio.create_task(
+            updates.start(slowly, RECORDS, None, None, second.append, anchor)
+        )
+        await asyncio.wait_for(entered.wait(), 5)
+        await _touch_record(live.api, seeded_db, "while it catches up")
+        await _until(lambda: len(first) == 2)
+        assert second == []
+        gate.set()
+        await asyncio.wait_for(joining, 5)
+        assert updates.cohorts == 1
+        positions = [_position(b) for b in second]
+        assert len(positions) == 2 and positions[0] < positions[1]
         await _touch_record(live.api, seeded_db, "after joining")
-        assert await _received(second, 2) == ["taken meanwhile", "after joining"]
-        assert _narratives(first) == ["taken meanwhile", "after joining"]
+        await _received(second, 3)
+        # Each evaluation reads the record as it is then: the first one's already changed.
+        assert _narratives(second)[1:] == ["while it catches up", "after joining"]
+        assert [_position(b) for b in second] == [_position(b) for b in first]
 
 
 async def test_a_cohort_left_before_its_task_ran_is_fed_no_more_and_a_new_one_starts(
@@ -403,10 +427,14 @@ async def test_a_member_caught_up_on_a_cohort_that_ended_gets_no_event_twice(
 
         updates.relay.between = late  # type: ignore[method-assign]
         other: list[dict[str, Any] | None] = []
-        await updates.start(admin, RECORDS, None, None, other.append, anchor)
+        starting = asyncio.create_task(
+            updates.start(admin, RECORDS, None, None, other.append, anchor)
+        )
+        await asyncio.sleep(0.2)
         gate.set()
         await asyncio.wait_for(joining, 5)
         held.set()
+        await asyncio.wait_for(starting, 5)
         assert await _received(other, 1) == ["caught up on"]
         await _touch_record(live.api, seeded_db, "next")
         assert await _received(mine, 2) == ["caught up on", "next"]
@@ -459,7 +487,7 @@ async def test_a_member_cancelled_mid_catch_up_leaves_nothing_behind(
     seeded_db: Database, keys: dict[str, str]
 ) -> None:
     """Its subscribe is cancelled (the client completed it, or closed) while it catches up:
-    it never joins, its slot is free again, the cohort goes on for its member."""
+    it never joins, nor waits to, and the cohort goes on for its member."""
     async with served(seeded_db, keys) as live:
         updates: LiveUpdates = live.app.state.live
         first: list[dict[str, Any] | None] = []
@@ -492,9 +520,48 @@ async def test_a_member_cancelled_mid_catch_up_leaves_nothing_behind(
         assert updates.cohorts == 1
         (cohort,) = updates._cohorts.values()
         assert len(cohort.members) == 1
-        assert not updates._catching_up.locked() and updates._catching_up._value == (
-            live_module.STARTS_AT_ONCE
-        )
+        assert cohort.chasers == []
         await _touch_record(live.api, seeded_db, "after")
         assert await _received(first, 2) == ["taken before", "after"]
         assert gone == []
+
+
+async def test_a_flood_of_members_joining_a_busy_cohort_catches_up_together(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    """100 members anchored before three events their cohort has taken: one cohort, each gets
+    every event once, in commit order; those catching up at the same time share evaluations
+    (one each, one after the other, was quadratic in a flood: each waited longer)."""
+    async with served(seeded_db, keys) as live:
+        updates: LiveUpdates = live.app.state.live
+        first: list[dict[str, Any] | None] = []
+        await updates.start(
+            await _subscriber(live, keys, "prairie-admin"), RECORDS, None, None, first.append
+        )
+        await asyncio.sleep(0.3)
+        anchor = updates.anchor()
+        for number in range(3):
+            await _touch_record(live.api, seeded_db, f"before {number}")
+        await _until(lambda: len(first) == 3)
+
+        evaluate = updates._evaluate
+        catch_ups = [0]
+
+        async def counted(cohort: Any, event: Any, **options: Any) -> Any:
+            if cohort.subscriber.purpose == "flood":
+                catch_ups[0] += 1
+            return await evaluate(cohort, event, **options)
+
+        updates._evaluate = counted  # type: ignore[method-assign]
+        flood = await _subscriber(live, keys, "prairie-admin", purpose="flood")
+        members: list[list[dict[str, Any] | None]] = [[] for _ in range(100)]
+        await asyncio.gather(
+            *(updates.start(flood, RECORDS, None, None, b.append, anchor) for b in members)
+        )
+        assert updates.cohorts == 1
+        assert catch_ups[0] < 3 * len(members)
+        await _touch_record(live.api, seeded_db, "after")
+        await _until(lambda: len(first) == 4 and all(len(b) == 4 for b in members))
+        await asyncio.sleep(0.3)
+        for bodies in members:
+            assert [_position(b) for b in bodies] == [_position(b) for b in first]
