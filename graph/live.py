@@ -14,8 +14,9 @@ its own).
 A subscription gets every event committed after its ``subscribe`` was read: it takes the relay's
 position then (:meth:`LiveUpdates.anchor`), before any check; a new cohort is in the
 dispatcher's routing from the turn it is created and reads what was routed before from the
-table, and a member joining a cohort that took events after its position gets those evaluated
-(and audited) for it alone first.
+table; a member joining a cohort that took events after its position joins at once, gets those
+evaluated (and audited) for it first, together with the others joining it then, and the cohort's
+answers meanwhile after them.
 A field whose answer depends on the principal itself (``followUpChanged(filter:
 {assignedToMe})``) keys its cohorts by principal too. The audit rows of an evaluation name every
 member's principal (and purpose), in one multi-row insert, before the answer leaves; the members
@@ -80,9 +81,6 @@ STARTS_AT_ONCE = 4
 # Events a live cohort may have waiting in its inbox; beyond, it reads the relay on its own.
 INBOX_EVENTS = 1_000
 DISPATCH_BATCH = 500  # events the dispatcher routes together (their stored rows in one read)
-# Rounds a joining member catches up on the events its cohort took meanwhile; a cohort that
-# keeps moving on faster gets it as a cohort of its own instead (its evaluations still shared).
-CATCH_UP_ROUNDS = 4
 _LAGGED = object()
 
 Deliver = Callable[[dict[str, Any] | None], None]  # an answer; None: the stream ended
@@ -168,6 +166,26 @@ class Cohort:
     taken: Cursor = START
     last_body: str | None = None  # for fields that send changes only
     evaluations: int = 0
+    # The policy version its members' access was checked under; another: check it again.
+    checked: Any = None
+    # Members about to join, catching up on what it took (:meth:`LiveUpdates._chase`).
+    chasers: list[_Chaser] = field(default_factory=list)
+    chase: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class _Chaser:
+    """A member whose cohort took events after its position (``position`` to ``until``): those
+    are evaluated for it (with the others catching up on the cohort at the time) while the
+    cohort's next answers wait for it."""
+
+    deliver: Deliver
+    subscriber: Subscriber
+    position: Cursor
+    until: Cursor
+    done: asyncio.Future[None]
+    gone: bool = False
+    last_body: str | None = None
 
 
 @dataclass(eq=False)
@@ -203,6 +221,9 @@ class LiveUpdates:
         # position -> the event's row as stored, read once for every cohort's prefilter
         self._stored: dict[int, asyncio.Future[Any]] = {}
         self._starting = asyncio.Semaphore(STARTS_AT_ONCE)
+        # Members catching up at once: not in the checks' slots, which a long catch-up (an
+        # `after:` replay, slow evaluations) held for every other subscribe of the process.
+        self._catching_up = asyncio.Semaphore(STARTS_AT_ONCE)
         self.timings = Timings()
         # Live cohorts (no resume position) and their inboxes, fed by one dispatcher.
         self._fed: dict[Cohort, asyncio.Queue[Any]] = {}
@@ -216,7 +237,7 @@ class LiveUpdates:
 
     async def stop(self) -> None:
         tasks: list[asyncio.Task[Any]] = [
-            c.task for c in self._cohorts.values() if c.task is not None
+            t for c in self._cohorts.values() for t in (c.task, c.chase) if t is not None
         ]
         tasks += [s.task for s in self._evaluations.values() if s.task is not None]
         for extra in (self._watch, self._dispatcher):
@@ -268,49 +289,51 @@ class LiveUpdates:
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
             anchor = self.relay.cursor
+        version = self.policies.snapshot.version
         plan = self.policies.plan_for(subscriber.principal)
-        async with self._starting:
-            async with self.db.read_session(rls=plan.rls_scope()) as session:
-                ctx = self._context(subscriber, plan, session)
-                probe = await self._probe(ctx, query, variables, operation_name)
-                if probe.errors:
-                    raise Refused([format_error(e) for e in probe.errors])
-                try:
-                    operation = self._operation(query, variables, operation_name)
-                    plan.require_operation(operation.name, Action.SUBSCRIBE)
-                    await operation.field.prepare(ctx, operation.args)
-                    after = await self._resume_cursor(session, operation.args.get("after"))
-                except SharegraphError as error:
-                    raise Refused([error_body(error)]) from error
-            key: tuple[Any, ...] = (
-                self.policies.plan_key(subscriber.principal),
-                subscriber.principal.id if operation.field.per_principal(operation.args) else None,
-                query,
-                json.dumps(variables, sort_keys=True, default=str),
-                operation_name,
-                after,
-            )
-            position = anchor if after is None else after
-            rounds = 0
+        async with self._starting, self.db.read_session(rls=plan.rls_scope()) as session:
+            ctx = self._context(subscriber, plan, session)
+            probe = await self._probe(ctx, query, variables, operation_name)
+            if probe.errors:
+                raise Refused([format_error(e) for e in probe.errors])
             try:
-                while (cohort := self._cohorts.get(key)) is not None and cohort.taken > position:
-                    if rounds == CATCH_UP_ROUNDS:
-                        key = (*key, object())  # nobody else's
-                        continue
-                    # It took events since this member's position: evaluate those for it alone
-                    # first, until none is left between (then it joins in the same turn).
-                    position = await self._catch_up(cohort, subscriber, deliver, position)
-                    rounds += 1
+                operation = self._operation(query, variables, operation_name)
+                plan.require_operation(operation.name, Action.SUBSCRIBE)
+                await operation.field.prepare(ctx, operation.args)
+                after = await self._resume_cursor(session, operation.args.get("after"))
             except SharegraphError as error:
                 raise Refused([error_body(error)]) from error
-            if cohort is None:
-                cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
-                cohort.taken = position
-                self._begin(cohort)
-            self._next_member += 1
-            cohort.members[self._next_member] = (subscriber, deliver)
+        key: tuple[Any, ...] = (
+            self.policies.plan_key(subscriber.principal),
+            subscriber.principal.id if operation.field.per_principal(operation.args) else None,
+            query,
+            json.dumps(variables, sort_keys=True, default=str),
+            operation_name,
+            after,
+        )
+        position = anchor if after is None else after
+        cohort = self._cohorts.get(key)
+        if cohort is None:
+            cohort = Cohort(key, subscriber, operation, query, variables, operation_name, after)
+            cohort.taken = position
+            cohort.checked = version
+            self._begin(cohort)
+        if cohort.taken <= position:  # it took nothing this member may not have missed
+            member = self._join(cohort, subscriber, deliver, version)
+        else:
+            try:
+                member = await self._join_behind(cohort, subscriber, deliver, version, position)
+            except SharegraphError as error:
+                raise Refused([error_body(error)]) from error
         if self._watch is None:
             self._watch = asyncio.create_task(self._watch_policies(), name="live-revocation")
+        return member
+
+    def _join(self, cohort: Cohort, subscriber: Subscriber, deliver: Deliver, version: Any) -> int:
+        if cohort.checked != version:  # this member was checked under another version
+            cohort.checked = None
+        self._next_member += 1
+        cohort.members[self._next_member] = (subscriber, deliver)
         return self._next_member
 
     async def ready(self) -> None:
@@ -343,35 +366,102 @@ class LiveUpdates:
             self._run(cohort, inbox, self._routed), name="live-cohort"
         )
 
-    async def _catch_up(
-        self, cohort: Cohort, subscriber: Subscriber, deliver: Deliver, position: Cursor
-    ) -> Cursor:
-        """The events after ``position`` that ``cohort`` has taken, evaluated for one who is
-        about to join it (audited for that one alone); the position it has then reached."""
-        until = cohort.taken
-        alone = Cohort(
-            cohort.key,
-            subscriber,
-            cohort.operation,
-            cohort.query,
-            cohort.variables,
-            cohort.operation_name,
-            cohort.after,
-            {0: (subscriber, deliver)},
-        )
-        async for event in self.relay.between(position, until):
+    async def _join_behind(
+        self,
+        cohort: Cohort,
+        subscriber: Subscriber,
+        deliver: Deliver,
+        version: Any,
+        position: Cursor,
+    ) -> int:
+        """Join ``cohort``, which took events after ``position``: those are evaluated (and
+        audited) for this member first, then the cohort's answers that came meanwhile follow,
+        in commit order. Those joining the cohort at the time catch up together: one
+        evaluation per event for all of them (one each, one after the other, made a flood of
+        subscribes to a busy cohort quadratic: each waited longer, so had more to catch up)."""
+        held: list[dict[str, Any] | None] = []
+        holding_on = [True]
+
+        def holding(body: dict[str, Any] | None) -> None:
+            if holding_on[0]:
+                held.append(body)
+            else:
+                deliver(body)
+
+        member = self._join(cohort, subscriber, holding, version)
+        chaser = _Chaser(deliver, subscriber, position, cohort.taken, _future())
+        cohort.chasers.append(chaser)
+        if cohort.chase is None or cohort.chase.done():
+            cohort.chase = asyncio.create_task(self._catch_up(cohort), name="live-catch-up")
+        try:
+            await asyncio.shield(chaser.done)
+        except BaseException:
+            chaser.gone = True
+            with contextlib.suppress(ValueError):
+                cohort.chasers.remove(chaser)
+            self.leave(member)
+            raise
+        for body in held:
+            deliver(body)
+        holding_on[0] = False
+        return member
+
+    async def _catch_up(self, cohort: Cohort) -> None:
+        group: list[_Chaser] = []
+        try:
+            async with self._catching_up:
+                while cohort.chasers:
+                    group, cohort.chasers = cohort.chasers, []
+                    try:
+                        await self._catch_up_group(cohort, group)
+                    except Exception as error:
+                        for chaser in group:
+                            if not chaser.gone and not chaser.done.done():
+                                chaser.done.set_exception(error)
+                        continue
+                    for chaser in group:
+                        if not chaser.done.done():
+                            chaser.done.set_result(None)
+        finally:  # cancelled (the process stops): nobody waits for ever
+            for chaser in [*group, *cohort.chasers]:
+                if not chaser.done.done():
+                    chaser.done.cancel()
+
+    async def _catch_up_group(self, cohort: Cohort, group: list[_Chaser]) -> None:
+        """The events each of ``group`` missed, evaluated (and audited) for those who missed
+        it, as the cohort evaluates an event for its members."""
+        low = min(chaser.position for chaser in group)
+        high = max(chaser.until for chaser in group)
+        async for event in self.relay.between(low, high):
+            if self._cohorts.get(cohort.key) is not cohort:
+                return  # it ended (revoked, ...): its last answer is what they get next
             if not self._wanted(cohort, event, await self._stored_for(cohort, event)):
                 continue
-            answer = await self._evaluate(alone, event)
+            readers = [c for c in group if c.position < event.cursor <= c.until and not c.gone]
+            if not readers:
+                continue
+            together = Cohort(
+                cohort.key,
+                readers[0].subscriber,
+                cohort.operation,
+                cohort.query,
+                cohort.variables,
+                cohort.operation_name,
+                cohort.after,
+                {number: (c.subscriber, c.deliver) for number, c in enumerate(readers)},
+            )
+            answer = await self._evaluate(together, event)
             if answer is None:
                 continue
-            if cohort.operation.field.changes_only:
-                figures = _without_event(answer[0])
-                if figures == alone.last_body:
+            figures = _without_event(answer[0]) if cohort.operation.field.changes_only else None
+            for chaser in readers:
+                if chaser.gone:
                     continue
-                alone.last_body = figures
-            deliver(answer[0])
-        return until
+                if figures is not None:
+                    if figures == chaser.last_body:
+                        continue
+                    chaser.last_body = figures
+                chaser.deliver(answer[0])
 
     def leave(self, member: int) -> None:
         for key, cohort in list(self._cohorts.items()):
@@ -790,14 +880,15 @@ class LiveUpdates:
 
     # -- revocation -----------------------------------------------------------------------
     async def _watch_policies(self) -> None:
-        version = self.policies.snapshot.version
+        """Check again every cohort not checked under the current policy version: also one
+        that began (or took a member) checked under a version this loop had already passed."""
         while True:
             await asyncio.sleep(REVOCATION_CHECK_SECONDS)
             current = self.policies.snapshot.version
-            if current == version:
-                continue
-            version = current
             for cohort in list(self._cohorts.values()):
+                if cohort.checked == current:
+                    continue
+                cohort.checked = current  # a member joining meanwhile under another resets it
                 try:
                     await self._still_allowed(cohort)
                 except SharegraphError as error:
@@ -832,6 +923,10 @@ async def _taken(queue: asyncio.Queue[Any], producer: asyncio.Task[None]) -> Any
     getting.cancel()
     producer.result()  # raises what ended it
     raise RuntimeError("the relay's events ended")
+
+
+def _future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
 
 
 def _nowhere(_answer: dict[str, Any] | None) -> None:
