@@ -18,6 +18,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLField,
     OperationDefinitionNode,
     OperationType,
@@ -29,6 +30,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from sharegraph.datastore.outage import unavailable
 from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector, document_memo
@@ -79,7 +81,11 @@ class CompiledReads(SchemaExtension):
             answered, order, answerer = await _answer(
                 ec, ctx, document, operation, ec.variables or {}
             )
-        except Exception:  # a bug here must not cost the caller an answer: resolve instead
+        except Exception as exc:  # a bug here must not cost the caller an answer: resolve instead
+            if unavailable(exc) is not None:
+                # The database out of reach: the resolvers would only fail on the session it
+                # left broken (PendingRollbackError, an INTERNAL error); the request ends 503.
+                raise
             log.exception("compiled read failed; the resolvers answer instead")
             STATS["failed"] += 1
             answered, order, answerer = {}, [], None
@@ -234,7 +240,9 @@ async def answer_prepared(
         return None
     try:
         answered, order, answerer = await _answer(ec, ctx, document, operation, variables or {})
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc) is not None:  # as the full path ends it: 503 (graph/responses.py)
+            return ExecutionResult(data=None, errors=[GraphQLError(str(exc), original_error=exc)])
         log.exception("compiled read failed; the resolvers answer instead")
         STATS["failed"] += 1
         return None
