@@ -4,6 +4,7 @@ the request that prepared the document change nothing but what the full path wou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -180,3 +181,30 @@ async def test_a_connection_lost_in_the_lane_is_a_503_as_on_the_full_path(
     assert error["extensions"]["reason"] == "DATABASE_CONNECTION_LOST"
     assert STATS["failed"] == failed
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_the_request_timeout_cuts_the_lane_as_the_full_path(
+    demo_db: Database, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url=demo_db.url, limits=Limits(request_timeout_seconds=0.3))
+    async for api in make_api(demo_db, keys, settings):
+        ids = await _global_ids(demo_db)
+        body = {"query": NODE, "variables": {"id": ids["ContactRecord"][0]}}
+        answer = (await api.post("prairie-admin", body)).json()
+        assert answer["data"]["node"]["id"] == ids["ContactRecord"][0]
+        original = extension._answer
+
+        async def slow(*args: Any, original: Any = original) -> Any:
+            await asyncio.sleep(5)
+            return await original(*args)
+
+        monkeypatch.setattr(extension, "_answer", slow)
+        prepared = STATS["prepared"]
+        for query in (NODE, NODE + " # not prepared"):
+            response = await api.post("prairie-admin", {**body, "query": query})
+            assert response.status_code == 200, response.text
+            [error] = response.json()["errors"]
+            assert error["extensions"]["code"] == "TIMEOUT", error
+        monkeypatch.setattr(extension, "_answer", original)
+        assert (await api.post("prairie-admin", body)).json() == answer
+        assert STATS["prepared"] == prepared + 1
