@@ -228,7 +228,7 @@ async def test_prepared_documents_live_no_longer_than_the_parse_cache_keeps_them
         query = (query + "#\n" * 2_048)[:4_096]
         body = {"query": query, "variables": {"id": record}}
         assert (await pair.compiled.post("prairie-admin", body)).json()["data"]["contactRecord"]
-    fairness._document.cache_clear()  # its own cache of documents, not the lane's
+    fairness._small_document.cache_clear()  # its own cache of documents, not the lane's
     gc.collect()
     alive = [
         o
