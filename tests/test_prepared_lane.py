@@ -236,3 +236,63 @@ async def test_prepared_documents_live_no_longer_than_the_parse_cache_keeps_them
         if isinstance(o, DocumentNode) and o.loc is not None and marker in o.loc.source.body
     ]
     assert len(alive) <= CACHED_DOCUMENTS
+
+
+async def test_cursors_of_other_principals_and_huge_variables_go_as_the_full_path(
+    pair: Pair,
+) -> None:
+    query = (
+        "query C($after: String) { contactRecords(first: 2, after: $after) {"
+        " edges { node { id } } pageInfo { endCursor } } }"
+    )
+    first = await compare(pair, "prairie-admin", {"query": query, "variables": {}})
+    cursor = first["data"]["contactRecords"]["pageInfo"]["endCursor"]
+    prepared = STATS["prepared"]
+    for principal in ("prairie-admin", "lakeside-admin", "eastside-portal", "riverbend-api"):
+        for variables in (
+            {"after": cursor},
+            {"after": cursor[:-2]},
+            {"after": None},
+            {"after": "x" * 200_000},
+            {"after": None, "unused": "y" * 1_000_000},
+        ):
+            await compare(pair, principal, {"query": query, "variables": variables})
+    assert STATS["prepared"] > prepared
+
+
+async def test_after_a_policy_change_the_lane_answers_for_the_new_plan(
+    seeded_db: Database, keys: dict[str, str]
+) -> None:
+    from .test_sharing_admin import CREATE, REVOKE, riverbend_regional
+
+    query = (
+        "query R { contactRecords(first: 100) { totalCount edges { node { id startedAt"
+        " narrative } } } }"
+    )
+    async for api in make_api(seeded_db, keys, Settings(database_url=seeded_db.url)):
+        await api.post("riverbend-admin", {"query": query})  # prepares it
+
+        async def full_and_lane(step: str, api: Api = api) -> dict[str, Any]:
+            fresh = {"query": f"{query} # {step}"}  # the same operation, not prepared yet
+            start = await _last_position(seeded_db)
+            expected = (await api.post("riverbend-admin", fresh)).json()
+            middle = await _last_position(seeded_db)
+            prepared = STATS["prepared"]
+            got = (await api.post("riverbend-admin", {"query": query})).json()
+            assert STATS["prepared"] == prepared + 1, step
+            assert json.dumps(got) == json.dumps(expected), step
+            audit_expected = await _audit_between(seeded_db, start, middle)
+            assert await _audit_between(seeded_db, middle, None) == audit_expected, step
+            return got
+
+        own = (await full_and_lane("before"))["data"]["contactRecords"]["totalCount"]
+        created = await api.gql("prairie-admin", CREATE, {"input": riverbend_regional()})
+        agreement = created["data"]["createSharingAgreement"]["agreement"]["id"]
+        shared = await full_and_lane("shared")
+        assert shared["data"]["contactRecords"]["totalCount"] > own
+        assert [e["extensions"]["coordinate"] for e in shared["errors"]] == [
+            "ContactRecord.narrative"
+        ]
+        await api.gql("prairie-admin", REVOKE, {"id": agreement})
+        again = await full_and_lane("revoked")
+        assert again["data"]["contactRecords"]["totalCount"] == own
