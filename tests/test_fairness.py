@@ -5,6 +5,7 @@ database connection lost under a request ends it with a clean 503 SERVICE_UNAVAI
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from graphql import DocumentNode
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -23,6 +25,7 @@ from sharegraph.datastore.engine import Database
 from sharegraph.datastore.models import Principal
 from sharegraph.exporters.hsds import HsdsBuilder
 from sharegraph.graph.context import RequestContext
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 from sharegraph.graph.loaders import Loaders
 from sharegraph.graph.schema import build_schema
 from sharegraph.settings import FairnessSettings, Limits, Settings
@@ -574,3 +577,24 @@ async def test_a_timeout_mid_query_ends_the_query_and_closes_the_session_cleanly
             await admin.close()
         gate.hold(None)
         assert (await viewer(api, SCRIPT)).status_code == 200
+
+
+async def test_the_cost_admission_keeps_no_large_document_alive(api: Api, backend: str) -> None:
+    """The cost admission parsed the operation through a cache of 256 documents of any size:
+    a document passes the token limit with a string of megabytes in it, and each kept its text
+    and that string alive (10 MB per 5 MB body, 2.5 GB for 256 of them)."""
+    marker = f"large-document-kept-{backend}"
+    for i in range(3):
+        query = f'query {{ contactRecord(id: "{marker}{i}{"x" * 100_000}") {{ id }} }}'
+        response = await api.post(OTHER, {"query": query})
+        assert response.status_code == 200, response.text
+    gc.collect()
+    kept = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, DocumentNode)
+        and o.loc is not None
+        and len(o.loc.source.body) > MAX_CACHED_CHARS
+        and marker in o.loc.source.body
+    ]
+    assert kept == []

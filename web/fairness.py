@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sharegraph.authz.principal import Principal
 from sharegraph.errors import ErrorCode, SharegraphError
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS
 from sharegraph.graph.limits import measure_query
 from sharegraph.settings import Limits, Settings
 
@@ -202,12 +203,22 @@ class CostBudget:
             del self._buckets[key]
 
 
-@lru_cache(maxsize=256)
 def _document(query: str, max_tokens: int) -> DocumentNode | None:
+    # Only small documents are kept: a large one passes the token limit with a string of
+    # megabytes in it, and 256 of them kept gigabytes alive (graph/document_cache.py).
+    if len(query) > MAX_CACHED_CHARS:
+        return _parsed(query, max_tokens)
+    return _small_document(query, max_tokens)
+
+
+def _parsed(query: str, max_tokens: int) -> DocumentNode | None:
     try:
         return parse(query, max_tokens=max_tokens)
     except GraphQLError:
         return None  # execution reports it; a document that does not parse costs nothing
+
+
+_small_document = lru_cache(maxsize=256)(_parsed)
 
 
 def operation_cost(

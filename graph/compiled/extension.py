@@ -28,6 +28,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import ParseOptions
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from sharegraph.datastore.outage import unavailable
@@ -35,7 +36,7 @@ from sharegraph.graph.compiled import entities, lists, lookups
 from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector, document_memo
 from sharegraph.graph.context import RequestContext
-from sharegraph.graph.document_cache import MAX_CACHED_CHARS
+from sharegraph.graph.document_cache import MAX_CACHED_CHARS, parse_document
 from sharegraph.graph.input_text import refuse_unstorable_input
 from sharegraph.graph.limits import check_operation
 from sharegraph.graph.list_limits import check_list_limits
@@ -51,18 +52,6 @@ ANSWERS: dict[str, Callable[[Answerer, str, GraphQLField, list[FieldNode]], Awai
     **dict.fromkeys(lists.LISTS, lists.answer),
 }
 ROOTS = frozenset({"contactRecords", "contactRecord", "node", "services", *ANSWERS})
-
-
-def _outage(error: Exception) -> GraphQLExecutionResult | None:
-    """The answer when a compiled read failed because the database is out of reach (a lost
-    connection, none free in time): the request's outage answer (503, web/endpoint.py via
-    graph/responses.py), not the resolvers trying again on a connection that is gone."""
-    refusal = unavailable(error)
-    if refusal is None:
-        return None
-    return GraphQLExecutionResult(
-        data=None, errors=[GraphQLError(refusal.message, original_error=refusal)]
-    )
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -93,12 +82,11 @@ class CompiledReads(SchemaExtension):
             answered, order, answerer = await _answer(
                 ec, ctx, document, operation, ec.variables or {}
             )
-        except Exception as error:  # a bug here must not cost the caller an answer: resolve
-            outage = _outage(error)
-            if outage is not None:  # the database out of reach: what the resolvers would meet
-                ec.result = outage
-                yield
-                return
+        except Exception as exc:  # a bug here must not cost the caller an answer: resolve instead
+            if unavailable(exc) is not None:
+                # The database out of reach: the resolvers would only fail on the session it
+                # left broken (PendingRollbackError, an INTERNAL error); the request ends 503.
+                raise
             log.exception("compiled read failed; the resolvers answer instead")
             STATS["failed"] += 1
             answered, order, answerer = {}, [], None
@@ -109,7 +97,7 @@ class CompiledReads(SchemaExtension):
         if len(answered) == len(order):
             answerer.record()
             ec.result = GraphQLExecutionResult(data={k: answered[k] for k in order}, errors=None)
-            _prepared(ec, document)
+            _prepared(ec)
             yield
             return
         # Some root fields stay with the resolvers: run a copy without the answered ones.
@@ -193,8 +181,9 @@ async def _answer(
 # -- the prepared lane ---------------------------------------------------------------------------
 # Small documents whose every root field the compiled path answered, as strawberry parsed and
 # validated them (no errors) for the operation named: (schema, the field budget of validation's
-# overlap rule, text, operation name) -> document.
-PREPARED: OrderedDict[tuple[int, int, str, str | None], DocumentNode] = OrderedDict()
+# overlap rule, text, operation name) -> the parse options. Not the document: it comes from the
+# parse cache, so no parsed document outlives that cache's bound (graph/document_cache.py).
+PREPARED: OrderedDict[tuple[int, int, str, str | None], ParseOptions] = OrderedDict()
 PREPARED_DOCUMENTS = 256
 
 
@@ -203,12 +192,12 @@ def _budget(ctx: RequestContext) -> int:
     return ctx.settings.limits.max_fields
 
 
-def _prepared(ec: ExecutionContext, document: DocumentNode) -> None:
+def _prepared(ec: ExecutionContext) -> None:
     query = ec.query
     if query is None or len(query) > MAX_CACHED_CHARS:
         return
     key = (id(ec.schema), _budget(ec.context), query, ec._provided_operation_name)
-    PREPARED[key] = document
+    PREPARED[key] = ParseOptions(**ec.parse_options)
     PREPARED.move_to_end(key)
     while len(PREPARED) > PREPARED_DOCUMENTS:
         PREPARED.popitem(last=False)
@@ -223,15 +212,15 @@ async def answer_prepared(
 ) -> ExecutionResult | None:
     """The answer of a document the compiled path answered whole before, without strawberry's
     extension runner (~15 % of a by-id request): the per-request checks its extensions run
-    (graph/request_checks.py; parsing and validation are remembered with the document), then
+    (graph/request_checks.py; validation is remembered with the text, parsing by its cache), then
     the compiled answer. ``None`` when anything differs from last time (a check refuses, the
     variables do not coerce, a root field is not covered this time): the full path then runs
     and answers in its own words, with nothing of this attempt recorded."""
     if not ctx.settings.compiled_reads:
         return None
     key = (id(schema), _budget(ctx), query, operation_name)
-    document = PREPARED.get(key)
-    if document is None:
+    options = PREPARED.get(key)
+    if options is None:
         return None
     ec = ExecutionContext(
         query=query,
@@ -241,22 +230,25 @@ async def answer_prepared(
         variables=variables,
         provided_operation_name=operation_name,
     )
-    ec.graphql_document = document
+    ec.parse_options = ParseOptions(**options)
     try:
+        parse_document(ec)  # the parse cache's document, parsed again once it let it go
         check_operation(ec)
         refuse_unstorable_input(ec)
         check_list_limits(ec)
     except Exception:
+        return None
+    document = ec.graphql_document
+    if document is None:
         return None
     operation = _operation(document, ec.operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
         return None
     try:
         answered, order, answerer = await _answer(ec, ctx, document, operation, variables or {})
-    except Exception as error:
-        outage = _outage(error)
-        if outage is not None:
-            return ExecutionResult(data=None, errors=outage.errors)
+    except Exception as exc:
+        if unavailable(exc) is not None:  # as the full path ends it: 503 (graph/responses.py)
+            return ExecutionResult(data=None, errors=[GraphQLError(str(exc), original_error=exc)])
         log.exception("compiled read failed; the resolvers answer instead")
         STATS["failed"] += 1
         return None
