@@ -181,9 +181,10 @@ async def _answer(
 # -- the prepared lane ---------------------------------------------------------------------------
 # Small documents whose every root field the compiled path answered, as strawberry parsed and
 # validated them (no errors) for the operation named: (schema, the field budget of validation's
-# overlap rule, text, operation name) -> the parse options. Not the document: it comes from the
-# parse cache, so no parsed document outlives that cache's bound (graph/document_cache.py).
-PREPARED: OrderedDict[tuple[int, int, str, str | None], ParseOptions] = OrderedDict()
+# overlap rule, text, operation name) -> (the schema, the parse options). The schema is kept so
+# its id in the key cannot be another's. Not the document: it comes from the parse cache, so no
+# parsed document outlives that cache's bound (graph/document_cache.py).
+PREPARED: OrderedDict[tuple[int, int, str, str | None], tuple[Any, ParseOptions]] = OrderedDict()
 PREPARED_DOCUMENTS = 256
 
 
@@ -197,7 +198,7 @@ def _prepared(ec: ExecutionContext) -> None:
     if query is None or len(query) > MAX_CACHED_CHARS:
         return
     key = (id(ec.schema), _budget(ec.context), query, ec._provided_operation_name)
-    PREPARED[key] = ParseOptions(**ec.parse_options)
+    PREPARED[key] = (ec.schema, ParseOptions(**ec.parse_options))
     PREPARED.move_to_end(key)
     while len(PREPARED) > PREPARED_DOCUMENTS:
         PREPARED.popitem(last=False)
@@ -219,9 +220,10 @@ async def answer_prepared(
     if not ctx.settings.compiled_reads:
         return None
     key = (id(schema), _budget(ctx), query, operation_name)
-    options = PREPARED.get(key)
-    if options is None:
+    found = PREPARED.get(key)
+    if found is None or found[0] is not schema:
         return None
+    options = found[1]
     ec = ExecutionContext(
         query=query,
         schema=schema,
