@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from sharegraph.graph.document_cache import parse_document, validate
 from sharegraph.graph.input_text import refuse_unstorable_input
@@ -48,3 +49,12 @@ class RequestChecks(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         check_list_limits(self.execution_context)
         yield
+
+
+def check_again(ctx: ExecutionContext) -> None:
+    """The checks of a document parsed and validated before without errors (the compiled
+    path's prepared lane, graph/compiled/extension.py): those that depend on this request's
+    variables and limits, in the order :class:`RequestChecks` runs them."""
+    check_operation(ctx)
+    refuse_unstorable_input(ctx)
+    check_list_limits(ctx)

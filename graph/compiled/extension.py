@@ -37,9 +37,7 @@ from sharegraph.graph.compiled.run import NOT_COVERED, Answerer
 from sharegraph.graph.compiled.selection import Collector, document_memo
 from sharegraph.graph.context import RequestContext
 from sharegraph.graph.document_cache import MAX_CACHED_CHARS, parse_document
-from sharegraph.graph.input_text import refuse_unstorable_input
-from sharegraph.graph.limits import check_operation
-from sharegraph.graph.list_limits import check_list_limits
+from sharegraph.graph.request_checks import check_again
 
 log = logging.getLogger("sharegraph.graph.compiled")
 # Root fields answered by compiled reads, and failures (a bug: the resolvers answered), since
@@ -235,9 +233,7 @@ async def answer_prepared(
     ec.parse_options = ParseOptions(**options)
     try:
         parse_document(ec)  # the parse cache's document, parsed again once it let it go
-        check_operation(ec)
-        refuse_unstorable_input(ec)
-        check_list_limits(ec)
+        check_again(ec)
     except Exception:
         return None
     document = ec.graphql_document
