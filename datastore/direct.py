@@ -84,13 +84,17 @@ def _prepare(
     return _Prepared(state.statement, tuple(arguments))
 
 
-def _watched(connection: AsyncConnection) -> bool:
-    """Whether something follows the engine's statements (``echo``, a tracer, the tests'
-    statement counters): they see every statement only when SQLAlchemy runs it."""
+async def _asyncpg(connection: AsyncConnection) -> Any | None:
+    """asyncpg's own connection under ``connection``, or None where SQLAlchemy must run the
+    statement: another driver, or something following the engine's statements (``echo``, a
+    tracer, the tests' statement counters), which see them only when SQLAlchemy runs them."""
     engine = connection.sync_engine
-    return bool(
+    if connection.dialect.driver != "asyncpg" or (
         engine.echo or engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute
-    )
+    ):
+        return None
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 class DirectStatement:
@@ -108,7 +112,8 @@ class DirectStatement:
         """Every row of a run with ``params``, on ``connection`` (its transaction and its RLS
         scope)."""
         params = params or {}
-        if connection.dialect.driver != "asyncpg" or _watched(connection):
+        driver = await _asyncpg(connection)
+        if driver is None:
             return list((await connection.execute(self.statement, params)).all())
         shape = _shape(params)
         if shape not in self._prepared:
@@ -118,9 +123,6 @@ class DirectStatement:
         prepared = self._prepared[shape]
         if prepared is None:
             return list((await connection.execute(self.statement, params)).all())
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
         try:
             found: list[Any] = await driver.fetch(prepared.sql, *prepared.values(params))
             return found
@@ -135,12 +137,10 @@ async def execute_driver_sql(
 ) -> None:
     """``connection.exec_driver_sql(sql, arguments)`` (``sql`` in the driver's own paramstyle),
     straight on asyncpg's connection where :class:`DirectStatement` would run."""
-    if connection.dialect.driver != "asyncpg" or _watched(connection):
+    driver = await _asyncpg(connection)
+    if driver is None:
         await connection.exec_driver_sql(sql, arguments)
         return
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
     try:
         await driver.execute(sql, *arguments)
     except Exception:
