@@ -170,18 +170,30 @@ def _not_a_credential() -> Unauthenticated:
     )
 
 
+Lookup = Callable[[AsyncSession | AsyncConnection], Awaitable[Authenticated]]
+
+
+def _credential(token: str, settings: Settings) -> tuple[bytes, Lookup]:
+    """What a bearer token is remembered by, and the lookup that authenticates it: an API key
+    by the SHA-256 of the whole key (a wrong secret after a known prefix is another key), a
+    JWT by its subject once its signature, expiry and claims are verified."""
+    prefix = parse_key(token)
+    if prefix is not None:
+        key = hashlib.sha256(token.encode("utf-8")).digest()
+        return key, functools.partial(_principal_from_api_key, token=token, prefix=prefix)
+    if token.count(".") == 2:
+        subject = _jwt_subject(token, settings)
+        return b"jwt:" + subject.bytes, functools.partial(_principal_from_jwt, principal_id=subject)
+    raise _not_a_credential()
+
+
 async def authenticate(
     session: AsyncSession | AsyncConnection, authorization: str | None, settings: Settings
 ) -> Principal:
     """The principal of a bearer credential, in one statement (an API key's or a JWT's
     principal): ``Database.single_read_connection`` is enough for it."""
-    token = bearer_token(authorization)
-    prefix = parse_key(token)
-    if prefix is not None:
-        return (await _principal_from_api_key(session, token, prefix)).principal
-    if token.count(".") == 2:
-        return (await _principal_from_jwt(session, _jwt_subject(token, settings))).principal
-    raise _not_a_credential()
+    _, lookup = _credential(bearer_token(authorization), settings)
+    return (await lookup(session)).principal
 
 
 async def authenticate_remembered(
@@ -190,20 +202,8 @@ async def authenticate_remembered(
     """:func:`authenticate`, answered from ``cache`` when the credential authenticated lately
     (no round trip). Whatever depends on the time is checked at every use: a JWT's signature
     and expiry before the cache is asked (so a JWT is remembered by its subject), an API key's
-    revocation and expiry after. An API key is remembered by the SHA-256 of the whole key: a
-    wrong secret after a known prefix is a miss, looked up and refused."""
-    token = bearer_token(authorization)
-    prefix = parse_key(token)
-    lookup: Callable[[AsyncConnection], Awaitable[Authenticated]]
-    if prefix is not None:
-        key = hashlib.sha256(token.encode("utf-8")).digest()
-        lookup = functools.partial(_principal_from_api_key, token=token, prefix=prefix)
-    elif token.count(".") == 2:
-        subject = _jwt_subject(token, settings)
-        key = b"jwt:" + subject.bytes
-        lookup = functools.partial(_principal_from_jwt, principal_id=subject)
-    else:
-        raise _not_a_credential()
+    revocation and expiry after (what each is remembered by: :func:`_credential`)."""
+    key, lookup = _credential(bearer_token(authorization), settings)
     found = cache.get(key)
     if found is not None:
         _check_key_times(found.revoked_at, found.expires_at)
