@@ -22,6 +22,7 @@ from sharegraph.graph.document_cache import CACHED_DOCUMENTS
 from sharegraph.settings import Limits, Settings
 from sharegraph.web import fairness
 
+from . import test_compiled_reads as compiled_reads_tests
 from .conftest import Api, make_api
 from .test_compiled_reads import Pair, _audit_between, _body, _global_ids, _last_position
 from .test_fairness import terminate
@@ -33,13 +34,8 @@ LIST = """query Q($first: Int, $ids: [ID!], $client: Boolean = true) {
 NODE = "query N($id: ID!) { node(id: $id) { id ... on ContactRecord { channel } } }"
 
 
-@pytest.fixture
-async def pair(demo_db: Database, keys: dict[str, str]) -> AsyncIterator[Pair]:
-    off = Settings(database_url=demo_db.url, compiled_reads=False)
-    on = Settings(database_url=demo_db.url, compiled_reads=True)
-    async for resolvers in make_api(demo_db, keys, off):
-        async for compiled in make_api(demo_db, keys, on):
-            yield Pair(resolvers, compiled, demo_db, await _global_ids(demo_db))
+# The resolvers and the compiled path on one database, as test_compiled_reads pairs them.
+pair = compiled_reads_tests.pair
 
 
 async def compare(
