@@ -27,12 +27,9 @@ import sys
 import time
 from typing import Any
 
-from sqlalchemy import select
-
 from sharegraph import demo
-from sharegraph.benchmarks.overhead import busiest_record
+from sharegraph.benchmarks.overhead import principal_and_record
 from sharegraph.benchmarks.run import CONTACT_RECORD, DEFAULT_PRINCIPAL
-from sharegraph.datastore import models as m
 from sharegraph.datastore.engine import Database
 from sharegraph.graph.relay import to_global_id
 from sharegraph.settings import FairnessSettings, Settings
@@ -101,14 +98,7 @@ async def _by_id(database: str) -> tuple[str, str]:
     db = Database(database)
     try:
         await demo.seed(db, scale=1, demo_secret=settings.demo_secret)
-        keys = {
-            str(p["name"]): str(p["apiKey"]) for p in demo.demo_principal_keys(settings.demo_secret)
-        }
-        async with db.read_session() as session:
-            tenant = await session.scalar(
-                select(m.Principal.tenant_id).where(m.Principal.name == DEFAULT_PRINCIPAL)
-            )
-        record = await busiest_record(db, tenant)
+        keys, record = await principal_and_record(db, settings)
     finally:
         await db.dispose()
     return keys[DEFAULT_PRINCIPAL], to_global_id("ContactRecord", record)

@@ -119,15 +119,24 @@ def _what(args: tuple[Any, ...]) -> str:
     return " ".join(text.split())[:120]
 
 
-async def busiest_record(db: Database, tenant: Any) -> Any:
+async def principal_and_record(db: Database, settings: Settings) -> tuple[dict[str, str], Any]:
+    """The demo principals' API keys, and the contact record of DEFAULT_PRINCIPAL's tenant with
+    the most referrals (what the by-id documents look up)."""
+    keys = {
+        str(p["name"]): str(p["apiKey"]) for p in demo.demo_principal_keys(settings.demo_secret)
+    }
     async with db.read_session() as session:
-        return await session.scalar(
+        tenant = await session.scalar(
+            select(m.Principal.tenant_id).where(m.Principal.name == DEFAULT_PRINCIPAL)
+        )
+        record = await session.scalar(
             select(m.Referral.contact_record_id)
             .where(m.Referral.tenant_id == tenant)
             .group_by(m.Referral.contact_record_id)
             .order_by(func.count().desc(), m.Referral.contact_record_id)
             .limit(1)
         )
+    return keys, record
 
 
 async def measure(
@@ -139,14 +148,7 @@ async def measure(
     )
     db = Database(url)
     await demo.seed(db, scale=scale, demo_secret=settings.demo_secret)
-    keys = {
-        str(p["name"]): str(p["apiKey"]) for p in demo.demo_principal_keys(settings.demo_secret)
-    }
-    async with db.read_session() as session:
-        tenant = await session.scalar(
-            select(m.Principal.tenant_id).where(m.Principal.name == DEFAULT_PRINCIPAL)
-        )
-    record = await busiest_record(db, tenant)
+    keys, record = await principal_and_record(db, settings)
     documents = [
         ("contact-record-by-id", CONTACT_RECORD, {"id": to_global_id("ContactRecord", record)}),
         ("contact-records-100", CONTACT_RECORDS, {}),
